@@ -1,0 +1,48 @@
+# CodexField: every target installs what it needs from nothing, then reuses it.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+TOOLS := $(CURDIR)/.tools/bin
+export PATH := $(TOOLS):$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export HYPOTHESIS_PROFILE ?= ci
+
+.PHONY: setup test test-fast demo gas compile clean
+
+setup: $(VENV)/.installed $(TOOLS)/anvil
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip wheel
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The npm package ships the native anvil binary in a per-platform optional dependency;
+# link that binary (not the node wrapper) so ape-foundry manages the real process.
+$(TOOLS)/anvil: node_modules/.installed
+	mkdir -p $(TOOLS)
+	ln -sf "$$(ls -d $(CURDIR)/node_modules/@foundry-rs/anvil-*/bin/anvil | head -1)" $@
+	$@ --version | head -1
+
+compile: setup
+	ape compile --force
+
+test: setup
+	ape compile --force
+	ape test tests -p no:cacheprovider
+
+test-fast: setup
+	ape test tests -x -p no:cacheprovider
+
+gas: setup
+	ape test tests --gas -p no:cacheprovider | tee .gas-report.txt
+	python -m codexfield.gas_table .gas-report.txt README.md
+
+demo: setup
+	ape run demo
+
+clean:
+	rm -rf .build .tools node_modules $(VENV)

@@ -1,0 +1,660 @@
+# pragma version 0.4.3
+# pragma nonreentrancy on
+"""
+@title CapsuleRegistry: CodexField content capsules
+@custom:contract-name CapsuleRegistry
+@license GNU Affero General Public License v3.0 only (compiles in snekmate, AGPL-3.0-only)
+@author CodexField
+@notice Owns the content capsules: ERC-721 tokens (ERC-165, ERC-2981, ERC-4906) bound to
+        their creator, kind, integrity hash (SHA-256 of the canonical manifest), version chain
+        and lineage (up to 8 parents with royalty shares). Lineage is a DAG by construction:
+        a parent must exist before its child is minted, so no cycle can be written.
+        `tokenURI` is derived on chain as `ipfs://` + the CIDv1 (raw, sha2-256, base32) of the
+        content hash unless the minter set a URI.
+
+        Example:
+            id = registry.mint(2, sha256(manifest), [Parent(7, 2000)], [0], "")
+            registry.tokenURI(id)  # "ipfs://bafkrei..."
+
+        Storage layout (gas): the owner and the hot metadata share one slot (the ERC-721
+        `aux` bits: created_at 40 | version 32 | kind 8 | state 8 | parent count 8), parents
+        are packed three to a slot (capsule id 64 | share 16), and the content-hash index
+        carries the creator, so a mint writes 3 + ceil(K / 3) fresh slots.
+@custom:security Trusts the LicenseManager set by the admin to answer `can_derive` for the
+        derivative path; trusts nothing else. Holds no tokens.
+@custom:kill Pausing stops `mint` and `publish_version`; it never stops transfers, state
+        changes by owners and arbiters, or reads.
+"""
+
+from ethereum.ercs import IERC165
+from ethereum.ercs import IERC721
+from snekmate.tokens.interfaces import IERC4906
+from snekmate.extensions.interfaces import IERC2981
+
+from interfaces import ICapsuleRegistry
+from interfaces import ILicenseManager
+
+implements: IERC165
+implements: IERC721
+implements: IERC2981
+implements: IERC4906
+implements: ICapsuleRegistry
+
+from snekmate.auth import access_control
+initializes: access_control
+
+from snekmate.utils import pausable
+initializes: pausable
+
+from .modules import erc721_lean
+initializes: erc721_lean
+
+
+exports: (
+    # ERC-721 core (this contract needs no transfer hook, so the module's transfers are used).
+    erc721_lean.name,
+    erc721_lean.symbol,
+    erc721_lean.balanceOf,
+    erc721_lean.ownerOf,
+    erc721_lean.getApproved,
+    erc721_lean.isApprovedForAll,
+    erc721_lean.approve,
+    erc721_lean.setApprovalForAll,
+    erc721_lean.transferFrom,
+    erc721_lean.safeTransferFrom,
+    # Roles (admin meant to be a timelock). `supportsInterface` is defined here.
+    access_control.DEFAULT_ADMIN_ROLE,
+    access_control.hasRole,
+    access_control.getRoleAdmin,
+    access_control.grantRole,
+    access_control.revokeRole,
+    access_control.renounceRole,
+    access_control.set_role_admin,
+    pausable.paused,
+)
+
+
+# @dev Role that may flag capsules (disputes).
+ARBITER_ROLE: public(constant(bytes32)) = keccak256("ARBITER")
+
+
+# @dev Role that may pause minting.
+PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
+
+
+# @dev Capsule kinds: 1 dataset, 2 model, 3 code, 4 prompt, 5 inference script, 6 AI output, 7 knowledge.
+MAX_KIND: public(constant(uint8)) = 7
+
+
+# @dev Lifecycle states.
+STATE_ACTIVE: public(constant(uint8)) = 1
+STATE_DEPRECATED: public(constant(uint8)) = 2
+STATE_DISABLED: public(constant(uint8)) = 3
+STATE_FLAGGED: public(constant(uint8)) = 4
+
+
+# @dev Basis points in a whole.
+BPS: constant(uint256) = 10_000
+
+
+# @dev Upper bound on ERC-2981 royalty (10%).
+MAX_ROYALTY_BPS: constant(uint256) = 1_000
+
+
+# @dev RFC 4648 base32 alphabet, lower case (multibase prefix `b`).
+_B32: constant(String[32]) = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+# @dev CIDv1 prefix for raw sha2-256: version 0x01, codec 0x55, multihash 0x12, length 0x20.
+_CID_PREFIX: constant(uint256) = 22_352_416  # 0x01551220
+
+
+_MASK40: constant(uint256) = 2**40 - 1
+_MASK32: constant(uint256) = 2**32 - 1
+_MASK64: constant(uint256) = 2**64 - 1
+_MASK16: constant(uint256) = 2**16 - 1
+_MASK160: constant(uint256) = 2**160 - 1
+
+
+# @dev Next capsule id (ids start at 1 and stay below 2**64).
+next_id: public(uint256)
+
+
+# @dev The LicenseManager that vouches for derivative credentials (zero until wired).
+license_manager: public(address)
+
+
+# @dev ERC-2981 royalty on secondary sales of a capsule token, paid to its creator.
+royalty_bps: public(uint256)
+
+
+# @dev Content hash per capsule.
+_content_hash: HashMap[uint256, bytes32]
+
+
+# @dev Content-hash index: (capsule id << 160) | creator of the first capsule with that hash.
+_by_hash: HashMap[bytes32, uint256]
+
+
+# @dev Creator of a version that re-used its chain's content hash (rare path).
+_creator_override: HashMap[uint256, address]
+
+
+# @dev Packed parents, three per slot: (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+_parent_slots: HashMap[uint256, uint256[3]]
+
+
+# @dev Previous version of a capsule (0 for a first version).
+_previous: HashMap[uint256, uint256]
+
+
+# @dev First version of a version chain (0 when the capsule is its own root).
+_root: HashMap[uint256, uint256]
+
+
+# @dev Latest version of a chain, keyed by its root (0 while the root is the latest).
+_latest: HashMap[uint256, uint256]
+
+
+# @dev Optional URI set at mint.
+_uri: HashMap[uint256, String[256]]
+
+
+# @dev Emitted when the admin wires the LicenseManager.
+event LicenseManagerSet:
+    license_manager: address
+
+
+# @dev Emitted when the admin changes the ERC-2981 royalty.
+event RoyaltyBpsSet:
+    royalty_bps: uint256
+
+
+@deploy
+def __init__(admin_: address, royalty_bps_: uint256):
+    """
+    @dev Grants every role to `admin_` (meant to be a timelock) and renounces the deployer's.
+    @param admin_ The governance address.
+    @param royalty_bps_ The ERC-2981 royalty in basis points (at most 1,000).
+    """
+    access_control.__init__()
+    pausable.__init__()
+    erc721_lean.__init__("CodexField Capsule", "CAPS")
+    assert admin_ != empty(address), "capsule: zero admin"
+    assert royalty_bps_ <= MAX_ROYALTY_BPS, "capsule: royalty too high"
+    access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
+    access_control._grant_role(ARBITER_ROLE, admin_)
+    access_control._grant_role(PAUSER_ROLE, admin_)
+    if admin_ != msg.sender:
+        access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    self.royalty_bps = royalty_bps_
+    self.next_id = 1
+
+
+@external
+@view
+def supportsInterface(interface_id: bytes4) -> bool:
+    """
+    @dev ERC-165: ERC-165, ERC-721, ERC-721 metadata, ERC-2981, ERC-4906, access control.
+    @param interface_id The 4-byte interface identifier.
+    @return bool Whether the interface is supported.
+    """
+    return interface_id in [0x01FFC9A7, 0x80AC58CD, 0x5B5E139F, 0x2A55205A, 0x49064906, 0x7965DB0B]
+
+
+@external
+def mint(
+    kind: uint8,
+    content_hash: bytes32,
+    parents: DynArray[ICapsuleRegistry.Parent, 8],
+    parent_credentials: DynArray[uint256, 8],
+    uri: String[256],
+) -> uint256:
+    """
+    @dev Mints a new capsule (version 1) to the caller.
+    @notice Each parent must exist; the caller must own it or pass, at the same index of
+            `parent_credentials`, a credential on it whose terms allow derivatives with at
+            least `share_bps`. Shares sum to at most 10,000. A content hash can be minted once;
+            re-using it is only possible as a new version by the owner (`publish_version`).
+    @param kind The capsule kind, 1..7.
+    @param content_hash SHA-256 of the canonical manifest (non-zero).
+    @param parents Up to 8 parents with royalty shares in basis points.
+    @param parent_credentials Empty, or one credential id per parent (0 where the caller owns it).
+    @param uri Optional URI overriding the derived `ipfs://` CID.
+    @return uint256 The new capsule id.
+    """
+    pausable._require_not_paused()
+    assert kind >= 1 and kind <= MAX_KIND, "capsule: bad kind"
+    assert content_hash != empty(bytes32), "capsule: empty content hash"
+    assert self._by_hash[content_hash] == 0, "capsule: content hash exists"
+    n: uint256 = len(parents)
+    assert len(parent_credentials) == 0 or len(parent_credentials) == n, "capsule: credentials length mismatch"
+
+    capsule_id: uint256 = self.next_id
+    self.next_id = capsule_id + 1
+
+    total: uint256 = 0
+    slot: uint256 = 0
+    for i: uint256 in range(n, bound=8):
+        p: ICapsuleRegistry.Parent = parents[i]
+        for j: uint256 in range(i, bound=8):
+            assert parents[j].capsule_id != p.capsule_id, "capsule: duplicate parent"
+        credential_id: uint256 = 0
+        if len(parent_credentials) != 0:
+            credential_id = parent_credentials[i]
+        self._check_parent(p, credential_id)
+        total += convert(p.share_bps, uint256)
+        slot |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (80 * (i % 3))
+        if i % 3 == 2 or i == n - 1:
+            self._parent_slots[capsule_id][i // 3] = slot
+            slot = 0
+    assert total <= BPS, "capsule: shares exceed 100%"
+
+    self._content_hash[capsule_id] = content_hash
+    self._by_hash[content_hash] = (capsule_id << 160) | convert(msg.sender, uint256)
+    erc721_lean._mint(msg.sender, capsule_id, self._pack_aux(block.timestamp, 1, kind, STATE_ACTIVE, n))
+    if len(uri) != 0:
+        self._uri[capsule_id] = uri
+    log ICapsuleRegistry.CapsuleMinted(
+        capsule_id=capsule_id,
+        creator=msg.sender,
+        kind=kind,
+        content_hash=content_hash,
+        previous_id=0,
+        version=1,
+        parents=parents,
+        uri=uri,
+    )
+    return capsule_id
+
+
+@external
+def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256]) -> uint256:
+    """
+    @dev Publishes a new version of the caller's capsule; it keeps the previous version's
+         kind and parents, and is minted to the caller.
+    @notice `previous_id` must be the latest version of its chain. A content hash already
+            used is accepted only if the caller owns the capsule that first used it.
+    @param previous_id The latest version so far (owned by the caller).
+    @param content_hash SHA-256 of the new canonical manifest (non-zero).
+    @param uri Optional URI overriding the derived `ipfs://` CID.
+    @return uint256 The new capsule id.
+    """
+    pausable._require_not_paused()
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(previous_id)
+    assert owner != empty(address), "capsule: unknown capsule"
+    assert owner == msg.sender, "capsule: not owner"
+    root: uint256 = self._root[previous_id]
+    if root == 0:
+        root = previous_id
+    latest: uint256 = self._latest[root]
+    if latest == 0:
+        latest = root
+    assert latest == previous_id, "capsule: not latest version"
+    assert content_hash != empty(bytes32), "capsule: empty content hash"
+
+    capsule_id: uint256 = self.next_id
+    self.next_id = capsule_id + 1
+
+    first: uint256 = self._by_hash[content_hash]
+    if first == 0:
+        self._by_hash[content_hash] = (capsule_id << 160) | convert(msg.sender, uint256)
+    else:
+        assert erc721_lean._owner_of(first >> 160) == msg.sender, "capsule: content hash exists"
+        self._creator_override[capsule_id] = msg.sender
+
+    kind: uint8 = convert((aux >> 16) & 255, uint8)
+    version: uint256 = ((aux >> 24) & _MASK32) + 1
+    n: uint256 = aux & 255
+    for k: uint256 in range(3):
+        if k * 3 >= n:
+            break
+        self._parent_slots[capsule_id][k] = self._parent_slots[previous_id][k]
+
+    self._content_hash[capsule_id] = content_hash
+    self._previous[capsule_id] = previous_id
+    self._root[capsule_id] = root
+    self._latest[root] = capsule_id
+    erc721_lean._mint(msg.sender, capsule_id, self._pack_aux(block.timestamp, version, kind, STATE_ACTIVE, n))
+    if len(uri) != 0:
+        self._uri[capsule_id] = uri
+    log ICapsuleRegistry.CapsuleMinted(
+        capsule_id=capsule_id,
+        creator=msg.sender,
+        kind=kind,
+        content_hash=content_hash,
+        previous_id=previous_id,
+        version=convert(version, uint32),
+        parents=self._parents(capsule_id, n),
+        uri=uri,
+    )
+    log IERC4906.MetadataUpdate(_tokenId=previous_id)
+    return capsule_id
+
+
+@external
+def set_state(capsule_id: uint256, state: uint8, reason: bytes32):
+    """
+    @dev Changes a capsule's lifecycle state.
+    @notice The owner may set ACTIVE, DEPRECATED or DISABLED unless the capsule is FLAGGED;
+            an ARBITER may set FLAGGED, and may clear a flag to any owner state.
+    @param capsule_id The capsule.
+    @param state The new state (1 ACTIVE, 2 DEPRECATED, 3 DISABLED, 4 FLAGGED).
+    @param reason A short reason (e.g. a dispute id or a hash of the ruling).
+    """
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(capsule_id)
+    assert owner != empty(address), "capsule: unknown capsule"
+    assert state >= STATE_ACTIVE and state <= STATE_FLAGGED, "capsule: bad state"
+    current: uint8 = convert((aux >> 8) & 255, uint8)
+    is_arbiter: bool = access_control.hasRole[ARBITER_ROLE][msg.sender]
+    if state == STATE_FLAGGED or current == STATE_FLAGGED:
+        assert is_arbiter, "capsule: not arbiter"
+    else:
+        assert msg.sender == owner, "capsule: not owner"
+    erc721_lean._set_aux(capsule_id, (aux & ~convert(255 << 8, uint256)) | (convert(state, uint256) << 8))
+    log ICapsuleRegistry.CapsuleStateChanged(capsule_id=capsule_id, state=state, by=msg.sender, reason=reason)
+    log IERC4906.MetadataUpdate(_tokenId=capsule_id)
+
+
+@external
+def set_license_manager(license_manager_: address):
+    """
+    @dev Wires the LicenseManager that answers for derivative credentials (admin).
+    @param license_manager_ The LicenseManager address.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    self.license_manager = license_manager_
+    log LicenseManagerSet(license_manager=license_manager_)
+
+
+@external
+def set_royalty_bps(royalty_bps_: uint256):
+    """
+    @dev Sets the ERC-2981 royalty paid to creators on secondary sales (admin).
+    @param royalty_bps_ The royalty in basis points, at most 1,000.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert royalty_bps_ <= MAX_ROYALTY_BPS, "capsule: royalty too high"
+    self.royalty_bps = royalty_bps_
+    log RoyaltyBpsSet(royalty_bps=royalty_bps_)
+
+
+@external
+def pause():
+    """
+    @dev Stops minting and versioning (PAUSER).
+    """
+    access_control._check_role(PAUSER_ROLE, msg.sender)
+    pausable._pause()
+
+
+@external
+def unpause():
+    """
+    @dev Resumes minting and versioning (PAUSER).
+    """
+    access_control._check_role(PAUSER_ROLE, msg.sender)
+    pausable._unpause()
+
+
+@external
+@view
+def capsule(capsule_id: uint256) -> ICapsuleRegistry.Capsule:
+    """
+    @dev A capsule's immutable record.
+    @param capsule_id The capsule.
+    @return Capsule (kind, content_hash, creator, created_at, version, previous_id).
+    """
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(capsule_id)
+    assert owner != empty(address), "capsule: unknown capsule"
+    content_hash: bytes32 = self._content_hash[capsule_id]
+    return ICapsuleRegistry.Capsule(
+        kind=convert((aux >> 16) & 255, uint8),
+        content_hash=content_hash,
+        creator=self._creator(capsule_id, content_hash),
+        created_at=convert(aux >> 56, uint64),
+        version=convert((aux >> 24) & _MASK32, uint32),
+        previous_id=self._previous[capsule_id],
+    )
+
+
+@external
+@view
+def parents(capsule_id: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
+    """
+    @dev A capsule's parents and their royalty shares.
+    @param capsule_id The capsule.
+    @return DynArray The parents (empty for a root capsule).
+    """
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(capsule_id)
+    assert owner != empty(address), "capsule: unknown capsule"
+    return self._parents(capsule_id, aux & 255)
+
+
+@external
+@view
+def owner_and_parents(capsule_id: uint256) -> (address, DynArray[ICapsuleRegistry.Parent, 8]):
+    """
+    @dev Current owner and parents in one call (what the RoyaltyRouter needs for one hop).
+    @param capsule_id The capsule.
+    @return address The current owner.
+    @return DynArray The parents.
+    """
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(capsule_id)
+    assert owner != empty(address), "capsule: unknown capsule"
+    return owner, self._parents(capsule_id, aux & 255)
+
+
+@external
+@view
+def latest_version(capsule_id: uint256) -> uint256:
+    """
+    @dev The latest version of the chain `capsule_id` belongs to.
+    @param capsule_id Any version of the chain.
+    @return uint256 The latest version's id.
+    """
+    assert erc721_lean._owner_of(capsule_id) != empty(address), "capsule: unknown capsule"
+    root: uint256 = self._root[capsule_id]
+    if root == 0:
+        root = capsule_id
+    latest: uint256 = self._latest[root]
+    if latest == 0:
+        return root
+    return latest
+
+
+@external
+@view
+def state(capsule_id: uint256) -> uint8:
+    """
+    @dev A capsule's lifecycle state (0 if it does not exist).
+    @param capsule_id The capsule.
+    @return uint8 The state.
+    """
+    return convert((erc721_lean._aux(capsule_id) >> 8) & 255, uint8)
+
+
+@external
+@view
+def exists(capsule_id: uint256) -> bool:
+    """
+    @dev Whether `capsule_id` was minted.
+    @param capsule_id The capsule.
+    @return bool True if it exists.
+    """
+    return erc721_lean._owner_of(capsule_id) != empty(address)
+
+
+@external
+@view
+def capsule_by_hash(content_hash: bytes32) -> uint256:
+    """
+    @dev The first capsule minted with `content_hash` (0 if none).
+    @param content_hash The SHA-256 manifest hash.
+    @return uint256 The capsule id.
+    """
+    return self._by_hash[content_hash] >> 160
+
+
+@external
+@view
+def tokenURI(token_id: uint256) -> String[512]:
+    """
+    @dev The URI set at mint, else `ipfs://` + CIDv1(raw, sha2-256, content hash) in base32.
+    @param token_id The capsule.
+    @return String The URI.
+    """
+    assert erc721_lean._owner_of(token_id) != empty(address), "capsule: unknown capsule"
+    uri: String[256] = self._uri[token_id]
+    if len(uri) != 0:
+        return uri
+    return concat("ipfs://", self._cid(self._content_hash[token_id]))
+
+
+@external
+@view
+def cid(content_hash: bytes32) -> String[59]:
+    """
+    @dev The CIDv1 (raw, sha2-256) of a content hash, multibase base32 (`b...`).
+    @param content_hash A SHA-256 digest.
+    @return String The CID string.
+    """
+    return self._cid(content_hash)
+
+
+@external
+@view
+def royaltyInfo(token_id: uint256, sale_price: uint256) -> (address, uint256):
+    """
+    @dev ERC-2981: the creator receives `royalty_bps` of a secondary sale of the capsule token.
+    @param token_id The capsule.
+    @param sale_price The sale price.
+    @return address The creator.
+    @return uint256 The royalty amount.
+    """
+    assert erc721_lean._owner_of(token_id) != empty(address), "capsule: unknown capsule"
+    return self._creator(token_id, self._content_hash[token_id]), sale_price * self.royalty_bps // BPS
+
+
+@internal
+@view
+def _check_parent(p: ICapsuleRegistry.Parent, credential_id: uint256):
+    """
+    @dev Reverts unless `p` may become a parent of the caller's new capsule.
+    @param p The parent edge.
+    @param credential_id The caller's credential on the parent (0 if the caller owns it).
+    """
+    parent_owner: address = erc721_lean._owner_of(p.capsule_id)
+    assert parent_owner != empty(address), "capsule: parent does not exist"
+    if parent_owner == msg.sender:
+        return
+    assert credential_id != 0, "capsule: not parent owner"
+    lm: address = self.license_manager
+    assert lm != empty(address), "capsule: no license manager"
+    assert staticcall ILicenseManager(lm).can_derive(credential_id, msg.sender, p.capsule_id, p.share_bps), \
+        "capsule: credential does not allow derivative"
+
+
+@internal
+@pure
+def _pack_aux(created_at: uint256, version: uint256, kind: uint8, state: uint8, n_parents: uint256) -> uint256:
+    """
+    @dev Packs the hot metadata kept beside the owner.
+    @param created_at The mint timestamp.
+    @param version The version number.
+    @param kind The kind.
+    @param state The lifecycle state.
+    @param n_parents The parent count.
+    @return uint256 The 96-bit aux word.
+    """
+    assert version <= _MASK32, "capsule: version overflow"
+    return (
+        ((created_at & _MASK40) << 56)
+        | (version << 24)
+        | (convert(kind, uint256) << 16)
+        | (convert(state, uint256) << 8)
+        | n_parents
+    )
+
+
+@internal
+@view
+def _parents(capsule_id: uint256, n: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
+    """
+    @dev Unpacks `n` parents of `capsule_id`.
+    @param capsule_id The capsule.
+    @param n The parent count.
+    @return DynArray The parents.
+    """
+    out: DynArray[ICapsuleRegistry.Parent, 8] = []
+    slot: uint256 = 0
+    for i: uint256 in range(n, bound=8):
+        if i % 3 == 0:
+            slot = self._parent_slots[capsule_id][i // 3]
+        entry: uint256 = slot >> (80 * (i % 3))
+        out.append(ICapsuleRegistry.Parent(
+            capsule_id=entry & _MASK64, share_bps=convert((entry >> 64) & _MASK16, uint16)
+        ))
+    return out
+
+
+@internal
+@view
+def _creator(capsule_id: uint256, content_hash: bytes32) -> address:
+    """
+    @dev A capsule's creator: from the content-hash index, or the override of a version
+         that re-used its chain's hash.
+    @param capsule_id The capsule.
+    @param content_hash Its content hash.
+    @return address The creator.
+    """
+    entry: uint256 = self._by_hash[content_hash]
+    if entry >> 160 == capsule_id:
+        return convert(convert(entry & _MASK160, uint160), address)
+    return self._creator_override[capsule_id]
+
+
+@internal
+@pure
+def _cid(content_hash: bytes32) -> String[59]:
+    """
+    @dev Multibase base32 (lower, unpadded) of 0x01 0x55 0x12 0x20 || content_hash.
+    @param content_hash The SHA-256 digest.
+    @return String `b` followed by 58 base32 characters.
+    """
+    hi: uint256 = _CID_PREFIX
+    lo: uint256 = convert(content_hash, uint256)
+    w0: uint256 = 0
+    w1: uint256 = 0
+    # 288 bits -> 58 symbols: symbol i holds bits [283 - 5i, 288 - 5i); the last is zero-padded.
+    for i: uint256 in range(58):
+        v: uint256 = 0
+        if i == 57:
+            v = (lo << 2) & 31
+        else:
+            sh: uint256 = 283 - 5 * i
+            if sh >= 256:
+                v = (hi >> (sh - 256)) & 31
+            else:
+                v = ((hi << (256 - sh)) | (lo >> sh)) & 31
+        c: uint256 = 0
+        if v < 26:
+            c = 97 + v
+        else:
+            c = 24 + v
+        if i < 32:
+            w0 |= c << (8 * (31 - i))
+        else:
+            w1 |= c << (8 * (63 - i))
+    raw: Bytes[64] = concat(convert(w0, bytes32), convert(w1, bytes32))
+    return concat("b", convert(slice(raw, 0, 58), String[58]))

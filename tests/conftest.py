@@ -1,0 +1,109 @@
+"""Session fixtures: role-named actors and deploy closures for the CodexField contracts.
+
+Each contract area adds its own fixtures in its test modules; what every area shares is here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "deep",
+    max_examples=300,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def admin(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def creator(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def licensor(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def consumer(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def node(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def reporter(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def arbiter(accounts):
+    return accounts[6]
+
+
+@pytest.fixture(scope="session")
+def stranger(accounts):
+    return accounts[7]
+
+
+@pytest.fixture(scope="session")
+def deploy_token(project, admin):
+    """Closure: deploy a MockERC20 (`deploy_token("USDC", 6)`)."""
+
+    def _deploy(symbol: str = "USDC", decimals: int = 6):
+        return admin.deploy(project.MockERC20, f"Mock {symbol}", symbol, decimals)
+
+    return _deploy
+
+
+@pytest.fixture(scope="session")
+def usdc(deploy_token):
+    return deploy_token("USDC", 6)
+
+
+@pytest.fixture(scope="session")
+def deploy_registry(project, admin):
+    """Closure: deploy a CapsuleRegistry governed by `admin`."""
+
+    def _deploy(royalty_bps: int = 500):
+        return admin.deploy(project.CapsuleRegistry, admin, royalty_bps)
+
+    return _deploy
+
+
+@pytest.fixture(scope="session")
+def registry(deploy_registry):
+    return deploy_registry()
+
+
+@pytest.fixture(scope="session")
+def mint_capsule(registry):
+    """Closure: mint a capsule with a fresh random content hash; returns its id."""
+
+    def _mint(sender, kind: int = 1, parents=(), credentials=(), uri: str = "", content_hash: bytes | None = None):
+        h = content_hash if content_hash is not None else os.urandom(32)
+        tx = registry.mint(kind, h, list(parents), list(credentials), uri, sender=sender)
+        return tx.return_value
+
+    return _mint
