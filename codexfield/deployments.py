@@ -1,0 +1,121 @@
+"""Address books: `deployments/<ecosystem>-<network>.json` (DESIGN §4.6).
+
+Every tool (SDK, CLI, indexer, keepers, node) finds the system through one of these files:
+
+    {"chain_id": 31337, "block": 1, "commit": "...",
+     "contracts": {"CapsuleRegistry": "0x...", ...},
+     "tokens": {"USDC": {"address": "0x...", "decimals": 6}}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOYMENTS_DIR = Path(os.environ.get("CODEXFIELD_DEPLOYMENTS", ROOT / "deployments"))
+
+
+class AddressBookError(RuntimeError):
+    """The address book is missing or does not name what was asked for."""
+
+
+@dataclass
+class AddressBook:
+    chain_id: int
+    block: int = 0
+    commit: str = ""
+    contracts: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    abi_hashes: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def address(self, name: str) -> str:
+        try:
+            return self.contracts[name]
+        except KeyError:
+            where = self.path or "the address book"
+            raise AddressBookError(
+                f"{name} is not deployed according to {where}; run 'ape run deploy --network ...' first"
+            ) from None
+
+    def token(self, symbol: str) -> dict[str, Any]:
+        try:
+            return self.tokens[symbol]
+        except KeyError:
+            raise AddressBookError(
+                f"token {symbol!r} is not in {self.path or 'the address book'}; known: {sorted(self.tokens)}"
+            ) from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "block": self.block,
+            "commit": self.commit,
+            "contracts": self.contracts,
+            "tokens": self.tokens,
+            "abi_hashes": self.abi_hashes,
+        }
+
+
+def book_path(ecosystem: str, network: str, directory: Path | None = None) -> Path:
+    return Path(directory or DEPLOYMENTS_DIR) / f"{ecosystem}-{network}.json"
+
+
+def load(ecosystem: str, network: str, directory: Path | None = None) -> AddressBook:
+    """Read the address book of `ecosystem:network`."""
+    path = book_path(ecosystem, network, directory)
+    if not path.exists():
+        raise AddressBookError(
+            f"no address book at {path}; deploy first with 'ape run deploy --network {ecosystem}:{network}'"
+        )
+    data = json.loads(path.read_text())
+    return AddressBook(
+        chain_id=int(data["chain_id"]),
+        block=int(data.get("block", 0)),
+        commit=data.get("commit", ""),
+        contracts=dict(data.get("contracts", {})),
+        tokens=dict(data.get("tokens", {})),
+        abi_hashes=dict(data.get("abi_hashes", {})),
+        path=path,
+    )
+
+
+def save(book: AddressBook, ecosystem: str, network: str, directory: Path | None = None) -> Path:
+    """Write the address book atomically (temp file + rename)."""
+    path = book_path(ecosystem, network, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(book.to_json(), indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    book.path = path
+    return path
+
+
+def current() -> AddressBook:
+    """The address book of the network ape is connected to."""
+    from ape import networks
+
+    provider = networks.provider
+    return load(provider.network.ecosystem.name, provider.network.name)
+
+
+def contract(name: str, book: AddressBook | None = None):
+    """An ape contract instance of `name` at its address, with the ABI ape compiled."""
+    from ape import project
+
+    book = book or current()
+    return getattr(project, name).at(book.address(name))
+
+
+@contextmanager
+def connected(network: str) -> Iterator[AddressBook]:
+    """Connect ape to `network` (e.g. `ethereum:local:foundry`) and yield its address book."""
+    from ape import networks
+
+    with networks.parse_network_choice(network):
+        yield current()
