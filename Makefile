@@ -39,7 +39,7 @@ test-fast: setup
 
 gas: setup
 	ape test tests --gas -p no:cacheprovider | tee .gas-report.txt
-	python -m codexfield.gas_table .gas-report.txt README.md
+	python -m codexfield.gas_table README.md
 
 demo: setup
 	ape run demo

@@ -1,0 +1,1 @@
+"""Client-side SDK: consumers sign vouchers, nodes verify and batch them."""
