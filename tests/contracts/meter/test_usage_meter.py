@@ -1,0 +1,451 @@
+"""UsageMeter: escrow, cumulative vouchers, every rejection reason, batches, payouts."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+from conftest import FEE_BPS, NODE_PRICE, PRICE, THAW
+from eth_account import Account
+
+from codexfield import scopes
+from codexfield.constants import Reject
+from codexfield.sdk.metering import HALF_N, SECP256K1_N, digest
+
+INFER = scopes.mask_of(["inference"])
+
+
+def split(mu, price=PRICE, node_price=NODE_PRICE):
+    lic, nod = mu * price, mu * node_price
+    fl, fn = lic * FEE_BPS // 10_000, nod * FEE_BPS // 10_000
+    return lic - fl, nod - fn, fl + fn
+
+
+# --- escrow ------------------------------------------------------------------------------
+
+
+def test_deposit__credits_beneficiary_and_emits(system, consumer, stranger, admin):
+    system.usdc.mint(stranger, 500, sender=admin)
+    system.usdc.approve(system.meter, 500, sender=stranger)
+    tx = system.meter.deposit(system.usdc, 500, consumer, sender=stranger)
+    assert system.meter.escrow(consumer, system.usdc) == 500
+    ev = tx.events.filter(system.meter.Deposited)[0]
+    assert (ev.beneficiary, ev.token, ev.amount, ev.payer) == (consumer, system.usdc, 500, stranger)
+
+
+def test_deposit__zero_amount_or_beneficiary__reverts(system, consumer):
+    with ape.reverts("meter: zero amount"):
+        system.meter.deposit(system.usdc, 0, consumer, sender=consumer)
+    with ape.reverts("meter: zero beneficiary"):
+        system.meter.deposit(system.usdc, 1, "0x" + "00" * 20, sender=consumer)
+
+
+def test_withdraw__only_after_thaw(system, consumer, fund, chain):
+    fund(consumer, 1_000)
+    with ape.reverts("meter: no withdrawal requested"):
+        system.meter.withdraw(system.usdc, sender=consumer)
+    with ape.reverts("meter: amount above escrow"):
+        system.meter.request_withdrawal(system.usdc, 1_001, sender=consumer)
+    system.meter.request_withdrawal(system.usdc, 600, sender=consumer)
+    with ape.reverts("meter: still thawing"):
+        system.meter.withdraw(system.usdc, sender=consumer)
+    chain.pending_timestamp += THAW
+    before = system.usdc.balanceOf(consumer)
+    system.meter.withdraw(system.usdc, sender=consumer)
+    assert system.usdc.balanceOf(consumer) - before == 600
+    assert system.meter.escrow(consumer, system.usdc) == 400
+
+
+def test_withdraw__thawing_escrow_stays_chargeable(system, consumer, node, fund, buy, voucher, sign, chain):
+    fund(consumer, 100)
+    cred = buy(consumer)
+    system.meter.request_withdrawal(system.usdc, 100, sender=consumer)
+    v = voucher(cred, 10)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    chain.pending_timestamp += THAW
+    system.meter.withdraw(system.usdc, sender=consumer)
+    assert system.meter.escrow(consumer, system.usdc) == 0
+    assert system.usdc.balanceOf(consumer) == 100 - 10 * (PRICE + NODE_PRICE)
+
+
+def test_withdraw__works_when_paused(system, admin, consumer, fund, chain):
+    fund(consumer, 50)
+    system.meter.request_withdrawal(system.usdc, 50, sender=consumer)
+    system.meter.pause(sender=admin)
+    chain.pending_timestamp += THAW
+    system.meter.withdraw(system.usdc, sender=consumer)
+    assert system.meter.escrow(consumer, system.usdc) == 0
+
+
+# --- a good voucher ----------------------------------------------------------------------
+
+
+def test_ingest__pays_license_node_and_fee_exactly(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 1_000, calls=7, failures=1, latency=700)
+    tx = system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    lic, nod, fee = split(1_000)
+    assert system.meter.escrow(consumer, system.usdc) == 10_000 - 1_000 * (PRICE + NODE_PRICE)
+    assert system.router.vault(system.capsule, system.usdc) == lic
+    assert system.meter.node_balance(node, system.usdc) == nod
+    assert system.meter.fee_balance(system.usdc) == fee
+    assert list(system.meter.settled(cred, node)) == [1_000, 7, 1, 700]
+    ev = tx.events.filter(system.meter.UsageRecorded)[0]
+    assert (ev.credential_id, ev.capsule_id, ev.node, ev.consumer) == (cred, system.capsule, node, consumer)
+    assert (ev.delta_mu, ev.delta_calls, ev.delta_failures, ev.delta_latency_ms) == (1_000, 7, 1, 700)
+    assert (ev.license_amount, ev.node_amount, ev.protocol_fee) == (lic, nod, fee)
+    assert system.lm.credential(cred).mu_used == 1_000
+    epoch = system.meter.current_epoch()
+    u = system.meter.node_usage(node, epoch)
+    assert (u.calls, u.failures, u.latency_ms_sum, u.mu) == (7, 1, 700, 1_000)
+
+
+def test_ingest__cumulative__second_voucher_pays_only_the_delta(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v1, v2 = voucher(cred, 100, calls=1), voucher(cred, 250, calls=3)
+    system.meter.ingest([v1.as_tuple()], [sign(v1, consumer)], sender=node)
+    system.meter.ingest([v2.as_tuple()], [sign(v2, consumer)], sender=node)
+    assert system.meter.escrow(consumer, system.usdc) == 10_000 - 250 * (PRICE + NODE_PRICE)
+    assert list(system.meter.settled(cred, node))[:2] == [250, 3]
+
+
+def test_ingest__node_claims_earnings_even_when_paused(system, admin, consumer, node, stranger, fund, buy, voucher,
+                                                        sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    system.meter.pause(sender=admin)
+    _, nod, _ = split(100)
+    system.meter.claim_node(system.usdc, stranger, sender=node)
+    assert system.usdc.balanceOf(stranger) == nod
+    with ape.reverts("meter: nothing to claim"):
+        system.meter.claim_node(system.usdc, stranger, sender=node)
+
+
+def test_ingest__paused__reverts(system, admin, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 1)
+    system.meter.pause(sender=admin)
+    with ape.reverts("pausable: contract is paused"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_voucher_digest__python_matches_contract(system, voucher):
+    v = voucher(5, 123, calls=4, failures=2, latency=99)
+    assert bytes(system.meter.voucher_digest(v.as_tuple())) == digest(v, system.domain)
+
+
+# --- every rejection, alone (reverts with the reason) ------------------------------------
+
+
+def test_ingest__replayed_voucher__pays_nothing(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100)
+    sig = sign(v, consumer)
+    system.meter.ingest([v.as_tuple()], [sig], sender=node)
+    escrow = system.meter.escrow(consumer, system.usdc)
+    with ape.reverts("meter: nothing new"):
+        system.meter.ingest([v.as_tuple()], [sig], sender=node)
+    older = voucher(cred, 50)
+    with ape.reverts("meter: nothing new"):
+        system.meter.ingest([older.as_tuple()], [sign(older, consumer)], sender=node)
+    assert system.meter.escrow(consumer, system.usdc) == escrow
+
+
+def test_ingest__counters_decrease__rejected(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100, calls=5)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    bad = voucher(cred, 200, calls=4)
+    with ape.reverts("meter: counters decreased"):
+        system.meter.ingest([bad.as_tuple()], [sign(bad, consumer)], sender=node)
+
+
+def test_ingest__failures_above_calls__rejected(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100, calls=1, failures=2)
+    with ape.reverts("meter: bad counters"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_ingest__wrong_signer__rejected(system, consumer, stranger, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100)
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([v.as_tuple()], [sign(v, stranger)], sender=node)
+
+
+def test_ingest__malleated_high_s_signature__rejected(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100)
+    sig = sign(v, consumer)
+    r, s, vv = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
+    assert s <= HALF_N
+    malleated = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - vv])  # the other valid (r, n-s, v')
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([v.as_tuple()], [malleated], sender=node)
+    # the original still settles: dedupe is by counters (struct content), never by signature bytes
+    system.meter.ingest([v.as_tuple()], [sig], sender=node)
+
+
+@pytest.mark.parametrize("v_byte", [0, 1, 29])
+def test_ingest__v_outside_27_28__rejected(system, consumer, node, fund, buy, voucher, sign, v_byte):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100)
+    sig = sign(v, consumer)
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([v.as_tuple()], [sig[:64] + bytes([v_byte])], sender=node)
+
+
+def test_ingest__short_signature__rejected(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100)
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)[:64]], sender=node)
+
+
+def test_ingest__signature_for_other_node__rejected(system, consumer, node, stranger, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    signed_for_node = voucher(cred, 100)
+    moved = voucher(cred, 100, node_addr=stranger.address)
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([moved.as_tuple()], [sign(signed_for_node, consumer)], sender=stranger)
+
+
+def test_ingest__deadline_passed__rejected(system, consumer, node, fund, buy, voucher, sign, chain):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100, deadline=chain.pending_timestamp - 1)
+    with ape.reverts("meter: deadline passed"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_ingest__escrow_short__rejected_whole_then_applies_after_deposit(system, consumer, node, fund, buy, voucher,
+                                                                           sign):
+    fund(consumer, 10)
+    cred = buy(consumer)
+    v = voucher(cred, 100)
+    sig = sign(v, consumer)
+    with ape.reverts("meter: escrow short"):
+        system.meter.ingest([v.as_tuple()], [sig], sender=node)
+    assert system.meter.escrow(consumer, system.usdc) == 10
+    assert list(system.meter.settled(cred, node))[0] == 0
+    fund(consumer, 1_000)
+    system.meter.ingest([v.as_tuple()], [sig], sender=node)
+    assert system.meter.escrow(consumer, system.usdc) == 1_010 - 100 * (PRICE + NODE_PRICE)
+
+
+def test_ingest__quota_exceeded__rejected(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer, quota=150)
+    v = voucher(cred, 100)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    v2 = voucher(cred, 151)
+    with ape.reverts("meter: quota exceeded"):
+        system.meter.ingest([v2.as_tuple()], [sign(v2, consumer)], sender=node)
+    v3 = voucher(cred, 150)
+    system.meter.ingest([v3.as_tuple()], [sign(v3, consumer)], sender=node)
+
+
+def test_ingest__rate_exceeded__rejected_until_next_window(system, consumer, node, fund, buy, voucher, sign, chain):
+    fund(consumer, 10_000)
+    cred = buy(consumer, rate_mu=100, rate_period=3600)
+    v = voucher(cred, 80)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    v2 = voucher(cred, 130)
+    sig2 = sign(v2, consumer)
+    with ape.reverts("meter: rate exceeded"):
+        system.meter.ingest([v2.as_tuple()], [sig2], sender=node)
+    chain.pending_timestamp += 3600
+    system.meter.ingest([v2.as_tuple()], [sig2], sender=node)
+
+
+def test_ingest__purpose_outside_scope__rejected(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer, scope=scopes.mask_of(["research", "inference"]))
+    v = voucher(cred, 10, purpose=scopes.mask_of(["commercial"]))
+    with ape.reverts("meter: purpose outside scope"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_ingest__expired_credential__rejected(system, consumer, node, fund, buy, voucher, sign, chain):
+    fund(consumer, 10_000)
+    cred = buy(consumer, duration=1000)
+    chain.pending_timestamp += 1001
+    v = voucher(cred, 10)
+    with ape.reverts("meter: credential expired"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_ingest__revoked_credential__rejected_after_effect(system, admin, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer, revocation=2)
+    v = voucher(cred, 10)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    system.lm.revoke(cred, b"breach".ljust(32, b"\0"), sender=admin)
+    v2 = voucher(cred, 20)
+    with ape.reverts("meter: credential revoked"):
+        system.meter.ingest([v2.as_tuple()], [sign(v2, consumer)], sender=node)
+
+
+def test_ingest__unknown_credential__rejected(system, consumer, node, fund, voucher, sign):
+    fund(consumer, 10_000)
+    v = voucher(10**9, 10)
+    with ape.reverts("meter: unknown credential"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_ingest__tee_required_without_attestation__rejected(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer, scope=scopes.mask_of(["inference", "tee_required"]))
+    v = voucher(cred, 10)
+    with ape.reverts("meter: tee signature missing"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_ingest__empty_or_mismatched_batch__reverts(system, consumer, node, voucher, sign):
+    with ape.reverts("meter: empty batch"):
+        system.meter.ingest([], [], sender=node)
+    v = voucher(1, 1)
+    with ape.reverts("meter: length mismatch"):
+        system.meter.ingest([v.as_tuple(), v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+# --- other signers -----------------------------------------------------------------------
+
+
+def test_ingest__sig_auth_delegate_signs_for_holder(system, consumer, node, fund, buy, voucher, sign, chain):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    hot = Account.create()
+    v = voucher(cred, 10)
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([v.as_tuple()], [sign(v, hot)], sender=node)
+    system.identity.addDelegate(consumer, b"sigAuth".ljust(32, b"\0"), hot.address, 3600, sender=consumer)
+    system.meter.ingest([v.as_tuple()], [sign(v, hot)], sender=node)
+    chain.pending_timestamp += 3601
+    v2 = voucher(cred, 20)
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([v2.as_tuple()], [sign(v2, hot)], sender=node)
+
+
+def test_ingest__veri_key_delegate_cannot_sign(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    hot = Account.create()
+    system.identity.addDelegate(consumer, b"veriKey".ljust(32, b"\0"), hot.address, 3600, sender=consumer)
+    v = voucher(cred, 10)
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([v.as_tuple()], [sign(v, hot)], sender=node)
+
+
+def test_ingest__erc1271_wallet_holder(system, project, admin, consumer, node, voucher, sign):
+    wallet = admin.deploy(project.MockERC1271Wallet, consumer)
+    system.usdc.mint(admin, 10_000, sender=admin)
+    system.usdc.approve(system.meter, 10_000, sender=admin)
+    system.meter.deposit(system.usdc, 10_000, wallet, sender=admin)
+    terms = system.lm.create_terms  # noqa: F841  (terms come from the buy fixture below)
+    from conftest import terms_tuple
+
+    t = system.lm.create_terms(terms_tuple(system.capsule, system.usdc), sender=system.registry.ownerOf(system.capsule))
+    cred = system.lm.purchase(t.return_value, wallet, 0, sender=admin).return_value
+    v = voucher(cred, 10)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)  # the wallet's owner key approves
+    assert list(system.meter.settled(cred, node))[0] == 10
+    v2 = voucher(cred, 20)
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([v2.as_tuple()], [sign(v2, Account.create())], sender=node)
+
+
+# --- batches -----------------------------------------------------------------------------
+
+
+def test_ingest__batch_of_64_mixed__applies_good_rejects_bad_with_reasons(system, accounts, node, fund, buy, voucher,
+                                                                          sign, chain):
+    holders = [accounts[i] for i in (1, 2, 3, 7, 8, 9)]
+    creds = []
+    for h in holders:
+        fund(h, 1_000_000)
+        creds.append((h, buy(h)))
+    poor = accounts[10]
+    fund(poor, 1)
+    poor_cred = buy(poor)
+    vs, sigs, expect = [], [], []
+    for i in range(64):
+        h, cred = creds[i % len(creds)]
+        kind = i % 8
+        mu = 10 * (i // len(creds) + 1)
+        if kind == 0:  # bad signature
+            v = voucher(cred, mu + 10**6)
+            vs.append(v), sigs.append(sign(v, poor)), expect.append(Reject.BAD_SIGNATURE)
+        elif kind == 1:  # deadline passed
+            v = voucher(cred, mu + 10**6, deadline=chain.pending_timestamp - 5)
+            vs.append(v), sigs.append(sign(v, h)), expect.append(Reject.DEADLINE_PASSED)
+        elif kind == 2:  # escrow short
+            v = voucher(poor_cred, 1000 + i)
+            vs.append(v), sigs.append(sign(v, poor)), expect.append(Reject.ESCROW_SHORT)
+        else:  # good: node-specific channels keep each (credential, node) increasing
+            v = voucher(cred, mu, node_addr=accounts[(i % 3) + 4].address)
+            vs.append(v), sigs.append(sign(v, h)), expect.append(None)
+    tx = system.meter.ingest([v.as_tuple() for v in vs], sigs, sender=node)
+    rejected = [(e.credential_id, e.reason) for e in tx.events.filter(system.meter.VoucherRejected)]
+    want_rejected = [(v.credential_id, int(r)) for v, r in zip(vs, expect) if r is not None]
+    assert rejected == want_rejected
+    applied = tx.events.filter(system.meter.UsageRecorded)
+    # a later voucher of the same channel in the same batch is applied as a further delta
+    assert len(applied) + len(rejected) == 64
+
+
+def test_ingest__same_channel_twice_in_batch__second_pays_delta_only(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v1, v2 = voucher(cred, 10), voucher(cred, 30, calls=2)
+    tx = system.meter.ingest([v1.as_tuple(), v2.as_tuple(), v1.as_tuple()],
+                             [sign(v1, consumer), sign(v2, consumer), sign(v1, consumer)], sender=node)
+    assert tx.return_value == 2
+    assert [e.delta_mu for e in tx.events.filter(system.meter.UsageRecorded)] == [10, 20]
+    assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.NOTHING_NEW]
+    assert system.meter.escrow(consumer, system.usdc) == 10_000 - 30 * (PRICE + NODE_PRICE)
+
+
+def test_sweep_fees__without_staking_goes_to_treasury(system, admin, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 1_000)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    fee = split(1_000)[2]
+    before = system.usdc.balanceOf(admin)
+    system.meter.sweep_fees(system.usdc, sender=node)
+    assert system.usdc.balanceOf(admin) - before == fee
+    with ape.reverts("meter: no fees"):
+        system.meter.sweep_fees(system.usdc, sender=node)
+
+
+def test_configure__admin_only_and_fee_bounded(system, admin, stranger):
+    with ape.reverts("access_control: account is missing role"):
+        system.meter.configure(stranger, stranger, 10, sender=stranger)
+    with ape.reverts("meter: fee too high"):
+        system.meter.configure(stranger, stranger, 1_001, sender=admin)
+
+
+def test_conservation__token_balance_equals_internal_balances(system, consumer, node, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    for mu in (10, 25, 70):
+        v = voucher(cred, mu)
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    held = system.usdc.balanceOf(system.meter)
+    internal = (system.meter.escrow(consumer, system.usdc) + system.meter.node_balance(node, system.usdc)
+                + system.meter.fee_balance(system.usdc))
+    assert held == internal
