@@ -105,7 +105,12 @@ def _explain(error) -> str:
         return f"kind: {error.instance!r} is not one of {', '.join(KIND_NAMES)}"
     if keyword == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        return f"{where}: {error.message}; allowed: {', '.join(allowed)} (or an 'x-...' extension key)"
+        extensions = "patternProperties" in error.schema
+        unknown = sorted(
+            k for k in error.instance if k not in allowed and not (extensions and str(k).startswith("x-"))
+        )
+        return (f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+                + (" (or an 'x-...' extension key)" if extensions else ""))
     if keyword == "const" and where == "schema_version":
         return f"schema_version: {error.instance!r} is not supported; this tool reads version {SCHEMA_VERSION}"
     return f"{where}: {error.message}"
