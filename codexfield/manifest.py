@@ -313,16 +313,14 @@ def hash_files(directory: str | os.PathLike[str], *, skip: Iterable[str | os.Pat
     The root-level `capsule.manifest.json` and any path in `skip` are left out.
     """
     root = _root(directory)
-    skipped = {root / MANIFEST_FILE, *(Path(p).absolute() for p in skip)}
+    skipped = {root / MANIFEST_FILE, *(Path(p).resolve() for p in skip)}
     entries = _scan(root, skipped)
     with _progress(sum(e.size for e in entries), progress, f"hashing {root.name or root}") as bar:
         return [_hash_entry(e, bar) for e in entries]
 
 
 def _root(directory: str | os.PathLike[str]) -> Path:
-    root = Path(directory).absolute()
-    if root.is_symlink():
-        root = root.resolve()
+    root = Path(directory).resolve()
     if not root.exists():
         raise PackError(f"{directory} does not exist")
     if not root.is_dir():
@@ -418,7 +416,7 @@ def pack(
     for key, value in extra.items():
         given[key.replace("_", "-", 1) if key.startswith("x_") else key] = value
     fields.update({k: v for k, v in given.items() if v is not None})
-    fields.setdefault("name", root.name)
+    fields.setdefault("name", Path(directory).absolute().name or root.name)
     if "kind" not in fields:
         raise PackError(
             f"the capsule's kind is not set: pass --kind ({', '.join(KIND_NAMES)}) or write kind = \"...\" in {METADATA_FILE}"
@@ -633,8 +631,9 @@ def verify_capsule(directory: str | os.PathLike[str], registry, capsule_id: int,
 # CLI
 
 
-class _CannotCheck(click.ClickException):
-    """An operational failure (not a mismatch): exit code 2."""
+class CommandFailed(click.ClickException):
+    """The command could not do its job (bad input, no address book, unreadable file): exit code 2,
+    so that scripts can tell it from a verification mismatch (exit code 1)."""
 
     exit_code = 2
 
@@ -677,9 +676,9 @@ def pack_command(directory, name, kind, description, version_, creator, parents,
             backend.put(result.canonical)
             stored_in = repr(backend)
     except (ManifestError, StoreError) as exc:
-        raise _CannotCheck(str(exc)) from None
+        raise CommandFailed(str(exc)) from None
     except OSError as exc:
-        raise _CannotCheck(f"cannot write {out}: {exc.strerror}") from None
+        raise CommandFailed(f"cannot write {out}: {exc.strerror}") from None
     summary = {
         "content_hash": result.content_hash_hex,
         "cid": result.cid,
@@ -740,7 +739,7 @@ def verify_command(directory, capsule_arg, capsule_id, expected, network, manife
             progress=progress,
         )
     except (ManifestError, StoreError) as exc:
-        raise _CannotCheck(str(exc)) from None
+        raise CommandFailed(str(exc)) from None
     if as_json:
         payload = result.to_json()
         if capsule_id is not None:
@@ -760,10 +759,13 @@ def _read_chain(capsule_id: int, network: str) -> bytes:
         with connected(network) as book:
             return onchain_content_hash(contract("CapsuleRegistry", book), capsule_id)
     except AddressBookError as exc:
-        raise _CannotCheck(str(exc)) from None
+        raise CommandFailed(str(exc)) from None
     except ManifestError:
         raise
     except Exception as exc:  # network parsing / provider errors from ape
         if exc.__class__.__module__.startswith("ape"):
-            raise _CannotCheck(f"cannot read capsule {capsule_id} on {network}: {exc}") from None
+            raise CommandFailed(
+                f"cannot read capsule {capsule_id} on {network}: {exc} "
+                "(is the network running, and is its address book current? re-deploy if the chain was reset)"
+            ) from None
         raise

@@ -108,3 +108,12 @@ def test_cli_verify__capsule_on_live_test_chain__exit_0_then_1(tmp_path, monkeyp
 def test_cli_verify__unknown_capsule_on_live_chain__exits_2(capsule_dir, address_book):
     out = CliRunner().invoke(verify_command, [str(capsule_dir), "--capsule", "424242", "--network", address_book])
     assert out.exit_code == 2 and "capsule 424242 does not exist" in out.output
+
+
+def test_connected__network_already_active__reuses_live_provider(address_book, chain, registry):
+    from ape import networks
+
+    live = networks.provider
+    with deployments.connected(address_book) as book:
+        assert networks.provider is live
+        assert book.address("CapsuleRegistry") == registry.address

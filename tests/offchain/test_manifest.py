@@ -458,3 +458,21 @@ def test_cli_verify__no_address_book__exits_2_with_deploy_hint(tmp_path, env_sto
     out = CliRunner().invoke(verify_command, [str(make_dir(tmp_path / "cap")), "--capsule", "1"])
     assert out.exit_code == 2, out.output
     assert "no address book" in out.output and "ape run deploy" in out.output
+
+
+def test_schema__file__is_a_valid_draft_2020_12_schema():
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(mf.schema())
+    assert mf.schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_cli_main__pack_and_verify__reachable_through_lazy_group(tmp_path, env_store):
+    from codexfield.cli import main
+
+    root = make_dir(tmp_path / "cap")
+    runner = CliRunner()
+    packed = runner.invoke(main, ["pack", str(root), "--kind", "knowledge", "--json"])
+    assert packed.exit_code == 0, packed.output
+    digest = json.loads(packed.output)["content_hash"]
+    assert runner.invoke(main, ["verify", str(root), "--hash", digest]).exit_code == 0
