@@ -468,7 +468,8 @@ class VerifyResult:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     changed: list[FileChange] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # failures: verification is not ok
+    notes: list[str] = field(default_factory=list)  # information only (ignored manifests, store errors)
 
     @property
     def manifest_matches(self) -> bool:
@@ -487,6 +488,7 @@ class VerifyResult:
         lines = []
         if self.ok:
             lines.append(f"OK: the directory matches {hash_hex(self.expected_hash)} ({self.expected_cid})")
+            lines += [f"note: {n}" for n in self.notes]
             return "\n".join(lines)
         lines.append(f"MISMATCH: the directory does not match {hash_hex(self.expected_hash)} ({self.expected_cid})")
         lines.extend(self.problems)
@@ -498,6 +500,7 @@ class VerifyResult:
         lines += [f"missing  {p}" for p in self.missing]
         lines += [f"extra    {p}" for p in self.extra]
         lines += [c.describe() for c in self.changed]
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -511,10 +514,11 @@ class VerifyResult:
             "extra": self.extra,
             "changed": [c.__dict__ for c in self.changed],
             "problems": self.problems,
+            "notes": self.notes,
         }
 
 
-def _candidates(root: Path, digest: bytes, manifest: bytes | Mapping[str, Any] | None, store, problems: list[str]):
+def _candidates(root: Path, digest: bytes, manifest: bytes | Mapping[str, Any] | None, store, notes: list[str]):
     """(source, manifest dict) pairs that may be the capsule's manifest, best first."""
     if manifest is not None:
         yield "given", dict(manifest) if isinstance(manifest, Mapping) else manifest
@@ -529,7 +533,7 @@ def _candidates(root: Path, digest: bytes, manifest: bytes | Mapping[str, Any] |
         except NotFound:
             pass
         except StoreError as exc:
-            problems.append(f"could not read the manifest from the store: {exc}")
+            notes.append(f"could not read the manifest from the store: {exc}")
 
 
 def verify(
@@ -551,14 +555,14 @@ def verify(
     expected = parse_hash(expected_hash)
     result = VerifyResult(expected_hash=expected)
     reference: dict[str, Any] | None = None
-    for source, raw in _candidates(root, expected, manifest, store, result.problems):
+    for source, raw in _candidates(root, expected, manifest, store, result.notes):
         try:
             parsed = raw if isinstance(raw, dict) else load_manifest(raw)
             if isinstance(raw, dict):
                 validate(parsed)
             digest = content_hash(parsed)
         except ManifestError as exc:
-            result.problems.append(f"ignored the manifest {source}: {exc}")
+            result.notes.append(f"ignored the manifest {source}: {exc}")
             continue
         if digest == expected:
             reference, result.source, result.manifest_hash = parsed, source, digest

@@ -476,3 +476,25 @@ def test_cli_main__pack_and_verify__reachable_through_lazy_group(tmp_path, env_s
     assert packed.exit_code == 0, packed.output
     digest = json.loads(packed.output)["content_hash"]
     assert runner.invoke(main, ["verify", str(root), "--hash", digest]).exit_code == 0
+
+
+def test_verify__broken_local_manifest_and_good_store_copy__ok_with_note(tmp_path):
+    root = make_dir(tmp_path / "cap")
+    result = pack(root, kind="dataset", progress=False)
+    (root / MANIFEST_FILE).write_bytes(b"{not json")
+    store = LocalStore(tmp_path / "store")
+    store.put(result.canonical)
+    report = verify(root, result.content_hash, store=store, progress=False)
+    assert report.ok, report.describe()
+    assert "note: ignored the manifest capsule.manifest.json in the directory: not a JSON manifest" in report.describe()
+
+
+def test_verify__store_unreachable_but_repack_matches__ok_with_note(tmp_path):
+    from codexfield.store import IpfsHttpStore
+
+    root = make_dir(tmp_path / "cap")
+    (root / "capsule.toml").write_text('kind = "code"\n')
+    result = pack(root, progress=False)
+    report = verify(root, result.content_hash, store=IpfsHttpStore("http://127.0.0.1:9", timeout=2), progress=False)
+    assert report.ok and report.source == "re-packed from the directory"
+    assert any("is 'ipfs daemon' running" in n for n in report.notes)
