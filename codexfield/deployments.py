@@ -112,10 +112,25 @@ def contract(name: str, book: AddressBook | None = None):
     return getattr(project, name).at(book.address(name))
 
 
+def _is_active(provider, network: str) -> bool:
+    """Whether the connected `provider` already is the `ecosystem[:network[:provider]]` choice."""
+    wanted = [part for part in network.split(":")]
+    have = [provider.network.ecosystem.name, provider.network.name, provider.name]
+    return 0 < len(wanted) <= 3 and all(w == h for w, h in zip(wanted, have) if w)
+
+
 @contextmanager
 def connected(network: str) -> Iterator[AddressBook]:
-    """Connect ape to `network` (e.g. `ethereum:local:foundry`) and yield its address book."""
+    """Connect ape to `network` (e.g. `ethereum:local:foundry`) and yield its address book.
+
+    When ape is already connected to that network (inside `ape run`, `ape console` or
+    `ape test`), the live provider is reused instead of starting a second one.
+    """
     from ape import networks
 
+    active = networks.active_provider
+    if active is not None and active.is_connected and _is_active(active, network):
+        yield current()
+        return
     with networks.parse_network_choice(network):
         yield current()
