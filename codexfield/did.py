@@ -274,8 +274,10 @@ def build_document(
 ) -> tuple[dict[str, Any], bool, int, int | None]:
     """The DID document of `address` from its chronological event history (pure).
 
-    Mirrors ethr-did-resolver's `wrapDidDocument`: delegates and attributes count while
-    `validTo >= now`; `#delegate-N` numbers every delegate and `did/pub` attribute event in
+    Mirrors ethr-did-resolver's `wrapDidDocument`, except that delegates and attributes
+    count while `validTo > now` (the registry's `validDelegate` rule; the reference uses
+    `>=`, which lists a delegate during its last second and keeps a delegate revoked in the
+    current second); `#delegate-N` numbers every delegate and `did/pub` attribute event in
     order (expired and revoked ones included, so ids are stable), `#service-N` every
     `did/svc` event; a revocation removes the entry with the same type/name and
     delegate/value; an owner change to 0x0 deactivates the DID. With `block_height`, events
@@ -303,7 +305,7 @@ def build_document(
         version_id = max(version_id, event.block_number)
         key = event.key()
         valid_to = event.valid_to or 0
-        if valid_to and valid_to >= now:
+        if valid_to and valid_to > now:
             if event.event == EVENT_DELEGATE:
                 delegate_count += 1
                 ref = f"{did}#delegate-{delegate_count}"
@@ -540,6 +542,24 @@ def resolve(
 # --------------------------------------------------------------------------- CLI
 
 
+def _connection(network: str):
+    """`deployments.connected(network)`, or the live connection when ape is already on it
+    (ape console, scripts, tests): connecting again would start a second local node."""
+    from contextlib import nullcontext
+
+    from ape import networks
+
+    from codexfield import deployments
+
+    active = networks.active_provider
+    if active is not None and active.is_connected and network in (
+        active.network_choice,
+        f"{active.network.ecosystem.name}:{active.network.name}",
+    ):
+        return nullcontext(deployments.current())
+    return deployments.connected(network)
+
+
 @click.group(name="did")
 def did_command() -> None:
     """did:ethr identities on the CodexField IdentityRegistry (ERC-1056)."""
@@ -553,7 +573,7 @@ def resolve_command(did: str, network: str, plain: bool) -> None:
     """Resolve DID (did:ethr:<chainId hex>:<address> or did:ethr:<address>) and print JSON."""
     from codexfield import deployments
 
-    with deployments.connected(network) as book:
+    with _connection(network) as book:
         from ape import networks
 
         contract = deployments.contract("IdentityRegistry", book)
