@@ -290,11 +290,11 @@ def test_resolve__version_id__document_as_of_that_block(ids, chain, creator, lic
 
 def test_resolve__same_block_changes__all_read_in_log_order(ids, chain, creator, licensor, consumer):
     """Two changes in one block: the second event's previousChange is that same block."""
-    chain.provider.auto_mine = False
+    chain.provider.auto_mine = False  # explicit gas: ape's default (the block gas limit) allows one tx per block
     try:
         n = creator.nonce
-        ids.addDelegate(creator, SIG_AUTH, licensor, DAY, sender=creator, nonce=n, required_confirmations=0)
-        ids.addDelegate(creator, VERI_KEY, consumer, DAY, sender=creator, nonce=n + 1, required_confirmations=0)
+        ids.addDelegate(creator, SIG_AUTH, licensor, DAY, sender=creator, nonce=n, gas=200_000, required_confirmations=0)
+        ids.addDelegate(creator, VERI_KEY, consumer, DAY, sender=creator, nonce=n + 1, gas=200_000, required_confirmations=0)
         chain.mine()
     finally:
         chain.provider.auto_mine = True
