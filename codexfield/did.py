@@ -568,21 +568,31 @@ def did_command() -> None:
 @did_command.command("resolve")
 @click.argument("did")
 @click.option("--network", default="ethereum:local:foundry", show_default=True, help="ape network choice")
-@click.option("--json-only", "plain", is_flag=True, help="print only the DID document, no metadata")
-def resolve_command(did: str, network: str, plain: bool) -> None:
+@click.option("--document-only", "document_only", is_flag=True, help="print only the DID document, no metadata")
+def resolve_command(did: str, network: str, document_only: bool) -> None:
     """Resolve DID (did:ethr:<chainId hex>:<address> or did:ethr:<address>) and print JSON."""
+    from ape.exceptions import ContractNotFoundError
+
     from codexfield import deployments
 
-    with _connection(network) as book:
-        from ape import networks
+    try:
+        with _connection(network) as book:
+            from ape import networks
 
-        contract = deployments.contract("IdentityRegistry", book)
-        result = resolve(did, contract, int(networks.provider.chain_id))
+            contract = deployments.contract("IdentityRegistry", book)
+            result = resolve(did, contract, int(networks.provider.chain_id))
+    except deployments.AddressBookError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ContractNotFoundError:
+        raise click.ClickException(
+            f"no IdentityRegistry code at the address in the {network} address book; "
+            "the book is stale or the node was restarted: redeploy with 'ape run deploy --network ...'"
+        ) from None
     error = result["didResolutionMetadata"].get("error")
     if error:
         click.echo(json.dumps(result, indent=2), err=True)
         raise click.ClickException(f"{error}: {result['didResolutionMetadata']['message']}")
-    click.echo(json.dumps(result["didDocument"] if plain else result, indent=2))
+    click.echo(json.dumps(result["didDocument"] if document_only else result, indent=2))
 
 
 @did_command.command("id")
