@@ -250,10 +250,16 @@ def parse_did(did: str) -> ParsedDID:
     return ParsedDID(did=text, network=network, address=address, public_key=public_key, query=query)
 
 
+# did:ethr network names (ethr-did-resolver's) for the chains CodexField deploys to.
+NETWORK_NAMES = {"mainnet": 1, "sepolia": 11155111}
+
+
 def network_chain_id(network: str | None) -> int | None:
-    """The chain id a DID's network part names (`0x7a69` or `31337`); None when it names none."""
+    """The chain id a DID's network part names (`0x7a69`, `31337`, `sepolia`); None if unknown."""
     if network is None:
         return None
+    if network in NETWORK_NAMES:
+        return NETWORK_NAMES[network]
     try:
         return int(network, 16) if network.lower().startswith("0x") else int(network)
     except ValueError:

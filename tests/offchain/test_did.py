@@ -24,6 +24,7 @@ from codexfield.did import (
     change_log,
     did_command,
     did_for,
+    network_chain_id,
     parse_did,
     resolve,
 )
@@ -87,6 +88,12 @@ def test_parse_did__chain_and_bare_forms():
     )
     assert parse_did(f"did:ethr:{addr}").network is None
     assert did_for(addr, CHAIN) == f"did:ethr:0x7a69:{checksummed}"
+
+
+def test_network_chain_id__hex_decimal_and_names():
+    assert [network_chain_id(n) for n in ("0x7a69", "31337", "sepolia", "mainnet", "nowhere", None)] == [
+        CHAIN, CHAIN, 11155111, 1, None, None
+    ]
 
 
 def test_parse_did__compressed_public_key__derives_address():
