@@ -8,7 +8,7 @@ export HYPOTHESIS_PROFILE ?= ci
 
 .PHONY: setup test test-fast demo gas compile clean
 
-setup: $(VENV)/.installed $(TOOLS)/anvil
+setup: $(VENV)/.installed $(TOOLS)/anvil $(TOOLS)/solc
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ $(TOOLS)/anvil: node_modules/.installed
 	mkdir -p $(TOOLS)
 	ln -sf "$$(ls -d $(CURDIR)/node_modules/@foundry-rs/anvil-*/bin/anvil | head -1)" $@
 	$@ --version | head -1
+
+# ape-solidity needs a native-looking `solc`: a shim over solcjs from npm (no compiler downloads).
+$(TOOLS)/solc: tools/solc-shim.sh node_modules/.installed
+	mkdir -p $(TOOLS)
+	ln -sf ../../tools/solc-shim.sh $@
+	$@ --version | tail -1
 
 compile: setup
 	ape compile --force
