@@ -273,7 +273,7 @@ class _Compiler:
             if u.lower() in ("month", "months", "mo", "year", "years", "y", "yr", "yrs"):
                 raise self.error(f"'{u}' is not a fixed number of seconds; write days instead (e.g. 30 days, 365 days)", unit)
             raise self.error(
-                f"unknown time unit '{u}'{_suggest(u, list(UNITS))} Units: seconds (s, sec), minutes (min), hours (h), days (d), weeks (w)",
+                f"unknown time unit '{u}'{_suggest(u, ['seconds', 'minutes', 'hours', 'days', 'weeks'])} Units: seconds (s, sec), minutes (min), hours (h), days (d), weeks (w)",
                 unit,
             )
         total = value * UNITS[u]
@@ -401,7 +401,7 @@ class _Compiler:
             self.s.meter = keccak(text=self.s.meter_name)
 
     def c_duration_clause(self, node: Tree) -> None:
-        self.once("duration", node)
+        self.once("duration", node, "duration/perpetual")
         if node.children:
             self.s.duration = self.span(node.children[0], "duration")
             if self.s.duration == 0:
@@ -452,7 +452,7 @@ class _Compiler:
                 raise self.error(f"unknown scope '{name}'{_suggest(name, candidates)} Known here: {', '.join(candidates)}", tok)
             if scope.group not in allowed_groups:
                 if scope.group == "requirement":
-                    raise self.error(f"'{name}' is a requirement, not a right: write 'require {tok}'", tok)
+                    raise self.error(f"'{tok}' is a requirement, not a right: write 'require {tok}'", tok)
                 raise self.error(f"'{name}' is a {'usage right' if scope.group == 'right' else 'scenario tag'}: write 'allow {name}'", tok)
             out.append((scope.mask, tok))
         return out

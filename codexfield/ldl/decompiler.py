@@ -110,8 +110,8 @@ def decompile(
     if meter_name is not None:
         if keccak(text=meter_name) != t.meter:
             raise ValueError(f"meter name {meter_name!r} does not hash to the terms' meter 0x{t.meter.hex()}")
-        if not _METER_RE.match(meter_name):
-            meter_name = None
+        if not _METER_RE.match(meter_name) or meter_name[:2].lower() == "0x":
+            meter_name = None  # not spellable as a name: fall back to the hash
     elif t.meter in METERS_BY_HASH:
         meter_name = METERS_BY_HASH[t.meter]
     if meter_name is not None:
