@@ -582,12 +582,11 @@ class _Compiler:
                 (s.rate_mu, "a rate limit", self._rate_node),
             ):
                 if needed:
-                    raise self.error(f"{what} counts MU: add a 'meter' clause saying what one MU is (e.g. 'meter llm.tokens.1k')", where)
+                    raise self.error(f"{what} is counted in MU: add a 'meter' clause saying what one MU is (e.g. 'meter llm.tokens.1k')", where)
         if s.quota and s.rate_mu > s.quota:
             raise self.error(
-                f"the quota ({s.quota:_} MU) is below the rate ({s.rate_mu:_} MU per {format_span(s.rate_period)}): "
-                "the rate can never be "
-                "reached; raise the quota or lower the rate",
+                f"the quota ({s.quota:_} MU) is below the rate ({s.rate_mu:_} MU per {format_span(s.rate_period).removeprefix('1 ')}): "
+                "the rate can never be reached; raise the quota or lower the rate",
                 self._quota_tok,
             )
         # scopes
@@ -596,8 +595,8 @@ class _Compiler:
             mask = next(m for m in s.deny_pos if m & clash)
             name = (scopes.names_of(mask) or [f"bit {mask.bit_length() - 1}"])[0]
             allowed_at = s.scope_pos.get(mask)
-            line = f" (allowed on line {allowed_at.line})" if allowed_at is not None else ""
-            raise self.error(f"scope '{name}' is both allowed{line} and denied; remove it from one list", s.deny_pos[mask])
+            line = f" on line {allowed_at.line}" if allowed_at is not None else ""
+            raise self.error(f"scope '{name}' is allowed{line} and denied here; remove it from one list", s.deny_pos[mask])
         scope = s.allow | s.require
         if s.share_bps and not scope & scopes.DERIVATIVES:
             raise self.error("a derivative share needs derivatives to be allowed: add 'allow derivatives'", self._share_node)

@@ -342,13 +342,13 @@ def test_error__scope_in_the_wrong_list(text, fragment):
 def test_error__allow_and_deny_the_same_scope():
     e = err(HEAD + "allow research, medical\ndeny commercial, medical")
     assert (e.line, e.column) == (3, 18)
-    assert "scope 'medical' is both allowed (allowed on line 2) and denied" in e.message
+    assert "scope 'medical' is allowed on line 2 and denied here" in e.message
 
 
 def test_error__quota_below_rate():
     e = err(HEAD + "meter x\nquota 100 MU\nrate 500 MU per hour")
     assert (e.line, e.column) == (3, 7)
-    assert "the quota (100 MU) is below the rate (500 MU per 1 hour)" in e.message
+    assert "the quota (100 MU) is below the rate (500 MU per hour)" in e.message
 
 
 def test_error__derivative_share_without_derivatives():
@@ -465,3 +465,12 @@ def test_error__semantic_problems_with_tokens_meters_and_texts(text, fragment, t
 def test_error__bad_escape_in_the_name():
     e = err(r'license "bad \q escape" for capsule 1')
     assert (e.line, e.column) == (1, 9) and "bad escape" in e.message
+
+
+def test_docs__scope_table_is_rendered_from_the_published_table():
+    from pathlib import Path
+
+    from codexfield.ldl.reference import scope_table_markdown
+
+    docs = (Path(__file__).resolve().parents[2] / "docs/ldl.md").read_text()
+    assert scope_table_markdown() in docs, "regenerate the table: python -m codexfield.ldl.reference"
