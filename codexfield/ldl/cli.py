@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
@@ -54,6 +56,25 @@ def _load_account(alias: str):
     return accounts.load(alias)
 
 
+@contextmanager
+def _connected(network: str) -> Iterator[Any]:
+    """`codexfield.deployments.connected`, with a missing address book as a clean CLI error; an
+    ape session already connected to `network` (a script, a test) is reused, not restarted."""
+    from ape import networks
+
+    from codexfield.deployments import AddressBookError, connected, current
+
+    try:
+        active = networks.active_provider
+        if active is not None and active.is_connected and active.network_choice == network:
+            yield current()
+            return
+        with connected(network) as book:
+            yield book
+    except AddressBookError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group(name="license")
 def license_group() -> None:
     """Licence terms in the License Description Language (docs/ldl.md)."""
@@ -85,15 +106,15 @@ def compile_command(file: str, chain_id: int, capsule_id: int | None, as_json: b
 @click.option("--meter", "meter_name", help="The meter's name, if it is not one of the known meters.")
 def show_command(terms_id: int, network: str, meter_name: str | None) -> None:
     """Read LicenseManager.terms(TERMS_ID) and print it as LDL text."""
-    from codexfield.deployments import connected, contract
+    from codexfield.deployments import AddressBookError, contract
 
     from .chain import TermsNotFound, read_terms, token_list_for
     from .decompiler import decompile
 
-    with connected(network) as book:
+    with _connected(network) as book:
         try:
             terms = read_terms(contract("LicenseManager", book), terms_id)
-        except TermsNotFound as exc:
+        except (TermsNotFound, AddressBookError) as exc:
             raise click.ClickException(str(exc)) from None
         try:
             text = decompile(terms, chain_id=book.chain_id, meter_name=meter_name, token_list=token_list_for(book))
@@ -110,15 +131,24 @@ def show_command(terms_id: int, network: str, meter_name: str | None) -> None:
 @click.option("--account", "account_alias", required=True, help="ape account alias, or TEST:<n> for a test account.")
 def publish_command(file: str, capsule_id: int | None, network: str, account_alias: str) -> None:
     """Compile FILE for the connected chain and call LicenseManager.create_terms; prints the terms id."""
-    from codexfield.deployments import connected, contract
+    from ape.exceptions import ContractLogicError
+
+    from codexfield.deployments import AddressBookError, contract
 
     from .chain import publish_terms, token_list_for
 
     text, base, shown = _read_source(file)
-    with connected(network) as book:
+    with _connected(network) as book:
         compiled = _compile_or_exit(
             text, shown, chain_id=book.chain_id, token_list=token_list_for(book), base_dir=base, capsule_id=capsule_id
         )
+        try:
+            manager = contract("LicenseManager", book)
+        except AddressBookError as exc:
+            raise click.ClickException(str(exc)) from None
         sender = _load_account(account_alias)
-        terms_id = publish_terms(contract("LicenseManager", book), compiled.terms, sender)
+        try:
+            terms_id = publish_terms(manager, compiled.terms, sender)
+        except ContractLogicError as exc:
+            raise click.ClickException(f"create_terms reverted: {exc.message or exc}") from None
     click.echo(terms_id)
