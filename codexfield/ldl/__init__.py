@@ -3,7 +3,7 @@
 A small text language for licence terms that compiles to the `LicenseManager.Terms` struct
 and back:
 
-    >>> lic = compile_ldl('license "Demo" for capsule 1\\nprice 0.002 USDC per MU\\nmeter llm.tokens.1k\\nallow research')
+    >>> lic = compile_ldl('license "Demo" for capsule 1; price 0.002 USDC per MU; meter gpu.second')
     >>> lic.terms.price_per_mu
     2000
     >>> compile_ldl(decompile(lic.terms)).terms == lic.terms

@@ -1,9 +1,9 @@
 """Licence terms on chain: publish compiled terms and read them back (thin over ape).
 
-    with connected("ethereum:local:foundry") as book:
-        manager = contract("LicenseManager", book)
-        terms_id = publish_terms(manager, compiled.terms, sender=account)
-        terms = read_terms(manager, terms_id)
+with connected("ethereum:local:foundry") as book:
+    manager = contract("LicenseManager", book)
+    terms_id = publish_terms(manager, compiled.terms, sender=account)
+    terms = read_terms(manager, terms_id)
 """
 
 from __future__ import annotations

@@ -82,8 +82,17 @@ def license_group() -> None:
 
 @license_group.command("compile")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--chain", "chain_id", type=int, default=31337, show_default=True, help="Chain id whose token list names the tokens.")
-@click.option("--capsule", "capsule_id", type=click.IntRange(min=0), help="Capsule id; overrides the 'for capsule' clause.")
+@click.option(
+    "--chain",
+    "chain_id",
+    type=int,
+    default=31337,
+    show_default=True,
+    help="Chain id whose token list names the tokens.",
+)
+@click.option(
+    "--capsule", "capsule_id", type=click.IntRange(min=0), help="Capsule id; overrides the 'for capsule' clause."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON document.")
 @click.option("--abi", "as_abi", is_flag=True, help="Print only the ABI tuple of create_terms (cast syntax).")
 def compile_command(file: str, chain_id: int, capsule_id: int | None, as_json: bool, as_abi: bool) -> None:
@@ -126,7 +135,9 @@ def show_command(terms_id: int, network: str, meter_name: str | None) -> None:
 
 @license_group.command("publish")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--capsule", "capsule_id", type=click.IntRange(min=1), help="Capsule id; overrides the 'for capsule' clause.")
+@click.option(
+    "--capsule", "capsule_id", type=click.IntRange(min=1), help="Capsule id; overrides the 'for capsule' clause."
+)
 @click.option("--network", default=DEFAULT_NETWORK, show_default=True, help="ape network choice.")
 @click.option("--account", "account_alias", required=True, help="ape account alias, or TEST:<n> for a test account.")
 def publish_command(file: str, capsule_id: int | None, network: str, account_alias: str) -> None:

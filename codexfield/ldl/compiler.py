@@ -83,7 +83,9 @@ _MAX_NUMBER_CHARS = 200  # longer numbers cannot fit any field; refuse before co
 @lru_cache(maxsize=1)
 def parser() -> Lark:
     """The LALR parser of `grammar.lark` (built once)."""
-    return Lark(GRAMMAR.read_text(), parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True)
+    return Lark(
+        GRAMMAR.read_text(), parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True
+    )
 
 
 @lru_cache(maxsize=1)
@@ -120,7 +122,11 @@ class CompiledLicense:
             "name": self.name,
             "chain_id": self.chain_id,
             "meter_name": self.meter_name,
-            "token": {"symbol": self.token_symbol, "address": self.terms.payment_token, "decimals": self.token_decimals},
+            "token": {
+                "symbol": self.token_symbol,
+                "address": self.terms.payment_token,
+                "decimals": self.token_decimals,
+            },
             "scopes": scopes.names_of(self.terms.scope),
             "denied": scopes.names_of(self.denied),
             "text_source": self.text_source,
@@ -227,12 +233,16 @@ class _Compiler:
         if at_clause_start:
             kw = ", ".join(CLAUSE_KEYWORDS)
             if word and word != "\n" and re.match(r"[A-Za-z]", word):
-                return self.error(f"unknown clause '{word}'{_suggest(word, CLAUSE_KEYWORDS)} A clause starts with one of: {kw}", (line, column))
+                return self.error(
+                    f"unknown clause '{word}'{_suggest(word, CLAUSE_KEYWORDS)} A clause starts with one of: {kw}",
+                    (line, column),
+                )
             return self.error(f"unexpected {what}; a clause starts with one of: {kw}", (line, column))
         if expected and expected <= {"_NL", "SEMICOLON", "COMMA"} and word != "\n":
             seps = "',' or " if "COMMA" in expected else ""
             return self.error(
-                f"unexpected {what}: the clause is complete here; expected {seps}';' or a new line before the next clause",
+                f"unexpected {what}: the clause is complete here; "
+                f"expected {seps}';' or a new line before the next clause",
                 (line, column),
             )
         if len(human) == 1:
@@ -267,13 +277,18 @@ class _Compiler:
         num, unit = node.children
         return self.seconds(self.number(num), unit, num, what, maximum, bound)
 
-    def seconds(self, value: Fraction, unit: Token, where: Token, what: str, maximum: int = UINT64_MAX, bound: str = "uint64") -> int:
+    def seconds(
+        self, value: Fraction, unit: Token, where: Token, what: str, maximum: int = UINT64_MAX, bound: str = "uint64"
+    ) -> int:
         u = str(unit)
         if u not in UNITS:
             if u.lower() in ("month", "months", "mo", "year", "years", "y", "yr", "yrs"):
-                raise self.error(f"'{u}' is not a fixed number of seconds; write days instead (e.g. 30 days, 365 days)", unit)
+                raise self.error(
+                    f"'{u}' is not a fixed number of seconds; write days instead (e.g. 30 days, 365 days)", unit
+                )
             raise self.error(
-                f"unknown time unit '{u}'{_suggest(u, ['seconds', 'minutes', 'hours', 'days', 'weeks'])} Units: seconds (s, sec), minutes (min), hours (h), days (d), weeks (w)",
+                f"unknown time unit '{u}'{_suggest(u, ['seconds', 'minutes', 'hours', 'days', 'weeks'])} "
+                "Units: seconds (s, sec), minutes (min), hours (h), days (d), weeks (w)",
                 unit,
             )
         total = value * UNITS[u]
@@ -281,14 +296,18 @@ class _Compiler:
             raise self.error(f"{what} of {where} {u} is not a whole number of seconds", where)
         n = int(total)
         if n > maximum:
-            raise self.error(f"{what} of {where} {u} is too long: {n:_} seconds does not fit a {bound} (at most {maximum:_})", where)
+            raise self.error(
+                f"{what} of {where} {u} is too long: {n:_} seconds does not fit a {bound} (at most {maximum:_})", where
+            )
         return n
 
     # ---- clauses ----------------------------------------------------------------------
     def once(self, kind: str, node: Any, label: str | None = None) -> None:
         where = node.meta.line if isinstance(node, Tree) else node.line
         if kind in self.s.first:
-            raise self.error(f"duplicate '{label or kind}' clause (the first is on line {self.s.first[kind]}); keep one", node)
+            raise self.error(
+                f"duplicate '{label or kind}' clause (the first is on line {self.s.first[kind]}); keep one", node
+            )
         self.s.first[kind] = where
 
     def run(self) -> _State:
@@ -309,7 +328,9 @@ class _Compiler:
             try:
                 self.s.name = json.loads(str(name), strict=False)
             except ValueError:
-                raise self.error(r'bad escape in the licence name; use \" for a quote and \\ for a backslash', name) from None
+                raise self.error(
+                    r"bad escape in the licence name; use \" for a quote and \\ for a backslash", name
+                ) from None
         if capsule is not None:
             self.s.capsule_id = self.integer(capsule, "capsule id", UINT256_MAX, "uint256")
 
@@ -331,7 +352,9 @@ class _Compiler:
             token = self.tokens.lookup(str(target))
             if token is None:
                 known = ", ".join(self.tokens.symbols)
-                where = f"known on chain {self.chain_id}: {known}" if known else f"chain {self.chain_id} has no token list"
+                where = (
+                    f"known on chain {self.chain_id}: {known}" if known else f"chain {self.chain_id} has no token list"
+                )
                 raise self.error(
                     f"unknown token '{target}'{_suggest(str(target), self.tokens.symbols)} ({where}); "
                     f"or give the token address as 'N units of 0x...'",
@@ -348,7 +371,8 @@ class _Compiler:
             if kind == "token_symbol":
                 smallest = "0." + "0" * (decimals - 1) + "1" if decimals else "1"
                 raise self.error(
-                    f"{target} has {decimals} decimals: {num} {target} has more (the smallest amount is {smallest} {target})",
+                    f"{target} has {decimals} decimals: {num} {target} has more "
+                    f"(the smallest amount is {smallest} {target})",
                     num,
                 )
             raise self.error(f"{what} in raw units must be a whole number, got {num}", num)
@@ -360,7 +384,9 @@ class _Compiler:
     def address(self, tok: Token) -> str:
         text = str(tok)
         if len(text) != 42:
-            raise self.error(f"'{text}' is not an address: an address has 40 hex digits after 0x, this has {len(text) - 2}", tok)
+            raise self.error(
+                f"'{text}' is not an address: an address has 40 hex digits after 0x, this has {len(text) - 2}", tok
+            )
         if text[2:] != text[2:].lower() and text[2:] != text[2:].upper() and not is_checksum_address(text):
             raise self.error(
                 f"'{text}' has a bad EIP-55 checksum (a typo?); the checksummed form is {to_checksum_address(text)} "
@@ -405,7 +431,9 @@ class _Compiler:
         if node.children:
             self.s.duration = self.span(node.children[0], "duration")
             if self.s.duration == 0:
-                raise self.error("a duration of 0 would expire at once; write 'perpetual' for no expiry", node.children[0])
+                raise self.error(
+                    "a duration of 0 would expire at once; write 'perpetual' for no expiry", node.children[0]
+                )
 
     def c_perpetual_clause(self, node: Tree) -> None:
         self.once("duration", node, "duration/perpetual")
@@ -416,7 +444,9 @@ class _Compiler:
             tok = node.children[0]
             self.s.quota = self.integer(tok, "quota", UINT256_MAX, "uint256")
             if self.s.quota == 0:
-                raise self.error("a quota of 0 MU allows no use; write 'quota unlimited' or omit the clause for no cap", tok)
+                raise self.error(
+                    "a quota of 0 MU allows no use; write 'quota unlimited' or omit the clause for no cap", tok
+                )
             self._quota_tok = tok
 
     def c_rate_clause(self, node: Tree) -> None:
@@ -449,11 +479,17 @@ class _Compiler:
                 candidates = [s.name for s in scopes.SCOPES if s.group in allowed_groups]
                 if verb == "require":
                     candidates += list(REQUIREMENT_ALIASES)
-                raise self.error(f"unknown scope '{name}'{_suggest(name, candidates)} Known here: {', '.join(candidates)}", tok)
+                raise self.error(
+                    f"unknown scope '{name}'{_suggest(name, candidates)} Known here: {', '.join(candidates)}", tok
+                )
             if scope.group not in allowed_groups:
                 if scope.group == "requirement":
                     raise self.error(f"'{tok}' is a requirement, not a right: write 'require {tok}'", tok)
-                raise self.error(f"'{name}' is a {'usage right' if scope.group == 'right' else 'scenario tag'}: write 'allow {name}'", tok)
+                raise self.error(
+                    f"'{name}' is a {'usage right' if scope.group == 'right' else 'scenario tag'}: "
+                    f"write 'allow {name}'",
+                    tok,
+                )
             out.append((scope.mask, tok))
         return out
 
@@ -477,7 +513,9 @@ class _Compiler:
         tok = node.children[0]
         bps = self.number(tok) * 100
         if bps.denominator != 1:
-            raise self.error(f"derivative share {tok}% has more than 2 decimals (the smallest step is 0.01% = 1 bps)", tok)
+            raise self.error(
+                f"derivative share {tok}% has more than 2 decimals (the smallest step is 0.01% = 1 bps)", tok
+            )
         if bps > 10_000:
             raise self.error(f"derivative share {tok}% is above 100%", tok)
         self.s.share_bps = int(bps)
@@ -527,7 +565,9 @@ class _Compiler:
             try:
                 self.s.text_hash = digest_from_cid(str(tok))
             except CIDError as exc:
-                raise self.error(f"{exc}; put the CIDv1 of the licence text here (codexfield.cid.cid_of)", tok) from None
+                raise self.error(
+                    f"{exc}; put the CIDv1 of the licence text here (codexfield.cid.cid_of)", tok
+                ) from None
             self.s.text_source = str(tok)
         elif tok.type == "STRING":
             try:
@@ -554,9 +594,7 @@ class _Compiler:
                 raise self.error(f"capsule id {capsule_override} does not fit a uint256")
             s.capsule_id = capsule_override
         if s.capsule_id is None:
-            raise self.error(
-                "which capsule? add 'license \"<name>\" for capsule <id>' (or pass --capsule ID)", (1, 1)
-            )
+            raise self.error("which capsule? add 'license \"<name>\" for capsule <id>' (or pass --capsule ID)", (1, 1))
         # payment token and amounts
         amounts = [a for a in (s.price, s.upfront) if a is not None]
         if "free" in s.first and amounts:
@@ -582,10 +620,15 @@ class _Compiler:
                 (s.rate_mu, "a rate limit", self._rate_node),
             ):
                 if needed:
-                    raise self.error(f"{what} is counted in MU: add a 'meter' clause saying what one MU is (e.g. 'meter llm.tokens.1k')", where)
+                    raise self.error(
+                        f"{what} is counted in MU: add a 'meter' clause saying what one MU is "
+                        "(e.g. 'meter llm.tokens.1k')",
+                        where,
+                    )
         if s.quota and s.rate_mu > s.quota:
             raise self.error(
-                f"the quota ({s.quota:_} MU) is below the rate ({s.rate_mu:_} MU per {format_span(s.rate_period).removeprefix('1 ')}): "
+                f"the quota ({s.quota:_} MU) is below the rate "
+                f"({s.rate_mu:_} MU per {format_span(s.rate_period).removeprefix('1 ')}): "
                 "the rate can never be reached; raise the quota or lower the rate",
                 self._quota_tok,
             )
@@ -596,10 +639,14 @@ class _Compiler:
             name = (scopes.names_of(mask) or [f"bit {mask.bit_length() - 1}"])[0]
             allowed_at = s.scope_pos.get(mask)
             line = f" on line {allowed_at.line}" if allowed_at is not None else ""
-            raise self.error(f"scope '{name}' is allowed{line} and denied here; remove it from one list", s.deny_pos[mask])
+            raise self.error(
+                f"scope '{name}' is allowed{line} and denied here; remove it from one list", s.deny_pos[mask]
+            )
         scope = s.allow | s.require
         if s.share_bps and not scope & scopes.DERIVATIVES:
-            raise self.error("a derivative share needs derivatives to be allowed: add 'allow derivatives'", self._share_node)
+            raise self.error(
+                "a derivative share needs derivatives to be allowed: add 'allow derivatives'", self._share_node
+            )
         # revocation
         if s.notice is not None and not s.revocation & LICENSOR_AT_WILL:
             raise self.error(

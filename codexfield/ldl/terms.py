@@ -48,7 +48,13 @@ ABI_FIELDS: tuple[tuple[str, str], ...] = (
 
 ABI_TYPE = "(" + ",".join(t for _, t in ABI_FIELDS) + ")"
 
-UINT_MAX = {"uint8": UINT8_MAX, "uint16": UINT16_MAX, "uint32": UINT32_MAX, "uint64": UINT64_MAX, "uint256": UINT256_MAX}
+UINT_MAX = {
+    "uint8": UINT8_MAX,
+    "uint16": UINT16_MAX,
+    "uint32": UINT32_MAX,
+    "uint64": UINT64_MAX,
+    "uint256": UINT256_MAX,
+}
 
 
 def _to_bytes32(value: Any) -> bytes:

@@ -81,9 +81,13 @@ def test_cli_publish_then_show(manager, licensor, capsule, tokens, accounts, cha
     assert json.loads(out.output)["terms"]["capsule_id"] == str(capsule)
 
 
-def test_cli_publish__revert_is_reported_not_raised(manager, capsule, tokens, accounts, stranger, chain, networks, tmp_path, monkeypatch):
+def test_cli_publish__revert_is_reported_not_raised(
+    manager, capsule, tokens, accounts, stranger, chain, networks, tmp_path, monkeypatch
+):
     provider = networks.provider
-    book = deployments.AddressBook(chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address)}, tokens=tokens)
+    book = deployments.AddressBook(
+        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address)}, tokens=tokens
+    )
     deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
     network = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"

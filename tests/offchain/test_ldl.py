@@ -28,7 +28,9 @@ OTHER = "0x1111111111111111111111111111111111111111"
 TEXT = b"CodexField Research Licence v1: OpenRAIL-M with a medical rider.\n"
 TEXT_CID = cid_of(TEXT)
 # the same digest under the dag-pb codec (0x70): a valid CID, but not the raw codec
-DAG_PB_CID = "b" + base64.b32encode(bytes([1, 0x70, 0x12, 0x20]) + hashlib.sha256(TEXT).digest()).decode().lower().rstrip("=")
+DAG_PB_CID = "b" + base64.b32encode(
+    bytes([1, 0x70, 0x12, 0x20]) + hashlib.sha256(TEXT).digest()
+).decode().lower().rstrip("=")
 
 EXAMPLE = f"""license "Research metered v1" for capsule 42
 price 0.002 USDC per MU, upfront 10 USDC

@@ -57,7 +57,9 @@ def test_compile__json_only_and_abi_only(licence_file):
     assert json.loads(out.output)["terms"]["derivative_share_bps"] == 250
     out = runner.invoke(license_group, ["compile", str(licence_file), "--abi"])
     assert out.exit_code == 0
-    assert out.output.strip().endswith(",250,2,0,0,false," + "0x" + hashlib.sha256(b"the full licence text\n").hexdigest() + ")")
+    assert out.output.strip().endswith(
+        ",250,2,0,0,false," + "0x" + hashlib.sha256(b"the full licence text\n").hexdigest() + ")"
+    )
     out = runner.invoke(license_group, ["compile", str(licence_file), "--abi", "--json"])
     assert out.exit_code == 2 and "exclusive" in out.output
 

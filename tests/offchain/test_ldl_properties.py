@@ -25,7 +25,9 @@ LOCAL = load_token_list(31337)
 
 uint256 = st.one_of(st.integers(0, UINT256_MAX), st.integers(0, 10**9))
 uint64 = st.one_of(st.integers(0, UINT64_MAX), st.integers(0, 10**7), st.sampled_from([60, 3600, 86400, 604800]))
-random_address = st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b)).filter(lambda a: a != ZERO_ADDRESS)
+random_address = (
+    st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b)).filter(lambda a: a != ZERO_ADDRESS)
+)
 token_address = st.one_of(st.sampled_from([t.address for t in LOCAL.by_symbol.values()]), random_address)
 meter_names = st.one_of(
     st.sampled_from(KNOWN_METERS),
