@@ -83,12 +83,26 @@ MAX_BALANCE: public(constant(uint256)) = 2**128 - 1
 _MASK128: constant(uint256) = 2**128 - 1
 
 
+# @dev Flag of a cached lineage (bit 255 of its first slot).
+_CACHED: constant(uint256) = 2**255
+
+
+_MASK64: constant(uint256) = 2**64 - 1
+_MASK16: constant(uint256) = 2**16 - 1
+
+
 # @dev The CapsuleRegistry that owns capsules and their lineage.
 registry: public(immutable(ICapsuleRegistry))
 
 
 # @dev Packed balances per capsule and token: claimable << 128 | vault.
 _balances: HashMap[uint256, HashMap[address, uint256]]
+
+
+# @dev Lineage snapshot per capsule, copied from the registry at its first `propagate`
+#      (parents never change): slot 0 bit 255 = cached, bits 240..247 = parent count;
+#      parents three per slot as (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+_lineage: HashMap[uint256, uint256[3]]
 
 
 # @dev Tokens that `pay` and `credit` accept (set by the admin).
@@ -203,7 +217,10 @@ def claim(capsule_id: uint256, token: address, to: address) -> uint256:
     if slot & _MASK128 != 0:
         parents: DynArray[ICapsuleRegistry.Parent, 8] = []
         owner, parents = staticcall registry.owner_and_parents(capsule_id)
-        slot = self._split(capsule_id, token, slot, parents)
+        words: uint256[3] = empty(uint256[3])
+        n: uint256 = 0
+        words, n = self._pack(parents)
+        slot = self._split(capsule_id, token, slot, words, n)
     else:
         owner = staticcall registry.ownerOf(capsule_id)
     assert owner == msg.sender, "royalty: not owner"
@@ -277,6 +294,18 @@ def claimable(capsule_id: uint256, token: address) -> uint256:
     return self._balances[capsule_id][token] >> 128
 
 
+@external
+@view
+def lineage_cached(capsule_id: uint256) -> bool:
+    """
+    @dev Whether the router holds its snapshot of the capsule's parents (taken at the
+         capsule's first `propagate`, for any token).
+    @param capsule_id The capsule.
+    @return bool True once cached.
+    """
+    return self._lineage[capsule_id][0] != 0
+
+
 @internal
 def _add_to_vault(capsule_id: uint256, token: address, amount: uint256):
     """
@@ -301,35 +330,89 @@ def _propagate(capsule_id: uint256, token: address):
     slot: uint256 = self._balances[capsule_id][token]
     if slot & _MASK128 == 0:
         return
-    parents: DynArray[ICapsuleRegistry.Parent, 8] = staticcall registry.parents(capsule_id)
-    self._balances[capsule_id][token] = self._split(capsule_id, token, slot, parents)
+    words: uint256[3] = empty(uint256[3])
+    n: uint256 = 0
+    words, n = self._lineage_words(capsule_id)
+    self._balances[capsule_id][token] = self._split(capsule_id, token, slot, words, n)
 
 
 @internal
-def _split(
-    capsule_id: uint256, token: address, slot: uint256, parents: DynArray[ICapsuleRegistry.Parent, 8]
-) -> uint256:
+def _lineage_words(capsule_id: uint256) -> (uint256[3], uint256):
     """
-    @dev Splits the vault held in `slot` between `parents` (written to their vaults) and the
-         capsule's claimable; the caller writes the returned slot back.
+    @dev A capsule's parents, packed, from the lineage snapshot; the first call copies them
+         from the registry (one-time cost: one fresh slot per three parents, at least one)
+         so that later hops skip the external call. Reads only the slots in use.
+    @param capsule_id The capsule.
+    @return uint256[3] The packed parents (the flag and count bits of word 0 are ignored).
+    @return uint256 The parent count.
+    """
+    words: uint256[3] = empty(uint256[3])
+    head: uint256 = self._lineage[capsule_id][0]
+    if head == 0:
+        n: uint256 = 0
+        words, n = self._pack(staticcall registry.parents(capsule_id))
+        words[0] |= _CACHED | (n << 240)
+        self._lineage[capsule_id][0] = words[0]
+        if n > 3:
+            self._lineage[capsule_id][1] = words[1]
+        if n > 6:
+            self._lineage[capsule_id][2] = words[2]
+        return words, n
+    n: uint256 = (head >> 240) & 255
+    words[0] = head
+    if n > 3:
+        words[1] = self._lineage[capsule_id][1]
+    if n > 6:
+        words[2] = self._lineage[capsule_id][2]
+    return words, n
+
+
+@internal
+@pure
+def _pack(parents: DynArray[ICapsuleRegistry.Parent, 8]) -> (uint256[3], uint256):
+    """
+    @dev Packs parents three per word as (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+    @param parents The parents from the registry (ids below 2**64, shares summing to <= 10,000).
+    @return uint256[3] The packed words.
+    @return uint256 The parent count.
+    """
+    words: uint256[3] = empty(uint256[3])
+    n: uint256 = len(parents)
+    for i: uint256 in range(n, bound=8):
+        p: ICapsuleRegistry.Parent = parents[i]
+        assert p.capsule_id <= _MASK64, "royalty: capsule id too large"
+        words[i // 3] |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (80 * (i % 3))
+    return words, n
+
+
+@internal
+def _split(capsule_id: uint256, token: address, slot: uint256, words: uint256[3], n: uint256) -> uint256:
+    """
+    @dev Splits the vault held in `slot` between the parents (written to their vaults) and
+         the capsule's claimable; the caller writes the returned slot back. Cumulative
+         rounding: parent i gets floor(amount * cum_i / BPS) - given so far.
     @param capsule_id The capsule.
     @param token The ERC-20 token.
     @param slot The capsule's packed balances (vault non-zero).
-    @param parents The capsule's parents (from the registry).
+    @param words The packed parents.
+    @param n The parent count.
     @return uint256 The capsule's new packed balances (vault zero).
     """
     amount: uint256 = slot & _MASK128
     cum_bps: uint256 = 0
     given: uint256 = 0
-    for p: ICapsuleRegistry.Parent in parents:
-        cum_bps += convert(p.share_bps, uint256)
-        due: uint256 = amount * cum_bps // BPS - given
+    for i: uint256 in range(n, bound=8):
+        entry: uint256 = words[unsafe_div(i, 3)] >> unsafe_mul(80, unsafe_sub(i, unsafe_mul(unsafe_div(i, 3), 3)))
+        # Shares sum to <= 10,000 (registry invariant) and amount < 2**128: no overflow.
+        cum_bps = unsafe_add(cum_bps, (entry >> 64) & _MASK16)
+        due: uint256 = unsafe_sub(unsafe_div(unsafe_mul(amount, cum_bps), BPS), given)
         if due != 0:
-            given += due
-            pslot: uint256 = self._balances[p.capsule_id][token]
+            given = unsafe_add(given, due)
+            parent: uint256 = entry & _MASK64
+            pslot: uint256 = self._balances[parent][token]
             v: uint256 = (pslot & _MASK128) + due
             assert v <= MAX_BALANCE, "royalty: balance overflow"
-            self._balances[p.capsule_id][token] = (pslot & ~_MASK128) | v
+            self._balances[parent][token] = (pslot & ~_MASK128) | v
     to_owner: uint256 = amount - given
     claimable: uint256 = (slot >> 128) + to_owner
     assert claimable <= MAX_BALANCE, "royalty: balance overflow"
