@@ -149,6 +149,33 @@ def settlement_order(graph: Graph, sources: Iterable[int]) -> list[int]:
     return order
 
 
+def settle(graph: Graph, vaults: Mapping[int, int]) -> list[Hop]:
+    """Propagate every non-zero vault in `vaults` to the roots, children first, each vault once.
+
+    Returns the hops in order (what `plan` + `propagate_many` do on chain, and so what the
+    RoyaltyPropagated events will say). The claimable added per capsule is the sum of its
+    hops' `to_owner`.
+    """
+    pending = {int(c): int(v) for c, v in vaults.items() if v}
+    if any(v < 0 for v in pending.values()):
+        raise RoyaltyError("vault amounts must be >= 0")
+    hops: list[Hop] = []
+    for c in settlement_order(graph, sorted(pending)):
+        v = pending.pop(c, 0)
+        if v == 0:
+            continue
+        parents = _parents(graph, c)
+        parts, to_owner = split(v, [s for _, s in parents])
+        given: dict[int, int] = {}
+        for (p, _), part in zip(parents, parts):
+            if part:
+                pending[p] = pending.get(p, 0) + part
+                given[p] = given.get(p, 0) + part
+        hops.append(Hop(capsule_id=c, amount=v, to_parents=given, to_owner=to_owner))
+    assert not any(pending.values()), "every reachable vault was propagated"
+    return hops
+
+
 def breakdown(graph: Graph, capsule_id: int, amount: int) -> Breakdown:
     """The full payout of `amount` paid to `capsule_id`, to the wei, as settled on chain.
 
@@ -158,24 +185,13 @@ def breakdown(graph: Graph, capsule_id: int, amount: int) -> Breakdown:
     if amount < 0:
         raise RoyaltyError(f"amount must be >= 0, got {amount}")
     capsule_id = int(capsule_id)
+    _parents(graph, capsule_id)
     out = Breakdown(capsule_id=capsule_id, amount=amount)
-    vaults: dict[int, int] = {capsule_id: amount}
-    for c in settlement_order(graph, [capsule_id]):
-        v = vaults.pop(c, 0)
-        if v == 0:
-            continue
-        parents = _parents(graph, c)
-        parts, to_owner = split(v, [s for _, s in parents])
-        given: dict[int, int] = {}
-        for (p, _), part in zip(parents, parts):
-            if part:
-                vaults[p] = vaults.get(p, 0) + part
-                given[p] = given.get(p, 0) + part
-        out.hops.append(Hop(capsule_id=c, amount=v, to_parents=given, to_owner=to_owner))
-        out.by_capsule[c] = out.by_capsule.get(c, 0) + to_owner
-        owner = graph[c][0]
-        out.by_owner[owner] = out.by_owner.get(owner, 0) + to_owner
-    assert not any(vaults.values()), "every reachable vault was propagated"
+    out.hops = settle(graph, {capsule_id: amount})
+    for h in out.hops:
+        out.by_capsule[h.capsule_id] = out.by_capsule.get(h.capsule_id, 0) + h.to_owner
+        owner = graph[h.capsule_id][0]
+        out.by_owner[owner] = out.by_owner.get(owner, 0) + h.to_owner
     assert out.total == amount, "conservation"
     out.paths = _paths(graph, capsule_id, amount)
     return out
