@@ -22,7 +22,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import click
 
@@ -245,9 +246,27 @@ def load_graph_from_chain(registry: Any, ids: Iterable[int]) -> dict[int, tuple[
 # CLI: codexfield royalty ...
 # ---------------------------------------------------------------------------------------------
 
+DEFAULT_NETWORK = "ethereum:local:foundry"
 NETWORK_OPTION = click.option(
-    "--network", default="ethereum:local:foundry", show_default=True, help="ape network choice"
+    "--network", default=None, help=f"ape network choice [default: the connected one, else {DEFAULT_NETWORK}]"
 )
+
+
+@contextmanager
+def _session(network: str | None) -> Iterator[Any]:
+    """The address book of `network`, connecting ape unless it is already connected to it."""
+    from ape import networks
+
+    from codexfield.deployments import connected, current
+
+    provider = networks.active_provider
+    if provider is not None and provider.is_connected:
+        here = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
+        if network is None or network in (here, f"{provider.network.ecosystem.name}:{provider.network.name}"):
+            yield current()
+            return
+    with connected(network or DEFAULT_NETWORK) as book:
+        yield book
 TOKEN_OPTION = click.option("--token", default="USDC", show_default=True, help="token symbol from the address book")
 
 
@@ -279,14 +298,14 @@ def royalty_group() -> None:
 @TOKEN_OPTION
 @NETWORK_OPTION
 @click.option("--paths/--no-paths", default=False, help="also list the exact share of every lineage path")
-def breakdown_command(capsule: int, amount: str, token: str, network: str, paths: bool) -> None:
+def breakdown_command(capsule: int, amount: str, token: str, network: str | None, paths: bool) -> None:
     """Who receives what if AMOUNT (in token units, e.g. 12.5) is paid to CAPSULE."""
     from rich.console import Console
     from rich.table import Table
 
-    from codexfield.deployments import connected, contract
+    from codexfield.deployments import contract
 
-    with connected(network) as book:
+    with _session(network) as book:
         decimals = int(book.token(token).get("decimals", 18))
         units = _to_units(amount, decimals)
         registry = contract("CapsuleRegistry", book)
@@ -325,11 +344,13 @@ def _account(alias: str):
 @click.option("--account", required=True, help="ape account alias (or TEST::<n> on a local chain)")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, MAX_BATCH))
 @click.option("--dry-run", is_flag=True, help="print the plan without sending transactions")
-def settle_command(capsules: tuple[int, ...], token: str, network: str, account: str, batch_size: int, dry_run: bool) -> None:
+def settle_command(
+    capsules: tuple[int, ...], token: str, network: str | None, account: str, batch_size: int, dry_run: bool
+) -> None:
     """Propagate the vaults of CAPSULES and of every ancestor they pay, children first."""
-    from codexfield.deployments import connected, contract
+    from codexfield.deployments import contract
 
-    with connected(network) as book:
+    with _session(network) as book:
         token_address = book.token(token)["address"]
         registry = contract("CapsuleRegistry", book)
         router = contract("RoyaltyRouter", book)

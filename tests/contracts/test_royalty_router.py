@@ -521,3 +521,32 @@ def test_events__rebuild_vaults_and_claimables_without_calls(router, registry, u
     for c in (root, mid, leaf, other):
         assert router.vault(c, usdc) == vault.get(c, 0)
         assert router.claimable(c, usdc) == claimable.get(c, 0)
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def test_cli__breakdown_and_settle__against_chain(tmp_path, monkeypatch, router, registry, usdc, creator, consumer, family, fund):
+    from click.testing import CliRunner
+
+    from codexfield import deployments
+    from codexfield.royalty import royalty_group
+
+    root, mid, leaf = family
+    book = deployments.AddressBook(
+        chain_id=ape.chain.chain_id,
+        contracts={"CapsuleRegistry": registry.address, "RoyaltyRouter": router.address},
+        tokens={"USDC": {"address": usdc.address, "decimals": 6}},
+    )
+    deployments.save(book, "ethereum", "local", tmp_path)
+    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(royalty_group, ["breakdown", str(leaf), "1", "--token", "USDC", "--paths"])
+    assert out.exit_code == 0, out.output
+    assert "0.85" in out.output and "0.07" in out.output and "0.08" in out.output
+    fund(consumer, 10**6)
+    router.pay(leaf, usdc, 10**6, sender=consumer)
+    out = runner.invoke(royalty_group, ["settle", str(leaf), "--token", "USDC", "--account", "TEST::7", "--batch-size", "2"])
+    assert out.exit_code == 0, out.output
+    assert "3 capsules in 2 batch(es)" in out.output
+    assert [router.claimable(c, usdc) for c in (leaf, mid, root)] == [850_000, 70_000, 80_000]
