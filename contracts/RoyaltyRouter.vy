@@ -25,7 +25,9 @@
 
         Storage: one slot per (capsule, token) packs claimable (high 128 bits) and vault
         (low 128 bits), so a propagation touches one slot per capsule and a settled
-        capsule's slot stays non-zero (cheap re-credit).
+        capsule's slot stays non-zero (cheap re-credit). The first `propagate` of a capsule
+        copies its parents from the registry (lineage never changes) into a lineage
+        snapshot; later hops read it instead of calling the registry.
 @custom:security Trusts the CapsuleRegistry (immutable) for owners and parents, the admin
         (a timelock) for roles and the token allow-list, and CREDITOR holders to have sent
         the tokens they credit, to a capsule that exists. Allowed tokens must be plain

@@ -399,7 +399,7 @@ def test_evil_token__claim_reenters_claim__reentry_fails_balances_exact(router, 
     evil.approve(router, 100, sender=consumer)
     router.pay(c, evil, 100, sender=consumer)
     router.propagate(c, evil, sender=consumer)
-    # Make the token the capsule's... recipient re-entering claim for the same capsule.
+    # during the payout transfer, the token re-enters claim for the same capsule
     evil.arm(router, _call(router, "claim", c, evil.address, creator.address), sender=creator)
     assert router.claim(c, evil, creator, sender=creator).return_value == 100
     assert evil.attempts() == 1 and evil.successes() == 0
