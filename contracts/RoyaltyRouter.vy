@@ -1,0 +1,424 @@
+# pragma version 0.4.3
+# pragma nonreentrancy on
+"""
+@title RoyaltyRouter: the CodexField royalty graph
+@custom:contract-name RoyaltyRouter
+@license GNU Affero General Public License v3.0 only (compiles in snekmate, AGPL-3.0-only)
+@author CodexField
+@notice Owns the royalty balances of every capsule, per ERC-20 token: a vault (revenue not
+        yet propagated) and a claimable balance (the capsule owner's part after
+        propagation). Revenue enters a vault in O(1): `pay` (anyone, pulls the tokens) or
+        `credit` (CREDITOR role: the LicenseManager and the UsageMeter, tokens already sent).
+        Anyone (normally a keeper) calls `propagate`, which moves exactly one hop: each
+        parent's share into the parent's vault, the rest into the capsule's claimable.
+        Shares use cumulative rounding (Drips `Splits.sol`): parent i receives
+        floor(amount * cum_i / 10000) - floor(amount * cum_(i-1) / 10000), so the parents'
+        parts and the owner's part sum to `amount` exactly. Deep graphs settle hop by hop,
+        children before parents, so no call's gas grows with the graph's depth. The current
+        ERC-721 owner of a capsule claims (pull payment); a claim propagates first.
+
+        Example:
+            usdc.approve(router, 100e6)
+            router.pay(7, usdc, 100e6)          # vault[7] = 100e6
+            router.propagate_many([7, 3], usdc) # 7's parents (e.g. 3) first get their share
+            router.claim(7, usdc, me)           # the owner of capsule 7 withdraws
+
+        Storage: one slot per (capsule, token) packs claimable (high 128 bits) and vault
+        (low 128 bits), so a propagation touches one slot per capsule and a settled
+        capsule's slot stays non-zero (cheap re-credit). The first `propagate` of a capsule
+        copies its parents from the registry (lineage never changes) into a lineage
+        snapshot; later hops read it instead of calling the registry.
+@custom:security Trusts the CapsuleRegistry (immutable) for owners and parents, the admin
+        (a timelock) for roles and the token allow-list, and CREDITOR holders to have sent
+        the tokens they credit, to a capsule that exists. Allowed tokens must be plain
+        ERC-20s (no fee on transfer, no rebasing) with a total supply below 2**128.
+        Every token-moving function is non-reentrant (pragma) and follows
+        checks-effects-interactions; `pay` checks the balance delta.
+@custom:kill Pausing (PAUSER) stops `pay` and `credit`; it never stops `propagate`,
+        `propagate_many` or `claim`, for any token, allowed or not.
+"""
+
+from ethereum.ercs import IERC20
+
+from interfaces import ICapsuleRegistry
+from interfaces import IRoyaltyRouter
+
+implements: IRoyaltyRouter
+
+from snekmate.auth import access_control
+initializes: access_control
+
+from snekmate.utils import pausable
+initializes: pausable
+
+
+exports: (
+    # Roles (admin meant to be a timelock); `supportsInterface` is not exported (not an NFT).
+    access_control.DEFAULT_ADMIN_ROLE,
+    access_control.hasRole,
+    access_control.getRoleAdmin,
+    access_control.grantRole,
+    access_control.revokeRole,
+    access_control.renounceRole,
+    access_control.set_role_admin,
+    pausable.paused,
+)
+
+
+# @dev Role that may `credit` revenue whose tokens it already sent (LicenseManager, UsageMeter).
+CREDITOR_ROLE: public(constant(bytes32)) = keccak256("CREDITOR")
+
+
+# @dev Role that may pause `pay` and `credit`.
+PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
+
+
+# @dev Basis points in a whole.
+BPS: public(constant(uint256)) = 10_000
+
+
+# @dev Largest vault or claimable balance (each is packed into 128 bits).
+MAX_BALANCE: public(constant(uint256)) = 2**128 - 1
+
+
+# @dev Low 128 bits of a packed balance slot (the vault).
+_MASK128: constant(uint256) = 2**128 - 1
+
+
+# @dev Flag of a cached lineage (bit 255 of its first slot).
+_CACHED: constant(uint256) = 2**255
+
+
+_MASK64: constant(uint256) = 2**64 - 1
+_MASK16: constant(uint256) = 2**16 - 1
+
+
+# @dev The CapsuleRegistry that owns capsules and their lineage.
+registry: public(immutable(ICapsuleRegistry))
+
+
+# @dev Packed balances per capsule and token: claimable << 128 | vault.
+_balances: HashMap[uint256, HashMap[address, uint256]]
+
+
+# @dev Lineage snapshot per capsule, copied from the registry at its first `propagate`
+#      (parents never change): slot 0 bit 255 = cached, bits 240..247 = parent count;
+#      parents three per slot as (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+_lineage: HashMap[uint256, uint256[3]]
+
+
+# @dev Tokens that `pay` and `credit` accept (set by the admin).
+token_allowed: public(HashMap[address, bool])
+
+
+@deploy
+def __init__(registry_: address, admin_: address):
+    """
+    @dev Grants DEFAULT_ADMIN and PAUSER to `admin_` (meant to be a timelock) and renounces
+         the deployer's admin role. CREDITOR is granted later by the admin
+         (`grantRole(CREDITOR_ROLE, license_manager)`).
+    @param registry_ The CapsuleRegistry.
+    @param admin_ The governance address.
+    """
+    access_control.__init__()
+    pausable.__init__()
+    assert registry_ != empty(address), "royalty: zero registry"
+    assert admin_ != empty(address), "royalty: zero admin"
+    registry = ICapsuleRegistry(registry_)
+    access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
+    access_control._grant_role(PAUSER_ROLE, admin_)
+    if admin_ != msg.sender:
+        access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+
+
+@external
+def pay(capsule_id: uint256, token: address, amount: uint256):
+    """
+    @dev Pulls `amount` of `token` from the caller (approve first) into the capsule's vault.
+    @notice External revenue, tips, AI-output sales. The token must be allowed and must
+            deliver exactly `amount` (fee-on-transfer tokens are rejected); the capsule must
+            exist. Stopped while paused.
+    @param capsule_id The capsule that earned the revenue.
+    @param token The ERC-20 token.
+    @param amount The amount, in the token's smallest unit (non-zero).
+    """
+    assert not pausable.paused, "royalty: paused"
+    assert self.token_allowed[token], "royalty: token not allowed"
+    assert amount != 0, "royalty: zero amount"
+    assert staticcall registry.exists(capsule_id), "royalty: unknown capsule"
+    before: uint256 = staticcall IERC20(token).balanceOf(self)
+    assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), \
+        "royalty: transfer failed"
+    after: uint256 = staticcall IERC20(token).balanceOf(self)
+    assert after - before == amount, "royalty: fee-on-transfer token"
+    assert after <= MAX_BALANCE, "royalty: balance overflow"
+    self._add_to_vault(capsule_id, token, amount)
+    log IRoyaltyRouter.RoyaltyCredited(capsule_id=capsule_id, token=token, amount=amount, payer=msg.sender)
+
+
+@external
+def credit(capsule_id: uint256, token: address, amount: uint256):
+    """
+    @dev Adds `amount` to the capsule's vault; the caller has already transferred the tokens.
+    @notice CREDITOR only (LicenseManager upfront fees, UsageMeter license amounts). The
+            hot path: no external call; the creditor vouches that the capsule exists. A zero
+            amount is a no-op (no event). Stopped while paused.
+    @param capsule_id The capsule that earned the revenue.
+    @param token The ERC-20 token (must be allowed).
+    @param amount The amount already sent to this contract.
+    """
+    assert access_control.hasRole[CREDITOR_ROLE][msg.sender], "access_control: account is missing role"
+    assert not pausable.paused, "royalty: paused"
+    assert self.token_allowed[token], "royalty: token not allowed"
+    if amount == 0:
+        return
+    self._add_to_vault(capsule_id, token, amount)
+    log IRoyaltyRouter.RoyaltyCredited(capsule_id=capsule_id, token=token, amount=amount, payer=msg.sender)
+
+
+@external
+def propagate(capsule_id: uint256, token: address):
+    """
+    @dev Moves one hop: the capsule's vault into its parents' vaults (their shares, with
+         cumulative rounding) and its claimable (the rest).
+    @notice Anyone; works while paused and for any token. An empty vault is a no-op (no
+            event, no revert), so racing keepers never fail.
+    @param capsule_id The capsule whose vault moves.
+    @param token The ERC-20 token.
+    """
+    self._propagate(capsule_id, token)
+
+
+@external
+def propagate_many(capsule_ids: DynArray[uint256, 128], token: address):
+    """
+    @dev `propagate` for each capsule in order; empty vaults are skipped.
+    @notice Order children before parents (codexfield.royalty.plan) so that a parent's
+            vault is propagated once with everything its children gave it.
+    @param capsule_ids Up to 128 capsules, in propagation order.
+    @param token The ERC-20 token.
+    """
+    for capsule_id: uint256 in capsule_ids:
+        self._propagate(capsule_id, token)
+
+
+@external
+def claim(capsule_id: uint256, token: address, to: address) -> uint256:
+    """
+    @dev Propagates the capsule's vault, then pays its whole claimable balance to `to`.
+    @notice Only the capsule's current ERC-721 owner. Works while paused and for any token.
+            Nothing to claim returns 0 without a transfer or an event.
+    @param capsule_id The capsule.
+    @param token The ERC-20 token.
+    @param to The recipient.
+    @return uint256 The amount paid.
+    """
+    assert to != empty(address), "royalty: zero recipient"
+    slot: uint256 = self._balances[capsule_id][token]
+    owner: address = empty(address)
+    if slot & _MASK128 != 0:
+        parents: DynArray[ICapsuleRegistry.Parent, 8] = []
+        owner, parents = staticcall registry.owner_and_parents(capsule_id)
+        words: uint256[3] = empty(uint256[3])
+        n: uint256 = 0
+        words, n = self._pack(parents)
+        slot = self._split(capsule_id, token, slot, words, n)
+    else:
+        owner = staticcall registry.ownerOf(capsule_id)
+    assert owner == msg.sender, "royalty: not owner"
+    amount: uint256 = slot >> 128
+    # The vault part is zero here: the whole slot is paid out.
+    self._balances[capsule_id][token] = 0
+    if amount == 0:
+        return 0
+    log IRoyaltyRouter.RoyaltyClaimed(capsule_id=capsule_id, token=token, owner=owner, to=to, amount=amount)
+    assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "royalty: transfer failed"
+    return amount
+
+
+@external
+def set_token_allowed(token: address, allowed: bool):
+    """
+    @dev Adds or removes a token from the allow-list of `pay` and `credit` (admin).
+    @notice Removing a token never blocks propagation or claims of existing balances.
+            Allowing checks that the token's total supply fits the 128-bit balances.
+    @param token The ERC-20 token.
+    @param allowed Whether `pay` and `credit` accept it.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert token != empty(address), "royalty: zero token"
+    if allowed:
+        assert staticcall IERC20(token).totalSupply() <= MAX_BALANCE, "royalty: supply too large"
+    self.token_allowed[token] = allowed
+    log IRoyaltyRouter.TokenAllowed(token=token, allowed=allowed)
+
+
+@external
+def pause():
+    """
+    @dev Stops `pay` and `credit` (PAUSER). Propagation and claims continue.
+    """
+    access_control._check_role(PAUSER_ROLE, msg.sender)
+    pausable._pause()
+
+
+@external
+def unpause():
+    """
+    @dev Resumes `pay` and `credit` (PAUSER).
+    """
+    access_control._check_role(PAUSER_ROLE, msg.sender)
+    pausable._unpause()
+
+
+@external
+@view
+def vault(capsule_id: uint256, token: address) -> uint256:
+    """
+    @dev Revenue of a capsule not yet propagated.
+    @param capsule_id The capsule.
+    @param token The ERC-20 token.
+    @return uint256 The vault balance.
+    """
+    return self._balances[capsule_id][token] & _MASK128
+
+
+@external
+@view
+def claimable(capsule_id: uint256, token: address) -> uint256:
+    """
+    @dev What the capsule's owner can claim now (after propagation; `claim` also propagates
+         the vault first, so the owner receives up to this plus the vault's owner part).
+    @param capsule_id The capsule.
+    @param token The ERC-20 token.
+    @return uint256 The claimable balance.
+    """
+    return self._balances[capsule_id][token] >> 128
+
+
+@external
+@view
+def lineage_cached(capsule_id: uint256) -> bool:
+    """
+    @dev Whether the router holds its snapshot of the capsule's parents (taken at the
+         capsule's first `propagate`, for any token).
+    @param capsule_id The capsule.
+    @return bool True once cached.
+    """
+    return self._lineage[capsule_id][0] != 0
+
+
+@internal
+def _add_to_vault(capsule_id: uint256, token: address, amount: uint256):
+    """
+    @dev Adds `amount` to a vault, keeping it within 128 bits.
+    @param capsule_id The capsule.
+    @param token The ERC-20 token.
+    @param amount The amount.
+    """
+    slot: uint256 = self._balances[capsule_id][token]
+    v: uint256 = (slot & _MASK128) + amount
+    assert v <= MAX_BALANCE, "royalty: balance overflow"
+    self._balances[capsule_id][token] = (slot & ~_MASK128) | v
+
+
+@internal
+def _propagate(capsule_id: uint256, token: address):
+    """
+    @dev One hop for one capsule; no-op on an empty vault.
+    @param capsule_id The capsule.
+    @param token The ERC-20 token.
+    """
+    slot: uint256 = self._balances[capsule_id][token]
+    if slot & _MASK128 == 0:
+        return
+    words: uint256[3] = empty(uint256[3])
+    n: uint256 = 0
+    words, n = self._lineage_words(capsule_id)
+    self._balances[capsule_id][token] = self._split(capsule_id, token, slot, words, n)
+
+
+@internal
+def _lineage_words(capsule_id: uint256) -> (uint256[3], uint256):
+    """
+    @dev A capsule's parents, packed, from the lineage snapshot; the first call copies them
+         from the registry (one-time cost: one fresh slot per three parents, at least one)
+         so that later hops skip the external call. Reads only the slots in use.
+    @param capsule_id The capsule.
+    @return uint256[3] The packed parents (the flag and count bits of word 0 are ignored).
+    @return uint256 The parent count.
+    """
+    words: uint256[3] = empty(uint256[3])
+    head: uint256 = self._lineage[capsule_id][0]
+    if head == 0:
+        n: uint256 = 0
+        words, n = self._pack(staticcall registry.parents(capsule_id))
+        words[0] |= _CACHED | (n << 240)
+        self._lineage[capsule_id][0] = words[0]
+        if n > 3:
+            self._lineage[capsule_id][1] = words[1]
+        if n > 6:
+            self._lineage[capsule_id][2] = words[2]
+        return words, n
+    n: uint256 = (head >> 240) & 255
+    words[0] = head
+    if n > 3:
+        words[1] = self._lineage[capsule_id][1]
+    if n > 6:
+        words[2] = self._lineage[capsule_id][2]
+    return words, n
+
+
+@internal
+@pure
+def _pack(parents: DynArray[ICapsuleRegistry.Parent, 8]) -> (uint256[3], uint256):
+    """
+    @dev Packs parents three per word as (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+    @param parents The parents from the registry (ids below 2**64, shares summing to <= 10,000).
+    @return uint256[3] The packed words.
+    @return uint256 The parent count.
+    """
+    words: uint256[3] = empty(uint256[3])
+    n: uint256 = len(parents)
+    for i: uint256 in range(n, bound=8):
+        p: ICapsuleRegistry.Parent = parents[i]
+        assert p.capsule_id <= _MASK64, "royalty: capsule id too large"
+        words[i // 3] |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (80 * (i % 3))
+    return words, n
+
+
+@internal
+def _split(capsule_id: uint256, token: address, slot: uint256, words: uint256[3], n: uint256) -> uint256:
+    """
+    @dev Splits the vault held in `slot` between the parents (written to their vaults) and
+         the capsule's claimable; the caller writes the returned slot back. Cumulative
+         rounding: parent i gets floor(amount * cum_i / BPS) - given so far.
+    @param capsule_id The capsule.
+    @param token The ERC-20 token.
+    @param slot The capsule's packed balances (vault non-zero).
+    @param words The packed parents.
+    @param n The parent count.
+    @return uint256 The capsule's new packed balances (vault zero).
+    """
+    amount: uint256 = slot & _MASK128
+    cum_bps: uint256 = 0
+    given: uint256 = 0
+    for i: uint256 in range(n, bound=8):
+        entry: uint256 = words[unsafe_div(i, 3)] >> unsafe_mul(80, unsafe_sub(i, unsafe_mul(unsafe_div(i, 3), 3)))
+        # Shares sum to <= 10,000 (registry invariant) and amount < 2**128: no overflow.
+        cum_bps = unsafe_add(cum_bps, (entry >> 64) & _MASK16)
+        due: uint256 = unsafe_sub(unsafe_div(unsafe_mul(amount, cum_bps), BPS), given)
+        if due != 0:
+            given = unsafe_add(given, due)
+            parent: uint256 = entry & _MASK64
+            pslot: uint256 = self._balances[parent][token]
+            v: uint256 = (pslot & _MASK128) + due
+            assert v <= MAX_BALANCE, "royalty: balance overflow"
+            self._balances[parent][token] = (pslot & ~_MASK128) | v
+    to_owner: uint256 = amount - given
+    claimable: uint256 = (slot >> 128) + to_owner
+    assert claimable <= MAX_BALANCE, "royalty: balance overflow"
+    log IRoyaltyRouter.RoyaltyPropagated(
+        capsule_id=capsule_id, token=token, amount=amount, to_parents=given, to_owner=to_owner
+    )
+    return claimable << 128

@@ -1,0 +1,552 @@
+"""RoyaltyRouter: unit and adversarial tests (DESIGN §3.5)."""
+
+from __future__ import annotations
+
+import ape
+import pytest
+from eth_abi import encode
+from eth_utils import keccak
+
+from codexfield.royalty import breakdown, load_graph_from_chain, split
+
+CREDITOR = keccak(text="CREDITOR")
+PAUSER = keccak(text="PAUSER")
+ZERO = "0x0000000000000000000000000000000000000000"
+
+
+@pytest.fixture(scope="module")
+def router(project, admin, registry, usdc):
+    r = admin.deploy(project.RoyaltyRouter, registry, admin)
+    r.set_token_allowed(usdc, True, sender=admin)
+    return r
+
+
+@pytest.fixture(scope="module")
+def creditor(accounts, router, admin):
+    """An EOA standing in for the LicenseManager / UsageMeter."""
+    acct = accounts[8]
+    router.grantRole(CREDITOR, acct, sender=admin)
+    return acct
+
+
+@pytest.fixture
+def fund(usdc, router):
+    def _fund(payer, amount):
+        usdc.mint(payer, amount, sender=payer)
+        usdc.approve(router, amount, sender=payer)
+
+    return _fund
+
+
+@pytest.fixture
+def family(creator, mint_capsule):
+    """root <- mid (30%) <- leaf (10% to mid, 5% to root)."""
+    root = mint_capsule(creator)
+    mid = mint_capsule(creator, parents=[(root, 3000)])
+    leaf = mint_capsule(creator, parents=[(mid, 1000), (root, 500)])
+    return root, mid, leaf
+
+
+def _call(contract, name, *args):
+    """Calldata of contract.name(*args) (selector + ABI-encoded args)."""
+    abi = contract.contract_type.mutable_methods[name]
+    types = [i.canonical_type for i in abi.inputs]
+    selector = keccak(text=f"{name}({','.join(types)})")[:4]
+    return selector + encode(types, list(args))
+
+
+# ----------------------------------------------------------------------------------- deploy
+
+
+def test_deploy__zero_registry__reverts(project, admin):
+    with ape.reverts("royalty: zero registry"):
+        admin.deploy(project.RoyaltyRouter, ZERO, admin)
+
+
+def test_deploy__zero_admin__reverts(project, admin, registry):
+    with ape.reverts("royalty: zero admin"):
+        admin.deploy(project.RoyaltyRouter, registry, ZERO)
+
+
+def test_deploy__admin_gets_roles__deployer_renounces(project, admin, stranger, registry):
+    r = stranger.deploy(project.RoyaltyRouter, registry, admin)
+    assert r.hasRole(b"\x00" * 32, admin) and r.hasRole(PAUSER, admin)
+    assert not r.hasRole(b"\x00" * 32, stranger)
+    assert r.registry() == registry.address
+
+
+# ----------------------------------------------------------------------------------- allow-list
+
+
+def test_set_token_allowed__admin__emits_and_sets(router, admin, deploy_token):
+    t = deploy_token("DAI", 18)
+    tx = router.set_token_allowed(t, True, sender=admin)
+    assert router.token_allowed(t)
+    assert [(e.token, e.allowed) for e in tx.events if e.event_name == "TokenAllowed"] == [(t.address, True)]
+    router.set_token_allowed(t, False, sender=admin)
+    assert not router.token_allowed(t)
+
+
+def test_set_token_allowed__stranger__reverts(router, stranger, usdc):
+    with ape.reverts("access_control: account is missing role"):
+        router.set_token_allowed(usdc, False, sender=stranger)
+
+
+def test_set_token_allowed__zero_token__reverts(router, admin):
+    with ape.reverts("royalty: zero token"):
+        router.set_token_allowed(ZERO, True, sender=admin)
+
+
+def test_set_token_allowed__supply_over_128_bits__reverts(router, admin, deploy_token):
+    t = deploy_token("BIG", 18)
+    t.mint(admin, 2**128, sender=admin)
+    with ape.reverts("royalty: supply too large"):
+        router.set_token_allowed(t, True, sender=admin)
+
+
+# ----------------------------------------------------------------------------------- pay
+
+
+def test_pay__allowed_token__credits_vault_and_logs(router, usdc, creator, consumer, mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 1_000)
+    tx = router.pay(c, usdc, 1_000, sender=consumer)
+    assert router.vault(c, usdc) == 1_000 and router.claimable(c, usdc) == 0
+    assert usdc.balanceOf(router) == 1_000 and usdc.balanceOf(consumer) == 0
+    ev = [e for e in tx.events if e.event_name == "RoyaltyCredited"]
+    assert len(ev) == 1
+    assert (ev[0].capsule_id, ev[0].token, ev[0].amount, ev[0].payer) == (c, usdc.address, 1_000, consumer.address)
+
+
+def test_pay__disallowed_token__reverts(router, creator, consumer, mint_capsule, deploy_token):
+    t = deploy_token("XYZ", 18)
+    c = mint_capsule(creator)
+    t.mint(consumer, 10, sender=consumer)
+    t.approve(router, 10, sender=consumer)
+    with ape.reverts("royalty: token not allowed"):
+        router.pay(c, t, 10, sender=consumer)
+
+
+def test_pay__zero_amount__reverts(router, usdc, creator, consumer, mint_capsule):
+    c = mint_capsule(creator)
+    with ape.reverts("royalty: zero amount"):
+        router.pay(c, usdc, 0, sender=consumer)
+
+
+def test_pay__unknown_capsule__reverts(router, usdc, consumer, fund):
+    fund(consumer, 10)
+    with ape.reverts("royalty: unknown capsule"):
+        router.pay(10**9, usdc, 10, sender=consumer)
+
+
+def test_pay__paused__reverts(router, usdc, admin, creator, consumer, mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 10)
+    router.pause(sender=admin)
+    with ape.reverts("royalty: paused"):
+        router.pay(c, usdc, 10, sender=consumer)
+    router.unpause(sender=admin)
+    router.pay(c, usdc, 10, sender=consumer)
+    assert router.vault(c, usdc) == 10
+
+
+def test_pay__without_allowance__reverts(router, usdc, creator, consumer, mint_capsule):
+    c = mint_capsule(creator)
+    usdc.mint(consumer, 10, sender=consumer)
+    with ape.reverts():
+        router.pay(c, usdc, 10, sender=consumer)
+    assert router.vault(c, usdc) == 0
+
+
+def test_pay__fee_on_transfer_token__reverts(project, router, admin, creator, consumer, mint_capsule):
+    t = admin.deploy(project.MockFeeOnTransferToken)
+    router.set_token_allowed(t, True, sender=admin)
+    c = mint_capsule(creator)
+    t.mint(consumer, 10_000, sender=consumer)
+    t.approve(router, 10_000, sender=consumer)
+    with ape.reverts("royalty: fee-on-transfer token"):
+        router.pay(c, t, 10_000, sender=consumer)
+    assert router.vault(c, t) == 0 and t.balanceOf(router) == 0
+
+
+def test_pay__vault_over_128_bits__reverts(router, usdc, creator, consumer, mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 2**128)
+    router.pay(c, usdc, 2**128 - 1, sender=consumer)
+    with ape.reverts("royalty: balance overflow"):
+        router.pay(c, usdc, 1, sender=consumer)
+
+
+# ----------------------------------------------------------------------------------- credit
+
+
+def test_credit__creditor__adds_to_vault_and_logs(router, usdc, creator, creditor, mint_capsule):
+    c = mint_capsule(creator)
+    usdc.mint(router, 500, sender=creditor)  # the creditor sends first
+    tx = router.credit(c, usdc, 500, sender=creditor)
+    tx2 = router.credit(c, usdc, 0, sender=creditor)
+    assert router.vault(c, usdc) == 500
+    ev = [e for e in tx.events if e.event_name == "RoyaltyCredited"]
+    assert [(e.capsule_id, e.amount, e.payer) for e in ev] == [(c, 500, creditor.address)]
+    assert not [e for e in tx2.events if e.event_name == "RoyaltyCredited"]  # zero is a no-op
+
+
+def test_credit__without_role__reverts(router, usdc, creator, stranger, mint_capsule):
+    c = mint_capsule(creator)
+    with ape.reverts("access_control: account is missing role"):
+        router.credit(c, usdc, 1, sender=stranger)
+
+
+def test_credit__revoked_role__reverts(router, usdc, admin, creator, creditor, mint_capsule):
+    c = mint_capsule(creator)
+    router.revokeRole(CREDITOR, creditor, sender=admin)
+    with ape.reverts("access_control: account is missing role"):
+        router.credit(c, usdc, 1, sender=creditor)
+
+
+def test_credit__disallowed_token__reverts(router, creator, creditor, mint_capsule, deploy_token):
+    c = mint_capsule(creator)
+    with ape.reverts("royalty: token not allowed"):
+        router.credit(c, deploy_token("XYZ", 18), 1, sender=creditor)
+
+
+def test_credit__paused__reverts(router, usdc, admin, creator, creditor, mint_capsule):
+    c = mint_capsule(creator)
+    router.pause(sender=admin)
+    with ape.reverts("royalty: paused"):
+        router.credit(c, usdc, 1, sender=creditor)
+
+
+def test_pause__stranger__reverts(router, stranger):
+    with ape.reverts("access_control: account is missing role"):
+        router.pause(sender=stranger)
+    with ape.reverts("access_control: account is missing role"):
+        router.unpause(sender=stranger)
+
+
+# ----------------------------------------------------------------------------------- propagate
+
+
+def test_propagate__one_hop__cumulative_rounding_sums_exactly(router, usdc, creator, consumer, mint_capsule, fund):
+    a, b, c = (mint_capsule(creator) for _ in range(3))
+    child = mint_capsule(creator, parents=[(a, 3333), (b, 3333), (c, 3333)])
+    fund(consumer, 10)
+    router.pay(child, usdc, 10, sender=consumer)
+    tx = router.propagate(child, usdc, sender=consumer)
+    # cum 3333 -> floor(3.333)=3; 6666 -> 6 (3 more); 9999 -> 9 (3 more); owner gets 1
+    assert [router.vault(p, usdc) for p in (a, b, c)] == [3, 3, 3]
+    assert router.vault(child, usdc) == 0 and router.claimable(child, usdc) == 1
+    ev = [e for e in tx.events if e.event_name == "RoyaltyPropagated"][0]
+    assert (ev.capsule_id, ev.amount, ev.to_parents, ev.to_owner) == (child, 10, 9, 1)
+    # and the Python split is the contract's
+    assert split(10, [3333, 3333, 3333]) == ([3, 3, 3], 1)
+
+
+def test_propagate__uneven_shares__match_python_split(router, usdc, creator, consumer, mint_capsule, fund):
+    shares = [1, 2499, 7, 3000, 1234, 59, 1000, 2198]
+    parents = [mint_capsule(creator) for _ in shares]
+    child = mint_capsule(creator, parents=list(zip(parents, shares)))
+    amount = 987_654_321
+    fund(consumer, amount)
+    router.pay(child, usdc, amount, sender=consumer)
+    router.propagate(child, usdc, sender=consumer)
+    parts, owner = split(amount, shares)
+    assert [router.vault(p, usdc) for p in parents] == parts
+    assert router.claimable(child, usdc) == owner
+    assert sum(parts) + owner == amount
+
+
+def test_propagate__one_hop_only__parent_vault_waits(router, usdc, creator, consumer, family, fund):
+    root, mid, leaf = family
+    fund(consumer, 10_000)
+    router.pay(leaf, usdc, 10_000, sender=consumer)
+    router.propagate(leaf, usdc, sender=consumer)
+    assert router.vault(mid, usdc) == 1_000 and router.claimable(mid, usdc) == 0
+    assert router.vault(root, usdc) == 500
+    assert router.claimable(leaf, usdc) == 8_500
+
+
+def test_propagate__empty_vault__is_a_silent_noop(router, usdc, creator, stranger, mint_capsule):
+    c = mint_capsule(creator, parents=[(mint_capsule(creator), 5000)])
+    tx = router.propagate(c, usdc, sender=stranger)
+    assert not [e for e in tx.events if e.event_name == "RoyaltyPropagated"]
+    # even for a capsule that does not exist (nothing can be in its vault)
+    router.propagate(10**9, usdc, sender=stranger)
+
+
+def test_propagate_many__children_first__settles_whole_graph(router, usdc, creator, consumer, stranger, family, fund):
+    root, mid, leaf = family
+    fund(consumer, 10_000)
+    router.pay(leaf, usdc, 10_000, sender=consumer)
+    tx = router.propagate_many([leaf, mid, root, leaf], usdc, sender=stranger)
+    # leaf: 1000 to mid, 500 to root, 8500 own; mid: 300 to root, 700 own; root: 800 own
+    assert [router.claimable(c, usdc) for c in (leaf, mid, root)] == [8_500, 700, 800]
+    assert all(router.vault(c, usdc) == 0 for c in (root, mid, leaf))
+    assert len([e for e in tx.events if e.event_name == "RoyaltyPropagated"]) == 3  # last leaf skipped
+
+
+def test_propagate__paused_and_token_delisted__still_works(router, usdc, admin, creator, consumer, family, fund):
+    root, mid, leaf = family
+    fund(consumer, 100)
+    router.pay(leaf, usdc, 100, sender=consumer)
+    router.pause(sender=admin)
+    router.set_token_allowed(usdc, False, sender=admin)
+    router.propagate_many([leaf, mid], usdc, sender=consumer)
+    router.propagate(root, usdc, sender=consumer)
+    assert router.claimable(root, usdc) == 5 + 3  # 5% of 100 + 30% of 10
+    assert router.claim(leaf, usdc, creator, sender=creator).return_value == 85
+
+
+# ----------------------------------------------------------------------------------- claim
+
+
+def test_claim__owner__propagates_first_and_pays(router, usdc, creator, consumer, family, fund):
+    root, mid, leaf = family
+    fund(consumer, 10_000)
+    router.pay(leaf, usdc, 10_000, sender=consumer)
+    before = usdc.balanceOf(creator)
+    tx = router.claim(leaf, usdc, creator, sender=creator)
+    assert tx.return_value == 8_500
+    assert usdc.balanceOf(creator) - before == 8_500
+    assert router.claimable(leaf, usdc) == 0 and router.vault(leaf, usdc) == 0
+    assert router.vault(mid, usdc) == 1_000 and router.vault(root, usdc) == 500
+    names = [e.event_name for e in tx.events if e.contract_address == router.address]
+    assert names == ["RoyaltyPropagated", "RoyaltyClaimed"]
+    ev = [e for e in tx.events if e.event_name == "RoyaltyClaimed"][0]
+    assert (ev.capsule_id, ev.owner, ev.to, ev.amount) == (leaf, creator.address, creator.address, 8_500)
+
+
+def test_claim__not_owner__reverts(router, usdc, creator, stranger, consumer, mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 10)
+    router.pay(c, usdc, 10, sender=consumer)
+    with ape.reverts("royalty: not owner"):
+        router.claim(c, usdc, stranger, sender=stranger)
+    router.propagate(c, usdc, sender=stranger)
+    with ape.reverts("royalty: not owner"):
+        router.claim(c, usdc, stranger, sender=stranger)
+    assert router.claimable(c, usdc) == 10
+
+
+def test_claim__after_transfer__pays_new_owner(router, registry, usdc, creator, licensor, consumer, mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 10)
+    router.pay(c, usdc, 10, sender=consumer)
+    router.propagate(c, usdc, sender=consumer)
+    registry.transferFrom(creator, licensor, c, sender=creator)
+    with ape.reverts("royalty: not owner"):
+        router.claim(c, usdc, creator, sender=creator)
+    assert router.claim(c, usdc, licensor, sender=licensor).return_value == 10
+    assert usdc.balanceOf(licensor) == 10
+
+
+def test_claim__to_other_address__pays_recipient(router, usdc, creator, stranger, consumer, mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 7)
+    router.pay(c, usdc, 7, sender=consumer)
+    router.claim(c, usdc, stranger, sender=creator)
+    assert usdc.balanceOf(stranger) == 7
+
+
+def test_claim__zero_recipient__reverts(router, usdc, creator, mint_capsule):
+    c = mint_capsule(creator)
+    with ape.reverts("royalty: zero recipient"):
+        router.claim(c, usdc, ZERO, sender=creator)
+
+
+def test_claim__nothing__returns_zero_without_event(router, usdc, creator, mint_capsule):
+    c = mint_capsule(creator)
+    tx = router.claim(c, usdc, creator, sender=creator)
+    assert tx.return_value == 0
+    assert not [e for e in tx.events if e.contract_address == router.address]
+
+
+def test_claim__unknown_capsule__reverts_in_registry(router, usdc, creator):
+    with ape.reverts("erc721: invalid token ID"):
+        router.claim(10**9, usdc, creator, sender=creator)
+
+
+def test_claim__paused__still_pays(router, usdc, admin, creator, consumer, mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 10)
+    router.pay(c, usdc, 10, sender=consumer)
+    router.pause(sender=admin)
+    assert router.claim(c, usdc, creator, sender=creator).return_value == 10
+
+
+def test_claim__twice__second_pays_nothing(router, usdc, creator, consumer, mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 10)
+    router.pay(c, usdc, 10, sender=consumer)
+    router.claim(c, usdc, creator, sender=creator)
+    assert router.claim(c, usdc, creator, sender=creator).return_value == 0
+    assert usdc.balanceOf(router) == 0
+
+
+# ----------------------------------------------------------------------------------- adversarial
+
+
+@pytest.fixture
+def evil(project, admin, router):
+    t = admin.deploy(project.EvilReentrantToken)
+    router.set_token_allowed(t, True, sender=admin)
+    return t
+
+
+def test_evil_token__claim_reenters_claim__reentry_fails_balances_exact(router, evil, creator, consumer, mint_capsule):
+    c = mint_capsule(creator)
+    evil.mint(consumer, 100, sender=consumer)
+    evil.approve(router, 100, sender=consumer)
+    router.pay(c, evil, 100, sender=consumer)
+    router.propagate(c, evil, sender=consumer)
+    # during the payout transfer, the token re-enters claim for the same capsule
+    evil.arm(router, _call(router, "claim", c, evil.address, creator.address), sender=creator)
+    assert router.claim(c, evil, creator, sender=creator).return_value == 100
+    assert evil.attempts() == 1 and evil.successes() == 0
+    assert evil.balanceOf(creator) == 100 and evil.balanceOf(router) == 0
+    assert router.claimable(c, evil) == 0
+
+
+@pytest.mark.parametrize("reentry", ["propagate", "pay", "propagate_many", "vault"])
+def test_evil_token__pay_reenters__reentry_fails_balances_exact(router, evil, creator, consumer, mint_capsule, reentry):
+    c = mint_capsule(creator, parents=[(mint_capsule(creator), 5000)])
+    evil.mint(consumer, 300, sender=consumer)
+    evil.approve(router, 300, sender=consumer)
+    router.pay(c, evil, 100, sender=consumer)  # disarmed: vault 100
+    args = {
+        "propagate": (c, evil.address),
+        "pay": (c, evil.address, 100),
+        "propagate_many": ([c], evil.address),
+        "vault": (c, evil.address),
+    }[reentry]
+    if reentry == "vault":
+        abi = router.contract_type.view_methods["vault"]
+        data = keccak(text="vault(uint256,address)")[:4] + encode([i.canonical_type for i in abi.inputs], list(args))
+    else:
+        data = _call(router, reentry, *args)
+    evil.arm(router, data, sender=consumer)
+    router.pay(c, evil, 100, sender=consumer)
+    assert evil.attempts() == 1 and evil.successes() == 0
+    assert router.vault(c, evil) == 200 and evil.balanceOf(router) == 200
+
+
+def test_evil_token__claim_reenters_propagate__blocked(router, evil, creator, consumer, mint_capsule):
+    parent = mint_capsule(creator)
+    c = mint_capsule(creator, parents=[(parent, 5000)])
+    evil.mint(consumer, 200, sender=consumer)
+    evil.approve(router, 200, sender=consumer)
+    router.pay(c, evil, 100, sender=consumer)
+    router.pay(parent, evil, 100, sender=consumer)
+    evil.arm(router, _call(router, "propagate", parent, evil.address), sender=consumer)
+    assert router.claim(c, evil, creator, sender=creator).return_value == 50
+    assert evil.attempts() == 1 and evil.successes() == 0
+    assert router.vault(parent, evil) == 150  # untouched by the failed re-entry
+    assert evil.balanceOf(router) == 150
+
+
+def test_blacklist_token__claim_to_blocked__reverts_then_other_address_works(
+    project, router, admin, creator, consumer, stranger, mint_capsule
+):
+    t = admin.deploy(project.MockBlacklistToken)
+    router.set_token_allowed(t, True, sender=admin)
+    c = mint_capsule(creator)
+    t.mint(consumer, 50, sender=consumer)
+    t.approve(router, 50, sender=consumer)
+    router.pay(c, t, 50, sender=consumer)
+    t.blacklist(creator, True, sender=admin)
+    with ape.reverts("blacklist: receiver blocked"):
+        router.claim(c, t, creator, sender=creator)
+    assert router.vault(c, t) == 50  # the whole claim (incl. its propagation) rolled back
+    assert router.claim(c, t, stranger, sender=creator).return_value == 50
+    assert t.balanceOf(stranger) == 50 and t.balanceOf(router) == 0
+
+
+def test_deep_graph__100_levels__settles_hop_by_hop_with_flat_gas(router, registry, usdc, creator, consumer, mint_capsule, fund):
+    chain_ids = [mint_capsule(creator)]
+    for _ in range(99):
+        chain_ids.append(mint_capsule(creator, parents=[(chain_ids[-1], 5000)]))
+    leaf = chain_ids[-1]
+    amount = 2**100
+    fund(consumer, amount)
+    router.pay(leaf, usdc, amount, sender=consumer)
+    gas = []
+    for c in reversed(chain_ids):
+        gas.append(router.propagate(c, usdc, sender=consumer).gas_used)
+    # each hop: the same work (one parent, a cold zero parent slot), whatever the depth
+    assert max(gas[:-1]) - min(gas[:-1]) <= 300, gas
+    graph = load_graph_from_chain(registry, [leaf])
+    expected = breakdown(graph, leaf, amount).by_capsule
+    assert {c: router.claimable(c, usdc) for c in chain_ids} == {c: expected.get(c, 0) for c in chain_ids}
+    assert sum(router.claimable(c, usdc) for c in chain_ids) == amount
+
+
+# ----------------------------------------------------------------------------------- indexer
+
+
+def test_events__rebuild_vaults_and_claimables_without_calls(router, registry, usdc, creator, consumer, licensor, family, fund, mint_capsule):
+    """RoyaltyCredited/Propagated/Claimed + lineage from CapsuleMinted rebuild every balance."""
+    root, mid, leaf = family
+    other = mint_capsule(creator, parents=[(leaf, 777), (root, 1234)])
+    fund(consumer, 10**9)
+    txs = [
+        router.pay(other, usdc, 123_457, sender=consumer),
+        router.pay(leaf, usdc, 99_999, sender=consumer),
+        router.propagate(other, usdc, sender=licensor),
+        router.propagate(leaf, usdc, sender=licensor),
+        router.claim(leaf, usdc, creator, sender=creator),
+        router.pay(mid, usdc, 31, sender=consumer),
+        router.propagate_many([mid, root], usdc, sender=licensor),
+    ]
+    lineage: dict[int, list[tuple[int, int]]] = {}
+    for log in registry.CapsuleMinted.range(0, ape.chain.blocks.height + 1):
+        lineage[log.capsule_id] = [(p[0], p[1]) for p in log.parents]
+    vault: dict[int, int] = {}
+    claimable: dict[int, int] = {}
+    for tx in txs:
+        for e in tx.events:
+            if e.contract_address != router.address:
+                continue
+            if e.event_name == "RoyaltyCredited":
+                vault[e.capsule_id] = vault.get(e.capsule_id, 0) + e.amount
+            elif e.event_name == "RoyaltyPropagated":
+                vault[e.capsule_id] -= e.amount
+                parents = lineage[e.capsule_id]
+                parts, owner = split(e.amount, [s for _, s in parents])
+                assert owner == e.to_owner and sum(parts) == e.to_parents
+                for (p, _), part in zip(parents, parts):
+                    vault[p] = vault.get(p, 0) + part
+                claimable[e.capsule_id] = claimable.get(e.capsule_id, 0) + e.to_owner
+            elif e.event_name == "RoyaltyClaimed":
+                claimable[e.capsule_id] -= e.amount
+    for c in (root, mid, leaf, other):
+        assert router.vault(c, usdc) == vault.get(c, 0)
+        assert router.claimable(c, usdc) == claimable.get(c, 0)
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def test_cli__breakdown_and_settle__against_chain(tmp_path, monkeypatch, router, registry, usdc, creator, consumer, family, fund):
+    from click.testing import CliRunner
+
+    from codexfield import deployments
+    from codexfield.royalty import royalty_group
+
+    root, mid, leaf = family
+    book = deployments.AddressBook(
+        chain_id=ape.chain.chain_id,
+        contracts={"CapsuleRegistry": registry.address, "RoyaltyRouter": router.address},
+        tokens={"USDC": {"address": usdc.address, "decimals": 6}},
+    )
+    deployments.save(book, "ethereum", "local", tmp_path)
+    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(royalty_group, ["breakdown", str(leaf), "1", "--token", "USDC", "--paths"])
+    assert out.exit_code == 0, out.output
+    assert "0.85" in out.output and "0.07" in out.output and "0.08" in out.output
+    fund(consumer, 10**6)
+    router.pay(leaf, usdc, 10**6, sender=consumer)
+    out = runner.invoke(royalty_group, ["settle", str(leaf), "--token", "USDC", "--account", "TEST::7", "--batch-size", "2"])
+    assert out.exit_code == 0, out.output
+    assert "3 capsules in 2 batch(es)" in out.output
+    assert [router.claimable(c, usdc) for c in (leaf, mid, root)] == [850_000, 70_000, 80_000]
