@@ -140,6 +140,7 @@ MAX_AMOUNT: constant(uint256) = 2**96 - 1
 _MASK32: constant(uint256) = 2**32 - 1
 _MASK64: constant(uint256) = 2**64 - 1
 _MASK96: constant(uint256) = 2**96 - 1
+_MASK127: constant(uint256) = 2**127 - 1
 _MASK128: constant(uint256) = 2**128 - 1
 _MASK160: constant(uint256) = 2**160 - 1
 
@@ -209,8 +210,13 @@ _index: HashMap[address, uint256]
 _meta: HashMap[address, uint256]
 
 
-# @dev Reward word: credited rewards 128 | weight of the pending (scored, not yet priced) epoch 128 @128.
+# @dev Reward word: credited rewards 128 | weight of the pending (scored, not yet priced) epoch 127 @128 |
+#      bit 255 set at registration (so that scoring never writes a fresh slot).
 _bal: HashMap[address, uint256]
+
+
+# @dev The always-set bit of a registered node's reward word.
+_BAL_SET: constant(uint256) = 1 << 255
 
 
 # @dev Stake word: bonded stake 128 | stake added recently 96 @128 | epoch of that addition 32 @224.
@@ -377,6 +383,7 @@ def register_node(endpoint: String[256], services: uint256, region: bytes8, tee_
     self._meta[msg.sender] = INITIAL_RELIABILITY | (convert(STATUS_ACTIVE, uint256) << 80)
     self._stake[msg.sender] = stake | (stake << 128) | (epoch << 224)
     self._profile[msg.sender] = self._pack_profile(services, region, tee_signer)
+    self._bal[msg.sender] |= _BAL_SET
     self.endpoint[msg.sender] = endpoint
     n: uint256 = self.node_count
     self._nodes[n] = msg.sender
@@ -445,7 +452,7 @@ def add_stake(amount: uint256):
     else:
         recent = amount
     recent = min(recent, stake)
-    assert stake <= _MASK128 and recent <= _MASK96, "poa: amount too large"
+    assert stake <= _MASK127 and recent <= _MASK96, "poa: amount too large"
     self._stake[msg.sender] = stake | (recent << 128) | (epoch << 224)
     self.total_staked += amount
     assert extcall IERC20(stake_token).transferFrom(msg.sender, self, amount, default_return_value=True)
@@ -1073,9 +1080,9 @@ def _settle(meta: uint256, bal: uint256, next_epoch: uint256) -> (uint256, uint2
     pending: uint256 = (meta >> 120) & _MASK32
     if pending == 0 or pending - 1 >= next_epoch:
         return meta, bal, 0
-    weight: uint256 = bal >> 128
+    weight: uint256 = (bal >> 128) & _MASK127
     amount: uint256 = weight * self.reward_per_weight[pending - 1] // RPW_SCALE
-    return meta & ~(_MASK32 << 120), (bal & _MASK128) + amount, amount
+    return meta & ~(_MASK32 << 120), (bal & ~_MASK128) + (bal & _MASK128) + amount, amount
 
 
 @internal
@@ -1169,7 +1176,7 @@ def _score_node(epoch: uint256, addr: address, meter: address) -> (uint256, uint
         | (jailed_until << 88)
         | (pending << 120)
     )
-    self._bal[addr] = (bal & _MASK128) | (weight << 128)
+    self._bal[addr] = (bal & _MASK128) | (weight << 128) | _BAL_SET
     log IAccessStaking.EpochScored(epoch=epoch, node=addr, quality=q, reliability=r, weight=weight, strikes=strikes)
     return weight, slashed, ejected
 

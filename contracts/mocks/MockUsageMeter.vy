@@ -22,8 +22,9 @@ epoch_length: public(uint256)
 genesis: public(uint256)
 
 
-# @dev Stored usage per node and epoch.
-_usage: HashMap[address, HashMap[uint256, IUsageMeter.NodeUsage]]
+# @dev Stored usage per node and epoch, packed in one slot (calls 64 | failures 64 | latency 64 | mu 64)
+#      like a production meter would keep it, so that gas measurements stay realistic.
+_usage: HashMap[address, HashMap[uint256, uint256]]
 
 
 @deploy
@@ -46,10 +47,14 @@ def set_node_usage(node: address, epoch: uint256, calls: uint64, failures: uint6
     @param calls Paid calls.
     @param failures Failed paid calls.
     @param latency_ms_sum Sum of the calls' latencies in ms.
-    @param mu Metered units served.
+    @param mu Metered units served (< 2**64 in this mock).
     """
-    self._usage[node][epoch] = IUsageMeter.NodeUsage(
-        calls=calls, failures=failures, latency_ms_sum=latency_ms_sum, mu=mu
+    assert mu < 2**64, "mock: mu too large"
+    self._usage[node][epoch] = (
+        convert(calls, uint256)
+        | (convert(failures, uint256) << 64)
+        | (convert(latency_ms_sum, uint256) << 128)
+        | (mu << 192)
     )
 
 
@@ -62,4 +67,10 @@ def node_usage(node: address, epoch: uint256) -> IUsageMeter.NodeUsage:
     @param epoch The epoch.
     @return NodeUsage (calls, failures, latency_ms_sum, mu).
     """
-    return self._usage[node][epoch]
+    w: uint256 = self._usage[node][epoch]
+    return IUsageMeter.NodeUsage(
+        calls=convert(w & (2**64 - 1), uint64),
+        failures=convert((w >> 64) & (2**64 - 1), uint64),
+        latency_ms_sum=convert((w >> 128) & (2**64 - 1), uint64),
+        mu=w >> 192,
+    )
