@@ -20,6 +20,9 @@ from typing import Any, Callable
 from codexfield import deployments
 from codexfield.deployments import AddressBook
 
+if False:  # typing only
+    from codexfield.poa import Params  # noqa: F401
+
 SIG_AUTH = b"sigAuth".ljust(32, b"\0")
 
 
@@ -33,8 +36,7 @@ class DeployConfig:
     epoch_length: int = 3600  # seconds per PoA / usage epoch
     withdrawal_thaw: int = 3 * 86400  # escrow thaw (> settlement window of 1 day)
     protocol_fee_bps: int = 200  # 2% of every metered charge feeds the PoA reward pool
-    unbond_thaw: int = 7 * 86400  # stake thaw (> reporting + dispute windows)
-    min_stake: int = 100 * 10**18
+    poa: "Params | None" = None  # AccessStaking parameters (codexfield.poa.Params defaults)
     test_tokens: bool = False  # deploy MockERC20 USDC (6) and CDX (18) first (local chains)
     stake_token: str | None = None  # existing staking token (testnets)
     reward_token: str | None = None  # existing reward/payment token, e.g. USDC (testnets)
@@ -269,8 +271,10 @@ def deploy_system(
 
 def access_staking_args(stake_token, reward_token, treasury, admin, config: DeployConfig, genesis: int) -> tuple:
     """Constructor arguments of AccessStaking (kept in one place)."""
-    return (stake_token, reward_token, treasury, admin, config.epoch_length, genesis, config.min_stake,
-            config.unbond_thaw)
+    from codexfield.poa import Params
+
+    params = config.poa or Params()
+    return (stake_token, reward_token, treasury, admin, genesis, config.epoch_length, params.as_tuple())
 
 
 def _addr(c) -> str:

@@ -239,12 +239,9 @@ node_balance: public(HashMap[address, HashMap[address, uint256]])
 fee_balance: public(HashMap[address, uint256])
 
 
-# @dev Per node and epoch, packed: calls 64 | failures 64 | latency_ms 64 (high to low, low 64 unused).
-_usage_counts: HashMap[address, HashMap[uint256, uint256]]
-
-
-# @dev Per node and epoch: MU settled.
-_usage_mu: HashMap[address, HashMap[uint256, uint256]]
+# @dev Per node and epoch, one slot (AccessStaking reads it once per node when it finalizes):
+#      calls 64 | failures 64 | latency_ms 64 | mu 64, high to low, each saturating at 2**64 - 1.
+_usage: HashMap[address, HashMap[uint256, uint256]]
 
 
 # @dev Emitted per applied voucher; the deltas rebuild `settled` and `node_usage` from events alone.
@@ -557,12 +554,12 @@ def node_usage(node: address, epoch: uint256) -> IUsageMeter.NodeUsage:
     @param epoch The epoch number.
     @return NodeUsage (calls, failures, latency_ms_sum, mu).
     """
-    p: uint256 = self._usage_counts[node][epoch]
+    p: uint256 = self._usage[node][epoch]
     return IUsageMeter.NodeUsage(
         calls=convert(p >> 192, uint64),
         failures=convert((p >> 128) & _MASK64, uint64),
         latency_ms_sum=convert((p >> 64) & _MASK64, uint64),
-        mu=self._usage_mu[node][epoch],
+        mu=p & _MASK64,
     )
 
 
@@ -801,17 +798,16 @@ def _reject(code: uint8) -> Applied:
 @internal
 def _add_usage(u: UsageAgg, epoch: uint256):
     """
-    @dev Adds a batch's usage of one node to its epoch counters (64-bit saturating).
+    @dev Adds a batch's usage of one node to its epoch counters (one slot, 64-bit saturating).
     @param u The node's batch usage.
     @param epoch The current epoch.
     """
-    p: uint256 = self._usage_counts[u.node][epoch]
+    p: uint256 = self._usage[u.node][epoch]
     calls: uint256 = min((p >> 192) + u.calls, _MASK64)
     failures: uint256 = min(((p >> 128) & _MASK64) + u.failures, _MASK64)
     latency: uint256 = min(((p >> 64) & _MASK64) + u.latency_ms, _MASK64)
-    self._usage_counts[u.node][epoch] = (calls << 192) | (failures << 128) | (latency << 64)
-    if u.mu != 0:
-        self._usage_mu[u.node][epoch] += u.mu
+    mu: uint256 = min((p & _MASK64) + min(u.mu, _MASK64), _MASK64)
+    self._usage[u.node][epoch] = (calls << 192) | (failures << 128) | (latency << 64) | mu
 
 
 @internal
