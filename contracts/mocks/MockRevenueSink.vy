@@ -20,10 +20,6 @@ credited: public(HashMap[uint256, HashMap[address, uint256]])
 total: public(HashMap[address, uint256])
 
 
-# @dev Number of `credit` calls.
-credits: public(uint256)
-
-
 # @dev Emitted on every credit.
 event Credited:
     capsule_id: indexed(uint256)
@@ -44,5 +40,4 @@ def credit(capsule_id: uint256, token: address, amount: uint256):
     assert staticcall IERC20(token).balanceOf(self) >= new_total, "sink: tokens not received"
     self.total[token] = new_total
     self.credited[capsule_id][token] += amount
-    self.credits += 1
     log Credited(capsule_id=capsule_id, token=token, amount=amount, payer=msg.sender)

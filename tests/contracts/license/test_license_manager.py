@@ -186,7 +186,7 @@ def test_purchase__mints_locked_credential_and_pays_sink(lm, create, licensor, c
     assert [e.tokenId for e in tx.events.filter(lm.Locked)] == [cid]
     assert lm.locked(cid)
     assert usdc.balanceOf(stranger) == 0 and usdc.balanceOf(sink) == UPFRONT
-    assert sink.credited(capsule, usdc) == UPFRONT and sink.credits() == 1
+    assert sink.credited(capsule, usdc) == UPFRONT and sink.total(usdc) == UPFRONT
     assert lm.credentials_issued(tid) == 1
 
 
@@ -300,6 +300,22 @@ def test_purchase__zero_fee_on_transfer_rate__accepted(project, lm, create, cons
     fot.approve(lm, UPFRONT, sender=consumer)
     lm.purchase(tid, consumer, UPFRONT, sender=consumer)
     assert sink.credited(capsule, fot) == UPFRONT
+
+
+def test_pause__bit_shares_the_globals_word__sink_and_counters_survive(lm, admin, create, buy, consumer, sink):
+    tid = create()
+    buy(tid, consumer)
+    lm.pause(sender=admin)
+    assert lm.paused()
+    with ape.reverts("pausable: contract is paused"):
+        lm.pause(sender=admin)
+    lm.set_revenue_sink(sink, sender=admin)
+    assert lm.paused() and lm.revenue_sink() == sink and lm.next_credential_id() == 2 and lm.next_terms_id() == 2
+    tx = lm.unpause(sender=admin)
+    assert [e.account for e in tx.events.filter(lm.Unpaused)] == [admin]
+    with ape.reverts("pausable: contract is not paused"):
+        lm.unpause(sender=admin)
+    assert not lm.paused() and lm.revenue_sink() == sink and lm.next_credential_id() == 2
 
 
 def test_set_meter_and_sink__admin_only(lm, stranger, admin, sink):
