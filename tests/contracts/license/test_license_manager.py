@@ -6,7 +6,7 @@ import ape
 import pytest
 
 from codexfield import scopes
-from codexfield.constants import CapsuleState, Reject
+from codexfield.constants import CapsuleState, Reject, Revocation
 
 from license_helpers import DAY, FIELDS, PRICE, UPFRONT, terms_tuple
 
@@ -44,6 +44,8 @@ def test_reject_codes__match_python_constants(lm):
     assert lm.QUOTA_EXCEEDED() == Reject.QUOTA_EXCEEDED
     assert lm.RATE_EXCEEDED() == Reject.RATE_EXCEEDED
     assert lm.PURPOSE_OUT_OF_SCOPE() == Reject.PURPOSE_OUT_OF_SCOPE
+    assert lm.LICENSOR_AT_WILL() == Revocation.LICENSOR_AT_WILL
+    assert lm.ARBITER_ON_BREACH() == Revocation.ARBITER_ON_BREACH
 
 
 # --- create_terms -------------------------------------------------------------------------
