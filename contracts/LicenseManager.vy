@@ -36,7 +36,9 @@
         | MU in window 80 | revocation effective time 40) is one slot written only by
         `consume` and `revoke`; terms are packed into five words by reader: `a` (purchase,
         usage), `b` and `c` (usage), `d` (purchase, transfers, revocation), `e` (derivatives,
-        revocation). Field widths are checked by `create_terms` with explicit reasons.
+        revocation). Field widths are checked by `create_terms` with explicit reasons. The
+        revenue sink, both id counters and the paused bit share one slot (`_globals`) that
+        `purchase` reads and writes anyway. Gas: docs/licenses.md.
 @custom:security Trusts the CapsuleRegistry (immutable) for capsule owners and states, the
         UsageMeter set by the admin to call `consume`, and the revenue sink set by the admin
         (the RoyaltyRouter) to account the upfront fees it receives through `credit`. Upfront
@@ -111,13 +113,31 @@ LICENSOR_AT_WILL: public(constant(uint8)) = 1
 ARBITER_ON_BREACH: public(constant(uint8)) = 2
 
 
-# @dev Status codes of `check_usage` / `consume` (codexfield/constants.py `Reject`).
+# @dev Status of `check_usage` / `consume` (codexfield/constants.py `Reject`): usage allowed.
 OK: public(constant(uint8)) = 0
+
+
+# @dev Status: no such credential.
 UNKNOWN_CREDENTIAL: public(constant(uint8)) = 4
+
+
+# @dev Status: `at` is outside [issued_at, expires_at) (or at or beyond 2**40).
 EXPIRED: public(constant(uint8)) = 5
+
+
+# @dev Status: `at` is at or after the revocation's effective time.
 REVOKED: public(constant(uint8)) = 6
+
+
+# @dev Status: the MU would exceed the lifetime quota (or 2**96 - 1 MU without one).
 QUOTA_EXCEEDED: public(constant(uint8)) = 7
+
+
+# @dev Status: the MU would exceed `rate_mu` in the current fixed rate window.
 RATE_EXCEEDED: public(constant(uint8)) = 8
+
+
+# @dev Status: the purpose claims bits outside the terms' scope.
 PURPOSE_OUT_OF_SCOPE: public(constant(uint8)) = 9
 
 
