@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from license_helpers import UPFRONT, terms_tuple  # noqa: E402
+from license_helpers import terms_tuple
 
 
 @pytest.fixture(scope="session")

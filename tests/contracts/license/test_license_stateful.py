@@ -13,7 +13,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from codexfield import scopes
 from codexfield.constants import Reject
 
-from license_helpers import terms_tuple
 
 RESEARCH = scopes.BY_NAME["research"].mask
 INFERENCE = scopes.BY_NAME["inference"].mask
