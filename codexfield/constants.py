@@ -5,7 +5,7 @@ Each value here mirrors a constant in the Vyper sources; tests check that they a
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 
 
 class Kind(IntEnum):
@@ -47,6 +47,13 @@ class Reject(IntEnum):
     TEE_SIGNATURE_MISSING = 11
     COUNTER_DECREASED = 12
     NODE_INACTIVE = 13
+
+
+class Revocation(IntFlag):
+    """`Terms.revocation` bits (LicenseManager); 0 means irrevocable."""
+
+    LICENSOR_AT_WILL = 1  # the capsule's current owner, effective after `notice_period`
+    ARBITER_ON_BREACH = 2  # the ARBITER role, effective immediately
 
 
 class NodeStatus(IntEnum):

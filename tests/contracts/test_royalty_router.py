@@ -159,7 +159,7 @@ def test_pay__without_allowance__reverts(router, usdc, creator, consumer, mint_c
 
 
 def test_pay__fee_on_transfer_token__reverts(project, router, admin, creator, consumer, mint_capsule):
-    t = admin.deploy(project.MockFeeOnTransferToken)
+    t = admin.deploy(project.MockFeeOnTransferToken, 100)  # 1% burned per transfer
     router.set_token_allowed(t, True, sender=admin)
     c = mint_capsule(creator)
     t.mint(consumer, 10_000, sender=consumer)

@@ -1,0 +1,43 @@
+# pragma version 0.4.3
+# pragma nonreentrancy off
+"""
+@title MockMeterBatch: calls check_usage + consume per voucher, as the UsageMeter's batch does
+@custom:contract-name MockMeterBatch
+@license GNU Affero General Public License v3.0 only
+@author CodexField
+@notice Gas measurement helper for the LicenseManager's hot path. Test only.
+"""
+
+from interfaces import ILicenseManager
+
+
+# @dev The LicenseManager.
+lm: public(immutable(address))
+
+
+@deploy
+def __init__(lm_: address):
+    """
+    @dev Sets the LicenseManager.
+    @param lm_ The LicenseManager.
+    """
+    lm = lm_
+
+
+@external
+def run(credential_ids: DynArray[uint256, 64], mu: uint256, purpose: uint256, at: uint256) -> uint256:
+    """
+    @dev For each credential: check_usage, then consume if OK.
+    @param credential_ids The credentials.
+    @param mu MU per credential.
+    @param purpose The purpose bits.
+    @param at The usage time.
+    @return uint256 How many were applied.
+    """
+    applied: uint256 = 0
+    for cid: uint256 in credential_ids:
+        res: ILicenseManager.UsageCheck = staticcall ILicenseManager(lm).check_usage(cid, mu, purpose, at)
+        if res.status == 0:
+            if extcall ILicenseManager(lm).consume(cid, mu, purpose, at) == 0:
+                applied += 1
+    return applied

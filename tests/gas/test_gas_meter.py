@@ -1,0 +1,135 @@
+"""UsageMeter gas: amortized per-voucher cost of `ingest` (DESIGN §6: <= 30k per voucher in a
+warm batch of 32 from distinct consumers; <= 40 gas per settled call at 1,000 calls/voucher)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from eth_account import Account
+
+from codexfield import scopes
+from codexfield.sdk.metering import Domain, Voucher, sign_voucher
+from gasrows import record
+
+EPOCH = 3600
+TARGET_WARM_32 = 30_000
+TARGET_PER_CALL = 40
+
+
+@pytest.fixture(scope="module")
+def wired(project, admin, licensor, usdc, chain):
+    registry = admin.deploy(project.CapsuleRegistry, admin, 500)
+    lm = admin.deploy(project.LicenseManager, registry, admin)
+    router = admin.deploy(project.RoyaltyRouter, registry, admin)
+    identity = admin.deploy(project.IdentityRegistry)
+    meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, chain.pending_timestamp - 10,
+                         3 * 86400, 200)
+    registry.set_license_manager(lm, sender=admin)
+    lm.set_revenue_sink(router, sender=admin)
+    lm.set_meter(meter, sender=admin)
+    router.grantRole(router.CREDITOR_ROLE(), meter, sender=admin)
+    router.grantRole(router.CREDITOR_ROLE(), lm, sender=admin)
+    router.set_token_allowed(usdc, True, sender=admin)
+    capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
+    scope = scopes.mask_of(["inference", "research"])
+    terms = (capsule, usdc, 3, 0, b"\x11" * 32, 0, 0, 0, 0, scope, 0, 0, 0, 0, False, b"\x22" * 32)
+    terms_id = lm.create_terms(terms, sender=licensor).return_value
+    return dict(lm=lm, meter=meter, router=router, usdc=usdc, terms_id=terms_id, domain=Domain.of(meter))
+
+
+def consumers(wired, admin, n):
+    """n distinct consumers (fresh keys), each with a credential and funded escrow."""
+    out = []
+    total = n * 10**12
+    wired["usdc"].mint(admin, total, sender=admin)
+    wired["usdc"].approve(wired["meter"], total, sender=admin)
+    for _ in range(n):
+        key = Account.create()
+        cred = wired["lm"].purchase(wired["terms_id"], key.address, 0, sender=admin).return_value
+        wired["meter"].deposit(wired["usdc"], 10**12, key.address, sender=admin)
+        out.append((key, cred))
+    return out
+
+
+def batch(wired, node, people, mu, calls):
+    vs, sigs = [], []
+    for key, cred in people:
+        v = Voucher(cred, node.address, scopes.mask_of(["inference"]), mu, calls, 0, calls * 20, 2,
+                    int(time.time()) + 10**8)
+        vs.append(v.as_tuple())
+        sigs.append(sign_voucher(v, wired["domain"], key.key))
+    return vs, sigs
+
+
+def test_gas__ingest_per_voucher_cold_and_warm(wired, admin, node):
+    people = consumers(wired, admin, 64)
+    meter = wired["meter"]
+    results = {}
+    for size in (1, 8, 32, 64):
+        group = people[:size]
+        # cold: first voucher of each channel (and of each credential's usage state)
+        fresh = consumers(wired, admin, size) if size != 64 else people
+        vs, sigs = batch(wired, node, fresh, 100, 10)
+        tx = meter.ingest(vs, sigs, sender=node)
+        assert tx.return_value == size
+        results[("cold", size)] = tx.gas_used / size
+        # warm: the same channels settle again
+        vs, sigs = batch(wired, node, fresh, 200, 20)
+        tx = meter.ingest(vs, sigs, sender=node)
+        assert tx.return_value == size
+        results[("warm", size)] = tx.gas_used / size
+        del group
+    for (kind, size), gas in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        target = "≤ 30k (DESIGN §6)" if (kind, size) == ("warm", 32) else None
+        record("meter", f"UsageMeter.ingest per voucher, {kind}, batch of {size}, distinct consumers", int(gas),
+               target)
+    assert results[("warm", 32)] <= TARGET_WARM_32, results
+
+
+def test_gas__per_settled_call_at_1000_calls_per_voucher(wired, admin, node):
+    people = consumers(wired, admin, 32)
+    meter = wired["meter"]
+    vs, sigs = batch(wired, node, people, 1_000, 1_000)
+    meter.ingest(vs, sigs, sender=node)
+    vs, sigs = batch(wired, node, people, 2_000, 2_000)
+    tx = meter.ingest(vs, sigs, sender=node)
+    per_call = tx.gas_used / (32 * 1_000)
+    record("meter", "UsageMeter.ingest per settled call (1,000 calls/voucher, warm batch of 32)",
+           round(per_call), "≤ 40 (Livepeer ticket 190k–300k; TAP: one RAV per tx)")
+    assert per_call <= TARGET_PER_CALL
+
+
+def test_gas__one_consumer_netted_in_a_batch(wired, admin, node, accounts):
+    """Many channels of one consumer (one per node) in one batch: escrow is read once per voucher,
+    but router, node and fee totals are netted per batch."""
+    (key, cred), = consumers(wired, admin, 1)
+    meter = wired["meter"]
+    nodes = [Account.create().address for _ in range(32)]
+
+    def vouchers(mu):
+        vs, sigs = [], []
+        for n in nodes:
+            v = Voucher(cred, n, scopes.mask_of(["inference"]), mu, 10, 0, 100, 2, int(time.time()) + 10**8)
+            vs.append(v.as_tuple())
+            sigs.append(sign_voucher(v, wired["domain"], key.key))
+        return vs, sigs
+
+    meter.ingest(*vouchers(100), sender=node)
+    tx = meter.ingest(*vouchers(200), sender=node)
+    record("meter", "UsageMeter.ingest per voucher, warm, batch of 32, one consumer across 32 nodes",
+           tx.gas_used // 32, None)
+
+
+def test_gas__deposit_and_withdraw(wired, admin, consumer, chain):
+    usdc, meter = wired["usdc"], wired["meter"]
+    usdc.mint(consumer, 10**9, sender=admin)
+    usdc.approve(meter, 10**9, sender=consumer)
+    tx = meter.deposit(usdc, 10**6, consumer, sender=consumer)
+    record("meter", "UsageMeter.deposit", tx.gas_used, None)
+    tx = meter.request_withdrawal(usdc, 10**6, sender=consumer)
+    record("meter", "UsageMeter.request_withdrawal", tx.gas_used, None)
+    chain.pending_timestamp += 3 * 86400
+    tx = meter.withdraw(usdc, sender=consumer)
+    record("meter", "UsageMeter.withdraw", tx.gas_used, None)
