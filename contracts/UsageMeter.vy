@@ -76,19 +76,6 @@ interface IDIDRegistry:
     def validDelegate(identity: address, delegateType: bytes32, delegate: address) -> bool: view
 
 
-# @dev A consumer-signed cumulative usage voucher (EIP-712 struct `Voucher`).
-struct Voucher:
-    credential_id: uint256
-    node: address
-    purpose: uint256
-    cumulative_mu: uint256
-    cumulative_calls: uint64
-    cumulative_failures: uint64
-    cumulative_latency_ms: uint64
-    node_price_per_mu: uint256
-    deadline: uint64
-
-
 # @dev What one applied (or rejected) voucher adds to the batch.
 struct Applied:
     code: uint8
@@ -101,12 +88,6 @@ struct Applied:
     d_fail: uint256
     d_lat: uint256
     d_mu: uint256
-
-
-# @dev A pending escrow withdrawal.
-struct Withdrawal:
-    amount: uint256
-    ready_at: uint256
 
 
 # @dev Per-batch accumulator of revenue for one (capsule, token).
@@ -223,7 +204,7 @@ escrow: public(HashMap[address, HashMap[address, uint256]])
 
 
 # @dev Pending withdrawal: consumer => token => request.
-withdrawals: public(HashMap[address, HashMap[address, Withdrawal]])
+withdrawals: public(HashMap[address, HashMap[address, IUsageMeter.Withdrawal]])
 
 
 # @dev Settled cumulative counters per channel, packed:
@@ -389,7 +370,7 @@ def request_withdrawal(token: address, amount: uint256):
     ready_at: uint256 = 0
     if amount > 0:
         ready_at = block.timestamp + withdrawal_thaw
-    self.withdrawals[msg.sender][token] = Withdrawal(amount=amount, ready_at=ready_at)
+    self.withdrawals[msg.sender][token] = IUsageMeter.Withdrawal(amount=amount, ready_at=ready_at)
     log WithdrawalRequested(consumer=msg.sender, token=token, amount=amount, ready_at=ready_at)
 
 
@@ -400,11 +381,11 @@ def withdraw(token: address) -> uint256:
     @param token The token.
     @return uint256 The amount sent.
     """
-    w: Withdrawal = self.withdrawals[msg.sender][token]
+    w: IUsageMeter.Withdrawal = self.withdrawals[msg.sender][token]
     assert w.amount > 0, "meter: no withdrawal requested"
     assert block.timestamp >= w.ready_at, "meter: still thawing"
     amount: uint256 = min(w.amount, self.escrow[msg.sender][token])
-    self.withdrawals[msg.sender][token] = empty(Withdrawal)
+    self.withdrawals[msg.sender][token] = empty(IUsageMeter.Withdrawal)
     self.escrow[msg.sender][token] -= amount
     if amount > 0:
         assert extcall IERC20(token).transfer(msg.sender, amount, default_return_value=True), "meter: transfer failed"
@@ -416,7 +397,7 @@ def withdraw(token: address) -> uint256:
 
 
 @external
-def ingest(vouchers: DynArray[Voucher, MAX_BATCH], signatures: DynArray[Bytes[65], MAX_BATCH]) -> uint256:
+def ingest(vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH], signatures: DynArray[Bytes[65], MAX_BATCH]) -> uint256:
     """
     @dev Applies a batch of consumer-signed cumulative vouchers.
     @notice Each voucher is applied whole or rejected whole (`VoucherRejected`), and the batch
@@ -432,7 +413,7 @@ def ingest(vouchers: DynArray[Voucher, MAX_BATCH], signatures: DynArray[Bytes[65
 
 @external
 def ingest_attested(
-    vouchers: DynArray[Voucher, MAX_BATCH],
+    vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH],
     signatures: DynArray[Bytes[65], MAX_BATCH],
     tee_signatures: DynArray[Bytes[65], MAX_BATCH],
 ) -> uint256:
@@ -575,7 +556,7 @@ def current_epoch() -> uint256:
 
 @external
 @view
-def voucher_digest(v: Voucher) -> bytes32:
+def voucher_digest(v: IUsageMeter.Voucher) -> bytes32:
     """
     @dev The EIP-712 digest a consumer signs for `v` (for SDKs to cross-check).
     @param v The voucher.
@@ -589,7 +570,7 @@ def voucher_digest(v: Voucher) -> bytes32:
 
 @internal
 def _ingest(
-    vouchers: DynArray[Voucher, MAX_BATCH],
+    vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH],
     signatures: DynArray[Bytes[65], MAX_BATCH],
     tee_signatures: DynArray[Bytes[65], MAX_BATCH],
 ) -> uint256:
@@ -612,7 +593,7 @@ def _ingest(
     applied: uint256 = 0
 
     for i: uint256 in range(n, bound=MAX_BATCH):
-        v: Voucher = vouchers[i]
+        v: IUsageMeter.Voucher = vouchers[i]
         tee_sig: Bytes[65] = b""
         if len(tee_signatures) != 0:
             tee_sig = tee_signatures[i]
@@ -684,7 +665,7 @@ def _ingest(
 
 
 @internal
-def _apply(v: Voucher, sig: Bytes[65], tee_sig: Bytes[65], attested: bool, fee_bps: uint256) -> Applied:
+def _apply(v: IUsageMeter.Voucher, sig: Bytes[65], tee_sig: Bytes[65], attested: bool, fee_bps: uint256) -> Applied:
     """
     @dev Checks and applies one voucher; returns 0 or a reject reason (then nothing changed).
     @param v The voucher.
@@ -812,7 +793,7 @@ def _add_usage(u: UsageAgg, epoch: uint256):
 
 @internal
 @view
-def _digest(v: Voucher) -> bytes32:
+def _digest(v: IUsageMeter.Voucher) -> bytes32:
     """
     @dev EIP-712 digest of a voucher under this contract's domain (chain id and address bound).
     @param v The voucher.

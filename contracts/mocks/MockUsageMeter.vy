@@ -11,7 +11,8 @@
 
 from interfaces import IUsageMeter
 
-implements: IUsageMeter
+# Only the part AccessStaking reads (`node_usage`, `epoch_length`, `genesis`), so it does not
+# `implements: IUsageMeter` (the full meter surface).
 
 
 # @dev Seconds per epoch.
