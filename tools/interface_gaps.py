@@ -61,12 +61,17 @@ def _event_sources() -> list[Path]:
     return [p for r in roots for p in r.rglob("*.vy*")]
 
 
-def event_decl(name: str) -> str:
+def event_decl(event: dict) -> str:
+    """The first source declaration of `event` whose fields and indexed flags match the ABI
+    (ERC-20 and ERC-721 both declare `Transfer`; only the indexed flags tell them apart)."""
+    name = event["name"]
+    want = [(i["name"].lstrip("_"), bool(i.get("indexed"))) for i in event["inputs"]]
     pat = re.compile(rf"^event {name}:\n((?:[ \t]+.*\n)+)", re.M)
     for p in _event_sources():
-        m = pat.search(p.read_text())
-        if m:
-            return f"event {name}:\n{m.group(1)}"
+        for m in pat.finditer(p.read_text()):
+            fields = re.findall(r"^[ \t]+(\w+): (.*)$", m.group(1), re.M)
+            if [(n.lstrip("_"), "indexed(" in ty) for n, ty in fields] == want:
+                return f"event {name}:\n{m.group(1)}"
     return f"# event {name}: declaration not found\n"
 
 
@@ -97,7 +102,7 @@ def main(argv: list[str]) -> int:
             if not emit:
                 print(f"#   {e['type']} {signature(e)}")
             elif e["type"] == "event":
-                print("\n\n" + event_decl(e["name"]).rstrip("\n"))
+                print("\n\n" + event_decl(e).rstrip("\n"))
             else:
                 for decl in fns.get(e["name"], [f"# def {signature(e)}: not found\n"]):
                     print("\n\n" + decl.rstrip("\n"))

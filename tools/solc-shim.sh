@@ -11,5 +11,11 @@ if [[ "${1:-}" == "--version" ]]; then
   echo "Version: ${v%%.Emscripten*}.Linux.g++"
   exit 0
 fi
-node "$SOLCJS" "$@" | grep -v '^>>>' || true
-exit "${PIPESTATUS[0]}"
+# solcjs ends with process.exit(), which truncates a piped stdout at 64 KiB (Node writes to
+# pipes asynchronously): write to a file first, then filter it.
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+rc=0
+node "$SOLCJS" "$@" > "$out" || rc=$?
+grep -v '^>>>' "$out" || true
+exit "$rc"
