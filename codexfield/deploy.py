@@ -213,7 +213,7 @@ def deploy_system(
     )
     d.step(
         "LicenseManager accepts consumption from the UsageMeter",
-        lambda: licenses.meter() == meter.address,
+        lambda: licenses.usage_meter() == meter.address,
         lambda: licenses.set_meter(meter, sender=account),
     )
     creditor = router.CREDITOR_ROLE()

@@ -1,0 +1,24 @@
+"""The whole CodexField system deployed by codexfield.deploy (what a deployer runs), once per module."""
+
+from __future__ import annotations
+
+import pytest
+
+from codexfield.deploy import DeployConfig, deploy_system
+from codexfield.sdk import CodexField
+
+
+@pytest.fixture(scope="module")
+def book(admin, reporter):
+    return deploy_system(admin, DeployConfig(test_tokens=True, reporters=[reporter.address]), save=False,
+                         log=lambda _msg: None)
+
+
+@pytest.fixture(scope="module")
+def cf(book, admin):
+    return CodexField(book, account=admin)
+
+
+@pytest.fixture(scope="module")
+def usdc(cf):  # shadows the session `usdc`: the system's own test USDC
+    return cf.token("USDC")
