@@ -21,7 +21,7 @@
 
         Example (node side, Python):
             meter.ingest([voucher_tuple], [signature], sender=node)
-@custom:security Trusts the LicenseManager (`check_usage` / `consume`: validity, quota, rate,
+@custom:security Trusts the LicenseManager (`consume` / `unconsume`: validity, quota, rate,
         scope, revocation), the RoyaltyRouter (`credit` after the transfer), the IdentityRegistry
         (`validDelegate` for `sigAuth` hot keys) and AccessStaking (`tee_signer`, `fund_rewards`),
         all fixed or set by the admin. Signatures: EOA path in-line with s <= n/2 and v in
@@ -116,26 +116,16 @@ struct CapsuleAgg:
     amount: uint256
 
 
-# @dev Per-batch accumulator of one node's earnings in one token.
+# @dev Per-batch accumulator of one node's earnings, fees and usage in one token.
 struct NodeAgg:
     node: address
     token: address
     amount: uint256
-
-
-# @dev Per-batch accumulator of one node's usage counters.
-struct UsageAgg:
-    node: address
+    fee: uint256
     calls: uint256
     failures: uint256
     latency_ms: uint256
     mu: uint256
-
-
-# @dev Per-batch accumulator of protocol fees in one token.
-struct FeeAgg:
-    token: address
-    amount: uint256
 
 
 # @dev Role that may pause ingestion and deposits.
@@ -606,8 +596,6 @@ def _ingest(
     assert len(signatures) == n, "meter: length mismatch"
     caps: DynArray[CapsuleAgg, MAX_BATCH] = []
     nodes: DynArray[NodeAgg, MAX_BATCH] = []
-    usage: DynArray[UsageAgg, MAX_BATCH] = []
-    fees: DynArray[FeeAgg, MAX_BATCH] = []
     fee_bps: uint256 = self.protocol_fee_bps
     applied: uint256 = 0
 
@@ -623,7 +611,7 @@ def _ingest(
             log VoucherRejected(credential_id=v.credential_id, node=v.node, reason=r.code)
             continue
         applied += 1
-        # Aggregate (linear search: a batch has at most 64 entries, usually one or two).
+        # Aggregate (linear search over at most 64 entries; a batch usually has one or two).
         found: bool = False
         for j: uint256 in range(len(caps), bound=MAX_BATCH):
             if caps[j].capsule_id == r.capsule_id and caps[j].token == r.token:
@@ -636,47 +624,37 @@ def _ingest(
         for j: uint256 in range(len(nodes), bound=MAX_BATCH):
             if nodes[j].node == v.node and nodes[j].token == r.token:
                 nodes[j].amount += r.node_amount
+                nodes[j].fee += r.fee
+                nodes[j].calls += r.d_calls
+                nodes[j].failures += r.d_fail
+                nodes[j].latency_ms += r.d_lat
+                nodes[j].mu += r.d_mu
                 found = True
                 break
         if not found:
-            nodes.append(NodeAgg(node=v.node, token=r.token, amount=r.node_amount))
-        found = False
-        for j: uint256 in range(len(usage), bound=MAX_BATCH):
-            if usage[j].node == v.node:
-                usage[j].calls += r.d_calls
-                usage[j].failures += r.d_fail
-                usage[j].latency_ms += r.d_lat
-                usage[j].mu += r.d_mu
-                found = True
-                break
-        if not found:
-            usage.append(UsageAgg(node=v.node, calls=r.d_calls, failures=r.d_fail, latency_ms=r.d_lat, mu=r.d_mu))
-        found = False
-        for j: uint256 in range(len(fees), bound=MAX_BATCH):
-            if fees[j].token == r.token:
-                fees[j].amount += r.fee
-                found = True
-                break
-        if not found:
-            fees.append(FeeAgg(token=r.token, amount=r.fee))
+            nodes.append(NodeAgg(node=v.node, token=r.token, amount=r.node_amount, fee=r.fee, calls=r.d_calls,
+                                 failures=r.d_fail, latency_ms=r.d_lat, mu=r.d_mu))
 
-    # Interactions last: one transfer per token to the router, then O(1) credits.
-    for f: FeeAgg in fees:
-        if f.amount != 0:
-            self.fee_balance[f.token] += f.amount
+    # Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
+    epoch: uint256 = (block.timestamp - genesis) // epoch_length
     for a: NodeAgg in nodes:
         if a.amount != 0:
             self.node_balance[a.node][a.token] += a.amount
-    epoch: uint256 = (block.timestamp - genesis) // epoch_length
-    for u: UsageAgg in usage:
-        self._add_usage(u, epoch)
-    for t: FeeAgg in fees:
+        if a.fee != 0:
+            self.fee_balance[a.token] += a.fee
+        self._add_usage(a, epoch)
+    for k: uint256 in range(len(caps), bound=MAX_BATCH):
+        token: address = caps[k].token
+        first: bool = True
         total: uint256 = 0
-        for c: CapsuleAgg in caps:
-            if c.token == t.token:
-                total += c.amount
-        if total != 0:
-            assert extcall IERC20(t.token).transfer(ROUTER, total, default_return_value=True), "meter: transfer failed"
+        for m: uint256 in range(len(caps), bound=MAX_BATCH):
+            if caps[m].token == token:
+                if m < k:
+                    first = False
+                    break
+                total += caps[m].amount
+        if first and total != 0:
+            assert extcall IERC20(token).transfer(ROUTER, total, default_return_value=True), "meter: transfer failed"
     for c: CapsuleAgg in caps:
         if c.amount != 0:
             extcall IRoyaltyRouter(ROUTER).credit(c.capsule_id, c.token, c.amount)
@@ -716,33 +694,37 @@ def _apply(v: Voucher, sig: Bytes[65], tee_sig: Bytes[65], attested: bool, fee_b
         return self._reject(R_COUNTER_DECREASED)
     d_mu: uint256 = v.cumulative_mu - s_mu
 
-    chk: ILicenseManager.UsageCheck = staticcall ILicenseManager(LICENSE_MANAGER).check_usage(
+    # Recover first (no state needed), then one LicenseManager call that checks validity,
+    # quota, rate and scope, applies the MU and returns holder and price. If the voucher then
+    # fails here (signature, TEE, escrow), `unconsume` restores the credential exactly.
+    digest: bytes32 = self._digest(v)
+    signer: address = self._recover(digest, sig)
+    chk: ILicenseManager.UsageCheck = extcall ILicenseManager(LICENSE_MANAGER).consume(
         v.credential_id, d_mu, v.purpose, block.timestamp
     )
     if chk.status != 0:
         return self._reject(chk.status)
-
-    digest: bytes32 = self._digest(v)
-    if not self._signed_by(chk.holder, digest, sig):
-        return self._reject(R_BAD_SIGNATURE)
-    if chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
-        if not attested:
-            return self._reject(R_TEE_SIGNATURE)
+    code: uint8 = 0
+    if signer != chk.holder or signer == empty(address):
+        if not self._signed_for(chk.holder, signer, digest, sig):
+            code = R_BAD_SIGNATURE
+    if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
         pool: address = self.staking
-        if pool == empty(address):
-            return self._reject(R_TEE_SIGNATURE)
-        tee: address = staticcall IAccessStaking(pool).tee_signer(v.node)
+        tee: address = empty(address)
+        if attested and pool != empty(address):
+            tee = staticcall IAccessStaking(pool).tee_signer(v.node)
         if tee == empty(address) or self._recover(digest, tee_sig) != tee:
-            return self._reject(R_TEE_SIGNATURE)
+            code = R_TEE_SIGNATURE
 
     license_part: uint256 = d_mu * chk.price_per_mu
     node_part: uint256 = d_mu * v.node_price_per_mu
     total: uint256 = license_part + node_part
     bal: uint256 = self.escrow[chk.holder][chk.payment_token]
-    if bal < total:
-        return self._reject(R_ESCROW_SHORT)
-    code: uint8 = extcall ILicenseManager(LICENSE_MANAGER).consume(v.credential_id, d_mu, v.purpose, block.timestamp)
+    if code == 0 and bal < total:
+        code = R_ESCROW_SHORT
     if code != 0:
+        if d_mu != 0:
+            extcall ILicenseManager(LICENSE_MANAGER).unconsume(v.credential_id)
         return self._reject(code)
 
     # Effects.
@@ -796,7 +778,7 @@ def _reject(code: uint8) -> Applied:
 
 
 @internal
-def _add_usage(u: UsageAgg, epoch: uint256):
+def _add_usage(u: NodeAgg, epoch: uint256):
     """
     @dev Adds a batch's usage of one node to its epoch counters (one slot, 64-bit saturating).
     @param u The node's batch usage.
@@ -856,18 +838,16 @@ def _recover(digest: bytes32, sig: Bytes[65]) -> address:
 
 @internal
 @view
-def _signed_by(holder: address, digest: bytes32, sig: Bytes[65]) -> bool:
+def _signed_for(holder: address, signer: address, digest: bytes32, sig: Bytes[65]) -> bool:
     """
-    @dev Whether `sig` over `digest` speaks for `holder`: the holder's key, a live `sigAuth`
-         delegate of the holder (ERC-1056), or the holder contract's ERC-1271 approval.
+    @dev Slow path when the recovered signer is not the holder: a live `sigAuth` delegate of
+         the holder (ERC-1056), or the holder contract's ERC-1271 approval.
     @param holder The credential holder.
+    @param signer The address recovered from `sig` (zero if malformed).
     @param digest The voucher digest.
     @param sig The signature.
     @return bool True if valid.
     """
-    signer: address = self._recover(digest, sig)
-    if signer == holder and signer != empty(address):
-        return True
     if signer != empty(address) and IDENTITY != empty(address):
         if staticcall IDIDRegistry(IDENTITY).validDelegate(holder, SIG_AUTH, signer):
             return True
