@@ -212,14 +212,10 @@ registry: public(immutable(address))
 usage_meter: public(address)
 
 
-# @dev The credential (id + 1; 0: none) whose usage the last `consume` of this transaction
-#      changed, and its usage word before that change: `unconsume` can restore exactly that
-#      and nothing else (transient: gone after the transaction).
-_undo_credential: transient(uint256)
-
-
-# @dev See `_undo_credential`.
-_undo_word: transient(uint256)
+# @dev Per credential, the usage word (+ 1; 0: nothing to undo) that a `consume` of this
+#      transaction replaced: `unconsume` can restore exactly that and nothing else
+#      (transient storage: gone when the transaction ends).
+_undo: transient(HashMap[uint256, uint256])
 
 
 # @dev Revenue sink 160 | next terms id 40 | next credential id 55 | paused 1 (one slot, read and
@@ -530,6 +526,7 @@ def check_usage(credential_id: uint256, mu: uint256, purpose: uint256, at: uint2
 
 
 @external
+@reentrant
 def consume(credential_id: uint256, mu: uint256, purpose: uint256, at: uint256) -> ILicenseManager.UsageCheck:
     """
     @dev Applies `mu` to the credential's quota and rate window if `check_usage` would say
@@ -538,6 +535,8 @@ def consume(credential_id: uint256, mu: uint256, purpose: uint256, at: uint256) 
          failure (a batch goes on). Not paused: usage already bought stays settleable.
     @notice If the meter then refuses the voucher (signature, escrow), it calls `unconsume`
             in the same transaction to restore the previous usage word exactly.
+            `@reentrant` on purpose: only the UsageMeter may call it (itself nonreentrant),
+            and it makes no external call, so a lock would only cost gas on the hot path.
     @param credential_id The credential.
     @param mu The MU to settle.
     @param purpose The scope bits the voucher claims.
@@ -551,12 +550,12 @@ def consume(credential_id: uint256, mu: uint256, purpose: uint256, at: uint256) 
     res, new_usage = self._check(credential_id, mu, purpose, at, True)
     if res.status == OK and mu != 0:
         self._usage[credential_id] = new_usage
-        self._undo_credential = credential_id + 1
-        self._undo_word = previous
+        self._undo[credential_id] = previous + 1  # revoked_at < 2**40 keeps `previous` < 2**256 - 1
     return res
 
 
 @external
+@reentrant
 def unconsume(credential_id: uint256):
     """
     @dev Undoes the last `consume` of this transaction on `credential_id` (UsageMeter only):
@@ -564,9 +563,10 @@ def unconsume(credential_id: uint256):
     @param credential_id The credential the last `consume` applied to.
     """
     assert msg.sender == self.usage_meter, "license: not meter"
-    assert self._undo_credential == credential_id + 1, "license: nothing to undo"
-    self._usage[credential_id] = self._undo_word
-    self._undo_credential = 0
+    word: uint256 = self._undo[credential_id]
+    assert word != 0, "license: nothing to undo"
+    self._usage[credential_id] = word - 1
+    self._undo[credential_id] = 0
 
 
 @external

@@ -89,20 +89,6 @@ struct Voucher:
     deadline: uint64
 
 
-# @dev What one applied (or rejected) voucher adds to the batch.
-struct Applied:
-    code: uint8
-    capsule_id: uint256
-    token: address
-    license_amount: uint256
-    node_amount: uint256
-    fee: uint256
-    d_calls: uint256
-    d_fail: uint256
-    d_lat: uint256
-    d_mu: uint256
-
-
 # @dev A pending escrow withdrawal.
 struct Withdrawal:
     amount: uint256
@@ -601,39 +587,101 @@ def _ingest(
 
     for i: uint256 in range(n, bound=MAX_BATCH):
         v: Voucher = vouchers[i]
-        tee_sig: Bytes[65] = b""
-        if len(tee_signatures) != 0:
-            tee_sig = tee_signatures[i]
-        r: Applied = self._apply(v, signatures[i], tee_sig, len(tee_signatures) != 0, fee_bps)
-        if r.code != 0:
-            if n == 1:
-                self._revert_with(r.code)
-            log VoucherRejected(credential_id=v.credential_id, node=v.node, reason=r.code)
+        if convert(v.deadline, uint256) < block.timestamp:
+            self._rejected(n, v.credential_id, v.node, R_DEADLINE_PASSED)
             continue
+        c_calls: uint256 = convert(v.cumulative_calls, uint256)
+        c_fail: uint256 = convert(v.cumulative_failures, uint256)
+        c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
+        if c_fail > c_calls or v.cumulative_mu >= 2**96 or c_fail > _MASK48 or c_lat > _MASK48:
+            self._rejected(n, v.credential_id, v.node, R_BAD_COUNTERS)
+            continue
+        packed: uint256 = self._channel[v.credential_id][v.node]
+        s_mu: uint256 = packed >> 160
+        s_calls: uint256 = (packed >> 96) & _MASK64
+        s_fail: uint256 = (packed >> 48) & _MASK48
+        s_lat: uint256 = packed & _MASK48
+        if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
+            self._rejected(n, v.credential_id, v.node, R_NOTHING_NEW)
+            continue
+        if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
+            self._rejected(n, v.credential_id, v.node, R_COUNTER_DECREASED)
+            continue
+        d_mu: uint256 = v.cumulative_mu - s_mu
+
+        # Recover first (no state needed), then ONE LicenseManager call that checks validity,
+        # quota, rate and scope, applies the MU and returns holder and price. If the voucher
+        # then fails here (signature, TEE, escrow), `unconsume` restores the credential exactly.
+        digest: bytes32 = self._digest(v)
+        signer: address = self._recover(digest, signatures[i])
+        chk: ILicenseManager.UsageCheck = extcall ILicenseManager(LICENSE_MANAGER).consume(
+            v.credential_id, d_mu, v.purpose, block.timestamp
+        )
+        if chk.status != 0:
+            self._rejected(n, v.credential_id, v.node, chk.status)
+            continue
+        code: uint8 = 0
+        if signer != chk.holder or signer == empty(address):
+            if not self._signed_for(chk.holder, signer, digest, signatures[i]):
+                code = R_BAD_SIGNATURE
+        if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
+            if not self._tee_signed(v.node, digest, tee_signatures, i):
+                code = R_TEE_SIGNATURE
+        license_part: uint256 = d_mu * chk.price_per_mu
+        node_part: uint256 = d_mu * v.node_price_per_mu
+        total: uint256 = license_part + node_part
+        bal: uint256 = self.escrow[chk.holder][chk.payment_token]
+        if code == 0 and bal < total:
+            code = R_ESCROW_SHORT
+        if code != 0:
+            if d_mu != 0:
+                extcall ILicenseManager(LICENSE_MANAGER).unconsume(v.credential_id)
+            self._rejected(n, v.credential_id, v.node, code)
+            continue
+
+        # Effects of this voucher.
+        self.escrow[chk.holder][chk.payment_token] = bal - total
+        self._channel[v.credential_id][v.node] = (v.cumulative_mu << 160) | (c_calls << 96) | (c_fail << 48) | c_lat
+        fee_l: uint256 = license_part * fee_bps // BPS
+        fee_n: uint256 = node_part * fee_bps // BPS
+        log UsageRecorded(
+            credential_id=v.credential_id,
+            capsule_id=chk.capsule_id,
+            node=v.node,
+            consumer=chk.holder,
+            delta_mu=d_mu,
+            delta_calls=convert(c_calls - s_calls, uint64),
+            delta_failures=convert(c_fail - s_fail, uint64),
+            delta_latency_ms=convert(c_lat - s_lat, uint64),
+            license_amount=license_part - fee_l,
+            node_amount=node_part - fee_n,
+            protocol_fee=fee_l + fee_n,
+        )
         applied += 1
+
         # Aggregate (linear search over at most 64 entries; a batch usually has one or two).
         found: bool = False
         for j: uint256 in range(len(caps), bound=MAX_BATCH):
-            if caps[j].capsule_id == r.capsule_id and caps[j].token == r.token:
-                caps[j].amount += r.license_amount
+            if caps[j].capsule_id == chk.capsule_id and caps[j].token == chk.payment_token:
+                caps[j].amount += license_part - fee_l
                 found = True
                 break
         if not found:
-            caps.append(CapsuleAgg(capsule_id=r.capsule_id, token=r.token, amount=r.license_amount))
+            caps.append(CapsuleAgg(capsule_id=chk.capsule_id, token=chk.payment_token, amount=license_part - fee_l))
         found = False
         for j: uint256 in range(len(nodes), bound=MAX_BATCH):
-            if nodes[j].node == v.node and nodes[j].token == r.token:
-                nodes[j].amount += r.node_amount
-                nodes[j].fee += r.fee
-                nodes[j].calls += r.d_calls
-                nodes[j].failures += r.d_fail
-                nodes[j].latency_ms += r.d_lat
-                nodes[j].mu += r.d_mu
+            if nodes[j].node == v.node and nodes[j].token == chk.payment_token:
+                nodes[j].amount += node_part - fee_n
+                nodes[j].fee += fee_l + fee_n
+                nodes[j].calls += c_calls - s_calls
+                nodes[j].failures += c_fail - s_fail
+                nodes[j].latency_ms += c_lat - s_lat
+                nodes[j].mu += d_mu
                 found = True
                 break
         if not found:
-            nodes.append(NodeAgg(node=v.node, token=r.token, amount=r.node_amount, fee=r.fee, calls=r.d_calls,
-                                 failures=r.d_fail, latency_ms=r.d_lat, mu=r.d_mu))
+            nodes.append(NodeAgg(node=v.node, token=chk.payment_token, amount=node_part - fee_n, fee=fee_l + fee_n,
+                                 calls=c_calls - s_calls, failures=c_fail - s_fail, latency_ms=c_lat - s_lat, mu=d_mu))
 
     # Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
     epoch: uint256 = (block.timestamp - genesis) // epoch_length
@@ -662,119 +710,36 @@ def _ingest(
 
 
 @internal
-def _apply(v: Voucher, sig: Bytes[65], tee_sig: Bytes[65], attested: bool, fee_bps: uint256) -> Applied:
+def _rejected(n: uint256, credential_id: uint256, node: address, code: uint8):
     """
-    @dev Checks and applies one voucher; returns 0 or a reject reason (then nothing changed).
-    @param v The voucher.
-    @param sig The consumer-side signature.
-    @param tee_sig The TEE co-signature (if `attested`).
-    @param attested Whether TEE co-signatures were supplied.
-    @param fee_bps The protocol fee.
-    @return Applied The amounts to aggregate, or a non-zero `code` (then nothing changed).
+    @dev A refused voucher: a one-voucher call reverts with the reason string, a batch logs
+         `VoucherRejected` and goes on (nothing of that voucher was applied).
+    @param n The batch size.
+    @param credential_id The voucher's credential.
+    @param node The voucher's node.
+    @param code The reject reason.
     """
-    if convert(v.deadline, uint256) < block.timestamp:
-        return self._reject(R_DEADLINE_PASSED)
-    if convert(v.cumulative_failures, uint256) > convert(v.cumulative_calls, uint256) \
-            or v.cumulative_mu >= 2**96 \
-            or convert(v.cumulative_failures, uint256) > _MASK48 \
-            or convert(v.cumulative_latency_ms, uint256) > _MASK48:
-        return self._reject(R_BAD_COUNTERS)
-
-    packed: uint256 = self._channel[v.credential_id][v.node]
-    s_mu: uint256 = packed >> 160
-    s_calls: uint256 = (packed >> 96) & _MASK64
-    s_fail: uint256 = (packed >> 48) & _MASK48
-    s_lat: uint256 = packed & _MASK48
-    c_calls: uint256 = convert(v.cumulative_calls, uint256)
-    c_fail: uint256 = convert(v.cumulative_failures, uint256)
-    c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
-    if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
-        return self._reject(R_NOTHING_NEW)
-    if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
-        return self._reject(R_COUNTER_DECREASED)
-    d_mu: uint256 = v.cumulative_mu - s_mu
-
-    # Recover first (no state needed), then one LicenseManager call that checks validity,
-    # quota, rate and scope, applies the MU and returns holder and price. If the voucher then
-    # fails here (signature, TEE, escrow), `unconsume` restores the credential exactly.
-    digest: bytes32 = self._digest(v)
-    signer: address = self._recover(digest, sig)
-    chk: ILicenseManager.UsageCheck = extcall ILicenseManager(LICENSE_MANAGER).consume(
-        v.credential_id, d_mu, v.purpose, block.timestamp
-    )
-    if chk.status != 0:
-        return self._reject(chk.status)
-    code: uint8 = 0
-    if signer != chk.holder or signer == empty(address):
-        if not self._signed_for(chk.holder, signer, digest, sig):
-            code = R_BAD_SIGNATURE
-    if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
-        pool: address = self.staking
-        tee: address = empty(address)
-        if attested and pool != empty(address):
-            tee = staticcall IAccessStaking(pool).tee_signer(v.node)
-        if tee == empty(address) or self._recover(digest, tee_sig) != tee:
-            code = R_TEE_SIGNATURE
-
-    license_part: uint256 = d_mu * chk.price_per_mu
-    node_part: uint256 = d_mu * v.node_price_per_mu
-    total: uint256 = license_part + node_part
-    bal: uint256 = self.escrow[chk.holder][chk.payment_token]
-    if code == 0 and bal < total:
-        code = R_ESCROW_SHORT
-    if code != 0:
-        if d_mu != 0:
-            extcall ILicenseManager(LICENSE_MANAGER).unconsume(v.credential_id)
-        return self._reject(code)
-
-    # Effects.
-    self.escrow[chk.holder][chk.payment_token] = bal - total
-    self._channel[v.credential_id][v.node] = (v.cumulative_mu << 160) | (c_calls << 96) | (c_fail << 48) | c_lat
-    fee_l: uint256 = license_part * fee_bps // BPS
-    fee_n: uint256 = node_part * fee_bps // BPS
-    license_amount: uint256 = license_part - fee_l
-    node_amount: uint256 = node_part - fee_n
-    d_calls: uint256 = c_calls - s_calls
-    d_fail: uint256 = c_fail - s_fail
-    d_lat: uint256 = c_lat - s_lat
-    log UsageRecorded(
-        credential_id=v.credential_id,
-        capsule_id=chk.capsule_id,
-        node=v.node,
-        consumer=chk.holder,
-        delta_mu=d_mu,
-        delta_calls=convert(d_calls, uint64),
-        delta_failures=convert(d_fail, uint64),
-        delta_latency_ms=convert(d_lat, uint64),
-        license_amount=license_amount,
-        node_amount=node_amount,
-        protocol_fee=fee_l + fee_n,
-    )
-    return Applied(
-        code=0,
-        capsule_id=chk.capsule_id,
-        token=chk.payment_token,
-        license_amount=license_amount,
-        node_amount=node_amount,
-        fee=fee_l + fee_n,
-        d_calls=d_calls,
-        d_fail=d_fail,
-        d_lat=d_lat,
-        d_mu=d_mu,
-    )
+    if n == 1:
+        self._revert_with(code)
+    log VoucherRejected(credential_id=credential_id, node=node, reason=code)
 
 
 @internal
-@pure
-def _reject(code: uint8) -> Applied:
+@view
+def _tee_signed(node: address, digest: bytes32, tee_signatures: DynArray[Bytes[65], MAX_BATCH], i: uint256) -> bool:
     """
-    @dev A rejection result (nothing to aggregate).
-    @param code The reject reason.
-    @return Applied With only `code` set.
+    @dev Whether the node's registered TEE signer co-signed the voucher digest.
+    @param node The node.
+    @param digest The voucher digest.
+    @param tee_signatures The batch's TEE co-signatures (empty for `ingest`).
+    @param i The voucher's index.
+    @return bool True if co-signed by the registered TEE signer.
     """
-    r: Applied = empty(Applied)
-    r.code = code
-    return r
+    pool: address = self.staking
+    if len(tee_signatures) == 0 or pool == empty(address):
+        return False
+    tee: address = staticcall IAccessStaking(pool).tee_signer(node)
+    return tee != empty(address) and self._recover(digest, tee_signatures[i]) == tee
 
 
 @internal
