@@ -150,7 +150,7 @@ def sample_texts(n: int) -> list[str]:
 
 
 def run_flow(actors: Actors, *, calls: int = 100, workdir: str | Path, log: Callable[[str], None] = print,
-             prices: Prices | None = None, probe_rounds: int = 4) -> FlowResult:
+             prices: Prices | None = None, probe_rounds: int = 4, max_age_s: float = 2.0) -> FlowResult:
     from ape import chain, project
 
     prices = prices or Prices()
@@ -236,7 +236,7 @@ def run_flow(actors: Actors, *, calls: int = 100, workdir: str | Path, log: Call
     cdx.mint(actors.node, prices.stake, sender=deployer)
     gateway = Gateway(capsule_id=model_id, model=model, account=actors.node, contracts=c,
                       store=NodeStore(work / "node" / "state.sqlite"), price_per_mu=prices.node_price,
-                      batch_size=32, max_age_s=2.0)
+                      batch_size=32, max_age_s=max_age_s)
     server = GatewayServer(gateway, "127.0.0.1", 0).start()
     settler = finalizer = None
     try:

@@ -13,11 +13,14 @@ from ape.cli import ConnectedProviderCommand
 def cli(calls, workdir):
     """Deploy, mint a dataset and a model trained on it, serve metered calls, settle, score."""
     from ape import accounts, networks
+    from ape.logging import logger
+    from rich.console import Console
 
     from codexfield.demo import Actors, print_summary, run_flow
 
     if networks.provider.network.name != "local":
         raise click.UsageError("the demo mints test tokens and travels in time: run it on a local network")
+    logger.set_level("WARNING")  # ape's per-transaction INFO lines would drown the story
     actors = Actors.from_test_accounts(accounts.test_accounts)
     result = run_flow(actors, calls=calls, workdir=workdir, log=click.echo)
-    print_summary(result, actors)
+    print_summary(result, actors, Console(width=140))
