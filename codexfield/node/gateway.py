@@ -494,10 +494,13 @@ class GatewayServer:
         return self
 
     def stop(self, flush: bool = True) -> None:
-        if self._loop is not None:
+        """Stop serving (idempotent); `flush` ingests what was accepted first."""
+        if self._thread is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._thread.join(timeout=10)
+        self._thread = None
         self.gateway.stop(flush=flush)
 
 
