@@ -163,3 +163,30 @@ def test_client__ledger_ahead_of_node__refuses_to_sign(start_gateway, grid, ledg
         NodeClient(server.url, ledger).invoke(grid.credential, TEXT)
     with pytest.raises(NodeError):
         NodeClient(server.url, ledger).quote(grid.credential, 10**6)
+
+
+def test_cli__invoke_and_keeper_once(grid, start_gateway, consumer, admin, accounts, networks, monkeypatch, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from codexfield import deployments
+    from codexfield.keepers.app import keeper_group
+    from codexfield.node.cli import invoke_command
+
+    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", grid.book.path.parent)
+    server = start_gateway()
+    p = networks.provider
+    choice = f"{p.network.ecosystem.name}:{p.network.name}:{p.name}"
+    idx = [a.address for a in accounts].index(consumer.address)
+    args = ["--credential", str(grid.credential), "--node", server.url, "--network", choice,
+            "--account", f"TEST::{idx}", "--ledger", str(tmp_path / "cli-ledger.sqlite")]
+    out = CliRunner().invoke(invoke_command, ["--capsule", str(grid.capsule), *args, "the app crashes"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["result"]["label"] == "technical"
+    out = CliRunner().invoke(invoke_command, ["--capsule", str(grid.capsule + 99), *args, "the app crashes"])
+    assert out.exit_code == 1 and f"serves capsule {grid.capsule}" in out.output
+    admin_idx = [a.address for a in accounts].index(admin.address)
+    out = CliRunner().invoke(keeper_group, ["finalizer", "--network", choice, "--account", f"TEST::{admin_idx}",
+                                            "--state", str(tmp_path / "fin.sqlite"), "--once"])
+    assert out.exit_code == 0, out.output
