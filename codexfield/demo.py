@@ -21,7 +21,7 @@ summary; `tests/integration/test_flow.py` runs it smaller and checks every balan
 
 from __future__ import annotations
 
-import os
+import logging
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ from eth_account import Account
 from codexfield import scopes
 from codexfield.deploy import DeployConfig, deploy_system
 from codexfield.did import SIG_AUTH, attribute_name, did_for
-from codexfield.keepers.base import KeeperState
+from codexfield.keepers.base import JsonFormatter, KeeperState
 from codexfield.keepers.finalizer import Finalizer
 from codexfield.keepers.prober import Prober
 from codexfield.keepers.settler import Settler
@@ -124,6 +124,7 @@ class FlowResult:
     scores: list[dict] = field(default_factory=list)
     fees_swept: int = 0
     indexer_url: str | None = None
+    stake: int = 0
     dataset_cid: str = ""
     model_cid: str = ""
 
@@ -151,8 +152,7 @@ def sample_texts(n: int) -> list[str]:
 
 def run_flow(actors: Actors, *, calls: int = 100, workdir: str | Path, log: Callable[[str], None] = print,
              prices: Prices | None = None, probe_rounds: int = 4, max_age_s: float = 2.0) -> FlowResult:
-    from ape import chain, project
-
+    """Run the whole flow (see the module docstring); node and keeper logs go to WORKDIR/keepers.log."""
     prices = prices or Prices()
     work = Path(workdir)
     if work.exists():
@@ -160,6 +160,30 @@ def run_flow(actors: Actors, *, calls: int = 100, workdir: str | Path, log: Call
     work.mkdir(parents=True)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
+    log_handler = _file_log(work / "keepers.log")
+    try:
+        return _run_flow(actors, calls, work, log, prices, probe_rounds, max_age_s, t_start, timings)
+    finally:
+        root = logging.getLogger("codexfield")
+        root.removeHandler(log_handler)
+        root.propagate = True
+        log_handler.close()
+
+
+def _file_log(path: Path) -> logging.Handler:
+    """The node's and keepers' structured JSON lines go to `path` during the flow."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("codexfield")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    return handler
+
+
+def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None], prices: Prices, probe_rounds: int,
+              max_age_s: float, t_start: float, timings: dict[str, float]) -> FlowResult:
+    from ape import chain, project
 
     def lap(name: str, t0: float) -> float:
         timings[name] = round(time.perf_counter() - t0, 2)
@@ -310,7 +334,7 @@ def run_flow(actors: Actors, *, calls: int = 100, workdir: str | Path, log: Call
         credential=int(credential), hot_key=hot.address, node_url=server.url, calls=calls, mu_per_call=mus,
         predictions=preds, model_accuracy=float(model.metrics.get("accuracy", 0.0)), served_epoch=served_epoch,
         timings=timings, claimed=claimed, before=before, after=after, scores=scores, fees_swept=fees,
-        indexer_url=indexer_url, dataset_cid=ds.cid, model_cid=md.cid,
+        indexer_url=indexer_url, dataset_cid=ds.cid, model_cid=md.cid, stake=prices.stake,
     )
 
 
@@ -419,7 +443,7 @@ def print_summary(r: FlowResult, actors: Actors, console: Any = None) -> None:
     earn.add_row("consumer spent (escrow)", _units(b["escrow"] - a["escrow"]), f"{total_mu} MU × (licence + node price)")
     console.print(earn)
 
-    sc = Table(title=f"Node {actors.node.address} (Proof of Access)")
+    sc = Table(title="Proof of Access", caption=f"node {actors.node.address}, stake {r.stake / 10**18:,.0f} CDX")
     for col in ("epoch", "quality", "reliability", "weight", "strikes"):
         sc.add_column(col, justify="right")
     for s in r.scores:

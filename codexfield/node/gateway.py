@@ -329,8 +329,8 @@ class Gateway:
             applied = 0
             for v, _ in items:
                 settled = tuple(int(x) for x in self.meter.settled(v.credential_id, self.address))
-                status = self.store.mark_settled(v.credential_id, settled, note or "rejected by the meter")
-                applied += status == "settled"
+                status = self.store.mark_settled(v.credential_id, settled, v.counters(), note or "rejected by the meter")
+                applied += status != "rejected"
                 if status == "rejected":
                     log_event(self.who, "voucher_rejected", logging.WARNING, credential=v.credential_id,
                               note=note or "see VoucherRejected")

@@ -66,20 +66,37 @@ class NodeStore(KeeperState):
             row = db.execute("SELECT settled FROM channels WHERE credential_id=?", (str(credential_id),)).fetchone()
         return tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)  # type: ignore[return-value]
 
-    def mark_settled(self, credential_id: int, settled: Counters, note: str | None = None) -> str:
-        """Record the meter's settled counters; the channel is 'settled' when they reach the
-        accepted ones, else 'rejected' (the meter refused the latest voucher: `note` says why)."""
+    def mark_settled(self, credential_id: int, settled: Counters, ingested: Counters,
+                     note: str | None = None) -> str:
+        """Record the meter's settled counters after ingesting a voucher with `ingested` counters.
+
+        'rejected' when the meter did not take that voucher (`note` says why); otherwise
+        'settled' when nothing newer was accepted meanwhile, else still 'pending'."""
         key = str(credential_id)
         with self._tx() as db:
             row = db.execute("SELECT accepted FROM channels WHERE credential_id=?", (key,)).fetchone()
             if row is None:
                 return "unknown"
             accepted = tuple(int(x) for x in json.loads(row[0]))
-            status = "settled" if all(s >= a for s, a in zip(settled, accepted)) else "rejected"
+            if not all(s >= i for s, i in zip(settled, ingested)):
+                status = "rejected"
+            elif all(s >= a for s, a in zip(settled, accepted)):
+                status = "settled"
+            else:
+                status = "pending"
             db.execute("UPDATE channels SET settled=?, status=?, note=?, updated=? WHERE credential_id=?",
                        (json.dumps([str(c) for c in settled]), status, note if status == "rejected" else None,
                         time.time(), key))
         return status
+
+    def channel(self, credential_id: int) -> dict | None:
+        with self._lock, closing(self._connect()) as db:
+            row = db.execute("SELECT accepted, settled, status, note, calls_served FROM channels WHERE credential_id=?",
+                             (str(credential_id),)).fetchone()
+        if row is None:
+            return None
+        return {"accepted": json.loads(row[0]), "settled": json.loads(row[1]), "status": row[2], "note": row[3],
+                "calls_served": row[4]}
 
     def stats(self) -> dict[str, int]:
         with self._lock, closing(self._connect()) as db:
