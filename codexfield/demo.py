@@ -404,16 +404,16 @@ def print_summary(r: FlowResult, actors: Actors, console: Any = None) -> None:
 
     cat = Table(title="Catalog", show_lines=False)
     for col in ("capsule", "kind", "owner (DID)", "content (CID)", "licence"):
-        cat.add_column(col)
+        cat.add_column(col, overflow="fold")
     ds_terms, m_terms = lm.terms(r.dataset_terms), lm.terms(r.model_terms)
-    cat.add_row(f"#{r.dataset_id}  eip155:{chain_id}/erc721:{reg[:8]}…/{r.dataset_id}", "dataset",
+    cat.add_row(f"#{r.dataset_id} eip155:{chain_id}/erc721:{reg}/{r.dataset_id}", "dataset",
                 did_for(actors.dataset_owner.address, chain_id), r.dataset_cid,
                 f"terms {r.dataset_terms}: upfront {_units(ds_terms.upfront_fee)} USDC, derivatives pay "
                 f"{ds_terms.derivative_share_bps / 100:.0f}%")
-    cat.add_row(f"#{r.model_id}  eip155:{chain_id}/erc721:{reg[:8]}…/{r.model_id}", "model",
+    cat.add_row(f"#{r.model_id} eip155:{chain_id}/erc721:{reg}/{r.model_id}", "model",
                 did_for(actors.model_owner.address, chain_id), r.model_cid,
                 f"terms {r.model_terms}: {_units(m_terms.price_per_mu)} USDC/MU + upfront "
-                f"{_units(m_terms.upfront_fee)} USDC, {scopes.names_of(int(m_terms.scope))}")
+                f"{_units(m_terms.upfront_fee)} USDC; allows {', '.join(scopes.names_of(int(m_terms.scope)))}")
     console.print(cat)
     parents = registry.parents(r.model_id)
     console.print(f"Lineage: model #{r.model_id} ← " + ", ".join(
