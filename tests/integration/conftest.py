@@ -15,9 +15,7 @@ from codexfield.node.model import train
 from codexfield.node.store import NodeStore
 from codexfield.sdk.metering import Domain
 
-LICENSE_PRICE = 2_000
-NODE_PRICE = 1_000
-DEPOSIT = 10**9
+from operate_helpers import DEPOSIT, LICENSE_PRICE, NODE_PRICE
 
 
 class Grid:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 import requests
-from conftest import LICENSE_PRICE, NODE_PRICE
+from operate_helpers import LICENSE_PRICE, NODE_PRICE
 from eth_account import Account
 
 from codexfield.node.client import ChannelOutOfSync, NodeClient, NodeError
