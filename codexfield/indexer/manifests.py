@@ -52,15 +52,19 @@ class BadCID(ValueError):
 def search_fields(manifest: dict[str, Any]) -> dict[str, str]:
     """The text a manifest contributes to full-text search."""
     tags: list[str] = []
+
+    def strings(v: Any) -> None:
+        if isinstance(v, str):
+            tags.append(v)
+        elif isinstance(v, list):
+            for x in v:
+                strings(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                strings(x)
+
     for card in ("model_card", "dataset_card"):
-        c = manifest.get(card)
-        if isinstance(c, dict):
-            for k in ("tags", "keywords", "languages", "tasks"):
-                v = c.get(k)
-                if isinstance(v, list):
-                    tags.extend(str(x) for x in v)
-                elif isinstance(v, str):
-                    tags.append(v)
+        strings(manifest.get(card))
     body_parts = [json.dumps(manifest.get(k), sort_keys=True) for k in ("model_card", "dataset_card", "license")
                   if manifest.get(k)]
     body_parts.extend(str(f.get("path", "")) for f in manifest.get("files", [])[:200] if isinstance(f, dict))
