@@ -49,6 +49,7 @@ class Context:
     epoch_length: int | None = None
     genesis: int = 0
     new_manifests: list[tuple[str, str]] = field(default_factory=list)  # (cid, uri)
+    new_capsules: list[str] = field(default_factory=list)
 
     def capsule(self, token_id: int) -> str:
         return f"eip155:{self.chain_id}/erc721:{self.addresses.get('CapsuleRegistry', ZERO_ADDRESS)}/{int(token_id)}"
@@ -118,6 +119,7 @@ def capsule_minted(w: Writer, ctx: Context, a: dict) -> None:
         parent_id, share = (p[0], p[1]) if isinstance(p, (tuple, list)) else (p["capsule_id"], p["share_bps"])
         w.put(L, {"child_id": cid, "parent_id": ctx.capsule(parent_id)}, position=i, share_bps=int(share))
     ctx.new_manifests.append((manifest_cid, a.get("uri", "") or ""))
+    ctx.new_capsules.append(cid)
 
 
 @on("CapsuleRegistry", "CapsuleStateChanged")

@@ -34,13 +34,14 @@ from sqlalchemy import Engine, delete, insert, select, update
 from codexfield.indexer import journal
 from codexfield.indexer.abi import DecodedEvent, EventDecoder
 from codexfield.indexer.handlers import HANDLERS, Context
-from codexfield.indexer.models import Block, Chain, Manifest
+from codexfield.indexer.models import Block, CapsuleScore, Chain, Manifest
 
 log = logging.getLogger("codexfield.indexer")
 
 CHAINS = Chain.__table__
 BLOCKS = Block.__table__
 MANIFESTS = Manifest.__table__
+SCORES = CapsuleScore.__table__
 
 
 class DeepReorg(RuntimeError):
@@ -241,6 +242,7 @@ class Indexer:
                 {"chain_id": self.chain_id, "number": n, "hash": h["hash"], "parent_hash": h["parentHash"],
                  "timestamp": int(h["timestamp"])} for n, h in headers.items()])
             self._enqueue_manifests(conn, ctx.new_manifests)
+            self._default_scores(conn, ctx.new_capsules)
             conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                 indexed_block=end, head=head, updated_at=time.time()))
             floor = end - self.journal_depth
@@ -258,6 +260,19 @@ class Indexer:
             if conn.execute(select(MANIFESTS.c.cid).where(MANIFESTS.c.cid == cid)).first() is None:
                 conn.execute(insert(MANIFESTS).values(cid=cid, uri=uri, status="pending", attempts=0,
                                                       next_attempt_at=0.0, name="", description="", tags="", body=""))
+
+    @staticmethod
+    def _default_scores(conn, capsule_ids: list[str]) -> None:
+        """Neutral score rows for new capsules, so search (an inner join) sees them before the next
+        `ranking.refresh`; rows of capsules later rolled back are dropped by the join and the refresh."""
+        if not capsule_ids:
+            return
+        have = set(conn.execute(select(SCORES.c.capsule_id).where(SCORES.c.capsule_id.in_(capsule_ids))).scalars())
+        rows = [{"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0, "rating_count": 0,
+                 "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ","} for c in dict.fromkeys(capsule_ids)
+                if c not in have]
+        if rows:
+            conn.execute(insert(SCORES), rows)
 
     def sync(self, max_steps: int | None = None) -> int:
         """Step until caught up with `head - confirmations`; returns the number of events applied."""

@@ -32,10 +32,35 @@ class Writer:
         self.chain_id = chain_id
         self.block = 0
         self._buffer: list[dict[str, Any]] = []
+        # Current image of every row read or written in this batch (None: known absent), so a
+        # row touched by many events is read from the database once.
+        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    @staticmethod
+    def _ck(table: Table, key: Mapping[str, Any]) -> tuple[str, str]:
+        return table.name, json.dumps(dict(key), sort_keys=True)
 
     def get(self, table: Table, **key: Any) -> dict[str, Any] | None:
-        row = self.conn.execute(select(table).where(_where(table, key))).mappings().first()
-        return dict(row) if row is not None else None
+        ck = self._ck(table, key)
+        if ck in self._cache:
+            row = self._cache[ck]
+            return dict(row) if row is not None else None
+        found = self.conn.execute(select(table).where(_where(table, key))).mappings().first()
+        self._cache[ck] = dict(found) if found is not None else None
+        return dict(found) if found is not None else None
+
+    @staticmethod
+    def _full(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+        """`row` with every column, defaults filled in as the INSERT does."""
+        out = {}
+        for c in table.columns:
+            if c.name in row:
+                out[c.name] = row[c.name]
+            elif c.default is not None and c.default.is_scalar:
+                out[c.name] = c.default.arg
+            else:
+                out[c.name] = None
+        return out
 
     def _journal(self, table: Table, key: Mapping[str, Any], before: Mapping[str, Any] | None) -> None:
         self._buffer.append({
@@ -58,12 +83,14 @@ class Writer:
         before = self.get(table, **key)
         self._journal(table, key, before)
         if before is None:
-            row = {**key, **values}
+            row = self._full(table, {**key, **values})
             self.conn.execute(insert(table).values(**row))
-            return row
-        if values:
-            self.conn.execute(update(table).where(_where(table, key)).values(**values))
-        return {**before, **values}
+        else:
+            row = {**before, **values}
+            if values:
+                self.conn.execute(update(table).where(_where(table, key)).values(**values))
+        self._cache[self._ck(table, key)] = row
+        return dict(row)
 
     def add(self, table: Table, key: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
             **deltas: int) -> dict[str, Any]:
@@ -71,18 +98,21 @@ class Writer:
         before = self.get(table, **key)
         self._journal(table, key, before)
         if before is None:
-            row = {**(defaults or {}), **key, **{k: int(v) for k, v in deltas.items()}}
+            row = self._full(table, {**(defaults or {}), **key, **{k: max(0, int(v)) for k, v in deltas.items()}})
             self.conn.execute(insert(table).values(**row))
-            return row
-        values = {k: max(0, int(before.get(k) or 0) + int(v)) for k, v in deltas.items()}
-        self.conn.execute(update(table).where(_where(table, key)).values(**values))
-        return {**before, **values}
+        else:
+            values = {k: max(0, int(before.get(k) or 0) + int(v)) for k, v in deltas.items()}
+            self.conn.execute(update(table).where(_where(table, key)).values(**values))
+            row = {**before, **values}
+        self._cache[self._ck(table, key)] = row
+        return dict(row)
 
     def delete(self, table: Table, **key: Any) -> None:
         before = self.get(table, **key)
         if before is not None:
             self._journal(table, key, before)
             self.conn.execute(delete(table).where(_where(table, key)))
+            self._cache[self._ck(table, key)] = None
 
 
 def rollback_to(conn: Connection, chain_id: int, fork_block: int) -> int:

@@ -60,7 +60,10 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
            sort: str = "score", limit: int = 20, offset: int = 0) -> dict[str, Any]:
     if sort not in SORTS:
         raise BadRequest(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
-    base = C.outerjoin(S, S.c.capsule_id == C.c.id).outerjoin(MF, MF.c.cid == C.c.cid)
+    # Inner join on scores (every indexed capsule has a row: a neutral one at ingest, the real one
+    # after `ranking.refresh`), so the planner may drive from the FTS hits or the score index.
+    base = C.join(S, S.c.capsule_id == C.c.id)
+    base = base.join(MF, MF.c.cid == C.c.cid) if q else base.outerjoin(MF, MF.c.cid == C.c.cid)
     where = []
     if q:
         where.append(_fts(conn, q))
@@ -75,13 +78,15 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
     if min_rating is not None:
         where.append(S.c.rating_avg >= min_rating)
     if audited is not None:
-        where.append(S.c.audits_valid > 0 if audited else or_(S.c.audits_valid == 0, S.c.audits_valid.is_(None)))
+        where.append(S.c.audits_valid > 0 if audited else S.c.audits_valid == 0)
     if chain_id is not None:
         where.append(C.c.chain_id == chain_id)
     if not include_moderated:
-        where.append(or_(S.c.moderation.is_(None), S.c.moderation.notin_(MODERATED)))
+        where.append(S.c.moderation.notin_(MODERATED))
     cond = and_(*where) if where else literal(True)
-    total = conn.execute(select(func.count()).select_from(base).where(cond)).scalar_one()
+    counted = C.join(S, S.c.capsule_id == C.c.id)  # the count needs the manifests only for q
+    counted = counted.join(MF, MF.c.cid == C.c.cid) if q else counted
+    total = conn.execute(select(func.count()).select_from(counted).where(cond)).scalar_one()
     rows = conn.execute(select(*SUMMARY).select_from(base).where(cond).order_by(*SORTS[sort])
                         .limit(limit).offset(offset)).mappings().all()
     return {"total": total, "limit": limit, "offset": offset,
