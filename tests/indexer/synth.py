@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import hashlib
 
+from eth_utils import to_checksum_address
+
 from codexfield.indexer.abi import DecodedEvent, EventDecoder
 from codexfield.indexer.ingest import Indexer
 
 CHAIN = 31337
-ADDR = {
-    "CapsuleRegistry": "0x" + "11" * 20,
-    "LicenseManager": "0x" + "22" * 20,
-    "UsageMeter": "0x" + "33" * 20,
-    "RoyaltyRouter": "0x" + "44" * 20,
-    "AccessStaking": "0x" + "55" * 20,
-    "Reputation": "0x" + "66" * 20,
-}
-USDC = "0x" + "aa" * 20
-ALICE, BOB, CAROL, NODE = ("0x" + c * 40 for c in ("a", "b", "c", "d"))
-ALICE, BOB, CAROL, NODE = ("0xAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAa", "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB",
-                           "0xcCCCcccCCCCcCCCCCCcCcCccCcCCCcCcCccccccC", "0xDDdDddDdDdddDDddDdDddDDddDDdDDDdDDdddDDd")
+ADDR = {name: to_checksum_address("0x" + d * 20) for name, d in (
+    ("CapsuleRegistry", "11"), ("LicenseManager", "22"), ("UsageMeter", "33"), ("RoyaltyRouter", "44"),
+    ("AccessStaking", "55"), ("Reputation", "66"))}
+USDC = to_checksum_address("0x" + "aa" * 20)
+ALICE, BOB, CAROL, NODE = (to_checksum_address("0x" + c * 40) for c in ("a", "b", "c", "d"))
 
 
 def capsule_id(n: int) -> str:
