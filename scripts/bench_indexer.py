@@ -102,7 +102,8 @@ def load_catalog(engine, n: int) -> float:
                      "version": 1, "previous_id": None, "root_id": f"eip155:1/erc721:{reg}/{i}", "latest_id": None,
                      "uri": "", "state": 1 if rng.random() > 0.01 else 4, "created_block": i, "created_at": i})
         mans.append({"cid": cid, "uri": "", "status": "ok", "attempts": 1, "next_attempt_at": 0.0,
-                     "name": f"{words[0]} {words[1]} {i}", "description": " ".join(words), "tags": words[3], "body": ""})
+                     "name": f"{words[0]} {words[1]} {i}", "description": " ".join(words),
+                     "tags": f"{words[3]} tok{rng.randint(0, 999)}x", "body": ""})
         if i > 10 and rng.random() < 0.5:
             edges.append({"child_id": caps[-1]["id"], "parent_id": f"eip155:1/erc721:{reg}/{rng.randint(1, i - 1)}",
                           "position": 0, "share_bps": 500})
@@ -124,7 +125,8 @@ def load_catalog(engine, n: int) -> float:
 def bench_search(engine, runs: int) -> dict[str, tuple[float, float]]:
     rng = random.Random(3)
     mixes = {
-        "full text": lambda: {"q": rng.choice(WORDS)},
+        "full text, specific word (~0.1% of capsules)": lambda: {"q": f"tok{rng.randint(0, 999)}x"},
+        "full text, broad word (~18% of capsules)": lambda: {"q": rng.choice(WORDS)},
         "full text + kind + sort newest": lambda: {"q": rng.choice(WORDS), "kind": rng.randint(1, 7), "sort": "newest"},
         "filters only (kind, min_rating)": lambda: {"kind": rng.randint(1, 7), "min_rating": 1.0},
         "ranking page 5": lambda: {"offset": 80, "limit": 20},

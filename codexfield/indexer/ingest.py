@@ -176,7 +176,7 @@ class Indexer:
             if self.source.header(number)["hash"] == h:
                 return number
         oldest = stored[-1].number
-        if oldest > self.start_block:
+        if checkpoint - self.journal_depth > self.start_block:  # the journal was pruned: cannot undo all
             raise DeepReorg(f"chain {self.chain_id} reorganised below block {oldest}, the oldest block the journal "
                             "can undo; drop the catalog (or this chain's rows) and re-index")
         return self.start_block - 1

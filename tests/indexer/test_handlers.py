@@ -155,3 +155,52 @@ def test_ranking__audits_and_ratings_raise_the_score(engine):
     s = {i: _one(engine, m.CapsuleScore, capsule_id=capsule_id(i)) for i in (1, 2, 3)}
     assert s[1]["audits_valid"] == 1 and s[2]["audits_valid"] == 0  # expired attestation does not count
     assert s[1]["score"] > s[2]["score"] > s[3]["score"]
+
+
+class _Forked:
+    """A chain whose blocks above `fork` have different hashes than the ones indexed."""
+
+    def __init__(self, head: int, fork: int):
+        self.head, self.fork = head, fork
+
+    def block_number(self):
+        return self.head
+
+    def header(self, n):
+        import hashlib
+
+        h = hashlib.sha256(f"{n}".encode()).hexdigest() if n <= self.fork else "ff" * 32
+        return {"hash": "0x" + h, "parentHash": "0x" + "00" * 32, "timestamp": n * 10}
+
+    def logs(self, start, end, addresses):
+        return []
+
+
+def test_reorg_walk_back__to_highest_matching_block_then_resumes(engine):
+    f = Feed(engine)
+    f.block_of([minted(1)])
+    f.block_of([minted(2)])
+    keep = f.block_of([minted(3)])
+    f.block_of([state(1, 3), minted(4)])
+    f.idx.source = _Forked(head=10, fork=keep)
+    r = f.idx.step()
+    assert r.reorg_to == keep
+    with engine.connect() as conn:
+        ids = set(conn.execute(select(m.Capsule.id)).scalars())
+        assert ids == {capsule_id(1), capsule_id(2), capsule_id(3)}
+        assert conn.execute(select(m.Capsule.state).where(m.Capsule.id == capsule_id(1))).scalar_one() == 1
+    assert f.idx.step().end == 10 and f.idx.checkpoint() == 10  # resumes on the new branch
+
+
+def test_reorg_below_pruned_journal__raises_deep_reorg(engine):
+    import pytest
+
+    from codexfield.indexer.ingest import DeepReorg
+
+    f = Feed(engine)
+    f.idx.journal_depth = 1
+    for i in range(1, 6):
+        f.block_of([minted(i)])
+    f.idx.source = _Forked(head=10, fork=0)
+    with pytest.raises(DeepReorg, match="re-index"):
+        f.idx.step()
