@@ -74,14 +74,6 @@ class DecodedEvent:
     args: dict[str, Any]
 
 
-def _norm(value: Any, abi_type: str) -> Any:
-    if abi_type == "address":
-        return to_checksum_address(value)
-    if isinstance(value, (list, tuple)) and not isinstance(value, (bytes, str)):
-        return [_norm(v, "") for v in value] if not abi_type.startswith("(") else tuple(value)
-    return value
-
-
 def _hex(x: Any) -> str:
     if isinstance(x, (bytes, bytearray)):
         return "0x" + bytes(x).hex()

@@ -10,7 +10,7 @@ from codexfield.indexer.manifests import ManifestWorker
 from codexfield.manifest import canonical
 from codexfield.store import LocalStore
 
-from synth import ALICE, BOB, Feed, attested, claimed, credited, issued, minted, propagated, rated, state, terms, usage
+from synth import BOB, Feed, attested, claimed, credited, issued, minted, propagated, rated, state, terms, usage
 
 NAMES = {
     1: ("Reviews corpus", "Product reviews dataset with star labels", "dataset"),
@@ -44,4 +44,3 @@ def populate(engine, tmp_path) -> None:
     f.block_of([propagated(3, 1000, 400), claimed(3, 600, owner=BOB)])
     ManifestWorker(engine, store=store).process()
     ranking.refresh(engine)
-    assert ALICE

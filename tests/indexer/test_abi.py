@@ -15,7 +15,7 @@ from codexfield.indexer import models as m
 from codexfield.indexer.abi import EventDecoder, _type, load_abis, topic0
 from codexfield.indexer.handlers import HANDLERS
 
-from synth import ADDR, CHAIN, NODE, BOB, Feed, capsule_id
+from synth import ADDR, BOB, NODE, Feed, capsule_id
 
 ABIS = load_abis()
 
@@ -60,7 +60,6 @@ def test_usage_recorded__real_abi_log__decodes_and_applies(engine):
     with engine.connect() as conn:
         u = conn.execute(select(m.CapsuleUsage.__table__).where(m.CapsuleUsage.capsule_id == capsule_id(1))).mappings().one()
     assert (u["mu"], u["calls"], u["failures"], u["latency_ms"], u["license_amount"]) == (7, 3, 1, 300, 21)
-    assert CHAIN
 
 
 def test_decoder__unknown_address_or_topic__ignored():
