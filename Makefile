@@ -42,6 +42,7 @@ test: setup
 	tools/ensure_chromium.sh
 	ape compile --force
 	export CODEXFIELD_TEST_PG_URL="$$(tools/ensure_postgres.sh)" && ape test tests -p no:cacheprovider
+	python -m codexfield.gas_table README.md
 
 test-fast: setup
 	ape test tests -x -p no:cacheprovider
