@@ -26,7 +26,7 @@
         (`validDelegate` for `sigAuth` hot keys) and AccessStaking (`tee_signer`, `fund_rewards`),
         all fixed or set by the admin. Signatures: EOA path in-line with s <= n/2 and v in
         {27, 28} (no reverts inside a batch), then ERC-1056 `sigAuth` delegates, then ERC-1271
-        for contract holders via snekmate's signature checker. Replays are impossible by
+        for contract holders via ERC-1271 with capped gas. Replays are impossible by
         construction: a voucher's effect is the delta over stored cumulative counters, which
         never decrease. Escrow withdrawals thaw for `withdrawal_thaw`, longer than the
         settlement window, so consumers cannot run away from vouchers they signed.
@@ -51,8 +51,6 @@ initializes: pausable
 
 from snekmate.utils import eip712_domain_separator
 initializes: eip712_domain_separator
-
-from snekmate.utils import signature_checker
 
 from .modules import scopes
 
@@ -126,6 +124,12 @@ VOUCHER_TYPEHASH: public(constant(bytes32)) = keccak256(
 
 # @dev ERC-1056 delegate type allowed to sign vouchers for a holder ("sigAuth", right-padded).
 SIG_AUTH: public(constant(bytes32)) = 0x7369674175746800000000000000000000000000000000000000000000000000
+
+
+# @dev Gas forwarded to a holder contract's ERC-1271 `isValidSignature`: enough for a multisig
+#      or smart-account check, small enough that a hostile wallet burns a bounded amount per
+#      voucher instead of the whole batch.
+ERC1271_GAS: public(constant(uint256)) = 50_000
 
 
 # @dev Largest batch.
@@ -400,7 +404,7 @@ def ingest(vouchers: DynArray[Voucher, MAX_BATCH], signatures: DynArray[Bytes[65
             credential's scope has TEE_REQUIRED are rejected here: use `ingest_attested`.
     @param vouchers Up to 64 vouchers.
     @param signatures One 65-byte (r, s, v) signature per voucher, by the credential holder, a
-           `sigAuth` delegate of the holder in the IdentityRegistry, or (ERC-1271) the holder contract.
+           `sigAuth` delegate of the holder in the IdentityRegistry, or (ERC-1271, capped gas) the holder contract.
     @return uint256 How many vouchers were applied.
     """
     return self._ingest(vouchers, signatures, [])
@@ -817,8 +821,33 @@ def _signed_for(holder: address, signer: address, digest: bytes32, sig: Bytes[65
         if staticcall IDIDRegistry(IDENTITY).validDelegate(holder, SIG_AUTH, signer):
             return True
     if holder.is_contract:
-        return signature_checker._is_valid_ERC1271_signature_now(holder, digest, sig)
+        return self._erc1271_approves(holder, digest, sig)
     return False
+
+
+@internal
+@view
+def _erc1271_approves(wallet: address, digest: bytes32, sig: Bytes[65]) -> bool:
+    """
+    @dev ERC-1271 check with capped gas (snekmate's `signature_checker` forwards all gas, which
+         would let one hostile wallet exhaust a node's whole batch): a revert, a short or wrong
+         answer, or running out of the `ERC1271_GAS` allowance all mean "not approved".
+    @param wallet The holder contract.
+    @param digest The voucher digest.
+    @param sig The signature bytes handed to the wallet.
+    @return bool True only for the ERC-1271 magic value 0x1626ba7e.
+    """
+    ok: bool = False
+    ret: Bytes[32] = b""
+    ok, ret = raw_call(
+        wallet,
+        abi_encode(digest, sig, method_id=method_id("isValidSignature(bytes32,bytes)")),
+        max_outsize=32,
+        gas=ERC1271_GAS,
+        is_static_call=True,
+        revert_on_failure=False,
+    )
+    return ok and len(ret) == 32 and convert(slice(ret, 0, 4), bytes4) == 0x1626BA7E
 
 
 @internal
