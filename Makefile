@@ -12,7 +12,7 @@ setup: $(VENV)/.installed $(TOOLS)/anvil $(TOOLS)/solc
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip wheel
+	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e .
 	touch $@
 
@@ -40,9 +40,13 @@ $(TOOLS)/solc: tools/solc-shim.sh node_modules/.installed $(VENV)/.installed
 compile: setup
 	ape compile --force
 
+# The indexer tests run against SQLite and a PostgreSQL on loopback; the catalog page is tested
+# in Debian's headless Chromium. Both are installed from Debian packages when missing (root).
 test: setup
+	tools/ensure_chromium.sh
 	ape compile --force
-	ape test tests -p no:cacheprovider
+	export CODEXFIELD_TEST_PG_URL="$$(tools/ensure_postgres.sh)" && ape test tests -p no:cacheprovider
+	python -m codexfield.gas_table README.md
 
 test-fast: setup
 	ape test tests -x -p no:cacheprovider

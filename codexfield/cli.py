@@ -19,6 +19,10 @@ COMMANDS: dict[str, str] = {
     "license": "codexfield.ldl.cli:license_group",
     "royalty": "codexfield.royalty:royalty_group",
     "poa": "codexfield.poa:poa_group",
+    "index": "codexfield.indexer.cli:index_group",
+    "node": "codexfield.node.cli:node_group",
+    "invoke": "codexfield.node.cli:invoke_command",
+    "keeper": "codexfield.keepers.app:keeper_group",
 }
 
 

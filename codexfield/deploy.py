@@ -24,6 +24,7 @@ if False:  # typing only
     from codexfield.poa import Params  # noqa: F401
 
 SIG_AUTH = b"sigAuth".ljust(32, b"\0")
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 @dataclass
@@ -87,33 +88,74 @@ class Deployer:
         self.dry_run = dry_run
         self.project = project
         self.gas_estimates: dict[str, int] = {}
+        self.fresh: set[str] = set()  # book keys deployed (or to be deployed) in this run
+        self.wiring: list[str] = []  # dry run: the wiring steps that would be checked/sent
+        self.save_each: Callable[[AddressBook], Any] | None = None
 
-    def contract(self, name: str, *args, book_key: str | None = None):
+    def contract(self, name: str, *args, book_key: str | None = None, deps: tuple = ()):
+        """The contract `name` at its book address when that holds its code and none of `deps`
+        (contracts it takes in its constructor) was deployed anew in this run; else deploy it."""
         key = book_key or name
         ct = getattr(self.project, name)
         existing = self.book.contracts.get(key)
-        if is_deployed(existing, ct.contract_type):
+        stale = [d for d in deps if d in self.fresh]
+        if not stale and is_deployed(existing, ct.contract_type):
             self.log(f"  = {key} already at {existing}")
             return ct.at(existing)
+        if existing and not stale:
+            self.log(f"  ! {key}: the book's {existing} does not hold its code; deploying anew")
+        elif stale and existing:
+            self.log(f"  ! {key}: {', '.join(stale)} changed; deploying anew")
+        self.fresh.add(key)
         if self.dry_run:
+            placeholder = self.account.address
+            est_args = [placeholder if a is None or a == ZERO_ADDRESS else a for a in args]
             try:
-                est = self.account.chain_manager.provider.estimate_gas_cost(
-                    ct.constructor.serialize_transaction(*args, sender=self.account)
-                )
-            except Exception:
+                txn = ct.constructor.serialize_transaction(*est_args, sender=self.account)
+                est = int(self.account.chain_manager.provider.estimate_gas_cost(txn))
+            except Exception as exc:  # an estimate is best-effort
+                self.log(f"    (no gas estimate for {key}: {str(exc).splitlines()[0][:160]})")
                 est = 0
             self.gas_estimates[key] = est
-            self.log(f"  + would deploy {key}({', '.join(map(str, args))})  ~{est:,} gas")
+            shown = ", ".join("<new>" if a is None or a == ZERO_ADDRESS else str(a) for a in args)
+            self.log(f"  + would deploy {key}({shown})  ~{est:,} gas")
             return None
         instance = self.account.deploy(ct, *args)
         self.book.contracts[key] = instance.address
         self.book.abi_hashes[key] = abi_hash(ct.contract_type)
         self.log(f"  + {key} at {instance.address}")
+        if self.save_each is not None:
+            self.save_each(self.book)  # a crash after this deployment keeps it in the book
+        return instance
+
+    def token(self, symbol: str, name: str, decimals: int):
+        """A MockERC20 test token recorded under `tokens` (not `contracts`) in the book."""
+        existing = self.book.tokens.get(symbol, {}).get("address")
+        ct = self.project.MockERC20
+        if is_deployed(existing, ct.contract_type):
+            self.log(f"  = {symbol} already at {existing}")
+            return ct.at(existing)
+        self.fresh.add(symbol)
+        if self.dry_run:
+            try:
+                txn = ct.constructor.serialize_transaction(name, symbol, decimals, sender=self.account)
+                est = int(self.account.chain_manager.provider.estimate_gas_cost(txn))
+            except Exception:
+                est = 0
+            self.gas_estimates[symbol] = est
+            self.log(f"  + would deploy {symbol} (MockERC20 {name!r}, {decimals} decimals)  ~{est:,} gas")
+            return None
+        instance = self.account.deploy(ct, name, symbol, decimals)
+        self.book.tokens[symbol] = {"address": instance.address, "decimals": decimals}
+        self.log(f"  + {symbol} at {instance.address}")
+        if self.save_each is not None:
+            self.save_each(self.book)
         return instance
 
     def step(self, description: str, done: Callable[[], bool], action: Callable[[], Any]) -> None:
+        """Run `action` unless `done()` says the chain already has it (dry run: only list it)."""
         if self.dry_run:
-            self.log(f"  ~ would {description}")
+            self.wiring.append(description)
             return
         if done():
             return
@@ -129,7 +171,13 @@ def deploy_system(
     dry_run: bool = False,
     log: Callable[[str], None] = print,
 ) -> AddressBook:
-    """Deploy (or finish deploying) CodexField with `account`; returns the address book."""
+    """Deploy (or finish deploying) CodexField with `account`; returns the address book.
+
+    Idempotent: a contract named in the book whose code is on chain is reused (unless a
+    contract it depends on had to be deployed anew), and every wiring step first reads the
+    chain. The book is saved after each deployment, so a crash leaves a book that the next
+    run completes. `dry_run=True` prints the plan with gas estimates and sends nothing.
+    """
     from ape import chain, networks
 
     config = config or DeployConfig()
@@ -144,20 +192,19 @@ def deploy_system(
         book.block = chain.blocks.head.number
     book.commit = git_commit()
     d = Deployer(account, book, log=log, dry_run=dry_run)
+    if save and not dry_run:
+        d.save_each = lambda b: deployments.save(b, net.ecosystem.name, net.name)
     admin = config.admin or account.address
     treasury = config.treasury or admin
     me = account.address
 
-    log(f"CodexField deployment on {net.ecosystem.name}:{net.name} (chain {chain.chain_id}) by {me}")
+    mode = "plan (dry run, nothing is sent)" if dry_run else "deployment"
+    log(f"CodexField {mode} on {net.ecosystem.name}:{net.name} (chain {chain.chain_id}) by {me}")
 
     # 1. Test tokens first so their local addresses are deterministic (token lists rely on it).
     if config.test_tokens:
-        usdc = d.contract("MockERC20", "Mock USDC", "USDC", 6, book_key="USDC")
-        cdx = d.contract("MockERC20", "CodexField Stake", "CDX", 18, book_key="CDX")
-        for sym, tok, dec in (("USDC", usdc, 6), ("CDX", cdx, 18)):
-            if tok is not None:
-                book.tokens[sym] = {"address": tok.address, "decimals": dec}
-                book.contracts.pop(sym, None)
+        d.token("USDC", "Mock USDC", 6)
+        d.token("CDX", "CodexField Stake", 18)
     for sym, info in config.extra_tokens.items():
         book.tokens[sym] = info
     stake_token = config.stake_token or book.tokens.get("CDX", {}).get("address")
@@ -166,20 +213,31 @@ def deploy_system(
         raise deployments.AddressBookError(
             "no staking/reward token: pass --stake-token and --reward-token, or --test-tokens on a local chain"
         )
+    token_deps = tuple(s for s in ("USDC", "CDX") if config.test_tokens)
 
     # 2. Contracts in dependency order. The deployer administers them while wiring; roles are
     #    handed to `admin` (a timelock) at the end.
     identity = d.contract("IdentityRegistry")
     registry = d.contract("CapsuleRegistry", me, config.royalty_bps)
-    licenses = d.contract("LicenseManager", _addr(registry), me)
-    router = d.contract("RoyaltyRouter", _addr(registry), me)
-    genesis = chain.pending_timestamp - 1
+    licenses = d.contract("LicenseManager", _addr(registry), me, deps=("CapsuleRegistry",))
+    router = d.contract("RoyaltyRouter", _addr(registry), me, deps=("CapsuleRegistry",))
+    # Staking and meter share epochs: a surviving meter fixes the genesis of a new staking;
+    # otherwise 0 lets AccessStaking take its deploy block's timestamp.
+    genesis = 0
+    old_meter = book.contracts.get("UsageMeter")
+    old_staking = book.contracts.get("AccessStaking")
+    if is_deployed(old_staking, d.project.AccessStaking.contract_type):
+        genesis = int(d.project.AccessStaking.at(old_staking).genesis())
+    elif is_deployed(old_meter, d.project.UsageMeter.contract_type):
+        genesis = int(d.project.UsageMeter.at(old_meter).genesis())
     staking = d.contract(
         "AccessStaking",
         *access_staking_args(stake_token, reward_token, treasury, me, config, genesis),
+        deps=token_deps,
     )
-    if staking is not None and "AccessStaking" in book.contracts:
-        genesis = staking.genesis()
+    if staking is not None:
+        genesis = int(staking.genesis())
+    # (dry run with a new AccessStaking: the meter's estimate uses genesis 0.)
     meter = d.contract(
         "UsageMeter",
         _addr(licenses),
@@ -190,15 +248,13 @@ def deploy_system(
         genesis,
         config.withdrawal_thaw,
         config.protocol_fee_bps,
+        deps=("LicenseManager", "RoyaltyRouter", "IdentityRegistry", "AccessStaking"),
     )
     reputation = None
-    if hasattr(d.project, "Reputation"):
-        reputation = d.contract("Reputation", _addr(registry), _addr(licenses), me)
-
-    if dry_run:
-        total = sum(d.gas_estimates.values())
-        log(f"plan: {len(d.gas_estimates)} contracts to deploy, ~{total:,} gas; wiring steps listed above")
-        return book
+    if "Reputation" in _contract_names(d.project):
+        reputation = d.contract(
+            "Reputation", _addr(registry), _addr(licenses), me, deps=("CapsuleRegistry", "LicenseManager")
+        )
 
     # 3. Wiring (each step checks the chain first, so re-runs skip it).
     d.step(
@@ -216,22 +272,24 @@ def deploy_system(
         lambda: licenses.usage_meter() == meter.address,
         lambda: licenses.set_meter(meter, sender=account),
     )
-    creditor = router.CREDITOR_ROLE()
-    for who, name in ((licenses, "LicenseManager"), (meter, "UsageMeter")):
+    for who, name in (("licenses", "LicenseManager"), ("meter", "UsageMeter")):
+        target = licenses if who == "licenses" else meter
         d.step(
             f"RoyaltyRouter accepts credits from the {name}",
-            lambda who=who: router.hasRole(creditor, who),
-            lambda who=who: router.grantRole(creditor, who, sender=account),
+            lambda t=target: router.hasRole(router.CREDITOR_ROLE(), t),
+            lambda t=target: router.grantRole(router.CREDITOR_ROLE(), t, sender=account),
         )
-    for sym, info in book.tokens.items():
+    for sym in list(book.tokens) or ["USDC", "CDX"]:
         d.step(
             f"RoyaltyRouter allows {sym}",
-            lambda info=info: router.token_allowed(info["address"]),
-            lambda info=info: router.set_token_allowed(info["address"], True, sender=account),
+            lambda sym=sym: router.token_allowed(book.tokens[sym]["address"]),
+            lambda sym=sym: router.set_token_allowed(book.tokens[sym]["address"], True, sender=account),
         )
     d.step(
         "UsageMeter feeds protocol fees into AccessStaking",
-        lambda: meter.staking() == staking.address and meter.treasury() == treasury,
+        lambda: meter.staking() == staking.address
+        and meter.treasury() == treasury
+        and meter.protocol_fee_bps() == config.protocol_fee_bps,
         lambda: meter.configure(staking, treasury, config.protocol_fee_bps, sender=account),
     )
     d.step(
@@ -239,34 +297,55 @@ def deploy_system(
         lambda: staking.usage_meter() == meter.address,
         lambda: staking.set_usage_meter(meter, sender=account),
     )
-    reporter_role = staking.REPORTER_ROLE()
     for r in config.reporters:
         d.step(
             f"{r} may report Proof-of-Access probes",
-            lambda r=r: staking.hasRole(reporter_role, r),
-            lambda r=r: staking.grantRole(reporter_role, r, sender=account),
+            lambda r=r: staking.hasRole(staking.REPORTER_ROLE(), r),
+            lambda r=r: staking.grantRole(staking.REPORTER_ROLE(), r, sender=account),
         )
 
     # 4. Hand governance to `admin` (meant to be a timelock) when it is not the deployer.
     if admin != me:
-        contracts = [registry, licenses, router, staking, meter] + ([reputation] if reputation else [])
-        for c in contracts:
-            admin_role = c.DEFAULT_ADMIN_ROLE()
+        named = [
+            ("CapsuleRegistry", registry),
+            ("LicenseManager", licenses),
+            ("RoyaltyRouter", router),
+            ("AccessStaking", staking),
+            ("UsageMeter", meter),
+        ] + ([("Reputation", reputation)] if reputation is not None or "Reputation" in d.fresh else [])
+        for cname, c in named:
             d.step(
-                f"{c.contract_type.name}: admin role to {admin}",
-                lambda c=c, r=admin_role: c.hasRole(r, admin),
-                lambda c=c, r=admin_role: c.grantRole(r, admin, sender=account),
+                f"{cname}: admin role to {admin}",
+                lambda c=c: c.hasRole(c.DEFAULT_ADMIN_ROLE(), admin),
+                lambda c=c: c.grantRole(c.DEFAULT_ADMIN_ROLE(), admin, sender=account),
             )
             d.step(
-                f"{c.contract_type.name}: deployer renounces admin",
-                lambda c=c, r=admin_role: not c.hasRole(r, me),
-                lambda c=c, r=admin_role: c.renounceRole(r, me, sender=account),
+                f"{cname}: deployer renounces admin",
+                lambda c=c: not c.hasRole(c.DEFAULT_ADMIN_ROLE(), me),
+                lambda c=c: c.renounceRole(c.DEFAULT_ADMIN_ROLE(), me, sender=account),
             )
+
+    if dry_run:
+        for w in d.wiring:
+            log(f"  ~ would wire: {w}")
+        total = sum(d.gas_estimates.values())
+        log(
+            f"plan: {len(d.gas_estimates)} contract(s) to deploy, ~{total:,} gas for the deployments; "
+            f"{len(d.wiring)} wiring step(s) to check (each is sent only if the chain lacks it)"
+        )
+        return book
 
     if save:
         path = deployments.save(book, net.ecosystem.name, net.name)
         log(f"address book: {path}")
     return book
+
+
+def _contract_names(project) -> set[str]:
+    try:
+        return set(project.contracts)
+    except Exception:  # pragma: no cover - older ape
+        return set()
 
 
 def access_staking_args(stake_token, reward_token, treasury, admin, config: DeployConfig, genesis: int) -> tuple:

@@ -212,6 +212,12 @@ registry: public(immutable(address))
 usage_meter: public(address)
 
 
+# @dev Per credential, the usage word (+ 1; 0: nothing to undo) that a `consume` of this
+#      transaction replaced: `unconsume` can restore exactly that and nothing else
+#      (transient storage: gone when the transaction ends).
+_undo: transient(HashMap[uint256, uint256])
+
+
 # @dev Revenue sink 160 | next terms id 40 | next credential id 55 | paused 1 (one slot, read and
 #      written by `purchase`).
 _globals: uint256
@@ -520,24 +526,47 @@ def check_usage(credential_id: uint256, mu: uint256, purpose: uint256, at: uint2
 
 
 @external
-def consume(credential_id: uint256, mu: uint256, purpose: uint256, at: uint256) -> uint8:
+@reentrant
+def consume(credential_id: uint256, mu: uint256, purpose: uint256, at: uint256) -> ILicenseManager.UsageCheck:
     """
     @dev Applies `mu` to the credential's quota and rate window if `check_usage` would say
-         OK; otherwise changes nothing. Never reverts on a usage failure (a batch goes on).
-         Not paused: usage already bought stays settleable.
+         OK, and returns what `check_usage` returns, so the UsageMeter prices, authorises and
+         records one voucher in ONE call; otherwise changes nothing. Never reverts on a usage
+         failure (a batch goes on). Not paused: usage already bought stays settleable.
+    @notice If the meter then refuses the voucher (signature, escrow), it calls `unconsume`
+            in the same transaction to restore the previous usage word exactly.
+            `@reentrant` on purpose: only the UsageMeter may call it (itself nonreentrant),
+            and it makes no external call, so a lock would only cost gas on the hot path.
     @param credential_id The credential.
     @param mu The MU to settle.
     @param purpose The scope bits the voucher claims.
     @param at The unix time the usage is dated.
-    @return uint8 0 OK or the reason code.
+    @return UsageCheck status (0 OK or the reason code) and the pricing data.
     """
     assert msg.sender == self.usage_meter, "license: not meter"
+    previous: uint256 = self._usage[credential_id]
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
     res, new_usage = self._check(credential_id, mu, purpose, at, True)
     if res.status == OK and mu != 0:
         self._usage[credential_id] = new_usage
-    return res.status
+        self._undo[credential_id] = previous + 1  # revoked_at < 2**40 keeps `previous` < 2**256 - 1
+    return res
+
+
+@external
+@reentrant
+def unconsume(credential_id: uint256):
+    """
+    @dev Undoes the last `consume` of this transaction on `credential_id` (UsageMeter only):
+         restores the usage word it replaced, nothing else.
+    @param credential_id The credential the last `consume` applied to.
+    """
+    assert msg.sender == self.usage_meter, "license: not meter"
+    word: uint256 = self._undo[credential_id]
+    assert word != 0, "license: nothing to undo"
+    self._usage[credential_id] = word - 1
+    self._undo[credential_id] = 0
 
 
 @external

@@ -21,12 +21,12 @@
 
         Example (node side, Python):
             meter.ingest([voucher_tuple], [signature], sender=node)
-@custom:security Trusts the LicenseManager (`check_usage` / `consume`: validity, quota, rate,
+@custom:security Trusts the LicenseManager (`consume` / `unconsume`: validity, quota, rate,
         scope, revocation), the RoyaltyRouter (`credit` after the transfer), the IdentityRegistry
         (`validDelegate` for `sigAuth` hot keys) and AccessStaking (`tee_signer`, `fund_rewards`),
         all fixed or set by the admin. Signatures: EOA path in-line with s <= n/2 and v in
         {27, 28} (no reverts inside a batch), then ERC-1056 `sigAuth` delegates, then ERC-1271
-        for contract holders via snekmate's signature checker. Replays are impossible by
+        for contract holders via ERC-1271 with capped gas. Replays are impossible by
         construction: a voucher's effect is the delta over stored cumulative counters, which
         never decrease. Escrow withdrawals thaw for `withdrawal_thaw`, longer than the
         settlement window, so consumers cannot run away from vouchers they signed.
@@ -52,8 +52,6 @@ initializes: pausable
 from snekmate.utils import eip712_domain_separator
 initializes: eip712_domain_separator
 
-from snekmate.utils import signature_checker
-
 from .modules import scopes
 
 
@@ -76,20 +74,6 @@ interface IDIDRegistry:
     def validDelegate(identity: address, delegateType: bytes32, delegate: address) -> bool: view
 
 
-# @dev What one applied (or rejected) voucher adds to the batch.
-struct Applied:
-    code: uint8
-    capsule_id: uint256
-    token: address
-    license_amount: uint256
-    node_amount: uint256
-    fee: uint256
-    d_calls: uint256
-    d_fail: uint256
-    d_lat: uint256
-    d_mu: uint256
-
-
 # @dev Per-batch accumulator of revenue for one (capsule, token).
 struct CapsuleAgg:
     capsule_id: uint256
@@ -97,26 +81,16 @@ struct CapsuleAgg:
     amount: uint256
 
 
-# @dev Per-batch accumulator of one node's earnings in one token.
+# @dev Per-batch accumulator of one node's earnings, fees and usage in one token.
 struct NodeAgg:
     node: address
     token: address
     amount: uint256
-
-
-# @dev Per-batch accumulator of one node's usage counters.
-struct UsageAgg:
-    node: address
+    fee: uint256
     calls: uint256
     failures: uint256
     latency_ms: uint256
     mu: uint256
-
-
-# @dev Per-batch accumulator of protocol fees in one token.
-struct FeeAgg:
-    token: address
-    amount: uint256
 
 
 # @dev Role that may pause ingestion and deposits.
@@ -131,6 +105,12 @@ VOUCHER_TYPEHASH: public(constant(bytes32)) = keccak256(
 
 # @dev ERC-1056 delegate type allowed to sign vouchers for a holder ("sigAuth", right-padded).
 SIG_AUTH: public(constant(bytes32)) = 0x7369674175746800000000000000000000000000000000000000000000000000
+
+
+# @dev Gas forwarded to a holder contract's ERC-1271 `isValidSignature`: enough for a multisig
+#      or smart-account check, small enough that a hostile wallet burns a bounded amount per
+#      voucher instead of the whole batch.
+ERC1271_GAS: public(constant(uint256)) = 50_000
 
 
 # @dev Largest batch.
@@ -405,7 +385,7 @@ def ingest(vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH], signatures: DynAr
             credential's scope has TEE_REQUIRED are rejected here: use `ingest_attested`.
     @param vouchers Up to 64 vouchers.
     @param signatures One 65-byte (r, s, v) signature per voucher, by the credential holder, a
-           `sigAuth` delegate of the holder in the IdentityRegistry, or (ERC-1271) the holder contract.
+           `sigAuth` delegate of the holder in the IdentityRegistry, or (ERC-1271, capped gas) the holder contract.
     @return uint256 How many vouchers were applied.
     """
     return self._ingest(vouchers, signatures, [])
@@ -587,77 +567,127 @@ def _ingest(
     assert len(signatures) == n, "meter: length mismatch"
     caps: DynArray[CapsuleAgg, MAX_BATCH] = []
     nodes: DynArray[NodeAgg, MAX_BATCH] = []
-    usage: DynArray[UsageAgg, MAX_BATCH] = []
-    fees: DynArray[FeeAgg, MAX_BATCH] = []
     fee_bps: uint256 = self.protocol_fee_bps
     applied: uint256 = 0
 
     for i: uint256 in range(n, bound=MAX_BATCH):
         v: IUsageMeter.Voucher = vouchers[i]
-        tee_sig: Bytes[65] = b""
-        if len(tee_signatures) != 0:
-            tee_sig = tee_signatures[i]
-        r: Applied = self._apply(v, signatures[i], tee_sig, len(tee_signatures) != 0, fee_bps)
-        if r.code != 0:
-            if n == 1:
-                self._revert_with(r.code)
-            log VoucherRejected(credential_id=v.credential_id, node=v.node, reason=r.code)
+        if convert(v.deadline, uint256) < block.timestamp:
+            self._rejected(n, v.credential_id, v.node, R_DEADLINE_PASSED)
             continue
+        c_calls: uint256 = convert(v.cumulative_calls, uint256)
+        c_fail: uint256 = convert(v.cumulative_failures, uint256)
+        c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
+        if c_fail > c_calls or v.cumulative_mu >= 2**96 or c_fail > _MASK48 or c_lat > _MASK48:
+            self._rejected(n, v.credential_id, v.node, R_BAD_COUNTERS)
+            continue
+        packed: uint256 = self._channel[v.credential_id][v.node]
+        s_mu: uint256 = packed >> 160
+        s_calls: uint256 = (packed >> 96) & _MASK64
+        s_fail: uint256 = (packed >> 48) & _MASK48
+        s_lat: uint256 = packed & _MASK48
+        if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
+            self._rejected(n, v.credential_id, v.node, R_NOTHING_NEW)
+            continue
+        if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
+            self._rejected(n, v.credential_id, v.node, R_COUNTER_DECREASED)
+            continue
+        d_mu: uint256 = v.cumulative_mu - s_mu
+
+        # Recover first (no state needed), then ONE LicenseManager call that checks validity,
+        # quota, rate and scope, applies the MU and returns holder and price. If the voucher
+        # then fails here (signature, TEE, escrow), `unconsume` restores the credential exactly.
+        digest: bytes32 = self._digest(v)
+        signer: address = self._recover(digest, signatures[i])
+        chk: ILicenseManager.UsageCheck = extcall ILicenseManager(LICENSE_MANAGER).consume(
+            v.credential_id, d_mu, v.purpose, block.timestamp
+        )
+        if chk.status != 0:
+            self._rejected(n, v.credential_id, v.node, chk.status)
+            continue
+        code: uint8 = 0
+        if signer != chk.holder or signer == empty(address):
+            if not self._signed_for(chk.holder, signer, digest, signatures[i]):
+                code = R_BAD_SIGNATURE
+        if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
+            if not self._tee_signed(v.node, digest, tee_signatures, i):
+                code = R_TEE_SIGNATURE
+        license_part: uint256 = d_mu * chk.price_per_mu
+        node_part: uint256 = d_mu * v.node_price_per_mu
+        total: uint256 = license_part + node_part
+        bal: uint256 = self.escrow[chk.holder][chk.payment_token]
+        if code == 0 and bal < total:
+            code = R_ESCROW_SHORT
+        if code != 0:
+            if d_mu != 0:
+                extcall ILicenseManager(LICENSE_MANAGER).unconsume(v.credential_id)
+            self._rejected(n, v.credential_id, v.node, code)
+            continue
+
+        # Effects of this voucher.
+        self.escrow[chk.holder][chk.payment_token] = bal - total
+        self._channel[v.credential_id][v.node] = (v.cumulative_mu << 160) | (c_calls << 96) | (c_fail << 48) | c_lat
+        fee_l: uint256 = license_part * fee_bps // BPS
+        fee_n: uint256 = node_part * fee_bps // BPS
+        log UsageRecorded(
+            credential_id=v.credential_id,
+            capsule_id=chk.capsule_id,
+            node=v.node,
+            consumer=chk.holder,
+            delta_mu=d_mu,
+            delta_calls=convert(c_calls - s_calls, uint64),
+            delta_failures=convert(c_fail - s_fail, uint64),
+            delta_latency_ms=convert(c_lat - s_lat, uint64),
+            license_amount=license_part - fee_l,
+            node_amount=node_part - fee_n,
+            protocol_fee=fee_l + fee_n,
+        )
         applied += 1
-        # Aggregate (linear search: a batch has at most 64 entries, usually one or two).
+
+        # Aggregate (linear search over at most 64 entries; a batch usually has one or two).
         found: bool = False
         for j: uint256 in range(len(caps), bound=MAX_BATCH):
-            if caps[j].capsule_id == r.capsule_id and caps[j].token == r.token:
-                caps[j].amount += r.license_amount
+            if caps[j].capsule_id == chk.capsule_id and caps[j].token == chk.payment_token:
+                caps[j].amount += license_part - fee_l
                 found = True
                 break
         if not found:
-            caps.append(CapsuleAgg(capsule_id=r.capsule_id, token=r.token, amount=r.license_amount))
+            caps.append(CapsuleAgg(capsule_id=chk.capsule_id, token=chk.payment_token, amount=license_part - fee_l))
         found = False
         for j: uint256 in range(len(nodes), bound=MAX_BATCH):
-            if nodes[j].node == v.node and nodes[j].token == r.token:
-                nodes[j].amount += r.node_amount
+            if nodes[j].node == v.node and nodes[j].token == chk.payment_token:
+                nodes[j].amount += node_part - fee_n
+                nodes[j].fee += fee_l + fee_n
+                nodes[j].calls += c_calls - s_calls
+                nodes[j].failures += c_fail - s_fail
+                nodes[j].latency_ms += c_lat - s_lat
+                nodes[j].mu += d_mu
                 found = True
                 break
         if not found:
-            nodes.append(NodeAgg(node=v.node, token=r.token, amount=r.node_amount))
-        found = False
-        for j: uint256 in range(len(usage), bound=MAX_BATCH):
-            if usage[j].node == v.node:
-                usage[j].calls += r.d_calls
-                usage[j].failures += r.d_fail
-                usage[j].latency_ms += r.d_lat
-                usage[j].mu += r.d_mu
-                found = True
-                break
-        if not found:
-            usage.append(UsageAgg(node=v.node, calls=r.d_calls, failures=r.d_fail, latency_ms=r.d_lat, mu=r.d_mu))
-        found = False
-        for j: uint256 in range(len(fees), bound=MAX_BATCH):
-            if fees[j].token == r.token:
-                fees[j].amount += r.fee
-                found = True
-                break
-        if not found:
-            fees.append(FeeAgg(token=r.token, amount=r.fee))
+            nodes.append(NodeAgg(node=v.node, token=chk.payment_token, amount=node_part - fee_n, fee=fee_l + fee_n,
+                                 calls=c_calls - s_calls, failures=c_fail - s_fail, latency_ms=c_lat - s_lat, mu=d_mu))
 
-    # Interactions last: one transfer per token to the router, then O(1) credits.
-    for f: FeeAgg in fees:
-        if f.amount != 0:
-            self.fee_balance[f.token] += f.amount
+    # Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
+    epoch: uint256 = (block.timestamp - genesis) // epoch_length
     for a: NodeAgg in nodes:
         if a.amount != 0:
             self.node_balance[a.node][a.token] += a.amount
-    epoch: uint256 = (block.timestamp - genesis) // epoch_length
-    for u: UsageAgg in usage:
-        self._add_usage(u, epoch)
-    for t: FeeAgg in fees:
+        if a.fee != 0:
+            self.fee_balance[a.token] += a.fee
+        self._add_usage(a, epoch)
+    for k: uint256 in range(len(caps), bound=MAX_BATCH):
+        token: address = caps[k].token
+        first: bool = True
         total: uint256 = 0
-        for c: CapsuleAgg in caps:
-            if c.token == t.token:
-                total += c.amount
-        if total != 0:
-            assert extcall IERC20(t.token).transfer(ROUTER, total, default_return_value=True), "meter: transfer failed"
+        for m: uint256 in range(len(caps), bound=MAX_BATCH):
+            if caps[m].token == token:
+                if m < k:
+                    first = False
+                    break
+                total += caps[m].amount
+        if first and total != 0:
+            assert extcall IERC20(token).transfer(ROUTER, total, default_return_value=True), "meter: transfer failed"
     for c: CapsuleAgg in caps:
         if c.amount != 0:
             extcall IRoyaltyRouter(ROUTER).credit(c.capsule_id, c.token, c.amount)
@@ -665,119 +695,40 @@ def _ingest(
 
 
 @internal
-def _apply(v: IUsageMeter.Voucher, sig: Bytes[65], tee_sig: Bytes[65], attested: bool, fee_bps: uint256) -> Applied:
+def _rejected(n: uint256, credential_id: uint256, node: address, code: uint8):
     """
-    @dev Checks and applies one voucher; returns 0 or a reject reason (then nothing changed).
-    @param v The voucher.
-    @param sig The consumer-side signature.
-    @param tee_sig The TEE co-signature (if `attested`).
-    @param attested Whether TEE co-signatures were supplied.
-    @param fee_bps The protocol fee.
-    @return Applied The amounts to aggregate, or a non-zero `code` (then nothing changed).
-    """
-    if convert(v.deadline, uint256) < block.timestamp:
-        return self._reject(R_DEADLINE_PASSED)
-    if convert(v.cumulative_failures, uint256) > convert(v.cumulative_calls, uint256) \
-            or v.cumulative_mu >= 2**96 \
-            or convert(v.cumulative_failures, uint256) > _MASK48 \
-            or convert(v.cumulative_latency_ms, uint256) > _MASK48:
-        return self._reject(R_BAD_COUNTERS)
-
-    packed: uint256 = self._channel[v.credential_id][v.node]
-    s_mu: uint256 = packed >> 160
-    s_calls: uint256 = (packed >> 96) & _MASK64
-    s_fail: uint256 = (packed >> 48) & _MASK48
-    s_lat: uint256 = packed & _MASK48
-    c_calls: uint256 = convert(v.cumulative_calls, uint256)
-    c_fail: uint256 = convert(v.cumulative_failures, uint256)
-    c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
-    if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
-        return self._reject(R_NOTHING_NEW)
-    if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
-        return self._reject(R_COUNTER_DECREASED)
-    d_mu: uint256 = v.cumulative_mu - s_mu
-
-    chk: ILicenseManager.UsageCheck = staticcall ILicenseManager(LICENSE_MANAGER).check_usage(
-        v.credential_id, d_mu, v.purpose, block.timestamp
-    )
-    if chk.status != 0:
-        return self._reject(chk.status)
-
-    digest: bytes32 = self._digest(v)
-    if not self._signed_by(chk.holder, digest, sig):
-        return self._reject(R_BAD_SIGNATURE)
-    if chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
-        if not attested:
-            return self._reject(R_TEE_SIGNATURE)
-        pool: address = self.staking
-        if pool == empty(address):
-            return self._reject(R_TEE_SIGNATURE)
-        tee: address = staticcall IAccessStaking(pool).tee_signer(v.node)
-        if tee == empty(address) or self._recover(digest, tee_sig) != tee:
-            return self._reject(R_TEE_SIGNATURE)
-
-    license_part: uint256 = d_mu * chk.price_per_mu
-    node_part: uint256 = d_mu * v.node_price_per_mu
-    total: uint256 = license_part + node_part
-    bal: uint256 = self.escrow[chk.holder][chk.payment_token]
-    if bal < total:
-        return self._reject(R_ESCROW_SHORT)
-    code: uint8 = extcall ILicenseManager(LICENSE_MANAGER).consume(v.credential_id, d_mu, v.purpose, block.timestamp)
-    if code != 0:
-        return self._reject(code)
-
-    # Effects.
-    self.escrow[chk.holder][chk.payment_token] = bal - total
-    self._channel[v.credential_id][v.node] = (v.cumulative_mu << 160) | (c_calls << 96) | (c_fail << 48) | c_lat
-    fee_l: uint256 = license_part * fee_bps // BPS
-    fee_n: uint256 = node_part * fee_bps // BPS
-    license_amount: uint256 = license_part - fee_l
-    node_amount: uint256 = node_part - fee_n
-    d_calls: uint256 = c_calls - s_calls
-    d_fail: uint256 = c_fail - s_fail
-    d_lat: uint256 = c_lat - s_lat
-    log UsageRecorded(
-        credential_id=v.credential_id,
-        capsule_id=chk.capsule_id,
-        node=v.node,
-        consumer=chk.holder,
-        delta_mu=d_mu,
-        delta_calls=convert(d_calls, uint64),
-        delta_failures=convert(d_fail, uint64),
-        delta_latency_ms=convert(d_lat, uint64),
-        license_amount=license_amount,
-        node_amount=node_amount,
-        protocol_fee=fee_l + fee_n,
-    )
-    return Applied(
-        code=0,
-        capsule_id=chk.capsule_id,
-        token=chk.payment_token,
-        license_amount=license_amount,
-        node_amount=node_amount,
-        fee=fee_l + fee_n,
-        d_calls=d_calls,
-        d_fail=d_fail,
-        d_lat=d_lat,
-        d_mu=d_mu,
-    )
-
-
-@internal
-@pure
-def _reject(code: uint8) -> Applied:
-    """
-    @dev A rejection result (nothing to aggregate).
+    @dev A refused voucher: a one-voucher call reverts with the reason string, a batch logs
+         `VoucherRejected` and goes on (nothing of that voucher was applied).
+    @param n The batch size.
+    @param credential_id The voucher's credential.
+    @param node The voucher's node.
     @param code The reject reason.
-    @return Applied With only `code` set.
     """
-    r: Applied = empty(Applied)
-    r.code = code
-    return r
+    if n == 1:
+        self._revert_with(code)
+    log VoucherRejected(credential_id=credential_id, node=node, reason=code)
 
 
 @internal
-def _add_usage(u: UsageAgg, epoch: uint256):
+@view
+def _tee_signed(node: address, digest: bytes32, tee_signatures: DynArray[Bytes[65], MAX_BATCH], i: uint256) -> bool:
+    """
+    @dev Whether the node's registered TEE signer co-signed the voucher digest.
+    @param node The node.
+    @param digest The voucher digest.
+    @param tee_signatures The batch's TEE co-signatures (empty for `ingest`).
+    @param i The voucher's index.
+    @return bool True if co-signed by the registered TEE signer.
+    """
+    pool: address = self.staking
+    if len(tee_signatures) == 0 or pool == empty(address):
+        return False
+    tee: address = staticcall IAccessStaking(pool).tee_signer(node)
+    return tee != empty(address) and self._recover(digest, tee_signatures[i]) == tee
+
+
+@internal
+def _add_usage(u: NodeAgg, epoch: uint256):
     """
     @dev Adds a batch's usage of one node to its epoch counters (one slot, 64-bit saturating).
     @param u The node's batch usage.
@@ -837,24 +788,47 @@ def _recover(digest: bytes32, sig: Bytes[65]) -> address:
 
 @internal
 @view
-def _signed_by(holder: address, digest: bytes32, sig: Bytes[65]) -> bool:
+def _signed_for(holder: address, signer: address, digest: bytes32, sig: Bytes[65]) -> bool:
     """
-    @dev Whether `sig` over `digest` speaks for `holder`: the holder's key, a live `sigAuth`
-         delegate of the holder (ERC-1056), or the holder contract's ERC-1271 approval.
+    @dev Slow path when the recovered signer is not the holder: a live `sigAuth` delegate of
+         the holder (ERC-1056), or the holder contract's ERC-1271 approval.
     @param holder The credential holder.
+    @param signer The address recovered from `sig` (zero if malformed).
     @param digest The voucher digest.
     @param sig The signature.
     @return bool True if valid.
     """
-    signer: address = self._recover(digest, sig)
-    if signer == holder and signer != empty(address):
-        return True
     if signer != empty(address) and IDENTITY != empty(address):
         if staticcall IDIDRegistry(IDENTITY).validDelegate(holder, SIG_AUTH, signer):
             return True
     if holder.is_contract:
-        return signature_checker._is_valid_ERC1271_signature_now(holder, digest, sig)
+        return self._erc1271_approves(holder, digest, sig)
     return False
+
+
+@internal
+@view
+def _erc1271_approves(wallet: address, digest: bytes32, sig: Bytes[65]) -> bool:
+    """
+    @dev ERC-1271 check with capped gas (snekmate's `signature_checker` forwards all gas, which
+         would let one hostile wallet exhaust a node's whole batch): a revert, a short or wrong
+         answer, or running out of the `ERC1271_GAS` allowance all mean "not approved".
+    @param wallet The holder contract.
+    @param digest The voucher digest.
+    @param sig The signature bytes handed to the wallet.
+    @return bool True only for the ERC-1271 magic value 0x1626ba7e.
+    """
+    ok: bool = False
+    ret: Bytes[32] = b""
+    ok, ret = raw_call(
+        wallet,
+        abi_encode(digest, sig, method_id=method_id("isValidSignature(bytes32,bytes)")),
+        max_outsize=32,
+        gas=ERC1271_GAS,
+        is_static_call=True,
+        revert_on_failure=False,
+    )
+    return ok and len(ret) == 32 and convert(slice(ret, 0, 4), bytes4) == 0x1626BA7E
 
 
 @internal

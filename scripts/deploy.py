@@ -1,6 +1,6 @@
 """`ape run deploy`: deploy and wire CodexField on any ape network (idempotent).
 
-    ape run deploy --network ethereum:local:foundry --test-tokens
+    ape run deploy --network ethereum:local:foundry --test-tokens      # deployer: TEST::0
     ape run deploy --network ethereum:sepolia:node --account deployer \
         --stake-token 0x... --reward-token 0x... --admin 0xTIMELOCK [--dry-run]
 
@@ -14,7 +14,7 @@ from codexfield.deploy import DeployConfig, deploy_system
 
 
 @click.command(cls=ConnectedProviderCommand)
-@account_option()
+@account_option(prompt=False)
 @click.option("--admin", default=None, help="Governance address (a timelock) that receives every admin role.")
 @click.option("--treasury", default=None, help="Receiver of slashes and non-reward-token fees (default: admin).")
 @click.option("--test-tokens", is_flag=True, help="Deploy MockERC20 USDC and CDX first (local chains).")
@@ -25,6 +25,12 @@ from codexfield.deploy import DeployConfig, deploy_system
 @click.option("--dry-run", is_flag=True, help="Print the plan with gas estimates; send nothing.")
 def cli(account, admin, treasury, test_tokens, stake_token, reward_token, reporters, epoch_length, dry_run):
     """Deploy every CodexField contract in dependency order and write the address book."""
+    from ape import accounts, networks
+
+    if account is None:
+        if networks.provider.network.name != "local":
+            raise click.UsageError("name the deployer with --account ALIAS (see 'ape accounts list')")
+        account = accounts.test_accounts[0]  # local chains: the first test account
     config = DeployConfig(
         admin=admin,
         treasury=treasury,

@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "interfaces" / "solidity"
-NAMES = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking"]
+NAMES = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
+         "Reputation"]
 # Solidity keywords and reserved words a Vyper identifier may collide with.
 RESERVED = set(
     "after alias apply at auto byte layout transient case copyof days default define ether final finney gwei hours immutable implements "

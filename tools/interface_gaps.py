@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACTS = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking"]
+CONTRACTS = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
+             "Reputation"]
 
 
 def _vyper(fmt: str, path: Path) -> str:

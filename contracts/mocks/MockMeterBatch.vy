@@ -38,6 +38,6 @@ def run(credential_ids: DynArray[uint256, 64], mu: uint256, purpose: uint256, at
     for cid: uint256 in credential_ids:
         res: ILicenseManager.UsageCheck = staticcall ILicenseManager(lm).check_usage(cid, mu, purpose, at)
         if res.status == 0:
-            if extcall ILicenseManager(lm).consume(cid, mu, purpose, at) == 0:
+            if (extcall ILicenseManager(lm).consume(cid, mu, purpose, at)).status == 0:
                 applied += 1
     return applied

@@ -75,7 +75,8 @@ interface ILicenseManager {
     function authorize(uint256 credential_id, address user, uint256 purpose, uint256 at_) external view returns (bool);
     function can_derive(uint256 credential_id, address holder, uint256 capsule_id, uint16 share_bps) external view returns (bool);
     function check_usage(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_) external view returns (UsageCheck memory);
-    function consume(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_) external returns (uint8);
+    function consume(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_) external returns (UsageCheck memory);
+    function unconsume(uint256 credential_id) external;
     function ownerOf(uint256 token_id) external view returns (address);
     function create_terms(Terms calldata terms) external returns (uint256);
     function set_terms_active(uint256 terms_id, bool active) external;

@@ -94,4 +94,5 @@ interface IUsageMeter {
     function withdrawals(address arg0, address arg1) external view returns (Withdrawal memory);
     function node_balance(address arg0, address arg1) external view returns (uint256);
     function fee_balance(address arg0) external view returns (uint256);
+    function ERC1271_GAS() external view returns (uint256);
 }

@@ -174,14 +174,14 @@ def test_wallet_burning_gas__cannot_make_a_batch_half_apply(cf, evil_wallet, wal
     assert cf.settled(wcred, node) == (0, 0, 0, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: UsageMeter's ERC-1271 check (snekmate signature_checker) forwards "
-                   "63/64 of all gas to the holder wallet; a gas-burning wallet makes the node pay ~the whole "
-                   "block gas limit for any batch carrying its voucher. Fix: cap the staticcall's gas.")
 def test_wallet_burning_gas__costs_the_node_bounded_gas(cf, evil_wallet, wallet_setup, consumer, node):
+    """Found by this suite (a gas-burning wallet made a 2-voucher batch cost ~29.6M gas); fixed in
+    main by capping the ERC-1271 static call at `UsageMeter.ERC1271_GAS`."""
     wcred, ccred = wallet_setup
     evil_wallet.set_mode(2, sender=node)
     res = cf.ingest([_pair(cf, ccred, node, 10, consumer), _pair(cf, wcred, node, 10)], sender=node)
-    assert res.receipt.gas_used < 500_000, res.receipt.gas_used  # measured: ~29.6M (the block gas limit)
+    # the meter gives the wallet at most ERC1271_GAS (50k); before that cap it took ~29.6M gas
+    assert res.receipt.gas_used < 500_000, res.receipt.gas_used
 
 
 # ---------------------------------------------------------------------------------- griefing batches
@@ -200,7 +200,10 @@ def test_64_invalid_vouchers_on_64_channels__apply_nothing_with_bounded_gas(cf, 
     assert cf.escrow(consumer, "USDC") == escrow
     assert all(cf.settled(ccred, v.node) == (0, 0, 0, 0) for v, _ in batch[:4])
     gas = res.receipt.gas_used
-    assert gas < 64 * 20_000, gas  # ≈ calldata + one ecrecover + one event per voucher
+    # per invalid voucher: calldata + ecrecover + LicenseManager.consume then unconsume (the
+    # meter consumes optimistically, then rolls back on a bad signature) + one event; measured
+    # ≈ 28.8k each (1.84M for the batch), linear in the batch and capped by MAX_BATCH
+    assert gas < 64 * 32_000, gas
 
 
 def test_64_batch_with_one_valid_voucher__applies_exactly_that_one(cf, wallet_setup, consumer, node):

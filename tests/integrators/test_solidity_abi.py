@@ -11,7 +11,8 @@ from eth_utils import keccak
 
 from sol_helpers import ROOT, compile_standard
 
-NAMES = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking"]
+NAMES = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
+         "Reputation"]
 SOL_DIR = ROOT / "interfaces" / "solidity"
 
 

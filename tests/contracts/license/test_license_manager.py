@@ -411,54 +411,54 @@ def test_consume__not_meter__reverts(lm, cred, consumer):
 
 def test_consume__applies_mu_and_failure_changes_nothing(lm, cred, meter):
     cid, issued, expires = cred
-    assert lm.consume(cid, 40, RESEARCH, issued, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 40, RESEARCH, issued, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 40
-    assert lm.consume(cid, 40, COMMERCIAL, issued, sender=meter).return_value == Reject.PURPOSE_OUT_OF_SCOPE
-    assert lm.consume(cid, 40, RESEARCH, expires, sender=meter).return_value == Reject.EXPIRED
-    assert lm.consume(999, 40, RESEARCH, issued, sender=meter).return_value == Reject.UNKNOWN_CREDENTIAL
+    assert lm.consume(cid, 40, COMMERCIAL, issued, sender=meter).return_value.status == Reject.PURPOSE_OUT_OF_SCOPE
+    assert lm.consume(cid, 40, RESEARCH, expires, sender=meter).return_value.status == Reject.EXPIRED
+    assert lm.consume(999, 40, RESEARCH, issued, sender=meter).return_value.status == Reject.UNKNOWN_CREDENTIAL
     assert lm.credential(cid).mu_used == 40
 
 
 def test_consume__quota_exhaustion(lm, create, buy, consumer, meter):
     cid = buy(create(mu_quota=100), consumer)
     at = lm.credential(cid).issued_at
-    assert lm.consume(cid, 60, RESEARCH, at, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 60, RESEARCH, at, sender=meter).return_value.status == Reject.OK
     assert lm.check_usage(cid, 41, RESEARCH, at).status == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 41, RESEARCH, at, sender=meter).return_value == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 41, RESEARCH, at, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
     assert lm.authorize(cid, consumer, RESEARCH, at)
-    assert lm.consume(cid, 40, RESEARCH, at, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 40, RESEARCH, at, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 100
     assert not lm.authorize(cid, consumer, RESEARCH, at)  # exhausted
-    assert lm.consume(cid, 1, RESEARCH, at, sender=meter).return_value == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 0, RESEARCH, at, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 1, RESEARCH, at, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 0, RESEARCH, at, sender=meter).return_value.status == Reject.OK
 
 
 def test_consume__unlimited_quota__capped_at_96_bits(lm, cred, meter):
     cid, issued, _ = cred
-    assert lm.consume(cid, 2**96 - 2, RESEARCH, issued, sender=meter).return_value == Reject.OK
-    assert lm.consume(cid, 2, RESEARCH, issued, sender=meter).return_value == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 2**255, RESEARCH, issued, sender=meter).return_value == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 1, RESEARCH, issued, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 2**96 - 2, RESEARCH, issued, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 2, RESEARCH, issued, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 2**255, RESEARCH, issued, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 1, RESEARCH, issued, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 2**96 - 1
 
 
 def test_consume__fixed_rate_windows_aligned_to_issuance(lm, create, buy, consumer, meter):
     cid = buy(create(rate_mu=10, rate_period=3600, mu_quota=25), consumer)
     t0 = lm.credential(cid).issued_at
-    assert lm.consume(cid, 6, RESEARCH, t0 + 10, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 6, RESEARCH, t0 + 10, sender=meter).return_value.status == Reject.OK
     assert lm.rate_window(cid) == (t0, 6)
     assert lm.check_usage(cid, 5, RESEARCH, t0 + 3599).status == Reject.RATE_EXCEEDED
-    assert lm.consume(cid, 5, RESEARCH, t0 + 3599, sender=meter).return_value == Reject.RATE_EXCEEDED
-    assert lm.consume(cid, 4, RESEARCH, t0 + 3599, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 5, RESEARCH, t0 + 3599, sender=meter).return_value.status == Reject.RATE_EXCEEDED
+    assert lm.consume(cid, 4, RESEARCH, t0 + 3599, sender=meter).return_value.status == Reject.OK
     # next window starts exactly at t0 + 3600
     assert lm.check_usage(cid, 10, RESEARCH, t0 + 3600).status == Reject.OK
-    assert lm.consume(cid, 10, RESEARCH, t0 + 3600, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 10, RESEARCH, t0 + 3600, sender=meter).return_value.status == Reject.OK
     assert lm.rate_window(cid) == (t0 + 3600, 10)
     # usage dated in an older window counts against the latest one
-    assert lm.consume(cid, 1, RESEARCH, t0 + 5, sender=meter).return_value == Reject.RATE_EXCEEDED
+    assert lm.consume(cid, 1, RESEARCH, t0 + 5, sender=meter).return_value.status == Reject.RATE_EXCEEDED
     # skipping windows resets; the quota (25) still binds: 20 used
-    assert lm.consume(cid, 6, RESEARCH, t0 + 5 * 3600 + 1, sender=meter).return_value == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 5, RESEARCH, t0 + 5 * 3600 + 1, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 6, RESEARCH, t0 + 5 * 3600 + 1, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 5, RESEARCH, t0 + 5 * 3600 + 1, sender=meter).return_value.status == Reject.OK
     assert lm.rate_window(cid) == (t0 + 5 * 3600, 5)
     assert lm.credential(cid).mu_used == 25
 
@@ -474,7 +474,7 @@ def test_authorize__ignores_rate_window(lm, create, buy, consumer, meter):
 def test_consume__paused__still_settles(lm, cred, meter, admin):
     cid, issued, _ = cred
     lm.pause(sender=admin)
-    assert lm.consume(cid, 3, RESEARCH, issued, sender=meter).return_value == Reject.OK
+    assert lm.consume(cid, 3, RESEARCH, issued, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 3
 
 
@@ -503,8 +503,8 @@ def test_revoke__licensor_at_will__effective_after_notice(lm, create, buy, licen
     assert lm.credential(cid).revoked_at == eff
     assert lm.authorize(cid, consumer, RESEARCH, eff - 1)
     assert not lm.authorize(cid, consumer, RESEARCH, eff)
-    assert lm.consume(cid, 5, RESEARCH, eff - 1, sender=meter).return_value == Reject.OK
-    assert lm.consume(cid, 5, RESEARCH, eff, sender=meter).return_value == Reject.REVOKED
+    assert lm.consume(cid, 5, RESEARCH, eff - 1, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 5, RESEARCH, eff, sender=meter).return_value.status == Reject.REVOKED
     assert lm.credential(cid).mu_used == 5
     # a second revocation cannot postpone
     chain.pending_timestamp += DAY
@@ -531,8 +531,8 @@ def test_revoke__arbiter_on_breach__immediate_and_earlier_than_notice(lm, create
     tx2 = lm.revoke(cid, b"\x02" * 32, sender=arbiter)
     t2 = chain.blocks[tx2.block_number].timestamp
     assert lm.credential(cid).revoked_at == t2 < t1 + 7 * DAY
-    assert lm.consume(cid, 1, RESEARCH, t2 - 1, sender=meter).return_value == Reject.OK  # dated before: payable
-    assert lm.consume(cid, 1, RESEARCH, t2, sender=meter).return_value == Reject.REVOKED
+    assert lm.consume(cid, 1, RESEARCH, t2 - 1, sender=meter).return_value.status == Reject.OK  # dated before: payable
+    assert lm.consume(cid, 1, RESEARCH, t2, sender=meter).return_value.status == Reject.REVOKED
     with ape.reverts("license: already revoked"):
         lm.revoke(cid, b"\x03" * 32, sender=arbiter)
     with ape.reverts("license: already revoked"):
@@ -611,3 +611,16 @@ def test_transfer__transferable__needs_approval(lm, create, buy, consumer, stran
 def test_transfer__unknown_token__erc721_reason(lm, consumer, stranger):
     with ape.reverts("erc721: invalid token ID"):
         lm.transferFrom(consumer, stranger, 42, sender=consumer)
+
+
+def test_unconsume__only_meter_and_only_within_the_consuming_transaction(lm, meter, consumer, cred):
+    cid, at, _ = cred
+    before = lm.credential(cid).mu_used
+    with ape.reverts("license: not meter"):
+        lm.unconsume(cid, sender=consumer)
+    with ape.reverts("license: nothing to undo"):
+        lm.unconsume(cid, sender=meter)  # transient undo state never outlives a transaction
+    assert lm.consume(cid, 5, RESEARCH, at, sender=meter).return_value.status == Reject.OK
+    assert lm.credential(cid).mu_used == before + 5
+    with ape.reverts("license: nothing to undo"):
+        lm.unconsume(cid, sender=meter)

@@ -104,7 +104,7 @@ def test_license_rules__match_model(lm, create, licensor, consumer, stranger, ad
             expected, window = model_status(c, t, mu, purpose, at)
             assert lm.check_usage(cid, mu, purpose, at).status == expected
             self._tick()
-            assert lm.consume(cid, mu, purpose, at, sender=meter).return_value == expected
+            assert lm.consume(cid, mu, purpose, at, sender=meter).return_value.status == expected
             if expected == Reject.OK and mu:
                 c["mu_used"] += mu
                 c["w_start"], c["w_mu"] = window

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ape
 import pytest
-from conftest import FEE_BPS, NODE_PRICE, PRICE, THAW
+from meter_helpers import FEE_BPS, NODE_PRICE, PRICE, THAW, terms_tuple
 from eth_account import Account
 
 from codexfield import scopes
@@ -180,6 +180,10 @@ def test_ingest__wrong_signer__rejected(system, consumer, stranger, node, fund, 
     v = voucher(cred, 100)
     with ape.reverts("meter: bad signature"):
         system.meter.ingest([v.as_tuple()], [sign(v, stranger)], sender=node)
+    tx = system.meter.ingest([v.as_tuple(), voucher(cred, 1).as_tuple()],
+                             [sign(v, stranger), sign(voucher(cred, 1), consumer)], sender=node)
+    assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.BAD_SIGNATURE]
+    assert system.lm.credential(cred).mu_used == 1  # the forged voucher's MU was undone
 
 
 def test_ingest__malleated_high_s_signature__rejected(system, consumer, node, fund, buy, voucher, sign):
@@ -241,9 +245,16 @@ def test_ingest__escrow_short__rejected_whole_then_applies_after_deposit(system,
         system.meter.ingest([v.as_tuple()], [sig], sender=node)
     assert system.meter.escrow(consumer, system.usdc) == 10
     assert list(system.meter.settled(cred, node))[0] == 0
+    # in a batch the shortfall is rejected and the credential's usage is restored exactly
+    other = voucher(cred, 1)
+    tx = system.meter.ingest([v.as_tuple(), other.as_tuple()], [sig, sign(other, consumer)], sender=node)
+    assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.ESCROW_SHORT]
+    assert system.lm.credential(cred).mu_used == 1
+    system.meter.request_withdrawal(system.usdc, 0, sender=consumer)
     fund(consumer, 1_000)
     system.meter.ingest([v.as_tuple()], [sig], sender=node)
     assert system.meter.escrow(consumer, system.usdc) == 1_010 - 100 * (PRICE + NODE_PRICE)
+    assert system.lm.credential(cred).mu_used == 100
 
 
 def test_ingest__quota_exceeded__rejected(system, consumer, node, fund, buy, voucher, sign):
@@ -355,9 +366,6 @@ def test_ingest__erc1271_wallet_holder(system, project, admin, consumer, node, v
     system.usdc.mint(admin, 10_000, sender=admin)
     system.usdc.approve(system.meter, 10_000, sender=admin)
     system.meter.deposit(system.usdc, 10_000, wallet, sender=admin)
-    terms = system.lm.create_terms  # noqa: F841  (terms come from the buy fixture below)
-    from conftest import terms_tuple
-
     t = system.lm.create_terms(terms_tuple(system.capsule, system.usdc), sender=system.registry.ownerOf(system.capsule))
     cred = system.lm.purchase(t.return_value, wallet, 0, sender=admin).return_value
     v = voucher(cred, 10)

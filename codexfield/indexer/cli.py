@@ -1,0 +1,151 @@
+"""`codexfield index run|serve|status|migrate` (the lead wires `index_group` into codexfield/cli.py).
+
+    codexfield index migrate [--db URL]
+    codexfield index run --network ethereum:local:foundry [--rpc URL] [--confirmations 12] [--once]
+    codexfield index serve [--host 127.0.0.1 --port 8700]
+    codexfield index status [--json]
+
+`--db` defaults to `$CODEXFIELD_INDEX_DB`, else `~/.codexfield/index.db` (SQLite); a
+`postgresql://` URL selects PostgreSQL. The address book of the network names the contracts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import click
+
+db_option = click.option("--db", "db", default=None, envvar="CODEXFIELD_INDEX_DB",
+                         help="database URL or SQLite file (default ~/.codexfield/index.db)")
+
+
+def _engine(db):
+    from codexfield.indexer.db import current_revision, make_engine, migrate
+
+    engine = make_engine(db)
+    if current_revision(engine) is None:
+        migrate(engine)
+    return engine
+
+
+def run_cycle(indexer, worker, engine, max_steps: int | None = None) -> dict:
+    """One pass: catch up with the chain, fetch due manifests, refresh rankings."""
+    from codexfield.indexer import ranking
+
+    applied = indexer.sync(max_steps=max_steps)
+    fetched = worker.process()
+    if applied or fetched:
+        ranking.refresh(engine)
+    return {"applied": applied, "manifests": fetched, "checkpoint": indexer.checkpoint()}
+
+
+@click.group("index")
+def index_group() -> None:
+    """The catalog indexer: events to SQL, search and lineage over HTTP."""
+
+
+@index_group.command("migrate")
+@db_option
+@click.option("--revision", default="head", show_default=True)
+def migrate_command(db, revision):
+    """Create or upgrade the catalog schema (Alembic)."""
+    from codexfield.indexer.db import current_revision, database_url, make_engine, migrate
+
+    engine = make_engine(db)
+    migrate(engine, revision)
+    click.echo(f"{database_url(db).split('@')[-1]}: schema at revision {current_revision(engine)}")
+
+
+@index_group.command("run")
+@db_option
+@click.option("--network", default="ethereum:local:foundry", show_default=True, help="ape network choice")
+@click.option("--rpc", default=None, help="JSON-RPC URL (default: ape's provider for --network)")
+@click.option("--book", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="address book JSON (default deployments/<ecosystem>-<network>.json)")
+@click.option("--confirmations", default=12, show_default=True, type=click.IntRange(0))
+@click.option("--batch", "batch_size", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--store", "store_spec", default=None, help="manifest store (path, file://, kubo+http://...)")
+@click.option("--interval", default=5.0, show_default=True, help="seconds between polls")
+@click.option("--once", is_flag=True, help="catch up once and exit")
+def run_command(db, network, rpc, book, confirmations, batch_size, store_spec, interval, once):
+    """Follow the chain into the catalog (Ctrl-C to stop; restarts resume from the checkpoint)."""
+    from codexfield import deployments
+    from codexfield.indexer.ingest import Web3Source, indexer_for_book
+    from codexfield.indexer.manifests import ManifestWorker
+    from codexfield.store import open_store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    engine = _engine(db)
+
+    def go(source, address_book):
+        idx = indexer_for_book(engine, source, address_book, confirmations=confirmations, batch_size=batch_size)
+        worker = ManifestWorker(engine, store=open_store(store_spec))
+        while True:
+            r = run_cycle(idx, worker, engine)
+            click.echo(f"chain {address_book.chain_id}: block {r['checkpoint']}, +{r['applied']} events, "
+                       f"manifests {r['manifests'] or '-'}")
+            if once:
+                return
+            time.sleep(interval)
+
+    def load_book():
+        if book:
+            data = json.loads(book.read_text())
+            return deployments.AddressBook(chain_id=int(data["chain_id"]), block=int(data.get("block", 0)),
+                                           contracts=dict(data.get("contracts", {})), path=book)
+        eco, net = (network.split(":") + ["", ""])[:2]
+        return deployments.load(eco, net)
+
+    try:
+        if rpc:
+            go(Web3Source.from_url(rpc), load_book())
+        else:
+            with deployments.connected(network) as address_book:
+                from ape import networks
+
+                go(Web3Source(networks.provider.web3), load_book() if book else address_book)
+    except deployments.AddressBookError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:  # pragma: no cover
+        click.echo("stopped; the next run resumes from the last checkpoint")
+
+
+@index_group.command("serve")
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, show_default=True, type=int)
+def serve_command(db, host, port):
+    """Serve the HTTP API and the catalog page (OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from codexfield.indexer.api import create_app
+
+    uvicorn.run(create_app(_engine(db)), host=host, port=port, log_level="info")
+
+
+@index_group.command("status")
+@db_option
+@click.option("--json", "as_json", is_flag=True)
+def status_command(db, as_json):
+    """Per chain: head, indexed block, lag; the manifest retry queue."""
+    from codexfield.indexer import queries
+
+    engine = _engine(db)
+    with engine.connect() as conn:
+        s = queries.status(conn)
+    if as_json:
+        click.echo(json.dumps(s, indent=2, default=str))
+        return
+    if not s["chains"]:
+        click.echo("no chain indexed yet; run 'codexfield index run --network ...'")
+    for c in s["chains"]:
+        click.echo(f"chain {c['chain_id']}: head {c['head']}, indexed {c['indexed_block']}, lag {c['lag']}, "
+                   f"reorgs {c['reorgs']}")
+    click.echo(f"capsules: {s['capsules']}; manifests: " +
+               (", ".join(f"{k} {v}" for k, v in sorted(s["manifests"].items())) or "none"))
+    for item in s["retry_queue"]:
+        click.echo(f"  {item['status']:6} {item['cid']} attempts {item['attempts']} [{item['error_kind']}] "
+                   f"{(item['last_error'] or '')[:100]}")

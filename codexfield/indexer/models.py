@@ -1,0 +1,364 @@
+"""The catalog schema (SQLAlchemy 2 declarative models).
+
+Two families of tables:
+
+* **event-derived** (`JOURNALED`): written only by the event handlers, through
+  `codexfield.indexer.journal.Writer`, which records the before-image of every row it touches
+  in `journal` together with the block number of the event. A reorg rolls these tables back
+  exactly by replaying the journal backwards (see `codexfield.indexer.ingest`).
+* **derived / off-chain** (`manifests`, `capsule_scores`): recomputed or fetched outside the
+  block stream, keyed so that a reorg cannot make them wrong (manifests are keyed by CID,
+  scores are recomputed after every applied batch).
+
+Entity ids are CAIP strings so that many chains share one catalog:
+capsules and credentials are CAIP-19 (`eip155:<chain>/erc721:<contract>/<id>`), accounts and
+nodes CAIP-10 (`eip155:<chain>:<address>`); terms and attestations, which are not tokens, use
+`eip155:<chain>:<contract>/terms/<id>` and `.../attestation/<id>`.
+
+uint256 amounts use `Uint`: a zero-padded 78-digit decimal string, so that SQL comparisons
+and ORDER BY are numeric on every dialect and no precision is lost; running totals are kept
+by the handlers (SQL SUM is not used on them).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+UINT_DIGITS = 78  # len(str(2**256 - 1))
+
+
+class Uint(TypeDecorator):
+    """An unsigned 256-bit integer stored as a zero-padded decimal string (orderable, exact)."""
+
+    impl = String(UINT_DIGITS)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect) -> Optional[str]:
+        if value is None:
+            return None
+        v = int(value)
+        if v < 0 or v >= 1 << 256:
+            raise ValueError(f"{v} is not a uint256")
+        return str(v).zfill(UINT_DIGITS)
+
+    def process_result_value(self, value: Any, dialect) -> Optional[int]:
+        return None if value is None else int(value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def U(default: int | None = 0, **kw):
+    return mapped_column(Uint(), default=default, nullable=default is None, **kw)
+
+
+# --- bookkeeping --------------------------------------------------------------------------
+
+
+class Chain(Base):
+    """One indexed chain: its checkpoint (last fully indexed block) and last seen head."""
+
+    __tablename__ = "chains"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    start_block: Mapped[int] = mapped_column(BigInteger, default=0)
+    indexed_block: Mapped[int] = mapped_column(BigInteger, default=-1)
+    head: Mapped[int] = mapped_column(BigInteger, default=0)
+    contracts: Mapped[str] = mapped_column(Text, default="{}")  # JSON {name: address}
+    updated_at: Mapped[float] = mapped_column(Float, default=0.0)
+    reorgs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Block(Base):
+    """Hashes of indexed blocks (every block with logs, and the last block of each range)."""
+
+    __tablename__ = "blocks"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(66))
+    parent_hash: Mapped[str] = mapped_column(String(66))
+    timestamp: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Journal(Base):
+    """Undo journal: the before-image of each row a handler touched (NULL: the row was new)."""
+
+    __tablename__ = "journal"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    table_name: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(Text)
+    before: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    __table_args__ = (Index("ix_journal_chain_block", "chain_id", "block_number"),)
+
+
+# --- capsules and lineage -----------------------------------------------------------------
+
+
+class Capsule(Base):
+    __tablename__ = "capsules"
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    registry_address: Mapped[str] = mapped_column(String(42))
+    token_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[int] = mapped_column(Integer, index=True)
+    content_hash: Mapped[str] = mapped_column(String(66))
+    cid: Mapped[str] = mapped_column(String(80), index=True)
+    creator: Mapped[str] = mapped_column(String(42), index=True)
+    creator_did: Mapped[str] = mapped_column(String(120), index=True)
+    owner: Mapped[str] = mapped_column(String(42), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    previous_id: Mapped[Optional[str]] = mapped_column(String(160), nullable=True)
+    root_id: Mapped[str] = mapped_column(String(160), index=True)
+    latest_id: Mapped[Optional[str]] = mapped_column(String(160), nullable=True)
+    uri: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[int] = mapped_column(Integer, default=1, index=True)
+    state_by: Mapped[Optional[str]] = mapped_column(String(42), nullable=True)
+    state_reason: Mapped[Optional[str]] = mapped_column(String(66), nullable=True)
+    created_block: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LineageEdge(Base):
+    __tablename__ = "lineage"
+    child_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    parent_id: Mapped[str] = mapped_column(String(160), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    share_bps: Mapped[int] = mapped_column(Integer)
+
+
+# --- licenses -----------------------------------------------------------------------------
+
+
+class Terms(Base):
+    __tablename__ = "terms"
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    terms_id: Mapped[int] = mapped_column(BigInteger)
+    capsule_id: Mapped[str] = mapped_column(String(160), index=True)
+    payment_token: Mapped[str] = mapped_column(String(42))
+    price_per_mu: Mapped[int] = U()
+    upfront_fee: Mapped[int] = U()
+    meter: Mapped[str] = mapped_column(String(66), default="")
+    duration: Mapped[int] = mapped_column(BigInteger, default=0)
+    mu_quota: Mapped[int] = U()
+    rate_mu: Mapped[int] = U()
+    rate_period: Mapped[int] = mapped_column(BigInteger, default=0)
+    scope: Mapped[int] = U()
+    scope_names: Mapped[str] = mapped_column(Text, default="")  # ",research,derivatives,"
+    derivative_share_bps: Mapped[int] = mapped_column(Integer, default=0)
+    revocation: Mapped[int] = mapped_column(Integer, default=0)
+    notice_period: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_credentials: Mapped[int] = mapped_column(BigInteger, default=0)
+    transferable: Mapped[bool] = mapped_column(Boolean, default=False)
+    text_hash: Mapped[str] = mapped_column(String(66), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    credentials_issued: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    credential_id: Mapped[int] = mapped_column(BigInteger)
+    terms_id: Mapped[Optional[str]] = mapped_column(String(160), nullable=True)
+    capsule_id: Mapped[Optional[str]] = mapped_column(String(160), nullable=True, index=True)
+    holder: Mapped[str] = mapped_column(String(42), default="")
+    expires_at: Mapped[int] = mapped_column(BigInteger, default=0)
+    revoked_by: Mapped[Optional[str]] = mapped_column(String(42), nullable=True)
+    revoke_reason: Mapped[Optional[str]] = mapped_column(String(66), nullable=True)
+    revoked_effective_at: Mapped[Optional[int]] = mapped_column(BigInteger, nullable=True)
+
+
+# --- usage --------------------------------------------------------------------------------
+
+
+class UsageChannel(Base):
+    """Settled usage per (credential, node) channel: running sums of UsageRecorded deltas."""
+
+    __tablename__ = "usage_channels"
+    id: Mapped[str] = mapped_column(String(240), primary_key=True)
+    credential_id: Mapped[str] = mapped_column(String(160), index=True)
+    capsule_id: Mapped[str] = mapped_column(String(160), index=True)
+    node: Mapped[str] = mapped_column(String(80), index=True)
+    consumer: Mapped[str] = mapped_column(String(42), default="")
+    mu: Mapped[int] = U()
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    license_amount: Mapped[int] = U()
+    node_amount: Mapped[int] = U()
+    protocol_fee: Mapped[int] = U()
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CapsuleUsage(Base):
+    __tablename__ = "capsule_usage"
+    capsule_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    mu: Mapped[int] = U()
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    license_amount: Mapped[int] = U()
+    node_amount: Mapped[int] = U()
+
+
+class NodeEpochUsage(Base):
+    __tablename__ = "node_epoch_usage"
+    node: Mapped[str] = mapped_column(String(80), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    mu: Mapped[int] = U()
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    failures: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- royalties ----------------------------------------------------------------------------
+
+
+class RoyaltyVault(Base):
+    """Per (capsule, token): `vault` (waiting to propagate) and `claimable` (the owner's share)."""
+
+    __tablename__ = "royalty_vaults"
+    capsule_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    token: Mapped[str] = mapped_column(String(42), primary_key=True)
+    vault: Mapped[int] = U()
+    claimable: Mapped[int] = U()
+    credited_total: Mapped[int] = U()
+    from_children_total: Mapped[int] = U()
+    to_parents_total: Mapped[int] = U()
+    claimed_total: Mapped[int] = U()
+
+
+class RoyaltyFlow(Base):
+    """Cumulative amount that moved from `source` to `target` in `token` (capsule ids or CAIP-10)."""
+
+    __tablename__ = "royalty_flows"
+    source: Mapped[str] = mapped_column(String(160), primary_key=True)
+    target: Mapped[str] = mapped_column(String(160), primary_key=True, index=True)
+    token: Mapped[str] = mapped_column(String(42), primary_key=True)
+    amount: Mapped[int] = U()
+
+
+# --- nodes --------------------------------------------------------------------------------
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    address: Mapped[str] = mapped_column(String(42))
+    endpoint: Mapped[str] = mapped_column(Text, default="")
+    services: Mapped[int] = U()
+    region: Mapped[str] = mapped_column(String(32), default="")
+    tee_signer: Mapped[str] = mapped_column(String(42), default="")
+    price_per_mu: Mapped[int] = U()
+    stake: Mapped[int] = U()
+    unbonding: Mapped[int] = U()
+    thaw_end: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[int] = mapped_column(Integer, default=1)
+    reliability: Mapped[int] = U()
+    strikes: Mapped[int] = mapped_column(Integer, default=0)
+    jailed_until: Mapped[int] = mapped_column(BigInteger, default=0)
+    slashed_total: Mapped[int] = U()
+    rewards_claimed: Mapped[int] = U()
+
+
+class EpochScore(Base):
+    __tablename__ = "epoch_scores"
+    node: Mapped[str] = mapped_column(String(80), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    reports: Mapped[int] = mapped_column(Integer, default=0)
+    probes: Mapped[int] = mapped_column(BigInteger, default=0)
+    successes: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    quality: Mapped[Optional[int]] = U(None)
+    reliability: Mapped[Optional[int]] = U(None)
+    weight: Mapped[Optional[int]] = U(None)
+    strikes: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+
+
+# --- reputation and identity --------------------------------------------------------------
+
+
+class Rating(Base):
+    __tablename__ = "ratings"
+    credential_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    capsule_id: Mapped[str] = mapped_column(String(160), index=True)
+    rater: Mapped[str] = mapped_column(String(42))
+    stars: Mapped[int] = mapped_column(Integer)
+    review_hash: Mapped[str] = mapped_column(String(66))
+    updates: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Attestation(Base):
+    __tablename__ = "attestations"
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    attestation_id: Mapped[int] = mapped_column(BigInteger)
+    capsule_id: Mapped[str] = mapped_column(String(160), index=True)
+    auditor: Mapped[str] = mapped_column(String(42))
+    standard: Mapped[str] = mapped_column(String(66))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    report_hash: Mapped[str] = mapped_column(String(66))
+    valid_until: Mapped[int] = mapped_column(BigInteger, default=0)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Did(Base):
+    """ERC-1056 identities seen on chain: current owner and number of changes."""
+
+    __tablename__ = "dids"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # CAIP-10 of the identity
+    did: Mapped[str] = mapped_column(String(120))
+    owner: Mapped[str] = mapped_column(String(42))
+    changes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- off-chain: manifests and derived scores (not journaled) ------------------------------
+
+
+class Manifest(Base):
+    """A capsule manifest by CID; also the retry queue (status `retry`, `next_attempt_at`)."""
+
+    __tablename__ = "manifests"
+    cid: Mapped[str] = mapped_column(String(80), primary_key=True)
+    uri: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    error_kind: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+
+
+class CapsuleScore(Base):
+    """Moderation and ranking inputs/outputs per capsule, recomputed by `ranking.refresh`."""
+
+    __tablename__ = "capsule_scores"
+    capsule_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    moderation: Mapped[str] = mapped_column(String(24), default="ok", index=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    success_rate: Mapped[float] = mapped_column(Float, default=0.0)
+    avg_latency_ms: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+    rating_avg: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    rating_bayes: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    audits_valid: Mapped[int] = mapped_column(Integer, default=0)
+    min_price_per_mu: Mapped[Optional[int]] = U(None)
+    scope_names: Mapped[str] = mapped_column(Text, default="")
+
+
+JOURNALED = {
+    t.__tablename__: t.__table__
+    for t in (Capsule, LineageEdge, Terms, Credential, UsageChannel, CapsuleUsage, NodeEpochUsage, RoyaltyVault,
+              RoyaltyFlow, Node, EpochScore, Rating, Attestation, Did)
+}

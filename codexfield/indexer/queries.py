@@ -1,0 +1,208 @@
+"""Read queries behind the HTTP API: search, capsule detail, lineage, nodes, rankings, status."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, literal, or_, select, text
+
+from codexfield import scopes
+from codexfield.indexer import models as m
+from codexfield.indexer.ranking import MODERATED
+
+C, L, S, MF = m.Capsule.__table__, m.LineageEdge.__table__, m.CapsuleScore.__table__, m.Manifest.__table__
+SORTS = {
+    "score": (S.c.score.desc(), C.c.id),
+    "newest": (C.c.created_block.desc(), C.c.token_id.desc()),
+    "rating": (S.c.rating_bayes.desc(), C.c.id),
+    "calls": (S.c.calls.desc(), C.c.id),
+}
+CAIP19 = re.compile(r"^eip155:\d+/erc721:0x[0-9a-fA-F]{40}/\d+$")
+
+
+class BadRequest(ValueError):
+    """A parameter a person can fix (the API answers 400 with this message)."""
+
+
+def _fts(conn: Connection, q: str):
+    """A WHERE clause matching manifests by full text (FTS5 on SQLite, tsvector on PostgreSQL)."""
+    words = re.findall(r"\w+", q)
+    if not words:
+        raise BadRequest("q: give at least one word to search for")
+    if conn.dialect.name == "sqlite":
+        match = " ".join(f'"{w}"*' for w in words)
+        return text("manifests.rowid IN (SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts)").bindparams(
+            fts=match)
+    return text("manifests.search_vector @@ to_tsquery('english', :fts)").bindparams(
+        fts=" & ".join(f"{w}:*" for w in words))
+
+
+def _capsule_json(row: Any) -> dict[str, Any]:
+    d = dict(row)
+    for k in ("min_price_per_mu",):
+        if d.get(k) is not None:
+            d[k] = str(d[k])
+    return d
+
+
+SUMMARY = [C.c.id, C.c.chain_id, C.c.token_id, C.c.kind, C.c.creator, C.c.creator_did, C.c.owner, C.c.version,
+           C.c.state, C.c.cid, C.c.created_block, MF.c.name, MF.c.description, MF.c.status.label("manifest_status"),
+           S.c.score, S.c.moderation, S.c.rating_avg, S.c.rating_count, S.c.rating_bayes, S.c.calls, S.c.success_rate,
+           S.c.avg_latency_ms, S.c.audits_valid, S.c.min_price_per_mu]
+
+
+def search(conn: Connection, *, q: str | None = None, kind: int | None = None, creator: str | None = None,
+           scope: list[str] | None = None, max_price: int | None = None, min_rating: float | None = None,
+           audited: bool | None = None, chain_id: int | None = None, include_moderated: bool = False,
+           sort: str = "score", limit: int = 20, offset: int = 0) -> dict[str, Any]:
+    if sort not in SORTS:
+        raise BadRequest(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
+    # Inner join on scores (every indexed capsule has a row: a neutral one at ingest, the real one
+    # after `ranking.refresh`), so the planner may drive from the FTS hits or the score index.
+    base = C.join(S, S.c.capsule_id == C.c.id)
+    base = base.join(MF, MF.c.cid == C.c.cid) if q else base.outerjoin(MF, MF.c.cid == C.c.cid)
+    where = []
+    if q:
+        where.append(_fts(conn, q))
+    if kind is not None:
+        where.append(C.c.kind == kind)
+    if creator:
+        where.append(C.c.creator == creator)
+    for name in scope or []:
+        where.append(S.c.scope_names.like(f"%,{name},%"))
+    if max_price is not None:
+        where.append(S.c.min_price_per_mu <= max_price)
+    if min_rating is not None:
+        where.append(S.c.rating_avg >= min_rating)
+    if audited is not None:
+        where.append(S.c.audits_valid > 0 if audited else S.c.audits_valid == 0)
+    if chain_id is not None:
+        where.append(C.c.chain_id == chain_id)
+    if not include_moderated:
+        where.append(S.c.moderation.notin_(MODERATED))
+    cond = and_(*where) if where else literal(True)
+    counted = C.join(S, S.c.capsule_id == C.c.id)  # the count needs the manifests only for q
+    counted = counted.join(MF, MF.c.cid == C.c.cid) if q else counted
+    total = conn.execute(select(func.count()).select_from(counted).where(cond)).scalar_one()
+    rows = conn.execute(select(*SUMMARY).select_from(base).where(cond).order_by(*SORTS[sort])
+                        .limit(limit).offset(offset)).mappings().all()
+    return {"total": total, "limit": limit, "offset": offset,
+            "next_offset": offset + limit if offset + limit < total else None,
+            "items": [_capsule_json(r) for r in rows]}
+
+
+def lineage(conn: Connection, capsule_id: str, depth: int = 8, limit: int = 500) -> dict[str, Any]:
+    """Ancestors and descendants (recursive CTEs, up to `depth` hops) and the edges among them."""
+    def walk(up: bool):
+        near, far = (L.c.child_id, L.c.parent_id) if up else (L.c.parent_id, L.c.child_id)
+        cte = select(far.label("id"), literal(1).label("depth")).where(near == capsule_id).cte(
+            "up" if up else "down", recursive=True)
+        step = select(far, cte.c.depth + 1).select_from(L.join(cte, near == cte.c.id)).where(cte.c.depth < depth)
+        cte = cte.union(step)
+        return conn.execute(select(cte.c.id, func.min(cte.c.depth).label("depth")).group_by(cte.c.id)
+                            .order_by(func.min(cte.c.depth), cte.c.id).limit(limit)).all()
+
+    ancestors, descendants = walk(True), walk(False)
+    ids = {capsule_id} | {r.id for r in ancestors} | {r.id for r in descendants}
+    edges = conn.execute(select(L.c.child_id, L.c.parent_id, L.c.share_bps)
+                         .where(L.c.child_id.in_(ids), L.c.parent_id.in_(ids))).all()
+    info = {r.id: dict(r) for r in conn.execute(
+        select(C.c.id, C.c.kind, C.c.token_id, C.c.state, MF.c.name, S.c.moderation)
+        .select_from(C.outerjoin(MF, MF.c.cid == C.c.cid).outerjoin(S, S.c.capsule_id == C.c.id))
+        .where(C.c.id.in_(ids))).mappings()}
+    return {
+        "id": capsule_id,
+        "ancestors": [{"id": r.id, "depth": r.depth, **info.get(r.id, {})} for r in ancestors],
+        "descendants": [{"id": r.id, "depth": r.depth, **info.get(r.id, {})} for r in descendants],
+        "edges": [{"child": e.child_id, "parent": e.parent_id, "share_bps": e.share_bps} for e in edges],
+        "nodes": {k: {kk: vv for kk, vv in v.items() if kk != "id"} for k, v in info.items()},
+    }
+
+
+def _s(v: Any) -> Any:
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**53 else v
+
+
+def _rows(conn: Connection, stmt) -> list[dict[str, Any]]:
+    return [{k: _s(v) for k, v in dict(r).items()} for r in conn.execute(stmt).mappings()]
+
+
+def capsule(conn: Connection, capsule_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(C).where(C.c.id == capsule_id)).mappings().first()
+    if row is None:
+        return None
+    out: dict[str, Any] = dict(row)
+    T, CU, RV, RF, R, A, CR = (m.Terms.__table__, m.CapsuleUsage.__table__, m.RoyaltyVault.__table__,
+                               m.RoyaltyFlow.__table__, m.Rating.__table__, m.Attestation.__table__,
+                               m.Credential.__table__)
+    man = conn.execute(select(MF).where(MF.c.cid == row["cid"])).mappings().first()
+    out["manifest"] = None if man is None else {
+        "status": man["status"], "name": man["name"], "description": man["description"], "tags": man["tags"],
+        "attempts": man["attempts"], "error_kind": man["error_kind"], "last_error": man["last_error"]}
+    sc = conn.execute(select(S).where(S.c.capsule_id == capsule_id)).mappings().first()
+    out["score"] = None if sc is None else {k: _s(v) for k, v in dict(sc).items() if k != "capsule_id"}
+    out["terms"] = _rows(conn, select(T).where(T.c.capsule_id == capsule_id).order_by(T.c.terms_id))
+    for t in out["terms"]:
+        t["scopes"] = [n for n in t.pop("scope_names").split(",") if n]
+        for k in ("price_per_mu", "upfront_fee", "mu_quota", "rate_mu", "scope"):
+            t[k] = str(t[k])
+    out["credentials"] = conn.execute(select(func.count()).select_from(CR).where(CR.c.capsule_id == capsule_id)
+                                      ).scalar_one()
+    usage = conn.execute(select(CU).where(CU.c.capsule_id == capsule_id)).mappings().first()
+    out["usage"] = {k: str(v) if k in ("mu", "license_amount", "node_amount") else v
+                    for k, v in (dict(usage) if usage else {"mu": 0, "calls": 0, "failures": 0, "latency_ms": 0,
+                                                             "license_amount": 0, "node_amount": 0}).items()
+                    if k != "capsule_id"}
+    out["royalties"] = [{k: str(v) if isinstance(v, int) else v for k, v in r.items() if k != "capsule_id"}
+                        for r in _rows(conn, select(RV).where(RV.c.capsule_id == capsule_id))]
+    out["royalty_flows"] = [{**r, "amount": str(r["amount"])} for r in _rows(
+        conn, select(RF).where(or_(RF.c.source == capsule_id, RF.c.target == capsule_id)))]
+    agg = conn.execute(select(func.coalesce(func.sum(R.c.stars), 0), func.count()).where(
+        R.c.capsule_id == capsule_id)).one()
+    out["rating"] = {"sum": int(agg[0]), "count": int(agg[1]), "average": (int(agg[0]) / agg[1]) if agg[1] else None}
+    out["attestations"] = _rows(conn, select(A).where(A.c.capsule_id == capsule_id).order_by(A.c.attestation_id))
+    out["versions"] = [r[0] for r in conn.execute(select(C.c.id).where(C.c.root_id == row["root_id"])
+                                                  .order_by(C.c.version))]
+    out["lineage"] = lineage(conn, capsule_id, depth=4, limit=100)
+    return out
+
+
+def nodes(conn: Connection, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    N, ES = m.Node.__table__, m.EpochScore.__table__
+    total = conn.execute(select(func.count()).select_from(N)).scalar_one()
+    items = _rows(conn, select(N).order_by(N.c.reliability.desc(), N.c.id).limit(limit).offset(offset))
+    for n in items:
+        for k in ("services", "price_per_mu", "stake", "unbonding", "reliability", "slashed_total", "rewards_claimed"):
+            n[k] = str(n[k])
+        n["epochs"] = [{k: str(v) if k in ("quality", "reliability", "weight") and v is not None else v
+                        for k, v in e.items() if k != "node"}
+                       for e in _rows(conn, select(ES).where(ES.c.node == n["id"]).order_by(ES.c.epoch.desc()).limit(10))]
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def status(conn: Connection) -> dict[str, Any]:
+    chains = []
+    for r in conn.execute(select(m.Chain.__table__)).mappings():
+        chains.append({"chain_id": r["chain_id"], "head": r["head"], "indexed_block": r["indexed_block"],
+                       "lag": max(0, r["head"] - r["indexed_block"]), "reorgs": r["reorgs"],
+                       "updated_at": r["updated_at"], "contracts": json.loads(r["contracts"] or "{}")})
+    counts = dict(conn.execute(select(MF.c.status, func.count()).group_by(MF.c.status)).all())
+    queue = _rows(conn, select(MF.c.cid, MF.c.status, MF.c.attempts, MF.c.next_attempt_at, MF.c.error_kind,
+                               MF.c.last_error).where(MF.c.status.in_(["retry", "failed"]))
+                  .order_by(MF.c.next_attempt_at).limit(50))
+    now = time.time()
+    for item in queue:
+        item["retry_in_s"] = max(0.0, round(item["next_attempt_at"] - now, 1)) if item["status"] == "retry" else None
+    return {"chains": chains, "manifests": counts, "retry_queue": queue,
+            "capsules": conn.execute(select(func.count()).select_from(C)).scalar_one()}
+
+
+def scope_names() -> list[str]:
+    return list(scopes.BY_NAME)
+
+
+def capsule_exists(conn: Connection, capsule_id: str) -> bool:
+    return conn.execute(select(C.c.id).where(C.c.id == capsule_id)).first() is not None

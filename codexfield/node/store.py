@@ -1,0 +1,118 @@
+"""The node's durable state: last accepted voucher per channel, what the meter has settled,
+and (through `KeeperState`) the intent log of its ingest transactions.
+
+A voucher is written here *before* the node serves on it, so a restart loses nothing: the
+vouchers accepted but not yet settled are re-queued and ingested.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import closing
+from pathlib import Path
+
+from codexfield.keepers.base import KeeperState
+from codexfield.sdk.metering import Voucher
+
+Counters = tuple[int, int, int, int]
+
+
+class NodeStore(KeeperState):
+    def __init__(self, path: str | Path):
+        super().__init__(path)
+        with self._tx() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS channels (credential_id TEXT PRIMARY KEY, accepted TEXT NOT NULL,"
+                " settled TEXT NOT NULL, voucher TEXT NOT NULL, signature TEXT NOT NULL, status TEXT NOT NULL,"
+                " note TEXT, calls_served INTEGER NOT NULL DEFAULT 0, updated REAL)"
+            )
+
+    def previous(self, credential_id: int) -> Counters:
+        """The channel's last accepted cumulative counters (zeros for a new channel)."""
+        with self._lock, closing(self._connect()) as db:
+            row = db.execute("SELECT accepted FROM channels WHERE credential_id=?", (str(credential_id),)).fetchone()
+        return tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)  # type: ignore[return-value]
+
+    def accept(self, voucher: Voucher, signature: bytes, expected_previous: Counters) -> bool:
+        """Record `voucher` as the channel's latest, iff the channel is still at
+        `expected_previous` (compare-and-set: two racing requests cannot both be accepted)."""
+        key = str(voucher.credential_id)
+        with self._tx() as db:
+            row = db.execute("SELECT accepted, settled FROM channels WHERE credential_id=?", (key,)).fetchone()
+            prev = tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)
+            if prev != tuple(expected_previous):
+                return False
+            settled = row[1] if row else json.dumps([0, 0, 0, 0])
+            db.execute(
+                "INSERT INTO channels (credential_id, accepted, settled, voucher, signature, status, calls_served,"
+                " updated) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?) ON CONFLICT(credential_id) DO UPDATE SET"
+                " accepted=excluded.accepted, voucher=excluded.voucher, signature=excluded.signature,"
+                " status='pending', note=NULL, calls_served=calls_served + 1, updated=excluded.updated",
+                (key, json.dumps([str(c) for c in voucher.counters()]), settled,
+                 json.dumps({k: str(v) if isinstance(v, int) else v for k, v in voucher.as_message().items()}),
+                 "0x" + signature.hex(), time.time()),
+            )
+        return True
+
+    def pending(self) -> list[tuple[Voucher, bytes]]:
+        """Latest accepted voucher of every channel whose counters exceed what was settled."""
+        with self._lock, closing(self._connect()) as db:
+            rows = db.execute("SELECT voucher, signature FROM channels WHERE status='pending'").fetchall()
+        return [(_voucher(json.loads(v)), bytes.fromhex(s[2:])) for v, s in rows]
+
+    def settled(self, credential_id: int) -> Counters:
+        with self._lock, closing(self._connect()) as db:
+            row = db.execute("SELECT settled FROM channels WHERE credential_id=?", (str(credential_id),)).fetchone()
+        return tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)  # type: ignore[return-value]
+
+    def mark_settled(self, credential_id: int, settled: Counters, ingested: Counters,
+                     note: str | None = None) -> str:
+        """Record the meter's settled counters after ingesting a voucher with `ingested` counters.
+
+        'rejected' when the meter did not take that voucher (`note` says why); otherwise
+        'settled' when nothing newer was accepted meanwhile, else still 'pending'."""
+        key = str(credential_id)
+        with self._tx() as db:
+            row = db.execute("SELECT accepted FROM channels WHERE credential_id=?", (key,)).fetchone()
+            if row is None:
+                return "unknown"
+            accepted = tuple(int(x) for x in json.loads(row[0]))
+            if not all(s >= i for s, i in zip(settled, ingested)):
+                status = "rejected"
+            elif all(s >= a for s, a in zip(settled, accepted)):
+                status = "settled"
+            else:
+                status = "pending"
+            db.execute("UPDATE channels SET settled=?, status=?, note=?, updated=? WHERE credential_id=?",
+                       (json.dumps([str(c) for c in settled]), status, note if status == "rejected" else None,
+                        time.time(), key))
+        return status
+
+    def channel(self, credential_id: int) -> dict | None:
+        with self._lock, closing(self._connect()) as db:
+            row = db.execute("SELECT accepted, settled, status, note, calls_served FROM channels WHERE credential_id=?",
+                             (str(credential_id),)).fetchone()
+        if row is None:
+            return None
+        return {"accepted": json.loads(row[0]), "settled": json.loads(row[1]), "status": row[2], "note": row[3],
+                "calls_served": row[4]}
+
+    def stats(self) -> dict[str, int]:
+        with self._lock, closing(self._connect()) as db:
+            rows = db.execute("SELECT status, COUNT(*), SUM(calls_served) FROM channels GROUP BY status").fetchall()
+        out = {f"channels_{s}": n for s, n, _ in rows}
+        out["calls_served"] = sum(c or 0 for _, _, c in rows)
+        return out
+
+
+def _voucher(d: dict) -> Voucher:
+    return Voucher(
+        credential_id=int(d["credential_id"]), node=d["node"], purpose=int(d["purpose"]),
+        cumulative_mu=int(d["cumulative_mu"]), cumulative_calls=int(d["cumulative_calls"]),
+        cumulative_failures=int(d["cumulative_failures"]), cumulative_latency_ms=int(d["cumulative_latency_ms"]),
+        node_price_per_mu=int(d["node_price_per_mu"]), deadline=int(d["deadline"]),
+    )
+
+
+voucher_from_json = _voucher

@@ -1,0 +1,192 @@
+"""Indexer benchmark (not a test): ingestion events/s and search latency at 100k capsules.
+
+    python scripts/bench_indexer.py [--pg URL] [--events 20000] [--capsules 100000] [--write-docs]
+
+* ingestion: synthetic decoded events (mints with parents, usage records, ratings, royalty
+  credits) applied through the real `Indexer.apply` path (handlers + undo journal + block
+  hashes + checkpoint in one transaction per batch of `--batch` events); decoding from RPC is
+  not included.
+* search: `--capsules` capsules with manifests, lineage and scores bulk-loaded, rankings
+  refreshed, then a mix of full-text, filtered and sorted queries through `queries.search`;
+  p50 / p99 over `--queries` runs.
+With `--write-docs` the result table replaces the block between the bench markers in
+docs/indexer.md. PostgreSQL runs when `--pg` or `$CODEXFIELD_TEST_PG_URL` is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import click
+from sqlalchemy import insert, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "indexer"))
+
+from codexfield.indexer import models as m  # noqa: E402
+from codexfield.indexer import queries, ranking  # noqa: E402
+from codexfield.indexer.abi import DecodedEvent  # noqa: E402
+from codexfield.indexer.db import make_engine, migrate  # noqa: E402
+
+WORDS = ("sentiment vision speech translation medical legal finance code llama diffusion tabular reviews "
+         "embedding retrieval summarization detection segmentation forecast genomics climate chat agent").split()
+
+
+def engine_for(kind: str, pg_url: str | None, tmp: Path):
+    if kind == "sqlite":
+        eng = make_engine(tmp / f"bench-{uuid.uuid4().hex[:6]}.db")
+        migrate(eng)
+        return eng, lambda: None
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = make_engine(pg_url)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    eng = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+    migrate(eng)
+
+    def drop():
+        eng.dispose()
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
+    return eng, drop
+
+
+def bench_ingest(engine, n_events: int, batch: int) -> float:
+    from synth import credited, minted, rated, usage
+
+    from synth import Feed
+
+    feed = Feed(engine)
+    rng = random.Random(1)
+    events, minted_n = [], 0
+    while len(events) < n_events:
+        r = rng.random()
+        if r < 0.4 or minted_n < 10:
+            minted_n += 1
+            parents = [(p, 1000) for p in rng.sample(range(1, minted_n), min(2, minted_n - 1))] if minted_n > 2 else []
+            events.append(minted(minted_n, parents=parents))
+        elif r < 0.8:
+            events.append(usage(rng.randint(1, 50), rng.randint(1, minted_n)))
+        elif r < 0.9:
+            events.append(rated(rng.randint(1, minted_n), rng.randint(1, 10**6), rng.randint(1, 5)))
+        else:
+            events.append(credited(rng.randint(1, minted_n), rng.randint(1, 10**9)))
+    t0 = time.perf_counter()
+    for i in range(0, len(events), batch):
+        feed.block_of(events[i:i + batch])
+    return len(events) / (time.perf_counter() - t0)
+
+
+def load_catalog(engine, n: int) -> float:
+    rng = random.Random(2)
+    reg = "0x" + "11" * 20
+    t0 = time.perf_counter()
+    caps, mans, edges = [], [], []
+    for i in range(1, n + 1):
+        cid = f"bafkrei{hashlib.sha256(str(i).encode()).hexdigest()[:52]}"
+        words = rng.sample(WORDS, 4)
+        caps.append({"id": f"eip155:1/erc721:{reg}/{i}", "chain_id": 1, "registry_address": reg, "token_id": i,
+                     "kind": rng.randint(1, 7), "content_hash": "0x" + "00" * 32, "cid": cid,
+                     "creator": "0x" + f"{rng.randint(1, 500):040x}", "creator_did": "", "owner": "0x" + "00" * 20,
+                     "version": 1, "previous_id": None, "root_id": f"eip155:1/erc721:{reg}/{i}", "latest_id": None,
+                     "uri": "", "state": 1 if rng.random() > 0.01 else 4, "created_block": i, "created_at": i})
+        mans.append({"cid": cid, "uri": "", "status": "ok", "attempts": 1, "next_attempt_at": 0.0,
+                     "name": f"{words[0]} {words[1]} {i}", "description": " ".join(words),
+                     "tags": f"{words[3]} tok{rng.randint(0, 999)}x", "body": ""})
+        if i > 10 and rng.random() < 0.5:
+            edges.append({"child_id": caps[-1]["id"], "parent_id": f"eip155:1/erc721:{reg}/{rng.randint(1, i - 1)}",
+                          "position": 0, "share_bps": 500})
+    usage = [{"capsule_id": c["id"], "mu": 0, "calls": rng.randint(0, 10000), "failures": rng.randint(0, 50),
+              "latency_ms": rng.randint(0, 10**6), "license_amount": 0, "node_amount": 0} for c in caps if rng.random() < .3]
+    with engine.begin() as conn:
+        for rows, table in ((caps, m.Capsule), (mans, m.Manifest), (edges, m.LineageEdge), (usage, m.CapsuleUsage)):
+            for k in range(0, len(rows), 5000):
+                conn.execute(insert(table.__table__), rows[k:k + 5000])
+    load = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    ranking.refresh(engine)
+    refresh = time.perf_counter() - t1
+    with engine.begin() as conn:  # planner statistics, as autovacuum / a periodic ANALYZE would keep them
+        conn.execute(text("ANALYZE"))
+    return load, refresh
+
+
+def bench_search(engine, runs: int) -> dict[str, tuple[float, float]]:
+    rng = random.Random(3)
+    mixes = {
+        "full text, specific word (~0.1% of capsules)": lambda: {"q": f"tok{rng.randint(0, 999)}x"},
+        "full text, broad word (~18% of capsules)": lambda: {"q": rng.choice(WORDS)},
+        "full text + kind + sort newest": lambda: {"q": rng.choice(WORDS), "kind": rng.randint(1, 7), "sort": "newest"},
+        "filters only (kind, min_rating)": lambda: {"kind": rng.randint(1, 7), "min_rating": 1.0},
+        "ranking page 5": lambda: {"offset": 80, "limit": 20},
+    }
+    out = {}
+    for name, mk in mixes.items():
+        times = []
+        with engine.connect() as conn:
+            for _ in range(runs):
+                params = mk()
+                t = time.perf_counter()
+                queries.search(conn, **params)
+                times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        out[name] = (statistics.median(times), times[max(0, int(len(times) * 0.99) - 1)])
+    with engine.connect() as conn:
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            queries.lineage(conn, f"eip155:1/erc721:{'0x' + '11' * 20}/{rng.randint(1000, 100000)}", depth=8)
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        out["lineage (depth 8, both directions)"] = (statistics.median(times), times[int(len(times) * 0.99) - 1])
+    return out
+
+
+@click.command()
+@click.option("--pg", default=lambda: os.environ.get("CODEXFIELD_TEST_PG_URL"), help="PostgreSQL URL")
+@click.option("--events", default=20000, show_default=True)
+@click.option("--batch", default=1000, show_default=True)
+@click.option("--capsules", default=100000, show_default=True)
+@click.option("--queries", "runs", default=200, show_default=True)
+@click.option("--write-docs", is_flag=True)
+def main(pg, events, batch, capsules, runs, write_docs):
+    kinds = ["sqlite"] + (["postgresql"] if pg else [])
+    lines = [f"| database | ingest (events/s, batches of {batch}) | load {capsules:,} capsules (s) | refresh rankings (s) "
+             "| query | p50 (ms) | p99 (ms) |", "|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in kinds:
+            eng, drop = engine_for(kind, pg, Path(tmp))
+            rate = bench_ingest(eng, events, batch)
+            drop()
+            eng, drop = engine_for(kind, pg, Path(tmp))
+            load, refresh = load_catalog(eng, capsules)
+            res = bench_search(eng, runs)
+            drop()
+            first = True
+            for q, (p50, p99) in res.items():
+                lead = f"| {kind} | {rate:,.0f} | {load:.1f} | {refresh:.1f} " if first else "| | | | "
+                lines.append(lead + f"| {q} | {p50:.1f} | {p99:.1f} |")
+                first = False
+            click.echo(f"{kind}: {rate:,.0f} events/s", err=True)
+    table = "\n".join(lines)
+    click.echo(table)
+    if write_docs:
+        doc = ROOT / "docs" / "indexer.md"
+        body = doc.read_text()
+        block = f"<!-- bench:start -->\n{table}\n<!-- bench:end -->"
+        doc.write_text(re.sub(r"<!-- bench:start -->.*<!-- bench:end -->", block, body, flags=re.S))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""A deployed, wired grid with one model capsule, its licence, a funded consumer credential
+and a node gateway helper, for the gateway and keeper tests (real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from codexfield import deployments, scopes
+from codexfield.deploy import DeployConfig, deploy_system
+from codexfield.ldl.terms import Terms
+from codexfield.node.gateway import Gateway, GatewayServer
+from codexfield.node.model import train
+from codexfield.node.store import NodeStore
+from codexfield.sdk.metering import Domain
+
+from operate_helpers import DEPOSIT, LICENSE_PRICE, NODE_PRICE
+
+
+class Grid:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+@pytest.fixture(scope="module")
+def grid(project, accounts, admin, licensor, consumer, reporter, tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path_factory.mktemp("books"))
+    reporters = [reporter, accounts[8], accounts[9]]
+    try:
+        book = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[r.address for r in reporters]),
+                             log=lambda s: None)
+    finally:
+        mp.undo()
+    c = {n: getattr(project, n).at(a) for n, a in book.contracts.items()}
+    usdc = project.MockERC20.at(book.tokens["USDC"]["address"])
+    cdx = project.MockERC20.at(book.tokens["CDX"]["address"])
+    registry, lm, meter = c["CapsuleRegistry"], c["LicenseManager"], c["UsageMeter"]
+    capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
+    terms = Terms(capsule_id=capsule, payment_token=usdc.address, price_per_mu=LICENSE_PRICE,
+                  meter=b"\x01" * 32, scope=scopes.mask_of(["inference", "research"]), revocation=2)
+    terms_id = lm.create_terms(terms.as_tuple(), sender=licensor).return_value
+    credential = lm.purchase(terms_id, consumer, 0, sender=consumer).return_value
+    usdc.mint(consumer, DEPOSIT, sender=admin)
+    usdc.approve(meter, DEPOSIT, sender=consumer)
+    meter.deposit(usdc, DEPOSIT, consumer, sender=consumer)
+    model = train(["refund my invoice", "the app crashes", "reset my password", "parcel is late"],
+                  ["billing", "technical", "account", "shipping"])
+    return Grid(book=book, c=c, usdc=usdc, cdx=cdx, capsule=int(capsule), terms_id=int(terms_id),
+                credential=int(credential), model=model, domain=Domain.of(meter), reporters=reporters)
+
+
+@pytest.fixture
+def start_gateway(grid, node, tmp_path):
+    """Closure: start a gateway (new or on an existing state file) on 127.0.0.1; stopped at teardown."""
+    servers = []
+
+    def _start(state=None, **kw):
+        store = NodeStore(state or tmp_path / "node.sqlite")
+        gw = Gateway(capsule_id=grid.capsule, model=grid.model, account=node, contracts=grid.c, store=store,
+                     price_per_mu=NODE_PRICE, max_age_s=kw.pop("max_age_s", 3_600), **kw)
+        server = GatewayServer(gw).start(flusher=False)
+        servers.append(server)
+        return server
+
+    yield _start
+    for s in servers:
+        s.stop(flush=False)

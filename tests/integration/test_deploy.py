@@ -1,0 +1,121 @@
+"""deploy_system end to end on the test chain: fresh deploy, idempotent re-run, finishing a
+half-done deployment, dry run (plan + gas estimates, nothing sent), and the `ape run deploy` CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codexfield import deployments
+from codexfield.deploy import DeployConfig, deploy_system
+
+CONTRACTS = ("IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter")
+
+
+@pytest.fixture
+def book_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
+    return tmp_path
+
+
+def _wired(project, book, reporters):
+    c = {name: getattr(project, name).at(book.contracts[name]) for name in CONTRACTS}
+    registry, lm, router = c["CapsuleRegistry"], c["LicenseManager"], c["RoyaltyRouter"]
+    staking, meter = c["AccessStaking"], c["UsageMeter"]
+    assert registry.license_manager() == lm.address
+    assert lm.revenue_sink() == router.address
+    assert lm.usage_meter() == meter.address
+    assert router.hasRole(router.CREDITOR_ROLE(), lm) and router.hasRole(router.CREDITOR_ROLE(), meter)
+    for info in book.tokens.values():
+        assert router.token_allowed(info["address"])
+    assert meter.staking() == staking.address
+    assert staking.usage_meter() == meter.address
+    assert staking.genesis() == meter.genesis() and staking.epoch_length() == meter.epoch_length()
+    assert staking.reward_token() == book.tokens["USDC"]["address"]
+    assert staking.stake_token() == book.tokens["CDX"]["address"]
+    for r in reporters:
+        assert staking.hasRole(staking.REPORTER_ROLE(), r)
+    return c
+
+
+def test_deploy_system__fresh__deploys_wires_and_writes_the_book(project, admin, reporter, book_dir, chain):
+    lines: list[str] = []
+    book = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[reporter.address]), log=lines.append)
+    assert set(CONTRACTS) <= set(book.contracts)
+    assert set(book.tokens) == {"USDC", "CDX"} and book.tokens["USDC"]["decimals"] == 6
+    _wired(project, book, [reporter.address])
+    data = json.loads(book.path.read_text())
+    assert data["chain_id"] == chain.chain_id and data["contracts"] == book.contracts
+    assert book.path.parent == book_dir
+
+
+def test_deploy_system__rerun__sends_nothing(admin, reporter, book_dir):
+    config = DeployConfig(test_tokens=True, reporters=[reporter.address])
+    first = deploy_system(admin, config, log=lambda _: None)
+    nonce = admin.nonce
+    lines: list[str] = []
+    second = deploy_system(admin, config, log=lines.append)
+    assert admin.nonce == nonce
+    assert second.contracts == first.contracts and second.tokens == first.tokens
+    assert sum("already at" in line for line in lines) == len(CONTRACTS) + 2  # + the two test tokens
+
+
+def test_deploy_system__half_done__keeps_what_exists_and_finishes(project, admin, reporter, book_dir, networks):
+    config = DeployConfig(test_tokens=True, reporters=[reporter.address])
+    full = deploy_system(admin, config, log=lambda _: None)
+    net = networks.provider.network
+    # A crash after the registry: the book names only the tokens and the first two contracts.
+    partial = deployments.AddressBook(
+        chain_id=full.chain_id,
+        block=full.block,
+        tokens=dict(full.tokens),
+        contracts={k: full.contracts[k] for k in ("IdentityRegistry", "CapsuleRegistry")},
+    )
+    deployments.save(partial, net.ecosystem.name, net.name)
+    done = deploy_system(admin, config, log=lambda _: None)
+    for k in ("IdentityRegistry", "CapsuleRegistry"):
+        assert done.contracts[k] == full.contracts[k]
+    assert done.tokens == full.tokens
+    assert done.contracts["UsageMeter"] != full.contracts["UsageMeter"]
+    _wired(project, done, [reporter.address])
+    # A book naming an address without the right code is redeployed, not trusted.
+    bad = deployments.load(net.ecosystem.name, net.name)
+    bad.contracts["RoyaltyRouter"] = admin.address
+    deployments.save(bad, net.ecosystem.name, net.name)
+    fixed = deploy_system(admin, config, log=lambda _: None)
+    assert fixed.contracts["RoyaltyRouter"] != admin.address
+    _wired(project, fixed, [reporter.address])
+
+
+def test_deploy_system__dry_run__prints_plan_with_gas_and_sends_nothing(admin, book_dir, networks):
+    nonce = admin.nonce
+    lines: list[str] = []
+    book = deploy_system(admin, DeployConfig(test_tokens=True), dry_run=True, log=lines.append)
+    assert admin.nonce == nonce
+    assert not book.contracts
+    net = networks.provider.network
+    assert not deployments.book_path(net.ecosystem.name, net.name).exists()
+    text = "\n".join(lines)
+    for name in CONTRACTS + ("USDC", "CDX"):
+        assert f"would deploy {name}" in text
+    gas = [int(line.rsplit("~", 1)[1].split()[0].replace(",", "")) for line in lines if "would deploy" in line]
+    assert len(gas) == len(CONTRACTS) + 2 and all(g > 100_000 for g in gas)
+    assert "plan:" in text and "would wire" in text
+
+
+def test_ape_run_deploy__cli(admin, book_dir, networks):
+    from click.testing import CliRunner
+
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("deploy_script", Path(__file__).parents[2] / "scripts/deploy.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    net = networks.provider.network
+    choice = f"{net.ecosystem.name}:{net.name}:{networks.provider.name}"
+    out = CliRunner().invoke(mod.cli, ["--network", choice, "--account", "TEST::0", "--test-tokens"])
+    assert out.exit_code == 0, out.output
+    book = deployments.load(net.ecosystem.name, net.name)
+    assert set(CONTRACTS) <= set(book.contracts)
