@@ -256,10 +256,17 @@ class Indexer:
 
     @staticmethod
     def _enqueue_manifests(conn, items: list[tuple[str, str]]) -> None:
-        for cid, uri in items:
-            if conn.execute(select(MANIFESTS.c.cid).where(MANIFESTS.c.cid == cid)).first() is None:
-                conn.execute(insert(MANIFESTS).values(cid=cid, uri=uri, status="pending", attempts=0,
-                                                      next_attempt_at=0.0, name="", description="", tags="", body=""))
+        first = dict(reversed(items))  # the first uri seen for each CID
+        if not first:
+            return
+        have = set()
+        cids = list(first)
+        for i in range(0, len(cids), 500):
+            have.update(conn.execute(select(MANIFESTS.c.cid).where(MANIFESTS.c.cid.in_(cids[i:i + 500]))).scalars())
+        rows = [{"cid": cid, "uri": uri, "status": "pending", "attempts": 0, "next_attempt_at": 0.0, "name": "",
+                 "description": "", "tags": "", "body": ""} for cid, uri in first.items() if cid not in have]
+        if rows:
+            conn.execute(insert(MANIFESTS), rows)
 
     @staticmethod
     def _default_scores(conn, capsule_ids: list[str]) -> None:
@@ -267,10 +274,13 @@ class Indexer:
         `ranking.refresh`; rows of capsules later rolled back are dropped by the join and the refresh."""
         if not capsule_ids:
             return
-        have = set(conn.execute(select(SCORES.c.capsule_id).where(SCORES.c.capsule_id.in_(capsule_ids))).scalars())
+        ids = list(dict.fromkeys(capsule_ids))
+        have: set[str] = set()
+        for i in range(0, len(ids), 500):
+            have.update(conn.execute(select(SCORES.c.capsule_id).where(SCORES.c.capsule_id.in_(ids[i:i + 500])))
+                        .scalars())
         rows = [{"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0, "rating_count": 0,
-                 "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ","} for c in dict.fromkeys(capsule_ids)
-                if c not in have]
+                 "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ","} for c in ids if c not in have]
         if rows:
             conn.execute(insert(SCORES), rows)
 
