@@ -34,7 +34,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from codexfield.indexer import journal
 from codexfield.indexer.abi import DecodedEvent, EventDecoder
 from codexfield.indexer.handlers import HANDLERS, Context
-from codexfield.indexer.models import Block, CapsuleScore, Chain, Manifest
+from codexfield.indexer.models import SEARCH_ATTRIBUTES, Block, Capsule, CapsuleScore, Chain, Manifest
 
 log = logging.getLogger("codexfield.indexer")
 
@@ -42,6 +42,7 @@ CHAINS = Chain.__table__
 BLOCKS = Block.__table__
 MANIFESTS = Manifest.__table__
 SCORES = CapsuleScore.__table__
+CAPSULES = Capsule.__table__
 
 
 class DeepReorg(RuntimeError):
@@ -185,6 +186,10 @@ class Indexer:
         with self.engine.begin() as conn:
             undone = journal.rollback_to(conn, self.chain_id, fork)
             conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number > fork))
+            # Score rows of capsules the reorg removed (a capsule minted again at the same id on
+            # the new branch gets a fresh row with its own search attributes).
+            conn.execute(delete(SCORES).where(~select(CAPSULES.c.id).where(CAPSULES.c.id == SCORES.c.capsule_id)
+                                              .exists()))
             conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                 indexed_block=fork, reorgs=CHAINS.c.reorgs + 1, updated_at=time.time()))
         log.warning("chain %s: reorg, rolled back to block %s (%s writes undone)", self.chain_id, fork, undone)
@@ -276,11 +281,16 @@ class Indexer:
             return
         ids = list(dict.fromkeys(capsule_ids))
         have: set[str] = set()
+        attrs: dict[str, dict] = {}
         for i in range(0, len(ids), 500):
-            have.update(conn.execute(select(SCORES.c.capsule_id).where(SCORES.c.capsule_id.in_(ids[i:i + 500])))
-                        .scalars())
+            chunk = ids[i:i + 500]
+            have.update(conn.execute(select(SCORES.c.capsule_id).where(SCORES.c.capsule_id.in_(chunk))).scalars())
+            for r in conn.execute(select(CAPSULES.c.id, *(CAPSULES.c[a] for a in SEARCH_ATTRIBUTES))
+                                  .where(CAPSULES.c.id.in_(chunk))).mappings():
+                attrs[r["id"]] = {a: r[a] for a in SEARCH_ATTRIBUTES}
         rows = [{"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0, "rating_count": 0,
-                 "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ","} for c in ids if c not in have]
+                 "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ",", **attrs[c]}
+                for c in ids if c not in have and c in attrs]
         if rows:
             conn.execute(insert(SCORES), rows)
 
