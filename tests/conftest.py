@@ -107,3 +107,14 @@ def mint_capsule(registry):
         return tx.return_value
 
     return _mint
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_contracts(registry, usdc):
+    """Deploy the session-scoped contracts before any module snapshot is taken.
+
+    ape isolates each module and test with chain snapshots; a session fixture first created in the
+    middle of a module is "rebased", and a later revert to an older module snapshot can erase its
+    code while pytest keeps the cached instance. Creating them first keeps every snapshot above them.
+    """
+    return registry, usdc

@@ -12,6 +12,8 @@
     GET /openapi.json        the OpenAPI document;  GET /  the catalog page
 
 Bad parameters answer 400 with `{"error": "<what is wrong and how to fix it>"}`; unknown ids 404.
+Search and rankings count matches exactly up to 1,000 (`queries.TOTAL_CAP`); beyond that
+`total_capped` is true and `total` is a lower bound; `next_offset` is always exact.
 """
 
 from __future__ import annotations

@@ -269,9 +269,7 @@ def royalty_propagated(w: Writer, ctx: Context, a: dict) -> None:
     token, amount = a["token"], int(a["amount"])
     to_parents, to_owner = int(a.get("to_parents", 0)), int(a.get("to_owner", amount))
     w.add(RV, {"capsule_id": capsule, "token": token}, vault=-amount, claimable=to_owner, to_parents_total=to_parents)
-    edges = w.conn.execute(
-        L.select().where(L.c.child_id == capsule).order_by(L.c.position)
-    ).mappings().all()
+    edges = w.rows(L.select().where(L.c.child_id == capsule).order_by(L.c.position))
     cum = given = 0
     for e in edges:
         cum += int(e["share_bps"])

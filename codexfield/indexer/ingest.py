@@ -34,7 +34,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from codexfield.indexer import journal
 from codexfield.indexer.abi import DecodedEvent, EventDecoder
 from codexfield.indexer.handlers import HANDLERS, Context
-from codexfield.indexer.models import Block, CapsuleScore, Chain, Manifest
+from codexfield.indexer.models import SEARCH_ATTRIBUTES, Block, Capsule, CapsuleScore, Chain, Manifest
 
 log = logging.getLogger("codexfield.indexer")
 
@@ -42,6 +42,7 @@ CHAINS = Chain.__table__
 BLOCKS = Block.__table__
 MANIFESTS = Manifest.__table__
 SCORES = CapsuleScore.__table__
+CAPSULES = Capsule.__table__
 
 
 class DeepReorg(RuntimeError):
@@ -185,6 +186,10 @@ class Indexer:
         with self.engine.begin() as conn:
             undone = journal.rollback_to(conn, self.chain_id, fork)
             conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number > fork))
+            # Score rows of capsules the reorg removed (a capsule minted again at the same id on
+            # the new branch gets a fresh row with its own search attributes).
+            conn.execute(delete(SCORES).where(~select(CAPSULES.c.id).where(CAPSULES.c.id == SCORES.c.capsule_id)
+                                              .exists()))
             conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                 indexed_block=fork, reorgs=CHAINS.c.reorgs + 1, updated_at=time.time()))
         log.warning("chain %s: reorg, rolled back to block %s (%s writes undone)", self.chain_id, fork, undone)
@@ -256,10 +261,17 @@ class Indexer:
 
     @staticmethod
     def _enqueue_manifests(conn, items: list[tuple[str, str]]) -> None:
-        for cid, uri in items:
-            if conn.execute(select(MANIFESTS.c.cid).where(MANIFESTS.c.cid == cid)).first() is None:
-                conn.execute(insert(MANIFESTS).values(cid=cid, uri=uri, status="pending", attempts=0,
-                                                      next_attempt_at=0.0, name="", description="", tags="", body=""))
+        first = dict(reversed(items))  # the first uri seen for each CID
+        if not first:
+            return
+        have = set()
+        cids = list(first)
+        for i in range(0, len(cids), 500):
+            have.update(conn.execute(select(MANIFESTS.c.cid).where(MANIFESTS.c.cid.in_(cids[i:i + 500]))).scalars())
+        rows = [{"cid": cid, "uri": uri, "status": "pending", "attempts": 0, "next_attempt_at": 0.0, "name": "",
+                 "description": "", "tags": "", "body": ""} for cid, uri in first.items() if cid not in have]
+        if rows:
+            conn.execute(insert(MANIFESTS), rows)
 
     @staticmethod
     def _default_scores(conn, capsule_ids: list[str]) -> None:
@@ -267,10 +279,18 @@ class Indexer:
         `ranking.refresh`; rows of capsules later rolled back are dropped by the join and the refresh."""
         if not capsule_ids:
             return
-        have = set(conn.execute(select(SCORES.c.capsule_id).where(SCORES.c.capsule_id.in_(capsule_ids))).scalars())
+        ids = list(dict.fromkeys(capsule_ids))
+        have: set[str] = set()
+        attrs: dict[str, dict] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            have.update(conn.execute(select(SCORES.c.capsule_id).where(SCORES.c.capsule_id.in_(chunk))).scalars())
+            for r in conn.execute(select(CAPSULES.c.id, *(CAPSULES.c[a] for a in SEARCH_ATTRIBUTES))
+                                  .where(CAPSULES.c.id.in_(chunk))).mappings():
+                attrs[r["id"]] = {a: r[a] for a in SEARCH_ATTRIBUTES}
         rows = [{"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0, "rating_count": 0,
-                 "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ","} for c in dict.fromkeys(capsule_ids)
-                if c not in have]
+                 "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ",", **attrs[c]}
+                for c in ids if c not in have and c in attrs]
         if rows:
             conn.execute(insert(SCORES), rows)
 

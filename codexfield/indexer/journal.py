@@ -1,27 +1,74 @@
 """Journaled writes: every row a handler touches leaves its before-image in `journal`.
 
-Handlers never issue SQL themselves; they call `Writer.get/put/add/delete`. Each write first
-reads the row's current image (or notes that it did not exist) and appends it to `journal`
-tagged with the block of the event being applied, all inside the batch's transaction. A reorg
-to fork block F undoes every journal entry with `block_number > F` newest-first (delete the row,
-re-insert its before-image) — exact, whatever the handlers did — and deletes those entries.
-Entries older than the journal depth are pruned after each batch.
+Handlers never issue SQL themselves; they call `Writer.get/put/add/delete` (and `Writer.rows`
+for a read that must see the batch's own writes). The writer keeps the current image of every
+row the batch touched in memory and writes to the database in bulk:
+
+* `get` reads a row from the database once per batch (by primary key, or from a bulk
+  `prefetch`); later reads and writes of that row are served from memory.
+* each write appends the row's before-image (NULL if absent) to the journal, tagged with the
+  block of the event being applied. Only the **first** write of a row in each block is kept:
+  undoing a block's writes newest-first ends at that first before-image, so the later ones of
+  the same block are redundant and the rollback stays exact.
+* `flush` writes the net difference between memory and the database: one executemany INSERT,
+  UPDATE and DELETE per table, then the journal entries. It runs before `rows` reads and at
+  the end of the batch, inside the batch's transaction (the checkpoint commits them together).
+
+A reorg to fork block F undoes every journal entry with `block_number > F` (delete the row,
+re-insert the oldest before-image above F) — exact, whatever the handlers did — and deletes
+those entries. Entries older than the journal depth are pruned after each batch.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from sqlalchemy import Connection, Table, and_, delete, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, tuple_, update
 
 from codexfield.indexer.models import JOURNALED, Journal
 
 JOURNAL = Journal.__table__
+PREFETCH_CHUNK = 500
 
 
 def _where(table: Table, key: Mapping[str, Any]):
     return and_(*[table.c[k] == v for k, v in key.items()])
+
+
+class _Spec:
+    """Per-table prepared statements (built once; SQLAlchemy caches their compiled form)."""
+
+    _all: dict[str, "_Spec"] = {}
+
+    def __init__(self, table: Table):
+        self.table = table
+        self.pk = tuple(c.name for c in table.primary_key.columns)
+        self.columns = [c.name for c in table.columns]
+        self.rest = [c for c in self.columns if c not in self.pk]
+        self.defaults = {c.name: (c.default.arg if c.default is not None and c.default.is_scalar else None)
+                         for c in table.columns}
+        keyed = and_(*[table.c[k] == bindparam(f"k_{k}") for k in self.pk])
+        self.select = select(table).where(keyed)
+        self.update = update(table).where(keyed).values({c: bindparam(c) for c in self.rest}) if self.rest else None
+        self.delete = delete(table).where(keyed)
+        self.insert = insert(table)
+
+    @classmethod
+    def of(cls, table: Table) -> "_Spec":
+        spec = cls._all.get(table.name)
+        if spec is None or spec.table is not table:
+            spec = cls._all[table.name] = cls(table)
+        return spec
+
+    def key(self, key: Mapping[str, Any]) -> tuple:
+        if len(key) != len(self.pk):
+            raise ValueError(f"{self.table.name}: writes are keyed by the primary key {self.pk}, got {tuple(key)}")
+        return tuple(key[k] for k in self.pk)
+
+    def full(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """`row` with every column, defaults filled in as the INSERT does."""
+        return {c: row[c] if c in row else d for c, d in self.defaults.items()}
 
 
 class Writer:
@@ -31,102 +78,152 @@ class Writer:
         self.conn = conn
         self.chain_id = chain_id
         self.block = 0
-        self._buffer: list[dict[str, Any]] = []
-        # Current image of every row read or written in this batch (None: known absent), so a
-        # row touched by many events is read from the database once.
-        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._journal_rows: list[dict[str, Any]] = []
+        self._journaled: set[tuple[str, tuple, int]] = set()  # (table, key, block) with an entry
+        # Per (table name, primary key): the current image (None: absent) and the image the
+        # database holds (as of the last flush); `_dirty` lists the rows where the two differ.
+        self._cache: dict[tuple[str, tuple], dict[str, Any] | None] = {}
+        self._db: dict[tuple[str, tuple], dict[str, Any] | None] = {}
+        self._dirty: dict[tuple[str, tuple], Table] = {}
 
-    @staticmethod
-    def _ck(table: Table, key: Mapping[str, Any]) -> tuple[str, str]:
-        return table.name, json.dumps(dict(key), sort_keys=True)
+    # --- reads ---------------------------------------------------------------------------
 
     def get(self, table: Table, **key: Any) -> dict[str, Any] | None:
-        ck = self._ck(table, key)
+        spec = _Spec.of(table)
+        ck = (table.name, spec.key(key))
         if ck in self._cache:
             row = self._cache[ck]
             return dict(row) if row is not None else None
-        found = self.conn.execute(select(table).where(_where(table, key))).mappings().first()
-        self._cache[ck] = dict(found) if found is not None else None
-        return dict(found) if found is not None else None
+        found = self.conn.execute(spec.select, {f"k_{k}": v for k, v in zip(spec.pk, ck[1])}).mappings().first()
+        row = dict(found) if found is not None else None
+        self._cache[ck] = self._db[ck] = row
+        return dict(row) if row is not None else None
 
-    @staticmethod
-    def _full(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
-        """`row` with every column, defaults filled in as the INSERT does."""
-        out = {}
-        for c in table.columns:
-            if c.name in row:
-                out[c.name] = row[c.name]
-            elif c.default is not None and c.default.is_scalar:
-                out[c.name] = c.default.arg
-            else:
-                out[c.name] = None
-        return out
+    def prefetch(self, table: Table, keys: Iterable[Mapping[str, Any]]) -> None:
+        """Load many rows by primary key in bulk (rows not found are remembered as absent)."""
+        spec = _Spec.of(table)
+        wanted = list(dict.fromkeys(k for k in (spec.key(x) for x in keys) if (table.name, k) not in self._cache))
+        cols = [table.c[k] for k in spec.pk]
+        for i in range(0, len(wanted), PREFETCH_CHUNK):
+            chunk = wanted[i:i + PREFETCH_CHUNK]
+            cond = cols[0].in_([k[0] for k in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
+            found = {}
+            for r in self.conn.execute(select(table).where(cond)).mappings():
+                found[tuple(r[k] for k in spec.pk)] = dict(r)
+            for k in chunk:
+                row = found.get(k)
+                self._cache[(table.name, k)] = self._db[(table.name, k)] = row
 
-    def _journal(self, table: Table, key: Mapping[str, Any], before: Mapping[str, Any] | None) -> None:
-        self._buffer.append({
+    def rows(self, stmt) -> list[Mapping[str, Any]]:
+        """Run a read query that must see this batch's writes (flushes them first)."""
+        self.flush()
+        return self.conn.execute(stmt).mappings().all()
+
+    # --- writes --------------------------------------------------------------------------
+
+    def _journal(self, table: Table, spec: _Spec, k: tuple, before: Mapping[str, Any] | None) -> None:
+        jk = (table.name, k, self.block)
+        if jk in self._journaled:  # this row already has its before-image for this block
+            return
+        self._journaled.add(jk)
+        self._journal_rows.append({
             "chain_id": self.chain_id,
             "block_number": self.block,
             "table_name": table.name,
-            "key": json.dumps(dict(key), sort_keys=True),
+            "key": json.dumps(dict(zip(spec.pk, k)), sort_keys=True),
             "before": None if before is None else json.dumps(dict(before), sort_keys=True),
         })
-        if len(self._buffer) >= 500:
-            self.flush()
 
-    def flush(self) -> None:
-        if self._buffer:
-            self.conn.execute(insert(JOURNAL), self._buffer)
-            self._buffer = []
+    def _set(self, table: Table, k: tuple, row: dict[str, Any] | None) -> None:
+        ck = (table.name, k)
+        self._cache[ck] = row
+        self._dirty[ck] = table
 
     def put(self, table: Table, key: Mapping[str, Any], **values: Any) -> dict[str, Any]:
         """Insert the row `key` with `values`, or update those columns if it exists."""
+        spec = _Spec.of(table)
         before = self.get(table, **key)
-        self._journal(table, key, before)
-        if before is None:
-            row = self._full(table, {**key, **values})
-            self.conn.execute(insert(table).values(**row))
-        else:
-            row = {**before, **values}
-            if values:
-                self.conn.execute(update(table).where(_where(table, key)).values(**values))
-        self._cache[self._ck(table, key)] = row
+        k = spec.key(key)
+        self._journal(table, spec, k, before)
+        row = spec.full({**key, **values}) if before is None else {**before, **values}
+        self._set(table, k, row)
         return dict(row)
 
     def add(self, table: Table, key: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
             **deltas: int) -> dict[str, Any]:
         """Add `deltas` to numeric columns of row `key` (created with `defaults` if missing)."""
+        spec = _Spec.of(table)
         before = self.get(table, **key)
-        self._journal(table, key, before)
+        k = spec.key(key)
+        self._journal(table, spec, k, before)
         if before is None:
-            row = self._full(table, {**(defaults or {}), **key, **{k: max(0, int(v)) for k, v in deltas.items()}})
-            self.conn.execute(insert(table).values(**row))
+            row = spec.full({**(defaults or {}), **key, **{c: max(0, int(v)) for c, v in deltas.items()}})
         else:
-            values = {k: max(0, int(before.get(k) or 0) + int(v)) for k, v in deltas.items()}
-            self.conn.execute(update(table).where(_where(table, key)).values(**values))
-            row = {**before, **values}
-        self._cache[self._ck(table, key)] = row
+            row = {**before, **{c: max(0, int(before.get(c) or 0) + int(v)) for c, v in deltas.items()}}
+        self._set(table, k, row)
         return dict(row)
 
     def delete(self, table: Table, **key: Any) -> None:
+        spec = _Spec.of(table)
         before = self.get(table, **key)
         if before is not None:
-            self._journal(table, key, before)
-            self.conn.execute(delete(table).where(_where(table, key)))
-            self._cache[self._ck(table, key)] = None
+            k = spec.key(key)
+            self._journal(table, spec, k, before)
+            self._set(table, k, None)
+
+    def flush(self) -> None:
+        """Write the rows changed since the last flush and the journal entries, in bulk."""
+        if self._dirty:
+            plan: dict[str, tuple[_Spec, list, list, list]] = {}
+            for ck, table in self._dirty.items():
+                spec = _Spec.of(table)
+                ins, upd, dele = plan.setdefault(table.name, (spec, [], [], []))[1:]
+                was, now = self._db.get(ck), self._cache[ck]
+                keyed = {f"k_{c}": v for c, v in zip(spec.pk, ck[1])}
+                if was is None and now is not None:
+                    ins.append(now)
+                elif was is not None and now is None:
+                    dele.append(keyed)
+                elif was is not None and now is not None and spec.update is not None:
+                    upd.append({**keyed, **{c: now[c] for c in spec.rest}})
+                self._db[ck] = now
+            self._dirty = {}
+            for spec, ins, upd, dele in plan.values():
+                if dele:
+                    self.conn.execute(spec.delete, dele)
+                if upd:
+                    self.conn.execute(spec.update, upd)
+                if ins:
+                    self.conn.execute(spec.insert, ins)
+        if self._journal_rows:
+            self.conn.execute(insert(JOURNAL), self._journal_rows)
+            self._journal_rows = []
 
 
 def rollback_to(conn: Connection, chain_id: int, fork_block: int) -> int:
-    """Undo every journaled write of `chain_id` above `fork_block`; returns the entries undone."""
+    """Undo every journaled write of `chain_id` above `fork_block`; returns the entries undone.
+
+    Each touched row gets back the before-image of its oldest entry above the fork (what
+    replaying the entries newest-first would leave), restored in bulk."""
     rows = conn.execute(
-        select(JOURNAL).where(JOURNAL.c.chain_id == chain_id, JOURNAL.c.block_number > fork_block)
+        select(JOURNAL.c.table_name, JOURNAL.c.key, JOURNAL.c.before)
+        .where(JOURNAL.c.chain_id == chain_id, JOURNAL.c.block_number > fork_block)
         .order_by(JOURNAL.c.id.desc())
-    ).mappings().all()
-    for r in rows:
-        table = JOURNALED[r["table_name"]]
-        key = json.loads(r["key"])
-        conn.execute(delete(table).where(_where(table, key)))
-        if r["before"] is not None:
-            conn.execute(insert(table).values(**json.loads(r["before"])))
+    ).all()
+    oldest: dict[tuple[str, str], str | None] = {}
+    for table_name, key, before in rows:  # newest first: the last one seen per row is the oldest
+        oldest[(table_name, key)] = before
+    by_table: dict[str, tuple[list, list]] = {}
+    for (table_name, key), before in oldest.items():
+        keys, images = by_table.setdefault(table_name, ([], []))
+        keys.append(json.loads(key))
+        if before is not None:
+            images.append(json.loads(before))
+    for table_name, (keys, images) in by_table.items():
+        spec = _Spec.of(JOURNALED[table_name])
+        conn.execute(spec.delete, [{f"k_{c}": k[c] for c in spec.pk} for k in keys])
+        if images:
+            conn.execute(spec.insert, [spec.full(i) for i in images])
     conn.execute(delete(JOURNAL).where(JOURNAL.c.chain_id == chain_id, JOURNAL.c.block_number > fork_block))
     return len(rows)
 

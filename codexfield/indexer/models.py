@@ -340,21 +340,42 @@ class Manifest(Base):
 
 
 class CapsuleScore(Base):
-    """Moderation and ranking inputs/outputs per capsule, recomputed by `ranking.refresh`."""
+    """Moderation and ranking inputs/outputs per capsule, recomputed by `ranking.refresh`.
+
+    It also carries the capsule's immutable search attributes (chain, kind, creator, manifest
+    CID, creation block, token id), copied when the capsule is indexed, so that search filters,
+    sorts and counts on this one table through its indexes, and joins `capsules` and
+    `manifests` only for the rows of the page it returns."""
 
     __tablename__ = "capsule_scores"
     capsule_id: Mapped[str] = mapped_column(String(160), primary_key=True)
     moderation: Mapped[str] = mapped_column(String(24), default="ok", index=True)
-    score: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
     success_rate: Mapped[float] = mapped_column(Float, default=0.0)
     avg_latency_ms: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     rating_count: Mapped[int] = mapped_column(Integer, default=0)
     rating_avg: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    rating_bayes: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    rating_bayes: Mapped[float] = mapped_column(Float, default=0.0)
     audits_valid: Mapped[int] = mapped_column(Integer, default=0)
     min_price_per_mu: Mapped[Optional[int]] = U(None)
     scope_names: Mapped[str] = mapped_column(Text, default="")
+    chain_id: Mapped[Optional[int]] = mapped_column(BigInteger, nullable=True)
+    kind: Mapped[Optional[int]] = mapped_column(Integer, nullable=True, index=True)
+    creator: Mapped[Optional[str]] = mapped_column(String(42), nullable=True, index=True)
+    cid: Mapped[Optional[str]] = mapped_column(String(80), nullable=True, index=True)
+    created_block: Mapped[Optional[int]] = mapped_column(BigInteger, nullable=True)
+    token_id: Mapped[Optional[int]] = mapped_column(BigInteger, nullable=True)
+    # One index per sort order, with the tie-breaker, so a page is read in index order.
+    __table_args__ = (
+        Index("ix_capsule_scores_rank_score", score.desc(), "capsule_id"),
+        Index("ix_capsule_scores_rank_rating", rating_bayes.desc(), "capsule_id"),
+        Index("ix_capsule_scores_rank_calls", calls.desc(), "capsule_id"),
+        Index("ix_capsule_scores_rank_newest", "created_block", "token_id", "capsule_id"),
+    )
+
+
+SEARCH_ATTRIBUTES = ("chain_id", "kind", "creator", "cid", "created_block", "token_id")  # copied from capsules
 
 
 JOURNALED = {

@@ -8,18 +8,22 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, literal, or_, select, text
+from sqlalchemy.sql import operators
 
 from codexfield import scopes
 from codexfield.indexer import models as m
 from codexfield.indexer.ranking import MODERATED
 
 C, L, S, MF = m.Capsule.__table__, m.LineageEdge.__table__, m.CapsuleScore.__table__, m.Manifest.__table__
+# Each order is served by one index on capsule_scores (see models.CapsuleScore), tie-breaker included.
 SORTS = {
-    "score": (S.c.score.desc(), C.c.id),
-    "newest": (C.c.created_block.desc(), C.c.token_id.desc()),
-    "rating": (S.c.rating_bayes.desc(), C.c.id),
-    "calls": (S.c.calls.desc(), C.c.id),
+    "score": (S.c.score.desc(), S.c.capsule_id),
+    "newest": (S.c.created_block.desc(), S.c.token_id.desc(), S.c.capsule_id.desc()),
+    "rating": (S.c.rating_bayes.desc(), S.c.capsule_id),
+    "calls": (S.c.calls.desc(), S.c.capsule_id),
 }
+TOTAL_CAP = 1000  # search counts matches up to this many; beyond it `total_capped` is true
+BROAD_HITS = 2000  # SQLite: a full-text query with more hits is read in sort order (membership test)
 CAIP19 = re.compile(r"^eip155:\d+/erc721:0x[0-9a-fA-F]{40}/\d+$")
 
 
@@ -28,15 +32,27 @@ class BadRequest(ValueError):
 
 
 def _fts(conn: Connection, q: str):
-    """A WHERE clause matching manifests by full text (FTS5 on SQLite, tsvector on PostgreSQL)."""
+    """A WHERE clause on `capsule_scores` matching capsules whose manifest matches `q` (FTS5 on
+    SQLite, tsvector on PostgreSQL).
+
+    SQLite does not know how many rows a MATCH returns, so we ask FTS5 (a count over its index
+    is cheap): a selective query drives the search from its hits; a broad one (more than
+    `BROAD_HITS`) becomes a membership test (`+` keeps SQLite from driving from it), so the
+    page is read in the order of the sort index and stops after `offset + limit` rows."""
     words = re.findall(r"\w+", q)
     if not words:
         raise BadRequest("q: give at least one word to search for")
     if conn.dialect.name == "sqlite":
         match = " ".join(f'"{w}"*' for w in words)
-        return text("manifests.rowid IN (SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts)").bindparams(
-            fts=match)
-    return text("manifests.search_vector @@ to_tsquery('english', :fts)").bindparams(
+        hits = conn.execute(text("SELECT count(*) FROM manifest_fts WHERE manifest_fts MATCH :fts"),
+                            {"fts": match}).scalar_one()
+        if hits > BROAD_HITS:
+            return text("(SELECT manifests.rowid FROM manifests WHERE manifests.cid = capsule_scores.cid) IN "
+                        "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts)").bindparams(fts=match)
+        return text("capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE manifests.rowid IN "
+                    "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts))").bindparams(fts=match)
+    return text("capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE "
+                "manifests.search_vector @@ to_tsquery('english', :fts))").bindparams(
         fts=" & ".join(f"{w}:*" for w in words))
 
 
@@ -58,19 +74,23 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
            scope: list[str] | None = None, max_price: int | None = None, min_rating: float | None = None,
            audited: bool | None = None, chain_id: int | None = None, include_moderated: bool = False,
            sort: str = "score", limit: int = 20, offset: int = 0) -> dict[str, Any]:
+    """One page of capsules matching every given filter, in `sort` order.
+
+    `total` counts the matches exactly up to `TOTAL_CAP`; when there are more, `total_capped` is
+    true and `total` is a lower bound (`TOTAL_CAP`, or more when the page itself lies beyond it).
+    `next_offset` is exact either way (one row past the page is read to know)."""
     if sort not in SORTS:
         raise BadRequest(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
-    # Inner join on scores (every indexed capsule has a row: a neutral one at ingest, the real one
-    # after `ranking.refresh`), so the planner may drive from the FTS hits or the score index.
-    base = C.join(S, S.c.capsule_id == C.c.id)
-    base = base.join(MF, MF.c.cid == C.c.cid) if q else base.outerjoin(MF, MF.c.cid == C.c.cid)
+    # Every indexed capsule has a capsule_scores row (a neutral one at ingest, the real one after
+    # `ranking.refresh`) carrying its search attributes: filter, sort and count on that table,
+    # then join capsules and manifests for the rows of the page only.
     where = []
     if q:
         where.append(_fts(conn, q))
     if kind is not None:
-        where.append(C.c.kind == kind)
+        where.append(S.c.kind == kind)
     if creator:
-        where.append(C.c.creator == creator)
+        where.append(S.c.creator == creator)
     for name in scope or []:
         where.append(S.c.scope_names.like(f"%,{name},%"))
     if max_price is not None:
@@ -80,18 +100,32 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
     if audited is not None:
         where.append(S.c.audits_valid > 0 if audited else S.c.audits_valid == 0)
     if chain_id is not None:
-        where.append(C.c.chain_id == chain_id)
+        where.append(S.c.chain_id == chain_id)
     if not include_moderated:
         where.append(S.c.moderation.notin_(MODERATED))
     cond = and_(*where) if where else literal(True)
-    counted = C.join(S, S.c.capsule_id == C.c.id)  # the count needs the manifests only for q
-    counted = counted.join(MF, MF.c.cid == C.c.cid) if q else counted
-    total = conn.execute(select(func.count()).select_from(counted).where(cond)).scalar_one()
-    rows = conn.execute(select(*SUMMARY).select_from(base).where(cond).order_by(*SORTS[sort])
-                        .limit(limit).offset(offset)).mappings().all()
-    return {"total": total, "limit": limit, "offset": offset,
-            "next_offset": offset + limit if offset + limit < total else None,
-            "items": [_capsule_json(r) for r in rows]}
+    found = conn.execute(select(func.count()).select_from(
+        select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())).scalar_one()
+    order = SORTS[sort]
+    if found <= TOTAL_CAP and conn.dialect.name == "sqlite":
+        # Few matches: collect them through the filters' indexes and sort them, rather than walk
+        # the sort index past (nearly) every capsule. SQLite cannot see that through `LIMIT ?`, so
+        # the sort key is made an expression, which no index serves.
+        first = order[0]
+        order = ((first.element + 0).desc() if first.modifier is operators.desc_op else first.element + 0,
+                 *order[1:])
+    page = [r[0] for r in conn.execute(select(S.c.capsule_id).where(cond).order_by(*order)
+                                       .limit(limit + 1).offset(offset))]
+    more = len(page) > limit
+    page = page[:limit]
+    rows = {r["id"]: r for r in conn.execute(
+        select(*SUMMARY).select_from(C.join(S, S.c.capsule_id == C.c.id).outerjoin(MF, MF.c.cid == C.c.cid))
+        .where(C.c.id.in_(page))).mappings()} if page else {}
+    capped = found > TOTAL_CAP
+    total = max(TOTAL_CAP, offset + len(page) + (1 if more else 0)) if capped else found
+    return {"total": total, "total_capped": capped, "limit": limit, "offset": offset,
+            "next_offset": offset + limit if more else None,
+            "items": [_capsule_json(rows[i]) for i in page if i in rows]}
 
 
 def lineage(conn: Connection, capsule_id: str, depth: int = 8, limit: int = 500) -> dict[str, Any]:

@@ -82,7 +82,8 @@ def refresh(engine: Engine, now: float | None = None) -> int:
     C, L, U, R, A, T = (m.Capsule.__table__, m.LineageEdge.__table__, m.CapsuleUsage.__table__, m.Rating.__table__,
                         m.Attestation.__table__, m.Terms.__table__)
     with engine.connect() as conn:
-        states = dict(conn.execute(select(C.c.id, C.c.state)).all())
+        attrs = {r.id: r for r in conn.execute(select(C.c.id, C.c.state, *(C.c[a] for a in m.SEARCH_ATTRIBUTES)))}
+        states = {cid: r.state for cid, r in attrs.items()}
         children: dict[str, list[str]] = defaultdict(list)
         for child, parent in conn.execute(select(L.c.child_id, L.c.parent_id)):
             children[parent].append(child)
@@ -117,7 +118,7 @@ def refresh(engine: Engine, now: float | None = None) -> int:
             "capsule_id": cid, "moderation": mod[cid], "calls": calls, "rating_count": rc,
             "rating_avg": rs / rc if rc else None, "audits_valid": 1 if cid in audited else 0,
             "min_price_per_mu": prices.get(cid), "scope_names": "," + ",".join(sorted(scope_names.get(cid, ()))) + ",",
-            **parts,
+            **parts, **{a: getattr(attrs[cid], a) for a in m.SEARCH_ATTRIBUTES},
         })
     S = m.CapsuleScore.__table__
     with engine.begin() as conn:

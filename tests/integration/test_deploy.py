@@ -10,7 +10,9 @@ import pytest
 from codexfield import deployments
 from codexfield.deploy import DeployConfig, deploy_system
 
-CONTRACTS = ("IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter")
+CONTRACTS = (
+    "IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter", "Reputation",
+)
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ async function runSearch() {
   try { res = await api("/api/capsules?" + searchParams()); } catch (e) {
     $("search-error").textContent = e.message; $("search-error").hidden = false; $("results").replaceChildren(); return;
   }
-  $("result-count").textContent = `${res.total} capsule${res.total === 1 ? "" : "s"}`;
+  $("result-count").textContent = res.total_capped ? `${res.total}+ capsules` : `${res.total} capsule${res.total === 1 ? "" : "s"}`;
   const items = res.items.map((c) => {
     const li = el("li", { class: "result", "data-id": c.id });
     const a = el("a", { href: capsuleHref(c.id), class: "result-link" }, c.name || `${KINDS[c.kind]} ${short(c.id)}`);
