@@ -20,5 +20,6 @@ def cf(book, admin):
 
 
 @pytest.fixture(scope="module")
-def usdc(cf):  # shadows the session `usdc`: the system's own test USDC
+def cf_usdc(cf):
+    """The deployed system's own test USDC (not the session `usdc` of tests/conftest.py)."""
     return cf.token("USDC")

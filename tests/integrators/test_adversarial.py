@@ -28,8 +28,8 @@ def capsule(cf, creator):
 
 
 @pytest.fixture(scope="module")
-def open_terms(cf, creator, capsule, usdc):
-    return cf.licenses.create_terms(terms_tuple(capsule, usdc.address, transferable=True), sender=creator).return_value
+def open_terms(cf, creator, capsule, cf_usdc):
+    return cf.licenses.create_terms(terms_tuple(capsule, cf_usdc.address, transferable=True), sender=creator).return_value
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_receiver__reentering_the_license_manager_on_credential_transfer__is_blo
 
 
 def test_receiver__cross_contract_reentry_during_a_capsule_transfer__sees_no_half_state(
-        cf, creator, receiver, capsule, open_terms, usdc):
+        cf, creator, receiver, capsule, open_terms, cf_usdc):
     """During the registry's transfer hook the receiver buys a credential on the capsule: the
     LicenseManager reads the registry, whose lock is held, so the purchase fails whole."""
     lm = cf.licenses
@@ -117,13 +117,13 @@ def evil_wallet(project, admin):
 
 
 @pytest.fixture(scope="module")
-def wallet_setup(cf, evil_wallet, consumer, stranger, creator, capsule, usdc):
+def wallet_setup(cf, evil_wallet, consumer, stranger, creator, capsule, cf_usdc):
     """A credential held by the evil wallet and one by an honest consumer, both funded."""
-    t = cf.licenses.create_terms(terms_tuple(capsule, usdc.address), sender=creator).return_value
+    t = cf.licenses.create_terms(terms_tuple(capsule, cf_usdc.address), sender=creator).return_value
     wcred = cf.purchase(t, evil_wallet, sender=stranger)
     ccred = cf.purchase(t, sender=consumer)
-    usdc.mint(stranger, 10**9, sender=stranger)
-    usdc.mint(consumer, 10**9, sender=consumer)
+    cf_usdc.mint(stranger, 10**9, sender=stranger)
+    cf_usdc.mint(consumer, 10**9, sender=consumer)
     cf.deposit("USDC", 10**8, evil_wallet, sender=stranger)
     cf.deposit("USDC", 10**8, sender=consumer)
     return wcred, ccred
