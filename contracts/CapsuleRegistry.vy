@@ -51,7 +51,8 @@ initializes: erc721_lean
 
 
 exports: (
-    # ERC-721 core (this contract needs no transfer hook, so the module's transfers are used).
+    # ERC-721 core. `transferFrom` / `safeTransferFrom` are defined below rather than exported,
+    # so that they run under this file's nonreentrancy lock (the module's pragma is `off`).
     erc721_lean.name,
     erc721_lean.symbol,
     erc721_lean.balanceOf,
@@ -60,8 +61,6 @@ exports: (
     erc721_lean.isApprovedForAll,
     erc721_lean.approve,
     erc721_lean.setApprovalForAll,
-    erc721_lean.transferFrom,
-    erc721_lean.safeTransferFrom,
     # Roles (admin meant to be a timelock). `supportsInterface` is defined here.
     access_control.DEFAULT_ADMIN_ROLE,
     access_control.hasRole,
@@ -200,6 +199,33 @@ def supportsInterface(interface_id: bytes4) -> bool:
     @return bool Whether the interface is supported.
     """
     return interface_id in [0x01FFC9A7, 0x80AC58CD, 0x5B5E139F, 0x2A55205A, 0x49064906, 0x7965DB0B]
+
+
+@external
+@payable
+def transferFrom(owner: address, to: address, token_id: uint256):
+    """
+    @dev ERC-721 transfer by the owner or an approved operator (under the reentrancy lock).
+    @param owner The current owner.
+    @param to The receiver.
+    @param token_id The capsule.
+    """
+    erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
+
+
+@external
+@payable
+def safeTransferFrom(owner: address, to: address, token_id: uint256, data: Bytes[1_024] = b""):
+    """
+    @dev ERC-721 safe transfer: a contract receiver must accept it. The receiver hook runs after
+         every write and under the reentrancy lock, so it cannot call back into the registry.
+    @param owner The current owner.
+    @param to The receiver.
+    @param token_id The capsule.
+    @param data Data passed to `onERC721Received`.
+    """
+    erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
+    erc721_lean._check_on_erc721_received(owner, to, token_id, data)
 
 
 @external
