@@ -119,18 +119,34 @@ def _is_active(provider, network: str) -> bool:
     return 0 < len(wanted) <= 3 and all(w == h for w, h in zip(wanted, have) if w)
 
 
+DEFAULT_NETWORK = "ethereum:local:foundry"
+
+
 @contextmanager
-def connected(network: str) -> Iterator[AddressBook]:
+def connected(network: str | None = None) -> Iterator[AddressBook]:
     """Connect ape to `network` (e.g. `ethereum:local:foundry`) and yield its address book.
 
     When ape is already connected to that network (inside `ape run`, `ape console` or
-    `ape test`), the live provider is reused instead of starting a second one.
+    `ape test`), the live provider is reused instead of starting a second one. `None` means
+    the connected network, else `DEFAULT_NETWORK`.
     """
     from ape import networks
 
     active = networks.active_provider
-    if active is not None and active.is_connected and _is_active(active, network):
+    if active is not None and active.is_connected and (network is None or _is_active(active, network)):
         yield current()
         return
-    with networks.parse_network_choice(network):
+    with networks.parse_network_choice(network or DEFAULT_NETWORK):
         yield current()
+
+
+def load_account(alias: str):
+    """An ape account: `TEST:<n>` / `TEST::<n>` (test accounts of local chains) or a stored alias."""
+    from ape import accounts
+
+    if alias.upper().startswith("TEST:"):
+        index = alias.split(":")[-1]
+        if not index.isdigit() or int(index) >= len(accounts.test_accounts):
+            raise ValueError(f"{alias!r}: use TEST:<n> with a test account index below {len(accounts.test_accounts)}")
+        return accounts.test_accounts[int(index)]
+    return accounts.load(alias)

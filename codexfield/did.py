@@ -548,24 +548,6 @@ def resolve(
 # --------------------------------------------------------------------------- CLI
 
 
-def _connection(network: str):
-    """`deployments.connected(network)`, or the live connection when ape is already on it
-    (ape console, scripts, tests): connecting again would start a second local node."""
-    from contextlib import nullcontext
-
-    from ape import networks
-
-    from codexfield import deployments
-
-    active = networks.active_provider
-    if active is not None and active.is_connected and network in (
-        active.network_choice,
-        f"{active.network.ecosystem.name}:{active.network.name}",
-    ):
-        return nullcontext(deployments.current())
-    return deployments.connected(network)
-
-
 @click.group(name="did")
 def did_command() -> None:
     """did:ethr identities on the CodexField IdentityRegistry (ERC-1056)."""
@@ -582,7 +564,7 @@ def resolve_command(did: str, network: str, document_only: bool) -> None:
     from codexfield import deployments
 
     try:
-        with _connection(network) as book:
+        with deployments.connected(network) as book:
             from ape import networks
 
             contract = deployments.contract("IdentityRegistry", book)

@@ -22,10 +22,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import click
+
+from codexfield.deployments import DEFAULT_NETWORK, connected, load_account
 
 BPS = 10_000
 MAX_PARENTS = 8
@@ -246,27 +247,11 @@ def load_graph_from_chain(registry: Any, ids: Iterable[int]) -> dict[int, tuple[
 # CLI: codexfield royalty ...
 # ---------------------------------------------------------------------------------------------
 
-DEFAULT_NETWORK = "ethereum:local:foundry"
 NETWORK_OPTION = click.option(
     "--network", default=None, help=f"ape network choice [default: the connected one, else {DEFAULT_NETWORK}]"
 )
 
 
-@contextmanager
-def _session(network: str | None) -> Iterator[Any]:
-    """The address book of `network`, connecting ape unless it is already connected to it."""
-    from ape import networks
-
-    from codexfield.deployments import connected, current
-
-    provider = networks.active_provider
-    if provider is not None and provider.is_connected:
-        here = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
-        if network is None or network in (here, f"{provider.network.ecosystem.name}:{provider.network.name}"):
-            yield current()
-            return
-    with connected(network or DEFAULT_NETWORK) as book:
-        yield book
 TOKEN_OPTION = click.option("--token", default="USDC", show_default=True, help="token symbol from the address book")
 
 
@@ -305,7 +290,7 @@ def breakdown_command(capsule: int, amount: str, token: str, network: str | None
 
     from codexfield.deployments import contract
 
-    with _session(network) as book:
+    with connected(network) as book:
         decimals = int(book.token(token).get("decimals", 18))
         units = _to_units(amount, decimals)
         registry = contract("CapsuleRegistry", book)
@@ -329,14 +314,6 @@ def breakdown_command(capsule: int, amount: str, token: str, network: str | None
         console.print(ptable)
 
 
-def _account(alias: str):
-    from ape import accounts
-
-    if alias.upper().startswith("TEST::"):
-        return accounts.test_accounts[int(alias.split("::", 1)[1])]
-    return accounts.load(alias)
-
-
 @royalty_group.command(name="settle")
 @click.argument("capsules", type=int, nargs=-1, required=True)
 @TOKEN_OPTION
@@ -350,7 +327,7 @@ def settle_command(
     """Propagate the vaults of CAPSULES and of every ancestor they pay, children first."""
     from codexfield.deployments import contract
 
-    with _session(network) as book:
+    with connected(network) as book:
         token_address = book.token(token)["address"]
         registry = contract("CapsuleRegistry", book)
         router = contract("RoyaltyRouter", book)
@@ -361,7 +338,7 @@ def settle_command(
             for b in batches:
                 click.echo(" ".join(map(str, b)))
             return
-        sender = _account(account)
+        sender = load_account(account)
         for i, b in enumerate(batches, 1):
             tx = router.propagate_many(b, token_address, sender=sender)
             click.echo(f"batch {i}/{len(batches)}: {len(b)} capsules, gas {tx.gas_used}, tx {tx.txn_hash}")

@@ -20,21 +20,14 @@ import click
 
 from codexfield.keepers.base import KeeperState, log_event, run_loop, setup_logging
 
+from codexfield.deployments import load_account
+
 DEFAULT_NETWORK = "ethereum:local:foundry"
 
 
 def default_state(keeper: str, chain_id: int, account: str) -> Path:
     base = Path(os.environ.get("CODEXFIELD_HOME", Path.home() / ".codexfield")) / "keepers"
     return base / f"{keeper}-{chain_id}-{account.lower()[:10]}.sqlite"
-
-
-def load_account(alias: str) -> Any:
-    """`TEST::<n>` (local chains) or an ape account alias."""
-    from ape import accounts
-
-    if alias.upper().startswith("TEST::") or alias.upper().startswith("TEST:"):
-        return accounts.test_accounts[int(alias.split(":")[-1])]
-    return accounts.load(alias)
 
 
 def build(keeper: str, book: Any, account: Any, state: KeeperState, **opts: Any) -> Any:

@@ -45,30 +45,22 @@ def _compile_or_exit(text: str, shown: str, **kwargs) -> CompiledLicense:
 
 
 def _load_account(alias: str):
-    """`TEST:N` -> ape test account N; anything else -> `accounts.load(alias)`."""
-    from ape import accounts
+    """`codexfield.deployments.load_account`, with a bad alias as a clean CLI error."""
+    from codexfield.deployments import load_account
 
-    if alias.upper().startswith("TEST:"):
-        try:
-            return accounts.test_accounts[int(alias.split(":", 1)[1])]
-        except (ValueError, IndexError):
-            raise click.BadParameter(f"{alias!r}: use TEST:<n> with a test account index", param_hint="--account")
-    return accounts.load(alias)
+    try:
+        return load_account(alias)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--account") from None
 
 
 @contextmanager
 def _connected(network: str) -> Iterator[Any]:
-    """`codexfield.deployments.connected`, with a missing address book as a clean CLI error; an
-    ape session already connected to `network` (a script, a test) is reused, not restarted."""
-    from ape import networks
-
-    from codexfield.deployments import AddressBookError, connected, current
+    """`codexfield.deployments.connected` (which reuses a live session), with a missing address
+    book as a clean CLI error."""
+    from codexfield.deployments import AddressBookError, connected
 
     try:
-        active = networks.active_provider
-        if active is not None and active.is_connected and active.network_choice == network:
-            yield current()
-            return
         with connected(network) as book:
             yield book
     except AddressBookError as exc:

@@ -50,7 +50,7 @@ def serve_command(capsule_id, model_dir, network, account_alias, host, port, pub
                   state_path, batch_size, max_age, verify, register):
     """Serve invocations of CAPSULE for signed cumulative vouchers; ingest them in batches."""
     from codexfield.deployments import connected, contract
-    from codexfield.keepers.app import load_account
+    from codexfield.deployments import load_account
     from codexfield.keepers.base import setup_logging
     from codexfield.node.gateway import Gateway, serve_forever
     from codexfield.node.model import TextClassifier
@@ -96,7 +96,7 @@ def serve_command(capsule_id, model_dir, network, account_alias, host, port, pub
 def invoke_command(text, capsule_id, credential_id, node_url, network, account_alias, hot_key, ledger_path, max_price):
     """Invoke a capsule on a node, paying with the next signed cumulative voucher."""
     from codexfield.deployments import connected, contract
-    from codexfield.keepers.app import load_account
+    from codexfield.deployments import load_account
     from codexfield.node.client import ChannelOutOfSync, NodeClient, NodeError
     from codexfield.sdk.metering import ConsumerLedger, Domain
 
