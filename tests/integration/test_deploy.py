@@ -106,18 +106,20 @@ def test_deploy_system__dry_run__prints_plan_with_gas_and_sends_nothing(admin, b
     assert "plan:" in text and "would wire" in text
 
 
-def test_ape_run_deploy__cli(admin, book_dir, networks):
-    from click.testing import CliRunner
-
-    import importlib.util
+def test_ape_run_deploy__cli(tmp_path):
+    """The real `ape run deploy` in its own process (its own anvil), writing the book to a
+    temporary folder. In-process, the click command would re-enter the network context of the
+    test session's provider and leave the session on a fresh chain."""
+    import os
+    import subprocess
+    import sys
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("deploy_script", Path(__file__).parents[2] / "scripts/deploy.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    net = networks.provider.network
-    choice = f"{net.ecosystem.name}:{net.name}:{networks.provider.name}"
-    out = CliRunner().invoke(mod.cli, ["--network", choice, "--account", "TEST::0", "--test-tokens"])
-    assert out.exit_code == 0, out.output
-    book = deployments.load(net.ecosystem.name, net.name)
+    root = Path(__file__).parents[2]
+    env = dict(os.environ, CODEXFIELD_DEPLOYMENTS=str(tmp_path))
+    ape = Path(sys.executable).with_name("ape")
+    out = subprocess.run([str(ape), "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0",
+                          "--test-tokens"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    book = deployments.load("ethereum", "local", directory=tmp_path)
     assert set(CONTRACTS) <= set(book.contracts)
