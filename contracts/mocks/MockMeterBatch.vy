@@ -1,7 +1,7 @@
 # pragma version 0.4.3
 # pragma nonreentrancy off
 """
-@title MockMeterBatch: calls check_usage + consume per voucher, as the UsageMeter's batch does
+@title MockMeterBatch: one `consume` per voucher, as the UsageMeter's batch does
 @custom:contract-name MockMeterBatch
 @license GNU Affero General Public License v3.0 only
 @author CodexField
@@ -27,7 +27,7 @@ def __init__(lm_: address):
 @external
 def run(credential_ids: DynArray[uint256, 64], mu: uint256, purpose: uint256, at: uint256) -> uint256:
     """
-    @dev For each credential: check_usage, then consume if OK.
+    @dev For each credential: one `consume` (checks, applies, returns the pricing data).
     @param credential_ids The credentials.
     @param mu MU per credential.
     @param purpose The purpose bits.
@@ -36,8 +36,6 @@ def run(credential_ids: DynArray[uint256, 64], mu: uint256, purpose: uint256, at
     """
     applied: uint256 = 0
     for cid: uint256 in credential_ids:
-        res: ILicenseManager.UsageCheck = staticcall ILicenseManager(lm).check_usage(cid, mu, purpose, at)
-        if res.status == 0:
-            if (extcall ILicenseManager(lm).consume(cid, mu, purpose, at)).status == 0:
-                applied += 1
+        if (extcall ILicenseManager(lm).consume(cid, mu, purpose, at)).status == 0:
+            applied += 1
     return applied

@@ -103,7 +103,7 @@ def test_gas__consume_and_check_usage(system, usdc, licensor, consumer, project,
 
 
 def test_gas__meter_batch_per_voucher(system, usdc, licensor, consumer, project, admin, chain):
-    """The UsageMeter's view: check_usage + consume per voucher inside one batch transaction,
+    """The UsageMeter's view: one consume per voucher inside one batch transaction,
     distinct credentials under the same terms, each already used once (warm channels)."""
     lm, _, capsule, _ = system
     batch = admin.deploy(project.MockMeterBatch, lm)
@@ -116,7 +116,7 @@ def test_gas__meter_batch_per_voucher(system, usdc, licensor, consumer, project,
     one = batch.run(ids[:1], 1, RESEARCH, at, sender=admin).gas_used
     many = batch.run(ids, 1, RESEARCH, at, sender=admin).gas_used
     per_voucher = (many - one) // (len(ids) - 1)
-    _record("license.check_usage+consume per voucher in a meter batch (warm credential, quota + rate)", per_voucher, None)
+    _record("license.consume per voucher in a meter batch (warm credential, quota + rate)", per_voucher, None)
     print({"per_voucher": per_voucher})
-    # measured 14.4k: check_usage ~7.0k (2 cold slots: credential, usage) + consume ~6.4k (1 write) + call overhead
+    # one call: 2 cold slots (credential, usage) + 1 write + call overhead (was 14.4k as check_usage + consume)
     assert per_voucher <= 15_000
