@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from codexfield import deployments
 from codexfield.deployments import AddressBook
 
-if False:  # typing only
-    from codexfield.poa import Params  # noqa: F401
+if TYPE_CHECKING:
+    from codexfield.poa import Params
 
 SIG_AUTH = b"sigAuth".ljust(32, b"\0")
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

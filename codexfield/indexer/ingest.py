@@ -32,7 +32,7 @@ from typing import Any, Iterable, Mapping, Protocol
 from sqlalchemy import Engine, delete, insert, select, update
 
 from codexfield.indexer import journal
-from codexfield.indexer.abi import DecodedEvent, EventDecoder
+from codexfield.indexer.abi import DecodedEvent, EventDecoder, _hex
 from codexfield.indexer.handlers import HANDLERS, Context
 from codexfield.indexer.models import SEARCH_ATTRIBUTES, Block, Capsule, CapsuleScore, Chain, Manifest
 
@@ -61,13 +61,6 @@ class Source(Protocol):
     def header(self, number: int) -> dict[str, Any]: ...  # {"hash", "parentHash", "timestamp"}
 
     def logs(self, start: int, end: int, addresses: list[str]) -> list[Mapping[str, Any]]: ...
-
-
-def _hex(x: Any) -> str:
-    if isinstance(x, (bytes, bytearray)):
-        return "0x" + bytes(x).hex()
-    s = str(x)
-    return s if s.startswith("0x") else "0x" + s
 
 
 class Web3Source:
