@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import os
-
 import pytest
 from click.testing import CliRunner
 
@@ -32,41 +30,21 @@ text 0x{text}
 
 
 @pytest.fixture(scope="module")
-def ldl_registry(project, admin):
-    """This module's own registry: it runs late in the suite, after modules that revert the chain to
-    their own snapshots, so it does not lean on the session-scoped registry."""
-    return admin.deploy(project.CapsuleRegistry, admin, 500)
-
-
-@pytest.fixture(scope="module")
-def ldl_usdc(project, admin):
-    return admin.deploy(project.MockERC20, "Mock USDC", "USDC", 6)
-
-
-@pytest.fixture(scope="module")
-def ldl_mint(ldl_registry):
-    def _mint(sender):
-        return ldl_registry.mint(1, os.urandom(32), [], [], "", sender=sender).return_value
-
-    return _mint
-
-
-@pytest.fixture(scope="module")
-def manager(project, admin, ldl_registry):
+def manager(project, admin, registry):
     contract_type = getattr(project, "LicenseManager", None)
     if contract_type is None:
         pytest.skip("no LicenseManager in this branch yet")
-    return admin.deploy(contract_type, ldl_registry, admin)
+    return admin.deploy(contract_type, registry, admin)
 
 
 @pytest.fixture(scope="module")
-def capsule(ldl_mint, licensor):
-    return ldl_mint(licensor)
+def capsule(mint_capsule, licensor):
+    return mint_capsule(licensor)
 
 
 @pytest.fixture(scope="module")
-def tokens(ldl_usdc):
-    return {"USDC": {"address": str(ldl_usdc.address), "decimals": 6}}
+def tokens(usdc):
+    return {"USDC": {"address": str(usdc.address), "decimals": 6}}
 
 
 def test_publish_terms__reads_back_the_same_terms(manager, licensor, capsule, tokens):
