@@ -757,6 +757,23 @@ def is_active(node: address) -> bool:
 
 @external
 @view
+def serves(node: address, at: uint256) -> bool:
+    """
+    @dev Whether `node` was serving at time `at`: registered, neither jailed nor ejected in the
+         epoch of `at`, bonding at least `min_stake` (the UsageMeter pays only such nodes).
+    @param node The node.
+    @param at A unix time (the voucher's `issued_at`).
+    @return bool Whether it served paid usage at `at`.
+    """
+    if at < genesis:
+        return False
+    if self._status_at(self._meta[node], (at - genesis) // epoch_length) != STATUS_ACTIVE:
+        return False
+    return self._stake[node] & _MASK128 >= MIN_STAKE
+
+
+@external
+@view
 def node(addr: address) -> IAccessStaking.Node:
     """
     @dev A node's state; a jail that has run out reads as ACTIVE.
@@ -1113,12 +1130,13 @@ def _score_node(epoch: uint256, addr: address, meter: address) -> (uint256, uint
         avail.append(((lane >> 32) & _MASK32) * WAD // (lane & _MASK32))
         lat.append((lane >> 64) & _MASK32)
 
+    # Usage success weighed by paid MU: calls = mu, failures = failed_mu, so U = (mu - failed_mu) / mu.
     calls: uint256 = 0
     failures: uint256 = 0
     if meter != empty(address):
         u: IUsageMeter.NodeUsage = staticcall IUsageMeter(meter).node_usage(addr, epoch)
-        calls = convert(u.calls, uint256)
-        failures = convert(u.failures, uint256)
+        calls = u.mu
+        failures = min(u.failed_mu, u.mu)
 
     meta: uint256 = self._meta[addr]
     q: uint256 = 0

@@ -66,12 +66,19 @@ def node_usage(node: address, epoch: uint256) -> IUsageMeter.NodeUsage:
     @dev The stored usage of `node` in `epoch`.
     @param node The node.
     @param epoch The epoch.
-    @return NodeUsage (calls, failures, latency_ms_sum, mu).
+    @return NodeUsage (calls, failures, latency_ms_sum, mu, failed_mu = mu * failures // calls).
     """
     w: uint256 = self._usage[node][epoch]
+    calls: uint256 = w & (2**64 - 1)
+    failures: uint256 = (w >> 64) & (2**64 - 1)
+    mu: uint256 = w >> 192
+    failed_mu: uint256 = 0
+    if calls != 0:
+        failed_mu = mu * failures // calls
     return IUsageMeter.NodeUsage(
-        calls=convert(w & (2**64 - 1), uint64),
-        failures=convert((w >> 64) & (2**64 - 1), uint64),
+        calls=convert(calls, uint64),
+        failures=convert(failures, uint64),
         latency_ms_sum=convert((w >> 128) & (2**64 - 1), uint64),
-        mu=w >> 192,
+        mu=mu,
+        failed_mu=failed_mu,
     )

@@ -74,6 +74,7 @@ interface IAccessStaking {
 
     function tee_signer(address node) external view returns (address);
     function is_active(address node) external view returns (bool);
+    function serves(address node, uint256 at_) external view returns (bool);
     function reward_token() external view returns (address);
     function fund_rewards(uint256 amount) external;
     function current_epoch() external view returns (uint256);
