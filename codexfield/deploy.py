@@ -35,7 +35,8 @@ class DeployConfig:
     treasury: str | None = None  # receives slashes and non-reward-token fees; defaults to admin
     royalty_bps: int = 500  # ERC-2981 royalty on secondary capsule sales
     epoch_length: int = 3600  # seconds per PoA / usage epoch
-    withdrawal_thaw: int = 3 * 86400  # escrow thaw (> settlement window of 1 day)
+    settlement_window: int = 86400  # a voucher is payable for 1 day after its issued_at
+    withdrawal_thaw: int = 3 * 86400  # escrow thaw (> settlement_window)
     protocol_fee_bps: int = 200  # 2% of every metered charge feeds the PoA reward pool
     poa: "Params | None" = None  # AccessStaking parameters (codexfield.poa.Params defaults)
     test_tokens: bool = False  # deploy MockERC20 USDC (6) and CDX (18) first (local chains)
@@ -219,7 +220,7 @@ def deploy_system(
     #    handed to `admin` (a timelock) at the end.
     identity = d.contract("IdentityRegistry")
     registry = d.contract("CapsuleRegistry", me, config.royalty_bps)
-    licenses = d.contract("LicenseManager", _addr(registry), me, deps=("CapsuleRegistry",))
+    licenses = d.contract("LicenseManager", _addr(registry), me, config.settlement_window, deps=("CapsuleRegistry",))
     router = d.contract("RoyaltyRouter", _addr(registry), me, deps=("CapsuleRegistry",))
     # Staking and meter share epochs: a surviving meter fixes the genesis of a new staking;
     # otherwise 0 lets AccessStaking take its deploy block's timestamp.
@@ -246,6 +247,7 @@ def deploy_system(
         me,
         config.epoch_length,
         genesis,
+        config.settlement_window,
         config.withdrawal_thaw,
         config.protocol_fee_bps,
         deps=("LicenseManager", "RoyaltyRouter", "IdentityRegistry", "AccessStaking"),
@@ -263,14 +265,9 @@ def deploy_system(
         lambda: registry.set_license_manager(licenses, sender=account),
     )
     d.step(
-        "LicenseManager pays upfront fees into the RoyaltyRouter",
-        lambda: licenses.revenue_sink() == router.address,
-        lambda: licenses.set_revenue_sink(router, sender=account),
-    )
-    d.step(
-        "LicenseManager accepts consumption from the UsageMeter",
-        lambda: licenses.usage_meter() == meter.address,
-        lambda: licenses.set_meter(meter, sender=account),
+        "LicenseManager wired (once) to the UsageMeter and the RoyaltyRouter",
+        lambda: licenses.usage_meter() == meter.address and licenses.revenue_sink() == router.address,
+        lambda: licenses.wire(meter, router, sender=account),
     )
     for who, name in (("licenses", "LicenseManager"), ("meter", "UsageMeter")):
         target = licenses if who == "licenses" else meter
@@ -286,11 +283,14 @@ def deploy_system(
             lambda sym=sym: router.set_token_allowed(book.tokens[sym]["address"], True, sender=account),
         )
     d.step(
-        "UsageMeter feeds protocol fees into AccessStaking",
-        lambda: meter.staking() == staking.address
-        and meter.treasury() == treasury
-        and meter.protocol_fee_bps() == config.protocol_fee_bps,
-        lambda: meter.configure(staking, treasury, config.protocol_fee_bps, sender=account),
+        "UsageMeter wired (once) to AccessStaking",
+        lambda: meter.staking() == staking.address,
+        lambda: meter.wire(staking, sender=account),
+    )
+    d.step(
+        "UsageMeter fee and treasury",
+        lambda: meter.treasury() == treasury and meter.protocol_fee_bps() == config.protocol_fee_bps,
+        lambda: meter.set_fee(treasury, config.protocol_fee_bps, sender=account),
     )
     d.step(
         "AccessStaking reads paid usage from the UsageMeter",

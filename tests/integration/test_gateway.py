@@ -134,7 +134,7 @@ def test_invoke__sigauth_hot_key_is_accepted(start_gateway, grid, consumer, tmp_
     hot = Account.create()
     grid.c["IdentityRegistry"].addDelegate(consumer, b"sigAuth".ljust(32, b"\0"), hot.address, 86_400,
                                            sender=consumer)
-    client = NodeClient(server.url, ConsumerLedger(tmp_path / "hot.sqlite", grid.domain, hot.key))
+    client = NodeClient(server.url, ConsumerLedger(tmp_path / "hot.sqlite", grid.domain, hot.key, payer=consumer.address))
     assert client.invoke(grid.credential, "the app crashes")["result"]["label"] == "technical"
     assert server.gateway.flush_now() == 1
 
