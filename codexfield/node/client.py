@@ -63,13 +63,17 @@ def _counters(d: dict[str, Any]) -> tuple[int, int, int, int]:
 class NodeClient:
     def __init__(self, url: str, ledger: ConsumerLedger, *, timeout: float = 10.0, deadline_s: int = 3_600,
                  session: requests.Session | None = None,
-                 settled: Callable[[int, str, str], tuple[int, int, int, int]] | None = None):
+                 settled: Callable[[int, str, str], tuple[int, int, int, int]] | None = None,
+                 on_answer: Callable[[int, dict[str, Any]], None] | None = None):
         self.url = url.rstrip("/")
         self.ledger = ledger
         self.timeout = timeout
         self.deadline_s = deadline_s
         self.http = session or requests.Session()
         self.settled = settled  # (credential, node, payer) -> the meter's settled counters
+        # (credential, answer), called before the call is marked resolved: a crash in between
+        # replays the call, so the application sees every answer at least once.
+        self.on_answer = on_answer
         self._node: str | None = None
         self._last_latency: dict[int, int] = {}
         self.recovered: list[dict[str, Any]] = []  # answers of earlier calls recovered by `resume`
@@ -192,6 +196,8 @@ class NodeClient:
         if got != f.voucher.counters():
             raise ChannelOutOfSync(f"node {self.node} served but acknowledges {got}, not the voucher's "
                                    f"{f.voucher.counters()}")
+        if self.on_answer is not None:
+            self.on_answer(credential_id, out)
         self.ledger.record_ack(credential_id, self.node, out["ack"], resolved=True)
         self._last_latency[credential_id] = int((time.perf_counter() - t0) * 1000)
         return out
