@@ -64,7 +64,7 @@ class NodeClient:
     def __init__(self, url: str, ledger: ConsumerLedger, *, timeout: float = 10.0, deadline_s: int = 3_600,
                  session: requests.Session | None = None,
                  settled: Callable[[int, str, str], tuple[int, int, int, int]] | None = None,
-                 on_answer: Callable[[int, dict[str, Any]], None] | None = None):
+                 on_answer: Callable[[int, dict[str, Any]], None] | None = None, fast: bool = True):
         self.url = url.rstrip("/")
         self.ledger = ledger
         self.timeout = timeout
@@ -74,6 +74,8 @@ class NodeClient:
         # (credential, answer), called before the call is marked resolved: a crash in between
         # replays the call, so the application sees every answer at least once.
         self.on_answer = on_answer
+        self.fast = fast  # skip /quote when the last answer already says what the next voucher is
+        self._terms: dict[int, dict[str, Any]] = {}
         self._node: str | None = None
         self._last_latency: dict[int, int] = {}
         self.recovered: list[dict[str, Any]] = []  # answers of earlier calls recovered by `resume`
@@ -189,6 +191,7 @@ class NodeClient:
             if e.ack is not None:
                 self._check_ack(credential_id, e.ack)
                 self.ledger.record_ack(credential_id, self.node, e.ack)
+            self._terms.pop(credential_id, None)
             if e.code in RESEND_RESIGNED and not resigned:
                 return self._send(credential_id, self._reissue(credential_id), resigned=True)
             raise
@@ -202,11 +205,31 @@ class NodeClient:
         self._last_latency[credential_id] = int((time.perf_counter() - t0) * 1000)
         return out
 
+    def _local_quote(self, credential_id: int, payload: Any, purpose: int | None) -> dict[str, Any] | None:
+        """The next call's quote from the last answer, for meters whose MU the SDK computes
+        exactly as the node does (saves a round trip); None: ask the node."""
+        last = self._terms.get(credential_id)
+        if last is None or (purpose is not None and int(last["purpose"]) != purpose):
+            return None
+        meter = last["meter_name"]
+        if meter == "text.chars.100" and isinstance(payload, str):
+            from codexfield.node.model import MAX_INPUT_CHARS, mu_for
+
+            if len(payload) > MAX_INPUT_CHARS:
+                return None
+            mu = mu_for(payload)
+        elif meter == "inference.call":
+            mu = 1
+        else:
+            return None
+        return dict(last, mu=mu)
+
     def invoke(self, credential_id: int, payload: Any, *, purpose: int | None = None,
                max_price_per_mu: int | None = None) -> dict[str, Any]:
         """Resolve any earlier unresolved call, then quote, sign exactly the next voucher, invoke."""
         self.resume(credential_id)
-        q = self.quote(credential_id, purpose=purpose, payload=payload)
+        local = self._local_quote(credential_id, payload, purpose) if self.fast else None
+        q = local or self.quote(credential_id, purpose=purpose, payload=payload)
         if not q.get("credential_ok", True):
             raise NodeError(403, "credential_refused", q.get("credential_note", ""))
         node = q["node"]
@@ -215,7 +238,10 @@ class NodeClient:
         node_price = int(q["node_price_per_mu"])
         if max_price_per_mu is not None and node_price > max_price_per_mu:
             raise NodeError(402, "too_expensive", f"node asks {node_price} per MU, above {max_price_per_mu}")
-        previous = self._check_ack(credential_id, q["ack"]) if q.get("ack") else _counters(q["previous"])
+        if local is not None:  # the ack of our own last answer, verified when it arrived
+            previous = _counters(q["ack"])
+        else:
+            previous = self._check_ack(credential_id, q["ack"]) if q.get("ack") else _counters(q["previous"])
         mine = self.ledger.counters(credential_id, node)
         if mine != previous:
             if all(m >= p for m, p in zip(mine, previous)):
@@ -230,4 +256,7 @@ class NodeClient:
         f = self.ledger.begin_call(credential_id, node, payload, base=previous, mu=int(q["mu"]), latency_ms=latency,
                                    purpose=int(q["purpose"]), node_price_per_mu=node_price,
                                    deadline=max(int(q["min_deadline"]) + 60, now + self.deadline_s), issued_at=now)
-        return self._send(credential_id, f)
+        out = self._send(credential_id, f)
+        self._terms[credential_id] = dict(q, ack=out["ack"], chain_time=out["chain_time"],
+                                          min_deadline=out["min_deadline"])
+        return out

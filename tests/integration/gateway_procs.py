@@ -24,7 +24,11 @@ def gateway(cfg: dict) -> None:
     from codexfield.node.store import NodeStore
 
     with networks.parse_network_choice(cfg["uri"]):
-        contracts = {n: getattr(project, n).at(a) for n, a in cfg["contracts"].items()}
+        from ape.contracts import ContractInstance
+
+        # Not `.at()`: on a URI ("custom") network ape may answer a contract type it cached on disk
+        # for the same address from an earlier chain (a stale ABI); the project's own types are current.
+        contracts = {n: ContractInstance(a, getattr(project, n).contract_type) for n, a in cfg["contracts"].items()}
         model = train(["refund my invoice", "the app crashes", "reset my password", "parcel is late"],
                       ["billing", "technical", "account", "shipping"])
         gw = Gateway(capsule_id=cfg["capsule"], model=model, account=accounts.test_accounts[cfg["node_index"]],
@@ -54,9 +58,9 @@ def consumer(cfg: dict) -> None:
         rng = random.Random(credential)
         while True:
             try:
+                client.resume(credential)  # an unresolved call from before a crash (or a refusal) first
                 ack = ledger.last_ack(credential, client.node)
-                done = int(ack["cumulative_calls"]) if ack else 0
-                if done >= cfg["calls"] and ledger.inflight(credential, client.node) is None:
+                if (int(ack["cumulative_calls"]) if ack else 0) >= cfg["calls"]:
                     return
                 client.invoke(credential, rng.choice(texts))
                 client.recovered.clear()

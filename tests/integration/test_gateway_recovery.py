@@ -216,7 +216,6 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(grid
         for p in range(PROCS):
             procs[p] = _spawn("consumer", ccfgs[p], tmp_path, f"consumer-{p}")
         deadline = time.monotonic() + 150
-        topped = False
         for step in range(6):  # bounded chaos: random SIGKILLs while the consumers run
             time.sleep(rng.uniform(0.5, 2.0))
             if step % 2 == 0:
@@ -232,11 +231,16 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(grid
                     procs[p].wait()
                     kills["consumer"] += 1
                 procs[p] = _spawn("consumer", ccfgs[p], tmp_path, f"consumer-{p}")
-            if step == 3 and not topped:
-                for cred, a, short in consumers:
-                    if short:
-                        _deposit(grid, admin, a.address, 10 * CALLS * UNIT)
-                topped = True
+        shorts = {cred for cred, _, short in consumers if short}
+        while time.monotonic() < deadline:  # the short consumers are refused (402) until topped up
+            seen = {json.loads(x)["credential"] for p in range(PROCS) if (tmp_path / f"results-{p}.jsonl").exists()
+                    for x in (tmp_path / f"results-{p}.jsonl").read_text().splitlines() if "escrow_short" in x}
+            if shorts <= seen:
+                break
+            time.sleep(0.5)
+        for cred, a, short in consumers:
+            if short:
+                _deposit(grid, admin, a.address, 10 * CALLS * UNIT)
         for p in range(PROCS):
             left = max(1.0, deadline - time.monotonic())
             procs[p].wait(timeout=left)
