@@ -153,7 +153,7 @@ class Gateway:
     def __init__(self, *, capsule_id: int, model: Any, account: Any, contracts: dict[str, Any],
                  store: NodeStore, price_per_mu: int = 1_000, batch_size: int = 32, max_age_s: float = 5.0,
                  min_deadline_s: int = 600, credential_ttl_s: float = 30.0, hooks: dict | None = None,
-                 max_skew_s: int = 60, escrow_ttl_s: float = 2.0, chain_time_ttl_s: float = 1.0,
+                 max_skew_s: int = 60, escrow_ttl_s: float = 10.0, chain_time_ttl_s: float = 1.0,
                  check_meter: bool = True):
         self.capsule_id = int(capsule_id)
         self.runtime: Runtime = as_runtime(model)
@@ -214,8 +214,7 @@ class Gateway:
 
         t, at = self._time
         if fresh or time.monotonic() - at >= self.chain_time_ttl_s:
-            with self._chain:
-                t = int(retry(lambda: chain.blocks.head.timestamp, who=self.who, what="head"))
+            t = int(retry(lambda: chain.blocks.head.timestamp, who=self.who, what="head"))
             self._time = (t, time.monotonic())
         return t
 
@@ -225,16 +224,15 @@ class Gateway:
         hit = self._creds.get(key)
         if hit is not None and time.monotonic() - hit.checked_at < self.credential_ttl_s:
             return hit
-        with self._chain:
-            try:
-                cred = self.lm.credential(credential_id)
-                holder = str(self.lm.ownerOf(credential_id))
-            except Exception:
-                info = CredentialInfo(False, "", 0, 0, "", f"credential {credential_id} does not exist", time.monotonic())
-                self._creds[key] = info
-                return info
-            terms = self.lm.terms(cred.terms_id)
-            ok = bool(self.lm.authorize(credential_id, holder, purpose, now))
+        try:  # reads run without a lock (only transactions are serialised)
+            cred = self.lm.credential(credential_id)
+            holder = str(self.lm.ownerOf(credential_id))
+        except Exception:
+            info = CredentialInfo(False, "", 0, 0, "", f"credential {credential_id} does not exist", time.monotonic())
+            self._creds[key] = info
+            return info
+        terms = self.lm.terms(cred.terms_id)
+        ok = bool(self.lm.authorize(credential_id, holder, purpose, now))
         reason = ""
         meter = bytes(terms.meter)
         if int(terms.capsule_id) != self.capsule_id:
@@ -257,8 +255,7 @@ class Gateway:
         key = (holder, signer)
         hit = self._delegates.get(key)
         if hit is None or time.monotonic() - hit[1] >= self.credential_ttl_s or hit[0] <= issued_at:
-            with self._chain:
-                until = int(self.identity.delegates(holder, keccak(SIG_AUTH), signer))
+            until = int(self.identity.delegates(holder, keccak(SIG_AUTH), signer))
             hit = (until, time.monotonic())
             self._delegates[key] = hit
         return hit[0] > issued_at
@@ -268,11 +265,10 @@ class Gateway:
         key = (holder, token)
         hit = self._escrow.get(key)
         if fresh or hit is None or time.monotonic() - hit[1] >= self.escrow_ttl_s:
-            with self._chain:
-                escrow = int(self.meter.escrow(holder, token))
-                # Escrow is shared by every node the payer uses and a pending withdrawal leaves after
-                # the thaw: count only what stays (docs/THREAT_MODEL.md "one escrow, several nodes").
-                pending = self.meter.withdrawals(holder, token)
+            escrow = int(self.meter.escrow(holder, token))
+            # Escrow is shared by every node the payer uses and a pending withdrawal leaves after
+            # the thaw: count only what stays (docs/THREAT_MODEL.md "one escrow, several nodes").
+            pending = self.meter.withdrawals(holder, token)
             hit = (escrow - min(escrow, int(pending.amount)), time.monotonic())
             self._escrow[key] = hit
         return hit[0]
@@ -296,8 +292,7 @@ class Gateway:
         if row is not None:
             ch = _Channel(row[0], row[1], row[2], row[3], row[4])
         else:
-            with self._chain:
-                settled = tuple(int(x) for x in self.meter.settled(credential_id, self.address, payer))[:4]
+            settled = tuple(int(x) for x in self.meter.settled(credential_id, self.address, payer))[:4]
             ch = _Channel(settled, settled)
         with self._channels_lock:
             return self._channels.setdefault(key, ch)
@@ -534,23 +529,34 @@ class Gateway:
         self.store.set("ingests", n)
         intent = f"ingest:{n}"
         note = None
-        with self._chain:
+        receipt = None
+        with self._chain:  # transactions only; calls keep being served meanwhile
             try:
-                self.sender.send(intent, self.meter.ingest, [v.as_tuple() for v, _ in items], [s for _, s in items],
+                receipt = self.sender.send(intent, self.meter.ingest, [v.as_tuple() for v, _ in items], [s for _, s in items],
                                  action="ingest", payload={"channels": [v.credential_id for v, _ in items]})
             except Exception as exc:  # a lone voucher the meter refuses reverts with its reason
                 note = str(exc).splitlines()[0][:200]
-            applied = 0
-            for v, _ in items:
+        refused: set[tuple[int, str]] | None = None
+        if receipt is not None and note is None:  # the receipt says which vouchers the meter refused
+            try:
+                refused = {(int(e.credential_id), to_checksum_address(e.payer))
+                           for e in receipt.decode_logs(self.meter.VoucherRejected)}
+            except Exception:  # noqa: BLE001 - fall back to reading every channel
+                refused = None
+        applied = 0
+        for v, _ in items:
+            if refused is not None and (v.credential_id, to_checksum_address(v.payer)) not in refused:
+                settled = v.counters()  # applied: the meter's settled counters are this voucher's
+            else:
                 settled = tuple(int(x) for x in self.meter.settled(v.credential_id, self.address, v.payer))[:4]
-                status = self.store.mark_settled(v.credential_id, v.payer, settled, v.counters(),
-                                                 note or "rejected by the meter")
-                self._channel(v.credential_id, v.payer).settled = settled
-                self._escrow.pop((v.payer, self._token_of(v)), None)
-                applied += status != "rejected"
-                if status == "rejected":
-                    log_event(self.who, "voucher_rejected", logging.WARNING, credential=v.credential_id,
-                              note=note or "see VoucherRejected")
+            status = self.store.mark_settled(v.credential_id, v.payer, settled, v.counters(),
+                                             note or "rejected by the meter")
+            self._channel(v.credential_id, v.payer).settled = settled
+            self._escrow.pop((v.payer, self._token_of(v)), None)  # the next call reads the escrow afresh
+            applied += status != "rejected"
+            if status == "rejected":
+                log_event(self.who, "voucher_rejected", logging.WARNING, credential=v.credential_id,
+                          note=note or "see VoucherRejected")
         self.ingested_batches += 1
         log_event(self.who, "ingested", intent=intent, vouchers=len(items), applied=applied)
         return applied

@@ -131,16 +131,54 @@ def signable(voucher: Voucher, domain: Domain):
     )
 
 
+EIP712_DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_SEPARATORS: dict[Domain, bytes] = {}
+
+
+def domain_separator(domain: Domain) -> bytes:
+    """The EIP-712 domain separator of the meter (cached per domain)."""
+    sep = _SEPARATORS.get(domain)
+    if sep is None:
+        sep = keccak(EIP712_DOMAIN_TYPEHASH + keccak(text=domain.name) + keccak(text=domain.version)
+                     + int(domain.chain_id).to_bytes(32, "big")
+                     + bytes.fromhex(to_checksum_address(domain.verifying_contract)[2:]).rjust(32, b"\0"))
+        _SEPARATORS[domain] = sep
+    return sep
+
+
+def _word(name: str, value: Any) -> bytes:
+    if name in ("node", "payer"):
+        return bytes.fromhex(to_checksum_address(value)[2:]).rjust(32, b"\0")
+    return int(value).to_bytes(32, "big")
+
+
 def digest(voucher: Voucher, domain: Domain) -> bytes:
-    """The EIP-712 digest the contract computes (`UsageMeter.voucher_digest`)."""
-    msg = signable(voucher, domain)
-    return keccak(b"\x19" + msg.version + msg.header + msg.body)
+    """The EIP-712 digest the contract computes (`UsageMeter.voucher_digest`): `signable(...)`'s
+    hash, computed directly from the type hash (a test pins both to the contract)."""
+    struct = keccak(VOUCHER_TYPEHASH + b"".join(_word(f.name, getattr(voucher, f.name)) for f in fields(voucher)))
+    return keccak(b"\x19\x01" + domain_separator(domain) + struct)
+
+
+def _sign_hash(h: bytes, private_key: Any) -> bytes:
+    """65-byte r ‖ s ‖ v (v in {27, 28}, low s) over a 32-byte hash."""
+    from eth_keys import keys
+
+    raw = private_key if isinstance(private_key, bytes) else bytes.fromhex(str(private_key).removeprefix("0x"))
+    sig = keys.PrivateKey(bytes(raw)).sign_msg_hash(h)
+    return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
 
 
 def sign_voucher(voucher: Voucher, domain: Domain, private_key: bytes | str) -> bytes:
     """A 65-byte r ‖ s ‖ v signature (low s, v in {27, 28}) over the voucher's EIP-712 digest."""
-    signed = Account.sign_message(signable(voucher, domain), private_key)
-    return signed.signature
+    return _sign_hash(digest(voucher, domain), _key_bytes(private_key))
+
+
+def _key_bytes(private_key: Any) -> bytes:
+    if isinstance(private_key, (bytes, bytearray)):
+        return bytes(private_key)
+    if hasattr(private_key, "key"):  # an eth-account LocalAccount
+        return bytes(private_key.key)
+    return bytes.fromhex(str(private_key).removeprefix("0x"))
 
 
 def recover_signer(voucher: Voucher, domain: Domain, signature: bytes, voucher_digest: bytes | None = None) -> str:
@@ -253,8 +291,9 @@ def make_ack(domain: Domain, private_key: Any, *, credential_id: int, node: str,
            "cumulative_calls": str(counters[1]), "cumulative_failures": str(counters[2]),
            "cumulative_latency_ms": str(counters[3]), "voucher": hx(voucher), "refused": hx(refused),
            "code": code}
-    ack["signature"] = "0x" + Account.sign_message(encode_defunct(primitive=ack_hash(domain, ack)),
-                                                   private_key).signature.hex().removeprefix("0x")
+    msg = encode_defunct(primitive=ack_hash(domain, ack))
+    ack["signature"] = "0x" + _sign_hash(keccak(b"\x19" + msg.version + msg.header + msg.body),
+                                         _key_bytes(private_key)).hex()
     return ack
 
 
