@@ -260,3 +260,91 @@ class NodeClient:
         self._terms[credential_id] = dict(q, ack=out["ack"], chain_time=out["chain_time"],
                                           min_deadline=out["min_deadline"])
         return out
+
+
+FAILOVER_CODES = ("unavailable", "busy", "error", "underpaid", "too_expensive", "bad_request")
+
+
+class GridClient:
+    """Route a capsule's calls over the grid: pick a node from the index by quality, fail over.
+
+        grid = GridClient(lambda: read_nodes(staking), ledger, region="eu")   # or the indexer's /nodes
+        out = grid.invoke(credential_id, "my parcel never arrived")          # out["node"]: who served
+
+    The order of the nodes tried is a weighted draw by `codexfield.poa.rank_nodes` (the chain's
+    reliability, region, price, and this client's own latency and failure measurements), so
+    traffic follows quality without starving a recovering node; a node that is down (or answers
+    5xx, or refuses for a reason of its own: price, busy) is skipped for the next one. One
+    channel per node: a call left unresolved on a node that failed is resolved the next time
+    that node is used (`NodeClient.resume`), never re-signed elsewhere.
+    """
+
+    def __init__(self, nodes: Callable[[], list[Any]] | list[Any], ledger: ConsumerLedger, *,
+                 services: int = 0, region: str | None = None, max_price: int | None = None,
+                 timeout: float = 5.0, refresh_s: float = 30.0, seed: int | None = None, ewma: float = 0.3,
+                 settled: Callable[[int, str, str], tuple[int, int, int, int]] | None = None):
+        import random
+
+        self._nodes = nodes if callable(nodes) else (lambda: list(nodes))
+        self.ledger = ledger
+        self.services, self.region, self.max_price = services, region, max_price
+        self.timeout, self.refresh_s, self.ewma = timeout, refresh_s, ewma
+        self.settled = settled
+        self.rng = random.Random(seed)
+        self.clients: dict[str, NodeClient] = {}
+        self.observed: dict[str, tuple[float, float]] = {}  # address -> (latency ms, failure share)
+        self.calls: dict[str, int] = {}
+        self._index: list[Any] = []
+        self._at = -1e9
+
+    def ranked(self) -> list[tuple[float, Any]]:
+        from codexfield.poa import rank_nodes
+
+        if time.monotonic() - self._at >= self.refresh_s:
+            self._index, self._at = list(self._nodes()), time.monotonic()
+        return rank_nodes(self._index, self.services, self.region, self.max_price, observed=self.observed)
+
+    def order(self) -> list[Any]:
+        """The nodes to try, a draw without replacement weighted by score (best most likely first)."""
+        pool = [(max(s, 1e-9), n) for s, n in self.ranked() if n.endpoint]
+        out = []
+        while pool:
+            total = sum(w for w, _ in pool)
+            x = self.rng.uniform(0, total)
+            for i, (w, n) in enumerate(pool):
+                x -= w
+                if x <= 0 or i == len(pool) - 1:
+                    out.append(pool.pop(i)[1])
+                    break
+        return out
+
+    def _observe(self, address: str, latency_ms: float, failed: bool) -> None:
+        lat, fail = self.observed.get(address.lower(), (latency_ms, 0.0))
+        a = self.ewma
+        self.observed[address.lower()] = ((1 - a) * lat + a * latency_ms, (1 - a) * fail + a * (1.0 if failed else 0.0))
+
+    def client(self, node: Any) -> NodeClient:
+        c = self.clients.get(node.address)
+        if c is None or c.url != node.endpoint.rstrip("/"):
+            c = NodeClient(node.endpoint, self.ledger, timeout=self.timeout, settled=self.settled)
+            c._node = node.address
+            self.clients[node.address] = c
+        return c
+
+    def invoke(self, credential_id: int, payload: Any, *, purpose: int | None = None) -> dict[str, Any]:
+        """Invoke on the best node that answers; NodeError('no_node') when none does."""
+        tried = []
+        for node in self.order():
+            t0 = time.perf_counter()
+            try:
+                out = self.client(node).invoke(credential_id, payload, purpose=purpose, max_price_per_mu=self.max_price)
+            except NodeError as e:
+                self._observe(node.address, (time.perf_counter() - t0) * 1000, True)
+                tried.append(f"{node.address[:10]}: {e.code}")
+                if e.code in FAILOVER_CODES or e.status >= 500 or e.status == 0:
+                    continue
+                raise  # the consumer's own problem (escrow, credential, signature): the same everywhere
+            self._observe(node.address, (time.perf_counter() - t0) * 1000, False)
+            self.calls[node.address] = self.calls.get(node.address, 0) + 1
+            return out
+        raise NodeError(503, "no_node", "no node of the index answered: " + ("; ".join(tried) or "the index is empty"))

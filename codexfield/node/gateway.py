@@ -646,7 +646,10 @@ def make_app(gateway: Gateway):
         return web.json_response(e.body(), status=e.status)
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response(gateway.health())
+        try:
+            return web.json_response(gateway.health())
+        except Exception as exc:  # noqa: BLE001 - an unhealthy node answers 503, probers count a miss
+            return web.json_response({"status": "unhealthy", "error": str(exc)[:200]}, status=503)
 
     async def quote(request: web.Request) -> web.Response:
         try:
