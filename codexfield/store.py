@@ -93,11 +93,19 @@ def default_store_path() -> Path:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temp file in the same directory, fsync and rename."""
+    _atomic_write_stream(path, data, None)
+
+
+def _atomic_write_stream(path: Path, head: bytes, body) -> None:
+    """Write `head` then everything `body.read()` yields to `path`, atomically (temp file, fsync, rename)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.write(head)
+            while body is not None and (block := body.read(1 << 20)):
+                fh.write(block)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
