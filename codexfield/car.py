@@ -303,6 +303,21 @@ def read_capsule_file(car_path: str | os.PathLike[str], path: str) -> bytes:
         return read_file(reader, files[path])
 
 
+def capsule_reader(car_path: str | os.PathLike[str]):
+    """`read(path) -> bytes` over the files of a capsule CAR (the CAR is indexed once; every block
+    read is hash-checked). Used by the node to serve a model capsule straight from its CAR."""
+    with CarReader(car_path) as reader:
+        files = capsule_files(reader)
+
+    def read(path: str) -> bytes:
+        if path not in files:
+            raise CarError(f"the capsule CAR {car_path} has no file {path!r}")
+        with CarReader(car_path) as again:
+            return read_file(again, files[path])
+
+    return read
+
+
 def extract(car_path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[str]:
     """Write every file of the capsule CAR under `dest`; returns the paths written."""
     from codexfield.store import _atomic_write_stream

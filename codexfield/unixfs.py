@@ -245,11 +245,20 @@ class FileBuilder:
     def write(self, data: bytes) -> None:
         if self._done is not None:
             raise UnixFSError("write after finish")
-        self._buf += data
-        while len(self._buf) >= self.chunk_size:
-            chunk = bytes(self._buf[: self.chunk_size])
-            del self._buf[: self.chunk_size]
-            self._leaf(chunk)
+        view = memoryview(data)
+        if self._buf:
+            need = self.chunk_size - len(self._buf)
+            self._buf += view[:need]
+            view = view[need:]
+            if len(self._buf) < self.chunk_size:
+                return
+            self._leaf(bytes(self._buf))
+            self._buf = bytearray()
+        while len(view) >= self.chunk_size:
+            self._leaf(bytes(view[: self.chunk_size]))
+            view = view[self.chunk_size:]
+        if len(view):
+            self._buf = bytearray(view)
 
     def _block(self, codec: str, data: bytes) -> CID:
         cid = make_cid(codec, data)

@@ -28,8 +28,8 @@ def node_group() -> None:
 
 @node_group.command("serve")
 @click.option("--capsule", "capsule_id", type=int, required=True, help="The model capsule to serve.")
-@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="The model capsule's directory (weights + capsule.toml).")
+@click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), required=True,
+              help="The model capsule's directory (weights + capsule.toml), or its CAR (codexfield pack --car).")
 @click.option("--network", default=DEFAULT_NETWORK, show_default=True, help="ape network choice.")
 @click.option("--account", "account_alias", required=True, help="The node's ape account (or TEST::<n>).")
 @click.option("--host", default="127.0.0.1", show_default=True)
