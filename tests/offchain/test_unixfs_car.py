@@ -313,3 +313,15 @@ def test_node_model__loads_from_its_car_like_from_its_directory(tmp_path):
     assert from_car.vocab == from_dir.vocab and from_car.classes == from_dir.classes
     assert from_car.predict("my wifi is down") == from_dir.predict("my wifi is down")
     assert verify(result.car, result.content_hash, progress=False).ok
+
+
+@pytest.mark.parametrize("bad", ["QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", "bafkrei", "BAFKREI" + "A" * 52])
+def test_schema__file_cid_not_a_base32_cidv1__readable_error(bad):
+    from codexfield.manifest import ManifestError, validate
+
+    manifest = {"schema_version": 1, "name": "n", "kind": "dataset",
+                "files": [{"path": "a", "size": 1, "sha256": "0" * 64, "cid": bad}]}
+    with pytest.raises(ManifestError, match=r"files\[0\]\.cid: .* is not a base32 CIDv1 with a sha2-256 digest"):
+        validate(manifest)
+    del manifest["files"][0]["cid"]
+    validate(manifest)  # manifests written before per-file CIDs still validate
