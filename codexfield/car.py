@@ -63,7 +63,7 @@ def encode_header(roots: Iterable[CID]) -> bytes:
     return _uvarint(len(header)) + header
 
 
-def encode_block(cid: CID, data: bytes) -> bytes:
+def encode_block(cid: CID | bytes, data: bytes) -> bytes:
     raw = bytes(cid)
     return _uvarint(len(raw) + len(data)) + raw + data
 
@@ -99,12 +99,12 @@ class CarWriter:
         self._seen: set[bytes] = set()
         self.blocks = 0
 
-    def add(self, cid: CID, data: bytes) -> None:
+    def add(self, cid: CID | bytes, data: bytes) -> None:
         key = bytes(cid)
         if key in self._seen:
             return
         self._seen.add(key)
-        self._body.write(encode_block(cid, data))
+        self._body.write(encode_block(key, data))
         self.blocks += 1
 
     __call__ = add  # usable as a `unixfs.Emit` callback
@@ -196,18 +196,18 @@ class CarReader:
 
     def __contains__(self, cid: object) -> bool:
         try:
-            return bytes(parse_cid(cid)) in self._index  # type: ignore[arg-type]
+            return unixfs._key(cid) in self._index  # type: ignore[arg-type]
         except UnixFSError:
             return False
 
     def __len__(self) -> int:
         return len(self._index)
 
-    def get(self, cid: CID | str) -> bytes:
-        cid = parse_cid(cid)
-        where = self._index.get(bytes(cid))
+    def get(self, cid: CID | str | bytes) -> bytes:
+        cid = unixfs._key(cid)
+        where = self._index.get(cid)
         if where is None:
-            raise CarError(f"the CAR {self.path} lacks the block {cid}: it is incomplete")
+            raise CarError(f"the CAR {self.path} lacks the block {parse_cid(cid)}: it is incomplete")
         self._fh.seek(where[0])
         data = self._fh.read(where[1])
         try:
@@ -241,15 +241,15 @@ def _cid_prefix(head: bytes) -> bytes:
 
 
 def dag_blocks(get_block, root: CID | str) -> Iterator[tuple[CID, bytes]]:
-    """Every block of the DAG under `root` (each once, depth first), fetched and hash-checked by `get_block`."""
+    """(binary CID, block) of every block of the DAG under `root` (each once, depth first),
+    fetched by `get_block` and hash-checked."""
     seen: set[bytes] = set()
-    stack = [parse_cid(root)]
+    stack = [unixfs._key(root)]
     while stack:
         cid = stack.pop()
-        key = bytes(cid)
-        if key in seen:
+        if cid in seen:
             continue
-        seen.add(key)
+        seen.add(cid)
         data = check_block(cid, get_block(cid))
         yield cid, data
         stack.extend(reversed(unixfs.links_of(cid, data)))
@@ -282,7 +282,7 @@ def capsule_files(reader: CarReader) -> dict[str, CID]:
     if not reader.roots:
         raise CarError(f"the CAR {reader.path} has no root")
     try:
-        return dict(unixfs.walk(reader.get, reader.roots[0]))
+        return {path: parse_cid(cid) for path, cid in unixfs.walk(reader.get, reader.roots[0])}
     except CarError:
         raise
     except UnixFSError as exc:

@@ -14,7 +14,7 @@ kubo's defaults for `--cid-version=1` (kubo `docs/config.md`, `Import.*`; boxo `
 A file of at most one chunk is a single raw leaf, so its CID is the raw CID of its bytes (the
 empty file too). Larger files stream: `FileBuilder.write` takes any slices, keeps at most one
 chunk and one pending list of links per tree level (flat memory for GB files), and hands each
-finished block to an optional `emit(cid, data)` callback (the CAR writer). CIDs are
+finished block to an optional `emit(binary_cid, data)` callback (the CAR writer). CIDs are
 `multiformats.CID` values (PyPI `multiformats`); only the two small protobuf messages (dag-pb
 `PBNode`/`PBLink` and UnixFS `Data`) are encoded here, as no maintained Python library does.
 
@@ -39,7 +39,9 @@ DAG_PB = "dag-pb"
 # UnixFS Data.Type
 T_RAW, T_DIRECTORY, T_FILE, T_METADATA, T_SYMLINK, T_HAMT = 0, 1, 2, 3, 4, 5
 
-Emit = Callable[[CID, bytes], None]
+RAW_CODE, DAG_PB_CODE = 0x55, 0x70
+# `emit(binary_cid, block)`: the binary CIDv1 (bytes(CID)); `parse_cid` turns it into a CID.
+Emit = Callable[[bytes, bytes], None]
 
 
 class UnixFSError(ValueError):
@@ -49,6 +51,16 @@ class UnixFSError(ValueError):
 def make_cid(codec: str, data: bytes) -> CID:
     """CIDv1 (base32) of `data` under `codec`, sha2-256."""
     return CID("base32", 1, codec, multihash.wrap(hashlib.sha256(data).digest(), "sha2-256"))
+
+
+def _cid_bytes(code: int, data: bytes) -> bytes:
+    """Binary CIDv1 sha2-256 of `data` (codec `code` < 0x80): the hot path of the importer.
+
+    Building a `multiformats.CID` per block would leave cyclic garbage (its type validation
+    raises and catches exceptions whose tracebacks hold the callers' frames, hence the chunk)
+    until the collector runs; binary CIDs keep memory flat, and are turned into `CID`s only
+    where they leave this module (`Node.cid`, `parse_cid`)."""
+    return bytes((1, code, 0x12, 0x20)) + hashlib.sha256(data).digest()
 
 
 def parse_cid(text: str | bytes | CID) -> CID:
@@ -68,12 +80,28 @@ def parse_cid(text: str | bytes | CID) -> CID:
     return cid.set(base="base32")
 
 
-def check_block(cid: CID, data: bytes, where: str = "the block") -> bytes:
+def _simple(raw: bytes) -> bool:
+    """Whether a binary CID is CIDv1, one-byte codec, sha2-256 (every CID this importer writes)."""
+    return len(raw) == 36 and raw[0] == 1 and raw[1] < 0x80 and raw[2] == 0x12 and raw[3] == 0x20
+
+
+def codec_code(cid: CID | bytes) -> int:
+    if isinstance(cid, bytes) and _simple(cid):
+        return cid[1]
+    return parse_cid(cid).codec.code
+
+
+def check_block(cid: CID | bytes, data: bytes, where: str = "the block") -> bytes:
     """`data` if it hashes to `cid` (sha2-256 only), else `UnixFSError`."""
-    if cid.hashfun.name != "sha2-256":
-        raise UnixFSError(f"{cid} uses {cid.hashfun.name}; only sha2-256 CIDs are supported")
-    if hashlib.sha256(data).digest() != cid.raw_digest:
-        raise UnixFSError(f"{where} for {cid} does not hash to that CID: the copy is corrupt or was tampered with")
+    if isinstance(cid, bytes) and _simple(cid):
+        digest = cid[4:]
+    else:
+        cid = parse_cid(cid)
+        if cid.hashfun.name != "sha2-256":
+            raise UnixFSError(f"{cid} uses {cid.hashfun.name}; only sha2-256 CIDs are supported")
+        digest = cid.raw_digest
+    if hashlib.sha256(data).digest() != digest:
+        raise UnixFSError(f"{where} for {parse_cid(cid)} does not hash to that CID: the copy is corrupt or was tampered with")
     return data
 
 
@@ -135,9 +163,9 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
 
 @dataclass(frozen=True)
 class Link:
-    """A dag-pb link: child CID, name ('' inside files) and cumulative size of the child's DAG."""
+    """A dag-pb link: child CID (a `CID` or binary CID), name ('' inside files) and cumulative size."""
 
-    cid: CID
+    cid: CID | bytes
     name: str
     tsize: int
 
@@ -162,7 +190,7 @@ def decode_pbnode(block: bytes) -> tuple[list[Link], bytes | None]:
             cid, name, tsize = None, "", 0
             for n, v in _fields(value):
                 if n == 1 and isinstance(v, bytes):
-                    cid = parse_cid(v)
+                    cid = v if _simple(v) else bytes(parse_cid(v))  # binary CID
                 elif n == 2 and isinstance(v, bytes):
                     name = v.decode("utf-8", "strict")
                 elif n == 3 and isinstance(v, int):
@@ -223,11 +251,15 @@ def decode_unixfs(buf: bytes) -> UnixFSData:
 
 @dataclass(frozen=True)
 class Node:
-    """A finished (sub)DAG: its CID, the file bytes under it, and its cumulative block size."""
+    """A finished (sub)DAG: its binary CID, the file bytes under it, and its cumulative block size."""
 
-    cid: CID
+    raw: bytes
     size: int
     tsize: int
+
+    @property
+    def cid(self) -> CID:
+        return parse_cid(self.raw)
 
 
 class FileBuilder:
@@ -260,15 +292,15 @@ class FileBuilder:
         if len(view):
             self._buf = bytearray(view)
 
-    def _block(self, codec: str, data: bytes) -> CID:
-        cid = make_cid(codec, data)
+    def _block(self, code: int, data: bytes) -> bytes:
+        cid = _cid_bytes(code, data)
         if self.emit is not None:
             self.emit(cid, data)
         return cid
 
     def _leaf(self, chunk: bytes) -> None:
         self._leaves += 1
-        self._push(0, Node(self._block(RAW, chunk), len(chunk), len(chunk)))
+        self._push(0, Node(self._block(RAW_CODE, chunk), len(chunk), len(chunk)))
 
     def _push(self, level: int, node: Node) -> None:
         if level == len(self._levels):
@@ -283,8 +315,9 @@ class FileBuilder:
     def _inner(self, children: list[Node]) -> Node:
         data = encode_unixfs(UnixFSData(T_FILE, filesize=sum(c.size for c in children),
                                         blocksizes=tuple(c.size for c in children)))
-        block = encode_pbnode([Link(c.cid, "", c.tsize) for c in children], data)
-        return Node(self._block(DAG_PB, block), sum(c.size for c in children), len(block) + sum(c.tsize for c in children))
+        block = encode_pbnode([Link(c.raw, "", c.tsize) for c in children], data)
+        return Node(self._block(DAG_PB_CODE, block), sum(c.size for c in children),
+                    len(block) + sum(c.tsize for c in children))
 
     def finish(self) -> Node:
         if self._done is not None:
@@ -325,15 +358,16 @@ def bytes_cid(data: bytes, emit: Emit | None = None) -> Node:
 def directory_node(entries: Mapping[str, Node], emit: Emit | None = None, where: str = ".") -> Node:
     """A plain UnixFS directory holding `entries` (name -> child node)."""
     ordered = sorted(entries.items(), key=lambda kv: kv[0].encode("utf-8"))
-    estimate = sum(len(name.encode("utf-8")) + len(bytes(node.cid)) for name, node in ordered)
+    estimate = sum(len(name.encode("utf-8")) + len(node.raw) for name, node in ordered)
     if estimate > HAMT_THRESHOLD:
         raise UnixFSError(
             f"the directory {where}/ has {len(ordered)} entries ({estimate} bytes of names and CIDs); kubo would "
             f"store it as a HAMT shard (over {HAMT_THRESHOLD} bytes), which codexfield does not build: "
             "split it into subdirectories"
         )
-    block = encode_pbnode([Link(node.cid, name, node.tsize) for name, node in ordered], encode_unixfs(UnixFSData(T_DIRECTORY)))
-    cid = make_cid(DAG_PB, block)
+    block = encode_pbnode([Link(node.raw, name, node.tsize) for name, node in ordered],
+                          encode_unixfs(UnixFSData(T_DIRECTORY)))
+    cid = _cid_bytes(DAG_PB_CODE, block)
     if emit is not None:
         emit(cid, block)
     return Node(cid, sum(n.size for _, n in ordered), len(block) + sum(n.tsize for _, n in ordered))
@@ -369,19 +403,28 @@ def directory_dag(files: Mapping[str, Node], emit: Emit | None = None) -> Node:
 GetBlock = Callable[[CID], bytes]
 
 
-def cat(get_block: GetBlock, cid: CID | str) -> Iterator[bytes]:
-    """The bytes of the UnixFS file `cid`, block by block (each block hash-checked by `get_block`)."""
-    cid = parse_cid(cid)
+def _key(cid: CID | str | bytes) -> bytes:
+    if isinstance(cid, bytes) and _simple(cid):
+        return cid
+    return bytes(parse_cid(cid))
+
+
+def cat(get_block: GetBlock, cid: CID | str | bytes) -> Iterator[bytes]:
+    """The bytes of the UnixFS file `cid`, block by block (each block hash-checked here;
+    `get_block` receives binary CIDs)."""
+    cid = _key(cid)
     block = check_block(cid, get_block(cid))
-    if cid.codec.name == RAW:
+    code = codec_code(cid)
+    if code == RAW_CODE:
         yield block
         return
-    if cid.codec.name != DAG_PB:
-        raise UnixFSError(f"{cid} has codec {cid.codec.name}; a UnixFS file is raw or dag-pb")
+    if code != DAG_PB_CODE:
+        raise UnixFSError(f"{parse_cid(cid)} has codec 0x{code:x}; a UnixFS file is raw or dag-pb")
     links, data = decode_pbnode(block)
     node = decode_unixfs(data or b"")
     if node.type not in (T_FILE, T_RAW):
-        raise UnixFSError(f"{cid} is a UnixFS {'directory' if node.type in (T_DIRECTORY, T_HAMT) else 'node of type %d' % node.type}, not a file")
+        kind = "directory" if node.type in (T_DIRECTORY, T_HAMT) else f"node of type {node.type}"
+        raise UnixFSError(f"{parse_cid(cid)} is a UnixFS {kind}, not a file")
     if node.data:
         yield node.data
     for link in links:
@@ -420,10 +463,11 @@ def walk(get_block: GetBlock, root: CID | str, prefix: str = "") -> Iterator[tup
             yield path, link.cid
 
 
-def links_of(cid: CID, block: bytes) -> list[CID]:
-    """The CIDs a block links to (none for raw blocks)."""
-    if cid.codec.name == RAW:
+def links_of(cid: CID | bytes, block: bytes) -> list[bytes]:
+    """The binary CIDs a block links to (none for raw blocks)."""
+    code = codec_code(cid)
+    if code == RAW_CODE:
         return []
-    if cid.codec.name != DAG_PB:
-        raise UnixFSError(f"{cid} has codec {cid.codec.name}; only raw and dag-pb DAGs are supported")
+    if code != DAG_PB_CODE:
+        raise UnixFSError(f"{parse_cid(cid)} has codec 0x{code:x}; only raw and dag-pb DAGs are supported")
     return [link.cid for link in decode_pbnode(block)[0]]
