@@ -57,6 +57,12 @@ def serve_command(capsule_id, model_dir, network, account_alias, host, port, pub
     from codexfield.node.store import NodeStore
 
     setup_logging()
+    if model_dir.is_file():
+        from codexfield.car import is_car
+
+        if not is_car(model_dir):
+            raise click.ClickException(f"{model_dir} is neither a model directory nor a capsule CAR "
+                                       "(write one with 'codexfield pack DIR --car OUT.car')")
     with connected(network) as book:
         names = ("LicenseManager", "UsageMeter", "AccessStaking", "IdentityRegistry", "CapsuleRegistry")
         contracts = {n: contract(n, book) for n in names}

@@ -325,3 +325,13 @@ def test_schema__file_cid_not_a_base32_cidv1__readable_error(bad):
         validate(manifest)
     del manifest["files"][0]["cid"]
     validate(manifest)  # manifests written before per-file CIDs still validate
+
+
+def test_node_serve__model_file_that_is_not_a_car__one_line_error(tmp_path):
+    from codexfield.node.cli import serve_command
+
+    junk = tmp_path / "model.bin"
+    junk.write_bytes(b"weights?")
+    out = CliRunner().invoke(serve_command, ["--capsule", "1", "--model", str(junk), "--account", "TEST::0"])
+    assert out.exit_code == 1 and "neither a model directory nor a capsule CAR" in out.output
+    assert "Traceback" not in out.output
