@@ -462,7 +462,10 @@ def pack(
     fields["kind"] = kind_name(fields["kind"])
     from codexfield.car import CarWriter
 
-    writer = CarWriter(car) if car is not None else None
+    try:
+        writer = CarWriter(car) if car is not None else None
+    except OSError as exc:
+        raise PackError(f"cannot write the CAR {car} ({exc.strerror}); choose a writable path for --car") from None
     try:
         own = [car, writer._body_path] if writer is not None else []  # the CAR may be written inside the directory
         hashed = _hash_files(root, skip=[*skip, *own], progress=progress, emit=writer)

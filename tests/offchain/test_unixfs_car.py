@@ -335,3 +335,24 @@ def test_node_serve__model_file_that_is_not_a_car__one_line_error(tmp_path):
     out = CliRunner().invoke(serve_command, ["--capsule", "1", "--model", str(junk), "--account", "TEST::0"])
     assert out.exit_code == 1 and "neither a model directory nor a capsule CAR" in out.output
     assert "Traceback" not in out.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_pack__car_in_unwritable_directory__pack_error_with_hint(tmp_path):
+    from codexfield.manifest import PackError
+
+    root = tmp_path / "cap"
+    root.mkdir()
+    (root / "a.txt").write_text("a")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(PackError, match="cannot write the CAR .*writable path"):
+        pack(root, kind="code", car=locked / "x.car", progress=False)
+
+
+def test_cli_pack__car_path_is_a_directory__exits_2(tmp_path):
+    root = tmp_path / "cap"
+    root.mkdir()
+    (root / "a.txt").write_text("a")
+    out = CliRunner().invoke(pack_command, [str(root), "--kind", "code", "--no-store", "--car", str(tmp_path)])
+    assert out.exit_code == 2 and "Traceback" not in out.output
