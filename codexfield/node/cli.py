@@ -28,8 +28,8 @@ def node_group() -> None:
 
 @node_group.command("serve")
 @click.option("--capsule", "capsule_id", type=int, required=True, help="The model capsule to serve.")
-@click.option("--model", "model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
-              help="The model capsule's directory (weights + capsule.toml).")
+@click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), required=True,
+              help="The model capsule's directory (weights + capsule.toml), or its CAR (codexfield pack --car).")
 @click.option("--network", default=DEFAULT_NETWORK, show_default=True, help="ape network choice.")
 @click.option("--account", "account_alias", required=True, help="The node's ape account (or TEST::<n>).")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -57,6 +57,12 @@ def serve_command(capsule_id, model_dir, network, account_alias, host, port, pub
     from codexfield.node.store import NodeStore
 
     setup_logging()
+    if model_dir.is_file():
+        from codexfield.car import is_car
+
+        if not is_car(model_dir):
+            raise click.ClickException(f"{model_dir} is neither a model directory nor a capsule CAR "
+                                       "(write one with 'codexfield pack DIR --car OUT.car')")
     with connected(network) as book:
         names = ("LicenseManager", "UsageMeter", "AccessStaking", "IdentityRegistry", "CapsuleRegistry")
         contracts = {n: contract(n, book) for n in names}
