@@ -119,6 +119,7 @@ _MASK32: constant(uint256) = 2**32 - 1
 _MASK64: constant(uint256) = 2**64 - 1
 _MASK16: constant(uint256) = 2**16 - 1
 _MASK160: constant(uint256) = 2**160 - 1
+_MASK72: constant(uint256) = 2**72 - 1
 
 
 # @dev Next capsule id (ids start at 1 and stay below 2**64).
@@ -165,13 +166,9 @@ _latest: HashMap[uint256, uint256]
 _uri: HashMap[uint256, String[256]]
 
 
-# @dev State-history head per capsule: (time the current state began << 32) | number of
-#      logged earlier states (0: the capsule is still in its mint state since created_at).
-_state_head: HashMap[uint256, uint256]
-
-
-# @dev State-history log per capsule, oldest first: entry i = (state << 64) | time it began.
-#      Entry 0 is the mint state (ACTIVE since created_at).
+# @dev State-change log per capsule: change k (k = 1..n, oldest first) = (state << 64) | time
+#      of the change; entry 1 also carries n at bit 72. Before change 1 the capsule is in its
+#      mint state (ACTIVE) since created_at; the latest change's state is the one in the aux.
 _state_log: HashMap[uint256, HashMap[uint256, uint256]]
 
 
@@ -398,13 +395,15 @@ def set_state(capsule_id: uint256, state: uint8, reason: bytes32):
     else:
         assert msg.sender == owner, "capsule: not owner"
     if state != current:
-        head: uint256 = self._state_head[capsule_id]
-        count: uint256 = head & _MASK32
-        since: uint256 = aux >> 56
-        if count != 0:
-            since = head >> 32
-        self._state_log[capsule_id][count] = (convert(current, uint256) << 64) | since
-        self._state_head[capsule_id] = (block.timestamp << 32) | (count + 1)
+        # One fresh slot per change; the count lives in entry 1 (no separate head slot).
+        entry: uint256 = (convert(state, uint256) << 64) | block.timestamp
+        first: uint256 = self._state_log[capsule_id][1]
+        n: uint256 = (first >> 72) + 1
+        if n == 1:
+            self._state_log[capsule_id][1] = (1 << 72) | entry
+        else:
+            self._state_log[capsule_id][n] = entry
+            self._state_log[capsule_id][1] = (first & _MASK72) | (n << 72)
         erc721_lean._set_aux(capsule_id, (aux & ~convert(255 << 8, uint256)) | (convert(state, uint256) << 8))
     log ICapsuleRegistry.CapsuleStateChanged(capsule_id=capsule_id, state=state, by=msg.sender, reason=reason)
     log IERC4906.MetadataUpdate(_tokenId=capsule_id)
@@ -549,7 +548,7 @@ def state_at(capsule_id: uint256, at: uint256) -> uint8:
     @dev The lifecycle state in force at unix time `at` (0 if the capsule did not exist
          then or does not exist). A state set at time T is in force from T on (so a capsule
          flagged at T reads FLAGGED at T). O(1) for `at` at or after the latest change;
-         a binary search over the capsule's state log (at most 32 steps) for older times.
+         a binary search over the capsule's state-change log for older times.
     @notice What the LicenseManager asks to settle usage served before a flag and refuse
             usage served after it (`state_at(capsule_id, issued_at) == STATE_FLAGGED`).
     @param capsule_id The capsule.
@@ -561,13 +560,21 @@ def state_at(capsule_id: uint256, at: uint256) -> uint8:
     owner, aux = erc721_lean._owner_and_aux(capsule_id)
     if owner == empty(address) or at < aux >> 56:
         return 0
-    head: uint256 = self._state_head[capsule_id]
-    if head == 0 or at >= head >> 32:
+    first: uint256 = self._state_log[capsule_id][1]
+    n: uint256 = first >> 72
+    if n == 0:
         return convert((aux >> 8) & 255, uint8)
-    # Entry 0 began at created_at <= at: find the last entry that began at or before `at`.
-    lo: uint256 = 0
-    hi: uint256 = (head & _MASK32) - 1
-    for _: uint256 in range(32):
+    latest: uint256 = first
+    if n > 1:
+        latest = self._state_log[capsule_id][n]
+    if at >= latest & _MASK64:
+        return convert((aux >> 8) & 255, uint8)
+    if at < first & _MASK64:
+        return STATE_ACTIVE  # before the first change: the mint state
+    # The last change k in [1, n - 1] made at or before `at` (change 1 qualifies).
+    lo: uint256 = 1
+    hi: uint256 = n - 1
+    for _: uint256 in range(64):
         if lo >= hi:
             break
         mid: uint256 = (lo + hi + 1) // 2
@@ -575,7 +582,7 @@ def state_at(capsule_id: uint256, at: uint256) -> uint8:
             lo = mid
         else:
             hi = mid - 1
-    return convert(self._state_log[capsule_id][lo] >> 64, uint8)
+    return convert((self._state_log[capsule_id][lo] >> 64) & 255, uint8)
 
 
 @external
