@@ -9,6 +9,10 @@ pragma solidity ^0.8.20;
 /// The CodexField content-capsule registry (ERC-721 + ERC-2981 + ERC-4906) as other
 /// contracts and integrators see it. States: 1 ACTIVE, 2 DEPRECATED, 3 DISABLED,
 /// 4 FLAGGED (0: no such capsule). Kinds: 1 dataset .. 7 knowledge.
+/// `state_at(capsule_id, at)` is the state in force at unix time `at` (a change made at
+/// T is in force from T on; 0 before the mint): the LicenseManager refuses usage whose
+/// time reads FLAGGED and keeps earlier usage payable. A FLAGGED capsule cannot be a
+/// parent of a new capsule nor get a new version. `wire(license_manager)`: once.
 interface ICapsuleRegistry {
     struct Parent {
         uint256 capsule_id;
