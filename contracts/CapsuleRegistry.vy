@@ -21,9 +21,9 @@
         are packed three to a slot (capsule id 64 | share 16), and the content-hash index
         carries the creator, so a mint writes 3 + ceil(K / 3) fresh slots.
 
-        State history: every state change appends the state it ends (with the time that
-        state began) to a per-capsule log, so `state_at(capsule_id, at)` answers which state
-        was in force at any past time (the LicenseManager settles usage served before a flag
+        State history: every state change is appended, with its time, to a per-capsule log
+        (one fresh slot per change), so `state_at(capsule_id, at)` answers which state was in
+        force at any past time (the LicenseManager settles usage served before a flag
         and refuses usage after it). A FLAGGED capsule can be neither a parent of a new
         capsule nor versioned.
 @custom:security Trusts the LicenseManager fixed once by `wire` to answer `can_derive` for the
@@ -248,9 +248,9 @@ def mint(
 ) -> uint256:
     """
     @dev Mints a new capsule (version 1) to the caller.
-    @notice Each parent must exist and not be FLAGGED; the caller must own it or pass, at the same index of
-            `parent_credentials`, a credential on it whose terms allow derivatives with at
-            least `share_bps`. Shares sum to at most 10,000. A content hash can be minted once;
+    @notice Each parent must exist and not be FLAGGED; the caller must own it or pass, at
+            the same index of `parent_credentials`, a credential on it whose terms allow
+            derivatives with at least `share_bps`. Shares sum to at most 10,000. A content hash can be minted once;
             re-using it is only possible as a new version by the owner (`publish_version`).
     @param kind The capsule kind, 1..7.
     @param content_hash SHA-256 of the canonical manifest (non-zero).

@@ -14,11 +14,12 @@
         charge something: `price_per_mu > 0` or `upfront_fee > 0`), and never once a
         revocation of the credential has taken effect. Weight: one paid credential, one
         rating; free credentials (price-0 terms, the sybil farm) cannot rate at all, so a
-        "verified" rating costs at least the capsule's price. Each credential holds one rating;
-        rating again replaces it and the capsule's aggregate moves by the difference, so
-        `rating(capsule)` is always (sum of current stars, number of rating credentials). Every change logs
-        `Rated` with the full new value, so an indexer rebuilds the aggregate from events
-        alone: a `Rated` for a credential already seen replaces that credential's stars.
+        "verified" rating costs at least the capsule's price. Each credential holds one
+        rating; rating again replaces it and the capsule's aggregate moves by the difference,
+        so `rating(capsule)` is always (sum of current stars, number of rating credentials).
+        Every change logs `Rated` with the full new value, so an indexer rebuilds the
+        aggregate from events alone: a `Rated` for a credential already seen replaces that
+        credential's stars.
 
         An AUDITOR attests that a capsule passed (or failed) a standard until a date; the
         auditor or the admin may revoke the attestation.
