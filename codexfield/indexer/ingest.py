@@ -263,8 +263,9 @@ class Indexer:
             have.update(conn.execute(select(MANIFESTS.c.cid).where(MANIFESTS.c.cid.in_(cids[i:i + 500]))).scalars())
         rows = [{"cid": cid, "uri": uri, "status": "pending", "attempts": 0, "next_attempt_at": 0.0, "name": "",
                  "description": "", "tags": "", "body": ""} for cid, uri in first.items() if cid not in have]
-        if rows:
-            conn.execute(insert(MANIFESTS), rows)
+        from codexfield.indexer.ranking import upsert
+
+        upsert(conn, MANIFESTS, rows, update_columns=False)  # another chain's indexer may add the same CID
 
     @staticmethod
     def _default_scores(conn, capsule_ids: list[str]) -> None:
@@ -284,8 +285,9 @@ class Indexer:
         rows = [{"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0, "rating_count": 0,
                  "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ",", **attrs[c]}
                 for c in ids if c not in have and c in attrs]
-        if rows:
-            conn.execute(insert(SCORES), rows)
+        from codexfield.indexer.ranking import upsert
+
+        upsert(conn, SCORES, rows, update_columns=False)  # a concurrent refresh may have written it
 
     def sync(self, max_steps: int | None = None) -> int:
         """Step until caught up with `head - confirmations`; returns the number of events applied."""
