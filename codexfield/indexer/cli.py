@@ -35,11 +35,14 @@ def run_cycle(indexer, worker, engine, max_steps: int | None = None) -> dict:
     """One pass: catch up with the chain, fetch due manifests, refresh rankings."""
     from codexfield.indexer import ranking
 
+    reorgs = indexer.reorgs_seen
     applied = indexer.sync(max_steps=max_steps)
     fetched = worker.process()
-    if applied or fetched:
+    reorged = indexer.reorgs_seen != reorgs  # a reorg that only removed events changes rankings too
+    if applied or fetched or reorged:
         ranking.refresh(engine)
-    return {"applied": applied, "manifests": fetched, "checkpoint": indexer.checkpoint()}
+    return {"applied": applied, "manifests": fetched, "checkpoint": indexer.checkpoint(),
+            "reorgs": indexer.reorgs_seen - reorgs}
 
 
 @click.group("index")

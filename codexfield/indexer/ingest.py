@@ -124,6 +124,7 @@ class Indexer:
         self.decoder = decoder or EventDecoder(self.addresses)
         self.epoch_length = epoch_length
         self.genesis = genesis
+        self.reorgs_seen = 0  # reorgs rolled back by this process (run_cycle refreshes rankings after one)
         if epoch_length is None and "UsageMeter" in self.addresses and hasattr(source, "call_uint"):
             abi = self.decoder_abi("UsageMeter")
             if abi:
@@ -155,8 +156,22 @@ class Indexer:
 
     # --- reorgs --------------------------------------------------------------------------
 
-    def _fork_point(self, checkpoint: int) -> int | None:
-        """None if the stored checkpoint block is still canonical, else the highest matching block."""
+    def _canonical_hash(self, number: int, head: int) -> str | None:
+        """The chain's hash of block `number`; None when the chain (now shorter) has no such block."""
+        if number > head:
+            return None
+        try:
+            return self.source.header(number)["hash"]
+        except Exception as exc:  # noqa: BLE001 - web3's BlockNotFound: the block vanished meanwhile
+            if type(exc).__name__ == "BlockNotFound":
+                return None
+            raise
+
+    def _fork_point(self, checkpoint: int, head: int) -> int | None:
+        """None if the stored checkpoint block is still canonical, else the highest matching block.
+
+        A reorg to a *shorter* chain (head below the checkpoint) is a reorg like any other: the
+        stored blocks above the head do not match."""
         with self.engine.connect() as conn:
             stored = conn.execute(
                 select(BLOCKS.c.number, BLOCKS.c.hash).where(BLOCKS.c.chain_id == self.chain_id)
@@ -164,10 +179,10 @@ class Indexer:
             ).all()
         if not stored:
             return None
-        if stored[0].number == checkpoint and self.source.header(checkpoint)["hash"] == stored[0].hash:
+        if stored[0].number == checkpoint and self._canonical_hash(checkpoint, head) == stored[0].hash:
             return None
         for number, h in stored:
-            if self.source.header(number)["hash"] == h:
+            if self._canonical_hash(number, head) == h:
                 return number
         oldest = stored[-1].number
         if checkpoint - self.journal_depth > self.start_block:  # the journal was pruned: cannot undo all
@@ -183,6 +198,9 @@ class Indexer:
             # the new branch gets a fresh row with its own search attributes).
             conn.execute(delete(SCORES).where(~select(CAPSULES.c.id).where(CAPSULES.c.id == SCORES.c.capsule_id)
                                               .exists()))
+            # Manifests (keyed by CID, shared by chains) that no capsule on any chain names any more.
+            conn.execute(delete(MANIFESTS).where(~select(CAPSULES.c.id).where(CAPSULES.c.cid == MANIFESTS.c.cid)
+                                                 .exists()))
             conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                 indexed_block=fork, reorgs=CHAINS.c.reorgs + 1, updated_at=time.time()))
         log.warning("chain %s: reorg, rolled back to block %s (%s writes undone)", self.chain_id, fork, undone)
@@ -194,9 +212,10 @@ class Indexer:
         head = self.source.block_number()
         target = head - self.confirmations
         checkpoint = self.checkpoint()
-        fork = self._fork_point(checkpoint)
+        fork = self._fork_point(checkpoint, head)
         if fork is not None:
             self.rollback(fork)
+            self.reorgs_seen += 1
             return StepResult(reorg_to=fork)
         if checkpoint >= target:
             with self.engine.begin() as conn:
@@ -207,7 +226,14 @@ class Indexer:
         raw = self.source.logs(start, end, self.decoder.addresses)
         events = sorted((e for e in (self.decoder.decode(r) for r in raw if not r.get("removed")) if e is not None),
                         key=lambda e: (e.block_number, e.log_index))
-        headers = {n: self.source.header(n) for n in sorted({e.block_number for e in events} | {end})}
+        headers = {}
+        for n in sorted({e.block_number for e in events} | {end}):
+            try:
+                headers[n] = self.source.header(n)
+            except Exception as exc:  # noqa: BLE001
+                if type(exc).__name__ == "BlockNotFound":  # the chain got shorter while we read
+                    raise ChainMoved(f"block {n} vanished while reading logs; retrying the batch") from None
+                raise
         for e in events:
             if headers[e.block_number]["hash"] != e.block_hash:
                 raise ChainMoved(f"block {e.block_number} changed while reading logs; retrying the batch")
