@@ -150,6 +150,13 @@ class Indexer:
                 conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                     contracts=json.dumps(self.addresses, sort_keys=True)))
 
+    def progress(self) -> tuple[int, int]:
+        """(indexed block, last seen head) of this chain, from the catalog."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(CHAINS.c.indexed_block, CHAINS.c.head)
+                               .where(CHAINS.c.chain_id == self.chain_id)).one()
+        return int(row[0]), int(row[1])
+
     def checkpoint(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(CHAINS.c.indexed_block).where(CHAINS.c.chain_id == self.chain_id)).scalar_one())
