@@ -259,6 +259,9 @@ class Indexer:
                 raise RuntimeError(f"chain {self.chain_id}: checkpoint moved to {current} under us (another indexer "
                                    "process on the same chain?); stop the other one")
             w = journal.Writer(conn, self.chain_id)
+            events = list(events)
+            if conn.dialect.name != "sqlite":  # a round trip per read costs on a server, not on a file
+                self._prefetch(w, events, headers)
             for e in events:
                 handler = HANDLERS.get((e.contract, e.name))
                 if handler is None:
@@ -284,6 +287,24 @@ class Indexer:
                                     .order_by(BLOCKS.c.number.desc()).limit(1)).scalar()
                 if keep is not None:  # keep one block below the floor as the walk-back anchor
                     conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number < keep))
+
+    def _prefetch(self, w: journal.Writer, events: list[DecodedEvent], headers: Mapping[int, Mapping[str, Any]]) -> None:
+        """Dry-run the handlers on a `journal.KeyProbe`, then load the rows they name in bulk."""
+        probe = journal.KeyProbe()
+        ctx = Context(chain_id=self.chain_id, addresses=self.addresses, epoch_length=self.epoch_length,
+                      genesis=self.genesis)
+        for e in events:
+            handler = HANDLERS.get((e.contract, e.name))
+            if handler is None:
+                continue
+            probe.block = e.block_number
+            ctx.timestamp = int(headers[e.block_number]["timestamp"])
+            try:
+                handler(probe, ctx, e.args)
+            except Exception:  # noqa: BLE001 - a hint only; the real pass raises what matters
+                continue
+        for table, keys in probe.keys.values():
+            w.prefetch(table, keys)
 
     @staticmethod
     def _enqueue_manifests(conn, items: list[tuple[str, str]]) -> None:

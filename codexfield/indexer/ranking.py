@@ -27,7 +27,7 @@ Ratings are "verified" by construction: Reputation accepts only holders of a cre
 metered usage, one rating per credential.
 
 Many indexers (one per chain) may refresh the same catalog at once. `refresh` never deletes
-and re-inserts the table: it writes only the rows whose values changed, as upserts, and
+and re-inserts the table: it upserts every row, rewriting only those whose values changed, and
 deletes only the rows of capsules that no longer exist (rolled back by a reorg), in one
 transaction. On PostgreSQL that transaction first takes a transaction-scoped advisory lock
 (`REFRESH_LOCK`), so concurrent refreshes run one after the other; ingest's neutral rows for
@@ -40,7 +40,7 @@ import math
 import time
 from collections import defaultdict
 
-from sqlalchemy import Connection, Engine, delete, select, text
+from sqlalchemy import Connection, Engine, delete, or_, select, text
 
 from codexfield.constants import CapsuleState
 from codexfield.indexer import models as m
@@ -55,8 +55,9 @@ CHUNK = 5000
 
 
 def upsert(conn: Connection, table, rows: list[dict], *, update_columns: bool = True) -> None:
-    """INSERT rows, on a primary-key conflict update them (or, with `update_columns=False`, keep
-    the existing row) — PostgreSQL and SQLite."""
+    """INSERT rows; on a primary-key conflict update the row only where a value differs (an
+    unchanged row is not rewritten), or with `update_columns=False` keep the existing row —
+    PostgreSQL and SQLite."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
@@ -64,11 +65,14 @@ def upsert(conn: Connection, table, rows: list[dict], *, update_columns: bool = 
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     pk = [c.name for c in table.primary_key.columns]
+    cols = [c for c in rows[0] if c not in pk]
+    stmt = dialect_insert(table)
+    if update_columns and cols:
+        stmt = stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in cols},
+                                          where=or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in cols]))
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=pk)
     for i in range(0, len(rows), CHUNK):
-        stmt = dialect_insert(table)
-        cols = [c for c in rows[0] if c not in pk]
-        stmt = (stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in cols})
-                if update_columns and cols else stmt.on_conflict_do_nothing(index_elements=pk))
         conn.execute(stmt, rows[i:i + CHUNK])
 
 
@@ -152,10 +156,7 @@ def refresh(engine: Engine, now: float | None = None) -> int:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
         cols = [c.name for c in S.columns]
-        have = {r["capsule_id"]: r for r in conn.execute(select(S)).mappings()}
-        changed = [r for r in rows if have.get(r["capsule_id"]) is None
-                   or any(_differs(have[r["capsule_id"]][c], r.get(c)) for c in cols)]
-        upsert(conn, S, [{c: r.get(c) for c in cols} for r in changed])
+        upsert(conn, S, [{c: r.get(c) for c in cols} for r in rows])
         # Rows of capsules that are gone (a reorg removed them): the only deletes.
         conn.execute(delete(S).where(~select(C.c.id).where(C.c.id == S.c.capsule_id).exists()))
     return len(rows)
