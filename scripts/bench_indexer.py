@@ -202,6 +202,7 @@ def main(pg, databases, events, batch, capsules, runs, check, p99_ms, min_rate, 
              f"| load {capsules:,} capsules (s) | refresh rankings (s) | query | p50 (ms) | p99 (ms) |",
              "|---|---|---|---|---|---|---|"]
     missed = []
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
             rates = []
@@ -224,7 +225,10 @@ def main(pg, databases, events, batch, capsules, runs, check, p99_ms, min_rate, 
                         else "| | | | ")
                 lines.append(lead + f"| {q} | {p50:.1f} | {p99:.1f} |")
                 first = False
-    table = "\n".join(lines)
+    cond = (f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `--capsules {capsules} --events "
+            f"{events} --batch {batch} --queries {runs}`, {os.cpu_count()} cores, load average {load0:.1f} at start, "
+            f"{os.getloadavg()[0]:.1f} at end.\n\n")
+    table = cond + "\n".join(lines)
     click.echo(table)
     click.echo(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; "
                f"load average {os.getloadavg()[0]:.1f}", err=True)
