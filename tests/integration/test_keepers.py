@@ -5,7 +5,8 @@ exactly one point of `TxSender.send` — every point between intent and receipt:
 intent is recorded (nothing signed), after the transaction is signed (not broadcast), after it
 was broadcast (receipt not awaited), after it was mined (receipt not recorded), after the
 receipt was recorded (the keeper's follow-up not done). A new keeper on the same state file
-then reconciles with the chain and finishes the work, sending nothing twice.
+then reconciles with the chain and finishes the work, sending nothing twice. The prober is
+also killed for real: a subprocess on the same anvil SIGKILLs itself at the chosen point.
 """
 
 from __future__ import annotations
@@ -185,3 +186,55 @@ def test_settler__credit_noted_while_round_open__kept_pending(grid, admin, linea
     s.settle()
     assert all(router.vault(x, usdc) == 0 for x in (a, b, c))
     assert s.state.get(f"round:{token}") is None and s.state.get(f"pending:{token}") == {}
+
+
+PROBER_VICTIM = """
+import os, signal, sys
+from ape import accounts, networks, project
+from codexfield.keepers.base import KeeperState
+from codexfield.keepers.prober import Prober
+
+rpc, staking_address, reporter_address, state, point = sys.argv[1:6]
+with networks.parse_network_choice("ethereum:local:foundry", provider_settings={"host": rpc}):
+    reporter = next(a for a in accounts.test_accounts if a.address == reporter_address)
+    staking = project.AccessStaking.at(staking_address)
+    kill = {point: lambda intent: os.kill(os.getpid(), signal.SIGKILL)}
+    Prober(staking, reporter, KeeperState(state), hooks=kill).report()
+print("finished without reaching the kill point")
+"""
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_prober__sigkilled_subprocess__restart_reports_the_epoch_once(grid, node, start_gateway, tmp_path, chain,
+                                                                      point):
+    """A real SIGKILL of a prober process at a point the test chooses, then a restart."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    staking = grid.c["AccessStaking"]
+    grid.cdx.mint(node, 1_000 * 10**18, sender=grid.reporters[0])
+    server = start_gateway()
+    server.gateway.ensure_registered(server.url, 1_000 * 10**18)
+    genesis, length = staking.genesis(), staking.epoch_length()
+    chain.mine(timestamp=max(chain.blocks.head.timestamp, genesis) + length)
+    epoch = staking.current_epoch()
+    states = [tmp_path / f"p{i}.sqlite" for i in range(3)]
+    probers = [Prober(staking, r, KeeperState(s), probes=2) for r, s in zip(grid.reporters, states)]
+    for p in probers:
+        p.probe()
+    chain.mine(timestamp=genesis + (epoch + 1) * length + 30)
+    nonce0 = grid.reporters[0].nonce
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", PROBER_VICTIM, chain.provider.uri, str(staking.address),
+                           grid.reporters[0].address, str(states[0]), point], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, (proc.stdout + proc.stderr)[-2000:]
+    restarted = Prober(staking, grid.reporters[0], KeeperState(states[0]))  # reconciles what the dead one left
+    restarted.report()
+    assert restarted.report() == []
+    assert grid.reporters[0].nonce - nonce0 == 1  # one report transaction, never two
+    for p in probers[1:]:
+        assert p.report() == [epoch]
+    assert len(staking.reports(epoch, node)) == 3
