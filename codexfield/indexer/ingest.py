@@ -288,7 +288,8 @@ class Indexer:
                 if keep is not None:  # keep one block below the floor as the walk-back anchor
                     conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number < keep))
 
-    def _prefetch(self, w: journal.Writer, events: list[DecodedEvent], headers: Mapping[int, Mapping[str, Any]]) -> None:
+    def _prefetch(self, w: journal.Writer, events: list[DecodedEvent],
+                  headers: Mapping[int, Mapping[str, Any]]) -> None:
         """Dry-run the handlers on a `journal.KeyProbe`, then load the rows they name in bulk."""
         probe = journal.KeyProbe()
         ctx = Context(chain_id=self.chain_id, addresses=self.addresses, epoch_length=self.epoch_length,
