@@ -116,7 +116,11 @@ class Indexer:
         self.engine = engine
         self.source = source
         self.chain_id = int(chain_id)
-        self.addresses = dict(addresses)
+        from eth_utils import to_checksum_address
+
+        # Checksummed, whatever the address book says: entity ids embed them, and the API
+        # canonicalises the ids it is given the same way.
+        self.addresses = {n: to_checksum_address(a) for n, a in addresses.items()}
         self.confirmations = confirmations
         self.batch_size = batch_size
         self.start_block = start_block

@@ -149,3 +149,21 @@ def test_openapi__typed_responses_and_the_statuses_sent(client):
                 if code in responses:
                     assert responses[code]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     assert set(doc["components"]["schemas"]["Error"]["properties"]) == {"error"}
+
+
+def test_address_book_in_lower_case__ids_checksummed__found_by_any_case(engine):
+    from codexfield.indexer.abi import DecodedEvent, EventDecoder
+    from codexfield.indexer.ingest import Indexer
+
+    from synth import ADDR, FakeSource, minted
+
+    lower = {k: v.lower() for k, v in ADDR.items()}
+    feed_idx = Indexer(engine, FakeSource(), CHAIN, lower, decoder=EventDecoder(lower, abis={}), start_block=1)
+    assert feed_idx.addresses == ADDR
+    h = "0x" + "ab" * 32
+    contract, name, args = minted(7)
+    feed_idx.apply([DecodedEvent(contract=contract, name=name, address=ADDR[contract], block_number=1, block_hash=h,
+                                 log_index=0, tx_hash="0x" + "00" * 32, args=args)],
+                   {1: {"hash": h, "parentHash": "0x" + "00" * 32, "timestamp": 10}}, 1, 1, 1)
+    c = TestClient(create_app(engine))
+    assert c.get(f"/api/capsules/{capsule_id(7).lower()}").json()["id"] == capsule_id(7)
