@@ -896,3 +896,29 @@ def test_score__python_equals_contract(staking, sample, mu, failed, prev):
 )
 def test_score_reports__python_equals_contract(staking, samples, mu, failed, prev):
     assert staking.score_reports(samples, mu, failed, prev) == poa.score_reports(samples, mu, failed, prev, PARAMS)
+
+
+def test_token_calls__false_return__revert_with_poa_reason(project, chain, admin, reporters, stranger, accounts):
+    tok = admin.deploy(project.MockFalseToken)
+    st_ = admin.deploy(project.AccessStaking, tok, tok, admin, 0, EPOCH, PARAMS.as_tuple(), reporters)
+    a = accounts[1]
+    tok.mint(a, 10_000 * WAD, sender=a)
+    tok.approve(st_, 2**256 - 1, sender=a)
+    st_.register_node("https://n", 1, REGION, ZERO, 1_000 * WAD, sender=a)
+    tok.refuse(True, sender=a)
+    with ape.reverts("poa: transfer failed"):
+        st_.register_node("https://n", 1, REGION, ZERO, 1_000 * WAD, sender=accounts[2])
+    with ape.reverts("poa: transfer failed"):
+        st_.add_stake(1, sender=a)
+    with ape.reverts("poa: transfer failed"):
+        st_.fund_rewards(1, sender=a)
+    tok.refuse(False, sender=a)
+    st_.request_unbond(1_000 * WAD, sender=a)
+    chain.pending_timestamp += THAW + 2 * EPOCH
+    chain.mine()
+    e = int(st_.current_epoch())
+    for ep in range(e):
+        st_.finalize_epoch(ep, 10, sender=stranger)
+    tok.refuse(True, sender=a)
+    with ape.reverts("poa: transfer failed"):
+        st_.withdraw_unbonded(sender=a)
