@@ -71,6 +71,9 @@ def connect(network: str) -> Iterator[Any]:
         provider = ctx.__enter__()
     except ApeException as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        ids = re.search(r"chain ID '(\d+)', which does not match network chain ID '(\d+)'", first)
+        if ids:
+            raise Refused(f"the RPC of {network} serves chain {ids[1]}, not {ids[2]}: wrong RPC URL") from None
         if "network" in type(exc).__name__.lower() or "not found" in first.lower() or "unknown" in first.lower():
             raise Refused(f"unknown network {network!r}: {first} (see 'ape networks list')") from None
         raise Refused(f"cannot connect to {network}: {first}") from None
@@ -139,8 +142,10 @@ def _token_info(provider, flag: str, address: str) -> tuple[str, int]:
         raise Refused(f"{flag} {address} has no code on chain {provider.chain_id} (wrong network or address?)")
 
     def call(selector: str, types: list[str]):
-        raw = provider.web3.eth.call({"to": address, "data": selector})
-        return decode(types, bytes(raw))[0]
+        raw = bytes(provider.web3.eth.call({"to": address, "data": selector}))
+        if len(raw) < 32:
+            raise ValueError("no return data")
+        return decode(types, raw)[0]
 
     try:
         decimals = int(call("0x313ce567", ["uint8"]))
