@@ -8,7 +8,7 @@ import json
 import pytest
 
 from codexfield import deployments
-from codexfield.deploy import DeployConfig, deploy_system
+from codexfield.deploy import ROLES, DeployConfig, deploy_system, verify
 
 CONTRACTS = (
     "IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter", "Reputation",
@@ -104,6 +104,36 @@ def test_deploy_system__dry_run__prints_plan_with_gas_and_sends_nothing(admin, b
     gas = [int(line.rsplit("~", 1)[1].split()[0].replace(",", "")) for line in lines if "would deploy" in line]
     assert len(gas) == len(CONTRACTS) + 2 and all(g > 100_000 for g in gas)
     assert "plan:" in text and "would wire" in text
+
+
+def test_deploy_system__handover__deployer_keeps_nothing_and_verify_passes(
+    project, admin, reporter, arbiter, stranger, book_dir, networks
+):
+    config = DeployConfig(test_tokens=True, admin=stranger.address, reporters=[reporter.address],
+                          pausers=[arbiter.address], arbiters=[arbiter.address], auditors=[reporter.address])
+    book = deploy_system(admin, config, log=lambda _: None)
+    lines: list[str] = []
+    assert verify(book, log=lines.append) == [], "\n".join(lines)
+    for name, roles in ROLES.items():
+        if name not in book.contracts:
+            continue
+        c = getattr(project, name).at(book.contracts[name])
+        for role in roles:
+            assert not c.hasRole(getattr(c, role)(), admin), (name, role)
+        assert c.hasRole(c.DEFAULT_ADMIN_ROLE(), stranger)
+        assert c.hasRole(c.PAUSER_ROLE(), arbiter)
+    # The book's first block survives a rerun, even when it is 0 (a fresh chain).
+    net = networks.provider.network
+    book.block = 0
+    deployments.save(book, net.ecosystem.name, net.name)
+    nonce = admin.nonce
+    again = deploy_system(admin, config, log=lambda _: None)
+    assert again.block == 0 and admin.nonce == nonce
+    # A deviation (governance grants a role nobody planned) is reported.
+    meter = project.UsageMeter.at(book.contracts["UsageMeter"])
+    meter.grantRole(meter.PAUSER_ROLE(), admin, sender=stranger)
+    problems = verify(again, log=lambda _: None)
+    assert any("UsageMeter.PAUSER_ROLE" in p for p in problems)
 
 
 def test_ape_run_deploy__cli(tmp_path):
