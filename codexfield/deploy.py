@@ -145,6 +145,8 @@ class Deployer:
         self._save()
         instance = self.account.deploy(ct, *args, nonce=nonce)
         self.sent += 1
+        if instance.address != predicted:  # pragma: no cover - a provider that rewrote the nonce
+            self.log(f"  ! {key} landed at {instance.address}, not the predicted {predicted}")
         self.book.pending.pop(key, None)
         return instance
 
@@ -239,15 +241,22 @@ class System:
     tokens: dict[str, dict[str, Any]]
     treasury: str
     protocol_fee_bps: int
+    reporters: list[str] = field(default_factory=list)  # the PoA reporters (committee) to seat
 
     def __getitem__(self, name: str):
         return self.contracts[name]
 
 
 # ---------------------------------------------------------------------------------------------
-# WIRING: one function per contract, each a short list of steps on that contract only.
-# (Issue 12 replaces each body by one `wire(...)` call: Step("<C> wired", lambda: c.wired(),
-#  lambda: c.wire(..., sender=s.account)); nothing else in this module changes.)
+# WIRING: one function per contract, each a short list of steps on that contract only. Each Step
+# has a `done` (a chain read: reruns skip it, `verify` re-reads it) and an `action`. Issue 12's
+# one-time `wire(...)` replaces a body by a single step, e.g.
+#     lm = s["LicenseManager"]
+#     return [Step("LicenseManager wired to the router and the meter",
+#                  lambda: lm.revenue_sink() == s["RoyaltyRouter"].address and lm.usage_meter() == ...,
+#                  lambda: lm.wire(s["RoyaltyRouter"], s["UsageMeter"], sender=s.account))]
+# and the reporter committee becomes one step per `s.reporters` in wire_access_staking
+# (`add_reporter`), with its line removed from ROLES. Nothing else in this module changes.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -563,16 +572,17 @@ def deploy_system(
         c[TIMELOCK] = timelock
 
     # 3. Wiring (each step checks the chain first, so re-runs skip it).
-    system = System(account, c, book.tokens, treasury, config.protocol_fee_bps)
+    system = System(account, c, book.tokens, treasury, config.protocol_fee_bps, list(config.reporters))
     for wire in WIRING.values():
         d.run(wire(system))
 
     # 4. Hand every role over (ROLES) and renounce the deployer's.
-    addresses = dict(book.contracts)
-    table = expected_roles(config, admin, addresses if not dry_run else {**addresses, **{k: f"<{k}>" for k in c}})
+    addresses = {**book.contracts, **{k: (v.address if v is not None else f"<new {k}>") for k, v in c.items()}}
+    table = expected_roles(config, admin, addresses)
     book.roles = table
     book.deployer = me
-    book.settings = {"treasury": treasury, "protocol_fee_bps": config.protocol_fee_bps}
+    book.settings = {"treasury": treasury, "protocol_fee_bps": config.protocol_fee_bps,
+                     "reporters": list(config.reporters)}
     handover(d, c, table, me)
     if not config.reporters:
         log(
@@ -643,7 +653,8 @@ def verify(book: AddressBook, log: Callable[[str], None] = print) -> list[str]:
 
     log("wiring:")
     settings = book.settings or {}
-    system = System(None, c, book.tokens, settings.get("treasury", ""), int(settings.get("protocol_fee_bps", 0)))
+    system = System(None, c, book.tokens, settings.get("treasury", ""), int(settings.get("protocol_fee_bps", 0)),
+                    list(settings.get("reporters", [])))
     for cname, wire in WIRING.items():
         try:
             steps = wire(system)
