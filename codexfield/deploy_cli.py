@@ -48,7 +48,8 @@ def _address(flag: str, value: str | None) -> str | None:
     if value is None:
         return None
     if not ADDRESS.match(value):
-        hint = " (a placeholder from the docs: put the real address)" if not re.match(r"^0x[0-9a-fA-F]*$", value) else ""
+        placeholder = not re.match(r"^0x[0-9a-fA-F]*$", value)
+        hint = " (a placeholder from the docs: put the real address)" if placeholder else ""
         raise Refused(f"{flag} {value!r} is not an address{hint}")
     from eth_utils import to_checksum_address
 

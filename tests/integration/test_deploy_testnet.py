@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_rehearsal import DEPLOYER, DEPLOYER_KEY, PASSPHRASE, ROOT, ROLE_HOLDERS, UNFUNDED_KEY, artifact, import_account, \
-    readme_deploy_block, run_killed, start
+from deploy_rehearsal import (
+    DEPLOYER, DEPLOYER_KEY, PASSPHRASE, ROLE_HOLDERS, ROOT, UNFUNDED_KEY, artifact, import_account,
+    readme_deploy_block, run_killed, start,
+)
 
 ROLE_CONTRACTS = ("CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter", "Reputation")
 
@@ -56,7 +58,8 @@ def _check_chain(r, network: str) -> dict:
         assert c[name].functions.hasRole(_role(r, c[name], "ARBITER_ROLE"), ROLE_HOLDERS["ARBITER"]).call()
     assert c["Reputation"].functions.hasRole(_role(r, c["Reputation"], "AUDITOR_ROLE"), ROLE_HOLDERS["AUDITOR"]).call()
     for rep in ("REPORTER_1", "REPORTER_2", "REPORTER_3"):
-        assert c["AccessStaking"].functions.hasRole(_role(r, c["AccessStaking"], "REPORTER_ROLE"), ROLE_HOLDERS[rep]).call()
+        staking = c["AccessStaking"]
+        assert staking.functions.hasRole(_role(r, staking, "REPORTER_ROLE"), ROLE_HOLDERS[rep]).call()
     return book
 
 
