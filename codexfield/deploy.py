@@ -220,7 +220,6 @@ def deploy_system(
     #    handed to `admin` (a timelock) at the end.
     identity = d.contract("IdentityRegistry")
     registry = d.contract("CapsuleRegistry", me, config.royalty_bps)
-    licenses = d.contract("LicenseManager", _addr(registry), me, config.settlement_window, deps=("CapsuleRegistry",))
     router = d.contract("RoyaltyRouter", _addr(registry), me, deps=("CapsuleRegistry",))
     # Staking and meter share epochs: a surviving meter fixes the genesis of a new staking;
     # otherwise 0 lets AccessStaking take its deploy block's timestamp.
@@ -238,6 +237,14 @@ def deploy_system(
     )
     if staking is not None:
         genesis = int(staking.genesis())
+    # The LicenseManager and the meter wire each other once (`wire`): when the meter will be new
+    # (its code is missing, or something it takes or wires to is new), a wired LicenseManager
+    # cannot follow it and is deployed anew too.
+    if not is_deployed(book.contracts.get("UsageMeter"), d.project.UsageMeter.contract_type):
+        d.fresh.add("UsageMeter (missing)")
+    licenses = d.contract("LicenseManager", _addr(registry), me, config.settlement_window,
+                          deps=("CapsuleRegistry", "RoyaltyRouter", "IdentityRegistry", "AccessStaking",
+                                "UsageMeter (missing)"))
     # (dry run with a new AccessStaking: the meter's estimate uses genesis 0.)
     meter = d.contract(
         "UsageMeter",

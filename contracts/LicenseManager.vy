@@ -64,6 +64,7 @@ from ethereum.ercs import IERC20
 from interfaces import ICapsuleRegistry
 from interfaces import ILicenseManager
 from interfaces import IRoyaltyRouter
+from interfaces import IUsageMeter
 
 implements: IERC165
 implements: IERC721
@@ -267,7 +268,7 @@ def __init__(registry_: address, admin_: address, settlement_window_: uint256):
          renounces the deployer's admin role.
     @param registry_ The CapsuleRegistry.
     @param admin_ The governance address.
-    @param settlement_window_ The UsageMeter's settlement window (it checks they are equal).
+    @param settlement_window_ The UsageMeter's settlement window (`wire` checks they are equal).
     """
     access_control.__init__()
     erc721_lean.__init__("CodexField Credential", "CFCRED")
@@ -795,6 +796,9 @@ def wire(usage_meter_: address, revenue_sink_: address):
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert self.usage_meter == empty(address), "license: already wired"
     assert usage_meter_ != empty(address) and revenue_sink_ != empty(address), "license: zero address"
+    if usage_meter_.is_contract:  # the credential transfer cooldown must cover the meter's window
+        assert staticcall IUsageMeter(usage_meter_).settlement_window() == settlement_window, \
+            "license: window mismatch"
     self.usage_meter = usage_meter_
     self._globals = (self._globals & ~_MASK160) | convert(revenue_sink_, uint256)
     log ILicenseManager.Wired(usage_meter=usage_meter_, revenue_sink=revenue_sink_)

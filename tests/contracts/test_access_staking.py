@@ -336,7 +336,7 @@ def test_finalize__empty_epoch__carries_pool_to_next(sys_, staking, stranger):
 def test_finalize__scores_with_medians_and_usage__matches_python(sys_, staking, node, reporters, meter, admin, stranger):
     sys_.register(node)
     staking.set_usage_meter(meter, sender=admin)
-    meter.set_node_usage(node, 0, 200, 30, 0, 5, sender=stranger)
+    meter.set_node_usage(node, 0, 200, 30, 0, 200, sender=stranger)  # paid MU = calls: U = (mu - failed_mu) / mu = 170/200
     samples = [(20, 19, 150), (24, 20, 300), (10, 3, 1_500)]
     sys_.goto(0, 5)
     sys_.report(0, reporters, {node: samples})
