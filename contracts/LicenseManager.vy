@@ -82,6 +82,7 @@ from .modules import erc721_lean
 initializes: erc721_lean
 
 from .modules import scopes
+from .modules import reasons
 
 
 exports: (
@@ -123,35 +124,35 @@ ARBITER_ON_BREACH: public(constant(uint8)) = 2
 
 
 # @dev Status of `check_usage` / `consume` (codexfield/reasons.py): usage allowed.
-OK: public(constant(uint8)) = 0
+OK: public(constant(uint8)) = reasons.R_OK
 
 
 # @dev Status: no such credential.
-UNKNOWN_CREDENTIAL: public(constant(uint8)) = 4
+UNKNOWN_CREDENTIAL: public(constant(uint8)) = reasons.R_UNKNOWN_CREDENTIAL
 
 
 # @dev Status: `at` is outside [issued_at, expires_at) (or at or beyond 2**40).
-EXPIRED: public(constant(uint8)) = 5
+EXPIRED: public(constant(uint8)) = reasons.R_EXPIRED
 
 
 # @dev Status: `at` is at or after the revocation's effective time.
-REVOKED: public(constant(uint8)) = 6
+REVOKED: public(constant(uint8)) = reasons.R_REVOKED
 
 
 # @dev Status: the MU would exceed the lifetime quota (or 2**96 - 1 MU without one).
-QUOTA_EXCEEDED: public(constant(uint8)) = 7
+QUOTA_EXCEEDED: public(constant(uint8)) = reasons.R_QUOTA_EXCEEDED
 
 
 # @dev Status: the MU would exceed `rate_mu` in the current fixed rate window.
-RATE_EXCEEDED: public(constant(uint8)) = 8
+RATE_EXCEEDED: public(constant(uint8)) = reasons.R_RATE_EXCEEDED
 
 
 # @dev Status: the purpose is 0 or claims bits outside the terms' scope.
-PURPOSE_OUT_OF_SCOPE: public(constant(uint8)) = 9
+PURPOSE_OUT_OF_SCOPE: public(constant(uint8)) = reasons.R_PURPOSE_OUT_OF_SCOPE
 
 
 # @dev Status: the payer (user) did not hold the credential at `at`.
-NOT_HOLDER: public(constant(uint8)) = 17
+NOT_HOLDER: public(constant(uint8)) = reasons.R_NOT_HOLDER
 
 
 # @dev Capsule states that refuse new credentials (CapsuleRegistry).
