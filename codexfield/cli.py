@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "node": "codexfield.node.cli:node_group",
     "invoke": "codexfield.node.cli:invoke_command",
     "keeper": "codexfield.keepers.app:keeper_group",
+    "deploy": "codexfield.deploy_cli:deploy_group",
 }
 
 

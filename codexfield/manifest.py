@@ -1,6 +1,7 @@
 """Capsule manifests: pack a directory, hash it canonically, verify it later (DESIGN §4.1).
 
-A manifest lists every regular file of a capsule directory (POSIX path, size, SHA-256) with
+A manifest lists every regular file of a capsule directory (POSIX path, size, SHA-256 and
+UnixFS CIDv1, as kubo's `ipfs add --cid-version=1` computes it: `codexfield.unixfs`) with
 the capsule's metadata (name, kind, description, version, license reference, model/dataset
 card, creator DID, parents). It is validated against `schemas/manifest.schema.json` and
 serialised with RFC 8785 (JCS); the SHA-256 of those bytes is the capsule's on-chain
@@ -15,6 +16,10 @@ serialised with RFC 8785 (JCS); the SHA-256 of those bytes is the capsule's on-c
 Metadata may also come from `capsule.toml` at the root of the directory (TOML is in the
 standard library and takes comments); arguments passed to `pack` win over it. `capsule.toml`
 is itself a file of the capsule and is listed and hashed like any other file.
+
+`pack(..., car="capsule.car")` also writes a CARv1 of the whole capsule (every file's DAG, the
+manifest, the UnixFS directory over them: `codexfield.car`), in the same single pass over the
+bytes; `verify` accepts such a CAR in place of the directory.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any, BinaryIO, Iterable, Mapping
 import click
 import rfc8785
 
+from codexfield import unixfs
 from codexfield.cid import CIDError, cid_from_digest, digest_from_cid
 from codexfield.constants import Kind
 
@@ -101,6 +107,8 @@ def _explain(error) -> str:
                 "(no leading '/', no '.' or '..' segment, no '//', backslash or control character)")
     if keyword == "pattern" and (where.endswith("sha256") or "sha256" in where):
         return f"{where}: {error.instance!r} is not 64 lower-case hex digits"
+    if keyword == "pattern" and where.endswith(".cid"):
+        return f"{where}: {error.instance!r} is not a base32 CIDv1 with a sha2-256 digest (bafkrei... or bafybei...)"
     if keyword == "enum" and where == "kind":
         return f"kind: {error.instance!r} is not one of {', '.join(KIND_NAMES)}"
     if keyword == "additionalProperties":
@@ -289,10 +297,30 @@ def hash_stream(stream: BinaryIO, bar=None, chunk: int = CHUNK) -> tuple[int, st
     return size, h.hexdigest()
 
 
-def _hash_entry(entry: _Entry, bar) -> dict[str, Any]:
+def hash_stream_cid(stream: BinaryIO, bar=None, chunk: int = CHUNK,
+                    emit: unixfs.Emit | None = None) -> tuple[int, str, unixfs.Node]:
+    """(size, sha256 hex, UnixFS root node) of a binary stream, in one pass; `emit(cid, block)`
+    receives every UnixFS block (e.g. a `CarWriter`)."""
+    h = hashlib.sha256()
+    builder = unixfs.FileBuilder(emit)
+    size = 0
+    while block := stream.read(chunk):
+        h.update(block)
+        builder.write(block)
+        size += len(block)
+        if bar is not None:
+            bar.update(len(block))
+    return size, h.hexdigest(), builder.finish()
+
+
+def _hash_entry(entry: _Entry, bar, emit: unixfs.Emit | None = None) -> dict[str, Any]:
+    return _hash_entry_node(entry, bar, emit)[0]
+
+
+def _hash_entry_node(entry: _Entry, bar, emit: unixfs.Emit | None = None) -> tuple[dict[str, Any], unixfs.Node]:
     try:
         with open(entry.full, "rb") as fh:
-            size, digest = hash_stream(fh, bar)
+            size, digest, node = hash_stream_cid(fh, bar, emit=emit)
     except PermissionError:
         raise PackError(
             f"cannot read {entry.path}: permission denied; make it readable (chmod u+r) or move it out of the directory"
@@ -303,20 +331,23 @@ def _hash_entry(entry: _Entry, bar) -> dict[str, Any]:
         raise PackError(f"cannot read {entry.path}: {exc.strerror}") from None
     if size != entry.size:
         raise PackError(f"{entry.path} changed while it was hashed ({entry.size} -> {size} bytes); run pack again")
-    return {"path": entry.path, "size": size, "sha256": digest}
+    return {"path": entry.path, "size": size, "sha256": digest, "cid": str(node.cid)}, node
 
 
 def hash_files(directory: str | os.PathLike[str], *, skip: Iterable[str | os.PathLike[str]] = (),
                progress: bool | None = None) -> list[dict[str, Any]]:
-    """The `files` list of `directory`: sorted, POSIX paths, streaming SHA-256 (tqdm bar over bytes).
-
-    The root-level `capsule.manifest.json` and any path in `skip` are left out.
+    """The `files` list of `directory`: sorted, POSIX paths, streaming SHA-256 and UnixFS CID
+    (tqdm bar over bytes). The root-level `capsule.manifest.json` and any path in `skip` are left out.
     """
+    return [f for f, _ in _hash_files(directory, skip=skip, progress=progress)]
+
+
+def _hash_files(directory, *, skip=(), progress=None, emit=None) -> list[tuple[dict[str, Any], unixfs.Node]]:
     root = _root(directory)
     skipped = {root / MANIFEST_FILE, *(Path(p).resolve() for p in skip)}
     entries = _scan(root, skipped)
     with _progress(sum(e.size for e in entries), progress, f"hashing {root.name or root}") as bar:
-        return [_hash_entry(e, bar) for e in entries]
+        return [_hash_entry_node(e, bar, emit) for e in entries]
 
 
 def _root(directory: str | os.PathLike[str]) -> Path:
@@ -353,12 +384,17 @@ def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PackResult:
-    """A packed capsule: its manifest, canonical bytes, content hash and CID."""
+    """A packed capsule: its manifest, canonical bytes, content hash and CID; `root_cid` is the
+    UnixFS directory of the files plus `capsule.manifest.json` (the CAR's root, and what
+    `ipfs add -r --hidden --cid-version=1` prints for the directory holding exactly those files),
+    `car` the CAR written by `pack(..., car=...)`."""
 
     manifest: dict[str, Any]
     canonical: bytes
     content_hash: bytes
     cid: str
+    root_cid: str | None = None
+    car: Path | None = None
 
     @property
     def files(self) -> list[dict[str, Any]]:
@@ -401,9 +437,11 @@ def pack(
     progress: bool | None = None,
     metadata: bool = True,
     skip: Iterable[str | os.PathLike[str]] = (),
+    car: str | os.PathLike[str] | None = None,
     **extra: Any,
 ) -> PackResult:
-    """Pack `directory` into a manifest; nothing is written (see `write_manifest` and the stores).
+    """Pack `directory` into a manifest; nothing is written (see `write_manifest` and the stores)
+    except the CAR at `car` when given (the capsule's blocks, written as the files are hashed).
 
     Metadata: `capsule.toml` (unless `metadata=False`), overridden by the arguments; `name`
     defaults to the directory's name. `extra` takes the other manifest fields: `license`,
@@ -422,11 +460,47 @@ def pack(
             f"the capsule's kind is not set: pass --kind ({', '.join(KIND_NAMES)}) or write kind = \"...\" in {METADATA_FILE}"
         )
     fields["kind"] = kind_name(fields["kind"])
-    files = hash_files(root, skip=skip, progress=progress)
-    if not files:
-        raise PackError(f"{directory} holds no files (empty directories are not recorded); there is nothing to pack")
-    manifest = {"schema_version": SCHEMA_VERSION, **fields, "files": files}
-    return build(manifest)
+    from codexfield.car import CarWriter
+
+    try:
+        writer = CarWriter(car) if car is not None else None
+    except OSError as exc:
+        raise PackError(f"cannot write the CAR {car} ({exc.strerror}); choose a writable path for --car") from None
+    try:
+        own = [car, writer._body_path] if writer is not None else []  # the CAR may be written inside the directory
+        hashed = _hash_files(root, skip=[*skip, *own], progress=progress, emit=writer)
+        if not hashed:
+            raise PackError(f"{directory} holds no files (empty directories are not recorded); there is nothing to pack")
+        manifest = {"schema_version": SCHEMA_VERSION, **fields, "files": [f for f, _ in hashed]}
+        result = build(manifest)
+        nodes = {f["path"]: node for f, node in hashed}
+        nodes[MANIFEST_FILE] = unixfs.bytes_cid(result.canonical, writer)
+        try:
+            root_node = unixfs.directory_dag(nodes, writer)
+        except unixfs.UnixFSError as exc:
+            raise PackError(str(exc)) from None
+        written = None
+        if writer is not None:
+            roots = [root_node.cid]
+            if len(result.canonical) > unixfs.CHUNK_SIZE:  # chunked in the directory: add the on-chain raw block
+                raw = unixfs.make_cid(unixfs.RAW, result.canonical)
+                writer.add(raw, result.canonical)
+                roots.append(raw)
+            try:
+                written = writer.close(roots)
+            except OSError as exc:
+                raise PackError(f"cannot write the CAR {car} ({exc.strerror})") from None
+            writer = None
+    finally:
+        if writer is not None:
+            writer.abort()
+    return PackResult(result.manifest, result.canonical, result.content_hash, result.cid,
+                      root_cid=str(root_node.cid), car=written)
+
+
+def pack_car(directory: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any) -> PackResult:
+    """`pack` that also writes the capsule's CARv1 to `out` (see `codexfield.car`)."""
+    return pack(directory, car=out, **kwargs)
 
 
 def write_manifest(result: PackResult, path: str | os.PathLike[str]) -> Path:
@@ -451,11 +525,20 @@ class FileChange:
     actual_size: int
     expected_sha256: str
     actual_sha256: str
+    expected_cid: str | None = None
+    actual_cid: str | None = None
 
     def describe(self) -> str:
         if self.expected_size != self.actual_size:
             return f"changed  {self.path}: size {self.expected_size} -> {self.actual_size} bytes"
-        return f"changed  {self.path}: sha256 {self.expected_sha256[:12]}... -> {self.actual_sha256[:12]}..."
+        if self.expected_sha256 != self.actual_sha256:
+            return f"changed  {self.path}: sha256 {self.expected_sha256[:12]}... -> {self.actual_sha256[:12]}..."
+        return f"changed  {self.path}: cid {self.expected_cid} -> {self.actual_cid}"
+
+
+def _differs(want: Mapping[str, Any], size: int, sha256: str, cid: str | None) -> bool:
+    return (size != want["size"] or sha256 != want["sha256"]
+            or ("cid" in want and cid is not None and cid != want["cid"]))
 
 
 @dataclass
@@ -470,6 +553,7 @@ class VerifyResult:
     changed: list[FileChange] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # failures: verification is not ok
     notes: list[str] = field(default_factory=list)  # information only (ignored manifests, store errors)
+    what: str = "directory"  # or "CAR"
 
     @property
     def manifest_matches(self) -> bool:
@@ -487,10 +571,10 @@ class VerifyResult:
         """A report a person can act on: one line per difference."""
         lines = []
         if self.ok:
-            lines.append(f"OK: the directory matches {hash_hex(self.expected_hash)} ({self.expected_cid})")
+            lines.append(f"OK: the {self.what} matches {hash_hex(self.expected_hash)} ({self.expected_cid})")
             lines += [f"note: {n}" for n in self.notes]
             return "\n".join(lines)
-        lines.append(f"MISMATCH: the directory does not match {hash_hex(self.expected_hash)} ({self.expected_cid})")
+        lines.append(f"MISMATCH: the {self.what} does not match {hash_hex(self.expected_hash)} ({self.expected_cid})")
         lines.extend(self.problems)
         if self.source and self.manifest_hash is not None and not self.manifest_matches:
             lines.append(
@@ -526,14 +610,18 @@ def _candidates(root: Path, digest: bytes, manifest: bytes | Mapping[str, Any] |
     if local.is_file():
         yield f"{MANIFEST_FILE} in the directory", local.read_bytes()
     if store is not None:
-        from codexfield.store import NotFound, StoreError
+        yield from _candidates_store(store, digest, notes)
 
-        try:
-            yield f"in {store!r}", store.get(cid_from_digest(digest))
-        except NotFound:
-            pass
-        except StoreError as exc:
-            notes.append(f"could not read the manifest from the store: {exc}")
+
+def _candidates_store(store, digest: bytes, notes: list[str]):
+    from codexfield.store import NotFound, StoreError
+
+    try:
+        yield f"in {store!r}", store.get(cid_from_digest(digest))
+    except NotFound:
+        pass
+    except StoreError as exc:
+        notes.append(f"could not read the manifest from the store: {exc}")
 
 
 def verify(
@@ -551,24 +639,16 @@ def verify(
     (if none does, the first readable one is used to diff the files). Without any manifest the
     directory is re-packed (with `capsule.toml`) and only the hashes are compared.
     """
-    root = _root(directory)
     expected = parse_hash(expected_hash)
+    if Path(directory).is_file():
+        from codexfield.car import is_car
+
+        if not is_car(directory):
+            raise ManifestError(f"{directory} is neither a directory nor a CAR file; verify takes a capsule directory or its .car")
+        return _verify_car(Path(directory), expected, manifest, store, progress)
+    root = _root(directory)
     result = VerifyResult(expected_hash=expected)
-    reference: dict[str, Any] | None = None
-    for source, raw in _candidates(root, expected, manifest, store, result.notes):
-        try:
-            parsed = raw if isinstance(raw, dict) else load_manifest(raw)
-            if isinstance(raw, dict):
-                validate(parsed)
-            digest = content_hash(parsed)
-        except ManifestError as exc:
-            result.notes.append(f"ignored the manifest {source}: {exc}")
-            continue
-        if digest == expected:
-            reference, result.source, result.manifest_hash = parsed, source, digest
-            break
-        if reference is None:
-            reference, result.source, result.manifest_hash = parsed, source, digest
+    reference = _pick(_candidates(root, expected, manifest, store, result.notes), expected, result)
     if reference is None:
         try:
             repacked = pack(root, progress=progress)
@@ -584,6 +664,91 @@ def verify(
             )
         return result
     _diff(root, reference, result, progress)
+    return result
+
+
+def _pick(candidates, expected: bytes, result: VerifyResult) -> dict[str, Any] | None:
+    """The first candidate manifest whose hash is `expected`, else the first readable one."""
+    reference: dict[str, Any] | None = None
+    for source, raw in candidates:
+        try:
+            parsed = raw if isinstance(raw, dict) else load_manifest(raw)
+            if isinstance(raw, dict):
+                validate(parsed)
+            digest = content_hash(parsed)
+        except ManifestError as exc:
+            result.notes.append(f"ignored the manifest {source}: {exc}")
+            continue
+        if digest == expected:
+            reference, result.source, result.manifest_hash = parsed, source, digest
+            break
+        if reference is None:
+            reference, result.source, result.manifest_hash = parsed, source, digest
+    return reference
+
+
+def _verify_car(path: Path, expected: bytes, manifest, store, progress: bool | None) -> VerifyResult:
+    """`verify` for a capsule CAR: every block read is hash-checked, every listed file's DAG must be
+    complete, its CID the manifest's and its bytes hash to the manifest's SHA-256."""
+    from codexfield.car import CarError, CarReader, capsule_files, read_file
+
+    result = VerifyResult(expected_hash=expected, what="CAR")
+    try:
+        reader = CarReader(path)
+    except CarError as exc:
+        result.problems.append(str(exc))
+        return result
+    with reader:
+        try:
+            present = capsule_files(reader)
+        except CarError as exc:
+            result.problems.append(str(exc))
+            return result
+
+        def candidates():
+            if manifest is not None:
+                yield "given", dict(manifest) if isinstance(manifest, Mapping) else manifest
+            if MANIFEST_FILE in present:
+                try:
+                    yield f"{MANIFEST_FILE} in the CAR", read_file(reader, present[MANIFEST_FILE])
+                except CarError as exc:
+                    result.notes.append(f"could not read {MANIFEST_FILE} from the CAR: {exc}")
+            raw = cid_from_digest(expected)
+            if raw in reader and str(present.get(MANIFEST_FILE)) != raw:
+                try:
+                    yield "the manifest block in the CAR", reader.get(raw)
+                except CarError as exc:
+                    result.notes.append(f"could not read the manifest block from the CAR: {exc}")
+            if store is not None:
+                yield from _candidates_store(store, expected, result.notes)
+
+        reference = _pick(candidates(), expected, result)
+        if reference is None:
+            result.problems.append(
+                f"the CAR {path} holds no readable manifest ({MANIFEST_FILE} at its root) and none was given or found "
+                "in the store; write the CAR with 'codexfield pack DIR --car OUT.car'"
+            )
+            return result
+        listed = {f["path"]: f for f in reference["files"]}
+        files = {p: c for p, c in present.items() if p != MANIFEST_FILE}
+        result.missing = sorted(p for p in listed if p not in files)
+        result.extra = sorted(p for p in files if p not in listed)
+        common = sorted(p for p in listed if p in files)
+        with _progress(sum(listed[p]["size"] for p in common), progress, "verifying") as bar:
+            for p in common:
+                want, cid = listed[p], str(files[p])
+                h, size = hashlib.sha256(), 0
+                try:
+                    for block in unixfs.cat(reader.get, files[p]):
+                        h.update(block)
+                        size += len(block)
+                        bar.update(len(block))
+                except unixfs.UnixFSError as exc:
+                    result.problems.append(f"{p}: {exc}")
+                    continue
+                if _differs(want, size, h.hexdigest(), cid):
+                    result.changed.append(FileChange(p, want["size"], size, want["sha256"], h.hexdigest(),
+                                                     want.get("cid"), cid))
     return result
 
 
@@ -605,8 +770,9 @@ def _diff(root: Path, reference: Mapping[str, Any], result: VerifyResult, progre
             except PackError as exc:
                 result.problems.append(str(exc))
                 continue
-            if got["size"] != want["size"] or got["sha256"] != want["sha256"]:
-                result.changed.append(FileChange(p, want["size"], got["size"], want["sha256"], got["sha256"]))
+            if _differs(want, got["size"], got["sha256"], got["cid"]):
+                result.changed.append(FileChange(p, want["size"], got["size"], want["sha256"], got["sha256"],
+                                                 want.get("cid"), got["cid"]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -652,12 +818,15 @@ class CommandFailed(click.ClickException):
 @click.option("--parent", "parents", multiple=True, help="Parent capsule id or CAIP-19 id (repeatable).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Where to write the canonical manifest (default: DIR/{MANIFEST_FILE}).")
+@click.option("--car", "car", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the whole capsule (files, manifest, directory) as a CARv1 file for IPFS/Filecoin.")
 @click.option("--store/--no-store", default=True, show_default=True, help="Also put the manifest in the store.")
 @click.option("--store-url", envvar="CODEXFIELD_STORE", metavar="URL",
               help="Store: a directory, file:///dir/, or kubo+http://127.0.0.1:5001 (default ~/.codexfield/store).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def pack_command(directory, name, kind, description, version_, creator, parents, out, store, store_url, progress, as_json):
+def pack_command(directory, name, kind, description, version_, creator, parents, out, car, store, store_url, progress,
+                 as_json):
     """Hash every file of DIRECTORY into a capsule manifest; print its content hash and CID.
 
     Mint with the printed content hash; 'codexfield verify' checks a directory against it later.
@@ -672,7 +841,7 @@ def pack_command(directory, name, kind, description, version_, creator, parents,
     out = out or directory / MANIFEST_FILE
     try:
         result = pack(directory, name=name, kind=kind, description=description, version=version_,
-                      progress=progress, skip=[out], **extra)
+                      progress=progress, skip=[out], car=car, **extra)
         write_manifest(result, out)
         stored_in = None
         if store:
@@ -692,6 +861,8 @@ def pack_command(directory, name, kind, description, version_, creator, parents,
         "bytes": result.total_bytes,
         "manifest": str(out),
         "store": stored_in,
+        "root_cid": result.root_cid,
+        "car": str(result.car) if result.car else None,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -702,12 +873,15 @@ def pack_command(directory, name, kind, description, version_, creator, parents,
     click.echo(f"files         {summary['files']}")
     click.echo(f"bytes         {summary['bytes']}")
     click.echo(f"manifest      {out}")
+    click.echo(f"ipfs root     {result.root_cid}")
+    if result.car:
+        click.echo(f"car           {result.car}")
     if stored_in:
         click.echo(f"stored in     {stored_in}")
 
 
 @click.command("verify")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory", metavar="DIR_OR_CAR", type=click.Path(exists=True, path_type=Path))
 @click.argument("capsule_arg", metavar="[CAPSULE_ID]", required=False, type=int)
 @click.option("--capsule", "capsule_id", type=int, help="Capsule id whose on-chain content hash to check against.")
 @click.option("--hash", "expected", metavar="HASH", help="Check against this content hash (0x...) or CID instead of the chain.")
@@ -718,7 +892,7 @@ def pack_command(directory, name, kind, description, version_, creator, parents,
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify_command(directory, capsule_arg, capsule_id, expected, network, manifest_path, store_url, progress, as_json):
-    """Re-hash DIRECTORY and compare it with a capsule's on-chain content hash.
+    """Re-hash DIR_OR_CAR (a capsule directory or its CAR) and compare it with a capsule's on-chain content hash.
 
     Exit code 0 when everything matches, 1 on a mismatch (each differing file is listed),
     2 when the check could not be made (no address book, unknown capsule, bad input).

@@ -16,6 +16,20 @@ Backends, chosen by `open_store(spec)`:
 | `file:///dir/`, `https://gateway/ipfs/` | `UrlStore`: `<base><cid>`; writable for file://, read-only for http(s) |
 
 A read whose bytes do not hash to the requested CID raises `IntegrityError`, whatever the backend.
+
+Whole DAGs (a capsule's files as UnixFS, `codexfield.unixfs`) move as CARv1 files (`codexfield.car`),
+keyed by any CIDv1 sha2-256 (raw `bafkrei...` or dag-pb `bafybei...`):
+
+    roots = store.put_car("capsule.car")        # every block hash-checked; the DAGs must be complete
+    store.get_car(roots[0], "copy.car")         # the complete DAG under the root, every block hash-checked
+    block = store.get_block("bafybei...")       # one block, hash-checked
+
+| backend | put_car | get_car / get_block |
+|---|---|---|
+| `LocalStore` | one file per block (same shards) | walks the DAG block by block |
+| `IpfsHttpStore` | `POST /api/v0/dag/import?pin-roots=true` (streamed) | `POST /api/v0/dag/export`, `/api/v0/block/get` |
+| `UrlStore` file:// | one file per block | walks the DAG block by block |
+| `UrlStore` http(s) (gateway) | read-only | `GET <base><cid>?format=car` / `?format=raw` (trustless gateway) |
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from codexfield.cid import CIDError, cid_from_digest, cid_of, digest_from_cid
+from codexfield.unixfs import UnixFSError, check_block, parse_cid
 
 DEFAULT_STORE = Path("~/.codexfield/store")
 ENV_STORE = "CODEXFIELD_STORE"
@@ -62,6 +77,75 @@ class Store(Protocol):
 
     def has(self, cid: str) -> bool: ...
 
+    def put_car(self, car: str | os.PathLike[str]) -> list[str]: ...
+
+    def get_car(self, root: str, out: str | os.PathLike[str]) -> Path: ...
+
+    def get_block(self, cid: str) -> bytes: ...
+
+
+def _block_cid(cid):
+    try:
+        return parse_cid(cid)
+    except UnixFSError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _checked_block(cid, data: bytes, where: str) -> bytes:
+    try:
+        return check_block(cid, data, where)
+    except UnixFSError as exc:
+        raise IntegrityError(f"{exc}; delete that copy and put the original again") from None
+
+
+class _Dags:
+    """`put_car` / `get_car` over a backend's `put_block` / `get_block`."""
+
+    def put_block(self, cid, data: bytes) -> str:  # pragma: no cover - overridden
+        raise StoreError(f"{self!r} is read-only")
+
+    def get_block(self, cid) -> bytes:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def put_car(self, car: str | os.PathLike[str]) -> list[str]:
+        """Import every block of the CAR (each hash-checked), then check that every root's DAG is complete."""
+        from codexfield.car import CarError, CarReader, check_complete
+
+        try:
+            with CarReader(car) as reader:
+                for cid, data in reader.blocks():
+                    self.put_block(cid, data)
+                check_complete(reader)
+                roots = [str(r) for r in reader.roots]
+        except CarError as exc:
+            raise IntegrityError(str(exc)) from None
+        return roots
+
+    def get_car(self, root: str, out: str | os.PathLike[str]) -> Path:
+        """Write the complete DAG under `root` to the CAR `out`; every block is hash-checked."""
+        from codexfield.car import write_dag_car
+
+        try:
+            return write_dag_car(self.get_block, [_block_cid(root)], out)
+        except UnixFSError as exc:
+            raise IntegrityError(str(exc)) from None
+
+
+def _verified_car_copy(tmp: Path, root, out, where: str) -> Path:
+    """Check a downloaded CAR (`tmp`): it must hold the complete DAG under `root`, every block
+    matching its CID; write that DAG (and only it) to `out`."""
+    from codexfield.car import CarError, CarReader, write_dag_car
+
+    try:
+        with CarReader(tmp) as reader:
+            if reader.roots[:1] != [root]:
+                raise IntegrityError(f"{where} answered a CAR rooted at {[str(r) for r in reader.roots]}, asked for {root}")
+            return write_dag_car(reader.get, [root], out)
+    except CarError as exc:
+        raise IntegrityError(f"{where}: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
 
 def _normalise(cid: str) -> tuple[str, bytes]:
     """(canonical CID string, digest); accepts `ipfs://` and upper case."""
@@ -93,11 +177,19 @@ def default_store_path() -> Path:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temp file in the same directory, fsync and rename."""
+    _atomic_write_stream(path, data, None)
+
+
+def _atomic_write_stream(path: Path, head: bytes, body) -> None:
+    """Write `head` then everything `body.read()` yields to `path`, atomically (temp file, fsync, rename)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.write(head)
+            while body is not None and (block := body.read(1 << 20)):
+                fh.write(block)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -106,7 +198,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-class LocalStore:
+class LocalStore(_Dags):
     """A content-addressed directory: `<root>/<shard>/<cid>`.
 
     The shard is the next-to-last two characters of the CID, as in kubo's flatfs
@@ -151,8 +243,32 @@ class LocalStore:
     def has(self, cid: str) -> bool:
         return self.path(cid).is_file()
 
+    def block_path(self, cid) -> Path:
+        text = str(_block_cid(cid))
+        return self.root / text[-3:-1] / text
 
-class IpfsHttpStore:
+    def put_block(self, cid, data: bytes) -> str:
+        cid = _block_cid(cid)
+        _checked_block(cid, data, "the block given")
+        target = self.block_path(cid)
+        if not target.exists():
+            try:
+                _atomic_write(target, data)
+            except OSError as exc:
+                raise StoreError(f"cannot write to the store at {self.root} ({exc.strerror})") from exc
+        return str(cid)
+
+    def get_block(self, cid) -> bytes:
+        cid = _block_cid(cid)
+        target = self.block_path(cid)
+        try:
+            data = target.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{cid} is not in the local store at {self.root}") from None
+        return _checked_block(cid, data, f"the local store ({target})")
+
+
+class IpfsHttpStore(_Dags):
     """A kubo node's HTTP RPC API (`ipfs daemon`, default `http://127.0.0.1:5001`).
 
     `put` uses `/api/v0/add?cid-version=1&raw-leaves=true` with a 1 MiB chunker, so that a
@@ -239,8 +355,73 @@ class IpfsHttpStore:
             return False
         raise StoreError(f"IPFS block/stat {text} failed at {self.api}: HTTP {response.status_code}: {message}")
 
+    def get_block(self, cid) -> bytes:
+        cid = _block_cid(cid)
+        response = self._post("block/get", {"arg": str(cid)})
+        if response.status_code != 200:
+            message = self._error(response)
+            if "not found" in message.lower():
+                raise NotFound(f"{cid} is not available from the IPFS node at {self.api}: {message}")
+            raise StoreError(f"IPFS block/get {cid} failed at {self.api}: HTTP {response.status_code}: {message}")
+        return _checked_block(cid, response.content, f"the IPFS node at {self.api}")
 
-class UrlStore:
+    def put_block(self, cid, data: bytes) -> str:
+        raise StoreError("put whole DAGs into kubo with put_car (dag import), not block by block")
+
+    def put_car(self, car: str | os.PathLike[str]) -> list[str]:
+        """`ipfs dag import --pin-roots` over the RPC API, the CAR streamed (flat memory); the CAR is
+        checked locally first (complete, every block matching its CID) and kubo must report its roots."""
+        from codexfield.car import CarError, CarReader, check_complete
+
+        try:
+            with CarReader(car) as reader:
+                check_complete(reader)
+                roots = [str(r) for r in reader.roots]
+        except CarError as exc:
+            raise IntegrityError(str(exc)) from None
+        boundary = "codexfield" + os.urandom(8).hex()
+
+        def body():
+            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"capsule.car\"\r\n"
+                   "Content-Type: application/vnd.ipld.car\r\n\r\n").encode()
+            with open(car, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    yield block
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        params = {"pin-roots": "true" if self.pin else "false"}
+        response = self._post("dag/import", params, data=body(),
+                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        if response.status_code != 200:
+            raise StoreError(f"IPFS dag import failed at {self.api}: HTTP {response.status_code}: {self._error(response)}")
+        reported = {}
+        for line in response.text.splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict) and isinstance(item.get("Root"), dict):
+                reported[item["Root"].get("Cid", {}).get("/")] = item["Root"].get("PinErrorMsg", "")
+        for root in roots:
+            if self.pin and root not in reported:
+                raise StoreError(f"the IPFS node at {self.api} did not report pinning {root} after dag import")
+            if reported.get(root):
+                raise StoreError(f"the IPFS node at {self.api} could not pin {root}: {reported[root]}")
+        return roots
+
+    def get_car(self, root: str, out: str | os.PathLike[str]) -> Path:
+        """`ipfs dag export ROOT` over the RPC API, checked: complete DAG, every block matching its CID."""
+        cid = _block_cid(root)
+        response = self._post("dag/export", {"arg": str(cid)}, stream=True)
+        if response.status_code != 200:
+            message = self._error(response)
+            if "not found" in message.lower():
+                raise NotFound(f"{cid} is not available from the IPFS node at {self.api}: {message}")
+            raise StoreError(f"IPFS dag export {cid} failed at {self.api}: HTTP {response.status_code}: {message}")
+        return _verified_car_copy(_download(response, out), cid, out, f"the IPFS node at {self.api}")
+
+
+class UrlStore(_Dags):
     """Objects at `<base><cid>`: a `file://` directory (read-write) or an `http(s)://` prefix
     such as an IPFS gateway's `https://ipfs.io/ipfs/` (read-only). Every read is hash-checked."""
 
@@ -293,6 +474,55 @@ class UrlStore:
         except requests.RequestException as exc:
             raise StoreError(f"cannot reach {self.base} ({exc.__class__.__name__})") from exc
         return response.status_code == 200
+
+    def put_block(self, cid, data: bytes) -> str:
+        if self.scheme != "file":
+            raise StoreError(f"{self.base} is read-only (http/https); put DAGs in a local or IPFS store instead")
+        cid = _block_cid(cid)
+        _checked_block(cid, data, "the block given")
+        target = self._dir() / str(cid)
+        if not target.exists():
+            try:
+                _atomic_write(target, data)
+            except OSError as exc:
+                raise StoreError(f"cannot write {target} ({exc.strerror})") from exc
+        return str(cid)
+
+    def get_block(self, cid) -> bytes:
+        cid = _block_cid(cid)
+        suffix = "" if self.scheme == "file" else "?format=raw"
+        return _checked_block(cid, fetch_bytes(self.base + str(cid) + suffix, timeout=self.timeout), self.base)
+
+    def get_car(self, root: str, out: str | os.PathLike[str]) -> Path:
+        """file://: walk the DAG block by block; http(s): one trustless-gateway request
+        (`GET <base><cid>?format=car`), then every block checked and the DAG required complete."""
+        if self.scheme == "file":
+            return super().get_car(root, out)
+        import requests
+
+        cid = _block_cid(root)
+        url = f"{self.base}{cid}?format=car"
+        try:
+            response = requests.get(url, timeout=self.timeout, stream=True,
+                                    headers={"Accept": "application/vnd.ipld.car; version=1"})
+        except requests.RequestException as exc:
+            raise StoreError(f"cannot fetch {url} ({exc.__class__.__name__}: {exc})") from exc
+        if response.status_code == 404:
+            raise NotFound(f"{url}: HTTP 404")
+        if response.status_code != 200:
+            raise StoreError(f"fetching {url} failed: HTTP {response.status_code}")
+        return _verified_car_copy(_download(response, out), cid, out, url)
+
+
+def _download(response, out) -> Path:
+    """Stream an HTTP response body to a temporary file beside `out`."""
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-", suffix=".car")
+    with os.fdopen(fd, "wb") as fh:
+        for block in response.iter_content(1 << 20):
+            fh.write(block)
+    return Path(tmp)
 
 
 def fetch_bytes(uri: str, timeout: float = 30.0) -> bytes:

@@ -64,6 +64,7 @@ from ethereum.ercs import IERC20
 from interfaces import ICapsuleRegistry
 from interfaces import ILicenseManager
 from interfaces import IRoyaltyRouter
+from interfaces import IUsageMeter
 
 implements: IERC165
 implements: IERC721
@@ -81,6 +82,7 @@ from .modules import erc721_lean
 initializes: erc721_lean
 
 from .modules import scopes
+from .modules import reasons
 
 
 exports: (
@@ -122,35 +124,35 @@ ARBITER_ON_BREACH: public(constant(uint8)) = 2
 
 
 # @dev Status of `check_usage` / `consume` (codexfield/reasons.py): usage allowed.
-OK: public(constant(uint8)) = 0
+OK: public(constant(uint8)) = reasons.R_OK
 
 
 # @dev Status: no such credential.
-UNKNOWN_CREDENTIAL: public(constant(uint8)) = 4
+UNKNOWN_CREDENTIAL: public(constant(uint8)) = reasons.R_UNKNOWN_CREDENTIAL
 
 
 # @dev Status: `at` is outside [issued_at, expires_at) (or at or beyond 2**40).
-EXPIRED: public(constant(uint8)) = 5
+EXPIRED: public(constant(uint8)) = reasons.R_EXPIRED
 
 
 # @dev Status: `at` is at or after the revocation's effective time.
-REVOKED: public(constant(uint8)) = 6
+REVOKED: public(constant(uint8)) = reasons.R_REVOKED
 
 
 # @dev Status: the MU would exceed the lifetime quota (or 2**96 - 1 MU without one).
-QUOTA_EXCEEDED: public(constant(uint8)) = 7
+QUOTA_EXCEEDED: public(constant(uint8)) = reasons.R_QUOTA_EXCEEDED
 
 
 # @dev Status: the MU would exceed `rate_mu` in the current fixed rate window.
-RATE_EXCEEDED: public(constant(uint8)) = 8
+RATE_EXCEEDED: public(constant(uint8)) = reasons.R_RATE_EXCEEDED
 
 
 # @dev Status: the purpose is 0 or claims bits outside the terms' scope.
-PURPOSE_OUT_OF_SCOPE: public(constant(uint8)) = 9
+PURPOSE_OUT_OF_SCOPE: public(constant(uint8)) = reasons.R_PURPOSE_OUT_OF_SCOPE
 
 
 # @dev Status: the payer (user) did not hold the credential at `at`.
-NOT_HOLDER: public(constant(uint8)) = 17
+NOT_HOLDER: public(constant(uint8)) = reasons.R_NOT_HOLDER
 
 
 # @dev Capsule states that refuse new credentials (CapsuleRegistry).
@@ -267,7 +269,7 @@ def __init__(registry_: address, admin_: address, settlement_window_: uint256):
          renounces the deployer's admin role.
     @param registry_ The CapsuleRegistry.
     @param admin_ The governance address.
-    @param settlement_window_ The UsageMeter's settlement window (it checks they are equal).
+    @param settlement_window_ The UsageMeter's settlement window (`wire` checks they are equal).
     """
     access_control.__init__()
     erc721_lean.__init__("CodexField Credential", "CFCRED")
@@ -795,6 +797,9 @@ def wire(usage_meter_: address, revenue_sink_: address):
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert self.usage_meter == empty(address), "license: already wired"
     assert usage_meter_ != empty(address) and revenue_sink_ != empty(address), "license: zero address"
+    if usage_meter_.is_contract:  # the credential transfer cooldown must cover the meter's window
+        assert staticcall IUsageMeter(usage_meter_).settlement_window() == settlement_window, \
+            "license: window mismatch"
     self.usage_meter = usage_meter_
     self._globals = (self._globals & ~_MASK160) | convert(revenue_sink_, uint256)
     log ILicenseManager.Wired(usage_meter=usage_meter_, revenue_sink=revenue_sink_)

@@ -335,8 +335,8 @@ def __init__(
     @param admin_ The governance address.
     @param epoch_length_ Seconds per usage epoch (equal to AccessStaking's).
     @param genesis_ Start of epoch 0 (equal to AccessStaking's).
-    @param settlement_window_ Seconds a voucher stays payable after its `issued_at` (equal to
-           the LicenseManager's, non-zero, shorter than the thaw).
+    @param settlement_window_ Seconds a voucher stays payable after its `issued_at` (non-zero,
+           shorter than the thaw; `LicenseManager.wire` checks it equals the LicenseManager's).
     @param withdrawal_thaw_ Thawing period of escrow withdrawals (longer than the settlement window).
     @param protocol_fee_bps_ Protocol fee, at most 1,000 bps.
     """
@@ -349,9 +349,6 @@ def __init__(
     assert protocol_fee_bps_ <= MAX_FEE_BPS, "meter: fee too high"
     assert settlement_window_ > 0 and settlement_window_ <= _MASK40, "meter: bad settlement window"
     assert settlement_window_ < withdrawal_thaw_, "meter: thaw not above window"
-    assert license_manager_ != empty(address) and router_ != empty(address), "meter: zero address"
-    assert staticcall ILicenseManager(license_manager_).settlement_window() == settlement_window_, \
-        "meter: window mismatch"
     license_manager = license_manager_
     router = router_
     identity = identity_

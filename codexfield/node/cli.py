@@ -30,7 +30,7 @@ def node_group() -> None:
 @click.option("--capsule", "capsule_id", type=int, required=True, help="The model capsule to serve.")
 @click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), required=True,
               help="The capsule's directory (capsule.toml declares its [runtime]: onnx, python, dataset; "
-                   "the demo's classifier needs none) or its CAR.")
+                   "the demo's classifier needs none), or the demo model's CAR (codexfield pack --car).")
 @click.option("--network", default=DEFAULT_NETWORK, show_default=True, help="ape network choice.")
 @click.option("--account", "account_alias", required=True, help="The node's ape account (or TEST::<n>).")
 @click.option("--host", default="127.0.0.1", show_default=True)

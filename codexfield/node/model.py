@@ -15,6 +15,7 @@ One MU of this model is `text.chars.100`: a call costs `1 + len(text) // 100` MU
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -133,10 +134,17 @@ class TextClassifier:
 
     @classmethod
     def load(cls, directory: str | Path) -> "TextClassifier":
+        """Load from the model capsule's directory, or from its CAR (`codexfield pack --car`)."""
         d = Path(directory)
-        meta = json.loads((d / "vocab.json").read_text())
+        if d.is_file():  # a capsule CAR: the same files, every block hash-checked (codexfield.car)
+            from codexfield.car import capsule_reader
+            read = capsule_reader(d)
+        else:
+            read = lambda name: (d / name).read_bytes()  # noqa: E731
+        meta = json.loads(read("vocab.json"))
         return cls(vocab=list(meta["vocab"]), classes=list(meta["classes"]),
-                   log_prior=np.load(d / "log_prior.npy"), log_likelihood=np.load(d / "log_likelihood.npy"),
+                   log_prior=np.load(io.BytesIO(read("log_prior.npy"))),
+                   log_likelihood=np.load(io.BytesIO(read("log_likelihood.npy"))),
                    metrics=dict(meta.get("metrics", {})))
 
 

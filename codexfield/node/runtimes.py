@@ -274,9 +274,13 @@ class DatasetRuntime(Runtime):
 def load_capsule(directory: str | Path) -> Runtime:
     """The runtime a capsule directory declares (see the module docstring)."""
     d = Path(directory)
-    if d.is_file() and d.suffix == ".car":  # the demo model shipped as a CAR
+    if d.is_file():  # the demo model shipped as a CAR
+        from codexfield.car import is_car
         from codexfield.node.model import TextClassifier
 
+        if not is_car(d):
+            raise CapsuleError(f"{d} is neither a capsule directory nor a capsule CAR "
+                               "(write one with 'codexfield pack DIR --car OUT.car')")
         return NaiveBayesRuntime(TextClassifier.load(d))
     if not d.is_dir():
         raise CapsuleError(f"{d} is not a capsule directory")

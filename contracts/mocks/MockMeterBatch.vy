@@ -15,6 +15,10 @@ from interfaces import ILicenseManager
 lm: public(immutable(address))
 
 
+# @dev The settlement window the LicenseManager's `wire` checks (the deployment default).
+settlement_window: public(constant(uint256)) = 86_400
+
+
 @deploy
 def __init__(lm_: address):
     """

@@ -30,14 +30,13 @@ def wired(project, admin, licensor, usdc, chain, node):
     identity = admin.deploy(project.IdentityRegistry)
     stake = admin.deploy(project.MockERC20, "Stake", "STK", 18)
     genesis = chain.pending_timestamp - 10
-    staking = admin.deploy(project.AccessStaking, stake, stake, admin, admin, genesis, EPOCH,
-                           poa.DEFAULT_PARAMS.as_tuple())
+    staking = admin.deploy(project.AccessStaking, stake, stake, admin, genesis, EPOCH,
+                           poa.DEFAULT_PARAMS.as_tuple(), [])
     meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, genesis, WINDOW, 3 * 86400, 200)
-    registry.set_license_manager(lm, sender=admin)
+    registry.wire(lm, sender=admin)
+    router.wire(lm, meter, sender=admin)
     lm.wire(meter, router, sender=admin)
     meter.wire(staking, sender=admin)
-    router.grantRole(router.CREDITOR_ROLE(), meter, sender=admin)
-    router.grantRole(router.CREDITOR_ROLE(), lm, sender=admin)
     router.set_token_allowed(usdc, True, sender=admin)
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
     scope = scopes.mask_of(["inference", "research"])

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from codexfield import deployments
-from codexfield.deploy import DeployConfig, deploy_system
+from codexfield.deploy import ROLES, DeployConfig, deploy_system, verify
 
 CONTRACTS = (
     "IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter", "Reputation",
@@ -28,7 +28,7 @@ def _wired(project, book, reporters):
     assert registry.license_manager() == lm.address
     assert lm.revenue_sink() == router.address
     assert lm.usage_meter() == meter.address
-    assert router.hasRole(router.CREDITOR_ROLE(), lm) and router.hasRole(router.CREDITOR_ROLE(), meter)
+    assert (router.license_manager(), router.usage_meter()) == (lm.address, meter.address)
     for info in book.tokens.values():
         assert router.token_allowed(info["address"])
     assert meter.staking() == staking.address
@@ -36,8 +36,8 @@ def _wired(project, book, reporters):
     assert staking.genesis() == meter.genesis() and staking.epoch_length() == meter.epoch_length()
     assert staking.reward_token() == book.tokens["USDC"]["address"]
     assert staking.stake_token() == book.tokens["CDX"]["address"]
-    for r in reporters:
-        assert staking.hasRole(staking.REPORTER_ROLE(), r)
+    for r in reporters:  # seated by the constructor from epoch 0
+        assert staking.is_reporter(r, staking.current_epoch())
     return c
 
 
@@ -67,17 +67,21 @@ def test_deploy_system__half_done__keeps_what_exists_and_finishes(project, admin
     config = DeployConfig(test_tokens=True, reporters=[reporter.address])
     full = deploy_system(admin, config, log=lambda _: None)
     net = networks.provider.network
-    # A crash after the registry: the book names only the tokens and the first two contracts.
+    # A crash after the registry: the book names only the tokens and the first two contracts,
+    # deployed but not wired yet (wiring runs after every deployment, and the registry's
+    # `wire` is once, so the full run's already-wired registry cannot stand in for them).
+    kept = {"IdentityRegistry": admin.deploy(project.IdentityRegistry).address,
+            "CapsuleRegistry": admin.deploy(project.CapsuleRegistry, admin, config.royalty_bps).address}
     partial = deployments.AddressBook(
         chain_id=full.chain_id,
         block=full.block,
         tokens=dict(full.tokens),
-        contracts={k: full.contracts[k] for k in ("IdentityRegistry", "CapsuleRegistry")},
+        contracts=dict(kept),
     )
     deployments.save(partial, net.ecosystem.name, net.name)
     done = deploy_system(admin, config, log=lambda _: None)
     for k in ("IdentityRegistry", "CapsuleRegistry"):
-        assert done.contracts[k] == full.contracts[k]
+        assert done.contracts[k] == kept[k]
     assert done.tokens == full.tokens
     assert done.contracts["UsageMeter"] != full.contracts["UsageMeter"]
     _wired(project, done, [reporter.address])
@@ -106,11 +110,52 @@ def test_deploy_system__dry_run__prints_plan_with_gas_and_sends_nothing(admin, b
     assert "plan:" in text and "would wire" in text
 
 
-def test_ape_run_deploy__cli(tmp_path):
-    """The real `ape run deploy` in its own process (its own anvil), writing the book to a
-    temporary folder. In-process, the click command would re-enter the network context of the
-    test session's provider and leave the session on a fresh chain."""
+def test_deploy_system__handover__deployer_keeps_nothing_and_verify_passes(
+    project, admin, reporter, arbiter, stranger, book_dir, networks
+):
+    config = DeployConfig(test_tokens=True, admin=stranger.address, reporters=[reporter.address],
+                          pausers=[arbiter.address], arbiters=[arbiter.address], auditors=[reporter.address])
+    book = deploy_system(admin, config, log=lambda _: None)
+    lines: list[str] = []
+    assert verify(book, log=lines.append) == [], "\n".join(lines)
+    for name, roles in ROLES.items():
+        if name not in book.contracts:
+            continue
+        c = getattr(project, name).at(book.contracts[name])
+        for role in roles:
+            assert not c.hasRole(getattr(c, role)(), admin), (name, role)
+        assert c.hasRole(c.DEFAULT_ADMIN_ROLE(), stranger)
+        assert c.hasRole(c.PAUSER_ROLE(), arbiter)
+    # The book's first block survives a rerun, even when it is 0 (a fresh chain).
+    net = networks.provider.network
+    book.block = 0
+    deployments.save(book, net.ecosystem.name, net.name)
+    nonce = admin.nonce
+    again = deploy_system(admin, config, log=lambda _: None)
+    assert again.block == 0 and admin.nonce == nonce
+    # A deviation (governance grants a role nobody planned) is reported.
+    meter = project.UsageMeter.at(book.contracts["UsageMeter"])
+    meter.grantRole(meter.PAUSER_ROLE(), admin, sender=stranger)
+    problems = verify(again, log=lambda _: None)
+    assert any("UsageMeter.PAUSER_ROLE" in p for p in problems)
+
+
+def _local_doc_commands() -> list[str]:
+    """docs/operate.md's local deploy commands (the first console block of "### Deploy")."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "operate.md").read_text()
+    block = text.split("### Deploy", 1)[1].split("```console", 1)[1].split("```", 1)[0]
+    return [line[2:].strip() for line in block.splitlines() if line.startswith("$ ")]
+
+
+@pytest.mark.parametrize("doc_command", _local_doc_commands())
+def test_ape_run_deploy__cli(tmp_path, doc_command):
+    """The documented local `ape run deploy` commands, verbatim, each in its own process (its own
+    anvil), writing the book to a temporary folder. In-process, the click command would re-enter
+    the network context of the test session's provider and leave the session on a fresh chain."""
     import os
+    import shlex
     import subprocess
     import sys
     from pathlib import Path
@@ -118,11 +163,19 @@ def test_ape_run_deploy__cli(tmp_path):
     root = Path(__file__).parents[2]
     env = dict(os.environ, CODEXFIELD_DEPLOYMENTS=str(tmp_path))
     ape = Path(sys.executable).with_name("ape")
-    cmd = [str(ape), "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0", "--test-tokens"]
+    argv = shlex.split(doc_command)
+    assert argv[:2] == ["ape", "run"]
+    cmd = [str(ape)] + argv[1:]
     for _ in range(3):  # ape-foundry's random port can clash with the session's anvil: only that is retried
         out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
-        if "RPCTimeoutError" not in out.stdout + out.stderr:
+        if "cannot connect to ethereum:local:foundry" not in out.stderr:  # (its anvil did not come up)
             break
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "WARNING: no --reporter" in out.stdout
+    if "--dry-run" in argv:
+        assert "plan:" in out.stdout and "dry run: nothing was sent" in out.stdout
+        assert not deployments.book_path("ethereum", "local", tmp_path).exists()
+        return
+    assert "verified: every contract, wiring step and role matches" in out.stdout
     book = deployments.load("ethereum", "local", directory=tmp_path)
     assert set(CONTRACTS) <= set(book.contracts)

@@ -43,8 +43,23 @@ def reference_cid(data: bytes, raw_leaves: bool) -> str:
     return pycid.make_cid(1, "dag-pb", mh).encode("base32").decode()
 
 
+def car_roots(car: bytes) -> list[str]:
+    """The roots of a CARv1, read with PyPI dag-cbor/multiformats (not codexfield.car)."""
+    import dag_cbor
+    from multiformats import varint
+
+    length, used, _ = varint.decode_raw(car)
+    return [str(c.set(base="base32")) for c in dag_cbor.decode(car[used:used + length])["roots"]]
+
+
+def tampered(car: bytes) -> bytes:
+    """The CAR with its last byte flipped (inside the last block's data)."""
+    return car[:-1] + bytes([car[-1] ^ 0xFF])
+
+
 class FakeKubo(BaseHTTPRequestHandler):
     blocks: dict[str, bytes]
+    cars: dict[str, bytes]
     calls: list[tuple[str, dict[str, list[str]]]]
     tamper: bool = False
 
@@ -66,12 +81,52 @@ class FakeKubo(BaseHTTPRequestHandler):
     def do_GET(self):  # kubo's RPC API answers GET with 405
         self._json(405, {"Message": "405 - Method Not Allowed", "Code": 0, "Type": "error"})
 
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        out = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0], 16)
+            if size == 0:
+                self.rfile.readline()
+                return bytes(out)
+            out += self.rfile.read(size)
+            self.rfile.readline()
+
+    def _multipart_file(self, body: bytes) -> bytes:
+        message = BytesParser(policy=policy.HTTP).parsebytes(
+            b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body
+        )
+        return next(p.get_content() for p in message.iter_parts())
+
     def do_POST(self):
         url = urlparse(self.path)
         query = parse_qs(url.query)
         self.calls.append((url.path, query))
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if url.path == "/api/v0/add":
+        body = self._body()
+        if url.path == "/api/v0/dag/import":
+            car = self._multipart_file(body)
+            roots = car_roots(car)
+            for root in roots:
+                self.cars[root] = car
+            lines = [json.dumps({"Root": {"Cid": {"/": r}, "PinErrorMsg": ""}}) for r in roots]
+            data = ("\n".join(lines) + "\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif url.path == "/api/v0/dag/export":
+            key = query["arg"][0]
+            if key not in self.cars:
+                return self._not_found(key)
+            data = tampered(self.cars[key]) if self.tamper else self.cars[key]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.ipld.car")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif url.path == "/api/v0/add":
             message = BytesParser(policy=policy.HTTP).parsebytes(
                 b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + body
             )
@@ -108,7 +163,7 @@ def serve(handler) -> tuple[ThreadingHTTPServer, str]:
 
 @pytest.fixture
 def kubo():
-    handler = type("Kubo", (FakeKubo,), {"blocks": {}, "calls": [], "tamper": False})
+    handler = type("Kubo", (FakeKubo,), {"blocks": {}, "cars": {}, "calls": [], "tamper": False})
     server, url = serve(handler)
     yield handler, url
     server.shutdown()
@@ -291,3 +346,140 @@ def test_open_store__specs__choose_backend(tmp_path, monkeypatch):
     assert isinstance(open_store(), IpfsHttpStore)
     with pytest.raises(StoreError, match="unknown store"):
         open_store("s3://bucket")
+
+
+# ---------------------------------------------------------------------------------- whole DAGs (CARs)
+
+
+@pytest.fixture
+def capsule_car(tmp_path):
+    from codexfield.manifest import pack_car
+
+    root = tmp_path / "cap"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "big.bin").write_bytes(bytes(range(256)) * 3000)  # 768000 B: a 3-leaf DAG
+    (root / "small.txt").write_text("small")
+    return pack_car(root, tmp_path / "cap.car", kind="dataset", progress=False)
+
+
+def _block_set(path) -> list[str]:
+    from codexfield.car import CarReader
+
+    with CarReader(path) as reader:
+        return sorted(str(c) for c, _ in reader.blocks())
+
+
+def test_local_store__put_car_get_car__whole_dag_round_trip(tmp_path, capsule_car):
+    store = LocalStore(tmp_path / "s")
+    roots = store.put_car(capsule_car.car)
+    assert roots == [capsule_car.root_cid]
+    assert store.get(capsule_car.cid) == capsule_car.canonical  # the manifest block, by its on-chain CID
+    out = store.get_car(capsule_car.root_cid, tmp_path / "copy.car")
+    assert _block_set(out) == _block_set(capsule_car.car)
+    big = next(f for f in capsule_car.files if f["path"] == "sub/big.bin")
+    assert big["cid"].startswith("bafybei") and store.get_block(big["cid"])  # dag-pb blocks by CID too
+
+
+def test_local_store__corrupted_block__get_car_raises_integrity_error(tmp_path, capsule_car):
+    store = LocalStore(tmp_path / "s")
+    store.put_car(capsule_car.car)
+    small = next(f for f in capsule_car.files if f["path"] == "small.txt")
+    store.block_path(small["cid"]).write_bytes(b"tampered")
+    with pytest.raises(IntegrityError, match="corrupt or was tampered"):
+        store.get_car(capsule_car.root_cid, tmp_path / "copy.car")
+    store.block_path(small["cid"]).unlink()
+    with pytest.raises(NotFound):
+        store.get_car(capsule_car.root_cid, tmp_path / "copy.car")
+
+
+def test_url_store__file_url__put_car_get_car(tmp_path, capsule_car):
+    store = UrlStore((tmp_path / "objects").as_uri())
+    assert store.put_car(capsule_car.car) == [capsule_car.root_cid]
+    assert _block_set(store.get_car(capsule_car.root_cid, tmp_path / "copy.car")) == _block_set(capsule_car.car)
+
+
+def test_ipfs_store__dag_import_and_export__streamed_and_verified(kubo, tmp_path, capsule_car):
+    handler, url = kubo
+    store = IpfsHttpStore(url)
+    assert store.put_car(capsule_car.car) == [capsule_car.root_cid]
+    path, query = handler.calls[-1]
+    assert path == "/api/v0/dag/import" and query["pin-roots"] == ["true"]
+    out = store.get_car(capsule_car.root_cid, tmp_path / "copy.car")
+    assert handler.calls[-1][0] == "/api/v0/dag/export"
+    assert _block_set(out) == _block_set(capsule_car.car)
+    handler.tamper = True
+    with pytest.raises(IntegrityError, match="does not hash to that CID"):
+        store.get_car(capsule_car.root_cid, tmp_path / "bad.car")
+    assert not (tmp_path / "bad.car").exists()
+    with pytest.raises(NotFound):
+        store.get_car(cid_of(b"absent"), tmp_path / "none.car")
+
+
+def test_ipfs_store__incomplete_car__put_car_refuses_before_upload(kubo, tmp_path, capsule_car):
+    from codexfield.car import CarReader, CarWriter
+
+    handler, url = kubo
+    partial = tmp_path / "partial.car"
+    with CarReader(capsule_car.car) as reader:
+        writer = CarWriter(partial)
+        for cid, data in list(reader.blocks())[1:]:
+            writer.add(cid, data)
+        writer.close(reader.roots)
+    with pytest.raises(IntegrityError, match="lacks the block"):
+        IpfsHttpStore(url).put_car(partial)
+    assert not handler.calls
+
+
+class FakeGateway(BaseHTTPRequestHandler):
+    """A trustless gateway: GET /ipfs/<cid>?format=car|raw."""
+
+    cars: dict[str, bytes]
+    blocks: dict[str, bytes]
+    tamper = False
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        cid = url.path.removeprefix("/ipfs/")
+        fmt = parse_qs(url.query).get("format", [""])[0]
+        data = (self.cars if fmt == "car" else self.blocks).get(cid)
+        if data is None:
+            self.send_response(404)
+            self.end_headers()
+            return
+        if self.tamper:
+            data = tampered(data)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.ipld.car" if fmt == "car" else "application/vnd.ipld.raw")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_url_store__gateway__get_car_and_get_block_hash_checked(tmp_path, capsule_car):
+    from codexfield.car import CarReader
+
+    with CarReader(capsule_car.car) as reader:
+        blocks = {str(c): d for c, d in reader.blocks()}
+    handler = type("Gw", (FakeGateway,), {"cars": {capsule_car.root_cid: capsule_car.car.read_bytes()},
+                                          "blocks": blocks, "tamper": False})
+    server, url = serve(handler)
+    try:
+        store = UrlStore(url + "/ipfs/")
+        out = store.get_car(capsule_car.root_cid, tmp_path / "copy.car")
+        assert _block_set(out) == sorted(blocks)
+        assert store.get_block(capsule_car.cid) == capsule_car.canonical
+        with pytest.raises(NotFound):
+            store.get_car(cid_of(b"absent"), tmp_path / "none.car")
+        handler.tamper = True
+        with pytest.raises(IntegrityError):
+            store.get_car(capsule_car.root_cid, tmp_path / "bad.car")
+        with pytest.raises(IntegrityError):
+            store.get_block(capsule_car.cid)
+        with pytest.raises(StoreError, match="read-only"):
+            store.put_car(capsule_car.car)
+    finally:
+        server.shutdown()
+        server.server_close()

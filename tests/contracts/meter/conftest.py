@@ -29,14 +29,13 @@ def system(project, admin, creator, licensor, usdc, chain, accounts, node):
     stake = admin.deploy(project.MockERC20, "Stake", "STK", 18)
     reward = admin.deploy(project.MockERC20, "Reward", "RWD", 18)
     genesis = chain.pending_timestamp - 10
-    staking = admin.deploy(project.AccessStaking, stake, reward, admin, admin, genesis, EPOCH,
-                           poa.DEFAULT_PARAMS.as_tuple())
+    staking = admin.deploy(project.AccessStaking, stake, reward, admin, genesis, EPOCH,
+                           poa.DEFAULT_PARAMS.as_tuple(), [])
     meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, genesis, WINDOW, THAW, FEE_BPS)
-    registry.set_license_manager(lm, sender=admin)
+    registry.wire(lm, sender=admin)
+    router.wire(lm, meter, sender=admin)
     lm.wire(meter, router, sender=admin)
     meter.wire(staking, sender=admin)
-    router.grantRole(router.CREDITOR_ROLE(), lm, sender=admin)
-    router.grantRole(router.CREDITOR_ROLE(), meter, sender=admin)
     router.set_token_allowed(usdc, True, sender=admin)
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
     sys_ = System(registry=registry, lm=lm, router=router, meter=meter, identity=identity, usdc=usdc,

@@ -562,8 +562,10 @@ def test_constructor__emits_meter_configured_and_checks_windows(project, admin, 
     args = (system.lm, system.router, system.identity, admin, EPOCH, m.genesis())
     with ape.reverts("meter: thaw not above window"):
         admin.deploy(project.UsageMeter, *args, WINDOW, WINDOW, FEE_BPS)
-    with ape.reverts("meter: window mismatch"):
-        admin.deploy(project.UsageMeter, *args, WINDOW - 1, THAW, FEE_BPS)
+    other = admin.deploy(project.UsageMeter, *args, WINDOW - 1, THAW, FEE_BPS)
+    lm2 = admin.deploy(project.LicenseManager, system.registry, admin, WINDOW)
+    with ape.reverts("license: window mismatch"):  # the transfer cooldown must cover the window
+        lm2.wire(other, system.router, sender=admin)
 
 
 def test_conservation__token_balance_equals_internal_balances(system, consumer, node, fund, buy, voucher, sign):
