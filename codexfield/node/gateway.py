@@ -160,10 +160,7 @@ class Gateway:
         self.model = model
         self.account = account
         self.address = to_checksum_address(account.address)
-        self._ack_key = getattr(account, "private_key", None)
-        if self._ack_key is None:
-            raise RuntimeError(f"the node account {self.address} cannot sign channel acknowledgments: use an "
-                               "account whose key the node process holds")
+        self._ack_key = getattr(account, "private_key", None) or _hash_signer(account)
         self.lm = contracts["LicenseManager"]
         self.meter = contracts["UsageMeter"]
         self.staking = contracts.get("AccessStaking")
@@ -613,6 +610,19 @@ def _erc20(address: str):
         return project.MockERC20.at(address)  # the ABI ape compiled; any ERC-20 call works through it
     except Exception:  # pragma: no cover
         return Contract(address)
+
+
+def _hash_signer(account: Any):
+    """Sign channel acks with an ape account that does not expose its key (a keyfile account:
+    unlock it with autosign for a long-running node)."""
+    def sign(h: bytes) -> bytes:
+        sig = account.sign_raw_msghash(h)
+        if sig is None:
+            raise RuntimeError(f"the node account {account.address} refused to sign a channel acknowledgment")
+        v = sig.v if sig.v >= 27 else sig.v + 27
+        return bytes(sig.r).rjust(32, b"\0") + bytes(sig.s).rjust(32, b"\0") + bytes([v])
+
+    return sign
 
 
 def _check_ranges(v: Voucher) -> None:

@@ -280,7 +280,8 @@ def ack_hash(domain: Domain, ack: dict[str, Any]) -> bytes:
 def make_ack(domain: Domain, private_key: Any, *, credential_id: int, node: str, payer: str,
              counters: tuple[int, int, int, int], voucher: bytes | str | None = None,
              refused: bytes | str | None = None, code: str = "") -> dict[str, Any]:
-    """A node-signed acknowledgment of a channel's last accepted voucher (and of a refusal)."""
+    """A node-signed acknowledgment of a channel's last accepted voucher (and of a refusal);
+    `private_key` is the node's key, or a callable signing a 32-byte hash (65 bytes r ‖ s ‖ v)."""
     from eth_account.messages import encode_defunct
 
     def hx(b: bytes | str | None) -> str:
@@ -292,8 +293,9 @@ def make_ack(domain: Domain, private_key: Any, *, credential_id: int, node: str,
            "cumulative_latency_ms": str(counters[3]), "voucher": hx(voucher), "refused": hx(refused),
            "code": code}
     msg = encode_defunct(primitive=ack_hash(domain, ack))
-    ack["signature"] = "0x" + _sign_hash(keccak(b"\x19" + msg.version + msg.header + msg.body),
-                                         _key_bytes(private_key)).hex()
+    h = keccak(b"\x19" + msg.version + msg.header + msg.body)
+    sig = private_key(h) if callable(private_key) else _sign_hash(h, _key_bytes(private_key))
+    ack["signature"] = "0x" + sig.hex()
     return ack
 
 
