@@ -46,7 +46,7 @@ TARGETS: list[tuple[str, str, list[tuple[str, str, int | None]], str]] = [
      [("royalty", "propagate one hop, 1 parent (warm)", 21_000),
       ("royalty", "propagate one hop, 2 parents (warm)", 27_000),
       ("royalty", "propagate one hop, 8 parents (warm)", 63_000)],
-     "0xSplits: ≈ 4.4k per recipient warm, ≈ 26.7k cold"),
+     "0xSplits v1 SplitMain (DESIGN §6): ≈ 6.7k per extra recipient warm, ≈ 23.8k fresh"),
     ("claim", "≤ 60k incl. the transfer",
      [("royalty", "claim (propagated vault, whole tx incl. transfer)", 60_000)], ""),
     ("finalize epoch, per node", "≤ 40k",

@@ -47,6 +47,8 @@ REASONS: tuple[Reason, ...] = (
            "issued_at is in the future or more than settlement_window ago"),
     Reason(17, "NOT_HOLDER", "license", "payer not holder", "the payer did not hold the credential at issued_at"),
     Reason(18, "PRICE_OVERFLOW", "meter", "price overflow", "delta_mu times the prices overflows 256 bits"),
+    Reason(19, "CAPSULE_FLAGGED", "license", "capsule flagged",
+           "the ARBITER had FLAGGED the capsule at or before issued_at (usage before the flag stays payable)"),
 )
 
 BY_CODE: dict[int, Reason] = {r.code: r for r in REASONS}

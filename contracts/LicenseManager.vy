@@ -155,6 +155,10 @@ PURPOSE_OUT_OF_SCOPE: public(constant(uint8)) = reasons.R_PURPOSE_OUT_OF_SCOPE
 NOT_HOLDER: public(constant(uint8)) = reasons.R_NOT_HOLDER
 
 
+# @dev Status: the capsule was FLAGGED (CapsuleRegistry `state_at`) at `at`.
+CAPSULE_FLAGGED: public(constant(uint8)) = reasons.R_CAPSULE_FLAGGED
+
+
 # @dev Capsule states that refuse new credentials (CapsuleRegistry).
 _STATE_DISABLED: constant(uint8) = 3
 _STATE_FLAGGED: constant(uint8) = 4
@@ -506,7 +510,7 @@ def authorize(credential_id: uint256, user: address, purpose: uint256, at: uint2
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
     # One MU: the quota is exhausted when not even one more MU fits.
-    res, new_usage = self._check(credential_id, 1, purpose, at, False, user)
+    res, new_usage = self._check(credential_id, 1, purpose, at, False, user, True)
     return res.status == OK
 
 
@@ -517,7 +521,8 @@ def can_derive(credential_id: uint256, holder: address, capsule_id: uint256, sha
     @dev Whether `holder` may mint a child of `capsule_id` through `credential_id` with
          `share_bps`: holder holds it, it is for that capsule, its scope has DERIVATIVES, the
          share is at least the terms' derivative share, and it is valid and not revoked now.
-         Reads only this contract (the CapsuleRegistry calls it inside its mint).
+         Reads only this contract (the CapsuleRegistry calls it inside its mint, under its lock,
+         and refuses a FLAGGED parent itself).
     @param credential_id The credential.
     @param holder The minter.
     @param capsule_id The parent capsule.
@@ -526,7 +531,7 @@ def can_derive(credential_id: uint256, holder: address, capsule_id: uint256, sha
     """
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
-    res, new_usage = self._check(credential_id, 0, scopes.SCOPE_DERIVATIVES, block.timestamp, False, holder)
+    res, new_usage = self._check(credential_id, 0, scopes.SCOPE_DERIVATIVES, block.timestamp, False, holder, False)
     if res.status != OK or res.capsule_id != capsule_id:
         return False
     terms_id: uint256 = erc721_lean._aux(credential_id) & _MASK56
@@ -550,7 +555,7 @@ def check_usage(
     """
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
-    res, new_usage = self._check(credential_id, mu, purpose, at, True, payer)
+    res, new_usage = self._check(credential_id, mu, purpose, at, True, payer, True)
     return res
 
 
@@ -579,7 +584,7 @@ def consume(
     previous: uint256 = self._usage[credential_id]
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
-    res, new_usage = self._check(credential_id, mu, purpose, at, True, payer)
+    res, new_usage = self._check(credential_id, mu, purpose, at, True, payer, True)
     if res.status == OK and mu != 0:
         self._usage[credential_id] = new_usage
         self._undo[credential_id] = previous + 1  # revoked_at < 2**40 keeps `previous` < 2**256 - 1
@@ -885,7 +890,8 @@ def unpause():
 @internal
 @view
 def _check(
-    credential_id: uint256, mu: uint256, purpose: uint256, at: uint256, check_rate: bool, payer: address
+    credential_id: uint256, mu: uint256, purpose: uint256, at: uint256, check_rate: bool, payer: address,
+    check_flag: bool,
 ) -> (ILicenseManager.UsageCheck, uint256):
     """
     @dev The usage rules (see the header) and the usage word `consume` would write.
@@ -895,6 +901,8 @@ def _check(
     @param at The unix time of the usage.
     @param check_rate Whether the rate window applies.
     @param payer Who must have held the credential at `at`.
+    @param check_flag Whether to ask the CapsuleRegistry for a dispute flag at `at` (not from
+           `can_derive`, which the registry calls under its own lock).
     @return UsageCheck The status and pricing data.
     @return uint256 The new usage word (meaningful only when the status is OK).
     """
@@ -938,6 +946,10 @@ def _check(
     revoked_at: uint256 = usage >> 216
     if revoked_at != 0 and at >= revoked_at:
         res.status = REVOKED
+        return res, 0
+    # A dispute flag stops usage from the moment it is set; usage served before it stays payable.
+    if check_flag and staticcall ICapsuleRegistry(registry).state_at(res.capsule_id, at) == _STATE_FLAGGED:
+        res.status = CAPSULE_FLAGGED
         return res, 0
     if purpose == 0 or purpose & ~scope != 0:
         res.status = PURPOSE_OUT_OF_SCOPE

@@ -66,6 +66,9 @@ R_NOT_HOLDER: constant(uint8) = 17
 # @dev meter: delta_mu times the prices overflows 256 bits
 R_PRICE_OVERFLOW: constant(uint8) = 18
 
+# @dev license: the ARBITER had FLAGGED the capsule at or before issued_at (usage before the flag stays payable)
+R_CAPSULE_FLAGGED: constant(uint8) = 19
+
 
 @internal
 @pure
@@ -110,4 +113,6 @@ def revert_with(code: uint8):
         raise "meter: payer not holder"
     elif code == 18:
         raise "meter: price overflow"
+    elif code == 19:
+        raise "meter: capsule flagged"
     raise "meter: rejected"

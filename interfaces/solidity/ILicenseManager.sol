@@ -131,5 +131,6 @@ interface ILicenseManager {
     function RATE_EXCEEDED() external view returns (uint8);
     function PURPOSE_OUT_OF_SCOPE() external view returns (uint8);
     function NOT_HOLDER() external view returns (uint8);
+    function CAPSULE_FLAGGED() external view returns (uint8);
     function registry() external view returns (address);
 }

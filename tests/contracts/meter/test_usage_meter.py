@@ -365,6 +365,25 @@ def test_ingest__revoked_credential__rejected_after_effect(system, admin, consum
         system.meter.ingest([v2.as_tuple()], [sign(v2, consumer)], sender=node)
 
 
+def test_ingest__capsule_flagged__usage_before_the_flag_pays_after_it_is_refused(system, admin, consumer, node, fund,
+                                                                                buy, voucher, sign, chain):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    served = voucher(cred, 10)  # served before the dispute flag
+    chain.pending_timestamp += 10
+    system.registry.set_state(system.capsule, 4, b"dispute".ljust(32, b"\0"), sender=admin)  # ARBITER: FLAGGED
+    system.meter.ingest([served.as_tuple()], [sign(served, consumer)], sender=node)
+    assert system.meter.settled(cred, node, consumer)[0] == 10
+    after = voucher(cred, 20)  # dated after the flag
+    with ape.reverts("meter: capsule flagged"):
+        system.meter.ingest([after.as_tuple()], [sign(after, consumer)], sender=node)
+    system.registry.set_state(system.capsule, 1, b"cleared".ljust(32, b"\0"), sender=admin)  # ruling: cleared
+    chain.pending_timestamp += 10
+    cleared = voucher(cred, 20)
+    system.meter.ingest([cleared.as_tuple()], [sign(cleared, consumer)], sender=node)
+    assert system.meter.settled(cred, node, consumer)[0] == 20
+
+
 def test_ingest__unknown_credential__rejected(system, consumer, node, fund, voucher, sign):
     fund(consumer, 10_000)
     v = voucher(10**9, 10)
