@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import click
 
@@ -447,18 +447,31 @@ def routing_score(n: NodeInfo, region: str | None = None, reference_price: int =
 
 
 def rank_nodes(nodes: Iterable[NodeInfo], services: int = 0, region: str | None = None,
-               max_price: int | None = None) -> list[tuple[float, NodeInfo]]:
+               max_price: int | None = None,
+               observed: Mapping[str, tuple[float, float]] | None = None,
+               latency_ref_ms: float = 1_000.0) -> list[tuple[float, NodeInfo]]:
     """Active nodes offering every bit of `services`, priced at most `max_price`, best first.
 
     The reference price is the median advertised price of the candidates (0 = no price term);
-    ties break on stake (higher first), then address.
+    `observed` maps a node address to what this consumer measured itself (mean latency in ms,
+    share of calls that failed or were refused): the score is multiplied by (1 - failure)^2 and
+    divided by (1 + latency / latency_ref_ms), so the chain's reliability (probers, epochs)
+    and the consumer's own experience both route. Ties break on stake (higher first), then
+    address.
     """
     cands = [n for n in nodes if n.active and n.status == Status.ACTIVE and (n.services & services) == services]
     if max_price is not None:
         cands = [n for n in cands if n.price_per_mu <= max_price]
     prices = [n.price_per_mu for n in cands if n.price_per_mu > 0]
     ref = median(prices) if prices else 0
-    scored = [(routing_score(n, region, ref), n) for n in cands]
+    scored = []
+    for n in cands:
+        u = routing_score(n, region, ref)
+        seen = (observed or {}).get(n.address.lower())
+        if seen is not None:
+            lat, fail = seen
+            u *= (1 - min(1.0, max(0.0, fail))) ** 2 / (1 + max(0.0, lat) / latency_ref_ms)
+        scored.append((u, n))
     scored.sort(key=lambda t: (-t[0], -t[1].stake, t[1].address))
     return scored
 

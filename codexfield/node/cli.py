@@ -29,7 +29,8 @@ def node_group() -> None:
 @node_group.command("serve")
 @click.option("--capsule", "capsule_id", type=int, required=True, help="The model capsule to serve.")
 @click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), required=True,
-              help="The model capsule's directory (weights + capsule.toml), or its CAR (codexfield pack --car).")
+              help="The capsule's directory (capsule.toml declares its [runtime]: onnx, python, dataset; "
+                   "the demo's classifier needs none), or the demo model's CAR (codexfield pack --car).")
 @click.option("--network", default=DEFAULT_NETWORK, show_default=True, help="ape network choice.")
 @click.option("--account", "account_alias", required=True, help="The node's ape account (or TEST::<n>).")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -53,16 +54,14 @@ def serve_command(capsule_id, model_dir, network, account_alias, host, port, pub
     from codexfield.deployments import load_account
     from codexfield.keepers.base import setup_logging
     from codexfield.node.gateway import Gateway, serve_forever
-    from codexfield.node.model import TextClassifier
+    from codexfield.node.runtimes import CapsuleError, load_capsule
     from codexfield.node.store import NodeStore
 
+    try:
+        runtime = load_capsule(model_dir)
+    except CapsuleError as exc:
+        raise click.ClickException(str(exc)) from None
     setup_logging()
-    if model_dir.is_file():
-        from codexfield.car import is_car
-
-        if not is_car(model_dir):
-            raise click.ClickException(f"{model_dir} is neither a model directory nor a capsule CAR "
-                                       "(write one with 'codexfield pack DIR --car OUT.car')")
     with connected(network) as book:
         names = ("LicenseManager", "UsageMeter", "AccessStaking", "IdentityRegistry", "CapsuleRegistry")
         contracts = {n: contract(n, book) for n in names}
@@ -75,7 +74,7 @@ def serve_command(capsule_id, model_dir, network, account_alias, host, port, pub
                                            "serve the exact files that were minted, or pass --no-verify")
         account = load_account(account_alias)
         path = Path(state_path) if state_path else _home() / f"node-{book.chain_id}-{capsule_id}-{account.address[:10]}.sqlite"
-        gateway = Gateway(capsule_id=capsule_id, model=TextClassifier.load(model_dir), account=account,
+        gateway = Gateway(capsule_id=capsule_id, model=runtime, account=account,
                           contracts=contracts, store=NodeStore(path), price_per_mu=price_per_mu,
                           batch_size=batch_size, max_age_s=max_age)
         if register:
@@ -99,13 +98,21 @@ def serve_command(capsule_id, model_dir, network, account_alias, host, port, pub
               help="Private key of a sigAuth delegate that signs vouchers (default: the TEST account's own key).")
 @click.option("--ledger", "ledger_path", default=None, help="Voucher ledger (default ~/.codexfield/ledger.sqlite).")
 @click.option("--max-price", type=int, default=None, help="Refuse nodes asking more per MU (token units).")
-def invoke_command(text, capsule_id, credential_id, node_url, network, account_alias, hot_key, ledger_path, max_price):
+@click.option("--json", "as_json", is_flag=True, help="TEXT is a JSON input (onnx rows, a dataset query, ...).")
+def invoke_command(text, capsule_id, credential_id, node_url, network, account_alias, hot_key, ledger_path, max_price,
+                   as_json):
     """Invoke a capsule on a node, paying with the next signed cumulative voucher."""
     from codexfield.deployments import connected, contract
     from codexfield.deployments import load_account
     from codexfield.node.client import ChannelOutOfSync, NodeClient, NodeError
     from codexfield.sdk.metering import ConsumerLedger, Domain
 
+    payload = text
+    if as_json:
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            raise click.ClickException(f"--json: TEXT is not JSON ({exc})") from None
     with connected(network) as book:
         account = load_account(account_alias)
         key = hot_key or getattr(account, "private_key", None)
@@ -120,7 +127,7 @@ def invoke_command(text, capsule_id, credential_id, node_url, network, account_a
             health = client.health()
             if int(health["capsule"]) != capsule_id:
                 raise click.ClickException(f"{node_url} serves capsule {health['capsule']}, not {capsule_id}")
-            out = client.invoke(credential_id, text, max_price_per_mu=max_price)
+            out = client.invoke(credential_id, payload, max_price_per_mu=max_price)
         except (NodeError, ChannelOutOfSync) as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(json.dumps(out, indent=2))

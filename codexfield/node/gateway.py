@@ -1,14 +1,16 @@
-"""The reference node gateway: serves invocations of one model capsule for metered vouchers.
+"""The reference node gateway: serves invocations of one capsule for metered vouchers.
 
 Protocol (JSON over HTTP):
 
-    GET  /health                         -> {status, node, capsule, chain_id, meter, price_per_mu, ...}
+    GET  /health                         -> {status, node, capsule, runtime, meter, chain_id, price_per_mu, ...}
     GET  /quote?credential=N&input_len=L -> {mu, node_price_per_mu, license_price_per_mu, purpose,
-                                             previous: {cumulative_*}, next: {cumulative_*},
-                                             chain_time, min_deadline, domain}
+                                             previous: {cumulative_*}, next: {cumulative_*}, ack,
+                                             chain_time, min_deadline, domain}   (text capsules)
+    POST /quote {credential_id, input}   -> the same, for any runtime's input
+    GET  /channel?credential=N&payer=P   -> {ack, settled, status}: the channel-recovery call
     POST /invoke {credential_id, input, voucher, signature}
-                                         -> 200 {result, mu, latency_ms, cumulative}
-                                          | 4xx {error: <code>, message: <what to do>}
+                                         -> 200 {result, mu, latency_ms, cumulative, ack, chain_time}
+                                          | 4xx {error: <code>, message: <what to do>, ack?}
 
 A voucher is served on only if it is *exactly* the channel's next one: previous cumulative
 counters + this call's MU, one more call, no new failure, a non-negative latency delta (the
@@ -16,14 +18,24 @@ consumer's measurement of its previous call), this node, this node's price or mo
 deadline at least `min_deadline_s` ahead, signed by the credential's holder or a live
 `sigAuth` delegate of the holder (IdentityRegistry), with the UsageMeter's EIP-712 rules
 (`codexfield.sdk.metering.verify_voucher`), on a credential that `LicenseManager.authorize`
-accepts for the voucher's purpose and this capsule, with enough escrow to pay it. The voucher
-is committed to the node's SQLite file before the model runs, then queued in a
-`VoucherBatcher`; a background thread ingests batches through `UsageMeter.ingest` when they
-are old or large enough, and records what the meter settled.
+accepts for the voucher's purpose and this capsule, with enough escrow to pay it.
 
-Error codes: 400 `bad_request` / `missing_voucher` / `deadline`; 401 `bad_signature`;
-402 `underpaid` / `escrow_short`; 403 `credential_refused`; 409 `replayed` / `stale`;
-413 `input_too_long`; 422 `wrong_counters`; 503 `busy`.
+Recovery: every answer about a channel carries `ack`, the node-signed acknowledgment of the
+last voucher it accepted there (`codexfield.sdk.metering.make_ack`); a refusal's ack also names
+the refused voucher's digest and the code. Re-sending the last accepted voucher with the same
+input re-serves the call (the answer was lost), never charging twice; a new channel starts at
+the meter's `settled(...)` (a node that lost its file never asks for what was paid).
+
+Throughput: no lock is held across I/O for more than one channel: calls of one channel are
+ordered by a per-channel lock; the escrow is read from a cache (refreshed when older than
+`escrow_ttl_s`, before any refusal, and after each ingest: the meter checks it again at batch
+time); accepted vouchers are committed to SQLite in groups (one transaction for all calls that
+arrive while the previous commit runs) before the model runs; a background thread ingests
+batches through `UsageMeter.ingest`.
+
+Error codes: 400 `bad_request` / `bad_input` / `missing_voucher` / `deadline` / `issued_at`;
+401 `bad_signature`; 402 `underpaid` / `escrow_short`; 403 `credential_refused`; 409 `replayed` /
+`stale`; 413 `input_too_long`; 422 `wrong_counters`; 503 `busy`.
 """
 
 from __future__ import annotations
@@ -41,22 +53,27 @@ from eth_utils import keccak, to_checksum_address
 from codexfield import scopes
 from codexfield.did import SIG_AUTH
 from codexfield.keepers.base import TxSender, log_event, retry
-from codexfield.node.model import MAX_INPUT_CHARS, METER_NAME, TextClassifier, mu_for
+from codexfield.node.runtimes import InputError, Runtime, as_runtime
 from codexfield.node.store import NodeStore
-from codexfield.sdk.metering import Domain, Voucher, VoucherBatcher, VoucherError, recover_signer, verify_voucher
+from codexfield.sdk.metering import (Domain, Voucher, VoucherBatcher, VoucherError, digest, input_digest, make_ack,
+                                     recover_signer, verify_voucher, voucher_from_json, voucher_to_json)
 
 DEFAULT_PURPOSE = scopes.mask_of(["inference"])
 MAX_LATENCY_DELTA_MS = 600_000
 MAX_BODY_BYTES = 64 * 1024  # larger POST bodies answer 413
+ZERO4 = (0, 0, 0, 0)
 
 
 class InvokeError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, ack: dict | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.ack = status, code, message, ack
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message}
+        out: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.ack is not None:
+            out["ack"] = self.ack
+        return out
 
 
 @dataclass
@@ -75,19 +92,75 @@ def counters_json(c: tuple[int, int, int, int]) -> dict[str, str]:
             "cumulative_latency_ms": str(c[3])}
 
 
+class _Channel:
+    """In-memory mirror of one channel's row (the store is the durable copy)."""
+
+    __slots__ = ("lock", "accepted", "settled", "voucher", "signature", "digest", "input_sha", "unit_price", "ack")
+
+    def __init__(self, accepted, settled, voucher=None, signature=b"", input_sha=""):
+        self.lock = threading.Lock()
+        self.accepted = tuple(accepted)
+        self.settled = tuple(settled)
+        self.voucher: Voucher | None = voucher
+        self.signature = signature
+        self.digest: bytes | None = None
+        self.input_sha = input_sha
+        self.unit_price = 0  # licence + node price per MU of the last accepted voucher
+        self.ack: dict | None = None  # the signed ack of `accepted` (signed once per accepted voucher)
+
+
+class _GroupCommit:
+    """Commit accepted vouchers in groups: callers block until their group's transaction is done."""
+
+    def __init__(self, store: NodeStore):
+        self.store = store
+        self._q: "queue.Queue[tuple[tuple, threading.Event, list]]" = queue.Queue()
+        self._t = threading.Thread(target=self._loop, name="voucher-commit", daemon=True)
+        self._t.start()
+        self.groups = 0
+
+    def accept(self, item: tuple) -> bool:
+        done, box = threading.Event(), []
+        self._q.put((item, done, box))
+        done.wait()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return bool(box[0])
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._q.get()]
+            while True:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                results: list = self.store.accept_many([b[0] for b in batch])
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiter
+                results = [exc] * len(batch)
+            self.groups += 1
+            for (_, done, box), r in zip(batch, results):
+                box.append(r)
+                done.set()
+
+
 class Gateway:
     """Framework-free core of the node (the HTTP layer below only translates)."""
 
     who = "node"
 
-    def __init__(self, *, capsule_id: int, model: TextClassifier, account: Any, contracts: dict[str, Any],
+    def __init__(self, *, capsule_id: int, model: Any, account: Any, contracts: dict[str, Any],
                  store: NodeStore, price_per_mu: int = 1_000, batch_size: int = 32, max_age_s: float = 5.0,
                  min_deadline_s: int = 600, credential_ttl_s: float = 30.0, hooks: dict | None = None,
-                 max_skew_s: int = 60):
+                 max_skew_s: int = 60, escrow_ttl_s: float = 10.0, chain_time_ttl_s: float = 1.0,
+                 check_meter: bool = True):
         self.capsule_id = int(capsule_id)
+        self.runtime: Runtime = as_runtime(model)
         self.model = model
         self.account = account
         self.address = to_checksum_address(account.address)
+        self._ack_key = getattr(account, "private_key", None) or _hash_signer(account)
         self.lm = contracts["LicenseManager"]
         self.meter = contracts["UsageMeter"]
         self.staking = contracts.get("AccessStaking")
@@ -97,22 +170,33 @@ class Gateway:
         self.batch_size = batch_size
         self.min_deadline_s = min_deadline_s
         self.credential_ttl_s = credential_ttl_s
+        self.escrow_ttl_s = escrow_ttl_s
+        self.chain_time_ttl_s = chain_time_ttl_s
+        self.check_meter = check_meter
         self.domain = Domain.of(self.meter)
         self.chain_id = self.domain.chain_id
         self.settlement_window = int(self.meter.settlement_window())
         self.max_skew_s = int(max_skew_s)
         self.sender = TxSender(account, store, self.who, hooks=hooks)
         self._chain = threading.RLock()
-        self._serve = threading.Lock()
+        self._channels: dict[str, _Channel] = {}
+        self._channels_lock = threading.Lock()
         self._creds: dict[tuple[int, int], CredentialInfo] = {}
         self._delegates: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._escrow: dict[tuple[str, str], tuple[int, float]] = {}
+        self._time: tuple[int, float] = (0, -1e9)
         self._queue: "queue.Queue[list[tuple[Voucher, bytes]]]" = queue.Queue()
         self.batcher = VoucherBatcher(self._enqueue, max_batch=64, max_age_s=max_age_s)
+        self._commit = _GroupCommit(store)
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._ingest_lock = threading.Lock()
         self.served = 0
         self.rejected = 0
+        self.replayed = 0
         self.ingested_batches = 0
+        self.model_s = 0.0  # time in the runtime (the model's own time)
+        self.invoke_s = 0.0  # time in `invoke` (checks + commit + model): overhead = invoke_s - model_s
         # Resume: settle what an earlier run signed, re-queue what it accepted but did not settle.
         with self._chain:
             self.sender.reconcile()
@@ -121,11 +205,15 @@ class Gateway:
 
     # -- chain helpers ---------------------------------------------------------------------
 
-    def chain_time(self) -> int:
+    def chain_time(self, fresh: bool = False) -> int:
+        """The head block's timestamp, cached for `chain_time_ttl_s`."""
         from ape import chain
 
-        with self._chain:
-            return int(retry(lambda: chain.blocks.head.timestamp, who=self.who, what="head"))
+        t, at = self._time
+        if fresh or time.monotonic() - at >= self.chain_time_ttl_s:
+            t = int(retry(lambda: chain.blocks.head.timestamp, who=self.who, what="head"))
+            self._time = (t, time.monotonic())
+        return t
 
     def credential(self, credential_id: int, purpose: int, now: int) -> CredentialInfo:
         """Chain-verified credential check, cached for `credential_ttl_s`."""
@@ -133,19 +221,22 @@ class Gateway:
         hit = self._creds.get(key)
         if hit is not None and time.monotonic() - hit.checked_at < self.credential_ttl_s:
             return hit
-        with self._chain:
-            try:
-                cred = self.lm.credential(credential_id)
-                holder = str(self.lm.ownerOf(credential_id))
-            except Exception:
-                info = CredentialInfo(False, "", 0, 0, "", f"credential {credential_id} does not exist", time.monotonic())
-                self._creds[key] = info
-                return info
-            terms = self.lm.terms(cred.terms_id)
-            ok = bool(self.lm.authorize(credential_id, holder, purpose, now))
+        try:  # reads run without a lock (only transactions are serialised)
+            cred = self.lm.credential(credential_id)
+            holder = str(self.lm.ownerOf(credential_id))
+        except Exception:
+            info = CredentialInfo(False, "", 0, 0, "", f"credential {credential_id} does not exist", time.monotonic())
+            self._creds[key] = info
+            return info
+        terms = self.lm.terms(cred.terms_id)
+        ok = bool(self.lm.authorize(credential_id, holder, purpose, now))
         reason = ""
+        meter = bytes(terms.meter)
         if int(terms.capsule_id) != self.capsule_id:
             ok, reason = False, f"credential {credential_id} licenses capsule {terms.capsule_id}, this node serves {self.capsule_id}"
+        elif self.check_meter and meter != self.runtime.meter_id:
+            ok, reason = False, (f"credential {credential_id}'s terms meter {meter.hex()} is not this node's meter "
+                                 f"'{self.runtime.meter}' ({self.runtime.meter_id.hex()}): MU would not mean the same")
         elif not ok:
             reason = (f"credential {credential_id} does not authorize purpose {scopes.names_of(purpose)} now "
                       "(expired, revoked, or outside the licence scope)")
@@ -160,15 +251,64 @@ class Gateway:
             return False
         key = (holder, signer)
         hit = self._delegates.get(key)
-        if hit is None or time.monotonic() - hit[1] >= self.credential_ttl_s:
-            with self._chain:
-                until = int(self.identity.delegates(holder, keccak(SIG_AUTH), signer))
+        if hit is None or time.monotonic() - hit[1] >= self.credential_ttl_s or hit[0] <= issued_at:
+            until = int(self.identity.delegates(holder, keccak(SIG_AUTH), signer))
             hit = (until, time.monotonic())
             self._delegates[key] = hit
         return hit[0] > issued_at
 
-    # -- registration ----------------------------------------------------------------------
+    def _available(self, holder: str, token: str, fresh: bool) -> int:
+        """The holder's escrow minus a pending withdrawal, from a cache."""
+        key = (holder, token)
+        hit = self._escrow.get(key)
+        if fresh or hit is None or time.monotonic() - hit[1] >= self.escrow_ttl_s:
+            escrow = int(self.meter.escrow(holder, token))
+            # Escrow is shared by every node the payer uses and a pending withdrawal leaves after
+            # the thaw: count only what stays (docs/THREAT_MODEL.md "one escrow, several nodes").
+            pending = self.meter.withdrawals(holder, token)
+            hit = (escrow - min(escrow, int(pending.amount)), time.monotonic())
+            self._escrow[key] = hit
+        return hit[0]
 
+    def _owed(self, payer: str) -> int:
+        """What this node has accepted from `payer` and not settled yet, over all its channels."""
+        tail = ":" + payer.lower()
+        return sum((c.accepted[0] - c.settled[0]) * c.unit_price for k, c in list(self._channels.items())
+                   if k.endswith(tail))
+
+    def _channel(self, credential_id: int, payer: str) -> _Channel:
+        """The channel's in-memory state: from the store, or for a new channel from the meter's
+        `settled(...)` (a node that lost its file starts where the chain is)."""
+        from codexfield.node.store import _key
+
+        key = _key(credential_id, payer)
+        ch = self._channels.get(key)
+        if ch is not None:
+            return ch
+        row = self.store.last(credential_id, payer)
+        if row is not None:
+            ch = _Channel(row[0], row[1], row[2], row[3], row[4])
+        else:
+            settled = tuple(int(x) for x in self.meter.settled(credential_id, self.address, payer))[:4]
+            ch = _Channel(settled, settled)
+        with self._channels_lock:
+            return self._channels.setdefault(key, ch)
+
+    def ack(self, credential_id: int, payer: str, *, refused: Voucher | None = None, code: str = "") -> dict:
+        """The node-signed acknowledgment of the channel's last accepted voucher."""
+        ch = self._channel(credential_id, payer)
+        if refused is None and ch.ack is not None and ch.ack["cumulative_calls"] == str(ch.accepted[1]):
+            return ch.ack
+        if ch.voucher is not None and ch.digest is None:
+            ch.digest = digest(ch.voucher, self.domain)
+        ack = make_ack(self.domain, self._ack_key, credential_id=credential_id, node=self.address, payer=payer,
+                       counters=ch.accepted, voucher=ch.digest, refused=digest(refused, self.domain) if refused else None,
+                       code=code)
+        if refused is None:
+            ch.ack = ack
+        return ack
+
+    # -- registration ----------------------------------------------------------------------
     def ensure_registered(self, endpoint: str, stake: int, *, services: int = 1, region: str = "local") -> str:
         """Register in AccessStaking with `stake` when not registered; update the endpoint if it moved."""
         from codexfield.poa import region_bytes
@@ -202,52 +342,78 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "node": self.address, "capsule": self.capsule_id, "chain_id": self.chain_id,
-                "meter": self.domain.verifying_contract, "meter_name": METER_NAME, "price_per_mu": str(self.price_per_mu),
+                "meter": self.domain.verifying_contract, "meter_name": self.runtime.meter,
+                "runtime": self.runtime.kind, "price_per_mu": str(self.price_per_mu),
                 "served": self.served, "pending_channels": len(self.batcher)}
 
-    def quote(self, credential_id: int, input_len: int, purpose: int = DEFAULT_PURPOSE) -> dict[str, Any]:
-        if input_len < 0 or input_len > MAX_INPUT_CHARS:
-            raise InvokeError(413, "input_too_long", f"inputs are 0..{MAX_INPUT_CHARS} characters")
+    def quote(self, credential_id: int, input_len: int | None = None, purpose: int = DEFAULT_PURPOSE, *,
+              payload: Any = None) -> dict[str, Any]:
+        """The terms of the next call: `payload` (any runtime) or `input_len` (text runtimes)."""
+        if payload is None:
+            from codexfield.node.model import MAX_INPUT_CHARS
+
+            if self.runtime.kind != "naive-bayes":
+                raise InvokeError(400, "bad_request", f"this node runs a {self.runtime.kind} capsule: POST /quote "
+                                  "{credential_id, input} with the call's input")
+            if input_len is None or input_len < 0 or input_len > MAX_INPUT_CHARS:
+                raise InvokeError(413, "input_too_long", f"inputs are 0..{MAX_INPUT_CHARS} characters")
+            payload = "x" * input_len
+        mu = self._mu(payload)
         now = self.chain_time()
         info = self.credential(credential_id, purpose, now)
-        prev = self.store.previous(credential_id, info.holder) if info.holder else (0, 0, 0, 0)
-        mu = mu_for(input_len)
+        prev = self._channel(credential_id, info.holder).accepted if info.holder else ZERO4
         return {
             "node": self.address, "capsule": self.capsule_id, "credential_id": str(credential_id),
-            "credential_ok": info.ok, "credential_note": info.reason,
-            "mu": mu, "meter_name": METER_NAME, "node_price_per_mu": str(self.price_per_mu),
+            "credential_ok": info.ok, "credential_note": info.reason, "runtime": self.runtime.kind,
+            "mu": mu, "meter_name": self.runtime.meter, "node_price_per_mu": str(self.price_per_mu),
             "license_price_per_mu": str(info.price_per_mu), "payment_token": info.token,
             "cost": str(mu * (self.price_per_mu + info.price_per_mu)), "purpose": str(purpose),
             "previous": counters_json(prev),
             "next": counters_json((prev[0] + mu, prev[1] + 1, prev[2], prev[3])),
+            "ack": self.ack(credential_id, info.holder) if info.holder else None,
             "chain_time": now, "min_deadline": now + self.min_deadline_s, "payer": info.holder,
             "settlement_window": self.settlement_window,
             "domain": {"chain_id": self.chain_id, "verifying_contract": self.domain.verifying_contract,
                        "name": self.domain.name, "version": self.domain.version},
         }
 
+    def channel_state(self, credential_id: int, payer: str) -> dict[str, Any]:
+        """`GET /channel`: the signed ack of the last accepted voucher, and what the meter settled."""
+        payer = to_checksum_address(payer)
+        ch = self._channel(credential_id, payer)
+        return {"node": self.address, "credential_id": str(credential_id), "payer": payer,
+                "accepted": counters_json(ch.accepted), "settled": counters_json(ch.settled),
+                "ack": self.ack(credential_id, payer), "chain_time": self.chain_time(),
+                "min_deadline": self.chain_time() + self.min_deadline_s, "settlement_window": self.settlement_window}
+
+    def _mu(self, payload: Any) -> int:
+        try:
+            return self.runtime.mu(payload)
+        except InputError as exc:
+            status, code = (413, "input_too_long") if "at most" in str(exc) else (400, "bad_input")
+            raise InvokeError(status, code, str(exc)) from None
+
     def invoke(self, body: Any) -> dict[str, Any]:
         """Check, commit, serve. Raises InvokeError (never serves) on any refusal."""
+        t0 = time.perf_counter()
         try:
             return self._invoke(body)
         except InvokeError as e:
             self.rejected += 1
             log_event(self.who, "refused", logging.WARNING, code=e.code, status=e.status, message=e.message[:200])
             raise
+        finally:
+            self.invoke_s += time.perf_counter() - t0
 
     def _invoke(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or "input" not in body:
             raise InvokeError(400, "bad_request", "send a JSON object {credential_id, input, voucher, signature}")
-        text = body.get("input")
-        if not isinstance(text, str):
-            raise InvokeError(400, "bad_request", "'input' must be a string")
-        if len(text) > MAX_INPUT_CHARS:
-            raise InvokeError(413, "input_too_long", f"inputs are at most {MAX_INPUT_CHARS} characters")
+        payload = body.get("input")
         if body.get("voucher") is None or not body.get("signature"):
             raise InvokeError(400, "missing_voucher", "every call carries the next cumulative voucher and its "
                               "signature: GET /quote, sign the 'next' counters, then POST /invoke")
         try:
-            v = _voucher(body["voucher"])
+            v = voucher_from_json(body["voucher"])
             _check_ranges(v)
             sig = _sig(body["signature"])
             credential_id = int(body.get("credential_id", v.credential_id))
@@ -257,76 +423,97 @@ class Gateway:
             raise InvokeError(400, "bad_request", "credential_id differs from the voucher's credential")
         if to_checksum_address(v.node) != self.address:
             raise InvokeError(400, "bad_request", f"the voucher names node {v.node}; this node is {self.address}")
+        mu = self._mu(payload)
         now = self.chain_time()
-        if v.deadline < now + self.min_deadline_s:
-            raise InvokeError(400, "deadline", f"voucher deadline {v.deadline} is too close: sign with a deadline "
-                              f">= {now + self.min_deadline_s} (chain time + {self.min_deadline_s} s)")
-        if not now - self.settlement_window // 2 <= v.issued_at <= now + self.max_skew_s:
-            raise InvokeError(400, "issued_at", f"voucher issued_at {v.issued_at} must be the call's time (chain time "
-                              f"{now}, within {self.max_skew_s} s ahead): sign with issued_at = now")
-        if v.node_price_per_mu < self.price_per_mu:
-            raise InvokeError(402, "underpaid", f"this node charges {self.price_per_mu} per MU; the voucher offers "
-                              f"{v.node_price_per_mu}")
         info = self.credential(v.credential_id, v.purpose, now)
         if not info.ok:
             raise InvokeError(403, "credential_refused", info.reason)
         if to_checksum_address(v.payer) != info.holder:
             raise InvokeError(403, "credential_refused", f"the voucher's payer {v.payer} is not the credential "
                               f"holder {info.holder}")
+        ch = self._channel(v.credential_id, v.payer)
 
-        with self._serve:  # one voucher per channel at a time; the store's compare-and-set backs it
-            prev = self.store.previous(v.credential_id, v.payer)
-            try:
-                signer = recover_signer(v, self.domain, sig)
-            except VoucherError as exc:
-                raise InvokeError(401, "bad_signature", str(exc)) from None
-            extra = [signer] if signer != info.holder and self._delegate_ok(info.holder, signer, v.issued_at) else []
-            try:
-                d_mu, d_calls, d_fail, d_lat = verify_voucher(v, sig, self.domain, holder=info.holder, previous=prev,
-                                                              now=now, node=self.address, extra_signers=extra,
-                                                              settlement_window=self.settlement_window,
-                                                              max_skew_s=self.max_skew_s)
-            except VoucherError as exc:
-                msg = str(exc)
-                if "adds nothing" in msg:
-                    raise InvokeError(409, "replayed", f"{msg}; the channel is at {counters_json(prev)}") from None
-                if "decreased" in msg:
-                    raise InvokeError(409, "stale", f"{msg}; GET /quote for the channel's counters") from None
-                if "signed by" in msg or "signature" in msg:
-                    raise InvokeError(401, "bad_signature", msg) from None
-                if "deadline" in msg:
-                    raise InvokeError(400, "deadline", msg) from None
-                raise InvokeError(422, "wrong_counters", msg) from None
-            mu = mu_for(text)
-            if d_mu < mu:
-                raise InvokeError(402, "underpaid", f"this call is {mu} MU; the voucher adds {d_mu} MU over the last "
-                                  "accepted one")
-            if d_mu != mu or d_calls != 1 or d_fail != 0 or not 0 <= d_lat <= MAX_LATENCY_DELTA_MS:
-                raise InvokeError(422, "wrong_counters",
-                                  f"expected exactly the next voucher {counters_json((prev[0] + mu, prev[1] + 1, prev[2], prev[3]))}"
-                                  f" (+ latency >= 0), got deltas mu={d_mu} calls={d_calls} failures={d_fail} "
-                                  f"latency={d_lat}")
-            unsettled = v.cumulative_mu - self.store.settled(v.credential_id, v.payer)[0]
-            owed = unsettled * (info.price_per_mu + v.node_price_per_mu)
-            with self._chain:
-                escrow = int(self.meter.escrow(info.holder, info.token))
-                # Escrow is shared by every node the payer uses and a pending withdrawal leaves after
-                # the thaw: count only what stays (docs/THREAT_MODEL.md "one escrow, several nodes").
-                pending = self.meter.withdrawals(info.holder, info.token)
-                escrow -= min(escrow, int(pending.amount))
-            if escrow < owed:
-                raise InvokeError(402, "escrow_short", f"the holder's escrow ({escrow}) does not cover the "
-                                  f"unsettled usage ({owed}): deposit into the UsageMeter first")
-            if not self.store.accept(v, sig, prev):
-                raise InvokeError(409, "stale", "another call on this channel was accepted meanwhile: quote again")
+        def refuse(status: int, code: str, message: str) -> InvokeError:
+            return InvokeError(status, code, message, self.ack(v.credential_id, v.payer, refused=v, code=code))
 
-        t0 = time.perf_counter()
-        result = self.model.predict(text)
-        latency_ms = int((time.perf_counter() - t0) * 1000)
-        self.batcher.add(v, sig)
-        self.served += 1
-        return {"result": result, "mu": mu, "latency_ms": latency_ms, "node": self.address,
-                "capsule": self.capsule_id, "cumulative": counters_json(v.counters())}
+        sha = input_digest(payload)
+        with ch.lock:  # calls of one channel are ordered; other channels run in parallel
+            prev = ch.accepted
+            if ch.voucher is not None and v == ch.voucher and sig == ch.signature:
+                if sha != ch.input_sha:
+                    raise refuse(409, "replayed", "this voucher was accepted for another input; the channel is at "
+                                 f"{counters_json(prev)}")
+                replay = True  # the answer of an accepted call was lost: serve it again, charge nothing more
+            else:
+                replay = False
+                if v.deadline < now + self.min_deadline_s:
+                    raise refuse(400, "deadline", f"voucher deadline {v.deadline} is too close: sign with a deadline "
+                                 f">= {now + self.min_deadline_s} (chain time + {self.min_deadline_s} s)")
+                if not now - self.settlement_window // 2 <= v.issued_at <= now + self.max_skew_s:
+                    raise refuse(400, "issued_at", f"voucher issued_at {v.issued_at} must be the call's time (chain "
+                                 f"time {now}, within {self.max_skew_s} s ahead): sign with issued_at = now")
+                if v.node_price_per_mu < self.price_per_mu:
+                    raise refuse(402, "underpaid", f"this node charges {self.price_per_mu} per MU; the voucher "
+                                 f"offers {v.node_price_per_mu}")
+                vd = digest(v, self.domain)
+                try:
+                    signer = recover_signer(v, self.domain, sig, vd)
+                except VoucherError as exc:
+                    raise refuse(401, "bad_signature", str(exc)) from None
+                extra = [signer] if signer != info.holder and self._delegate_ok(info.holder, signer, v.issued_at) else []
+                try:
+                    d_mu, d_calls, d_fail, d_lat = verify_voucher(
+                        v, sig, self.domain, holder=info.holder, previous=prev, now=now, node=self.address,
+                        extra_signers=extra, settlement_window=self.settlement_window, max_skew_s=self.max_skew_s,
+                        signer=signer)
+                except VoucherError as exc:
+                    msg = str(exc)
+                    if "adds nothing" in msg:
+                        raise refuse(409, "replayed", f"{msg}; the channel is at {counters_json(prev)}") from None
+                    if "decreased" in msg:
+                        raise refuse(409, "stale", f"{msg}; GET /channel for the channel's counters") from None
+                    if "signed by" in msg or "signature" in msg:
+                        raise refuse(401, "bad_signature", msg) from None
+                    if "deadline" in msg:
+                        raise refuse(400, "deadline", msg) from None
+                    raise refuse(422, "wrong_counters", msg) from None
+                if d_mu < mu:
+                    raise refuse(402, "underpaid", f"this call is {mu} MU; the voucher adds {d_mu} MU over the last "
+                                 "accepted one")
+                if d_mu != mu or d_calls != 1 or d_fail != 0 or not 0 <= d_lat <= MAX_LATENCY_DELTA_MS:
+                    raise refuse(422, "wrong_counters",
+                                 f"expected exactly the next voucher {counters_json((prev[0] + mu, prev[1] + 1, prev[2], prev[3]))}"
+                                 f" (+ latency >= 0), got deltas mu={d_mu} calls={d_calls} failures={d_fail} "
+                                 f"latency={d_lat}")
+                unit = info.price_per_mu + v.node_price_per_mu
+                owed = self._owed(v.payer) + d_mu * unit
+                if self._available(info.holder, info.token, fresh=False) < owed and \
+                        self._available(info.holder, info.token, fresh=True) < owed:
+                    raise refuse(402, "escrow_short", f"the holder's escrow ({self._available(info.holder, info.token, False)})"
+                                 f" does not cover the unsettled usage ({owed}): deposit into the UsageMeter, then "
+                                 "resend this same voucher")
+                if not self._commit.accept((v, sig, prev, sha, ch.settled)):
+                    raise refuse(409, "stale", "another call on this channel was accepted meanwhile: GET /channel")
+                ch.accepted, ch.voucher, ch.signature, ch.digest, ch.input_sha = v.counters(), v, sig, vd, sha
+                ch.ack = None
+                ch.unit_price = unit
+            t0 = time.perf_counter()
+            try:
+                result = self.runtime.run(payload)
+            except InputError as exc:  # accepted and paid, but the input fails: the consumer gets the error
+                result = {"error": "bad_input", "message": str(exc)}
+            model_s = time.perf_counter() - t0
+            ack = self.ack(v.credential_id, v.payer)
+        self.model_s += model_s
+        if replay:
+            self.replayed += 1
+        else:
+            self.batcher.add(v, sig)
+            self.served += 1
+        return {"result": result, "mu": mu, "latency_ms": int(model_s * 1000), "node": self.address,
+                "capsule": self.capsule_id, "cumulative": counters_json(v.counters()), "replayed": replay,
+                "ack": ack, "chain_time": now,
+                "min_deadline": now + self.min_deadline_s}
 
     # -- ingestion -------------------------------------------------------------------------
 
@@ -339,39 +526,57 @@ class Gateway:
         self.store.set("ingests", n)
         intent = f"ingest:{n}"
         note = None
-        with self._chain:
+        receipt = None
+        with self._chain:  # transactions only; calls keep being served meanwhile
             try:
-                self.sender.send(intent, self.meter.ingest, [v.as_tuple() for v, _ in items], [s for _, s in items],
+                receipt = self.sender.send(intent, self.meter.ingest, [v.as_tuple() for v, _ in items], [s for _, s in items],
                                  action="ingest", payload={"channels": [v.credential_id for v, _ in items]})
             except Exception as exc:  # a lone voucher the meter refuses reverts with its reason
                 note = str(exc).splitlines()[0][:200]
-            applied = 0
-            for v, _ in items:
+        refused: set[tuple[int, str]] | None = None
+        if receipt is not None and note is None:  # the receipt says which vouchers the meter refused
+            try:
+                refused = {(int(e.credential_id), to_checksum_address(e.payer))
+                           for e in receipt.decode_logs(self.meter.VoucherRejected)}
+            except Exception:  # noqa: BLE001 - fall back to reading every channel
+                refused = None
+        applied = 0
+        for v, _ in items:
+            if refused is not None and (v.credential_id, to_checksum_address(v.payer)) not in refused:
+                settled = v.counters()  # applied: the meter's settled counters are this voucher's
+            else:
                 settled = tuple(int(x) for x in self.meter.settled(v.credential_id, self.address, v.payer))[:4]
-                status = self.store.mark_settled(v.credential_id, v.payer, settled, v.counters(),
-                                                 note or "rejected by the meter")
-                applied += status != "rejected"
-                if status == "rejected":
-                    log_event(self.who, "voucher_rejected", logging.WARNING, credential=v.credential_id,
-                              note=note or "see VoucherRejected")
+            status = self.store.mark_settled(v.credential_id, v.payer, settled, v.counters(),
+                                             note or "rejected by the meter")
+            self._channel(v.credential_id, v.payer).settled = settled
+            self._escrow.pop((v.payer, self._token_of(v)), None)  # the next call reads the escrow afresh
+            applied += status != "rejected"
+            if status == "rejected":
+                log_event(self.who, "voucher_rejected", logging.WARNING, credential=v.credential_id,
+                          note=note or "see VoucherRejected")
         self.ingested_batches += 1
         log_event(self.who, "ingested", intent=intent, vouchers=len(items), applied=applied)
         return applied
 
+    def _token_of(self, v: Voucher) -> str:
+        hit = self._creds.get((v.credential_id, v.purpose))
+        return hit.token if hit else ""
+
     def pump(self) -> int:
         """Flush the batcher if due (age or size) and ingest everything queued."""
-        if len(self.batcher) and (self.batcher.due() or len(self.batcher) >= self.batch_size):
-            self.batcher.flush()
-        done = 0
-        while True:
-            try:
-                items = self._queue.get_nowait()
-            except queue.Empty:
-                return done
-            try:
-                done += self._ingest(items)
-            finally:
-                self._queue.task_done()
+        with self._ingest_lock:
+            if len(self.batcher) and (self.batcher.due() or len(self.batcher) >= self.batch_size):
+                self.batcher.flush()
+            done = 0
+            while True:
+                try:
+                    items = self._queue.get_nowait()
+                except queue.Empty:
+                    return done
+                try:
+                    done += self._ingest(items)
+                finally:
+                    self._queue.task_done()
 
     def flush_now(self) -> int:
         """Ingest everything accepted so far, now (demo, tests, shutdown)."""
@@ -407,23 +612,24 @@ def _erc20(address: str):
         return Contract(address)
 
 
-def _voucher(d: Any) -> Voucher:
-    if not isinstance(d, dict):
-        raise TypeError("'voucher' must be an object with the Voucher fields")
-    return Voucher(
-        credential_id=int(d["credential_id"]), node=to_checksum_address(d["node"]),
-        payer=to_checksum_address(d["payer"]), purpose=int(d["purpose"]),
-        cumulative_mu=int(d["cumulative_mu"]), cumulative_calls=int(d["cumulative_calls"]),
-        cumulative_failures=int(d["cumulative_failures"]), cumulative_latency_ms=int(d["cumulative_latency_ms"]),
-        node_price_per_mu=int(d["node_price_per_mu"]), issued_at=int(d["issued_at"]), deadline=int(d["deadline"]),
-    )
+def _hash_signer(account: Any):
+    """Sign channel acks with an ape account that does not expose its key (a keyfile account:
+    unlock it with autosign for a long-running node)."""
+    def sign(h: bytes) -> bytes:
+        sig = account.sign_raw_msghash(h)
+        if sig is None:
+            raise RuntimeError(f"the node account {account.address} refused to sign a channel acknowledgment")
+        v = sig.v if sig.v >= 27 else sig.v + 27
+        return bytes(sig.r).rjust(32, b"\0") + bytes(sig.s).rjust(32, b"\0") + bytes([v])
+
+    return sign
 
 
 def _check_ranges(v: Voucher) -> None:
     """Every voucher number within its EIP-712 type (a ValueError: answered 400, not 500)."""
     for name, bits in (("credential_id", 256), ("purpose", 256), ("cumulative_mu", 256), ("cumulative_calls", 64),
                        ("cumulative_failures", 64), ("cumulative_latency_ms", 64), ("node_price_per_mu", 256),
-                       ("deadline", 64)):
+                       ("issued_at", 64), ("deadline", 64)):
         if not 0 <= getattr(v, name) < 2**bits:
             raise ValueError(f"voucher.{name} must be an integer in 0..2^{bits}-1")
 
@@ -434,8 +640,7 @@ def _sig(value: Any) -> bytes:
     return bytes.fromhex(value[2:] if value.startswith("0x") else value)
 
 
-def voucher_json(v: Voucher) -> dict[str, Any]:
-    return {k: (str(x) if isinstance(x, int) else x) for k, x in v.as_message().items()}
+voucher_json = voucher_to_json  # the wire form of a voucher (codexfield.sdk.metering)
 
 
 # ---------------------------------------------------------------------------------- HTTP
@@ -451,7 +656,10 @@ def make_app(gateway: Gateway):
         return web.json_response(e.body(), status=e.status)
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response(gateway.health())
+        try:
+            return web.json_response(gateway.health())
+        except Exception as exc:  # noqa: BLE001 - an unhealthy node answers 503, probers count a miss
+            return web.json_response({"status": "unhealthy", "error": str(exc)[:200]}, status=503)
 
     async def quote(request: web.Request) -> web.Response:
         try:
@@ -468,15 +676,43 @@ def make_app(gateway: Gateway):
         except InvokeError as e:
             return err(e)
 
+    async def body_of(request: web.Request) -> Any:
+        try:
+            return await request.json()
+        except web.HTTPRequestEntityTooLarge:
+            raise InvokeError(413, "input_too_long", f"the request body is at most {MAX_BODY_BYTES} bytes") from None
+        except Exception:
+            raise InvokeError(400, "bad_request", "the body must be JSON") from None
+
+    async def quote_post(request: web.Request) -> web.Response:
+        try:
+            body = await body_of(request)
+            try:
+                cred = int(body["credential_id"])
+                purpose = int(body.get("purpose", DEFAULT_PURPOSE))
+                payload = body["input"]
+                if not (0 <= cred < 2**256 and 0 <= purpose < 2**256):
+                    raise ValueError("out of range")
+            except (KeyError, TypeError, ValueError):
+                raise InvokeError(400, "bad_request", "POST /quote {credential_id, input, purpose?}") from None
+            return web.json_response(await run(lambda: gateway.quote(cred, None, purpose, payload=payload)))
+        except InvokeError as e:
+            return err(e)
+
+    async def channel(request: web.Request) -> web.Response:
+        try:
+            cred = int(request.query["credential"])
+            payer = to_checksum_address(request.query["payer"])
+            if not 0 <= cred < 2**256:
+                raise ValueError("out of range")
+        except (KeyError, ValueError, TypeError):
+            return web.json_response({"error": "bad_request", "message": "use /channel?credential=N&payer=0x..."},
+                                     status=400)
+        return web.json_response(await run(gateway.channel_state, cred, payer))
+
     async def invoke(request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except web.HTTPRequestEntityTooLarge:
-            return web.json_response({"error": "input_too_long", "message": "the request body is at most "
-                                      f"{MAX_BODY_BYTES} bytes"}, status=413)
-        except Exception:
-            return web.json_response({"error": "bad_request", "message": "the body must be JSON"}, status=400)
-        try:
+            body = await body_of(request)
             return web.json_response(await run(gateway.invoke, body))
         except InvokeError as e:
             return err(e)
@@ -484,6 +720,8 @@ def make_app(gateway: Gateway):
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/health", health)
     app.router.add_get("/quote", quote)
+    app.router.add_post("/quote", quote_post)
+    app.router.add_get("/channel", channel)
     app.router.add_post("/invoke", invoke)
     return app
 
@@ -508,8 +746,12 @@ class GatewayServer:
         from aiohttp import web
 
         def main() -> None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self._loop)
+            # Blocking work runs in threads: channels are independent (the per-channel lock orders one).
+            self._loop.set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="gateway"))
             self._runner = web.AppRunner(make_app(self.gateway), access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.host, self.port)

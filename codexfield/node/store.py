@@ -28,6 +28,9 @@ class NodeStore(KeeperState):
                 " settled TEXT NOT NULL, voucher TEXT NOT NULL, signature TEXT NOT NULL, status TEXT NOT NULL,"
                 " note TEXT, calls_served INTEGER NOT NULL DEFAULT 0, updated REAL)"
             )
+            have = {r[1] for r in db.execute("PRAGMA table_info(channels_v2)")}
+            if "input_sha" not in have:  # recovery: the input a replayed voucher must repeat
+                db.execute("ALTER TABLE channels_v2 ADD COLUMN input_sha TEXT")
 
     def previous(self, credential_id: int, payer: str) -> Counters:
         """The channel's last accepted cumulative counters (zeros for a new channel)."""
@@ -35,26 +38,47 @@ class NodeStore(KeeperState):
             row = db.execute("SELECT accepted FROM channels_v2 WHERE credential_id=?", (_key(credential_id, payer),)).fetchone()
         return tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)  # type: ignore[return-value]
 
-    def accept(self, voucher: Voucher, signature: bytes, expected_previous: Counters) -> bool:
+    def accept(self, voucher: Voucher, signature: bytes, expected_previous: Counters, input_sha: str = "",
+               settled: Counters = (0, 0, 0, 0)) -> bool:
         """Record `voucher` as the channel's latest, iff the channel is still at
         `expected_previous` (compare-and-set: two racing requests cannot both be accepted)."""
-        key = _key(voucher.credential_id, voucher.payer)
+        return self.accept_many([(voucher, signature, expected_previous, input_sha, settled)])[0]
+
+    def accept_many(self, items: list[tuple[Voucher, bytes, Counters, str, Counters]]) -> list[bool]:
+        """`accept` for several channels in ONE transaction (the gateway's group commit);
+        `settled` seeds a channel the store has not seen (the meter's `settled(...)`)."""
+        out = []
         with self._tx() as db:
-            row = db.execute("SELECT accepted, settled FROM channels_v2 WHERE credential_id=?", (key,)).fetchone()
-            prev = tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)
-            if prev != tuple(expected_previous):
-                return False
-            settled = row[1] if row else json.dumps([0, 0, 0, 0])
-            db.execute(
-                "INSERT INTO channels_v2 (credential_id, accepted, settled, voucher, signature, status, calls_served,"
-                " updated) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?) ON CONFLICT(credential_id) DO UPDATE SET"
-                " accepted=excluded.accepted, voucher=excluded.voucher, signature=excluded.signature,"
-                " status='pending', note=NULL, calls_served=calls_served + 1, updated=excluded.updated",
-                (key, json.dumps([str(c) for c in voucher.counters()]), settled,
-                 json.dumps({k: str(v) if isinstance(v, int) else v for k, v in voucher.as_message().items()}),
-                 "0x" + signature.hex(), time.time()),
-            )
-        return True
+            for voucher, signature, expected_previous, input_sha, seed in items:
+                key = _key(voucher.credential_id, voucher.payer)
+                row = db.execute("SELECT accepted, settled FROM channels_v2 WHERE credential_id=?", (key,)).fetchone()
+                prev = tuple(int(x) for x in json.loads(row[0])) if row else tuple(seed)
+                if prev != tuple(expected_previous):
+                    out.append(False)
+                    continue
+                settled = row[1] if row else json.dumps([str(c) for c in seed])
+                db.execute(
+                    "INSERT INTO channels_v2 (credential_id, accepted, settled, voucher, signature, status, calls_served,"
+                    " updated, input_sha) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?, ?) ON CONFLICT(credential_id) DO"
+                    " UPDATE SET accepted=excluded.accepted, voucher=excluded.voucher, signature=excluded.signature,"
+                    " status='pending', note=NULL, calls_served=calls_served + 1, updated=excluded.updated,"
+                    " input_sha=excluded.input_sha",
+                    (key, json.dumps([str(c) for c in voucher.counters()]), settled,
+                     json.dumps({k: str(v) if isinstance(v, int) else v for k, v in voucher.as_message().items()}),
+                     "0x" + signature.hex(), time.time(), input_sha),
+                )
+                out.append(True)
+        return out
+
+    def last(self, credential_id: int, payer: str) -> tuple[Counters, Counters, Voucher | None, bytes, str] | None:
+        """(accepted, settled, last voucher, its signature, its input digest) of a channel, or None."""
+        with self._lock, closing(self._connect()) as db:
+            row = db.execute("SELECT accepted, settled, voucher, signature, input_sha FROM channels_v2 WHERE"
+                             " credential_id=?", (_key(credential_id, payer),)).fetchone()
+        if row is None:
+            return None
+        return (tuple(int(x) for x in json.loads(row[0])), tuple(int(x) for x in json.loads(row[1])),  # type: ignore
+                _voucher(json.loads(row[2])), bytes.fromhex(row[3][2:]), row[4] or "")
 
     def pending(self) -> list[tuple[Voucher, bytes]]:
         """Latest accepted voucher of every channel whose counters exceed what was settled."""

@@ -13,6 +13,8 @@ the settlement window.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import threading
 import time
@@ -129,20 +131,59 @@ def signable(voucher: Voucher, domain: Domain):
     )
 
 
+EIP712_DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_SEPARATORS: dict[Domain, bytes] = {}
+
+
+def domain_separator(domain: Domain) -> bytes:
+    """The EIP-712 domain separator of the meter (cached per domain)."""
+    sep = _SEPARATORS.get(domain)
+    if sep is None:
+        sep = keccak(EIP712_DOMAIN_TYPEHASH + keccak(text=domain.name) + keccak(text=domain.version)
+                     + int(domain.chain_id).to_bytes(32, "big")
+                     + bytes.fromhex(to_checksum_address(domain.verifying_contract)[2:]).rjust(32, b"\0"))
+        _SEPARATORS[domain] = sep
+    return sep
+
+
+def _word(name: str, value: Any) -> bytes:
+    if name in ("node", "payer"):
+        return bytes.fromhex(to_checksum_address(value)[2:]).rjust(32, b"\0")
+    return int(value).to_bytes(32, "big")
+
+
 def digest(voucher: Voucher, domain: Domain) -> bytes:
-    """The EIP-712 digest the contract computes (`UsageMeter.voucher_digest`)."""
-    msg = signable(voucher, domain)
-    return keccak(b"\x19" + msg.version + msg.header + msg.body)
+    """The EIP-712 digest the contract computes (`UsageMeter.voucher_digest`): `signable(...)`'s
+    hash, computed directly from the type hash (a test pins both to the contract)."""
+    struct = keccak(VOUCHER_TYPEHASH + b"".join(_word(f.name, getattr(voucher, f.name)) for f in fields(voucher)))
+    return keccak(b"\x19\x01" + domain_separator(domain) + struct)
+
+
+def _sign_hash(h: bytes, private_key: Any) -> bytes:
+    """65-byte r ‖ s ‖ v (v in {27, 28}, low s) over a 32-byte hash."""
+    from eth_keys import keys
+
+    raw = private_key if isinstance(private_key, bytes) else bytes.fromhex(str(private_key).removeprefix("0x"))
+    sig = keys.PrivateKey(bytes(raw)).sign_msg_hash(h)
+    return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
 
 
 def sign_voucher(voucher: Voucher, domain: Domain, private_key: bytes | str) -> bytes:
     """A 65-byte r ‖ s ‖ v signature (low s, v in {27, 28}) over the voucher's EIP-712 digest."""
-    signed = Account.sign_message(signable(voucher, domain), private_key)
-    return signed.signature
+    return _sign_hash(digest(voucher, domain), _key_bytes(private_key))
 
 
-def recover_signer(voucher: Voucher, domain: Domain, signature: bytes) -> str:
-    """The signer of `signature`, refusing what the contract refuses (high s, bad v, wrong length)."""
+def _key_bytes(private_key: Any) -> bytes:
+    if isinstance(private_key, (bytes, bytearray)):
+        return bytes(private_key)
+    if hasattr(private_key, "key"):  # an eth-account LocalAccount
+        return bytes(private_key.key)
+    return bytes.fromhex(str(private_key).removeprefix("0x"))
+
+
+def recover_signer(voucher: Voucher, domain: Domain, signature: bytes, voucher_digest: bytes | None = None) -> str:
+    """The signer of `signature`, refusing what the contract refuses (high s, bad v, wrong length);
+    `voucher_digest` is `digest(voucher, domain)` when the caller computed it already."""
     if len(signature) != 65:
         raise VoucherError(f"a voucher signature has 65 bytes (r, s, v), got {len(signature)}")
     r = int.from_bytes(signature[:32], "big")
@@ -152,7 +193,7 @@ def recover_signer(voucher: Voucher, domain: Domain, signature: bytes) -> str:
         raise VoucherError(f"signature v must be 27 or 28, got {v}: re-sign with a standard Ethereum signer")
     if s == 0 or r == 0 or s > HALF_N:
         raise VoucherError("signature s is not in the lower half of the curve order (malleated): re-sign")
-    return Account._recover_hash(digest(voucher, domain), vrs=(v, r, s))
+    return Account._recover_hash(voucher_digest or digest(voucher, domain), vrs=(v, r, s))
 
 
 def verify_voucher(
@@ -167,13 +208,15 @@ def verify_voucher(
     extra_signers: Iterable[str] = (),
     settlement_window: int | None = None,
     max_skew_s: int = 60,
+    signer: str | None = None,
 ) -> tuple[int, int, int, int]:
     """Check a voucher exactly as `UsageMeter._ingest` does before a node serves on it.
 
     `holder` is the credential's holder now (the voucher's payer must be it); `previous` is
     the channel's last accepted cumulative counters; `extra_signers` are `sigAuth` delegates
     of the payer (valid now) the caller already resolved; with `settlement_window` the voucher
-    must still be payable, and its `issued_at` at most `max_skew_s` ahead of `now`. Returns
+    must still be payable, and its `issued_at` at most `max_skew_s` ahead of `now`; `signer`,
+    when the caller already recovered it (`recover_signer`), saves a second recovery. Returns
     the deltas (mu, calls, failures, latency_ms); raises VoucherError with an actionable
     message otherwise.
     """
@@ -195,11 +238,115 @@ def verify_voucher(
         raise VoucherError("voucher adds nothing over the last accepted one (replayed or stale)")
     if any(c < p for c, p in zip(cur, previous)):
         raise VoucherError(f"cumulative counters decreased: last accepted {previous}, got {cur}")
-    signer = recover_signer(voucher, domain, signature)
+    signer = recover_signer(voucher, domain, signature) if signer is None else signer
     allowed = {to_checksum_address(voucher.payer), *(to_checksum_address(a) for a in extra_signers)}
     if to_checksum_address(signer) not in allowed:
         raise VoucherError(f"voucher signed by {signer}, not by the payer {voucher.payer} or its sigAuth delegates")
     return tuple(c - p for c, p in zip(cur, previous))  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------ channel acknowledgments
+#
+# The node signs, on every response and on `GET /channel`, the last voucher it accepted on a
+# channel (its counters and EIP-712 digest) and, on a refusal, the digest of the voucher it
+# refused with the reason code. The consumer's ledger reconciles with these acks (and with the
+# meter's `settled(...)`) after a crash, a lost response or a refusal. An ack is an EIP-191
+# signature over `ack_hash(...)`: it is evidence (a node that settles a voucher it signed as
+# refused, or acknowledges less than it settled, is caught by its own signature).
+
+ACK_TAG = b"CodexField ChannelAck v1"
+ZERO32 = "0x" + "00" * 32
+
+
+def input_digest(payload: Any) -> str:
+    """SHA-256 of a call's input in canonical JSON (the node re-serves a replayed call only on
+    the same input)."""
+    return "0x" + hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def ack_hash(domain: Domain, ack: dict[str, Any]) -> bytes:
+    """The 32-byte message a node signs for `ack` (fields: credential_id, node, payer,
+    cumulative_mu/calls/failures/latency_ms, voucher (digest of the accepted voucher), refused
+    (digest of a refused one or zero), code)."""
+    parts = [ACK_TAG, int(domain.chain_id).to_bytes(32, "big"), bytes.fromhex(domain.verifying_contract[2:]),
+             int(ack["credential_id"]).to_bytes(32, "big"), bytes.fromhex(to_checksum_address(ack["node"])[2:]),
+             bytes.fromhex(to_checksum_address(ack["payer"])[2:])]
+    parts += [int(ack[k]).to_bytes(32, "big") for k in ("cumulative_mu", "cumulative_calls", "cumulative_failures",
+                                                        "cumulative_latency_ms")]
+    parts += [bytes.fromhex(ack["voucher"][2:]), bytes.fromhex(ack["refused"][2:]), keccak(text=str(ack["code"]))]
+    return keccak(b"".join(parts))
+
+
+def make_ack(domain: Domain, private_key: Any, *, credential_id: int, node: str, payer: str,
+             counters: tuple[int, int, int, int], voucher: bytes | str | None = None,
+             refused: bytes | str | None = None, code: str = "") -> dict[str, Any]:
+    """A node-signed acknowledgment of a channel's last accepted voucher (and of a refusal);
+    `private_key` is the node's key, or a callable signing a 32-byte hash (65 bytes r ‖ s ‖ v)."""
+    from eth_account.messages import encode_defunct
+
+    def hx(b: bytes | str | None) -> str:
+        return ZERO32 if b is None else (b if isinstance(b, str) else "0x" + b.hex())
+
+    ack = {"credential_id": str(int(credential_id)), "node": to_checksum_address(node),
+           "payer": to_checksum_address(payer), "cumulative_mu": str(counters[0]),
+           "cumulative_calls": str(counters[1]), "cumulative_failures": str(counters[2]),
+           "cumulative_latency_ms": str(counters[3]), "voucher": hx(voucher), "refused": hx(refused),
+           "code": code}
+    msg = encode_defunct(primitive=ack_hash(domain, ack))
+    h = keccak(b"\x19" + msg.version + msg.header + msg.body)
+    sig = private_key(h) if callable(private_key) else _sign_hash(h, _key_bytes(private_key))
+    ack["signature"] = "0x" + sig.hex()
+    return ack
+
+
+def verify_ack(domain: Domain, ack: Any, *, node: str, credential_id: int, payer: str) -> tuple[int, int, int, int]:
+    """The acknowledged counters of a node-signed ack; VoucherError unless `node` signed it for
+    this channel."""
+    from eth_account.messages import encode_defunct
+
+    if not isinstance(ack, dict) or "signature" not in ack:
+        raise VoucherError("the node's answer carries no signed channel acknowledgment (an old or foreign node)")
+    try:
+        if (int(ack["credential_id"]) != int(credential_id)
+                or to_checksum_address(ack["payer"]) != to_checksum_address(payer)
+                or to_checksum_address(ack["node"]) != to_checksum_address(node)):
+            raise VoucherError(f"the acknowledgment is for another channel: {ack.get('credential_id')}/"
+                               f"{ack.get('payer')} at {ack.get('node')}")
+        signer = Account.recover_message(encode_defunct(primitive=ack_hash(domain, ack)),
+                                         signature=bytes.fromhex(ack["signature"][2:]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise VoucherError(f"malformed channel acknowledgment: {exc}") from None
+    if to_checksum_address(signer) != to_checksum_address(node):
+        raise VoucherError(f"the channel acknowledgment is signed by {signer}, not by the node {node}")
+    return (int(ack["cumulative_mu"]), int(ack["cumulative_calls"]), int(ack["cumulative_failures"]),
+            int(ack["cumulative_latency_ms"]))
+
+
+def voucher_to_json(v: Voucher) -> dict[str, Any]:
+    return {k: (str(x) if isinstance(x, int) else x) for k, x in v.as_message().items()}
+
+
+def voucher_from_json(d: Any) -> Voucher:
+    if not isinstance(d, dict):
+        raise TypeError("'voucher' must be an object with the Voucher fields")
+    return Voucher(
+        credential_id=int(d["credential_id"]), node=to_checksum_address(d["node"]),
+        payer=to_checksum_address(d["payer"]), purpose=int(d["purpose"]),
+        cumulative_mu=int(d["cumulative_mu"]), cumulative_calls=int(d["cumulative_calls"]),
+        cumulative_failures=int(d["cumulative_failures"]), cumulative_latency_ms=int(d["cumulative_latency_ms"]),
+        node_price_per_mu=int(d["node_price_per_mu"]), issued_at=int(d["issued_at"]), deadline=int(d["deadline"]),
+    )
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A signed call whose outcome the ledger does not know yet: the voucher, its signature, the
+    input (kept to replay the very same call), and the counters the node had acknowledged before."""
+
+    voucher: Voucher
+    signature: bytes
+    input: Any
+    base: tuple[int, int, int, int]
 
 
 class ConsumerLedger:
@@ -223,6 +370,11 @@ class ConsumerLedger:
                 "CREATE TABLE IF NOT EXISTS channels_v2 (chain_id INTEGER, meter TEXT, credential_id TEXT, node TEXT,"
                 " payer TEXT, mu TEXT, calls INTEGER, failures INTEGER, latency_ms INTEGER, updated_at INTEGER,"
                 " PRIMARY KEY (chain_id, meter, credential_id, node, payer))"
+            )
+            # Recovery state: the node's last signed ack, and the one call signed but not yet resolved.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS recovery_v1 (chain_id INTEGER, meter TEXT, credential_id TEXT, node TEXT,"
+                " payer TEXT, ack TEXT, inflight TEXT, PRIMARY KEY (chain_id, meter, credential_id, node, payer))"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -303,6 +455,114 @@ class ConsumerLedger:
             deadline=deadline,
         )
         return voucher, sign_voucher(voucher, self.domain, self._key)
+
+    # -- recovery (codexfield.node.client) -----------------------------------------------------
+
+    def _recovery(self, db: sqlite3.Connection, key: tuple) -> tuple[dict | None, dict | None]:
+        row = db.execute("SELECT ack, inflight FROM recovery_v1 WHERE chain_id=? AND meter=? AND credential_id=?"
+                         " AND node=? AND payer=?", key).fetchone()
+        return (json.loads(row[0]) if row and row[0] else None, json.loads(row[1]) if row and row[1] else None)
+
+    def _set_recovery(self, db: sqlite3.Connection, key: tuple, ack: dict | None, inflight: dict | None) -> None:
+        db.execute("INSERT INTO recovery_v1 VALUES (?,?,?,?,?,?,?) ON CONFLICT (chain_id, meter, credential_id, node,"
+                   " payer) DO UPDATE SET ack=excluded.ack, inflight=excluded.inflight",
+                   (*key, json.dumps(ack) if ack else None, json.dumps(inflight) if inflight else None))
+
+    def inflight(self, credential_id: int, node: str) -> InFlight | None:
+        """The channel's signed-but-unresolved call, if any."""
+        with closing(self._connect()) as db:
+            _, f = self._recovery(db, self._key_of(credential_id, node))
+        if f is None:
+            return None
+        return InFlight(voucher_from_json(f["voucher"]), bytes.fromhex(f["signature"][2:]), f["input"],
+                        tuple(int(x) for x in f["base"]))  # type: ignore[arg-type]
+
+    def last_ack(self, credential_id: int, node: str) -> dict | None:
+        """The newest node-signed acknowledgment this ledger holds for the channel."""
+        with closing(self._connect()) as db:
+            ack, _ = self._recovery(db, self._key_of(credential_id, node))
+        return ack
+
+    def begin_call(self, credential_id: int, node: str, payload: Any, *, base: tuple[int, int, int, int],
+                   mu: int, latency_ms: int, purpose: int, node_price_per_mu: int, deadline: int,
+                   issued_at: int) -> InFlight:
+        """Sign the next voucher for one call and record it as in flight (voucher, signature, the
+        input and the acknowledged `base` counters) in the same transaction, before it is sent.
+
+        Refuses while another call of the channel is unresolved, or when `base` is not what this
+        ledger signed last: resolve first (`NodeClient.resume`)."""
+        issued_at = int(issued_at)
+        with self._lock, closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                key = self._key_of(credential_id, node)
+                ack, f = self._recovery(db, key)
+                if f is not None:
+                    raise VoucherError(f"credential {credential_id} has an unresolved call on node {node}: "
+                                       "resume it first")
+                row = db.execute(
+                    "SELECT mu, calls, failures, latency_ms FROM channels_v2 WHERE chain_id=? AND meter=? AND"
+                    " credential_id=? AND node=? AND payer=?", key).fetchone()
+                prev = (int(row[0]), row[1], row[2], row[3]) if row else (0, 0, 0, 0)
+                if prev != tuple(base):
+                    raise VoucherError(f"the ledger signed {prev} on credential {credential_id}, not {tuple(base)}")
+                cur = (prev[0] + int(mu), prev[1] + 1, prev[2], prev[3] + int(latency_ms))
+                if min(mu, latency_ms) < 0 or max(cur[1:]) > UINT64:
+                    raise VoucherError("usage deltas must be >= 0 and counters within uint64")
+                voucher = Voucher(credential_id=int(credential_id), node=to_checksum_address(node), payer=self.payer,
+                                  purpose=int(purpose), cumulative_mu=cur[0], cumulative_calls=cur[1],
+                                  cumulative_failures=cur[2], cumulative_latency_ms=cur[3],
+                                  node_price_per_mu=int(node_price_per_mu), issued_at=issued_at, deadline=int(deadline))
+                sig = sign_voucher(voucher, self.domain, self._key)
+                db.execute(
+                    "INSERT INTO channels_v2 VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (chain_id, meter, credential_id,"
+                    " node, payer) DO UPDATE SET mu=excluded.mu, calls=excluded.calls, failures=excluded.failures,"
+                    " latency_ms=excluded.latency_ms, updated_at=excluded.updated_at",
+                    (*key, str(cur[0]), cur[1], cur[2], cur[3], int(time.time())))
+                self._set_recovery(db, key, ack, {"voucher": voucher_to_json(voucher), "signature": "0x" + sig.hex(),
+                                                  "input": payload, "base": [str(c) for c in base]})
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return InFlight(voucher, sig, payload, tuple(base))  # type: ignore[arg-type]
+
+    def reissue(self, credential_id: int, node: str, *, issued_at: int, deadline: int) -> InFlight:
+        """Re-sign the in-flight voucher with the SAME counters and a fresh `issued_at`/`deadline`
+        (and this ledger's current key): never lower, never conflicting (same charge)."""
+        with self._lock, closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                key = self._key_of(credential_id, node)
+                ack, f = self._recovery(db, key)
+                if f is None:
+                    raise VoucherError(f"credential {credential_id} has no unresolved call on node {node}")
+                old = voucher_from_json(f["voucher"])
+                v = Voucher(**{**old.as_message(), "payer": self.payer, "issued_at": int(issued_at),
+                               "deadline": int(deadline)})
+                sig = sign_voucher(v, self.domain, self._key)
+                f.update(voucher=voucher_to_json(v), signature="0x" + sig.hex())
+                self._set_recovery(db, key, ack, f)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return InFlight(v, sig, f["input"], tuple(int(x) for x in f["base"]))  # type: ignore[arg-type]
+
+    def record_ack(self, credential_id: int, node: str, ack: dict, *, resolved: bool = False) -> None:
+        """Keep the node's newest signed ack (verified by the caller); `resolved` clears the
+        in-flight call (the node accepted and served it)."""
+        with self._lock, closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                key = self._key_of(credential_id, node)
+                _, f = self._recovery(db, key)
+                self._set_recovery(db, key, ack, None if resolved else f)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
 
 
 class VoucherBatcher:

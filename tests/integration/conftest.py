@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from eth_utils import keccak
 
 from codexfield import deployments, scopes
 from codexfield.deploy import DeployConfig, deploy_system
 from codexfield.ldl.terms import Terms
 from codexfield.node.gateway import Gateway, GatewayServer
-from codexfield.node.model import train
+from codexfield.node.model import METER_NAME, train
 from codexfield.node.store import NodeStore
 from codexfield.sdk.metering import Domain
 
@@ -39,7 +40,7 @@ def grid(project, accounts, admin, licensor, consumer, reporter, node, tmp_path_
     registry, lm, meter = c["CapsuleRegistry"], c["LicenseManager"], c["UsageMeter"]
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
     terms = Terms(capsule_id=capsule, payment_token=usdc.address, price_per_mu=LICENSE_PRICE,
-                  meter=b"\x01" * 32, scope=scopes.mask_of(["inference", "research"]), revocation=2)
+                  meter=keccak(text=METER_NAME), scope=scopes.mask_of(["inference", "research"]), revocation=2)
     terms_id = lm.create_terms(terms.as_tuple(), sender=licensor).return_value
     credential = lm.purchase(terms_id, consumer, 0, sender=consumer).return_value
     usdc.mint(consumer, DEPOSIT, sender=admin)

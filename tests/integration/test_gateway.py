@@ -87,7 +87,9 @@ def test_invoke__replayed_or_stale__409_and_not_served(start_gateway, grid, ledg
     server = start_gateway()
     v, sig = _next(server, grid, ledger)
     assert _post(server, grid, v, sig).status_code == 200
-    r = _post(server, grid, v, sig)  # the same voucher again
+    r = _post(server, grid, v, sig)  # the same voucher and input again: a lost answer, re-served, not charged
+    assert r.status_code == 200 and r.json()["replayed"] is True and server.gateway.served == 1
+    r = _post(server, grid, v, sig, text="another input")  # the same voucher for another call
     assert r.status_code == 409 and r.json()["error"] == "replayed"
     v2, sig2 = _next(server, grid, ledger)
     assert _post(server, grid, v2, sig2).status_code == 200

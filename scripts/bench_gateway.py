@@ -1,0 +1,168 @@
+"""Benchmark of the node gateway (issue 15): metered calls/s and p50/p99 latency at 1/10/50
+concurrent consumers, on a local anvil, with a trivial model; the metering overhead per call
+(checks + commit + ack, measured inside the gateway) is reported apart from the model's time.
+
+    python scripts/bench_gateway.py [--seconds 6] [--levels 1,10,50]
+
+Not a test: it prints a table (and `--json`). The consumers run in a separate process (one
+thread per consumer, each its own credential, ledger and keep-alive HTTP session); each call is
+a real voucher: signed, verified, committed, served, acknowledged; vouchers are ingested in
+batches by the gateway's flusher while the load runs. Runs on loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+class Trivial:
+    """A trivial text model (constant time): isolates the gateway's own cost."""
+
+    def predict(self, text: str) -> dict:
+        return {"label": "ok", "chars": len(text)}
+
+
+def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float, ledger_dir: str, q) -> None:
+    import requests
+
+    from codexfield.node.client import NodeClient
+    from codexfield.sdk.metering import ConsumerLedger, Domain
+
+    domain = Domain(chain_id, meter)
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    start = threading.Barrier(len(creds) + 1)
+
+    def run(cred: int, key: str) -> None:
+        client = NodeClient(url, ConsumerLedger(os.path.join(ledger_dir, f"{cred}.sqlite"), domain, key),
+                            session=requests.Session())
+        client.invoke(cred, "warm up")  # first call quotes; later ones take the terms from the last answer
+        start.wait()
+        mine = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            t0 = time.perf_counter()
+            try:
+                client.invoke(cred, "where is my parcel")
+                mine.append(time.perf_counter() - t0)
+            except Exception:  # noqa: BLE001 - counted
+                with lock:
+                    errors[0] += 1
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=run, args=c) for c in creds]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.monotonic()
+    for t in threads:
+        t.join()
+    q.put({"calls": len(lat), "wall": time.monotonic() - t0, "lat": lat, "errors": errors[0]})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=6.0, help="load per level (keep the total under a minute)")
+    ap.add_argument("--levels", default="1,10,50")
+    ap.add_argument("--json", dest="as_json", action="store_true")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+
+    from ape import accounts, networks, project
+    from eth_account import Account
+    from eth_utils import keccak
+
+    from codexfield import deployments, scopes
+    from codexfield.deploy import DeployConfig, deploy_system
+    from codexfield.ldl.terms import Terms
+    from codexfield.node.gateway import Gateway, GatewayServer
+    from codexfield.node.model import METER_NAME
+    from codexfield.node.store import NodeStore
+    from codexfield.sdk.metering import Domain
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    deployments.DEPLOYMENTS_DIR = tmp / "books"
+    with networks.parse_network_choice("ethereum:local:foundry"):
+        admin, licensor, node = accounts.test_accounts[0], accounts.test_accounts[1], accounts.test_accounts[4]
+        book = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[accounts.test_accounts[5].address]),
+                             log=lambda s: None)
+        c = {n: getattr(project, n).at(a) for n, a in book.contracts.items()}
+        usdc = project.MockERC20.at(book.tokens["USDC"]["address"])
+        cdx = project.MockERC20.at(book.tokens["CDX"]["address"])
+        staking, lm, meter = c["AccessStaking"], c["LicenseManager"], c["UsageMeter"]
+        stake = staking.params().min_stake
+        cdx.mint(node, stake, sender=admin)
+        cdx.approve(staking, stake, sender=node)
+        staking.register_node("http://127.0.0.1", 1, b"local\x00\x00\x00", "0x" + "00" * 20, stake, sender=node)
+        capsule = int(c["CapsuleRegistry"].mint(2, os.urandom(32), [], [], "", sender=licensor).return_value)
+        terms = Terms(capsule_id=capsule, payment_token=usdc.address, price_per_mu=2_000,
+                      meter=keccak(text=METER_NAME), scope=scopes.mask_of(["inference"]), revocation=2)
+        terms_id = lm.create_terms(terms.as_tuple(), sender=licensor).return_value
+        n = max(levels)
+        usdc.mint(admin, 10**15, sender=admin)
+        usdc.approve(meter, 10**15, sender=admin)
+        creds = []
+        for _ in range(n):
+            a = Account.create()
+            cred = int(lm.purchase(terms_id, a.address, 0, sender=admin).return_value)
+            meter.deposit(usdc, 10**12, a.address, sender=admin)
+            creds.append((cred, a.key.hex()))
+        gw = Gateway(capsule_id=capsule, model=Trivial(), account=node, contracts=c,
+                     store=NodeStore(tmp / "node.sqlite"), price_per_mu=1_000, max_age_s=1.0)
+        server = GatewayServer(gw).start()
+        domain = Domain.of(meter)
+        rows = []
+        ctx = mp.get_context("spawn")
+        try:
+            for level in levels:
+                served0, inv0, model0 = gw.served, gw.invoke_s, gw.model_s
+                q = ctx.Queue()
+                p = ctx.Process(target=_consumers, args=(server.url, domain.chain_id, domain.verifying_contract,
+                                                         creds[:level], args.seconds, str(tmp), q))
+                p.start()
+                r = q.get(timeout=args.seconds + 120)
+                p.join()
+                served = gw.served - served0 - level  # minus the warm-up calls
+                lat = sorted(r["lat"])
+                per_call_ms = 1000 * (gw.invoke_s - inv0) / max(1, gw.served - served0)
+                model_ms = 1000 * (gw.model_s - model0) / max(1, gw.served - served0)
+                rows.append({"consumers": level, "calls": r["calls"], "calls_per_s": round(r["calls"] / r["wall"], 1),
+                             "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+                             "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1) if lat else None,
+                             "node_invoke_ms": round(per_call_ms, 2), "model_ms": round(model_ms, 3),
+                             "metering_overhead_ms": round(per_call_ms - model_ms, 2), "errors": r["errors"],
+                             "served": served})
+            server.stop(flush=True)
+            settled = sum(int(meter.settled(cr, node, Account.from_key(k).address)[1]) for cr, k in creds)
+        finally:
+            server.stop(flush=False)
+    from eth_keys import keys
+
+    backend = type(keys.backend).__name__ if hasattr(keys, "backend") else "?"
+    if args.as_json:
+        print(json.dumps({"rows": rows, "settled_calls": settled, "ecc_backend": backend}, indent=2))
+        return
+    print(f"gateway benchmark ({args.seconds:.0f} s per level, trivial model, secp256k1 backend {backend}; "
+          f"{settled} calls settled on chain)")
+    print(f"{'consumers':>9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'node ms/call':>12} {'model ms':>8} "
+          f"{'metering ms':>11} {'errors':>6}")
+    for r in rows:
+        print(f"{r['consumers']:>9} {r['calls_per_s']:>8} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['node_invoke_ms']:>12} "
+              f"{r['model_ms']:>8} {r['metering_overhead_ms']:>11} {r['errors']:>6}")
+
+
+if __name__ == "__main__":
+    main()
