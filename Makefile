@@ -13,7 +13,7 @@ setup: $(VENV)/.installed $(TOOLS)/anvil $(TOOLS)/solc
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e .
+	$(VENV)/bin/pip install -q -e '.[runtimes]'
 	touch $@
 
 node_modules/.installed: package.json
