@@ -27,7 +27,7 @@ def run(cf: CodexField, creator: Any, consumer: Any, node: Any, workdir: Path, s
     """The quickstart steps; returns the ids and amounts it produced."""
     usdc = cf.token("USDC")
     # 0. Test money (local chains only: the test USDC has an open mint).
-    usdc.mint(consumer, cf.units("USDC", 100), sender=consumer)
+    cf.test_token("USDC").mint(consumer, cf.units("USDC", 100), sender=consumer)
 
     # 1. Creator packs a directory and mints it as a dataset capsule.
     data = workdir / "dataset"

@@ -22,4 +22,4 @@ def cf(book, admin):
 @pytest.fixture(scope="module")
 def cf_usdc(cf):
     """The deployed system's own test USDC (not the session `usdc` of tests/conftest.py)."""
-    return cf.token("USDC")
+    return cf.test_token("USDC")

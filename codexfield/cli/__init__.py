@@ -1,8 +1,9 @@
-"""The `codexfield` command line: a click group whose subcommands load lazily.
+"""The `codexfield` command line: one click tree, subcommands loaded lazily.
 
-Each subcommand lives beside what it drives (`codexfield/manifest.py` has `pack`, the LDL
-package has `license`, ...); this file only names them, so that `codexfield --help` stays
-fast and one broken optional dependency cannot take the whole CLI down.
+Commands that touch a chain share their options from codexfield/cli/options.py (`--network`,
+`--book`, `--account`, `--yes`, `--json`); every failure goes through one handler
+(codexfield/cli/errors.py): one line on stderr, a non-zero exit, no traceback. The verbs and
+their `--json` shapes are documented in docs/cli.md.
 """
 
 from __future__ import annotations
@@ -11,13 +12,19 @@ import importlib
 
 import click
 
+from codexfield.cli.errors import handle
+
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, str] = {
     "pack": "codexfield.manifest:pack_command",
     "verify": "codexfield.manifest:verify_command",
     "did": "codexfield.did:did_command",
+    "capsule": "codexfield.cli.capsule:capsule_group",
     "license": "codexfield.ldl.cli:license_group",
+    "royalties": "codexfield.cli.royalties:royalties_group",
     "royalty": "codexfield.royalty:royalty_group",
+    "rate": "codexfield.cli.reputation:rate_command",
+    "attest": "codexfield.cli.reputation:attest_command",
     "poa": "codexfield.poa:poa_group",
     "index": "codexfield.indexer.cli:index_group",
     "node": "codexfield.node.cli:node_group",
@@ -27,7 +34,8 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
-    """A click group that imports each subcommand only when it is used."""
+    """A click group that imports each subcommand only when it is used, and turns every
+    exception a command raises into one CLI error line (errors.handle)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -39,11 +47,20 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:  # pragma: no cover - only when an install is broken
+        except ImportError as exc:
             raise click.ClickException(
-                f"the '{cmd_name}' command could not load ({exc}); run 'make setup' to reinstall"
-            ) from exc
+                f"the '{cmd_name}' command could not load ({exc}); install its extra "
+                f"(pip install 'codexfield[node,indexer,bots]') or run 'make setup'"
+            ) from None
         return getattr(module, attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the single error-handling wrapper
+            raise handle(exc) from None
 
 
 @click.group(cls=LazyGroup)
