@@ -1,6 +1,8 @@
 """CodexField quickstart: a dataset capsule, a derived model, metered usage and royalties.
 
     python examples/quickstart.py            # starts a local anvil, deploys, runs every step
+    python examples/quickstart.py --network http://127.0.0.1:8545 --book deployments/ethereum-local.json
+                                             # an existing deployment (its test accounts 1-3 act)
 
 Each step is one SDK call (codexfield.sdk.CodexField). tests/integrators/test_sdk_quickstart.py
 runs the same `run()` against the test chain and checks every number it prints.
@@ -63,14 +65,25 @@ def run(cf: CodexField, creator: Any, consumer: Any, node: Any, workdir: Path, s
             "authorized": int(cf.authorize(cred, consumer, scopes.mask_of(["inference"])))}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from ape import accounts, networks
 
-    from codexfield.deploy import DeployConfig, deploy_system
+    from codexfield import deployments
 
-    with networks.parse_network_choice("ethereum:local:foundry"):
+    parser = argparse.ArgumentParser(description="CodexField quickstart")
+    parser.add_argument("--network", default="ethereum:local:foundry", help="ape network choice or RPC URL")
+    parser.add_argument("--book", help="address book of an existing deployment with test tokens (default: deploy)")
+    args = parser.parse_args(argv)
+    with networks.parse_network_choice(args.network):
         admin, creator, consumer, node = accounts.test_accounts[:4]
-        book = deploy_system(admin, DeployConfig(test_tokens=True), save=False, log=lambda _m: None)
+        if args.book:
+            book = deployments.load_file(args.book)
+        else:
+            from codexfield.deploy import DeployConfig, deploy_system
+
+            book = deploy_system(admin, DeployConfig(test_tokens=True), save=False, log=lambda _m: None)
         cf = CodexField(book, account=admin)
         with tempfile.TemporaryDirectory() as tmp:
             print(run(cf, creator, consumer, node, Path(tmp)))

@@ -59,6 +59,7 @@ class Cx:
         from codexfield.sdk import CodexField
 
         self.check_network()
+        _ape_logs_to_stderr()
         previous = os.environ.get(deployments.ADDRESS_BOOK_ENV)
         if self.book_path:
             os.environ[deployments.ADDRESS_BOOK_ENV] = self.book_path
@@ -152,6 +153,19 @@ class Cx:
             click.echo(json.dumps(data, sort_keys=True, default=_json_default))
         else:
             click.echo(text if isinstance(text, str) else "\n".join(text))
+
+
+def _ape_logs_to_stderr() -> None:
+    """ape logs transactions ("INFO: Confirmed 0x...") on stdout; a CLI keeps stdout for its
+    own output (one JSON object with --json), so ape's log lines go to stderr, and only its
+    warnings and errors unless CODEXFIELD_DEBUG is set (a failure stays one line)."""
+    from ape.logging import ClickHandler, logger
+
+    if not os.environ.get("CODEXFIELD_DEBUG"):
+        logger.set_level("WARNING")
+    for handler in logger._logger.handlers:
+        if isinstance(handler, ClickHandler):
+            handler.echo_kwargs = {level: {"err": True} for level in ("error", "warning", "success", "info", "debug")}
 
 
 def _json_default(value: Any) -> Any:
