@@ -260,7 +260,7 @@ def deploy_system(
     d.step(
         "registry trusts the LicenseManager for derivative credentials",
         lambda: registry.license_manager() == licenses.address,
-        lambda: registry.set_license_manager(licenses, sender=account),
+        lambda: registry.wire(licenses, sender=account),
     )
     d.step(
         "LicenseManager pays upfront fees into the RoyaltyRouter",
@@ -272,13 +272,13 @@ def deploy_system(
         lambda: licenses.usage_meter() == meter.address,
         lambda: licenses.set_meter(meter, sender=account),
     )
-    for who, name in (("licenses", "LicenseManager"), ("meter", "UsageMeter")):
-        target = licenses if who == "licenses" else meter
-        d.step(
-            f"RoyaltyRouter accepts credits from the {name}",
-            lambda t=target: router.hasRole(router.CREDITOR_ROLE(), t),
-            lambda t=target: router.grantRole(router.CREDITOR_ROLE(), t, sender=account),
-        )
+    # Wired once: a router wired to other creditors reverts "royalty: already wired" here
+    # (a new LicenseManager or UsageMeter needs a new router).
+    d.step(
+        "RoyaltyRouter accepts credits from the LicenseManager and the UsageMeter only",
+        lambda: router.license_manager() == licenses.address and router.usage_meter() == meter.address,
+        lambda: router.wire(licenses, meter, sender=account),
+    )
     for sym in list(book.tokens) or ["USDC", "CDX"]:
         d.step(
             f"RoyaltyRouter allows {sym}",

@@ -40,6 +40,13 @@ DEFAULT_REGISTRY_ADDRESS = "0xdca7ef03e98e0dc2b855be647c39abe984fcf21b"
 # Largest attribute value the CodexField registry accepts (IdentityRegistry MAX_VALUE_LENGTH).
 MAX_VALUE_LENGTH = 1024
 
+# Function-input names Vyper 0.4.3 cannot use ("Cannot use 'value' as a variable name in a
+# function input": `value`/`gas` are its external-call keywords), spelled with a trailing
+# underscore in contracts/IdentityRegistry.vy, mapped back to ERC-1056's names. Names are no
+# part of selectors or calldata, so only keyword-argument callers (web3.py) see them:
+# `standard_abi` gives them the standard's, tools/gen_solidity_interfaces.py the Solidity mirror.
+VYPER_INPUT_RENAMES = {"value_": "value"}
+
 EVENT_OWNER = "DIDOwnerChanged"
 EVENT_DELEGATE = "DIDDelegateChanged"
 EVENT_ATTRIBUTE = "DIDAttributeChanged"
@@ -81,6 +88,25 @@ class DIDError(ValueError):
 
 
 # --------------------------------------------------------------------------- encodings
+
+
+def standard_abi(abi: Iterable[dict]) -> list[dict]:
+    """The IdentityRegistry's compiled ABI with ERC-1056's input names (`value_` -> `value`).
+
+    Selectors, event topics and types are untouched (names are not part of them), so the
+    result drives the same contract; with it web3.py keyword calls written for the standard
+    EthereumDIDRegistry work unchanged:
+    `w3.eth.contract(address, abi=standard_abi(abi)).functions.setAttribute(identity=..,
+    name=.., value=.., validity=..)`.
+    """
+    out = []
+    for item in abi:
+        item = dict(item)
+        if item.get("type") == "function":
+            item["inputs"] = [{**i, "name": VYPER_INPUT_RENAMES.get(i.get("name", ""), i.get("name", ""))}
+                              for i in item.get("inputs", [])]
+        out.append(item)
+    return out
 
 
 def delegate_type(name: str) -> bytes:

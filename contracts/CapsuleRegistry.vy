@@ -20,7 +20,13 @@
         `aux` bits: created_at 40 | version 32 | kind 8 | state 8 | parent count 8), parents
         are packed three to a slot (capsule id 64 | share 16), and the content-hash index
         carries the creator, so a mint writes 3 + ceil(K / 3) fresh slots.
-@custom:security Trusts the LicenseManager set by the admin to answer `can_derive` for the
+
+        State history: every state change is appended, with its time, to a per-capsule log
+        (one fresh slot per change), so `state_at(capsule_id, at)` answers which state was in
+        force at any past time (the LicenseManager settles usage served before a flag
+        and refuses usage after it). A FLAGGED capsule can be neither a parent of a new
+        capsule nor versioned.
+@custom:security Trusts the LicenseManager fixed once by `wire` to answer `can_derive` for the
         derivative path; trusts nothing else. Holds no tokens.
 @custom:kill Pausing stops `mint` and `publish_version`; it never stops transfers, state
         changes by owners and arbiters, or reads.
@@ -113,13 +119,14 @@ _MASK32: constant(uint256) = 2**32 - 1
 _MASK64: constant(uint256) = 2**64 - 1
 _MASK16: constant(uint256) = 2**16 - 1
 _MASK160: constant(uint256) = 2**160 - 1
+_MASK72: constant(uint256) = 2**72 - 1
 
 
 # @dev Next capsule id (ids start at 1 and stay below 2**64).
 next_id: public(uint256)
 
 
-# @dev The LicenseManager that vouches for derivative credentials (zero until wired).
+# @dev The LicenseManager that vouches for derivative credentials (zero until `wire`, then fixed).
 license_manager: public(address)
 
 
@@ -159,9 +166,10 @@ _latest: HashMap[uint256, uint256]
 _uri: HashMap[uint256, String[256]]
 
 
-# @dev Emitted when the admin wires the LicenseManager.
-event LicenseManagerSet:
-    license_manager: address
+# @dev State-change log per capsule: change k (k = 1..n, oldest first) = (state << 64) | time
+#      of the change; entry 1 also carries n at bit 72. Before change 1 the capsule is in its
+#      mint state (ACTIVE) since created_at; the latest change's state is the one in the aux.
+_state_log: HashMap[uint256, HashMap[uint256, uint256]]
 
 
 # @dev Emitted when the admin changes the ERC-2981 royalty.
@@ -172,7 +180,9 @@ event RoyaltyBpsSet:
 @deploy
 def __init__(admin_: address, royalty_bps_: uint256):
     """
-    @dev Grants every role to `admin_` (meant to be a timelock) and renounces the deployer's.
+    @dev Grants every role (DEFAULT_ADMIN, ARBITER, PAUSER) to `admin_` only (meant to be a
+         timelock) and revokes the deployer's admin role (snekmate grants it first), so the
+         RoleGranted / RoleRevoked events of this transaction show every role holder.
     @param admin_ The governance address.
     @param royalty_bps_ The ERC-2981 royalty in basis points (at most 1,000).
     """
@@ -238,9 +248,9 @@ def mint(
 ) -> uint256:
     """
     @dev Mints a new capsule (version 1) to the caller.
-    @notice Each parent must exist; the caller must own it or pass, at the same index of
-            `parent_credentials`, a credential on it whose terms allow derivatives with at
-            least `share_bps`. Shares sum to at most 10,000. A content hash can be minted once;
+    @notice Each parent must exist and not be FLAGGED; the caller must own it or pass, at
+            the same index of `parent_credentials`, a credential on it whose terms allow
+            derivatives with at least `share_bps`. Shares sum to at most 10,000. A content hash can be minted once;
             re-using it is only possible as a new version by the owner (`publish_version`).
     @param kind The capsule kind, 1..7.
     @param content_hash SHA-256 of the canonical manifest (non-zero).
@@ -249,7 +259,7 @@ def mint(
     @param uri Optional URI overriding the derived `ipfs://` CID.
     @return uint256 The new capsule id.
     """
-    pausable._require_not_paused()
+    assert not pausable.paused, "capsule: paused"
     assert kind >= 1 and kind <= MAX_KIND, "capsule: bad kind"
     assert content_hash != empty(bytes32), "capsule: empty content hash"
     assert self._by_hash[content_hash] == 0, "capsule: content hash exists"
@@ -299,19 +309,20 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
     """
     @dev Publishes a new version of the caller's capsule; it keeps the previous version's
          kind and parents, and is minted to the caller.
-    @notice `previous_id` must be the latest version of its chain. A content hash already
-            used is accepted only if the caller owns the capsule that first used it.
+    @notice `previous_id` must be the latest version of its chain and not FLAGGED. A content
+            hash already used is accepted only if the caller owns the capsule that first used it.
     @param previous_id The latest version so far (owned by the caller).
     @param content_hash SHA-256 of the new canonical manifest (non-zero).
     @param uri Optional URI overriding the derived `ipfs://` CID.
     @return uint256 The new capsule id.
     """
-    pausable._require_not_paused()
+    assert not pausable.paused, "capsule: paused"
     owner: address = empty(address)
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(previous_id)
     assert owner != empty(address), "capsule: unknown capsule"
     assert owner == msg.sender, "capsule: not owner"
+    assert (aux >> 8) & 255 != convert(STATE_FLAGGED, uint256), "capsule: flagged"
     root: uint256 = self._root[previous_id]
     if root == 0:
         root = previous_id
@@ -365,7 +376,9 @@ def set_state(capsule_id: uint256, state: uint8, reason: bytes32):
     """
     @dev Changes a capsule's lifecycle state.
     @notice The owner may set ACTIVE, DEPRECATED or DISABLED unless the capsule is FLAGGED;
-            an ARBITER may set FLAGGED, and may clear a flag to any owner state.
+            an ARBITER may set FLAGGED, and may clear a flag to any owner state. A change
+            to a different state is logged with its time (`state_at`); setting the current
+            state again only emits the event.
     @param capsule_id The capsule.
     @param state The new state (1 ACTIVE, 2 DEPRECATED, 3 DISABLED, 4 FLAGGED).
     @param reason A short reason (e.g. a dispute id or a hash of the ruling).
@@ -381,20 +394,34 @@ def set_state(capsule_id: uint256, state: uint8, reason: bytes32):
         assert is_arbiter, "capsule: not arbiter"
     else:
         assert msg.sender == owner, "capsule: not owner"
-    erc721_lean._set_aux(capsule_id, (aux & ~convert(255 << 8, uint256)) | (convert(state, uint256) << 8))
+    if state != current:
+        # One fresh slot per change; the count lives in entry 1 (no separate head slot).
+        entry: uint256 = (convert(state, uint256) << 64) | block.timestamp
+        first: uint256 = self._state_log[capsule_id][1]
+        n: uint256 = (first >> 72) + 1
+        if n == 1:
+            self._state_log[capsule_id][1] = (1 << 72) | entry
+        else:
+            self._state_log[capsule_id][n] = entry
+            self._state_log[capsule_id][1] = (first & _MASK72) | (n << 72)
+        erc721_lean._set_aux(capsule_id, (aux & ~convert(255 << 8, uint256)) | (convert(state, uint256) << 8))
     log ICapsuleRegistry.CapsuleStateChanged(capsule_id=capsule_id, state=state, by=msg.sender, reason=reason)
     log IERC4906.MetadataUpdate(_tokenId=capsule_id)
 
 
 @external
-def set_license_manager(license_manager_: address):
+def wire(license_manager_: address):
     """
-    @dev Wires the LicenseManager that answers for derivative credentials (admin).
+    @dev Sets the LicenseManager that answers `can_derive` for derivative credentials
+         (admin, once: it never changes afterwards).
+    @notice Emits `Wired`. Reverts "capsule: already wired" the second time.
     @param license_manager_ The LicenseManager address.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert self.license_manager == empty(address), "capsule: already wired"
+    assert license_manager_ != empty(address), "capsule: zero address"
     self.license_manager = license_manager_
-    log LicenseManagerSet(license_manager=license_manager_)
+    log ICapsuleRegistry.Wired(license_manager=license_manager_)
 
 
 @external
@@ -413,8 +440,10 @@ def set_royalty_bps(royalty_bps_: uint256):
 def pause():
     """
     @dev Stops minting and versioning (PAUSER).
+    @notice Reverts "capsule: paused" when already paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
+    assert not pausable.paused, "capsule: paused"
     pausable._pause()
 
 
@@ -422,8 +451,10 @@ def pause():
 def unpause():
     """
     @dev Resumes minting and versioning (PAUSER).
+    @notice Reverts "capsule: not paused" when not paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
+    assert pausable.paused, "capsule: not paused"
     pausable._unpause()
 
 
@@ -512,6 +543,50 @@ def state(capsule_id: uint256) -> uint8:
 
 @external
 @view
+def state_at(capsule_id: uint256, at: uint256) -> uint8:
+    """
+    @dev The lifecycle state in force at unix time `at` (0 if the capsule did not exist
+         then or does not exist). A state set at time T is in force from T on (so a capsule
+         flagged at T reads FLAGGED at T). O(1) for `at` at or after the latest change;
+         a binary search over the capsule's state-change log for older times.
+    @notice What the LicenseManager asks to settle usage served before a flag and refuse
+            usage served after it (`state_at(capsule_id, issued_at) == STATE_FLAGGED`).
+    @param capsule_id The capsule.
+    @param at A unix time.
+    @return uint8 The state then (1 ACTIVE, 2 DEPRECATED, 3 DISABLED, 4 FLAGGED).
+    """
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(capsule_id)
+    if owner == empty(address) or at < aux >> 56:
+        return 0
+    first: uint256 = self._state_log[capsule_id][1]
+    n: uint256 = first >> 72
+    if n == 0:
+        return convert((aux >> 8) & 255, uint8)
+    latest: uint256 = first
+    if n > 1:
+        latest = self._state_log[capsule_id][n]
+    if at >= latest & _MASK64:
+        return convert((aux >> 8) & 255, uint8)
+    if at < first & _MASK64:
+        return STATE_ACTIVE  # before the first change: the mint state
+    # The last change k in [1, n - 1] made at or before `at` (change 1 qualifies).
+    lo: uint256 = 1
+    hi: uint256 = n - 1
+    for _: uint256 in range(64):
+        if lo >= hi:
+            break
+        mid: uint256 = (lo + hi + 1) // 2
+        if self._state_log[capsule_id][mid] & _MASK64 <= at:
+            lo = mid
+        else:
+            hi = mid - 1
+    return convert((self._state_log[capsule_id][lo] >> 64) & 255, uint8)
+
+
+@external
+@view
 def exists(capsule_id: uint256) -> bool:
     """
     @dev Whether `capsule_id` was minted.
@@ -580,8 +655,11 @@ def _check_parent(p: ICapsuleRegistry.Parent, credential_id: uint256):
     @param p The parent edge.
     @param credential_id The caller's credential on the parent (0 if the caller owns it).
     """
-    parent_owner: address = erc721_lean._owner_of(p.capsule_id)
+    parent_owner: address = empty(address)
+    aux: uint256 = 0
+    parent_owner, aux = erc721_lean._owner_and_aux(p.capsule_id)
     assert parent_owner != empty(address), "capsule: parent does not exist"
+    assert (aux >> 8) & 255 != convert(STATE_FLAGGED, uint256), "capsule: parent flagged"
     if parent_owner == msg.sender:
         return
     assert credential_id != 0, "capsule: not parent owner"

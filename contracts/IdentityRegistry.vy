@@ -56,8 +56,6 @@ from interfaces import IIdentityRegistry
 
 implements: IIdentityRegistry
 
-from snekmate.utils import ecdsa
-
 
 # @dev Largest attribute value, in bytes (a public key, a PEM key, a service endpoint JSON).
 MAX_VALUE_LENGTH: constant(uint256) = 1024
@@ -364,9 +362,10 @@ def _digest(identity: address, payload: Bytes[1_100]) -> bytes32:
 @internal
 def _check_signature(identity: address, sigV: uint8, sigR: bytes32, sigS: bytes32, digest: bytes32) -> address:
     """
-    @dev Rejects v outside {27, 28}, r outside [1, n), s outside [1, n/2] and any signer other
-         than the owner with "identity: bad signature", then bumps the owner's nonce. (An r
-         in range that is no curve point still reaches snekmate's "ecdsa: invalid signature".)
+    @dev Rejects v outside {27, 28}, r outside [1, n), s outside [1, n/2], a signature that
+         recovers no key (ecrecover returns zero, e.g. an r that is no curve point) and any
+         signer other than the owner with "identity: bad signature", then bumps the owner's
+         nonce.
     @param identity The identity address.
     @param sigV The signature's v.
     @param sigR The signature's r.
@@ -379,7 +378,8 @@ def _check_signature(identity: address, sigV: uint8, sigR: bytes32, sigS: bytes3
     assert sigV == 27 or sigV == 28, "identity: bad signature"
     assert r != 0 and r < _SECP256K1_N, "identity: bad signature"
     assert s != 0 and s <= _S_MAX, "identity: bad signature"
-    signer: address = ecdsa._recover_vrs(digest, convert(sigV, uint256), r, s)
+    signer: address = ecrecover(digest, convert(sigV, uint256), r, s)
+    assert signer != empty(address), "identity: bad signature"
     assert signer == self._identity_owner(identity), "identity: bad signature"
     self.nonce[signer] += 1
     return signer

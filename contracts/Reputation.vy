@@ -9,12 +9,17 @@
         compliance attestations by auditors.
 
         A rating is tied to a capability credential: only the credential's current holder may
-        rate, only on the credential's capsule, and only once the credential has metered usage
-        (`mu_used > 0` in the LicenseManager). Each credential holds one rating; rating again
-        replaces it and the capsule's aggregate moves by the difference, so `rating(capsule)`
-        is always (sum of current stars, number of rating credentials). Every change logs
-        `Rated` with the full new value, so an indexer rebuilds the aggregate from events
-        alone: a `Rated` for a credential already seen replaces that credential's stars.
+        rate, only on the credential's capsule, only once the credential has metered usage
+        (`mu_used > 0` in the LicenseManager), only if that usage was paid for (the terms
+        charge something: `price_per_mu > 0` or `upfront_fee > 0`), and never once a
+        revocation of the credential has taken effect. Weight: one paid credential, one
+        rating; free credentials (price-0 terms, the sybil farm) cannot rate at all, so a
+        "verified" rating costs at least the capsule's price. Each credential holds one
+        rating; rating again replaces it and the capsule's aggregate moves by the difference,
+        so `rating(capsule)` is always (sum of current stars, number of rating credentials).
+        Every change logs `Rated` with the full new value, so an indexer rebuilds the
+        aggregate from events alone: a `Rated` for a credential already seen replaces that
+        credential's stars.
 
         An AUDITOR attests that a capsule passed (or failed) a standard until a date; the
         auditor or the admin may revoke the attestation.
@@ -27,6 +32,7 @@
         and on which capsule, and the CapsuleRegistry's `exists` for attestations. Holds no
         tokens and makes no state-changing external call.
 @custom:kill Pausing stops `rate` and `attest`; it never stops `revoke_attestation` or reads.
+        Pause reverts read "reputation: paused".
 """
 
 from interfaces import ICapsuleRegistry
@@ -136,7 +142,9 @@ event AttestationRevoked:
 @deploy
 def __init__(registry_: address, license_manager_: address, admin_: address):
     """
-    @dev Grants the admin, AUDITOR and PAUSER roles to `admin_` and renounces the deployer's.
+    @dev Grants the admin, AUDITOR and PAUSER roles to `admin_` only and revokes the deployer's
+         admin role (snekmate grants it first), so the RoleGranted / RoleRevoked events of
+         this transaction show every role holder.
     @param registry_ The CapsuleRegistry.
     @param license_manager_ The LicenseManager.
     @param admin_ The governance address (meant to be a timelock).
@@ -158,25 +166,29 @@ def __init__(registry_: address, license_manager_: address, admin_: address):
 @external
 def rate(capsule_id: uint256, credential_id: uint256, stars: uint8, review_hash: bytes32):
     """
-    @dev Rates `capsule_id` through a used credential; rating again replaces the stars.
-    @notice The caller must hold `credential_id`, the credential must be on `capsule_id`
-            and must have metered usage (`mu_used > 0`).
+    @dev Rates `capsule_id` through a used, paid credential; rating again replaces the stars.
+    @notice The caller must hold `credential_id`; the credential must be on `capsule_id`, have
+            metered usage (`mu_used > 0`) under terms that charge (`price_per_mu > 0` or
+            `upfront_fee > 0`), and no revocation of it may have taken effect.
     @param capsule_id The capsule.
     @param credential_id The caller's credential on the capsule.
     @param stars 1..5.
     @param review_hash Hash of an off-chain review (zero for none).
     """
-    pausable._require_not_paused()
+    assert not pausable.paused, "reputation: paused"
     assert stars >= MIN_STARS and stars <= MAX_STARS, "reputation: stars out of range"
     c: ILicenseManager.Credential = staticcall ILicenseManager(license_manager).credential(credential_id)
     assert c.holder != empty(address), "reputation: unknown credential"
     assert c.holder == msg.sender, "reputation: not holder"
+    assert c.revoked_at == 0 or convert(c.revoked_at, uint256) > block.timestamp, "reputation: credential revoked"
     assert c.mu_used > 0, "reputation: no usage"
     rated: uint256 = self._rated[credential_id]
     previous: uint256 = rated & 255
+    # A re-rating on the capsule already checked skips the terms call: terms never change.
     if previous == 0 or rated >> 8 != capsule_id:
         t: ILicenseManager.Terms = staticcall ILicenseManager(license_manager).terms(c.terms_id)
         assert t.capsule_id == capsule_id, "reputation: wrong capsule"
+        assert t.price_per_mu > 0 or t.upfront_fee > 0, "reputation: no paid usage"
 
     agg: uint256 = self._aggregate[capsule_id]
     total: uint256 = (agg >> 128) + convert(stars, uint256) - previous
@@ -200,7 +212,7 @@ def attest(capsule_id: uint256, standard: bytes32, passed: bool, report_hash: by
     @param valid_until Unix time the attestation expires (0 = no expiry).
     @return uint256 The attestation id.
     """
-    pausable._require_not_paused()
+    assert not pausable.paused, "reputation: paused"
     access_control._check_role(AUDITOR_ROLE, msg.sender)
     assert staticcall ICapsuleRegistry(registry).exists(capsule_id), "reputation: unknown capsule"
     assert standard != empty(bytes32), "reputation: empty standard"
@@ -238,8 +250,10 @@ def revoke_attestation(attestation_id: uint256):
 def pause():
     """
     @dev Stops rating and attesting (PAUSER).
+    @notice Reverts "reputation: paused" when already paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
+    assert not pausable.paused, "reputation: paused"
     pausable._pause()
 
 
@@ -247,8 +261,10 @@ def pause():
 def unpause():
     """
     @dev Resumes rating and attesting (PAUSER).
+    @notice Reverts "reputation: not paused" when not paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
+    assert pausable.paused, "reputation: not paused"
     pausable._unpause()
 
 

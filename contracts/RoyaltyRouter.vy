@@ -8,7 +8,8 @@
 @notice Owns the royalty balances of every capsule, per ERC-20 token: a vault (revenue not
         yet propagated) and a claimable balance (the capsule owner's part after
         propagation). Revenue enters a vault in O(1): `pay` (anyone, pulls the tokens) or
-        `credit` (CREDITOR role: the LicenseManager and the UsageMeter, tokens already sent).
+        `credit` (only the two creditors wired once at set-up, the LicenseManager and the
+        UsageMeter, which have already sent the tokens).
         Anyone (normally a keeper) calls `propagate`, which moves exactly one hop: each
         parent's share into the parent's vault, the rest into the capsule's claimable.
         Shares use cumulative rounding (Drips `Splits.sol`): parent i receives
@@ -28,14 +29,17 @@
         capsule's slot stays non-zero (cheap re-credit). The first `propagate` of a capsule
         copies its parents from the registry (lineage never changes) into a lineage
         snapshot; later hops read it instead of calling the registry.
-@custom:security Trusts the CapsuleRegistry (immutable) for owners and parents, the admin
-        (a timelock) for roles and the token allow-list, and CREDITOR holders to have sent
-        the tokens they credit, to a capsule that exists. Allowed tokens must be plain
-        ERC-20s (no fee on transfer, no rebasing) with a total supply below 2**128.
-        Every token-moving function is non-reentrant (pragma) and follows
-        checks-effects-interactions; `pay` checks the balance delta.
-@custom:kill Pausing (PAUSER) stops `pay` and `credit`; it never stops `propagate`,
-        `propagate_many` or `claim`, for any token, allowed or not.
+@custom:security Trusts the CapsuleRegistry (immutable) for owners and parents, and the two
+        creditors fixed by `wire` (once, never changeable) to have sent the tokens they
+        credit, to a capsule that exists. There is no creditor role: governance (the admin,
+        a timelock) can pause `pay` and edit the token allow-list of `pay` and of new
+        license terms, and nothing else; no admin function reaches a vault or a claimable.
+        Allowed tokens must be plain ERC-20s (no fee on transfer, no rebasing) with a total
+        supply below 2**128. Every token-moving function is non-reentrant (pragma) and
+        follows checks-effects-interactions; `pay` checks the balance delta.
+@custom:kill Pausing (PAUSER) stops `pay` (new revenue from outside) only. It never stops
+        `credit` from the wired creditors (settling usage already served and fees already
+        paid), `propagate`, `propagate_many` or `claim`, for any token, allowed or not.
 """
 
 from ethereum.ercs import IERC20
@@ -65,11 +69,7 @@ exports: (
 )
 
 
-# @dev Role that may `credit` revenue whose tokens it already sent (LicenseManager, UsageMeter).
-CREDITOR_ROLE: public(constant(bytes32)) = keccak256("CREDITOR")
-
-
-# @dev Role that may pause `pay` and `credit`.
+# @dev Role that may pause `pay`.
 PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
 
 
@@ -107,16 +107,26 @@ _balances: HashMap[uint256, HashMap[address, uint256]]
 _lineage: HashMap[uint256, uint256[3]]
 
 
-# @dev Tokens that `pay` and `credit` accept (set by the admin).
+# @dev Tokens that `pay` accepts and that the LicenseManager accepts for new terms (admin).
+#      `credit` ignores it: delisting never blocks settling revenue already earned.
 token_allowed: public(HashMap[address, bool])
+
+
+# @dev The LicenseManager, the first of the two creditors (zero until `wire`, then fixed).
+license_manager: public(address)
+
+
+# @dev The UsageMeter, the second creditor (zero until `wire`, then fixed).
+usage_meter: public(address)
 
 
 @deploy
 def __init__(registry_: address, admin_: address):
     """
-    @dev Grants DEFAULT_ADMIN and PAUSER to `admin_` (meant to be a timelock) and renounces
-         the deployer's admin role. CREDITOR is granted later by the admin
-         (`grantRole(CREDITOR_ROLE, license_manager)`).
+    @dev Grants DEFAULT_ADMIN and PAUSER to `admin_` only (meant to be a timelock) and
+         revokes the deployer's admin role (snekmate grants it first), so the RoleGranted /
+         RoleRevoked events of this transaction show every role holder. The creditors are
+         set later, once, by `wire`.
     @param registry_ The CapsuleRegistry.
     @param admin_ The governance address.
     """
@@ -160,16 +170,15 @@ def pay(capsule_id: uint256, token: address, amount: uint256):
 def credit(capsule_id: uint256, token: address, amount: uint256):
     """
     @dev Adds `amount` to the capsule's vault; the caller has already transferred the tokens.
-    @notice CREDITOR only (LicenseManager upfront fees, UsageMeter license amounts). The
-            hot path: no external call; the creditor vouches that the capsule exists. A zero
-            amount is a no-op (no event). Stopped while paused.
+    @notice Only the wired creditors (the LicenseManager's upfront fees, the UsageMeter's
+            license amounts). The hot path: no external call; the creditor vouches that the
+            capsule exists. Never stopped by the pause or the token allow-list (usage already
+            served must settle). A zero amount is a no-op (no event).
     @param capsule_id The capsule that earned the revenue.
-    @param token The ERC-20 token (must be allowed).
+    @param token The ERC-20 token (the terms' payment token).
     @param amount The amount already sent to this contract.
     """
-    assert access_control.hasRole[CREDITOR_ROLE][msg.sender], "access_control: account is missing role"
-    assert not pausable.paused, "royalty: paused"
-    assert self.token_allowed[token], "royalty: token not allowed"
+    assert msg.sender == self.usage_meter or msg.sender == self.license_manager, "royalty: not creditor"
     if amount == 0:
         return
     self._add_to_vault(capsule_id, token, amount)
@@ -237,13 +246,31 @@ def claim(capsule_id: uint256, token: address, to: address) -> uint256:
 
 
 @external
+def wire(license_manager_: address, usage_meter_: address):
+    """
+    @dev Sets the two creditors (admin, once): they can never change afterwards, and no
+         other address can ever `credit`.
+    @notice Emits `Wired`. Reverts "royalty: already wired" the second time.
+    @param license_manager_ The LicenseManager (credits upfront fees).
+    @param usage_meter_ The UsageMeter (credits settled usage).
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert self.license_manager == empty(address), "royalty: already wired"
+    assert license_manager_ != empty(address) and usage_meter_ != empty(address), "royalty: zero address"
+    self.license_manager = license_manager_
+    self.usage_meter = usage_meter_
+    log IRoyaltyRouter.Wired(license_manager=license_manager_, usage_meter=usage_meter_)
+
+
+@external
 def set_token_allowed(token: address, allowed: bool):
     """
-    @dev Adds or removes a token from the allow-list of `pay` and `credit` (admin).
-    @notice Removing a token never blocks propagation or claims of existing balances.
-            Allowing checks that the token's total supply fits the 128-bit balances.
+    @dev Adds or removes a token from the allow-list of `pay` and of new license terms
+         (admin; the LicenseManager's `create_terms` asks `token_allowed`).
+    @notice Removing a token never blocks `credit`, propagation or claims of existing
+            balances. Allowing checks that the token's total supply fits the 128-bit balances.
     @param token The ERC-20 token.
-    @param allowed Whether `pay` and `credit` accept it.
+    @param allowed Whether `pay` and new terms accept it.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert token != empty(address), "royalty: zero token"
@@ -256,18 +283,22 @@ def set_token_allowed(token: address, allowed: bool):
 @external
 def pause():
     """
-    @dev Stops `pay` and `credit` (PAUSER). Propagation and claims continue.
+    @dev Stops `pay` (PAUSER). `credit`, propagation and claims continue.
+    @notice Reverts "royalty: paused" when already paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
+    assert not pausable.paused, "royalty: paused"
     pausable._pause()
 
 
 @external
 def unpause():
     """
-    @dev Resumes `pay` and `credit` (PAUSER).
+    @dev Resumes `pay` (PAUSER).
+    @notice Reverts "royalty: not paused" when not paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
+    assert pausable.paused, "royalty: not paused"
     pausable._unpause()
 
 

@@ -1,25 +1,32 @@
-"""Indexer benchmark (not a test): ingestion events/s and search latency at 100k capsules.
+"""Indexer benchmark (not a test): ingestion events/s and search latency at scale.
 
-    python scripts/bench_indexer.py [--pg URL] [--events 20000] [--capsules 100000] [--write-docs]
+    python scripts/bench_indexer.py --pg URL --capsules 1000000 --events 100000 --check --write-docs
+    python scripts/bench_indexer.py --pg URL --capsules 20000 --events 5000 --queries 50   # a quick run
 
 * ingestion: synthetic decoded events (mints with parents, usage records, ratings, royalty
   credits) applied through the real `Indexer.apply` path (handlers + undo journal + block
   hashes + checkpoint in one transaction per range of `--batch` events), twice: all events of
   a range in one block, and one event per block (the journal keeps one entry per row and
   block, so this is the costlier case); decoding from RPC is not included.
-* search: `--capsules` capsules with manifests, lineage and scores bulk-loaded, rankings
-  refreshed, then a mix of full-text, filtered and sorted queries through `queries.search`;
-  p50 / p99 over `--queries` runs.
-With `--write-docs` the result table replaces the block between the bench markers in
-docs/indexer.md. PostgreSQL runs when `--pg` or `$CODEXFIELD_TEST_PG_URL` is given.
+* search: `--capsules` capsules with manifests, lineage and usage bulk-loaded in chunks of
+  10,000 rows, rankings refreshed, ANALYZE, then a mix of full-text, filtered and sorted
+  queries through `queries.search`; p50 / p99 over `--queries` runs of each.
+* `--check` exits 1 unless every search p99 is below `--p99-ms` (50) and both ingest rates are
+  at least `--min-rate` (2,000 events/s) on every database run.
+`--databases` picks sqlite and/or postgresql (default: postgresql when `--pg` or
+`$CODEXFIELD_TEST_PG_URL` is given, else sqlite). With `--write-docs` the result table
+replaces the block between the bench markers in docs/indexer.md. The peak resident memory of
+the process is printed too (the rankings refresh holds the catalog's scores in memory).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 import re
+import resource
 import statistics
 import sys
 import tempfile
@@ -98,31 +105,39 @@ def bench_ingest(engine, n_events: int, batch: int, per_block: int) -> float:
     return len(events) / (time.perf_counter() - t0)
 
 
-def load_catalog(engine, n: int) -> float:
+LOAD_CHUNK = 10_000
+
+
+def load_catalog(engine, n: int) -> tuple[float, float]:
+    """Bulk-load `n` capsules (streamed in chunks), refresh rankings, ANALYZE; returns (load s, refresh s)."""
     rng = random.Random(2)
     reg = "0x" + "11" * 20
     t0 = time.perf_counter()
-    caps, mans, edges = [], [], []
-    for i in range(1, n + 1):
-        cid = f"bafkrei{hashlib.sha256(str(i).encode()).hexdigest()[:52]}"
-        words = rng.sample(WORDS, 4)
-        caps.append({"id": f"eip155:1/erc721:{reg}/{i}", "chain_id": 1, "registry_address": reg, "token_id": i,
-                     "kind": rng.randint(1, 7), "content_hash": "0x" + "00" * 32, "cid": cid,
-                     "creator": "0x" + f"{rng.randint(1, 500):040x}", "creator_did": "", "owner": "0x" + "00" * 20,
-                     "version": 1, "previous_id": None, "root_id": f"eip155:1/erc721:{reg}/{i}", "latest_id": None,
-                     "uri": "", "state": 1 if rng.random() > 0.01 else 4, "created_block": i, "created_at": i})
-        mans.append({"cid": cid, "uri": "", "status": "ok", "attempts": 1, "next_attempt_at": 0.0,
-                     "name": f"{words[0]} {words[1]} {i}", "description": " ".join(words),
-                     "tags": f"{words[3]} tok{rng.randint(0, 999)}x", "body": ""})
-        if i > 10 and rng.random() < 0.5:
-            edges.append({"child_id": caps[-1]["id"], "parent_id": f"eip155:1/erc721:{reg}/{rng.randint(1, i - 1)}",
-                          "position": 0, "share_bps": 500})
-    usage = [{"capsule_id": c["id"], "mu": 0, "calls": rng.randint(0, 10000), "failures": rng.randint(0, 50),
-              "latency_ms": rng.randint(0, 10**6), "license_amount": 0, "node_amount": 0} for c in caps if rng.random() < .3]
-    with engine.begin() as conn:
-        for rows, table in ((caps, m.Capsule), (mans, m.Manifest), (edges, m.LineageEdge), (usage, m.CapsuleUsage)):
-            for k in range(0, len(rows), 5000):
-                conn.execute(insert(table.__table__), rows[k:k + 5000])
+    for lo in range(1, n + 1, LOAD_CHUNK):
+        caps, mans, edges, usage = [], [], [], []
+        for i in range(lo, min(n, lo + LOAD_CHUNK - 1) + 1):
+            cid = f"bafkrei{hashlib.sha256(str(i).encode()).hexdigest()[:52]}"
+            words = rng.sample(WORDS, 4)
+            cap_id = f"eip155:1/erc721:{reg}/{i}"
+            caps.append({"id": cap_id, "chain_id": 1, "registry_address": reg, "token_id": i,
+                         "kind": rng.randint(1, 7), "content_hash": "0x" + "00" * 32, "cid": cid,
+                         "creator": "0x" + f"{rng.randint(1, 500):040x}", "creator_did": "", "owner": "0x" + "00" * 20,
+                         "version": 1, "previous_id": None, "root_id": cap_id, "latest_id": None,
+                         "uri": "", "state": 1 if rng.random() > 0.01 else 4, "created_block": i, "created_at": i})
+            mans.append({"cid": cid, "uri": "", "status": "ok", "attempts": 1, "next_attempt_at": 0.0,
+                         "name": f"{words[0]} {words[1]} {i}", "description": " ".join(words),
+                         "tags": f"{words[3]} tok{rng.randint(0, 999)}x", "body": ""})
+            if i > 10 and rng.random() < 0.5:
+                edges.append({"child_id": cap_id, "parent_id": f"eip155:1/erc721:{reg}/{rng.randint(1, i - 1)}",
+                              "position": 0, "share_bps": 500})
+            if rng.random() < .3:
+                usage.append({"capsule_id": cap_id, "mu": 0, "calls": rng.randint(0, 10000),
+                              "failures": rng.randint(0, 50), "latency_ms": rng.randint(0, 10**6),
+                              "license_amount": 0, "node_amount": 0})
+        with engine.begin() as conn:
+            for rows, table in ((caps, m.Capsule), (mans, m.Manifest), (edges, m.LineageEdge), (usage, m.CapsuleUsage)):
+                if rows:
+                    conn.execute(insert(table.__table__), rows)
     load = time.perf_counter() - t0
     t1 = time.perf_counter()
     ranking.refresh(engine)
@@ -132,7 +147,7 @@ def load_catalog(engine, n: int) -> float:
     return load, refresh
 
 
-def bench_search(engine, runs: int) -> dict[str, tuple[float, float]]:
+def bench_search(engine, runs: int, n_capsules: int) -> dict[str, tuple[float, float]]:
     rng = random.Random(3)
     mixes = {
         "full text, specific word (~0.1% of capsules)": lambda: {"q": f"tok{rng.randint(0, 999)}x"},
@@ -151,30 +166,43 @@ def bench_search(engine, runs: int) -> dict[str, tuple[float, float]]:
                 queries.search(conn, **params)
                 times.append((time.perf_counter() - t) * 1000)
         times.sort()
-        out[name] = (statistics.median(times), times[max(0, int(len(times) * 0.99) - 1)])
+        out[name] = (statistics.median(times), _p99(times))
     with engine.connect() as conn:
         times = []
         for _ in range(runs):
             t = time.perf_counter()
-            queries.lineage(conn, f"eip155:1/erc721:{'0x' + '11' * 20}/{rng.randint(1000, 100000)}", depth=8)
+            queries.lineage(conn, f"eip155:1/erc721:{'0x' + '11' * 20}/{rng.randint(1, n_capsules)}", depth=8)
             times.append((time.perf_counter() - t) * 1000)
         times.sort()
-        out["lineage (depth 8, both directions)"] = (statistics.median(times), times[int(len(times) * 0.99) - 1])
+        out["lineage (depth 8, both directions)"] = (statistics.median(times), _p99(times))
     return out
+
+
+def _p99(sorted_ms: list[float]) -> float:
+    """The 99th percentile (nearest rank) of sorted samples."""
+    return sorted_ms[min(len(sorted_ms) - 1, max(0, math.ceil(0.99 * len(sorted_ms)) - 1))]
 
 
 @click.command()
 @click.option("--pg", default=lambda: os.environ.get("CODEXFIELD_TEST_PG_URL"), help="PostgreSQL URL")
-@click.option("--events", default=20000, show_default=True)
-@click.option("--batch", default=1000, show_default=True)
-@click.option("--capsules", default=100000, show_default=True)
-@click.option("--queries", "runs", default=200, show_default=True)
+@click.option("--databases", default=None, help="comma list of sqlite, postgresql")
+@click.option("--events", default=20000, show_default=True, type=click.IntRange(1))
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--capsules", default=100000, show_default=True, type=click.IntRange(10))
+@click.option("--queries", "runs", default=200, show_default=True, type=click.IntRange(1))
+@click.option("--check", is_flag=True, help="exit 1 when a target is missed")
+@click.option("--p99-ms", default=50.0, show_default=True)
+@click.option("--min-rate", default=2000.0, show_default=True, help="events/s")
 @click.option("--write-docs", is_flag=True)
-def main(pg, events, batch, capsules, runs, write_docs):
-    kinds = ["sqlite"] + (["postgresql"] if pg else [])
+def main(pg, databases, events, batch, capsules, runs, check, p99_ms, min_rate, write_docs):
+    kinds = [k.strip() for k in databases.split(",")] if databases else (["postgresql"] if pg else ["sqlite"])
+    if "postgresql" in kinds and not pg:
+        raise click.ClickException("postgresql needs --pg URL or $CODEXFIELD_TEST_PG_URL (tools/ensure_postgres.sh)")
     lines = [f"| database | ingest (events/s, ranges of {batch} events: in 1 block / 1 per block) "
              f"| load {capsules:,} capsules (s) | refresh rankings (s) | query | p50 (ms) | p99 (ms) |",
              "|---|---|---|---|---|---|---|"]
+    missed = []
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
             rates = []
@@ -182,24 +210,37 @@ def main(pg, events, batch, capsules, runs, write_docs):
                 eng, drop = engine_for(kind, pg, Path(tmp))
                 rates.append(bench_ingest(eng, events, batch, per_block))
                 drop()
+            click.echo(f"{kind}: ingest {rates[0]:,.0f} / {rates[1]:,.0f} events/s", err=True)
             eng, drop = engine_for(kind, pg, Path(tmp))
             load, refresh = load_catalog(eng, capsules)
-            res = bench_search(eng, runs)
+            click.echo(f"{kind}: loaded {capsules:,} capsules in {load:.1f} s, refresh {refresh:.1f} s", err=True)
+            res = bench_search(eng, runs, capsules)
             drop()
+            missed += [f"{kind} ingest {r:,.0f} events/s < {min_rate:,.0f}" for r in rates if r < min_rate]
             first = True
             for q, (p50, p99) in res.items():
+                if p99 >= p99_ms and q.startswith(("full text", "filters", "ranking")):
+                    missed.append(f"{kind} {q}: p99 {p99:.1f} ms >= {p99_ms} ms")
                 lead = (f"| {kind} | {rates[0]:,.0f} / {rates[1]:,.0f} | {load:.1f} | {refresh:.1f} " if first
                         else "| | | | ")
                 lines.append(lead + f"| {q} | {p50:.1f} | {p99:.1f} |")
                 first = False
-            click.echo(f"{kind}: {rates[0]:,.0f} / {rates[1]:,.0f} events/s", err=True)
-    table = "\n".join(lines)
+    cond = (f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `--capsules {capsules} --events "
+            f"{events} --batch {batch} --queries {runs}`, {os.cpu_count()} cores, load average {load0:.1f} at start, "
+            f"{os.getloadavg()[0]:.1f} at end.\n\n")
+    table = cond + "\n".join(lines)
     click.echo(table)
+    click.echo(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; "
+               f"load average {os.getloadavg()[0]:.1f}", err=True)
     if write_docs:
         doc = ROOT / "docs" / "indexer.md"
         body = doc.read_text()
         block = f"<!-- bench:start -->\n{table}\n<!-- bench:end -->"
         doc.write_text(re.sub(r"<!-- bench:start -->.*<!-- bench:end -->", block, body, flags=re.S))
+    if check:
+        if missed:
+            raise click.ClickException("targets missed: " + "; ".join(missed))
+        click.echo(f"targets met: search p99 < {p99_ms} ms, ingest >= {min_rate:,.0f} events/s", err=True)
 
 
 if __name__ == "__main__":

@@ -118,3 +118,28 @@ def _session_contracts(registry, usdc):
     code while pytest keeps the cached instance. Creating them first keeps every snapshot above them.
     """
     return registry, usdc
+
+
+@pytest.fixture(scope="session")
+def role_holders(chain):
+    """Closure: the (role, account) pairs that the RoleGranted / RoleRevoked events of the
+    given contracts' transactions leave standing, replayed in order from `from_block` (the
+    deploy block by default): what a deploy script or an auditor checks after a handover,
+    without trusting any view."""
+
+    def _holders(contract, from_block: int | None = None) -> set[tuple[bytes, str]]:
+        start = from_block
+        if start is None:
+            start = chain.provider.get_receipt(contract.txn_hash).block_number
+        held: set[tuple[bytes, str]] = set()
+        granted = [(l.block_number, l.log_index, True, l) for l in contract.RoleGranted.range(start, chain.blocks.head.number + 1)]
+        revoked = [(l.block_number, l.log_index, False, l) for l in contract.RoleRevoked.range(start, chain.blocks.head.number + 1)]
+        for _, _, grant, log in sorted(granted + revoked, key=lambda t: (t[0], t[1])):
+            key = (bytes(log.role), log.account)
+            if grant:
+                held.add(key)
+            else:
+                held.discard(key)
+        return held
+
+    return _holders

@@ -6,7 +6,9 @@ Each .vyi is compiled to its ABI with `vyper -f abi`; tuples get the struct name
 declares (matched by field names), so the mirror has every function, struct and event of the
 contract. tests/integrators/test_solidity_abi.py compiles the mirrors with solc and checks
 selectors, event topics and types against the contracts' own ABIs, so a stale mirror fails CI:
-re-run this script after changing an interface.
+re-run this script after changing an interface. Function inputs Vyper cannot name (`value`)
+get their standard names back (codexfield.did.VYPER_INPUT_RENAMES), so the IdentityRegistry
+mirror's ABI is ERC-1056's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from codexfield.did import VYPER_INPUT_RENAMES  # noqa: E402  (one home for the ERC-1056 names)
+
 OUT = ROOT / "interfaces" / "solidity"
 NAMES = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
          "Reputation"]
@@ -80,7 +85,8 @@ class Writer:
     def param(self, t: dict, location: str) -> str:
         ty = self.type_of(t)
         ref = ty in ("string", "bytes") or ty.endswith("]") or ty[0].isupper()
-        parts = [ty] + ([location] if ref else []) + ([self.ident(t["name"])] if t.get("name") else [])
+        name = VYPER_INPUT_RENAMES.get(t.get("name", ""), t.get("name", ""))
+        parts = [ty] + ([location] if ref else []) + ([self.ident(name)] if name else [])
         return " ".join(parts)
 
     def function(self, f: dict) -> str:

@@ -35,11 +35,15 @@ def run_cycle(indexer, worker, engine, max_steps: int | None = None) -> dict:
     """One pass: catch up with the chain, fetch due manifests, refresh rankings."""
     from codexfield.indexer import ranking
 
+    reorgs = indexer.reorgs_seen
     applied = indexer.sync(max_steps=max_steps)
     fetched = worker.process()
-    if applied or fetched:
+    reorged = indexer.reorgs_seen != reorgs  # a reorg that only removed events changes rankings too
+    if applied or fetched or reorged:
         ranking.refresh(engine)
-    return {"applied": applied, "manifests": fetched, "checkpoint": indexer.checkpoint()}
+    checkpoint, head = indexer.progress()
+    return {"applied": applied, "manifests": fetched, "checkpoint": checkpoint, "head": head,
+            "reorgs": indexer.reorgs_seen - reorgs}
 
 
 @click.group("index")
@@ -67,35 +71,69 @@ def migrate_command(db, revision):
               help="address book JSON (default deployments/<ecosystem>-<network>.json)")
 @click.option("--confirmations", default=12, show_default=True, type=click.IntRange(0))
 @click.option("--batch", "batch_size", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--journal-depth", default=10_000, show_default=True, type=click.IntRange(1),
+              help="blocks of undo journal kept (the deepest reorg handled)")
 @click.option("--store", "store_spec", default=None, help="manifest store (path, file://, kubo+http://...)")
-@click.option("--interval", default=5.0, show_default=True, help="seconds between polls")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0), help="seconds between polls")
+@click.option("--max-backoff", default=60.0, show_default=True, type=click.FloatRange(0.01),
+              help="longest wait between retries after failures (exponential back-off)")
+@click.option("--health-host", default="127.0.0.1", show_default=True)
+@click.option("--health-port", default=None, type=click.IntRange(0, 65535),
+              help="serve GET /health on this port (off by default; 0 picks a free port)")
 @click.option("--once", is_flag=True, help="catch up once and exit")
-def run_command(db, network, rpc, book, confirmations, batch_size, store_spec, interval, once):
-    """Follow the chain into the catalog (Ctrl-C to stop; restarts resume from the checkpoint)."""
+def run_command(db, network, rpc, book, confirmations, batch_size, journal_depth, store_spec, interval, max_backoff,
+                health_host, health_port, once):
+    """Follow the chain into the catalog as a service (Ctrl-C to stop; restarts resume from the
+    checkpoint). RPC and database failures are retried with back-off; it exits non-zero only on
+    a reorg deeper than the journal. Logs are JSON lines on stderr."""
     from codexfield import deployments
-    from codexfield.indexer.ingest import Web3Source, indexer_for_book
+    from codexfield.indexer.ingest import DeepReorg, Web3Source, indexer_for_book
     from codexfield.indexer.manifests import ManifestWorker
+    from codexfield.indexer.service import Follower, HealthServer, log_event
+    from codexfield.keepers.base import setup_logging
     from codexfield.store import open_store
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logging()
     engine = _engine(db)
 
     def go(source, address_book):
-        idx = indexer_for_book(engine, source, address_book, confirmations=confirmations, batch_size=batch_size)
-        worker = ManifestWorker(engine, store=open_store(store_spec))
-        while True:
-            r = run_cycle(idx, worker, engine)
+        state: dict = {}
+
+        def cycle() -> dict:
+            if "indexer" not in state:  # built inside the retried cycle: the RPC may be down at start
+                state["indexer"] = indexer_for_book(engine, source, address_book, confirmations=confirmations,
+                                                    batch_size=batch_size, journal_depth=journal_depth)
+                state["worker"] = ManifestWorker(engine, store=open_store(store_spec))
+            return run_cycle(state["indexer"], state["worker"], engine)
+
+        follower = Follower(cycle, chain_id=address_book.chain_id, interval=interval, max_delay=max_backoff,
+                            once=once, max_failures=5 if once else None)
+        health = HealthServer(follower, health_host, health_port).start() if health_port is not None else None
+        if health is not None:
+            log_event("health", url=f"http://{health_host}:{health.port}/health")
+        try:
+            follower.run()
+        except DeepReorg:
+            raise
+        except Exception as exc:  # --once gave up after its retries
+            raise click.ClickException(f"chain {address_book.chain_id}: {follower.health.last_error}") from exc
+        finally:
+            if health is not None:
+                health.stop()
+        if once and follower.last is not None:
+            r = follower.last
             click.echo(f"chain {address_book.chain_id}: block {r['checkpoint']}, +{r['applied']} events, "
                        f"manifests {r['manifests'] or '-'}")
-            if once:
-                return
-            time.sleep(interval)
 
     def load_book():
         if book:
-            data = json.loads(book.read_text())
-            return deployments.AddressBook(chain_id=int(data["chain_id"]), block=int(data.get("block", 0)),
-                                           contracts=dict(data.get("contracts", {})), path=book)
+            try:
+                data = json.loads(book.read_text())
+                return deployments.AddressBook(chain_id=int(data["chain_id"]), block=int(data.get("block", 0)),
+                                               contracts=dict(data.get("contracts", {})), path=book)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise click.ClickException(f"{book}: not an address book ({type(exc).__name__}: {exc}); "
+                                           "expected JSON with chain_id, block and contracts") from None
         eco, net = (network.split(":") + ["", ""])[:2]
         return deployments.load(eco, net)
 
@@ -109,8 +147,10 @@ def run_command(db, network, rpc, book, confirmations, batch_size, store_spec, i
                 go(Web3Source(networks.provider.web3), load_book() if book else address_book)
     except deployments.AddressBookError as exc:
         raise click.ClickException(str(exc)) from None
+    except DeepReorg as exc:
+        raise click.ClickException(f"unrecoverable: {exc}") from None
     except KeyboardInterrupt:  # pragma: no cover
-        click.echo("stopped; the next run resumes from the last checkpoint")
+        click.echo("stopped; the next run resumes from the last checkpoint", err=True)
 
 
 @index_group.command("serve")
@@ -149,3 +189,7 @@ def status_command(db, as_json):
     for item in s["retry_queue"]:
         click.echo(f"  {item['status']:6} {item['cid']} attempts {item['attempts']} [{item['error_kind']}] "
                    f"{(item['last_error'] or '')[:100]}")
+
+
+if __name__ == "__main__":  # python -m codexfield.indexer.cli ...
+    index_group()

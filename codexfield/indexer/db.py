@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 
 ENV_DB = "CODEXFIELD_INDEX_DB"
 DEFAULT_DB = Path("~/.codexfield/index.db")
@@ -64,14 +64,47 @@ def alembic_config(engine_or_url):
     return cfg
 
 
+MIGRATE_LOCK = 0x436F646579  # pg_advisory_xact_lock key of `migrate`
+
+
+def _transactional_sqlite(engine: Engine) -> Engine:
+    """An engine on the same SQLite file whose transactions really enclose DDL.
+
+    pysqlite opens a transaction only before INSERT/UPDATE/DELETE, so `CREATE TABLE` runs in
+    autocommit: a process killed during the first migration left some tables and no
+    `alembic_version`, a catalog no later migration could open ("table ... already exists").
+    Here the driver's own transaction handling is off and every transaction is an explicit
+    `BEGIN IMMEDIATE` (also serialising two processes migrating one file at once)."""
+    mig = create_engine(engine.url, connect_args={"timeout": 30})
+
+    @event.listens_for(mig, "connect")
+    def _autocommit_driver(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(mig, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return mig
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (Alembic upgrade) on `engine`."""
+    """Bring the schema to `revision` (Alembic upgrade) on `engine`, in one transaction: a crash
+    mid-migration leaves the schema as it was (SQLite and PostgreSQL both have transactional
+    DDL). Concurrent migrations of one database run one after the other."""
     from alembic import command
 
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    target = _transactional_sqlite(engine) if engine.dialect.name == "sqlite" else engine
+    try:
+        with target.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if target is not engine:
+            target.dispose()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -116,7 +116,11 @@ class Indexer:
         self.engine = engine
         self.source = source
         self.chain_id = int(chain_id)
-        self.addresses = dict(addresses)
+        from eth_utils import to_checksum_address
+
+        # Checksummed, whatever the address book says: entity ids embed them, and the API
+        # canonicalises the ids it is given the same way.
+        self.addresses = {n: to_checksum_address(a) for n, a in addresses.items()}
         self.confirmations = confirmations
         self.batch_size = batch_size
         self.start_block = start_block
@@ -124,6 +128,7 @@ class Indexer:
         self.decoder = decoder or EventDecoder(self.addresses)
         self.epoch_length = epoch_length
         self.genesis = genesis
+        self.reorgs_seen = 0  # reorgs rolled back by this process (run_cycle refreshes rankings after one)
         if epoch_length is None and "UsageMeter" in self.addresses and hasattr(source, "call_uint"):
             abi = self.decoder_abi("UsageMeter")
             if abi:
@@ -149,14 +154,35 @@ class Indexer:
                 conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                     contracts=json.dumps(self.addresses, sort_keys=True)))
 
+    def progress(self) -> tuple[int, int]:
+        """(indexed block, last seen head) of this chain, from the catalog."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(CHAINS.c.indexed_block, CHAINS.c.head)
+                               .where(CHAINS.c.chain_id == self.chain_id)).one()
+        return int(row[0]), int(row[1])
+
     def checkpoint(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(CHAINS.c.indexed_block).where(CHAINS.c.chain_id == self.chain_id)).scalar_one())
 
     # --- reorgs --------------------------------------------------------------------------
 
-    def _fork_point(self, checkpoint: int) -> int | None:
-        """None if the stored checkpoint block is still canonical, else the highest matching block."""
+    def _canonical_hash(self, number: int, head: int) -> str | None:
+        """The chain's hash of block `number`; None when the chain (now shorter) has no such block."""
+        if number > head:
+            return None
+        try:
+            return self.source.header(number)["hash"]
+        except Exception as exc:  # noqa: BLE001 - web3's BlockNotFound: the block vanished meanwhile
+            if type(exc).__name__ == "BlockNotFound":
+                return None
+            raise
+
+    def _fork_point(self, checkpoint: int, head: int) -> int | None:
+        """None if the stored checkpoint block is still canonical, else the highest matching block.
+
+        A reorg to a *shorter* chain (head below the checkpoint) is a reorg like any other: the
+        stored blocks above the head do not match."""
         with self.engine.connect() as conn:
             stored = conn.execute(
                 select(BLOCKS.c.number, BLOCKS.c.hash).where(BLOCKS.c.chain_id == self.chain_id)
@@ -164,10 +190,10 @@ class Indexer:
             ).all()
         if not stored:
             return None
-        if stored[0].number == checkpoint and self.source.header(checkpoint)["hash"] == stored[0].hash:
+        if stored[0].number == checkpoint and self._canonical_hash(checkpoint, head) == stored[0].hash:
             return None
         for number, h in stored:
-            if self.source.header(number)["hash"] == h:
+            if self._canonical_hash(number, head) == h:
                 return number
         oldest = stored[-1].number
         if checkpoint - self.journal_depth > self.start_block:  # the journal was pruned: cannot undo all
@@ -183,6 +209,9 @@ class Indexer:
             # the new branch gets a fresh row with its own search attributes).
             conn.execute(delete(SCORES).where(~select(CAPSULES.c.id).where(CAPSULES.c.id == SCORES.c.capsule_id)
                                               .exists()))
+            # Manifests (keyed by CID, shared by chains) that no capsule on any chain names any more.
+            conn.execute(delete(MANIFESTS).where(~select(CAPSULES.c.id).where(CAPSULES.c.cid == MANIFESTS.c.cid)
+                                                 .exists()))
             conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                 indexed_block=fork, reorgs=CHAINS.c.reorgs + 1, updated_at=time.time()))
         log.warning("chain %s: reorg, rolled back to block %s (%s writes undone)", self.chain_id, fork, undone)
@@ -194,9 +223,10 @@ class Indexer:
         head = self.source.block_number()
         target = head - self.confirmations
         checkpoint = self.checkpoint()
-        fork = self._fork_point(checkpoint)
+        fork = self._fork_point(checkpoint, head)
         if fork is not None:
             self.rollback(fork)
+            self.reorgs_seen += 1
             return StepResult(reorg_to=fork)
         if checkpoint >= target:
             with self.engine.begin() as conn:
@@ -207,7 +237,14 @@ class Indexer:
         raw = self.source.logs(start, end, self.decoder.addresses)
         events = sorted((e for e in (self.decoder.decode(r) for r in raw if not r.get("removed")) if e is not None),
                         key=lambda e: (e.block_number, e.log_index))
-        headers = {n: self.source.header(n) for n in sorted({e.block_number for e in events} | {end})}
+        headers = {}
+        for n in sorted({e.block_number for e in events} | {end}):
+            try:
+                headers[n] = self.source.header(n)
+            except Exception as exc:  # noqa: BLE001
+                if type(exc).__name__ == "BlockNotFound":  # the chain got shorter while we read
+                    raise ChainMoved(f"block {n} vanished while reading logs; retrying the batch") from None
+                raise
         for e in events:
             if headers[e.block_number]["hash"] != e.block_hash:
                 raise ChainMoved(f"block {e.block_number} changed while reading logs; retrying the batch")
@@ -226,6 +263,9 @@ class Indexer:
                 raise RuntimeError(f"chain {self.chain_id}: checkpoint moved to {current} under us (another indexer "
                                    "process on the same chain?); stop the other one")
             w = journal.Writer(conn, self.chain_id)
+            events = list(events)
+            if conn.dialect.name != "sqlite":  # a round trip per read costs on a server, not on a file
+                self._prefetch(w, events, headers)
             for e in events:
                 handler = HANDLERS.get((e.contract, e.name))
                 if handler is None:
@@ -252,6 +292,25 @@ class Indexer:
                 if keep is not None:  # keep one block below the floor as the walk-back anchor
                     conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number < keep))
 
+    def _prefetch(self, w: journal.Writer, events: list[DecodedEvent],
+                  headers: Mapping[int, Mapping[str, Any]]) -> None:
+        """Dry-run the handlers on a `journal.KeyProbe`, then load the rows they name in bulk."""
+        probe = journal.KeyProbe()
+        ctx = Context(chain_id=self.chain_id, addresses=self.addresses, epoch_length=self.epoch_length,
+                      genesis=self.genesis)
+        for e in events:
+            handler = HANDLERS.get((e.contract, e.name))
+            if handler is None:
+                continue
+            probe.block = e.block_number
+            ctx.timestamp = int(headers[e.block_number]["timestamp"])
+            try:
+                handler(probe, ctx, e.args)
+            except Exception:  # noqa: BLE001 - a hint only; the real pass raises what matters
+                continue
+        for table, keys in probe.keys.values():
+            w.prefetch(table, keys)
+
     @staticmethod
     def _enqueue_manifests(conn, items: list[tuple[str, str]]) -> None:
         first = dict(reversed(items))  # the first uri seen for each CID
@@ -263,8 +322,9 @@ class Indexer:
             have.update(conn.execute(select(MANIFESTS.c.cid).where(MANIFESTS.c.cid.in_(cids[i:i + 500]))).scalars())
         rows = [{"cid": cid, "uri": uri, "status": "pending", "attempts": 0, "next_attempt_at": 0.0, "name": "",
                  "description": "", "tags": "", "body": ""} for cid, uri in first.items() if cid not in have]
-        if rows:
-            conn.execute(insert(MANIFESTS), rows)
+        from codexfield.indexer.ranking import upsert
+
+        upsert(conn, MANIFESTS, rows, update_columns=False)  # another chain's indexer may add the same CID
 
     @staticmethod
     def _default_scores(conn, capsule_ids: list[str]) -> None:
@@ -284,8 +344,9 @@ class Indexer:
         rows = [{"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0, "rating_count": 0,
                  "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ",", **attrs[c]}
                 for c in ids if c not in have and c in attrs]
-        if rows:
-            conn.execute(insert(SCORES), rows)
+        from codexfield.indexer.ranking import upsert
+
+        upsert(conn, SCORES, rows, update_columns=False)  # a concurrent refresh may have written it
 
     def sync(self, max_steps: int | None = None) -> int:
         """Step until caught up with `head - confirmations`; returns the number of events applied."""

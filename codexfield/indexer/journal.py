@@ -200,6 +200,48 @@ class Writer:
             self._journal_rows = []
 
 
+class KeyProbe:
+    """A stand-in `Writer` that only records which rows the handlers would touch.
+
+    `Indexer.apply` runs a batch's handlers against it first (every read answers "absent",
+    every write is dropped) and then prefetches those rows in bulk, one SELECT per table per
+    `PREFETCH_CHUNK` keys, instead of one round trip per first read of a row. It is only a
+    hint: a row the real pass needs and the probe missed is read as before."""
+
+    def __init__(self):
+        self.block = 0
+        self.keys: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+
+    def _note(self, table: Table, key: Mapping[str, Any]) -> None:
+        self.keys.setdefault(table.name, (table, []))[1].append(dict(key))
+
+    def get(self, table: Table, **key: Any) -> None:
+        self._note(table, key)
+        return None
+
+    def prefetch(self, table: Table, keys: Iterable[Mapping[str, Any]]) -> None:
+        for k in keys:
+            self._note(table, k)
+
+    def rows(self, stmt) -> list:
+        return []
+
+    def put(self, table: Table, key: Mapping[str, Any], **values: Any) -> dict[str, Any]:
+        self._note(table, key)
+        return {**key, **values}
+
+    def add(self, table: Table, key: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
+            **deltas: int) -> dict[str, Any]:
+        self._note(table, key)
+        return {**(defaults or {}), **key, **deltas}
+
+    def delete(self, table: Table, **key: Any) -> None:
+        self._note(table, key)
+
+    def flush(self) -> None:
+        pass
+
+
 def rollback_to(conn: Connection, chain_id: int, fork_block: int) -> int:
     """Undo every journaled write of `chain_id` above `fork_block`; returns the entries undone.
 

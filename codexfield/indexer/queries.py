@@ -39,7 +39,7 @@ def _fts(conn: Connection, q: str):
     is cheap): a selective query drives the search from its hits; a broad one (more than
     `BROAD_HITS`) becomes a membership test (`+` keeps SQLite from driving from it), so the
     page is read in the order of the sort index and stops after `offset + limit` rows."""
-    words = re.findall(r"\w+", q)
+    words = re.findall(r"[^\W_]+", q)  # letters and digits only: nothing a query syntax could read
     if not words:
         raise BadRequest("q: give at least one word to search for")
     if conn.dialect.name == "sqlite":
@@ -178,6 +178,8 @@ def capsule(conn: Connection, capsule_id: str) -> dict[str, Any] | None:
         "attempts": man["attempts"], "error_kind": man["error_kind"], "last_error": man["last_error"]}
     sc = conn.execute(select(S).where(S.c.capsule_id == capsule_id)).mappings().first()
     out["score"] = None if sc is None else {k: _s(v) for k, v in dict(sc).items() if k != "capsule_id"}
+    if out["score"] is not None and out["score"]["min_price_per_mu"] is not None:
+        out["score"]["min_price_per_mu"] = str(out["score"]["min_price_per_mu"])  # uint256: a string, as in search
     out["terms"] = _rows(conn, select(T).where(T.c.capsule_id == capsule_id).order_by(T.c.terms_id))
     for t in out["terms"]:
         t["scopes"] = [n for n in t.pop("scope_names").split(",") if n]

@@ -25,6 +25,13 @@ Ranking score of a capsule, 0..100 (all inputs from events):
 
 Ratings are "verified" by construction: Reputation accepts only holders of a credential with
 metered usage, one rating per credential.
+
+Many indexers (one per chain) may refresh the same catalog at once. `refresh` never deletes
+and re-inserts the table: it upserts every row, rewriting only those whose values changed, and
+deletes only the rows of capsules that no longer exist (rolled back by a reorg), in one
+transaction. On PostgreSQL that transaction first takes a transaction-scoped advisory lock
+(`REFRESH_LOCK`), so concurrent refreshes run one after the other; ingest's neutral rows for
+new capsules are `ON CONFLICT DO NOTHING` inserts, so neither side can hit the primary key.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import math
 import time
 from collections import defaultdict
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, or_, select, text
 
 from codexfield.constants import CapsuleState
 from codexfield.indexer import models as m
@@ -43,6 +50,30 @@ LATENCY_L0_MS = 1000.0
 PRIOR_WEIGHT = 5
 PRIOR_MEAN = 3.0
 MODERATED = ("flagged", "disabled", "derivative_of_flagged")
+REFRESH_LOCK = 0x436F646578  # pg_advisory_xact_lock key of `refresh` ("Codex")
+CHUNK = 5000
+
+
+def upsert(conn: Connection, table, rows: list[dict], *, update_columns: bool = True) -> None:
+    """INSERT rows; on a primary-key conflict update the row only where a value differs (an
+    unchanged row is not rewritten), or with `update_columns=False` keep the existing row —
+    PostgreSQL and SQLite."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    pk = [c.name for c in table.primary_key.columns]
+    cols = [c for c in rows[0] if c not in pk]
+    stmt = dialect_insert(table)
+    if update_columns and cols:
+        stmt = stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in cols},
+                                          where=or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in cols]))
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=pk)
+    for i in range(0, len(rows), CHUNK):
+        conn.execute(stmt, rows[i:i + CHUNK])
 
 
 def score(calls: int, failures: int, latency_ms: int, rating_sum: int, rating_count: int, audited: bool,
@@ -122,7 +153,16 @@ def refresh(engine: Engine, now: float | None = None) -> int:
         })
     S = m.CapsuleScore.__table__
     with engine.begin() as conn:
-        conn.execute(delete(S))
-        for i in range(0, len(rows), 5000):
-            conn.execute(insert(S), rows[i:i + 5000])
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFRESH_LOCK})
+        cols = [c.name for c in S.columns]
+        upsert(conn, S, [{c: r.get(c) for c in cols} for r in rows])
+        # Rows of capsules that are gone (a reorg removed them): the only deletes.
+        conn.execute(delete(S).where(~select(C.c.id).where(C.c.id == S.c.capsule_id).exists()))
     return len(rows)
+
+
+def _differs(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is None or b is None or not math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+    return a != b

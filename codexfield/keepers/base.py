@@ -5,11 +5,13 @@ Crash safety without double work rests on three rules:
 1. Every transaction has an *intent id* that names the work (`finalize:12:0`,
    `settle:USDC:3:1`). Before anything is sent the intent is written to the keeper's SQLite
    file; the transaction is then signed and its hash and raw bytes are written *before* it is
-   broadcast. A finished intent is never sent again.
-2. On restart, `TxSender.reconcile()` looks at every unfinished intent: signed but unknown to
-   the chain → the very same raw transaction is re-broadcast (same nonce, so it can never
-   land twice); mined → recorded; its nonce taken by another transaction → recorded as
-   dropped, and the keeper plans that work again from the chain's state.
+   broadcast. A finished intent (`done` or `failed`: mined, or reverted) is never sent again.
+2. On restart, `TxSender.reconcile()` looks at every unfinished intent: written but never
+   signed → `dropped` (nothing can be on chain under it); signed but unknown to the chain →
+   the very same raw transaction is re-broadcast (same nonce, so it can never land twice);
+   mined → recorded; its nonce taken by another transaction → `dropped`. A dropped intent is
+   *not* finished: the next `send` under that id signs it afresh (the keeper plans that work
+   again from the chain's state), because nothing under it can ever land.
 3. Positions (last scanned block, reported epochs) advance in the same SQLite transaction as
    the work they cover.
 
@@ -181,6 +183,12 @@ class KeeperState:
             for k in delete:
                 db.execute("DELETE FROM kv WHERE key=?", (k,))
 
+    def transact(self, fn: Callable[["StateTx"], T]) -> T:
+        """Run `fn` on a `StateTx` inside one SQLite write transaction (atomic read-modify-write:
+        a concurrent `transact` waits; a crash leaves all of it or none)."""
+        with self._tx() as db:
+            return fn(StateTx(db))
+
     def keys(self, prefix: str) -> list[str]:
         with self._lock, closing(self._connect()) as db:
             return [r[0] for r in db.execute("SELECT key FROM kv WHERE key LIKE ? ORDER BY key", (prefix + "%",))]
@@ -228,6 +236,21 @@ class KeeperState:
                            (k, json.dumps(v)))
 
 
+class StateTx:
+    """The kv view of one open `KeeperState.transact` transaction."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                        (key, json.dumps(value)))
+
+
 def _intent(row) -> Intent:
     return Intent(id=row[0], action=row[1], payload=json.loads(row[2]), status=row[3], tx_hash=row[4], nonce=row[5],
                   raw=bytes(row[6]) if row[6] is not None else None)
@@ -244,11 +267,15 @@ class Crash(BaseException):
 class TxSender:
     """Sends contract calls under intent ids: never twice, resumable after a crash.
 
-    `hooks` maps a point name ("after_intent", "after_sign", "after_send") to a callable;
-    tests use it to kill the keeper at exactly that point.
+    `hooks` maps a crash point to a callable; tests use it to kill the keeper at exactly that
+    point. The points, in order: "after_intent" (intent written, nothing signed),
+    "after_sign" (signed and saved, not broadcast), "after_broadcast" (broadcast, receipt not
+    awaited), "after_send" (mined, receipt not recorded), "after_done" (receipt recorded, the
+    keeper's own follow-up not yet done).
     """
 
-    FINAL = ("done", "failed", "dropped")
+    FINAL = ("done", "failed")  # a `dropped` intent is sent again (nothing under it can land)
+    POINTS = ("after_intent", "after_sign", "after_broadcast", "after_send", "after_done")
 
     def __init__(self, account: Any, state: KeeperState, who: str, *, hooks: dict[str, Callable[[str], None]] | None = None):
         self.account = account
@@ -270,7 +297,8 @@ class TxSender:
              also: dict[str, Any] | None = None) -> Any:
         """Send `method(*args)` from the account unless `intent_id` already finished.
 
-        Returns the receipt, or None when the intent was already final. `also` are kv
+        Returns the receipt, or None when the intent was already final (done or failed); an
+        intent left unsigned or dropped by a crash is signed afresh. `also` are kv
         positions written in the same SQLite transaction that marks the intent done.
         """
         from ape import chain
@@ -280,7 +308,10 @@ class TxSender:
             if existing is not None and existing.status in self.FINAL:
                 return None
             if existing is not None and existing.status == "signed":
-                return self._reconcile_one(existing, also=also)
+                receipt = self._reconcile_one(existing, also=also)
+                if receipt is not None:
+                    return receipt
+                # dropped (its nonce went to another transaction): sign the work afresh below
             self.state.record_intent(intent_id, action or getattr(method, "name", "call"), payload or {})
             self._hook("after_intent", intent_id)
             try:
@@ -297,7 +328,7 @@ class TxSender:
             self._hook("after_sign", intent_id)
             log_event(self.who, "tx_sent", intent=intent_id, tx=tx_hash, nonce=int(txn.nonce))
             try:
-                receipt = retry(lambda: chain.provider.send_transaction(txn), who=self.who, what=f"send {intent_id}")
+                retry(lambda: _broadcast(txn), who=self.who, what=f"send {intent_id}")
             except Exception as exc:
                 if is_transient(exc):
                     raise  # left 'signed': the next reconcile re-broadcasts the same bytes
@@ -305,8 +336,14 @@ class TxSender:
                 log_event(self.who, "tx_failed", logging.ERROR, intent=intent_id, tx=tx_hash,
                           error=str(exc).splitlines()[0][:200])
                 raise
+            self._hook("after_broadcast", intent_id)
+            receipt = retry(lambda: chain.provider.get_receipt(tx_hash), who=self.who, what=f"receipt {intent_id}")
             self._hook("after_send", intent_id)
-            return self._finish(intent_id, receipt, also)
+            out = self._finish(intent_id, receipt, also)
+            self._hook("after_done", intent_id)
+            if getattr(out, "failed", False):
+                out.raise_for_status()  # reverted on chain: recorded as failed, surfaced like a revert
+            return out
 
     def _finish(self, intent_id: str, receipt: Any, also: dict[str, Any] | None) -> Any:
         ok = not getattr(receipt, "failed", False)
@@ -349,6 +386,17 @@ class TxSender:
                     log_event(self.who, "rebroadcast_note", intent=i.id, note=str(exc).splitlines()[0][:200])
                 receipt = retry(lambda: chain.provider.get_receipt(i.tx_hash), who=self.who, what="receipt")
         return self._finish(i.id, receipt, also)
+
+
+def _broadcast(txn: Any) -> None:
+    """Broadcast a signed transaction; "already known" (a retry after a lost answer) is fine."""
+    from ape import chain
+
+    try:
+        chain.provider.web3.eth.send_raw_transaction(bytes(txn.serialize_transaction()))
+    except Exception as exc:
+        if "already known" not in str(exc).lower():
+            raise
 
 
 def _receipt(tx_hash: str | None) -> Any:

@@ -123,11 +123,15 @@ class Prober:
         epoch = self.epoch_at(self._now())
         results = probe_endpoints(nodes, probes=self.probes, concurrency=self.concurrency, timeout=self.timeout)
         key = f"samples:{epoch:012d}"
-        tally = self.state.get(key, {})
-        for node, r in results.items():
-            p, s, lat = tally.get(node, [0, 0, 0])
-            tally[node] = [p + r.probes, s + r.successes, lat + r.latency_ms_sum]
-        self.state.set(key, tally)
+
+        def add(tx) -> None:  # one read-modify-write transaction: a concurrent or killed round loses nothing
+            tally = tx.get(key, {})
+            for node, r in results.items():
+                p, s, lat = tally.get(node, [0, 0, 0])
+                tally[node] = [p + r.probes, s + r.successes, lat + r.latency_ms_sum]
+            tx.set(key, tally)
+
+        self.state.transact(add)
         log_event(self.who, "probed", epoch=epoch, nodes=len(results),
                   up=sum(1 for r in results.values() if r.successes))
         return results

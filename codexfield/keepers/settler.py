@@ -3,12 +3,19 @@
 `Settler.run_once()`:
 1. scans `RoyaltyCredited` logs from the last scanned block to `head - confirmations` and adds
    the credited capsules to a durable pending set per token (scan position and pending set
-   are written in one SQLite transaction, so a crash re-scans at most what it had not saved);
+   are written in one SQLite transaction, so a crash re-scans at most what it had not saved).
+   Each credit stamps its capsule with a fresh sequence number (`pending:<token>` maps
+   capsule -> the number of its latest credit);
 2. when a token has pending capsules and no round in progress, it freezes a *round*: the
-   lineage is read from the registry and `codexfield.royalty.plan` orders every reachable
-   capsule children-first in batches of `batch_size` (the plan is saved);
+   pending capsules with their sequence numbers (the round's sources), and the lineage read
+   from the registry, which `codexfield.royalty.plan` orders children-first in batches of
+   `batch_size` (the plan is saved);
 3. sends `propagate_many(batch, token)` for each batch under intent `settle:<token>:<round>:<i>`;
-   the round is closed (pending cleared) in the same write that marks its last batch done.
+   when every batch is done the round is closed: a source leaves the pending set only if no
+   credit arrived for it since the round was planned (same sequence number), in one
+   read-modify-write transaction. A credit that lands mid-round — during a crash, a transient
+   RPC failure, or after its capsule's batch went out — therefore stays pending and is
+   propagated by the next round.
 
 A crash anywhere resumes the same round at the first unfinished batch; `TxSender.reconcile`
 guarantees a batch that was signed is never sent twice. An empty vault makes
@@ -20,7 +27,26 @@ from __future__ import annotations
 from typing import Any
 
 from codexfield import royalty
-from codexfield.keepers.base import KeeperState, TxSender, log_event, retry
+from codexfield.keepers.base import KeeperState, StateTx, TxSender, log_event, retry
+
+
+def _pending(value: Any) -> dict[str, int]:
+    """The pending map of a token (an older state file keeps a plain list of ids)."""
+    if isinstance(value, list):
+        return {str(int(c)): 0 for c in value}
+    return {str(k): int(v) for k, v in (value or {}).items()}
+
+
+def _credit(tx: StateTx, token: str, capsule_ids: Any) -> None:
+    """Stamp each credited capsule of `token` with a fresh sequence number (inside `tx`)."""
+    key = f"pending:{token}"
+    pending = _pending(tx.get(key))
+    seq = int(tx.get("credit_seq", 0))
+    for cid in capsule_ids:
+        seq += 1
+        pending[str(int(cid))] = seq
+    tx.set("credit_seq", seq)
+    tx.set(key, pending)
 
 
 class Settler:
@@ -44,11 +70,7 @@ class Settler:
 
     def note_credit(self, capsule_id: int, token: str) -> None:
         """Add one credited capsule to the pending set (the silverback event handler's path)."""
-        key = f"pending:{token.lower()}"
-        pending = set(self.state.get(key, []))
-        if int(capsule_id) not in pending:
-            pending.add(int(capsule_id))
-            self.state.set(key, sorted(pending))
+        self.state.transact(lambda tx: _credit(tx, token.lower(), [capsule_id]))
 
     def scan(self) -> int:
         """Read new RoyaltyCredited logs into the pending sets; returns how many were seen."""
@@ -61,16 +83,18 @@ class Settler:
             stop = min(head, start + self.scan_chunk - 1)
             logs = retry(lambda: list(self.router.RoyaltyCredited.range(start, stop + 1)), who=self.who,
                          what="logs")
-            adds: dict[str, set[int]] = {}
+            adds: dict[str, list[int]] = {}
             for log in logs:
                 if getattr(log, "removed", False):
                     continue
-                adds.setdefault(str(log.token).lower(), set()).add(int(log.capsule_id))
-            update: dict[str, Any] = {"block": stop}
-            for token, ids in adds.items():
-                key = f"pending:{token}"
-                update[key] = sorted(set(self.state.get(key, [])) | ids)
-            self.state.update(update)
+                adds.setdefault(str(log.token).lower(), []).append(int(log.capsule_id))
+
+            def save(tx: StateTx, adds=adds, stop=stop) -> None:
+                for token, ids in adds.items():
+                    _credit(tx, token, ids)
+                tx.set("block", stop)
+
+            self.state.transact(save)
             seen += len(logs)
             start = stop + 1
         if seen:
@@ -83,13 +107,14 @@ class Settler:
         rnd = self.state.get(f"round:{token}")
         if rnd is not None:
             return rnd
-        pending = self.state.get(f"pending:{token}", [])
-        if not pending:
+        snapshot = _pending(self.state.get(f"pending:{token}"))
+        if not snapshot:
             return None
-        graph = retry(lambda: royalty.load_graph_from_chain(self.registry, pending), who=self.who, what="lineage")
-        batches = royalty.plan(graph, pending, self.batch_size)
+        sources = sorted(int(c) for c in snapshot)
+        graph = retry(lambda: royalty.load_graph_from_chain(self.registry, sources), who=self.who, what="lineage")
+        batches = royalty.plan(graph, sources, self.batch_size)
         number = int(self.state.get(f"rounds:{token}", 0)) + 1
-        rnd = {"number": number, "sources": pending, "batches": batches}
+        rnd = {"number": number, "sources": sources, "snapshot": snapshot, "batches": batches}
         self.state.update({f"round:{token}": rnd, f"rounds:{token}": number})
         log_event(self.who, "round_planned", token=token, round=number, capsules=sum(map(len, batches)),
                   batches=len(batches))
@@ -116,26 +141,32 @@ class Settler:
                 if rnd is None:
                     break
                 batches = rnd["batches"]
-                close = {
-                    f"pending:{token}": sorted(set(self.state.get(f"pending:{token}", [])) - set(rnd["sources"])),
-                    f"round:{token}": None,
-                }
                 for i, batch in enumerate(batches):
                     intent = self._attempt(f"settle:{token}:{rnd['number']}:{i}")
                     if self.sender.done(intent):
                         continue
-                    last = i == len(batches) - 1
                     receipt = self.sender.send(intent, self.router.propagate_many, batch, token,
-                                               action="propagate_many", payload={"token": token, "capsules": batch},
-                                               also=close if last else None)
+                                               action="propagate_many", payload={"token": token, "capsules": batch})
                     if receipt is not None:
                         sent += 1
-                if self.state.get(f"round:{token}") is not None:  # e.g. the last batch was final already
-                    close[f"pending:{token}"] = sorted(
-                        set(self.state.get(f"pending:{token}", [])) - set(rnd["sources"]))
-                    self.state.update(close)
-                log_event(self.who, "round_done", token=token, round=rnd["number"], batches=len(batches))
+                kept = self.state.transact(lambda tx, rnd=rnd: self._close(tx, token, rnd))
+                log_event(self.who, "round_done", token=token, round=rnd["number"], batches=len(batches),
+                          still_pending=kept)
         return sent
+
+    @staticmethod
+    def _close(tx: StateTx, token: str, rnd: dict) -> int:
+        """Close the round: drop each source from the pending set unless it was credited again
+        since the round was planned; returns how many capsules stay pending."""
+        key = f"pending:{token}"
+        pending = _pending(tx.get(key))
+        snapshot = _pending(rnd.get("snapshot", {str(c): 0 for c in rnd["sources"]}))
+        for cid, seq in snapshot.items():
+            if pending.get(cid) == seq:
+                del pending[cid]
+        tx.set(key, pending)
+        tx.set(f"round:{token}", None)
+        return len(pending)
 
     def run_once(self) -> int:
         self.scan()

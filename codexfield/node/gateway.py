@@ -47,6 +47,7 @@ from codexfield.sdk.metering import Domain, Voucher, VoucherBatcher, VoucherErro
 
 DEFAULT_PURPOSE = scopes.mask_of(["inference"])
 MAX_LATENCY_DELTA_MS = 600_000
+MAX_BODY_BYTES = 64 * 1024  # larger POST bodies answer 413
 
 
 class InvokeError(Exception):
@@ -242,6 +243,7 @@ class Gateway:
                               "signature: GET /quote, sign the 'next' counters, then POST /invoke")
         try:
             v = _voucher(body["voucher"])
+            _check_ranges(v)
             sig = _sig(body["signature"])
             credential_id = int(body.get("credential_id", v.credential_id))
         except (KeyError, TypeError, ValueError) as exc:
@@ -395,6 +397,15 @@ def _voucher(d: Any) -> Voucher:
     )
 
 
+def _check_ranges(v: Voucher) -> None:
+    """Every voucher number within its EIP-712 type (a ValueError: answered 400, not 500)."""
+    for name, bits in (("credential_id", 256), ("purpose", 256), ("cumulative_mu", 256), ("cumulative_calls", 64),
+                       ("cumulative_failures", 64), ("cumulative_latency_ms", 64), ("node_price_per_mu", 256),
+                       ("deadline", 64)):
+        if not 0 <= getattr(v, name) < 2**bits:
+            raise ValueError(f"voucher.{name} must be an integer in 0..2^{bits}-1")
+
+
 def _sig(value: Any) -> bytes:
     if not isinstance(value, str):
         raise TypeError("'signature' must be a 0x-hex string")
@@ -425,9 +436,11 @@ def make_app(gateway: Gateway):
             cred = int(request.query["credential"])
             n = int(request.query.get("input_len", "0"))
             purpose = int(request.query.get("purpose", str(DEFAULT_PURPOSE)))
+            if not (0 <= cred < 2**256 and 0 <= purpose < 2**256):
+                raise ValueError("out of range")
         except (KeyError, ValueError):
-            return web.json_response({"error": "bad_request", "message": "use /quote?credential=N&input_len=L"},
-                                     status=400)
+            return web.json_response({"error": "bad_request", "message": "use /quote?credential=N&input_len=L "
+                                      "(credential and purpose: integers in 0..2^256-1)"}, status=400)
         try:
             return web.json_response(await run(gateway.quote, cred, n, purpose))
         except InvokeError as e:
@@ -436,6 +449,9 @@ def make_app(gateway: Gateway):
     async def invoke(request: web.Request) -> web.Response:
         try:
             body = await request.json()
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": "input_too_long", "message": "the request body is at most "
+                                      f"{MAX_BODY_BYTES} bytes"}, status=413)
         except Exception:
             return web.json_response({"error": "bad_request", "message": "the body must be JSON"}, status=400)
         try:
@@ -443,7 +459,7 @@ def make_app(gateway: Gateway):
         except InvokeError as e:
             return err(e)
 
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_get("/health", health)
     app.router.add_get("/quote", quote)
     app.router.add_post("/invoke", invoke)

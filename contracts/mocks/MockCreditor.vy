@@ -16,7 +16,7 @@ from interfaces import IRoyaltyRouter
 def credit_batch(router: address, token: address, capsule_ids: DynArray[uint256, 64], amount: uint256):
     """
     @dev Calls `router.credit(id, token, amount)` for each id.
-    @param router The RoyaltyRouter (this contract needs its CREDITOR role).
+    @param router The RoyaltyRouter (this contract must be one of its two wired creditors).
     @param token The token.
     @param capsule_ids The capsules to credit.
     @param amount The amount per capsule.

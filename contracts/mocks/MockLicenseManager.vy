@@ -36,19 +36,47 @@ def set_credential(credential_id: uint256, terms_id: uint256, holder: address, m
     @param holder Its holder.
     @param mu_used Its metered usage so far.
     """
-    self._credentials[credential_id] = ILicenseManager.Credential(
-        terms_id=terms_id, holder=holder, issued_at=1, expires_at=0, mu_used=mu_used, revoked_at=0
-    )
+    # Field by field, so the mock keeps compiling when the struct gains fields.
+    self._credentials[credential_id].terms_id = terms_id
+    self._credentials[credential_id].holder = holder
+    self._credentials[credential_id].issued_at = 1
+    self._credentials[credential_id].mu_used = mu_used
+
+
+@external
+def set_revoked_at(credential_id: uint256, revoked_at: uint64):
+    """
+    @dev Sets when a credential's revocation takes effect (0: none).
+    @param credential_id The credential.
+    @param revoked_at The time.
+    """
+    self._credentials[credential_id].revoked_at = revoked_at
 
 
 @external
 def set_terms_capsule(terms_id: uint256, capsule_id: uint256):
     """
-    @dev Sets the capsule of a terms id (other fields stay zero).
+    @dev Sets paid terms on a capsule: `price_per_mu = 1`, no upfront fee (other fields zero).
     @param terms_id The terms.
     @param capsule_id The capsule.
     """
     self._terms[terms_id].capsule_id = capsule_id
+    self._terms[terms_id].price_per_mu = 1
+    self._terms[terms_id].upfront_fee = 0
+
+
+@external
+def set_terms(terms_id: uint256, capsule_id: uint256, price_per_mu: uint256, upfront_fee: uint256):
+    """
+    @dev Sets the capsule and prices of a terms id (other fields zero).
+    @param terms_id The terms.
+    @param capsule_id The capsule.
+    @param price_per_mu The price per metered unit.
+    @param upfront_fee The upfront fee.
+    """
+    self._terms[terms_id].capsule_id = capsule_id
+    self._terms[terms_id].price_per_mu = price_per_mu
+    self._terms[terms_id].upfront_fee = upfront_fee
 
 
 @external

@@ -9,6 +9,10 @@ pragma solidity ^0.8.20;
 /// The CodexField content-capsule registry (ERC-721 + ERC-2981 + ERC-4906) as other
 /// contracts and integrators see it. States: 1 ACTIVE, 2 DEPRECATED, 3 DISABLED,
 /// 4 FLAGGED (0: no such capsule). Kinds: 1 dataset .. 7 knowledge.
+/// `state_at(capsule_id, at)` is the state in force at unix time `at` (a change made at
+/// T is in force from T on; 0 before the mint): the LicenseManager refuses usage whose
+/// time reads FLAGGED and keeps earlier usage payable. A FLAGGED capsule cannot be a
+/// parent of a new capsule nor get a new version. `wire(license_manager)`: once.
 interface ICapsuleRegistry {
     struct Parent {
         uint256 capsule_id;
@@ -26,7 +30,7 @@ interface ICapsuleRegistry {
 
     event CapsuleMinted(uint256 indexed capsule_id, address indexed creator, uint8 kind, bytes32 content_hash, uint256 previous_id, uint32 version, Parent[] parents, string uri);
     event CapsuleStateChanged(uint256 indexed capsule_id, uint8 state, address indexed by, bytes32 reason);
-    event LicenseManagerSet(address license_manager);
+    event Wired(address license_manager);
     event RoyaltyBpsSet(uint256 royalty_bps);
     event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender);
     event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender);
@@ -46,6 +50,7 @@ interface ICapsuleRegistry {
     function owner_and_parents(uint256 capsule_id) external view returns (address, Parent[] memory);
     function latest_version(uint256 capsule_id) external view returns (uint256);
     function state(uint256 capsule_id) external view returns (uint8);
+    function state_at(uint256 capsule_id, uint256 at_) external view returns (uint8);
     function exists(uint256 capsule_id) external view returns (bool);
     function ownerOf(uint256 token_id) external view returns (address);
     function tokenURI(uint256 token_id) external view returns (string memory);
@@ -68,7 +73,7 @@ interface ICapsuleRegistry {
     function set_role_admin(bytes32 role, bytes32 admin_role) external;
     function paused() external view returns (bool);
     function supportsInterface(bytes4 interface_id) external view returns (bool);
-    function set_license_manager(address license_manager_) external;
+    function wire(address license_manager_) external;
     function set_royalty_bps(uint256 royalty_bps_) external;
     function pause() external;
     function unpause() external;

@@ -29,8 +29,8 @@ interface IIdentityRegistry {
     function addDelegateSigned(address identity, uint8 sigV, bytes32 sigR, bytes32 sigS, bytes32 delegateType, address delegate, uint256 validity) external;
     function revokeDelegate(address identity, bytes32 delegateType, address delegate) external;
     function revokeDelegateSigned(address identity, uint8 sigV, bytes32 sigR, bytes32 sigS, bytes32 delegateType, address delegate) external;
-    function setAttribute(address identity, bytes32 name, bytes calldata value_, uint256 validity) external;
-    function setAttributeSigned(address identity, uint8 sigV, bytes32 sigR, bytes32 sigS, bytes32 name, bytes calldata value_, uint256 validity) external;
-    function revokeAttribute(address identity, bytes32 name, bytes calldata value_) external;
-    function revokeAttributeSigned(address identity, uint8 sigV, bytes32 sigR, bytes32 sigS, bytes32 name, bytes calldata value_) external;
+    function setAttribute(address identity, bytes32 name, bytes calldata value, uint256 validity) external;
+    function setAttributeSigned(address identity, uint8 sigV, bytes32 sigR, bytes32 sigS, bytes32 name, bytes calldata value, uint256 validity) external;
+    function revokeAttribute(address identity, bytes32 name, bytes calldata value) external;
+    function revokeAttributeSigned(address identity, uint8 sigV, bytes32 sigR, bytes32 sigS, bytes32 name, bytes calldata value) external;
 }

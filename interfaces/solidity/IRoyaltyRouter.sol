@@ -15,12 +15,14 @@ pragma solidity ^0.8.20;
 /// floor(amount * cum_i / 10000) - floor(amount * cum_(i-1) / 10000), where cum_i is the
 /// sum of the first i shares (cumulative rounding; the parts sum to `to_parents`).
 /// Parents never change after a mint, so no per-parent event is needed.
-/// RoyaltyClaimed empties the claimable. TokenAllowed tracks the allow-list.
+/// RoyaltyClaimed empties the claimable. TokenAllowed tracks the allow-list. Wired
+/// names the only two addresses that may ever `credit` (set once at set-up).
 interface IRoyaltyRouter {
     event RoyaltyCredited(uint256 indexed capsule_id, address indexed token, uint256 amount, address indexed payer);
     event RoyaltyPropagated(uint256 indexed capsule_id, address indexed token, uint256 amount, uint256 to_parents, uint256 to_owner);
     event RoyaltyClaimed(uint256 indexed capsule_id, address indexed token, address owner, address to, uint256 amount);
     event TokenAllowed(address indexed token, bool allowed);
+    event Wired(address license_manager, address usage_meter);
     event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender);
     event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender);
     event RoleAdminChanged(bytes32 indexed role, bytes32 indexed previousAdminRole, bytes32 indexed newAdminRole);
@@ -36,6 +38,9 @@ interface IRoyaltyRouter {
     function claimable(uint256 capsule_id, address token) external view returns (uint256);
     function token_allowed(address token) external view returns (bool);
     function set_token_allowed(address token, bool allowed) external;
+    function wire(address license_manager_, address usage_meter_) external;
+    function license_manager() external view returns (address);
+    function usage_meter() external view returns (address);
     function DEFAULT_ADMIN_ROLE() external view returns (bytes32);
     function hasRole(bytes32 arg0, address arg1) external view returns (bool);
     function getRoleAdmin(bytes32 arg0) external view returns (bytes32);
@@ -47,7 +52,6 @@ interface IRoyaltyRouter {
     function pause() external;
     function unpause() external;
     function lineage_cached(uint256 capsule_id) external view returns (bool);
-    function CREDITOR_ROLE() external view returns (bytes32);
     function PAUSER_ROLE() external view returns (bytes32);
     function BPS() external view returns (uint256);
     function MAX_BALANCE() external view returns (uint256);

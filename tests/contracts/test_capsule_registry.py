@@ -122,10 +122,17 @@ def test_mint__credentials_length_mismatch__reverts(registry, creator, mint_caps
 
 
 def test_mint__when_paused__reverts_and_resumes_after_unpause(registry, admin, creator, mint_capsule):
+    a = mint_capsule(creator)
     registry.pause(sender=admin)
-    with ape.reverts("pausable: contract is paused"):
+    with ape.reverts("capsule: paused"):
         registry.mint(1, os.urandom(32), [], [], "", sender=creator)
+    with ape.reverts("capsule: paused"):
+        registry.publish_version(a, os.urandom(32), "", sender=creator)
+    with ape.reverts("capsule: paused"):
+        registry.pause(sender=admin)
     registry.unpause(sender=admin)
+    with ape.reverts("capsule: not paused"):
+        registry.unpause(sender=admin)
     assert registry.exists(mint_capsule(creator))
 
 
@@ -315,12 +322,111 @@ def test_token_uri__unknown__reverts(registry):
         registry.tokenURI(10**9)
 
 
-def test_set_license_manager__admin_only_and_emits(registry, admin, stranger):
+def test_wire__admin_only_once_and_emits(registry, admin, stranger, licensor):
     with ape.reverts("access_control: account is missing role"):
-        registry.set_license_manager(stranger, sender=stranger)
-    tx = registry.set_license_manager(stranger, sender=admin)
+        registry.wire(stranger, sender=stranger)
+    with ape.reverts("capsule: zero address"):
+        registry.wire(ZERO, sender=admin)
+    tx = registry.wire(stranger, sender=admin)
     assert registry.license_manager() == stranger
-    assert tx.events.filter(registry.LicenseManagerSet)[0].license_manager == stranger
+    assert [e.license_manager for e in tx.events.filter(registry.Wired)] == [stranger.address]
+    with ape.reverts("capsule: already wired"):
+        registry.wire(licensor, sender=admin)
+    assert registry.license_manager() == stranger
+
+
+def test_constructor__handover_checkable_from_role_events(project, accounts, role_holders):
+    deployer, timelock = accounts[8], accounts[9]
+    reg = deployer.deploy(project.CapsuleRegistry, timelock, 0)
+    roles = (reg.DEFAULT_ADMIN_ROLE(), reg.ARBITER_ROLE(), reg.PAUSER_ROLE())
+    assert role_holders(reg) == {(bytes(r), timelock.address) for r in roles}
+
+
+# --- FLAGGED capsules (issue 12, Low) -----------------------------------------------------
+
+
+def _flag(registry, arbiter_admin, cid):
+    registry.set_state(cid, CapsuleState.FLAGGED, b"dispute".ljust(32, b"\0"), sender=arbiter_admin)
+
+
+def test_mint__flagged_parent__refused_for_owner_and_credential_holder(registry, admin, creator, stranger,
+                                                                      mint_capsule):
+    a = mint_capsule(creator)
+    _flag(registry, admin, a)
+    with ape.reverts("capsule: parent flagged"):
+        registry.mint(1, os.urandom(32), [P(a, 100)], [], "", sender=creator)
+    with ape.reverts("capsule: parent flagged"):  # refused before any credential is asked about
+        registry.mint(1, os.urandom(32), [P(a, 100)], [7], "", sender=stranger)
+    registry.set_state(a, CapsuleState.ACTIVE, b"", sender=admin)  # the arbiter clears the flag
+    assert registry.exists(mint_capsule(creator, parents=[P(a, 100)]))
+
+
+def test_publish_version__flagged__refused(registry, admin, creator, mint_capsule):
+    a = mint_capsule(creator)
+    _flag(registry, admin, a)
+    with ape.reverts("capsule: flagged"):
+        registry.publish_version(a, os.urandom(32), "", sender=creator)
+
+
+def _ts(chain, tx):
+    return chain.blocks[tx.block_number].timestamp
+
+
+def test_state_at__flag_then_clear__answers_each_moment(registry, admin, creator, mint_capsule, chain):
+    cid = mint_capsule(creator)
+    t0 = registry.capsule(cid).created_at
+    assert registry.state_at(cid, t0 - 1) == 0  # before it existed
+    assert registry.state_at(cid, t0) == CapsuleState.ACTIVE
+    chain.pending_timestamp += 100
+    t1 = _ts(chain, registry.set_state(cid, CapsuleState.FLAGGED, b"", sender=admin))
+    chain.pending_timestamp += 100
+    t2 = _ts(chain, registry.set_state(cid, CapsuleState.ACTIVE, b"", sender=admin))
+    assert t0 < t1 < t2
+    assert registry.state_at(cid, t1 - 1) == CapsuleState.ACTIVE  # usage before the flag stays payable
+    assert registry.state_at(cid, t1) == CapsuleState.FLAGGED  # from the flag's second on: refused
+    assert registry.state_at(cid, t2 - 1) == CapsuleState.FLAGGED
+    assert registry.state_at(cid, t2) == CapsuleState.ACTIVE
+    assert registry.state_at(cid, 2**64) == CapsuleState.ACTIVE
+    assert registry.state_at(10**9, t2) == 0  # unknown capsule
+
+
+def test_state_at__same_state_again__logs_no_change(registry, admin, creator, mint_capsule, chain):
+    cid = mint_capsule(creator)
+    t0 = registry.capsule(cid).created_at
+    chain.pending_timestamp += 50
+    t1 = _ts(chain, registry.set_state(cid, CapsuleState.FLAGGED, b"", sender=admin))
+    chain.pending_timestamp += 50
+    tx = registry.set_state(cid, CapsuleState.FLAGGED, b"again", sender=admin)  # still emits
+    assert tx.events.filter(registry.CapsuleStateChanged)
+    assert registry.state_at(cid, t1 + 10) == CapsuleState.FLAGGED  # flagged since t1, not since now
+    assert registry.state_at(cid, t1 - 1) == CapsuleState.ACTIVE and t1 - 1 >= t0
+
+
+def test_state_at__long_history__matches_model_at_every_boundary(registry, admin, creator, mint_capsule, chain):
+    """40 changes with uneven gaps (some in the same second): the binary search over the log
+    answers like a linear scan of the model at each change, just before it and between."""
+    cid = mint_capsule(creator)
+    model = [(registry.capsule(cid).created_at, CapsuleState.ACTIVE)]
+    states = [CapsuleState.DEPRECATED, CapsuleState.FLAGGED, CapsuleState.ACTIVE, CapsuleState.DISABLED,
+              CapsuleState.FLAGGED, CapsuleState.DEPRECATED]
+    for i in range(40):
+        state = states[i % len(states)]
+        if i % 7 != 3:  # every 7th change shares the previous change's second
+            chain.pending_timestamp += 1 + (i * 37) % 90
+        by = admin if CapsuleState.FLAGGED in (state, model[-1][1]) else creator
+        t = _ts(chain, registry.set_state(cid, state, b"", sender=by))
+        model.append((t, state))
+
+    def expected(at):
+        out = 0
+        for t, st in model:
+            if t <= at:
+                out = st
+        return out
+
+    for t, _ in model:
+        for at in (t - 1, t, t + 1):
+            assert registry.state_at(cid, at) == expected(at), at
 
 
 def test_constructor__timelock_admin_gets_roles_deployer_keeps_none(project, accounts):

@@ -11,6 +11,8 @@ from eth_utils import keccak, function_signature_to_4byte_selector, event_signat
 
 from codexfield.did import SIG_AUTH, VERI_KEY, attribute_name, delegate_type, pack_args, signed_digest
 
+# An x in [1, n) with x^3 + 7 a non-residue mod p: no secp256k1 point has it.
+NOT_ON_CURVE_X = 5
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 ZERO = "0x0000000000000000000000000000000000000000"
 PUB_NAME = attribute_name("did/pub/Secp256k1/veriKey/hex")
@@ -399,3 +401,76 @@ def test_signed_digest_helper__matches_the_contract(ids, key, stranger, licensor
     h = signed_digest(ids.address, 1, key.address, "setAttribute", pack_args(PUB_NAME, PUB_VALUE, 60))
     ids.setAttributeSigned(key.address, *sign(key, h), PUB_NAME, PUB_VALUE, 60, sender=stranger)
     assert owner_nonce(ids, key.address) == 2
+
+
+# ------------------------------------------------------------------ every revert is the registry's
+
+
+def test_change_owner_signed__r_not_on_the_curve__reverts_with_the_registry_reason(ids, key, stranger, licensor):
+    """An in-range r that is no curve x-coordinate: ecrecover finds no key (was snekmate's
+    "ecdsa: invalid signature"; now every revert starts with "identity:")."""
+    v, _, s = sign_change_owner(ids, key, key.address, licensor.address)
+    r = NOT_ON_CURVE_X.to_bytes(32, "big")
+    with ape.reverts("identity: bad signature"):
+        ids.changeOwnerSigned(key.address, v, r, s, licensor, sender=stranger)
+
+
+def test_signed__zero_identity_with_unrecoverable_signature__reverts(ids, key, stranger, licensor):
+    """identity 0x0 owns itself, so a signature recovering to nothing (zero) must not pass as
+    its owner's."""
+    v, _, s = sign_change_owner(ids, key, ZERO, licensor.address)
+    with ape.reverts("identity: bad signature"):
+        ids.changeOwnerSigned(ZERO, v, NOT_ON_CURVE_X.to_bytes(32, "big"), s, licensor, sender=stranger)
+    assert ids.identityOwner(ZERO) == ZERO
+
+
+# ------------------------------------------------------------------ `value`, the ERC-1056 argument name
+
+ATTRIBUTE_FUNCTIONS = {  # the standard ABI's input names (ethr-did-registry EthereumDIDRegistry.json)
+    "setAttribute": ["identity", "name", "value", "validity"],
+    "setAttributeSigned": ["identity", "sigV", "sigR", "sigS", "name", "value", "validity"],
+    "revokeAttribute": ["identity", "name", "value"],
+    "revokeAttributeSigned": ["identity", "sigV", "sigR", "sigS", "name", "value"],
+}
+
+
+def test_vyper_0_4_3__refuses_an_input_named_value():
+    """Why the contract spells it `value_`: the compiler rejects the standard's name."""
+    import vyper
+    from vyper.exceptions import ArgumentException
+
+    assert vyper.__version__.startswith("0.4.3")
+    with pytest.raises(ArgumentException, match="Cannot use 'value' as a variable name in a function input"):
+        vyper.compile_code("@external\ndef f(value: Bytes[10]):\n    pass\n")
+
+
+def test_standard_abi__has_erc1056_names_and_the_same_selectors(ids):
+    from codexfield.did import standard_abi
+
+    raw = [a.model_dump(mode="json", by_alias=True, exclude_none=True) for a in ids.contract_type.abi]
+    std = standard_abi(raw)
+    names = {f["name"]: [i["name"] for i in f["inputs"]] for f in std if f["type"] == "function"}
+    for fn, want in ATTRIBUTE_FUNCTIONS.items():
+        assert names[fn] == want
+    assert [{**f, "inputs": [{**i, "name": ""} for i in f.get("inputs", [])]} for f in std] == \
+        [{**f, "inputs": [{**i, "name": ""} for i in f.get("inputs", [])]} for f in raw]  # names only
+
+
+def test_web3_keyword_call_with_value__works_with_standard_abi(chain, ids, creator):
+    """web3.py matches keyword arguments to ABI names: `value=` fails on the Vyper ABI
+    (`value_`) and works on `standard_abi`, encoding the same calldata as a positional call."""
+    from codexfield.did import standard_abi
+
+    w3 = chain.provider.web3
+    raw = [a.model_dump(mode="json", by_alias=True, exclude_none=True) for a in ids.contract_type.abi]
+    kw = dict(identity=creator.address, name=PUB_NAME, value=PUB_VALUE, validity=3_600)
+    with pytest.raises(Exception, match="setAttribute"):
+        w3.eth.contract(address=ids.address, abi=raw).functions.setAttribute(**kw)._encode_transaction_data()
+    std = w3.eth.contract(address=ids.address, abi=standard_abi(raw))
+    data = std.functions.setAttribute(**kw)._encode_transaction_data()
+    positional = w3.eth.contract(address=ids.address, abi=raw).functions.setAttribute(
+        creator.address, PUB_NAME, PUB_VALUE, 3_600)._encode_transaction_data()
+    assert data == positional
+    tx = creator.transfer(ids.address, 0, data=data)  # the bytes the standard's callers send
+    [ev] = ids.DIDAttributeChanged.from_receipt(tx)
+    assert (ev.identity, bytes(ev.value)) == (creator.address, PUB_VALUE)

@@ -56,6 +56,15 @@ def test_init__grants_roles_to_admin_only(project, reputation, admin, registry, 
         assert not reputation.hasRole(role, stranger)
 
 
+def test_init__handover_checkable_from_role_events(project, admin, registry, lm, stranger, role_holders):
+    """Deployed by `stranger` for `admin`: the deploy transaction's RoleGranted / RoleRevoked
+    events alone show that every role is `admin`'s and the deployer keeps none."""
+    rep = stranger.deploy(project.Reputation, registry, lm, admin)
+    held = role_holders(rep)
+    roles = {rep.DEFAULT_ADMIN_ROLE(), rep.AUDITOR_ROLE(), rep.PAUSER_ROLE()}
+    assert held == {(bytes(r), admin.address) for r in roles}
+
+
 def test_init__zero_admin__reverts(project, admin, registry, lm):
     with ape.reverts("reputation: zero admin"):
         admin.deploy(project.Reputation, registry, lm, "0x" + "00" * 20)
@@ -132,10 +141,66 @@ def test_rate__paused__reverts_and_unpause_resumes(reputation, capsule, credenti
         reputation.pause(sender=stranger)
     reputation.pause(sender=admin)
     cred = credential()
-    with ape.reverts("pausable: contract is paused"):
+    with ape.reverts("reputation: paused"):
         reputation.rate(capsule, cred, 5, ZERO32, sender=consumer)
+    with ape.reverts("reputation: paused"):
+        reputation.pause(sender=admin)
     reputation.unpause(sender=admin)
+    with ape.reverts("reputation: not paused"):
+        reputation.unpause(sender=admin)
     reputation.rate(capsule, cred, 5, ZERO32, sender=consumer)
+
+
+# --- paid usage and revocation (issue 12, Low: farmed "verified" ratings) ---------------------
+
+
+def test_rate__sybils_with_free_credentials__cannot_rate(reputation, lm, capsule, accounts):
+    """The farm: price-0 terms, one 1-MU credential per sybil. None of them may rate."""
+    for i, sybil in enumerate(accounts[8:11]):
+        cred = 50_000 + i
+        lm.set_terms(cred, capsule, 0, 0, sender=sybil)
+        lm.set_credential(cred, cred, sybil, 1, sender=sybil)
+        with ape.reverts("reputation: no paid usage"):
+            reputation.rate(capsule, cred, 5, ZERO32, sender=sybil)
+    assert tuple(reputation.rating(capsule)) == (0, 0)
+
+
+@pytest.mark.parametrize("price, upfront", [(1, 0), (0, 1), (3, 7)])
+def test_rate__terms_that_charge__count(reputation, lm, capsule, consumer, price, upfront):
+    cred = 60_000 + price * 10 + upfront
+    lm.set_terms(cred, capsule, price, upfront, sender=consumer)
+    lm.set_credential(cred, cred, consumer, 1, sender=consumer)
+    reputation.rate(capsule, cred, 3, ZERO32, sender=consumer)
+    assert tuple(reputation.rating(capsule)) == (3, 1)
+
+
+def test_rate__upfront_fee_but_no_usage__reverts(reputation, lm, capsule, consumer):
+    lm.set_terms(61_000, capsule, 0, 5, sender=consumer)
+    lm.set_credential(61_000, 61_000, consumer, 0, sender=consumer)
+    with ape.reverts("reputation: no usage"):
+        reputation.rate(capsule, 61_000, 3, ZERO32, sender=consumer)
+
+
+def test_rate__revocation_in_effect__refused_and_rerating_too(reputation, lm, capsule, credential, consumer, chain):
+    cred = credential()
+    reputation.rate(capsule, cred, 1, ZERO32, sender=consumer)
+    lm.set_revoked_at(cred, chain.pending_timestamp, sender=consumer)
+    with ape.reverts("reputation: credential revoked"):
+        reputation.rate(capsule, cred, 5, ZERO32, sender=consumer)
+    fresh = credential()
+    lm.set_revoked_at(fresh, chain.pending_timestamp - 1, sender=consumer)
+    with ape.reverts("reputation: credential revoked"):
+        reputation.rate(capsule, fresh, 5, ZERO32, sender=consumer)
+    assert tuple(reputation.rating(capsule)) == (1, 1)
+
+
+def test_rate__revocation_pending_notice__still_rates(reputation, lm, capsule, credential, consumer, chain):
+    """An at-will revocation takes effect after its notice period: until then the holder rates
+    (a licensor cannot silence a review by announcing a revocation)."""
+    cred = credential()
+    lm.set_revoked_at(cred, chain.pending_timestamp + 3_600, sender=consumer)
+    reputation.rate(capsule, cred, 2, ZERO32, sender=consumer)
+    assert tuple(reputation.rating(capsule)) == (2, 1)
 
 
 # --- attest / revoke --------------------------------------------------------------------------

@@ -15,18 +15,31 @@ ZERO = "0x0000000000000000000000000000000000000000"
 
 
 @pytest.fixture(scope="module")
-def router(project, admin, registry, usdc):
+def router(project, admin, registry, usdc, accounts):
+    """A router wired to two EOAs standing in for the LicenseManager (accounts[8]) and the
+    UsageMeter (accounts[9])."""
     r = admin.deploy(project.RoyaltyRouter, registry, admin)
     r.set_token_allowed(usdc, True, sender=admin)
+    r.wire(accounts[8], accounts[9], sender=admin)
     return r
 
 
 @pytest.fixture(scope="module")
-def creditor(accounts, router, admin):
-    """An EOA standing in for the LicenseManager / UsageMeter."""
-    acct = accounts[8]
-    router.grantRole(CREDITOR, acct, sender=admin)
-    return acct
+def creditor(accounts, router):
+    """The EOA wired as the UsageMeter."""
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def lm_creditor(accounts, router):
+    """The EOA wired as the LicenseManager."""
+    return accounts[8]
+
+
+# Every state-changing function of the router, by who may call it.
+ADMIN_FUNCTIONS = {"grantRole", "revokeRole", "renounceRole", "set_role_admin", "set_token_allowed", "pause",
+                   "unpause", "wire"}
+OPEN_FUNCTIONS = {"pay", "credit", "propagate", "propagate_many", "claim"}
 
 
 @pytest.fixture
@@ -68,11 +81,42 @@ def test_deploy__zero_admin__reverts(project, admin, registry):
         admin.deploy(project.RoyaltyRouter, registry, ZERO)
 
 
-def test_deploy__admin_gets_roles__deployer_renounces(project, admin, stranger, registry):
+def test_deploy__admin_gets_roles__deployer_renounces(project, admin, stranger, registry, role_holders):
     r = stranger.deploy(project.RoyaltyRouter, registry, admin)
     assert r.hasRole(b"\x00" * 32, admin) and r.hasRole(PAUSER, admin)
     assert not r.hasRole(b"\x00" * 32, stranger)
     assert r.registry() == registry.address
+    # The deploy transaction's role events alone show the handover (issue 12, Medium 6).
+    assert role_holders(r) == {(b"\x00" * 32, admin.address), (PAUSER, admin.address)}
+    assert r.license_manager() == ZERO and r.usage_meter() == ZERO  # not wired yet
+
+
+# ----------------------------------------------------------------------------------- wire
+
+
+def test_wire__once__emits_and_fixes_the_creditors(project, admin, registry, accounts):
+    r = admin.deploy(project.RoyaltyRouter, registry, admin)
+    tx = r.wire(accounts[8], accounts[9], sender=admin)
+    ev = tx.events.filter(r.Wired)
+    assert [(e.license_manager, e.usage_meter) for e in ev] == [(accounts[8].address, accounts[9].address)]
+    assert (r.license_manager(), r.usage_meter()) == (accounts[8].address, accounts[9].address)
+    with ape.reverts("royalty: already wired"):
+        r.wire(admin, admin, sender=admin)
+    assert (r.license_manager(), r.usage_meter()) == (accounts[8].address, accounts[9].address)
+
+
+def test_wire__stranger__reverts(project, admin, registry, stranger):
+    r = admin.deploy(project.RoyaltyRouter, registry, admin)
+    with ape.reverts("access_control: account is missing role"):
+        r.wire(stranger, stranger, sender=stranger)
+
+
+def test_wire__zero_address__reverts(project, admin, registry, stranger):
+    r = admin.deploy(project.RoyaltyRouter, registry, admin)
+    with ape.reverts("royalty: zero address"):
+        r.wire(ZERO, stranger, sender=admin)
+    with ape.reverts("royalty: zero address"):
+        r.wire(stranger, ZERO, sender=admin)
 
 
 # ----------------------------------------------------------------------------------- allow-list
@@ -191,30 +235,48 @@ def test_credit__creditor__adds_to_vault_and_logs(router, usdc, creator, credito
     assert not [e for e in tx2.events if e.event_name == "RoyaltyCredited"]  # zero is a no-op
 
 
-def test_credit__without_role__reverts(router, usdc, creator, stranger, mint_capsule):
+def test_credit__license_manager_creditor__adds_to_vault(router, usdc, creator, lm_creditor, mint_capsule):
     c = mint_capsule(creator)
-    with ape.reverts("access_control: account is missing role"):
-        router.credit(c, usdc, 1, sender=stranger)
+    usdc.mint(router, 7, sender=lm_creditor)
+    router.credit(c, usdc, 7, sender=lm_creditor)
+    assert router.vault(c, usdc) == 7
 
 
-def test_credit__revoked_role__reverts(router, usdc, admin, creator, creditor, mint_capsule):
+def test_credit__not_wired_caller__reverts(router, usdc, creator, stranger, admin, mint_capsule):
     c = mint_capsule(creator)
-    router.revokeRole(CREDITOR, creditor, sender=admin)
-    with ape.reverts("access_control: account is missing role"):
-        router.credit(c, usdc, 1, sender=creditor)
+    for who in (stranger, admin):
+        with ape.reverts("royalty: not creditor"):
+            router.credit(c, usdc, 1, sender=who)
 
 
-def test_credit__disallowed_token__reverts(router, creator, creditor, mint_capsule, deploy_token):
+def test_credit__before_wire__nobody_may_credit(project, admin, registry, usdc, creator, mint_capsule):
+    r = admin.deploy(project.RoyaltyRouter, registry, admin)
     c = mint_capsule(creator)
-    with ape.reverts("royalty: token not allowed"):
-        router.credit(c, deploy_token("XYZ", 18), 1, sender=creditor)
+    with ape.reverts("royalty: not creditor"):
+        r.credit(c, usdc, 1, sender=admin)
 
 
-def test_credit__paused__reverts(router, usdc, admin, creator, creditor, mint_capsule):
+def test_credit__paused_and_token_delisted__still_settles(router, usdc, admin, creator, creditor, lm_creditor,
+                                                          mint_capsule):
+    """Issue 12 Medium 4: neither the pause nor the allow-list stops the wired creditors, so
+    usage already served settles whatever governance does (`pay` alone is stopped)."""
     c = mint_capsule(creator)
+    usdc.mint(router, 30, sender=creditor)
     router.pause(sender=admin)
-    with ape.reverts("royalty: paused"):
-        router.credit(c, usdc, 1, sender=creditor)
+    router.set_token_allowed(usdc, False, sender=admin)
+    router.credit(c, usdc, 10, sender=creditor)
+    router.credit(c, usdc, 20, sender=lm_creditor)
+    assert router.vault(c, usdc) == 30
+    assert router.paused() and not router.token_allowed(usdc)
+
+
+def test_credit__token_never_allowed__still_settles(router, creator, creditor, mint_capsule, deploy_token):
+    """The allow-list gates `pay` and new terms only: a creditor's token is the terms' token."""
+    c = mint_capsule(creator)
+    xyz = deploy_token("XYZ", 18)
+    xyz.mint(router, 5, sender=creditor)
+    router.credit(c, xyz, 5, sender=creditor)
+    assert router.vault(c, xyz) == 5
 
 
 def test_pause__stranger__reverts(router, stranger):
@@ -222,6 +284,74 @@ def test_pause__stranger__reverts(router, stranger):
         router.pause(sender=stranger)
     with ape.reverts("access_control: account is missing role"):
         router.unpause(sender=stranger)
+
+
+def test_pause__twice__reverts_with_prefix(router, admin):
+    router.pause(sender=admin)
+    with ape.reverts("royalty: paused"):
+        router.pause(sender=admin)
+    router.unpause(sender=admin)
+    with ape.reverts("royalty: not paused"):
+        router.unpause(sender=admin)
+
+
+# ----------------------------------------------------------------------------------- governance
+
+
+def test_governance__mutating_functions__are_exactly_the_known_ones(router):
+    """Pins the surface the next test walks: a new state-changing function fails here until it
+    is classified (and, if it is an admin one, tried against the funds below)."""
+    assert {m.name for m in router.contract_type.mutable_methods} == ADMIN_FUNCTIONS | OPEN_FUNCTIONS
+
+
+def test_governance__admin_cannot_credit_itself_or_reach_funds(router, usdc, admin, creator, consumer, stranger,
+                                                               mint_capsule, fund):
+    """Issue 12 Medium 7: the admin grants itself the old CREDITOR role (any bytes32 role can be
+    granted), credits tokens it never sent, re-wires, and calls every admin function; none of
+    it moves a vault, a claimable or a token, and the owner still claims everything."""
+    c = mint_capsule(creator)
+    fund(consumer, 1_000)
+    router.pay(c, usdc, 600, sender=consumer)
+    router.propagate(c, usdc, sender=stranger)
+    router.pay(c, usdc, 400, sender=consumer)
+    before = (router.vault(c, usdc), router.claimable(c, usdc), usdc.balanceOf(router), usdc.balanceOf(admin))
+    assert before[:3] == (400, 600, 1_000)
+
+    router.grantRole(CREDITOR, admin, sender=admin)
+    assert router.hasRole(CREDITOR, admin)  # a role nobody reads
+    with ape.reverts("royalty: not creditor"):
+        router.credit(c, usdc, 10**6, sender=admin)
+    with ape.reverts("royalty: already wired"):
+        router.wire(admin, admin, sender=admin)
+
+    # Every admin function, with the admin holding every role it can give itself.
+    tried = set()
+    router.set_role_admin(CREDITOR, PAUSER, sender=admin)
+    tried.add("set_role_admin")
+    router.grantRole(PAUSER, stranger, sender=admin)
+    tried.add("grantRole")
+    router.revokeRole(PAUSER, stranger, sender=admin)
+    tried.add("revokeRole")
+    router.set_token_allowed(usdc, False, sender=admin)
+    router.set_token_allowed(usdc, True, sender=admin)
+    tried.add("set_token_allowed")
+    router.pause(sender=admin)
+    tried.add("pause")
+    router.unpause(sender=admin)
+    tried.add("unpause")
+    tried.add("wire")  # above: already wired
+    for who in (admin, stranger):
+        with ape.reverts("royalty: not creditor"):
+            router.credit(c, usdc, 1, sender=who)
+    with ape.reverts("royalty: not owner"):
+        router.claim(c, usdc, admin, sender=admin)
+    router.renounceRole(CREDITOR, admin, sender=admin)
+    tried.add("renounceRole")
+    assert tried == ADMIN_FUNCTIONS
+
+    after = (router.vault(c, usdc), router.claimable(c, usdc), usdc.balanceOf(router), usdc.balanceOf(admin))
+    assert after == before
+    assert router.claim(c, usdc, creator, sender=creator).return_value == 1_000
 
 
 # ----------------------------------------------------------------------------------- propagate

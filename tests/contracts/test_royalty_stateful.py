@@ -7,6 +7,8 @@ claimable follows along. Invariants:
 - conservation: router token balance == Σ vaults + Σ claimables, to the wei;
 - every propagation splits exactly (parents + owner == amount) as `codexfield.royalty.split`;
 - only the current owner claims, and receives exactly the model's amount;
+- the wired creditors credit whatever the pause and the allow-list say (they stop `pay` only),
+  and the admin, whatever roles it grants itself, never credits or moves a balance;
 - after full settlement in planner order the claimables equal the Python `settle` /
   `breakdown` exactly.
 """
@@ -19,15 +21,18 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
+from eth_utils import keccak
+
 from codexfield.royalty import BPS, breakdown, load_graph_from_chain, plan, settle, split
 
 MAX_CAPSULES = 50
 
 
 @pytest.fixture(scope="module")
-def router(project, admin, registry, usdc):
+def router(project, admin, registry, usdc, accounts):
     r = admin.deploy(project.RoyaltyRouter, registry, admin)
     r.set_token_allowed(usdc, True, sender=admin)
+    r.wire(accounts[8], accounts[9], sender=admin)  # EOAs standing in for the LicenseManager and the meter
     return r
 
 
@@ -42,8 +47,11 @@ def shares_for(draw, k):
     return out
 
 
-def test_royalty_router__stateful(chain, router, registry, usdc, admin, creator, licensor, consumer, stranger, node, mint_capsule):
+def test_royalty_router__stateful(chain, router, registry, usdc, admin, creator, licensor, consumer, stranger, node,
+                                  mint_capsule, accounts):
     owners = [creator, licensor, consumer, stranger]
+    creditors = [accounts[8], accounts[9]]
+    creditor_role = keccak(text="CREDITOR")
     payer = node
     usdc.mint(payer, 2**120, sender=payer)
     usdc.approve(router, 2**120, sender=payer)
@@ -57,6 +65,8 @@ def test_royalty_router__stateful(chain, router, registry, usdc, admin, creator,
             self.vault: dict[int, int] = {}
             self.claimable: dict[int, int] = {}
             self.base = usdc.balanceOf(router)  # nothing else holds balances here
+            self.paused = False
+            self.allowed = True
 
         def teardown(self):
             try:
@@ -115,8 +125,39 @@ def test_royalty_router__stateful(chain, router, registry, usdc, admin, creator,
         @rule(data=st.data(), amount=st.one_of(st.integers(1, 100), st.integers(1, 10**24)))
         def pay(self, data, amount):
             c = data.draw(st.sampled_from(sorted(self.graph)), label="capsule")
+            if self.paused or not self.allowed:
+                with ape.reverts("royalty: paused" if self.paused else "royalty: token not allowed"):
+                    router.pay(c, usdc, amount, sender=payer)
+                return
             router.pay(c, usdc, amount, sender=payer)
             self.vault[c] = self.vault.get(c, 0) + amount
+
+        @rule(data=st.data(), who=st.sampled_from(range(2)), amount=st.integers(0, 10**24))
+        def credit(self, data, who, amount):
+            """A wired creditor sends, then credits: never stopped by pause or allow-list."""
+            c = data.draw(st.sampled_from(sorted(self.graph)), label="capsule")
+            usdc.mint(router, amount, sender=creditors[who])
+            router.credit(c, usdc, amount, sender=creditors[who])
+            self.vault[c] = self.vault.get(c, 0) + amount
+
+        @rule(pause=st.booleans(), allow=st.booleans())
+        def governance_switches(self, pause, allow):
+            if pause != self.paused:
+                (router.pause if pause else router.unpause)(sender=admin)
+                self.paused = pause
+            if allow != self.allowed:
+                router.set_token_allowed(usdc, allow, sender=admin)
+                self.allowed = allow
+
+        @rule(data=st.data(), amount=st.integers(1, 10**24))
+        def admin_tries_to_credit(self, data, amount):
+            """The admin grants itself the old CREDITOR role and credits unsent tokens: refused."""
+            c = data.draw(st.sampled_from(sorted(self.graph)), label="capsule")
+            router.grantRole(creditor_role, admin, sender=admin)
+            with ape.reverts("royalty: not creditor"):
+                router.credit(c, usdc, amount, sender=admin)
+            with ape.reverts("royalty: already wired"):
+                router.wire(admin, admin, sender=admin)
 
         @rule(data=st.data())
         def propagate(self, data):
@@ -181,7 +222,8 @@ def test_royalty_router__stateful(chain, router, registry, usdc, admin, creator,
             c = data.draw(st.sampled_from(sorted(self.graph)), label="capsule")
             b = breakdown(self.graph, c, amount)
             before = {k: router.claimable(k, usdc) for k in b.by_capsule}
-            router.pay(c, usdc, amount, sender=payer)
+            usdc.mint(router, amount, sender=creditors[1])  # credited: works whatever the switches
+            router.credit(c, usdc, amount, sender=creditors[1])
             self.vault[c] = amount
             for batch in plan(self.graph, [c], batch_size=8):
                 self._apply_events(router.propagate_many(batch, usdc, sender=stranger))

@@ -30,11 +30,10 @@ def wired(project, admin, licensor, usdc, chain):
     identity = admin.deploy(project.IdentityRegistry)
     meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, chain.pending_timestamp - 10,
                          3 * 86400, 200)
-    registry.set_license_manager(lm, sender=admin)
+    registry.wire(lm, sender=admin)
     lm.set_revenue_sink(router, sender=admin)
     lm.set_meter(meter, sender=admin)
-    router.grantRole(router.CREDITOR_ROLE(), meter, sender=admin)
-    router.grantRole(router.CREDITOR_ROLE(), lm, sender=admin)
+    router.wire(lm, meter, sender=admin)
     router.set_token_allowed(usdc, True, sender=admin)
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
     scope = scopes.mask_of(["inference", "research"])

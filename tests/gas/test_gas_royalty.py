@@ -1,12 +1,12 @@
 """Gas of the royalty hot paths against DESIGN §6; writes `.gas/royalty.json`.
 
 What is measured (anvil, cancun):
-- `credit` alone: the CREDITOR's transaction minus its intrinsic cost (21,000 + calldata),
-  i.e. the execution gas a LicenseManager / UsageMeter pays on top of its token transfer.
-  Two rows: a cold single call (every router slot cold, as in one `purchase`), and the hot
-  path (a batch of credits in one transaction, like `UsageMeter.ingest`: the role, pause and
-  allow-list slots are warm; measured as the marginal cost of one more credit, including
-  the caller's warm CALL and loop).
+- `credit` alone: the wired creditor's transaction minus its intrinsic cost (21,000 +
+  calldata), i.e. the execution gas a LicenseManager / UsageMeter pays on top of its token
+  transfer. Two rows: a cold single call (every router slot cold, as in one `purchase`), and
+  the hot path (a batch of credits in one transaction, like `UsageMeter.ingest`: the wired
+  creditor slots are warm; measured as the marginal cost of one more credit, including the
+  caller's warm CALL and loop).
 - `propagate` with K = 1, 2, 8 parents, warm (non-zero parent vaults, lineage snapshot taken
   by an earlier propagation): execution gas, which is what one hop costs inside a keeper's
   transaction. Also the first propagation of a capsule (one-time lineage snapshot).
@@ -19,9 +19,7 @@ import json
 from pathlib import Path
 
 import pytest
-from eth_utils import keccak
 
-CREDITOR = keccak(text="CREDITOR")
 GAS_FILE = Path(__file__).resolve().parents[2] / ".gas" / "royalty.json"
 SPLITS = "0xSplits anchor: ~4.4k per recipient warm, ~26.7k cold"
 ROWS: dict[str, dict] = {}
@@ -36,17 +34,23 @@ def execution(receipt) -> int:
 
 
 @pytest.fixture(scope="module")
-def router(project, admin, registry, usdc):
+def batcher(project, admin):
+    """Stands in for the UsageMeter's `ingest`: many credits in one transaction."""
+    return admin.deploy(project.MockCreditor)
+
+
+@pytest.fixture(scope="module")
+def router(project, admin, registry, usdc, accounts, batcher):
     r = admin.deploy(project.RoyaltyRouter, registry, admin)
     r.set_token_allowed(usdc, True, sender=admin)
+    # The EOA stands in for the LicenseManager (one credit per purchase), the batcher for the meter.
+    r.wire(accounts[8], batcher, sender=admin)
     return r
 
 
 @pytest.fixture(scope="module")
-def creditor(accounts, router, admin):
-    acct = accounts[8]
-    router.grantRole(CREDITOR, acct, sender=admin)
-    return acct
+def creditor(accounts, router):
+    return accounts[8]
 
 
 @pytest.fixture
@@ -70,22 +74,21 @@ def test_gas__credit_cold_alone(router, usdc, creditor, creator, funded, mint_ca
     gas = execution(router.credit(c, usdc, 10**6, sender=creditor))
     ROWS["credit (single call, all slots cold)"] = {
         "gas": gas,
-        "target": "DESIGN §6: <= 10k beyond the token transfer; floor here = 4 cold slots (role, pause, "
-        "allow-list, vault: 8.4k) + vault write 2.9k + 4-topic event 2.1k, so not met cold",
+        "target": "DESIGN §6: <= 10k beyond the token transfer; floor here = 3 cold slots (the two wired "
+        "creditors, vault: 6.3k) + vault write 2.9k + 4-topic event 2.1k, so not met cold",
     }
     assert gas <= 16_000
 
 
-def test_gas__credit_hot_path(project, admin, router, usdc, creator, funded, mint_capsule):
-    meter = admin.deploy(project.MockCreditor)
-    router.grantRole(CREDITOR, meter, sender=admin)
+def test_gas__credit_hot_path(admin, router, batcher, usdc, creator, funded, mint_capsule):
+    meter = batcher
     ids = [mint_capsule(creator) for _ in range(17)]
     for c in ids:
         router.pay(c, usdc, 1, sender=funded)
     usdc.mint(router, 10**12, sender=admin)
     g16 = meter.credit_batch(router, usdc, ids[:16], 1000, sender=admin).gas_used
     g1 = meter.credit_batch(router, usdc, ids[16:], 1000, sender=admin).gas_used
-    # marginal cost of one credit with warm role/pause/allow-list slots (vault slot cold)
+    # marginal cost of one credit with the wired-creditor slot warm (vault slot cold)
     marginal = (g16 - g1) // 15
     ROWS["credit (hot path: batched, per credit)"] = {
         "gas": marginal,

@@ -27,8 +27,8 @@ class FakeSource:
         return 0
 
 
-def make_indexer(engine, epoch_length=100, genesis=0) -> Indexer:
-    return Indexer(engine, FakeSource(), CHAIN, ADDR, decoder=EventDecoder(ADDR, abis={}), epoch_length=epoch_length,
+def make_indexer(engine, epoch_length=100, genesis=0, chain_id=CHAIN) -> Indexer:
+    return Indexer(engine, FakeSource(), chain_id, ADDR, decoder=EventDecoder(ADDR, abis={}), epoch_length=epoch_length,
                    genesis=genesis, start_block=1)
 
 

@@ -96,6 +96,74 @@ def test_detail__bad_or_unknown_id(client):
     r = client.get("/api/capsules/42")
     assert r.status_code == 400 and "CAIP-19" in r.json()["error"]
     r = client.get(f"/api/capsules/{capsule_id(999)}")
-    assert r.status_code == 404 and "no capsule" in r.json()["detail"]
+    assert r.status_code == 404 and "no capsule" in r.json()["error"]
     assert client.get(f"/api/lineage/{capsule_id(999)}").status_code == 404
     assert client.get(f"/api/lineage/{capsule_id(1)}", params={"depth": 0}).status_code == 400
+
+
+@pytest.mark.parametrize("path, params, needle", [
+    ("/api/capsules", {"offset": 2**63}, "offset"), ("/api/capsules", {"chain_id": 2**63}, "chain_id"),
+    ("/api/capsules", {"max_price": 2**256}, "max_price"), ("/api/rankings", {"offset": 2**63}, "offset"),
+    ("/api/nodes", {"offset": 2**64}, "offset"), ("/api/capsules", {"offset": 10**400}, "offset"),
+])
+def test_out_of_range_numbers__400_not_500(client, path, params, needle):
+    r = client.get(path, params=params)
+    assert r.status_code == 400 and needle in r.json()["error"] and set(r.json()) == {"error"}
+
+
+def test_largest_accepted_numbers__answer_200(client):
+    assert client.get("/api/capsules", params={"offset": 2**63 - 1}).json()["items"] == []
+    assert client.get("/api/capsules", params={"chain_id": 2**63 - 1}).json()["total"] == 0
+    priced = client.get("/api/capsules", params={"max_price": 10**6}).json()["total"]  # capsules with active terms
+    assert priced > 0 and client.get("/api/capsules", params={"max_price": 2**256 - 1}).json()["total"] == priced
+    assert client.get("/api/nodes", params={"offset": 2**63 - 1}).status_code == 200
+
+
+def test_capsule_id__registry_in_any_case__same_capsule(client):
+    chain_part, registry, token = capsule_id(3).split("/")
+    for variant in (registry.lower(), "erc721:0x" + registry.split("0x")[1].upper()):
+        r = client.get(f"/api/capsules/{chain_part}/{variant}/{token}")
+        assert r.status_code == 200 and r.json()["id"] == capsule_id(3)
+        assert client.get(f"/api/lineage/{chain_part}/{variant}/{token}").json()["id"] == capsule_id(3)
+
+
+def test_errors__uniform_error_bodies(client):
+    for url, code in ((f"/api/capsules/{capsule_id(999)}", 404), ("/api/nowhere", 404), ("/api/capsules/x", 400),
+                      (f"/api/lineage/{capsule_id(999)}", 404)):
+        r = client.get(url)
+        assert r.status_code == code and set(r.json()) == {"error"} and r.json()["error"], url
+
+
+def test_openapi__typed_responses_and_the_statuses_sent(client):
+    doc = client.get("/openapi.json").json()
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            responses = op["responses"]
+            assert "422" not in responses, path
+            ok = responses["200"]["content"]["application/json"]["schema"]
+            assert "$ref" in ok, (path, ok)  # a named model, not an untyped object
+            has_params = bool(op.get("parameters"))
+            assert ("400" in responses) == has_params, path
+            assert ("404" in responses) == ("{capsule_id" in path), path
+            for code in ("400", "404"):
+                if code in responses:
+                    assert responses[code]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    assert set(doc["components"]["schemas"]["Error"]["properties"]) == {"error"}
+
+
+def test_address_book_in_lower_case__ids_checksummed__found_by_any_case(engine):
+    from codexfield.indexer.abi import DecodedEvent, EventDecoder
+    from codexfield.indexer.ingest import Indexer
+
+    from synth import ADDR, FakeSource, minted
+
+    lower = {k: v.lower() for k, v in ADDR.items()}
+    feed_idx = Indexer(engine, FakeSource(), CHAIN, lower, decoder=EventDecoder(lower, abis={}), start_block=1)
+    assert feed_idx.addresses == ADDR
+    h = "0x" + "ab" * 32
+    contract, name, args = minted(7)
+    feed_idx.apply([DecodedEvent(contract=contract, name=name, address=ADDR[contract], block_number=1, block_hash=h,
+                                 log_index=0, tx_hash="0x" + "00" * 32, args=args)],
+                   {1: {"hash": h, "parentHash": "0x" + "00" * 32, "timestamp": 10}}, 1, 1, 1)
+    c = TestClient(create_app(engine))
+    assert c.get(f"/api/capsules/{capsule_id(7).lower()}").json()["id"] == capsule_id(7)

@@ -152,3 +152,47 @@ def test_confirmations__hold_back_recent_blocks(system, make_indexer, chain, cre
     idx = make_indexer(confirmations=3)
     idx.sync()
     assert idx.checkpoint() == chain.blocks.head.number - 3
+
+
+def test_reorg_to_shorter_chain__only_removes_events__rankings_and_manifests_follow(
+        system, make_indexer, engine, chain, creator, consumer, admin, tmp_path):
+    """The new branch is shorter than the indexed one (BlockNotFound for the checkpoint) and
+    holds no event: the removed rating leaves the rankings at once, the removed capsule's
+    manifest row goes, and indexing goes on."""
+    from codexfield.indexer.cli import run_cycle
+    from codexfield.indexer.manifests import ManifestWorker
+    from codexfield.store import LocalStore
+
+    r = system.registry
+    base = r.mint(1, os.urandom(32), [], [], "", sender=creator).return_value
+    idx = make_indexer()
+    worker = ManifestWorker(engine, store=LocalStore(tmp_path / "store"))
+    run_cycle(idx, worker, engine)
+    snap = chain.snapshot()
+    lost = r.mint(2, os.urandom(32), [(base, 100)], [], "", sender=creator).return_value
+    system.lm.set_terms_capsule(77, base, sender=admin)
+    system.lm.set_credential(77, 77, consumer, 1, sender=admin)
+    system.reputation.rate(base, 77, 5, b"\x09" * 32, sender=consumer)
+    chain.mine(2)
+    run_cycle(idx, worker, engine)
+    S, MF = m.CapsuleScore, m.Manifest
+    base_id = _caip(chain, system, base)
+    with engine.connect() as conn:
+        assert conn.execute(select(S.rating_count).where(S.capsule_id == base_id)).scalar_one() == 1
+        lost_cid = conn.execute(select(m.Capsule.cid).where(m.Capsule.id == _caip(chain, system, lost))).scalar_one()
+        assert conn.execute(select(MF).where(MF.cid == lost_cid)).first() is not None
+    indexed = idx.checkpoint()
+    chain.restore(snap)
+    assert chain.blocks.head.number < indexed  # a shorter chain, no new events
+    out = run_cycle(idx, worker, engine)
+    assert out["reorgs"] == 1 and out["applied"] == 0 and out["checkpoint"] <= chain.blocks.head.number
+    with engine.connect() as conn:
+        assert conn.execute(select(S.rating_count).where(S.capsule_id == base_id)).scalar_one() == 0
+        assert conn.execute(select(S.rating_avg).where(S.capsule_id == base_id)).scalar_one() is None
+        assert conn.execute(select(MF).where(MF.cid == lost_cid)).first() is None  # no orphan manifest
+        assert conn.execute(select(func.count()).select_from(m.Capsule)
+                            .where(m.Capsule.id == _caip(chain, system, lost))).scalar_one() == 0
+    again = r.mint(3, os.urandom(32), [], [], "", sender=creator).return_value
+    run_cycle(idx, worker, engine)  # follows the new branch
+    with engine.connect() as conn:
+        assert conn.execute(select(m.Capsule.kind).where(m.Capsule.id == _caip(chain, system, again))).scalar_one() == 3

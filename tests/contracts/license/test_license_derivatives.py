@@ -16,7 +16,7 @@ REFUSED = "capsule: credential does not allow derivative"
 
 @pytest.fixture(scope="module", autouse=True)
 def wired(registry, lm, admin):
-    registry.set_license_manager(lm, sender=admin)
+    registry.wire(lm, sender=admin)
     return registry
 
 

@@ -27,11 +27,10 @@ def system(project, admin, creator, licensor, usdc, chain, accounts):
     identity = admin.deploy(project.IdentityRegistry)
     meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, chain.pending_timestamp - 10, THAW,
                          FEE_BPS)
-    registry.set_license_manager(lm, sender=admin)
+    registry.wire(lm, sender=admin)
     lm.set_revenue_sink(router, sender=admin)
     lm.set_meter(meter, sender=admin)
-    router.grantRole(router.CREDITOR_ROLE(), lm, sender=admin)
-    router.grantRole(router.CREDITOR_ROLE(), meter, sender=admin)
+    router.wire(lm, meter, sender=admin)
     router.set_token_allowed(usdc, True, sender=admin)
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
     return System(registry=registry, lm=lm, router=router, meter=meter, identity=identity, usdc=usdc,

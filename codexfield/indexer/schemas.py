@@ -1,0 +1,292 @@
+"""Response models of the catalog API (pydantic): the OpenAPI document at /openapi.json is built
+from these, so it is the contract of every route.
+
+Conventions: uint256 amounts (prices, fees, stakes, vault balances, scope masks) are decimal
+strings; other integers are JSON numbers, except where noted `BigInt` (a JSON number, or a
+decimal string when the value is 2^53 or more, beyond what JavaScript holds exactly). Every
+error answer is `Error`: `{"error": "<what is wrong and how to fix it>"}`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BigInt = Union[int, str]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # a column added later is dropped, never a 500
+
+
+class Error(_Model):
+    error: str = Field(description="what is wrong and how to fix it")
+
+
+class CapsuleSummary(_Model):
+    id: str = Field(description="CAIP-19 capsule id")
+    chain_id: int
+    token_id: int
+    kind: int
+    creator: str
+    creator_did: str
+    owner: str
+    version: int
+    state: int
+    cid: str
+    created_block: int
+    name: Optional[str] = None
+    description: Optional[str] = None
+    manifest_status: Optional[str] = None
+    score: Optional[float] = None
+    moderation: Optional[str] = None
+    rating_avg: Optional[float] = None
+    rating_count: Optional[int] = None
+    rating_bayes: Optional[float] = None
+    calls: Optional[int] = None
+    success_rate: Optional[float] = None
+    avg_latency_ms: Optional[float] = None
+    audits_valid: Optional[int] = None
+    min_price_per_mu: Optional[str] = Field(None, description="lowest price per MU of its active terms (uint256)")
+
+
+class SearchPage(_Model):
+    total: int = Field(description="matches, exact up to 1,000; a lower bound when total_capped")
+    total_capped: bool
+    limit: int
+    offset: int
+    next_offset: Optional[int] = Field(description="offset of the next page; null on the last page")
+    items: list[CapsuleSummary]
+
+
+class LineageNode(_Model):
+    kind: Optional[int] = None
+    token_id: Optional[int] = None
+    state: Optional[int] = None
+    name: Optional[str] = None
+    moderation: Optional[str] = None
+
+
+class LineageEntry(LineageNode):
+    id: str
+    depth: int = Field(description="hops from the capsule")
+
+
+class LineageEdge(_Model):
+    child: str
+    parent: str
+    share_bps: int
+
+
+class Lineage(_Model):
+    id: str
+    ancestors: list[LineageEntry]
+    descendants: list[LineageEntry]
+    edges: list[LineageEdge]
+    nodes: dict[str, LineageNode]
+
+
+class ManifestInfo(_Model):
+    status: str
+    name: str
+    description: str
+    tags: str
+    attempts: int
+    error_kind: Optional[str] = None
+    last_error: Optional[str] = None
+
+
+class ScoreInfo(_Model):
+    moderation: str
+    score: float
+    success_rate: float
+    avg_latency_ms: Optional[float] = None
+    calls: int
+    rating_count: int
+    rating_avg: Optional[float] = None
+    rating_bayes: float
+    audits_valid: int
+    min_price_per_mu: Optional[str] = None
+    scope_names: str
+    chain_id: Optional[int] = None
+    kind: Optional[int] = None
+    creator: Optional[str] = None
+    cid: Optional[str] = None
+    created_block: Optional[int] = None
+    token_id: Optional[int] = None
+
+
+class TermsInfo(_Model):
+    id: str
+    chain_id: BigInt
+    terms_id: BigInt
+    capsule_id: str
+    payment_token: str
+    price_per_mu: str
+    upfront_fee: str
+    meter: str
+    duration: BigInt
+    mu_quota: str
+    rate_mu: str
+    rate_period: BigInt
+    scope: str
+    scopes: list[str]
+    derivative_share_bps: int
+    revocation: int
+    notice_period: BigInt
+    max_credentials: BigInt
+    transferable: bool
+    text_hash: str
+    active: bool
+    credentials_issued: int
+
+
+class UsageInfo(_Model):
+    mu: str
+    calls: int
+    failures: int
+    latency_ms: int
+    license_amount: str
+    node_amount: str
+
+
+class RoyaltyInfo(_Model):
+    token: str
+    vault: str
+    claimable: str
+    credited_total: str
+    from_children_total: str
+    to_parents_total: str
+    claimed_total: str
+
+
+class RoyaltyFlowInfo(_Model):
+    source: str
+    target: str
+    token: str
+    amount: str
+
+
+class RatingInfo(_Model):
+    sum: int
+    count: int
+    average: Optional[float] = None
+
+
+class AttestationInfo(_Model):
+    id: str
+    attestation_id: BigInt
+    capsule_id: str
+    auditor: str
+    standard: str
+    passed: bool
+    report_hash: str
+    valid_until: BigInt
+    revoked: bool
+
+
+class CapsuleDetail(_Model):
+    id: str
+    chain_id: int
+    registry_address: str
+    token_id: int
+    kind: int
+    content_hash: str
+    cid: str
+    creator: str
+    creator_did: str
+    owner: str
+    version: int
+    previous_id: Optional[str] = None
+    root_id: str
+    latest_id: Optional[str] = None
+    uri: str
+    state: int
+    state_by: Optional[str] = None
+    state_reason: Optional[str] = None
+    created_block: int
+    created_at: int
+    manifest: Optional[ManifestInfo] = None
+    score: Optional[ScoreInfo] = None
+    terms: list[TermsInfo]
+    credentials: int
+    usage: UsageInfo
+    royalties: list[RoyaltyInfo]
+    royalty_flows: list[RoyaltyFlowInfo]
+    rating: RatingInfo
+    attestations: list[AttestationInfo]
+    versions: list[str]
+    lineage: Lineage
+
+
+class EpochInfo(_Model):
+    epoch: BigInt
+    reports: int
+    probes: BigInt
+    successes: BigInt
+    latency_ms_sum: BigInt
+    quality: Optional[str] = None
+    reliability: Optional[str] = None
+    weight: Optional[str] = None
+    strikes: Optional[int] = None
+
+
+class NodeInfo(_Model):
+    id: str
+    chain_id: BigInt
+    address: str
+    endpoint: str
+    services: str
+    region: str
+    tee_signer: str
+    price_per_mu: str
+    stake: str
+    unbonding: str
+    thaw_end: BigInt
+    status: int
+    reliability: str
+    strikes: int
+    jailed_until: BigInt
+    slashed_total: str
+    rewards_claimed: str
+    epochs: list[EpochInfo]
+
+
+class NodePage(_Model):
+    total: int
+    limit: int
+    offset: int
+    items: list[NodeInfo]
+
+
+class ChainStatus(_Model):
+    chain_id: int
+    head: int
+    indexed_block: int
+    lag: int
+    reorgs: int
+    updated_at: float
+    contracts: dict[str, str]
+
+
+class RetryItem(_Model):
+    cid: str
+    status: str
+    attempts: int
+    next_attempt_at: float
+    error_kind: Optional[str] = None
+    last_error: Optional[str] = None
+    retry_in_s: Optional[float] = None
+
+
+class Status(_Model):
+    chains: list[ChainStatus]
+    manifests: dict[str, int] = Field(description="manifest rows per status")
+    retry_queue: list[RetryItem]
+    capsules: int
+
+
+class Meta(_Model):
+    kinds: dict[str, str] = Field(description="kind number -> name")
+    scopes: list[str]
