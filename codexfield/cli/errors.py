@@ -34,7 +34,7 @@ def describe(exc: BaseException) -> str:
     if ape_exc is not None:
         if isinstance(exc, ape_exc.ContractLogicError):
             reason = exc.message or text or "no reason given"
-            return f"the transaction would revert: {reason} (nothing was sent)"
+            return f"the chain refused: {reason} (nothing was sent)"
         if isinstance(exc, (ape_exc.EcosystemNotFoundError, ape_exc.NetworkNotFoundError,
                             ape_exc.ProviderNotFoundError)):
             return f"unknown network: {text} (use e.g. ethereum:local:foundry or ethereum:sepolia:node)"
