@@ -32,7 +32,7 @@ class DeployConfig:
     """Every deployment parameter, with the defaults the README documents."""
 
     admin: str | None = None  # governance (a timelock); defaults to the deployer
-    treasury: str | None = None  # receives slashes and non-reward-token fees; defaults to admin
+    treasury: str | None = None  # receives non-reward-token fees (never slashed stake); defaults to admin
     royalty_bps: int = 500  # ERC-2981 royalty on secondary capsule sales
     epoch_length: int = 3600  # seconds per PoA / usage epoch
     withdrawal_thaw: int = 3 * 86400  # escrow thaw (> settlement window of 1 day)
@@ -230,10 +230,20 @@ def deploy_system(
         genesis = int(d.project.AccessStaking.at(old_staking).genesis())
     elif is_deployed(old_meter, d.project.UsageMeter.contract_type):
         genesis = int(d.project.UsageMeter.at(old_meter).genesis())
+    # AccessStaking is wired to its meter once (`wire`): whatever makes a new meter (its
+    # constructor's contracts) makes a new AccessStaking too, and one wired to another meter than
+    # the book's is redeployed.
+    meter_deps = ("LicenseManager", "RoyaltyRouter", "IdentityRegistry")
+    if is_deployed(old_staking, d.project.AccessStaking.contract_type):
+        wired = str(d.project.AccessStaking.at(old_staking).usage_meter())
+        if wired != ZERO_ADDRESS and not (
+            is_deployed(old_meter, d.project.UsageMeter.contract_type) and wired.lower() == str(old_meter).lower()
+        ):
+            book.contracts.pop("AccessStaking", None)
     staking = d.contract(
         "AccessStaking",
-        *access_staking_args(stake_token, reward_token, treasury, me, config, genesis),
-        deps=token_deps,
+        *access_staking_args(stake_token, reward_token, me, config, genesis),
+        deps=token_deps + meter_deps,
     )
     if staking is not None:
         genesis = int(staking.genesis())
@@ -293,15 +303,17 @@ def deploy_system(
         lambda: meter.configure(staking, treasury, config.protocol_fee_bps, sender=account),
     )
     d.step(
-        "AccessStaking reads paid usage from the UsageMeter",
+        "AccessStaking reads paid usage from the UsageMeter (wired once)",
         lambda: staking.usage_meter() == meter.address,
-        lambda: staking.set_usage_meter(meter, sender=account),
+        lambda: staking.wire(meter, sender=account),
     )
+    # The constructor seats config.reporters from epoch 0; reporters added on a later run sit
+    # from the next epoch (AccessStaking's committee rule).
     for r in config.reporters:
         d.step(
-            f"{r} may report Proof-of-Access probes",
-            lambda r=r: staking.hasRole(staking.REPORTER_ROLE(), r),
-            lambda r=r: staking.grantRole(staking.REPORTER_ROLE(), r, sender=account),
+            f"{r} sits in the Proof-of-Access reporter committee",
+            lambda r=r: _sits_or_pending(staking, r),
+            lambda r=r: staking.add_reporter(r, sender=account),
         )
 
     # 4. Hand governance to `admin` (meant to be a timelock) when it is not the deployer.
@@ -348,12 +360,18 @@ def _contract_names(project) -> set[str]:
         return set()
 
 
-def access_staking_args(stake_token, reward_token, treasury, admin, config: DeployConfig, genesis: int) -> tuple:
-    """Constructor arguments of AccessStaking (kept in one place)."""
+def access_staking_args(stake_token, reward_token, admin, config: DeployConfig, genesis: int) -> tuple:
+    """Constructor arguments of AccessStaking (kept in one place): no treasury (slashed stake
+    funds the reward pool or is burnt); `config.reporters` are the initial committee."""
     from codexfield.poa import Params
 
     params = config.poa or Params()
-    return (stake_token, reward_token, treasury, admin, genesis, config.epoch_length, params.as_tuple())
+    return (stake_token, reward_token, admin, genesis, config.epoch_length, params.as_tuple(), list(config.reporters))
+
+
+def _sits_or_pending(staking, reporter: str) -> bool:
+    """True when `reporter` sits in the committee of the next epoch (or already does)."""
+    return bool(staking.is_reporter(reporter, int(staking.current_epoch()) + 1))
 
 
 def _addr(c) -> str:

@@ -8,14 +8,20 @@ the last wei (tests/offchain/test_poa.py and the hypothesis test against the con
     A  = median_i(successes_i * WAD // probes_i)
     Lm = median_i(latency_ms_i)                       (even count: floor mean of the middle two)
     L  = WAD - min(WAD, Lm * WAD // latency_max_ms)
-    U  = (calls - min(failures, calls)) * WAD // calls                 (only if calls > 0)
-    q  = (wA*A + wL*L + wU*U) // (wA + wL + wU)   if calls > 0 else (wA*A + wL*L) // (wA + wL)
+    U  = (mu - min(failed_mu, mu)) * WAD // mu     (only if mu > 0; both >> 128 first if mu >= 2**128)
+    q  = (wA*A + wL*L + wU*U) // (wA + wL + wU)   if mu > 0 else (wA*A + wL*L) // (wA + wL)
     r' = (alpha*q + (BPS - alpha)*r) // BPS
     weight = stake * r' // WAD * r' // WAD
     reward = weight * (pool * 1e36 // Σ weight) // 1e36
 
-`Simulator` replays whole epochs (strikes, jails, capped slashing, ejection, carry-over of
-pools) with the same integer arithmetic; `rank_nodes` orders nodes for routing.
+(mu, failed_mu) are the UsageMeter's `node_usage(node, epoch)` paid MU and failed paid MU: usage
+success is weighed by paid MU, so free vouchers never count. A node's epoch counts when its
+reports come from a strict majority of the epoch's reporter committee (and number at least
+`quorum`); the medians are taken over all of them.
+
+`Simulator` replays whole epochs (strikes, jails, capped slashing into the next pool or burnt,
+ejection, carry-over of pools) with the same integer arithmetic; `rank_nodes` orders nodes for
+routing.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import click
 WAD = 10**18
 BPS = 10_000
 RPW_SCALE = 10**36
-MAX_REPORTS = 7
+MAX_COMMITTEE = 15  # AccessStaking.MAX_COMMITTEE: largest committee, so most reports per (epoch, node)
 
 SERVICE_BITS: dict[str, int] = {"compute": 1, "storage": 2, "edge": 4, "tee": 8, "transfer": 16}
 
@@ -56,7 +62,7 @@ class Params:
     min_stake: int = 1_000 * 10**18
     report_window: int = 3_600  # seconds after an epoch's end during which reports are accepted
     thaw_period: int = 7 * 86_400  # seconds; must exceed epoch_length + report_window
-    quorum: int = 3  # reports a node needs for the epoch to count
+    quorum: int = 3  # fewest reports for an epoch to count (besides a strict committee majority), 1..15
     latency_max_ms: int = 2_000  # latency at which the latency score reaches 0
     weight_availability_bps: int = 6_000
     weight_latency_bps: int = 2_000
@@ -116,19 +122,22 @@ def latency_score(latency_ms: int, params: Params = DEFAULT_PARAMS) -> int:
     return WAD - t if t < WAD else 0
 
 
-def usage_success(calls: int, failures: int) -> int | None:
-    """(calls - failures) / calls in WAD, or None when no paid call was served."""
-    if calls <= 0:
+def usage_success(mu: int, failed_mu: int) -> int | None:
+    """(mu - failed_mu) / mu in WAD (paid MU weighs), or None when no paid MU was settled."""
+    if mu <= 0:
         return None
-    return (calls - min(failures, calls)) * WAD // calls
+    f = min(failed_mu, mu)
+    if mu >= 2**128:  # as the contract: keeps mu * WAD inside uint256
+        mu, f = mu >> 128, f >> 128
+    return (mu - f) * WAD // mu
 
 
-def quality_from(avail: int, latency_ms: int, calls: int, failures: int, prev: int,
+def quality_from(avail: int, latency_ms: int, mu: int, failed_mu: int, prev: int,
                  params: Params = DEFAULT_PARAMS) -> tuple[int, int]:
     """(quality, new reliability) from the medians, as `_quality` in the contract."""
     lat = latency_score(latency_ms, params)
     wa, wl, wu = params.weight_availability_bps, params.weight_latency_bps, params.weight_usage_bps
-    u = usage_success(calls, failures)
+    u = usage_success(mu, failed_mu)
     if u is not None:
         q = (wa * avail + wl * lat + wu * u) // (wa + wl + wu)
     else:
@@ -137,22 +146,28 @@ def quality_from(avail: int, latency_ms: int, calls: int, failures: int, prev: i
     return q, r
 
 
-def score(probes: int, successes: int, latency_ms: int, calls: int = 0, failures: int = 0,
+def score(probes: int, successes: int, latency_ms: int, mu: int = 0, failed_mu: int = 0,
           prev_reliability: int = DEFAULT_PARAMS.initial_reliability,
           params: Params = DEFAULT_PARAMS) -> tuple[int, int]:
-    """One report's (quality, new reliability): the contract's `score` view."""
-    return quality_from(availability(probes, successes), latency_ms, calls, failures, prev_reliability, params)
+    """One report's (quality, new reliability): the contract's `score_reports` of one sample."""
+    return quality_from(availability(probes, successes), latency_ms, mu, failed_mu, prev_reliability, params)
 
 
-def score_reports(samples: Sequence[tuple[int, int, int]], calls: int = 0, failures: int = 0,
+def score_reports(samples: Sequence[tuple[int, int, int]], mu: int = 0, failed_mu: int = 0,
                   prev_reliability: int = DEFAULT_PARAMS.initial_reliability,
                   params: Params = DEFAULT_PARAMS) -> tuple[int, int]:
-    """(quality, new reliability) from up to 7 (probes, successes, latency_ms) reports."""
-    if not 0 < len(samples) <= MAX_REPORTS:
-        raise ValueError(f"between 1 and {MAX_REPORTS} reports are needed")
+    """(quality, new reliability) from up to MAX_COMMITTEE (probes, successes, latency_ms) reports."""
+    if not 0 < len(samples) <= MAX_COMMITTEE:
+        raise ValueError(f"between 1 and {MAX_COMMITTEE} reports are needed")
     avail = median([availability(p, s) for p, s, _ in samples])
     lat = median([lat for _, _, lat in samples])
-    return quality_from(avail, lat, calls, failures, prev_reliability, params)
+    return quality_from(avail, lat, mu, failed_mu, prev_reliability, params)
+
+
+def counts(reports: int, committee: int, params: Params = DEFAULT_PARAMS) -> bool:
+    """Whether an epoch with `reports` reports for a node counts: a strict majority of the
+    epoch's committee, and at least `quorum`."""
+    return reports >= params.quorum and 2 * reports > committee
 
 
 def weight(stake: int, reliability: int) -> int:
@@ -174,7 +189,7 @@ class SimNode:
     availability: float = 0.99
     latency_ms: float = 200.0
     failure_rate: float = 0.01
-    calls: int = 0  # paid calls per epoch
+    calls: int = 0  # paid calls per epoch (1 MU each: mu = calls, failed_mu = failed calls)
     kind: str = "good"
     reliability: int = 0
     strikes: int = 0
@@ -204,12 +219,14 @@ class EpochResult:
 class Simulator:
     """Integer replay of AccessStaking's epochs: strikes, jails, slashing cap, ejection, rewards.
 
-    Reports are produced by `reporters` honest reporters (binomial probes, noisy latency); a
-    node with fewer than `quorum` reports in an epoch is skipped, as on chain.
+    Reports are produced by a committee of `reporters` honest reporters (binomial probes, noisy
+    latency); a node whose reports are not a strict committee majority (or fewer than `quorum`)
+    is skipped, as on chain. Slashed stake joins the next epoch's pool with `same_token`
+    (stake token == reward token), else it is burnt (`burnt`).
     """
 
     def __init__(self, nodes: Iterable[SimNode], params: Params = DEFAULT_PARAMS, *, reporters: int = 3,
-                 probes: int = 24, seed: int = 0, usage: bool = True) -> None:
+                 probes: int = 24, seed: int = 0, usage: bool = True, same_token: bool = False) -> None:
         self.params = params
         self.nodes: list[SimNode] = list(nodes)
         for n in self.nodes:
@@ -221,7 +238,8 @@ class Simulator:
         self.rng = random.Random(seed)
         self.epoch = 0
         self.carry = 0
-        self.treasury = 0
+        self.same_token = same_token
+        self.burnt = 0
         self.results: list[EpochResult] = []
 
     # -- observation ---------------------------------------------------------------------------
@@ -252,8 +270,8 @@ class Simulator:
              usage: dict[str, tuple[int, int]] | None = None) -> EpochResult:
         """Finalize one epoch funded with `pool` (plus any carry-over).
 
-        `reports`/`usage` override the generated observations (node name -> samples / (calls,
-        failures)); nodes missing from an override get no reports / no usage.
+        `reports`/`usage` override the generated observations (node name -> samples / (mu,
+        failed_mu)); nodes missing from an override get no reports / no usage.
         """
         p = self.params
         e = self.epoch
@@ -268,11 +286,12 @@ class Simulator:
             if n.status == Status.EJECTED:
                 continue
             samples = reports.get(n.name, []) if reports is not None else self._reports(n)
-            samples = samples[:MAX_REPORTS]
-            if len(samples) < p.quorum:
+            if len(samples) > self.reporters:
+                raise ValueError(f"{n.name}: more reports than committee members ({self.reporters})")
+            if not counts(len(samples), self.reporters, p):
                 continue
-            calls, fails = usage.get(n.name, (0, 0)) if usage is not None else self._usage(n)
-            q, r = score_reports(samples, calls, fails, n.reliability, p)
+            mu, failed_mu = usage.get(n.name, (0, 0)) if usage is not None else self._usage(n)
+            q, r = score_reports(samples, mu, failed_mu, n.reliability, p)
             qualities[n.name] = q
             n.reliability = r
             w = 0
@@ -320,7 +339,10 @@ class Simulator:
                 amount = w * rpw // RPW_SCALE
                 rewards[name] = amount
                 by_name[name].rewards += amount
-        self.treasury += slashed_sum
+        if self.same_token:
+            self.carry += slashed_sum  # the next epoch's pool
+        else:
+            self.burnt += slashed_sum
         res = EpochResult(e, pool_total, total_weight, rpw, carried, rewards, slashed_sum, jailed, ejected, qualities)
         self.results.append(res)
         self.epoch += 1
@@ -496,14 +518,17 @@ def poa_group() -> None:
 @click.option("--probes", type=int, multiple=True, required=True, help="Probes per report (repeat per reporter).")
 @click.option("--successes", type=int, multiple=True, required=True, help="Successful probes per report.")
 @click.option("--latency", "latency_ms", type=int, multiple=True, required=True, help="Mean latency (ms) per report.")
-@click.option("--calls", type=int, default=0, show_default=True, help="Paid calls in the epoch (UsageMeter).")
-@click.option("--failures", type=int, default=0, show_default=True, help="Failed paid calls.")
+@click.option("--mu", type=int, default=0, show_default=True, help="Paid MU settled in the epoch (UsageMeter).")
+@click.option("--failed-mu", "failed_mu", type=int, default=0, show_default=True, help="MU of failed paid calls.")
 @click.option("--reliability", "prev", type=float, default=None,
               help="Previous reliability in [0, 1] (default: the initial reliability).")
+@click.option("--committee", type=int, default=None,
+              help="Reporter committee size of the epoch (default: one member per report given).")
 @click.option("--stake", type=float, default=None, help="Stake in tokens, to show the reward weight.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (WAD integers).")
-def score_command(probes: tuple[int, ...], successes: tuple[int, ...], latency_ms: tuple[int, ...], calls: int,
-                  failures: int, prev: float | None, stake: float | None, as_json: bool) -> None:
+def score_command(probes: tuple[int, ...], successes: tuple[int, ...], latency_ms: tuple[int, ...], mu: int,
+                  failed_mu: int, prev: float | None, committee: int | None, stake: float | None,
+                  as_json: bool) -> None:
     """Epoch quality and new reliability of a node, bit-exact with the contract (default params)."""
     if not (len(probes) == len(successes) == len(latency_ms)):
         raise click.UsageError("give --probes, --successes and --latency once per report (same count each)")
@@ -512,7 +537,7 @@ def score_command(probes: tuple[int, ...], successes: tuple[int, ...], latency_m
         if not 0 <= prev_wad <= WAD:
             raise ValueError("--reliability must be between 0 and 1")
         samples = list(zip(probes, successes, latency_ms))
-        q, r = score_reports(samples, calls, failures, prev_wad)
+        q, r = score_reports(samples, mu, failed_mu, prev_wad)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     p = DEFAULT_PARAMS
@@ -520,11 +545,11 @@ def score_command(probes: tuple[int, ...], successes: tuple[int, ...], latency_m
         "availability": median([availability(a, b) for a, b, _ in samples]),
         "latency_ms": median(list(latency_ms)),
         "latency_score": latency_score(median(list(latency_ms))),
-        "usage_success": usage_success(calls, failures),
+        "usage_success": usage_success(mu, failed_mu),
         "quality": q,
         "reliability": r,
         "strike": q < p.quality_floor,
-        "counts": len(samples) >= p.quorum,
+        "counts": counts(len(samples), len(samples) if committee is None else committee, p),
     }
     if stake is not None:
         out["weight"] = weight(int(stake * WAD), r)
@@ -534,11 +559,12 @@ def score_command(probes: tuple[int, ...], successes: tuple[int, ...], latency_m
     click.echo(f"availability   {_fmt_wad(out['availability'])}  (median of {len(samples)} reports)")
     click.echo(f"latency        {out['latency_ms']} ms -> score {_fmt_wad(out['latency_score'])}")
     u = out["usage_success"]
-    click.echo(f"usage success  {'n/a (no paid calls)' if u is None else _fmt_wad(u)}")
+    click.echo(f"usage success  {'n/a (no paid MU)' if u is None else _fmt_wad(u)}")
     click.echo(f"quality        {_fmt_wad(q)}  ({q} wei){'  STRIKE' if out['strike'] else ''}")
     click.echo(f"reliability    {_fmt_wad(prev_wad)} -> {_fmt_wad(r)}  ({r} wei)")
     if not out["counts"]:
-        click.echo(f"note: fewer than quorum={p.quorum} reports: on chain this epoch would not count")
+        click.echo(f"note: on chain this epoch would not count (needs a strict committee majority and "
+                   f"at least quorum={p.quorum} reports)")
     if stake is not None:
         click.echo(f"reward weight  {out['weight'] / WAD:.4f} tokens")
 
@@ -622,7 +648,8 @@ def class_summary(sim: Simulator) -> dict[str, dict[str, float]]:
 
 
 def summary_lines(sim: Simulator) -> list[str]:
-    lines = [f"{len(sim.nodes)} nodes, {sim.epoch} epochs, slashed to treasury {sim.treasury / WAD:,.0f} tokens"]
+    lines = [f"{len(sim.nodes)} nodes, {sim.epoch} epochs, slashed {sum(n.slashed for n in sim.nodes) / WAD:,.0f} tokens "
+             f"({'into the next pools' if sim.same_token else 'burnt'})"]
     lines.append(f"{'class':8} {'nodes':>5} {'ejected':>7} {'reward%':>8} {'stake%':>7} {'rel':>6} {'reward/token':>12}")
     for kind, s in class_summary(sim).items():
         lines.append(

@@ -1,27 +1,37 @@
 # pragma version 0.4.3
 # pragma nonreentrancy on
+# pragma optimize codesize
 """
 @title AccessStaking: CodexField Proof of Access
 @custom:contract-name AccessStaking
 @license GNU Affero General Public License v3.0 only (compiles in snekmate, AGPL-3.0-only)
 @author CodexField
 @notice Owns the node set of the Proof of Access: stake (bonded and thawing), node
-        profiles, the reporters' per-epoch probe reports, every node's reliability, strikes
-        and jail record, and the per-epoch reward pools (in `reward_token`).
+        profiles, the reporter committee and its per-epoch probe reports, every node's
+        reliability, strikes and jail record, and the per-epoch reward pools (in `reward_token`).
+
+        Reporter committee: the admin seeds it in the constructor (sitting from epoch 0) and
+        changes it with `add_reporter`/`remove_reporter`; a change made during epoch c takes
+        effect from epoch c + 1, so the committee of an epoch is fixed before the epoch starts.
+        At most MAX_COMMITTEE members; each holds one slot, i.e. one report per (epoch, node).
+        A slot is reused only once every epoch its previous member sat in is past reporting.
 
         Life of an epoch e = [genesis + e * epoch_length, genesis + (e + 1) * epoch_length):
-        REPORTERs `submit_reports(e, ...)` from the epoch's start until `report_window`
-        seconds after its end; then anyone calls `finalize_epoch(e, max_nodes)` until it
-        returns True (epochs finalize in order, one page of nodes per call). Per node with at
-        least `quorum` reports the contract takes the median availability and the median
-        latency of the reports, adds the UsageMeter's paid-usage success of the node in e
-        (when a meter is set and the node served calls), and updates:
+        members of e's committee `submit_reports(e, ...)` from the epoch's start until
+        `report_window` seconds after its end; then anyone calls `finalize_epoch(e, max_nodes)`
+        until it returns True (epochs finalize in order, one page of nodes per call). A node's
+        epoch counts when n, the number of its reports, is a strict majority of e's committee
+        (2n > committee size) and at least `quorum`; the contract then takes the median of ALL
+        n reports (so a colluding minority of the committee never decides a median while the
+        majority reports, whatever the order of arrival), adds the wired UsageMeter's paid-usage
+        success of the node in e (weighed by paid MU; free vouchers never count), and updates:
 
             A  = median_i(successes_i * WAD // probes_i)              availability, WAD
             Lm = median_i(latency_ms_i)                               even count: mean of the middle two (floor)
             L  = WAD - min(WAD, Lm * WAD // latency_max_ms)           latency score, WAD
-            U  = (calls - min(failures, calls)) * WAD // calls        usage success (only if calls > 0)
-            q  = (wA*A + wL*L + wU*U) // (wA + wL + wU)               if calls > 0
+            U  = (mu - min(failed_mu, mu)) * WAD // mu                usage success (only if mu > 0;
+                                                                      both >> 128 first when mu >= 2**128)
+            q  = (wA*A + wL*L + wU*U) // (wA + wL + wU)               if mu > 0
                = (wA*A + wL*L) // (wA + wL)                           otherwise
             r' = (alpha*q + (BPS - alpha)*r) // BPS                   reliability (EMA), WAD
             weight = s * r' // WAD * r' // WAD                        s = stake bonded before the epoch ended
@@ -30,28 +40,31 @@
         q < quality_floor is a strike (a good epoch clears the strikes); `strikes_to_jail`
         consecutive strikes jail the node for `jail_epochs` epochs and slash `slash_bps` of
         its stake + thawing stake (capped by the epoch's slashing capacity, `slash_cap_bps`
-        of all bonded + thawing stake, refilled every epoch) to the treasury; the
-        `max_jails`-th jail ejects it (its remaining stake thaws out). Jailed nodes are still
-        scored (reliability can recover) but earn nothing and collect no strikes. An epoch
-        with fewer than `quorum` reports for a node does not count for it (no strike, no
-        reward, reliability unchanged). Defaults: see `docs/poa.md` and `codexfield/poa.py`.
+        of all bonded + thawing stake, refilled every epoch). Slashed stake never goes to an
+        address governance chooses: with `stake_token == reward_token` it joins the reward
+        pool of epoch e + 1; otherwise it is burnt (stays in this contract forever, counted in
+        `burnt_stake`; no function moves it). The `max_jails`-th jail ejects the node (its
+        remaining stake thaws out). Jailed nodes are still scored (reliability can recover)
+        but earn nothing and collect no strikes. An epoch without a reporting majority for a
+        node does not count for it (no strike, no reward, reliability unchanged). Defaults:
+        see `docs/poa.md` and `codexfield/poa.py`.
 
         Example:
             staking.register_node("https://n1.example", 1 | 8, b"eu-west", tee, 1000e18)
-            staking.submit_reports(e, [Report(n1, 20, 19, 180)])       # REPORTER
+            staking.submit_reports(e, [Report(n1, 20, 19, 180)])       # committee member
             staking.finalize_epoch(e, 100)                             # anyone, after the window
             staking.claim_rewards(n1)
 
         Genesis is `genesis_` (0 means the deploy block's timestamp). A node price hint per
         MU is set with `update_node` (registration leaves it 0 = no hint).
-@custom:security Trusts REPORTERs for the probe reports (one report per reporter, node and
-        epoch; a lying minority cannot move the median) and the UsageMeter set by the admin
-        for per-node usage counters (its epochs must match). Stake leaves only through
-        thawing (`thaw_period`, longer than one epoch plus the report window), and a
-        withdrawal also waits until every epoch that ended before the thaw did is finalized,
-        so thawing stake stays slashable for everything the node did while bonded. Slashing
-        per epoch is capped so that a broken reporter set cannot drain the stake. Standard
-        ERC-20 tokens only (no fee-on-transfer or rebasing tokens).
+@custom:security Trusts a majority of each epoch's reporter committee for the probe reports,
+        and the UsageMeter wired once (`wire`, never changeable) for per-node usage counters
+        (its epochs must match). Stake leaves only through thawing (`thaw_period`, longer
+        than one epoch plus the report window), and a withdrawal also waits until every epoch
+        that ended before the thaw did is finalized, so thawing stake stays slashable for
+        everything the node did while bonded. Slashing per epoch is capped so that a broken
+        committee cannot drain the stake. Standard ERC-20 tokens only (no fee-on-transfer or
+        rebasing tokens).
 @custom:kill Pausing (PAUSER) stops `register_node`, `add_stake` and `submit_reports`. It
         never stops `request_unbond`, `withdraw_unbonded`, `claim_rewards`, `finalize_epoch`
         (withdrawals wait on it), `fund_rewards`, `update_node` or reads.
@@ -85,10 +98,6 @@ exports: (
 )
 
 
-# @dev Role that submits probe reports (prober keepers).
-REPORTER_ROLE: public(constant(bytes32)) = keccak256("REPORTER")
-
-
 # @dev Role that may pause new activity.
 PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
 
@@ -105,12 +114,8 @@ BPS: public(constant(uint256)) = 10_000
 RPW_SCALE: public(constant(uint256)) = 10**36
 
 
-# @dev Reports kept per (epoch, node); the median is taken over these.
-MAX_REPORTS: public(constant(uint256)) = 7
-
-
-# @dev Distinct reporter addresses ever (each gets a bit in the per-node dedupe bitmap).
-MAX_REPORTERS: public(constant(uint256)) = 120
+# @dev Largest reporter committee (one report slot per member and (epoch, node)).
+MAX_COMMITTEE: public(constant(uint256)) = 15
 
 
 # @dev Largest page of `finalize_epoch`.
@@ -138,6 +143,8 @@ MAX_AMOUNT: constant(uint256) = 2**96 - 1
 
 
 _MASK32: constant(uint256) = 2**32 - 1
+_MASK40: constant(uint256) = 2**40 - 1
+_MASK48: constant(uint256) = 2**48 - 1
 _MASK64: constant(uint256) = 2**64 - 1
 _MASK96: constant(uint256) = 2**96 - 1
 _MASK127: constant(uint256) = 2**127 - 1
@@ -153,8 +160,9 @@ stake_token: public(immutable(address))
 reward_token: public(immutable(address))
 
 
-# @dev Receiver of slashed stake.
-treasury: public(immutable(address))
+# @dev True when `stake_token == reward_token`: slashed stake then joins the next epoch's reward
+#      pool; otherwise it is burnt (kept here forever, counted in `burnt_stake`).
+_slash_to_pool: immutable(bool)
 
 
 # @dev Timestamp at which epoch 0 starts.
@@ -166,26 +174,45 @@ epoch_length: public(immutable(uint256))
 
 
 # @dev Scoring and slashing constants (see `params()` and the header formula).
-MIN_STAKE: immutable(uint256)
-REPORT_WINDOW: immutable(uint256)
-THAW_PERIOD: immutable(uint256)
-QUORUM: immutable(uint256)
-LATENCY_MAX_MS: immutable(uint256)
-W_AVAILABILITY: immutable(uint256)
-W_LATENCY: immutable(uint256)
-W_USAGE: immutable(uint256)
-ALPHA: immutable(uint256)
-INITIAL_RELIABILITY: immutable(uint256)
-QUALITY_FLOOR: immutable(uint256)
-STRIKES_TO_JAIL: immutable(uint256)
-JAIL_EPOCHS: immutable(uint256)
-MAX_JAILS: immutable(uint256)
-SLASH_BPS: immutable(uint256)
-SLASH_CAP_BPS: immutable(uint256)
+min_stake: immutable(uint256)
+report_window: immutable(uint256)
+thaw_period: immutable(uint256)
+quorum: immutable(uint256)
+latency_max_ms: immutable(uint256)
+w_availability: immutable(uint256)
+w_latency: immutable(uint256)
+w_usage: immutable(uint256)
+alpha_bps: immutable(uint256)
+initial_reliability: immutable(uint256)
+quality_floor: immutable(uint256)
+strikes_to_jail: immutable(uint256)
+jail_epochs: immutable(uint256)
+max_jails: immutable(uint256)
+slash_bps: immutable(uint256)
+slash_cap_bps: immutable(uint256)
 
 
-# @dev The UsageMeter read for paid-usage success (zero: probes only).
+# @dev The UsageMeter read for paid-usage success (zero until `wire`; never changes after it).
 usage_meter: public(address)
+
+
+# @dev "Never ends" value of a committee seat's `until` epoch.
+_OPEN: constant(uint256) = 2**48 - 1
+
+
+# @dev Committee seat per slot: member 160 | first epoch it sits 48 @160 | first epoch it no
+#      longer sits 48 @208 (_OPEN: still a member). Zero: free slot.
+_seat: HashMap[uint256, uint256]
+
+
+# @dev Slot + 1 of an address's latest seat (0: none).
+_slot_of: HashMap[address, uint256]
+
+
+# @dev Committee size checkpoints: index -> from epoch 248 @8 | size 8; and their count. The size
+#      of epoch e is the size of the last checkpoint whose from epoch is <= e.
+_size_cp: HashMap[uint256, uint256]
+_size_cp_count: uint256
 
 
 # @dev Next epoch to finalize (every earlier epoch is final).
@@ -206,7 +233,8 @@ _index: HashMap[address, uint256]
 
 
 # @dev Hot node word: reliability 64 | strikes 8 @64 | jails 8 @72 | status 8 @80 |
-#      jailed_until 32 @88 | pending epoch + 1 32 @120 (0: none).
+#      jailed_until 32 @88 | pending epoch + 1 32 @120 (0: none) | timestamp of the latest jail
+#      40 @152 | registration timestamp 40 @192.
 _meta: HashMap[address, uint256]
 
 
@@ -219,8 +247,15 @@ _bal: HashMap[address, uint256]
 _BAL_SET: constant(uint256) = 1 << 255
 
 
-# @dev Stake word: bonded stake 128 | stake added recently 96 @128 | epoch of that addition 32 @224.
+# @dev Stake word: bonded stake 127 | older-addition flag 1 @127 | stake added in the latest
+#      addition epoch 96 @128 | that epoch 32 @224. With the flag, `_stake_older` holds an earlier
+#      addition still inside an unfinalized epoch: amount 128 | epoch 32 @128.
 _stake: HashMap[address, uint256]
+_stake_older: HashMap[address, uint256]
+
+
+# @dev The flag bit of the stake word.
+_OLDER: constant(uint256) = 1 << 127
 
 
 # @dev Thawing word: thawing stake 128 | thaw end timestamp 64 @128.
@@ -239,18 +274,14 @@ endpoint: public(HashMap[address, String[256]])
 price_per_mu: public(HashMap[address, uint256])
 
 
-# @dev Reports per (epoch, node): four slots of two 128-bit lanes. Lane 0 (low half of slot 0):
-#      count 8 | reporter bitmap 120 @8; lanes 1..7: probes 32 | successes 32 @32 | latency_ms 32 @64.
-_reports: HashMap[uint256, HashMap[address, uint256[4]]]
+# @dev Reports per (epoch, node), in arrival order: eight slots of two 128-bit lanes. Lane 0 (low
+#      half of slot 0): count 8 | committee-slot bitmap 15 @8; lanes 1..15: probes 32 |
+#      successes 32 @32 | latency_ms 32 @64.
+_reports: HashMap[uint256, HashMap[address, uint256[8]]]
 
 
 # @dev Reports accepted per epoch (an epoch without reports finalizes in O(1)).
 epoch_reports: public(HashMap[uint256, uint256])
-
-
-# @dev Reporter bit index + 1 (0: not assigned yet), and how many were assigned.
-reporter_id: public(HashMap[address, uint256])
-reporter_count: public(uint256)
 
 
 # @dev Reward pool per epoch (funded while the epoch is current, plus carry-over).
@@ -277,6 +308,10 @@ rewards_reserved: public(uint256)
 rewards_credited: public(uint256)
 
 
+# @dev Slashed stake burnt (stake_token != reward_token): held here forever, moved by nothing.
+burnt_stake: public(uint256)
+
+
 # @dev Slashing capacity left in the epoch being finalized, and that epoch + 1.
 slash_available: public(uint256)
 _slash_epoch: uint256
@@ -286,33 +321,35 @@ _slash_epoch: uint256
 def __init__(
     stake_token_: address,
     reward_token_: address,
-    treasury_: address,
     admin_: address,
     genesis_: uint256,
     epoch_length_: uint256,
     params_: IAccessStaking.Params,
+    reporters_: DynArray[address, MAX_COMMITTEE],
 ):
     """
-    @dev Grants every role to `admin_` (meant to be a timelock) and renounces the deployer's.
+    @dev Grants DEFAULT_ADMIN and PAUSER to `admin_` (meant to be a timelock) and to no one else:
+         when `admin_` is not the deployer, the deployer's DEFAULT_ADMIN (granted by snekmate's
+         constructor) is revoked here, so RoleGranted/RoleRevoked show the whole handover.
     @param stake_token_ The token nodes stake.
-    @param reward_token_ The token rewards are paid in (may be `stake_token_`).
-    @param treasury_ Receiver of slashed stake.
+    @param reward_token_ The token rewards are paid in (may be `stake_token_`: slashed stake
+           then funds the reward pool, otherwise it is burnt).
     @param admin_ The governance address (DEFAULT_ADMIN, PAUSER).
     @param genesis_ Start of epoch 0 (0: now); not in the future.
     @param epoch_length_ Seconds per epoch (default 86,400).
     @param params_ Scoring and slashing constants (defaults in docs/poa.md).
+    @param reporters_ The initial reporter committee (sitting from epoch 0; distinct, non-zero).
     """
     access_control.__init__()
     pausable.__init__()
     assert stake_token_ != empty(address) and reward_token_ != empty(address), "poa: zero token"
-    assert treasury_ != empty(address), "poa: zero treasury"
     assert admin_ != empty(address), "poa: zero admin"
     assert epoch_length_ > 0, "poa: zero epoch length"
     assert genesis_ <= block.timestamp, "poa: genesis in the future"
     p: IAccessStaking.Params = params_
     assert p.min_stake > 0 and p.min_stake <= MAX_AMOUNT, "poa: bad min stake"
     assert p.thaw_period > epoch_length_ + p.report_window, "poa: thaw too short"
-    assert p.quorum >= 1 and p.quorum <= MAX_REPORTS, "poa: bad quorum"
+    assert p.quorum >= 1 and p.quorum <= MAX_COMMITTEE, "poa: bad quorum"
     assert p.latency_max_ms > 0, "poa: zero latency max"
     assert p.weight_availability_bps + p.weight_latency_bps + p.weight_usage_bps == BPS, "poa: bad weights"
     assert p.weight_availability_bps + p.weight_latency_bps > 0, "poa: bad weights"
@@ -325,33 +362,45 @@ def __init__(
 
     stake_token = stake_token_
     reward_token = reward_token_
-    treasury = treasury_
+    _slash_to_pool = stake_token_ == reward_token_
     epoch_length = epoch_length_
     g: uint256 = genesis_
     if g == 0:
         g = block.timestamp
     genesis = g
-    MIN_STAKE = p.min_stake
-    REPORT_WINDOW = p.report_window
-    THAW_PERIOD = p.thaw_period
-    QUORUM = p.quorum
-    LATENCY_MAX_MS = p.latency_max_ms
-    W_AVAILABILITY = p.weight_availability_bps
-    W_LATENCY = p.weight_latency_bps
-    W_USAGE = p.weight_usage_bps
-    ALPHA = p.alpha_bps
-    INITIAL_RELIABILITY = p.initial_reliability
-    QUALITY_FLOOR = p.quality_floor
-    STRIKES_TO_JAIL = p.strikes_to_jail
-    JAIL_EPOCHS = p.jail_epochs
-    MAX_JAILS = p.max_jails
-    SLASH_BPS = p.slash_bps
-    SLASH_CAP_BPS = p.slash_cap_bps
+    min_stake = p.min_stake
+    report_window = p.report_window
+    thaw_period = p.thaw_period
+    latency_max_ms = p.latency_max_ms
+    initial_reliability = p.initial_reliability
+    quality_floor = p.quality_floor
+    quorum = p.quorum
+    w_availability = p.weight_availability_bps
+    w_latency = p.weight_latency_bps
+    w_usage = p.weight_usage_bps
+    alpha_bps = p.alpha_bps
+    strikes_to_jail = p.strikes_to_jail
+    jail_epochs = p.jail_epochs
+    max_jails = p.max_jails
+    slash_bps = p.slash_bps
+    slash_cap_bps = p.slash_cap_bps
 
     access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
     access_control._grant_role(PAUSER_ROLE, admin_)
     if admin_ != msg.sender:
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+
+    slot: uint256 = 0
+    for r: address in reporters_:
+        assert r != empty(address), "poa: zero reporter"
+        assert self._slot_of[r] == 0, "poa: already a reporter"
+        self._seat[slot] = convert(convert(r, uint160), uint256) | (_OPEN << 208)
+        self._slot_of[r] = slot + 1
+        log IAccessStaking.ReporterAdded(reporter=r, slot=slot, from_epoch=0)
+        slot += 1
+    if slot != 0:
+        self._size_cp[0] = slot
+        self._size_cp_count = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,16 +420,18 @@ def register_node(endpoint: String[256], services: uint256, region: bytes8, tee_
     @param tee_signer The node's TEE attestation key (required with the TEE bit).
     @param stake The initial stake, at least `min_stake`.
     """
-    pausable._require_not_paused()
+    assert not pausable.paused, "poa: paused"
     status: uint8 = self._status_of(self._meta[msg.sender])
     assert status != STATUS_EJECTED, "poa: node ejected"
     assert status == STATUS_NONE, "poa: already registered"
     self._check_profile(endpoint, services, tee_signer)
-    assert stake >= MIN_STAKE, "poa: stake below minimum"
+    assert stake >= min_stake, "poa: stake below minimum"
     assert stake <= MAX_AMOUNT, "poa: amount too large"
     epoch: uint256 = self._current_epoch()
 
-    self._meta[msg.sender] = INITIAL_RELIABILITY | (convert(STATUS_ACTIVE, uint256) << 80)
+    self._meta[msg.sender] = (
+        initial_reliability | (convert(STATUS_ACTIVE, uint256) << 80) | (block.timestamp << 192)
+    )
     self._stake[msg.sender] = stake | (stake << 128) | (epoch << 224)
     self._profile[msg.sender] = self._pack_profile(services, region, tee_signer)
     self._bal[msg.sender] |= _BAL_SET
@@ -391,7 +442,7 @@ def register_node(endpoint: String[256], services: uint256, region: bytes8, tee_
     self.node_count = n + 1
     self.total_staked += stake
 
-    assert extcall IERC20(stake_token).transferFrom(msg.sender, self, stake, default_return_value=True)
+    self._pull(stake_token, stake)
     log IAccessStaking.NodeRegistered(
         node=msg.sender,
         endpoint=endpoint,
@@ -399,7 +450,7 @@ def register_node(endpoint: String[256], services: uint256, region: bytes8, tee_
         region=region,
         tee_signer=tee_signer,
         stake=stake,
-        reliability=INITIAL_RELIABILITY,
+        reliability=initial_reliability,
     )
 
 
@@ -413,8 +464,7 @@ def update_node(endpoint: String[256], services: uint256, region: bytes8, tee_si
     @param tee_signer The node's TEE attestation key (required with the TEE bit).
     @param price_per_mu The node's price hint per MU (0: none).
     """
-    status: uint8 = self._status_of(self._meta[msg.sender])
-    assert status == STATUS_ACTIVE or status == STATUS_JAILED, "poa: unknown node"
+    self._require_node(msg.sender)
     self._check_profile(endpoint, services, tee_signer)
     self._profile[msg.sender] = self._pack_profile(services, region, tee_signer)
     self.endpoint[msg.sender] = endpoint
@@ -436,26 +486,40 @@ def add_stake(amount: uint256):
     @notice The added stake earns from the epoch after this one.
     @param amount The amount (non-zero).
     """
-    pausable._require_not_paused()
-    status: uint8 = self._status_of(self._meta[msg.sender])
-    assert status == STATUS_ACTIVE or status == STATUS_JAILED, "poa: unknown node"
+    assert not pausable.paused, "poa: paused"
+    self._require_node(msg.sender)
     assert amount > 0, "poa: zero amount"
     assert amount <= MAX_AMOUNT, "poa: amount too large"
     word: uint256 = self._stake[msg.sender]
-    stake: uint256 = (word & _MASK128) + amount
+    stake: uint256 = (word & _MASK127) + amount
     recent: uint256 = (word >> 128) & _MASK96
     recent_epoch: uint256 = word >> 224
+    older_flag: uint256 = word & _OLDER
     epoch: uint256 = self._current_epoch()
-    if recent_epoch >= self.next_epoch:
-        # The earlier addition's epoch is not final yet: keep excluding it (conservative).
+    final: uint256 = self.next_epoch
+    if recent == 0 or recent_epoch < final:
+        # Every earlier addition's epoch is final: it counts from now on.
+        recent = amount
+        older_flag = 0
+    elif recent_epoch == epoch:
         recent += amount
     else:
+        # The latest addition's epoch is not final yet: keep it apart (older bucket) so that it is
+        # excluded from its own epoch and counted from the next one. A third pending epoch merges
+        # into the older bucket under the later epoch (conservative: never overcounts).
+        older: uint256 = recent
+        if older_flag != 0:
+            prev: uint256 = self._stake_older[msg.sender]
+            if prev >> 128 >= final:
+                older += prev & _MASK128
+        self._stake_older[msg.sender] = older | (recent_epoch << 128)
+        older_flag = _OLDER
         recent = amount
     recent = min(recent, stake)
     assert stake <= _MASK127 and recent <= _MASK96, "poa: amount too large"
-    self._stake[msg.sender] = stake | (recent << 128) | (epoch << 224)
+    self._stake[msg.sender] = stake | older_flag | (recent << 128) | (epoch << 224)
     self.total_staked += amount
-    assert extcall IERC20(stake_token).transferFrom(msg.sender, self, amount, default_return_value=True)
+    self._pull(stake_token, amount)
     thaw: uint256 = self._thaw[msg.sender]
     log IAccessStaking.StakeChanged(node=msg.sender, stake=stake, unbonding=thaw & _MASK128, thaw_end=thaw >> 128)
 
@@ -469,19 +533,18 @@ def request_unbond(amount: uint256):
             and stays slashable. The stake left must be 0 or at least `min_stake`.
     @param amount The amount (non-zero, at most the bonded stake).
     """
-    status: uint8 = self._status_of(self._meta[msg.sender])
-    assert status == STATUS_ACTIVE or status == STATUS_JAILED, "poa: unknown node"
+    self._require_node(msg.sender)
     assert amount > 0, "poa: zero amount"
     word: uint256 = self._stake[msg.sender]
-    stake: uint256 = word & _MASK128
+    stake: uint256 = word & _MASK127
     assert amount <= stake, "poa: insufficient stake"
     stake -= amount
-    assert stake == 0 or stake >= MIN_STAKE, "poa: below min stake"
+    assert stake == 0 or stake >= min_stake, "poa: below min stake"
     recent: uint256 = min((word >> 128) & _MASK96, stake)
-    self._stake[msg.sender] = stake | (recent << 128) | ((word >> 224) << 224)
+    self._stake[msg.sender] = stake | (word & _OLDER) | (recent << 128) | ((word >> 224) << 224)
     thaw: uint256 = self._thaw[msg.sender]
     thawing: uint256 = (thaw & _MASK128) + amount
-    thaw_end: uint256 = block.timestamp + THAW_PERIOD
+    thaw_end: uint256 = block.timestamp + thaw_period
     self._thaw[msg.sender] = thawing | (thaw_end << 128)
     self.total_staked -= amount
     self.total_thawing += amount
@@ -505,10 +568,10 @@ def withdraw_unbonded() -> uint256:
     assert self.next_epoch >= self._epoch_at(thaw_end), "poa: epochs not finalized"
     self._thaw[msg.sender] = thaw_end << 128
     self.total_thawing -= amount
-    assert extcall IERC20(stake_token).transfer(msg.sender, amount, default_return_value=True)
+    self._push(stake_token, msg.sender, amount)
     log IAccessStaking.Withdrawn(node=msg.sender, amount=amount)
     log IAccessStaking.StakeChanged(
-        node=msg.sender, stake=self._stake[msg.sender] & _MASK128, unbonding=0, thaw_end=thaw_end
+        node=msg.sender, stake=self._stake[msg.sender] & _MASK127, unbonding=0, thaw_end=thaw_end
     )
     return amount
 
@@ -521,41 +584,36 @@ def withdraw_unbonded() -> uint256:
 @external
 def submit_reports(epoch: uint256, reports: DynArray[IAccessStaking.Report, 128]):
     """
-    @dev Records the caller's probe reports for `epoch` (REPORTER).
+    @dev Records the caller's probe reports for `epoch` (members of `epoch`'s committee).
     @notice Accepted from the epoch's start until `report_window` seconds after its end; one
-            report per (epoch, reporter, node), at most MAX_REPORTS per (epoch, node); the
-            whole batch reverts on any bad report.
+            report per (epoch, committee member, node); the whole batch reverts on any bad report.
     @param epoch The epoch the probes were made in.
     @param reports (node, probes > 0, successes <= probes, mean latency in ms) per node.
     """
-    pausable._require_not_paused()
-    access_control._check_role(REPORTER_ROLE, msg.sender)
+    assert not pausable.paused, "poa: paused"
+    slot: uint256 = self._slot_of[msg.sender]
+    assert slot != 0, "poa: not in committee"
+    slot -= 1
+    seat: uint256 = self._seat[slot]
+    assert (seat >> 160) & _MASK48 <= epoch and epoch < seat >> 208, "poa: not in committee"
     start: uint256 = genesis + epoch * epoch_length
     assert block.timestamp >= start, "poa: epoch not started"
-    assert block.timestamp < start + epoch_length + REPORT_WINDOW, "poa: reporting closed"
-    rid: uint256 = self.reporter_id[msg.sender]
-    if rid == 0:
-        rid = self.reporter_count + 1
-        assert rid <= MAX_REPORTERS, "poa: too many reporters"
-        self.reporter_count = rid
-        self.reporter_id[msg.sender] = rid
-    bit: uint256 = 1 << (7 + rid)
+    assert block.timestamp < start + epoch_length + report_window, "poa: reporting closed"
+    bit: uint256 = 1 << (8 + slot)
     for r: IAccessStaking.Report in reports:
         assert r.node != msg.sender, "poa: self report"
-        status: uint8 = self._status_of(self._meta[r.node])
-        assert status == STATUS_ACTIVE or status == STATUS_JAILED, "poa: unknown node"
+        self._require_node(r.node)
         assert r.probes > 0, "poa: no probes"
         assert r.successes <= r.probes, "poa: successes exceed probes"
         head: uint256 = self._reports[epoch][r.node][0]
         assert head & bit == 0, "poa: duplicate report"
-        n: uint256 = head & 255
-        assert n < MAX_REPORTS, "poa: too many reports"
         packed: uint256 = (
             convert(r.probes, uint256)
             | (convert(r.successes, uint256) << 32)
             | (convert(r.latency_ms, uint256) << 64)
         )
-        lane: uint256 = n + 1
+        # At most MAX_COMMITTEE reports: one per slot bit, so the count never overflows the lanes.
+        lane: uint256 = (head & 255) + 1
         if lane == 1:
             head |= packed << 128
         else:
@@ -576,15 +634,16 @@ def submit_reports(epoch: uint256, reports: DynArray[IAccessStaking.Report, 128]
 def finalize_epoch(epoch: uint256, max_nodes: uint256) -> bool:
     """
     @dev Scores up to `max_nodes` more nodes for `epoch` (anyone; epochs finalize in order).
-    @notice Call until it returns True. Slashed stake of the page goes to the treasury at the
-            end of the call. An epoch without reports finalizes in one call and carries its
+    @notice Call until it returns True. Slashed stake of the page joins the reward pool of
+            `epoch + 1` (same stake and reward token) or is burnt (`burnt_stake`), never paid out
+            to anyone. An epoch without reports finalizes in one call and carries its
             reward pool over to the next epoch, as does an epoch in which no node earned.
     @param epoch The epoch; must be `next_epoch` and its report window must be closed.
     @param max_nodes Nodes to score in this call, 1..MAX_PAGE.
     @return bool True when the epoch is final.
     """
     assert epoch == self.next_epoch, "poa: not next epoch"
-    assert block.timestamp >= genesis + (epoch + 1) * epoch_length + REPORT_WINDOW, "poa: reporting open"
+    assert block.timestamp >= genesis + (epoch + 1) * epoch_length + report_window, "poa: reporting open"
     assert max_nodes > 0 and max_nodes <= MAX_PAGE, "poa: bad page size"
     if self.epoch_reports[epoch] == 0:
         self._close_epoch(epoch, 0)
@@ -594,6 +653,7 @@ def finalize_epoch(epoch: uint256, max_nodes: uint256) -> bool:
     count: uint256 = self.node_count
     start_count: uint256 = count
     meter: address = self.usage_meter
+    committee: uint256 = self._size_at(epoch)
     weight_sum: uint256 = 0
     slashed_sum: uint256 = 0
     for i: uint256 in range(max_nodes, bound=MAX_PAGE):
@@ -603,7 +663,7 @@ def finalize_epoch(epoch: uint256, max_nodes: uint256) -> bool:
         w: uint256 = 0
         s: uint256 = 0
         ejected: bool = False
-        w, s, ejected = self._score_node(epoch, addr, meter)
+        w, s, ejected = self._score_node(epoch, addr, meter, committee)
         weight_sum += w
         slashed_sum += s
         if ejected:
@@ -621,7 +681,12 @@ def finalize_epoch(epoch: uint256, max_nodes: uint256) -> bool:
     if weight_sum != 0:
         self.epoch_weight[epoch] += weight_sum
     if slashed_sum != 0:
-        assert extcall IERC20(stake_token).transfer(treasury, slashed_sum, default_return_value=True)
+        if _slash_to_pool:
+            self.reward_pool[epoch + 1] += slashed_sum
+            self.rewards_undistributed += slashed_sum
+        else:
+            self.burnt_stake += slashed_sum
+        log IAccessStaking.StakeSlashed(epoch=epoch, amount=slashed_sum, to_reward_pool=_slash_to_pool)
     if cursor >= count:
         self.finalize_cursor = 0
         self._close_epoch(epoch, self.epoch_weight[epoch])
@@ -646,7 +711,7 @@ def fund_rewards(amount: uint256):
     epoch: uint256 = self._current_epoch()
     self.reward_pool[epoch] += amount
     self.rewards_undistributed += amount
-    assert extcall IERC20(reward_token).transferFrom(msg.sender, self, amount, default_return_value=True)
+    self._pull(reward_token, amount)
     log IAccessStaking.RewardsFunded(epoch=epoch, funder=msg.sender, amount=amount)
 
 
@@ -673,7 +738,7 @@ def claim_rewards(node: address) -> uint256:
         return 0
     self._bal[node] = bal & ~_MASK128
     self.rewards_credited -= amount
-    assert extcall IERC20(reward_token).transfer(node, amount, default_return_value=True)
+    self._push(reward_token, node, amount)
     log IAccessStaking.RewardsClaimed(node=node, amount=amount)
     return amount
 
@@ -684,17 +749,80 @@ def claim_rewards(node: address) -> uint256:
 
 
 @external
-def set_usage_meter(usage_meter_: address):
+def wire(usage_meter_: address):
     """
-    @dev Sets the UsageMeter whose per-node usage enters the quality (admin; zero: none).
+    @dev Wires the UsageMeter whose per-node paid usage enters the quality (admin, once; it can
+         never change afterwards). Before it, qualities have no usage term.
     @param usage_meter_ The meter; its `epoch_length` and `genesis` must equal this contract's.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    if usage_meter_ != empty(address):
-        assert staticcall IUsageMeter(usage_meter_).epoch_length() == epoch_length, "poa: meter epoch mismatch"
-        assert staticcall IUsageMeter(usage_meter_).genesis() == genesis, "poa: meter epoch mismatch"
+    assert self.usage_meter == empty(address), "poa: already wired"
+    assert usage_meter_ != empty(address), "poa: zero meter"
+    assert (
+        staticcall IUsageMeter(usage_meter_).epoch_length() == epoch_length
+        and staticcall IUsageMeter(usage_meter_).genesis() == genesis
+    ), "poa: meter epoch mismatch"
     self.usage_meter = usage_meter_
-    log IAccessStaking.UsageMeterSet(usage_meter=usage_meter_)
+    log IAccessStaking.Wired(usage_meter=usage_meter_)
+
+
+@external
+def add_reporter(reporter: address):
+    """
+    @dev Adds `reporter` to the committee from the next epoch on (admin).
+    @notice Takes the lowest free slot: one never used, or one whose previous member's last
+            epoch is past reporting. A removed member can be added again once its old seat is
+            free ("poa: reporter still reporting" until then).
+    @param reporter The new member (not already sitting or about to sit).
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert reporter != empty(address), "poa: zero reporter"
+    c: uint256 = self._current_epoch()
+    held: uint256 = self._slot_of[reporter]
+    if held != 0:
+        # A former member comes back only once its old seat is free (its old slot may be reused).
+        seat: uint256 = self._seat[held - 1]
+        assert seat >> 208 != _OPEN, "poa: already a reporter"
+        assert self._seat_free(seat), "poa: reporter still reporting"
+        self._slot_of[reporter] = 0
+    slot: uint256 = MAX_COMMITTEE
+    for i: uint256 in range(MAX_COMMITTEE):
+        seat: uint256 = self._seat[i]
+        if seat == 0 or self._seat_free(seat):
+            slot = i
+            if seat != 0:
+                old: address = convert(convert(seat & _MASK160, uint160), address)
+                if self._slot_of[old] == i + 1:
+                    self._slot_of[old] = 0
+            break
+    assert slot < MAX_COMMITTEE, "poa: committee full"
+    self._seat[slot] = convert(convert(reporter, uint160), uint256) | ((c + 1) << 160) | (_OPEN << 208)
+    self._slot_of[reporter] = slot + 1
+    self._resize(c + 1, True)
+    log IAccessStaking.ReporterAdded(reporter=reporter, slot=slot, from_epoch=c + 1)
+
+
+@external
+def remove_reporter(reporter: address):
+    """
+    @dev Removes `reporter` from the committee from the next epoch on (admin). It still reports
+         for the epochs it sat in until their report windows close; its slot is then free.
+    @param reporter A member sitting (or about to sit) in the next epoch.
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    held: uint256 = self._slot_of[reporter]
+    assert held != 0, "poa: not a reporter"
+    seat: uint256 = self._seat[held - 1]
+    assert seat >> 208 == _OPEN, "poa: not a reporter"
+    c: uint256 = self._current_epoch()
+    if (seat >> 160) & _MASK48 >= c + 1:
+        # Added this epoch, never sat: the slot is free at once.
+        self._seat[held - 1] = 0
+        self._slot_of[reporter] = 0
+    else:
+        self._seat[held - 1] = (seat & ((1 << 208) - 1)) | ((c + 1) << 208)
+    self._resize(c + 1, False)
+    log IAccessStaking.ReporterRemoved(reporter=reporter, slot=held - 1, until_epoch=c + 1)
 
 
 @external
@@ -745,14 +873,66 @@ def tee_signer(node: address) -> address:
 @view
 def is_active(node: address) -> bool:
     """
-    @dev True when the node is registered, not jailed or ejected, and bonds at least `min_stake`.
+    @dev True when the node serves now: `serves(node, block.timestamp)`.
     @param node The node.
-    @return bool Whether it may serve paid usage.
+    @return bool Whether it may serve paid usage now.
     """
-    meta: uint256 = self._meta[node]
-    if self._status_at(meta, self._current_epoch()) != STATUS_ACTIVE:
+    return self._serves(node, block.timestamp)
+
+
+@external
+@view
+def serves(node: address, at: uint256) -> bool:
+    """
+    @dev True when the node was serving at time `at`: registered at or before `at`, not ejected,
+         not inside its latest jail at `at`, and bonding at least `min_stake` now (the UsageMeter
+         asks it at a voucher's usage time).
+    @param node The node.
+    @param at A timestamp (a voucher's `issued_at`).
+    @return bool Whether usage served at `at` may be paid.
+    """
+    return self._serves(node, at)
+
+
+@external
+@view
+def committee_size(epoch: uint256) -> uint256:
+    """
+    @dev The number of reporters sitting in `epoch` (a node's epoch counts with more than half).
+    @param epoch The epoch.
+    @return uint256 The committee size.
+    """
+    return self._size_at(epoch)
+
+
+@external
+@view
+def reporter_seat(slot: uint256) -> (address, uint256, uint256):
+    """
+    @dev The seat in committee slot `slot` < MAX_COMMITTEE (zero address: free).
+    @param slot The slot.
+    @return address The member.
+    @return uint256 The first epoch it sits in.
+    @return uint256 The first epoch it no longer sits in (2**48 - 1: open-ended).
+    """
+    seat: uint256 = self._seat[slot]
+    return convert(convert(seat & _MASK160, uint160), address), (seat >> 160) & _MASK48, seat >> 208
+
+
+@external
+@view
+def is_reporter(reporter: address, epoch: uint256) -> bool:
+    """
+    @dev True when `reporter` sits in `epoch`'s committee (may report for it).
+    @param reporter The address.
+    @param epoch The epoch.
+    @return bool Whether it sits.
+    """
+    held: uint256 = self._slot_of[reporter]
+    if held == 0:
         return False
-    return self._stake[node] & _MASK128 >= MIN_STAKE
+    seat: uint256 = self._seat[held - 1]
+    return (seat >> 160) & _MASK48 <= epoch and epoch < seat >> 208
 
 
 @external
@@ -765,7 +945,7 @@ def node(addr: address) -> IAccessStaking.Node:
     """
     meta: uint256 = self._meta[addr]
     return IAccessStaking.Node(
-        stake=self._stake[addr] & _MASK128,
+        stake=self._stake[addr] & _MASK127,
         unbonding=self._thaw[addr] & _MASK128,
         services=self._profile[addr] >> 224,
         status=self._status_at(meta, self._current_epoch()),
@@ -829,17 +1009,17 @@ def claimable(node: address) -> uint256:
 
 @external
 @view
-def reports(epoch: uint256, node: address) -> DynArray[IAccessStaking.Sample, 7]:
+def reports(epoch: uint256, node: address) -> DynArray[IAccessStaking.Sample, MAX_COMMITTEE]:
     """
     @dev The reports stored for (epoch, node), in arrival order.
     @param epoch The epoch.
     @param node The node.
     @return DynArray The samples.
     """
-    out: DynArray[IAccessStaking.Sample, 7] = []
-    slots: uint256[4] = self._reports[epoch][node]
+    out: DynArray[IAccessStaking.Sample, MAX_COMMITTEE] = []
+    slots: uint256[8] = self._reports[epoch][node]
     n: uint256 = slots[0] & 255
-    for k: uint256 in range(1, 8):
+    for k: uint256 in range(1, MAX_COMMITTEE + 1):
         if k > n:
             break
         lane: uint256 = (slots[k // 2] >> (128 * (k % 2))) & _MASK128
@@ -859,71 +1039,50 @@ def params() -> IAccessStaking.Params:
     @return Params The constructor parameters.
     """
     return IAccessStaking.Params(
-        min_stake=MIN_STAKE,
-        report_window=REPORT_WINDOW,
-        thaw_period=THAW_PERIOD,
-        quorum=QUORUM,
-        latency_max_ms=LATENCY_MAX_MS,
-        weight_availability_bps=W_AVAILABILITY,
-        weight_latency_bps=W_LATENCY,
-        weight_usage_bps=W_USAGE,
-        alpha_bps=ALPHA,
-        initial_reliability=INITIAL_RELIABILITY,
-        quality_floor=QUALITY_FLOOR,
-        strikes_to_jail=STRIKES_TO_JAIL,
-        jail_epochs=JAIL_EPOCHS,
-        max_jails=MAX_JAILS,
-        slash_bps=SLASH_BPS,
-        slash_cap_bps=SLASH_CAP_BPS,
+        min_stake=min_stake,
+        report_window=report_window,
+        thaw_period=thaw_period,
+        quorum=quorum,
+        latency_max_ms=latency_max_ms,
+        weight_availability_bps=w_availability,
+        weight_latency_bps=w_latency,
+        weight_usage_bps=w_usage,
+        alpha_bps=alpha_bps,
+        initial_reliability=initial_reliability,
+        quality_floor=quality_floor,
+        strikes_to_jail=strikes_to_jail,
+        jail_epochs=jail_epochs,
+        max_jails=max_jails,
+        slash_bps=slash_bps,
+        slash_cap_bps=slash_cap_bps,
     )
 
 
 @external
 @view
-def score(
-    probes: uint256, successes: uint256, latency_ms: uint256, calls: uint256, failures: uint256, prev_reliability: uint256
-) -> (uint256, uint256):
-    """
-    @dev The epoch quality and next reliability for a single report (the header formula).
-    @param probes Probes made (non-zero).
-    @param successes Successful probes (<= probes).
-    @param latency_ms Mean latency in ms.
-    @param calls Paid calls served in the epoch (0: no usage term).
-    @param failures Failed paid calls.
-    @param prev_reliability The reliability before the epoch (<= WAD).
-    @return uint256 The quality q, WAD.
-    @return uint256 The new reliability r', WAD.
-    """
-    assert probes > 0, "poa: no probes"
-    assert successes <= probes, "poa: successes exceed probes"
-    assert prev_reliability <= WAD, "poa: bad fraction"
-    return self._quality(successes * WAD // probes, latency_ms, calls, failures, prev_reliability)
-
-
-@external
-@view
 def score_reports(
-    samples: DynArray[IAccessStaking.Sample, 7], calls: uint256, failures: uint256, prev_reliability: uint256
+    samples: DynArray[IAccessStaking.Sample, MAX_COMMITTEE], mu: uint256, failed_mu: uint256, prev_reliability: uint256
 ) -> (uint256, uint256):
     """
-    @dev The epoch quality and next reliability for up to 7 reports (medians, as in finalize).
+    @dev The epoch quality and next reliability for up to MAX_COMMITTEE reports (medians, as in
+         finalize).
     @param samples The reports (at least one).
-    @param calls Paid calls served in the epoch (0: no usage term).
-    @param failures Failed paid calls.
+    @param mu Paid MU settled by the node in the epoch (0: no usage term).
+    @param failed_mu MU of failed paid calls (capped at mu).
     @param prev_reliability The reliability before the epoch (<= WAD).
     @return uint256 The quality q, WAD.
     @return uint256 The new reliability r', WAD.
     """
     assert len(samples) > 0, "poa: no probes"
     assert prev_reliability <= WAD, "poa: bad fraction"
-    avail: DynArray[uint256, 7] = []
-    lat: DynArray[uint256, 7] = []
-    for s: IAccessStaking.Sample in samples:
-        assert s.probes > 0, "poa: no probes"
-        assert s.successes <= s.probes, "poa: successes exceed probes"
-        avail.append(convert(s.successes, uint256) * WAD // convert(s.probes, uint256))
-        lat.append(convert(s.latency_ms, uint256))
-    return self._quality(self._median(avail), self._median(lat), calls, failures, prev_reliability)
+    avail: DynArray[uint256, MAX_COMMITTEE] = []
+    lat: DynArray[uint256, MAX_COMMITTEE] = []
+    for smp: IAccessStaking.Sample in samples:
+        assert smp.probes > 0, "poa: no probes"
+        assert smp.successes <= smp.probes, "poa: successes exceed probes"
+        avail.append(convert(smp.successes, uint256) * WAD // convert(smp.probes, uint256))
+        lat.append(convert(smp.latency_ms, uint256))
+    return self._quality(self._median(avail), self._median(lat), mu, failed_mu, prev_reliability)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -950,6 +1109,123 @@ def _epoch_at(ts: uint256) -> uint256:
     @return uint256 The epoch.
     """
     return (ts - genesis) // epoch_length
+
+
+@internal
+@view
+def _serves(node: address, at: uint256) -> bool:
+    """
+    @dev See `serves`.
+    @param node The node.
+    @param at A timestamp.
+    @return bool Whether the node was serving at `at`.
+    """
+    meta: uint256 = self._meta[node]
+    status: uint8 = self._status_of(meta)
+    if status == STATUS_NONE or status == STATUS_EJECTED:
+        return False
+    if at < (meta >> 192) & _MASK40:
+        return False
+    jailed_at: uint256 = (meta >> 152) & _MASK40
+    if jailed_at != 0 and at >= jailed_at and at < genesis + ((meta >> 88) & _MASK32) * epoch_length:
+        return False
+    return self._stake[node] & _MASK127 >= min_stake
+
+
+@internal
+@view
+def _seat_free(seat: uint256) -> bool:
+    """
+    @dev True when a closed seat's slot may be reused: its member never sat, or the report
+         window of the last epoch it sat in has closed.
+    @param seat The seat word.
+    @return bool Whether the slot is free.
+    """
+    until: uint256 = seat >> 208
+    if until == _OPEN:
+        return False
+    if (seat >> 160) & _MASK48 >= until:
+        return True
+    return block.timestamp >= genesis + until * epoch_length + report_window
+
+
+@internal
+def _resize(from_epoch: uint256, grow: bool):
+    """
+    @dev Records a committee size change effective from `from_epoch` (the next epoch).
+    @param from_epoch The first epoch of the new size.
+    @param grow True: one more member; False: one fewer.
+    """
+    n: uint256 = self._size_cp_count
+    size: uint256 = 0
+    last: uint256 = 0
+    if n != 0:
+        last = self._size_cp[n - 1]
+        size = last & 255
+    if grow:
+        size += 1
+    else:
+        size -= 1
+    if n != 0 and last >> 8 == from_epoch:
+        self._size_cp[n - 1] = (from_epoch << 8) | size
+    else:
+        self._size_cp[n] = (from_epoch << 8) | size
+        self._size_cp_count = n + 1
+
+
+@internal
+@view
+def _size_at(epoch: uint256) -> uint256:
+    """
+    @dev The committee size of `epoch`: the last checkpoint at or before it (binary search).
+    @param epoch The epoch.
+    @return uint256 The size.
+    """
+    lo: uint256 = 0
+    hi: uint256 = self._size_cp_count
+    for i: uint256 in range(64):
+        if lo >= hi:
+            break
+        mid: uint256 = (lo + hi) // 2
+        if self._size_cp[mid] >> 8 <= epoch:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo == 0:
+        return 0
+    return self._size_cp[lo - 1] & 255
+
+
+@internal
+@view
+def _require_node(addr: address):
+    """
+    @dev Reverts unless `addr` is a registered node that is not ejected.
+    @param addr The address.
+    """
+    status: uint8 = self._status_of(self._meta[addr])
+    assert status == STATUS_ACTIVE or status == STATUS_JAILED, "poa: unknown node"
+
+
+@internal
+def _pull(token: address, amount: uint256):
+    """
+    @dev Pulls `amount` of `token` from the caller (allowance needed).
+    @param token The token.
+    @param amount The amount.
+    """
+    assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), "poa: transfer failed"
+
+
+@internal
+def _push(token: address, to: address, amount: uint256):
+    """
+    @dev Sends `amount` of `token` to `to`.
+    @param token The token.
+    @param to The receiver.
+    @param amount The amount.
+    """
+    assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "poa: transfer failed"
 
 
 @internal
@@ -1012,49 +1288,55 @@ def _pack_profile(services: uint256, region: bytes8, tee_signer: address) -> uin
 @internal
 @view
 def _quality(
-    availability: uint256, latency_ms: uint256, calls: uint256, failures: uint256, prev: uint256
+    availability: uint256, latency_ms: uint256, mu: uint256, failed_mu: uint256, prev: uint256
 ) -> (uint256, uint256):
     """
     @dev The header formula from the medians.
     @param availability Median availability, WAD.
     @param latency_ms Median latency in ms.
-    @param calls Paid calls (0: no usage term).
-    @param failures Failed paid calls (capped at calls).
+    @param mu Paid MU (0: no usage term).
+    @param failed_mu MU of failed paid calls (capped at mu).
     @param prev The previous reliability, WAD.
     @return uint256 The quality, WAD.
     @return uint256 The new reliability, WAD.
     """
     lat_score: uint256 = 0
-    t: uint256 = latency_ms * WAD // LATENCY_MAX_MS
+    t: uint256 = latency_ms * WAD // latency_max_ms
     if t < WAD:
         lat_score = WAD - t
     q: uint256 = 0
-    if calls > 0:
-        usage: uint256 = (calls - min(failures, calls)) * WAD // calls
-        q = (W_AVAILABILITY * availability + W_LATENCY * lat_score + W_USAGE * usage) // (
-            W_AVAILABILITY + W_LATENCY + W_USAGE
-        )
+    if mu > 0:
+        m: uint256 = mu
+        f: uint256 = min(failed_mu, mu)
+        if m >= 2**128:
+            # Keep m * WAD in range (no realistic meter gets here; the Python mirror does the same).
+            m = m >> 128
+            f = f >> 128
+        usage: uint256 = (m - f) * WAD // m
+        # wA + wL + wU == BPS (constructor check)
+        q = (w_availability * availability + w_latency * lat_score + w_usage * usage) // BPS
     else:
-        q = (W_AVAILABILITY * availability + W_LATENCY * lat_score) // (W_AVAILABILITY + W_LATENCY)
-    return q, (ALPHA * q + (BPS - ALPHA) * prev) // BPS
+        q = (w_availability * availability + w_latency * lat_score) // (w_availability + w_latency)
+    return q, (alpha_bps * q + (BPS - alpha_bps) * prev) // BPS
 
 
 @internal
 @pure
-def _median(values: DynArray[uint256, 7]) -> uint256:
+def _median(values: DynArray[uint256, MAX_COMMITTEE]) -> uint256:
     """
-    @dev Median by insertion sort (n <= 7); an even count gives the floor mean of the middle two.
+    @dev Median by insertion sort (n <= MAX_COMMITTEE); an even count gives the floor mean of the
+         middle two.
     @param values The values (at least one).
     @return uint256 The median.
     """
-    v: DynArray[uint256, 7] = values
+    v: DynArray[uint256, MAX_COMMITTEE] = values
     n: uint256 = len(v)
-    for i: uint256 in range(1, 7):
+    for i: uint256 in range(1, MAX_COMMITTEE):
         if i >= n:
             break
         x: uint256 = v[i]
         j: uint256 = i
-        for k: uint256 in range(7):
+        for k: uint256 in range(MAX_COMMITTEE):
             if j == 0 or v[j - 1] <= x:
                 break
             v[j] = v[j - 1]
@@ -1086,25 +1368,26 @@ def _settle(meta: uint256, bal: uint256, next_epoch: uint256) -> (uint256, uint2
 
 
 @internal
-def _score_node(epoch: uint256, addr: address, meter: address) -> (uint256, uint256, bool):
+def _score_node(epoch: uint256, addr: address, meter: address, committee: uint256) -> (uint256, uint256, bool):
     """
     @dev Scores one node for `epoch`: quality, reliability, strikes, jail, slash, reward weight.
     @param epoch The epoch being finalized.
     @param addr The node.
     @param meter The UsageMeter (zero: none).
+    @param committee The size of `epoch`'s reporter committee.
     @return uint256 The node's reward weight for the epoch.
-    @return uint256 The amount slashed (to be sent to the treasury).
+    @return uint256 The amount slashed (pool or burn, by the caller).
     @return bool Whether the node was ejected.
     """
     head: uint256 = self._reports[epoch][addr][0]
     n: uint256 = head & 255
-    if n < QUORUM:
+    if n < quorum or 2 * n <= committee:
         return 0, 0, False
 
-    avail: DynArray[uint256, 7] = []
-    lat: DynArray[uint256, 7] = []
+    avail: DynArray[uint256, MAX_COMMITTEE] = []
+    lat: DynArray[uint256, MAX_COMMITTEE] = []
     slot: uint256 = head
-    for k: uint256 in range(1, 8):
+    for k: uint256 in range(1, MAX_COMMITTEE + 1):
         if k > n:
             break
         if k % 2 == 0:
@@ -1113,17 +1396,17 @@ def _score_node(epoch: uint256, addr: address, meter: address) -> (uint256, uint
         avail.append(((lane >> 32) & _MASK32) * WAD // (lane & _MASK32))
         lat.append((lane >> 64) & _MASK32)
 
-    calls: uint256 = 0
-    failures: uint256 = 0
+    mu: uint256 = 0
+    failed_mu: uint256 = 0
     if meter != empty(address):
         u: IUsageMeter.NodeUsage = staticcall IUsageMeter(meter).node_usage(addr, epoch)
-        calls = convert(u.calls, uint256)
-        failures = convert(u.failures, uint256)
+        mu = u.mu
+        failed_mu = u.failed_mu
 
     meta: uint256 = self._meta[addr]
     q: uint256 = 0
     r: uint256 = 0
-    q, r = self._quality(self._median(avail), self._median(lat), calls, failures, meta & _MASK64)
+    q, r = self._quality(self._median(avail), self._median(lat), mu, failed_mu, meta & _MASK64)
 
     bal: uint256 = self._bal[addr]
     settled: uint256 = 0
@@ -1136,33 +1419,42 @@ def _score_node(epoch: uint256, addr: address, meter: address) -> (uint256, uint
     jails: uint256 = (meta >> 72) & 255
     status: uint8 = self._status_of(meta)
     jailed_until: uint256 = (meta >> 88) & _MASK32
+    jailed_at: uint256 = (meta >> 152) & _MASK40
     weight: uint256 = 0
     slashed: uint256 = 0
     ejected: bool = False
     if status == STATUS_JAILED and epoch >= jailed_until:
         status = STATUS_ACTIVE
     if status == STATUS_ACTIVE:
-        if q < QUALITY_FLOOR:
+        if q < quality_floor:
             strikes += 1
         else:
             strikes = 0
-        if strikes >= STRIKES_TO_JAIL:
+        if strikes >= strikes_to_jail:
             strikes = 0
             jails += 1
-            jailed_until = epoch + 1 + JAIL_EPOCHS
+            jailed_until = epoch + 1 + jail_epochs
+            jailed_at = block.timestamp
             slashed = self._slash(addr, epoch)
             log IAccessStaking.NodeJailed(node=addr, until=jailed_until, slashed=slashed)
-            if jails >= MAX_JAILS:
+            if jails >= max_jails:
                 status = STATUS_EJECTED
                 ejected = True
                 self._eject(addr)
             else:
                 status = STATUS_JAILED
         else:
+            # Stake added in `epoch` or later does not earn in `epoch`.
             word: uint256 = self._stake[addr]
-            stake: uint256 = word & _MASK128
+            stake: uint256 = word & _MASK127
+            excluded: uint256 = 0
             if word >> 224 >= epoch:
-                stake -= min((word >> 128) & _MASK96, stake)
+                excluded = (word >> 128) & _MASK96
+            if word & _OLDER != 0:
+                older: uint256 = self._stake_older[addr]
+                if older >> 128 >= epoch:
+                    excluded += older & _MASK128
+            stake -= min(excluded, stake)
             weight = stake * r // WAD * r // WAD
 
     pending: uint256 = 0
@@ -1175,6 +1467,8 @@ def _score_node(epoch: uint256, addr: address, meter: address) -> (uint256, uint
         | (convert(status, uint256) << 80)
         | (jailed_until << 88)
         | (pending << 120)
+        | (jailed_at << 152)
+        | ((meta >> 192) << 192)
     )
     self._bal[addr] = (bal & _MASK128) | (weight << 128) | _BAL_SET
     log IAccessStaking.EpochScored(epoch=epoch, node=addr, quality=q, reliability=r, weight=weight, strikes=strikes)
@@ -1185,20 +1479,20 @@ def _score_node(epoch: uint256, addr: address, meter: address) -> (uint256, uint
 def _slash(addr: address, epoch: uint256) -> uint256:
     """
     @dev Slashes `slash_bps` of the node's stake + thawing stake, within the epoch's capacity;
-         bonded stake goes first. The tokens are sent by the caller (`finalize_epoch`).
+         bonded stake goes first. The caller (`finalize_epoch`) routes the amount (pool or burn).
     @param addr The node.
     @param epoch The epoch being finalized.
     @return uint256 The amount slashed.
     """
     if self._slash_epoch != epoch + 1:
         self._slash_epoch = epoch + 1
-        self.slash_available = (self.total_staked + self.total_thawing) * SLASH_CAP_BPS // BPS
+        self.slash_available = (self.total_staked + self.total_thawing) * slash_cap_bps // BPS
     word: uint256 = self._stake[addr]
     thaw: uint256 = self._thaw[addr]
-    stake: uint256 = word & _MASK128
+    stake: uint256 = word & _MASK127
     thawing: uint256 = thaw & _MASK128
     available: uint256 = self.slash_available
-    amount: uint256 = min((stake + thawing) * SLASH_BPS // BPS, available)
+    amount: uint256 = min((stake + thawing) * slash_bps // BPS, available)
     if amount == 0:
         return 0
     self.slash_available = available - amount
@@ -1207,7 +1501,7 @@ def _slash(addr: address, epoch: uint256) -> uint256:
     stake -= from_stake
     thawing -= from_thaw
     recent: uint256 = min((word >> 128) & _MASK96, stake)
-    self._stake[addr] = stake | (recent << 128) | ((word >> 224) << 224)
+    self._stake[addr] = stake | (word & _OLDER) | (recent << 128) | ((word >> 224) << 224)
     self.total_staked -= from_stake
     if from_thaw != 0:
         self._thaw[addr] = thawing | ((thaw >> 128) << 128)
@@ -1223,10 +1517,10 @@ def _eject(addr: address):
     @param addr The node.
     """
     word: uint256 = self._stake[addr]
-    stake: uint256 = word & _MASK128
+    stake: uint256 = word & _MASK127
     thaw: uint256 = self._thaw[addr]
     thawing: uint256 = (thaw & _MASK128) + stake
-    thaw_end: uint256 = max(thaw >> 128, block.timestamp + THAW_PERIOD)
+    thaw_end: uint256 = max(thaw >> 128, block.timestamp + thaw_period)
     self._stake[addr] = 0
     self._thaw[addr] = thawing | (thaw_end << 128)
     self.total_staked -= stake

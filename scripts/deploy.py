@@ -16,7 +16,7 @@ from codexfield.deploy import DeployConfig, deploy_system
 @click.command(cls=ConnectedProviderCommand)
 @account_option(prompt=False)
 @click.option("--admin", default=None, help="Governance address (a timelock) that receives every admin role.")
-@click.option("--treasury", default=None, help="Receiver of slashes and non-reward-token fees (default: admin).")
+@click.option("--treasury", default=None, help="Receiver of non-reward-token fees (default: admin); slashed stake never goes here.")
 @click.option("--test-tokens", is_flag=True, help="Deploy MockERC20 USDC and CDX first (local chains).")
 @click.option("--stake-token", default=None, help="Existing ERC-20 used for node stake.")
 @click.option("--reward-token", default=None, help="Existing ERC-20 (e.g. USDC) for rewards and payments.")

@@ -11,8 +11,11 @@ the registered address (a node cannot borrow another node's endpoint) and `statu
   (`epoch end + report_window`) and not yet reported, submits `submit_reports(epoch, ...)`
   under intent `report:<epoch>` — one transaction per epoch and reporter, never two.
 
-The reporter account needs AccessStaking's REPORTER role; an epoch counts for a node only
-with `quorum` reports (default 3), so run at least three probers with different accounts.
+The reporter account must sit in the epoch's reporter committee (`is_reporter(account,
+epoch)`; the admin's `add_reporter` seats it from the next epoch); an epoch it does not sit in
+is skipped (logged `report_skipped`). An epoch counts for a node only with reports from a
+strict majority of that epoch's committee (and at least `quorum`, default 3), so run one
+prober per committee member.
 """
 
 from __future__ import annotations
@@ -151,6 +154,12 @@ class Prober:
                 continue
             if now >= closes:
                 log_event(self.who, "report_missed", epoch=epoch, reason="report window closed")
+                self.state.update({f"missed:{epoch}": True}, delete=(key,))
+                continue
+            member = retry(lambda e=epoch: self.staking.is_reporter(self.account.address, e), who=self.who,
+                           what="committee")
+            if not member:
+                log_event(self.who, "report_skipped", epoch=epoch, reason="not in the epoch's committee")
                 self.state.update({f"missed:{epoch}": True}, delete=(key,))
                 continue
             tally = self.state.get(key, {})

@@ -10,6 +10,9 @@ pragma solidity ^0.8.20;
 /// Node status: 0 NONE, 1 ACTIVE, 2 JAILED, 3 EJECTED.
 /// Service bits: COMPUTE 1, STORAGE 2, EDGE 4, TEE 8, TRANSFER 16.
 /// Epoch e covers [genesis + e * epoch_length, genesis + (e + 1) * epoch_length).
+/// Reports come from a per-epoch committee (at most 15 members, one report each per node);
+/// an epoch counts for a node with reports from a strict majority of that epoch's committee.
+/// `serves(node, at)` is what the UsageMeter asks at a voucher's usage time.
 interface IAccessStaking {
     struct Report {
         address node;
@@ -65,7 +68,10 @@ interface IAccessStaking {
     event EpochFinalized(uint256 indexed epoch, uint256 pool, uint256 total_weight, uint256 reward_per_weight, uint256 carried);
     event RewardsFunded(uint256 indexed epoch, address indexed funder, uint256 amount);
     event RewardsClaimed(address indexed node, uint256 amount);
-    event UsageMeterSet(address usage_meter);
+    event Wired(address usage_meter);
+    event ReporterAdded(address indexed reporter, uint256 slot, uint256 from_epoch);
+    event ReporterRemoved(address indexed reporter, uint256 slot, uint256 until_epoch);
+    event StakeSlashed(uint256 indexed epoch, uint256 amount, bool to_reward_pool);
     event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender);
     event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender);
     event RoleAdminChanged(bytes32 indexed role, bytes32 indexed previousAdminRole, bytes32 indexed newAdminRole);
@@ -74,6 +80,7 @@ interface IAccessStaking {
 
     function tee_signer(address node) external view returns (address);
     function is_active(address node) external view returns (bool);
+    function serves(address node, uint256 at_) external view returns (bool);
     function reward_token() external view returns (address);
     function fund_rewards(uint256 amount) external;
     function current_epoch() external view returns (uint256);
@@ -91,8 +98,7 @@ interface IAccessStaking {
     function claim_rewards(address node) external returns (uint256);
     function claimable(address node) external view returns (uint256);
     function node(address addr) external view returns (Node memory);
-    function score(uint256 probes, uint256 successes, uint256 latency_ms, uint256 calls, uint256 failures, uint256 prev_reliability) external view returns (uint256, uint256);
-    function score_reports(Sample[] calldata samples, uint256 calls, uint256 failures, uint256 prev_reliability) external view returns (uint256, uint256);
+    function score_reports(Sample[] calldata samples, uint256 mu, uint256 failed_mu, uint256 prev_reliability) external view returns (uint256, uint256);
     function supportsInterface(bytes4 interface_id) external view returns (bool);
     function DEFAULT_ADMIN_ROLE() external view returns (bytes32);
     function hasRole(bytes32 arg0, address arg1) external view returns (bool);
@@ -102,20 +108,23 @@ interface IAccessStaking {
     function renounceRole(bytes32 role, address account) external;
     function set_role_admin(bytes32 role, bytes32 admin_role) external;
     function paused() external view returns (bool);
-    function set_usage_meter(address usage_meter_) external;
+    function wire(address usage_meter_) external;
+    function add_reporter(address reporter) external;
+    function remove_reporter(address reporter) external;
+    function committee_size(uint256 epoch) external view returns (uint256);
+    function reporter_seat(uint256 slot) external view returns (address, uint256, uint256);
+    function is_reporter(address reporter, uint256 epoch) external view returns (bool);
     function pause() external;
     function unpause() external;
     function region(address node) external view returns (bytes8);
     function node_extra(address node) external view returns (uint256, uint256, uint256, uint256);
     function node_at(uint256 index) external view returns (address);
     function reports(uint256 epoch, address node) external view returns (Sample[] memory);
-    function REPORTER_ROLE() external view returns (bytes32);
     function PAUSER_ROLE() external view returns (bytes32);
     function WAD() external view returns (uint256);
     function BPS() external view returns (uint256);
     function RPW_SCALE() external view returns (uint256);
-    function MAX_REPORTS() external view returns (uint256);
-    function MAX_REPORTERS() external view returns (uint256);
+    function MAX_COMMITTEE() external view returns (uint256);
     function MAX_PAGE() external view returns (uint256);
     function SERVICE_COMPUTE() external view returns (uint256);
     function SERVICE_STORAGE() external view returns (uint256);
@@ -127,7 +136,6 @@ interface IAccessStaking {
     function STATUS_ACTIVE() external view returns (uint8);
     function STATUS_JAILED() external view returns (uint8);
     function STATUS_EJECTED() external view returns (uint8);
-    function treasury() external view returns (address);
     function usage_meter() external view returns (address);
     function next_epoch() external view returns (uint256);
     function finalize_cursor() external view returns (uint256);
@@ -135,8 +143,6 @@ interface IAccessStaking {
     function endpoint(address arg0) external view returns (string memory);
     function price_per_mu(address arg0) external view returns (uint256);
     function epoch_reports(uint256 arg0) external view returns (uint256);
-    function reporter_id(address arg0) external view returns (uint256);
-    function reporter_count() external view returns (uint256);
     function reward_pool(uint256 arg0) external view returns (uint256);
     function epoch_weight(uint256 arg0) external view returns (uint256);
     function reward_per_weight(uint256 arg0) external view returns (uint256);
@@ -145,5 +151,6 @@ interface IAccessStaking {
     function rewards_undistributed() external view returns (uint256);
     function rewards_reserved() external view returns (uint256);
     function rewards_credited() external view returns (uint256);
+    function burnt_stake() external view returns (uint256);
     function slash_available() external view returns (uint256);
 }

@@ -36,6 +36,7 @@ interface IUsageMeter {
         uint64 failures;
         uint64 latency_ms_sum;
         uint256 mu;
+        uint256 failed_mu;
     }
 
     event UsageRecorded(uint256 indexed credential_id, uint256 indexed capsule_id, address indexed node, address consumer, uint256 delta_mu, uint64 delta_calls, uint64 delta_failures, uint64 delta_latency_ms, uint256 license_amount, uint256 node_amount, uint256 protocol_fee);

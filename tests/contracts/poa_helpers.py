@@ -26,17 +26,17 @@ PARAMS = replace(
 
 
 class System:
-    """A deployed AccessStaking with its tokens and time helpers."""
+    """A deployed AccessStaking (committee `reporters` from epoch 0) with its tokens and time helpers."""
 
-    def __init__(self, project, chain, admin, treasury, params=PARAMS, same_token=False):
+    def __init__(self, project, chain, admin, reporters=(), params=PARAMS, same_token=False):
         self.chain = chain
         self.admin = admin
-        self.treasury = treasury
         self.params = params
+        self.reporters = list(reporters)
         self.stk = admin.deploy(project.MockERC20, "Stake", "STK", 18)
         self.rwd = self.stk if same_token else admin.deploy(project.MockERC20, "Reward", "RWD", 18)
         self.staking = admin.deploy(
-            project.AccessStaking, self.stk, self.rwd, treasury, admin, 0, EPOCH, params.as_tuple()
+            project.AccessStaking, self.stk, self.rwd, admin, 0, EPOCH, params.as_tuple(), self.reporters
         )
         self.genesis = int(self.staking.genesis())
 
@@ -69,10 +69,9 @@ class System:
         self.rwd.approve(self.staking, amount, sender=funder)
         return self.staking.fund_rewards(amount, sender=funder)
 
-    def grant_reporters(self, reporters) -> None:
-        role = self.staking.REPORTER_ROLE()
-        for r in reporters:
-            self.staking.grantRole(role, r, sender=self.admin)
+    def add_reporters(self, reporters) -> list:
+        """Admin adds members (they sit from the next epoch on)."""
+        return [self.staking.add_reporter(r, sender=self.admin) for r in reporters]
 
     def report(self, epoch: int, reporters, samples: dict) -> None:
         """samples: node -> (probes, successes, latency) or a list of one tuple per reporter."""

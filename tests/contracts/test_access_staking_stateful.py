@@ -1,10 +1,15 @@
 """AccessStaking stateful: nodes join, report, fail, unbond, get slashed and claim, while pauses
-come and go. Invariants: conservation of both tokens to the wei, per-node stake accounting
-(deposits - withdrawals - slashes == stake + thawing, so no stake escapes a slash), rewards only
-to nodes that are not jailed, withdrawals and claims work while paused."""
+come and go and the admin changes the reporter committee. Invariants: conservation of both
+tokens to the wei (slashed stake is burnt: it stays, counted in `burnt_stake`), per-node stake
+accounting (deposits - withdrawals - slashes == stake + thawing, so no stake escapes a slash),
+rewards only to nodes that are not jailed, withdrawals and claims work while paused; the
+committee of every epoch equals the model's (changes take effect the epoch after they are made),
+only members of an epoch's committee can report for it, and a node's epoch is scored only with
+reports from a strict majority of that epoch's committee."""
 
 from __future__ import annotations
 
+import ape
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -19,9 +24,8 @@ SAMPLES = {"good": GOOD, "bad": BAD, "meh": (20, 13, 900)}
 
 @pytest.fixture(scope="module")
 def world(project, chain, admin, accounts, reporter):
-    s = System(project, chain, admin, accounts[10], same_token=False)
-    reporters = [reporter, accounts[8], accounts[9]]
-    s.grant_reporters(reporters)
+    reporters = [reporter, accounts[8], accounts[9], accounts[10], accounts[11]]  # the first 3 sit from epoch 0
+    s = System(project, chain, admin, reporters[:3], same_token=False)
     nodes = [accounts[i] for i in (1, 2, 3, 4)]
     for n in nodes:
         s.fund_stake(n, 10**24)
@@ -41,9 +45,12 @@ def test_access_staking__stateful(world, chain):
             self.slashed = {str(n): 0 for n in nodes}
             self.jailed_until: dict[str, int] = {}
             self.ejected: set[str] = set()
-            self.treasury0 = int(s.stk.balanceOf(s.treasury))
             self.paid = 0
             self.funded = 0
+            # committee model: member -> (from_epoch, until_epoch or None)
+            self.seats = {str(r): (0, None) for r in reporters[:3]}
+            self.reported: dict[tuple[int, str], int] = {}  # (epoch, node) -> reports
+            self.done: set[tuple[int, str, str]] = set()  # (epoch, node, reporter)
 
         def teardown(self):
             chain.restore(self.snap)
@@ -62,12 +69,33 @@ def test_access_staking__stateful(world, chain):
             for ev in tx.events.filter(staking.NodeEjected):
                 self.ejected.add(str(ev.node))
             for ev in tx.events.filter(staking.EpochScored):
+                n_reports = self.reported.get((int(ev.epoch), str(ev.node)), 0)
+                assert 2 * n_reports > self.size_at(int(ev.epoch)) and n_reports >= PARAMS.quorum
                 if int(ev.weight) > 0:
                     # rewards only to nodes that are neither jailed in that epoch nor ejected
                     assert str(ev.node) not in self.ejected
                     assert int(ev.epoch) >= self.jailed_until.get(str(ev.node), 0)
 
+        def sits(self, r, e) -> bool:
+            seat = self.seats.get(str(r))
+            return seat is not None and seat[0] <= e and (seat[1] is None or e < seat[1])
+
+        def size_at(self, e) -> int:
+            return sum(1 for r in reporters if self.sits(r, e))
+
         # -- rules --------------------------------------------------------------------------------
+        @rule(k=st.integers(0, 4))
+        def change_committee(self, k):
+            r, e = reporters[k], self.epoch_now()
+            seat = self.seats.get(str(r))
+            if seat is not None and seat[1] is None:
+                staking.remove_reporter(r, sender=s.admin)
+                self.seats[str(r)] = (seat[0], e + 1) if seat[0] <= e else None
+            elif seat is None or chain.pending_timestamp >= s.start(seat[1]) + WINDOW or seat[0] >= seat[1]:
+                staking.add_reporter(r, sender=s.admin)
+                self.seats[str(r)] = (e + 1, None)
+            # else: still reporting for its old seat; re-adding would revert
+
         @rule(i=st.integers(0, 3), stake=st.integers(100, 3_000))
         def register(self, i, stake):
             n = nodes[i]
@@ -123,11 +151,17 @@ def test_access_staking__stateful(world, chain):
             if chain.pending_timestamp < s.start(e) + 1:
                 chain.pending_timestamp = s.start(e) + 1
             for k, r in enumerate(reporters):
+                assert bool(staking.is_reporter(r, e)) == self.sits(r, e)
+                if not self.sits(r, e):
+                    if staking.node_count() > 0:
+                        with ape.reverts("poa: not in committee"):
+                            staking.submit_reports(e, [(staking.node_at(0), *GOOD)], sender=r)
+                    continue
                 batch = []
                 for n, kind in zip(nodes, kinds):
                     if kind == "none" or self.status(n) not in (poa.Status.ACTIVE, poa.Status.JAILED):
                         continue
-                    if sum(1 for x in staking.reports(e, n)) > k:
+                    if (e, str(n), str(r)) in self.done:
                         continue  # already reported by this reporter this epoch
                     sample = SAMPLES[kind]
                     if liar and k == 2:
@@ -135,6 +169,9 @@ def test_access_staking__stateful(world, chain):
                     batch.append((n, *sample))
                 if batch:
                     staking.submit_reports(e, batch, sender=r)
+                    for n, *_ in batch:
+                        self.done.add((e, str(n), str(r)))
+                        self.reported[(e, str(n))] = self.reported.get((e, str(n)), 0) + 1
 
         @rule(pages=st.sampled_from([1, 2, 50]))
         def advance_and_finalize(self, pages):
@@ -162,10 +199,17 @@ def test_access_staking__stateful(world, chain):
 
         # -- invariants ---------------------------------------------------------------------------
         @invariant()
+        def committee_matches_model(self):
+            e = self.epoch_now()
+            for ep in (max(e - 1, 0), e, e + 1):
+                assert int(staking.committee_size(ep)) == self.size_at(ep)
+
+        @invariant()
         def stake_conserved(self):
             total_staked = int(staking.total_staked())
             total_thawing = int(staking.total_thawing())
-            assert int(s.stk.balanceOf(staking)) == total_staked + total_thawing
+            burnt = int(staking.burnt_stake())
+            assert int(s.stk.balanceOf(staking)) == total_staked + total_thawing + burnt
             sum_stake = sum_thaw = 0
             for n in nodes:
                 info = staking.node(n)
@@ -174,7 +218,7 @@ def test_access_staking__stateful(world, chain):
                 key = str(n)
                 assert self.deposited[key] - self.withdrawn[key] - self.slashed[key] == int(info.stake) + int(info.unbonding)
             assert (sum_stake, sum_thaw) == (total_staked, total_thawing)
-            assert int(s.stk.balanceOf(s.treasury)) - self.treasury0 == sum(self.slashed.values())
+            assert burnt == sum(self.slashed.values())  # slashed stake reaches no address
 
         @invariant()
         def rewards_conserved(self):

@@ -36,8 +36,8 @@ def _wired(project, book, reporters):
     assert staking.genesis() == meter.genesis() and staking.epoch_length() == meter.epoch_length()
     assert staking.reward_token() == book.tokens["USDC"]["address"]
     assert staking.stake_token() == book.tokens["CDX"]["address"]
-    for r in reporters:
-        assert staking.hasRole(staking.REPORTER_ROLE(), r)
+    for r in reporters:  # seated by the constructor from epoch 0
+        assert staking.is_reporter(r, staking.current_epoch())
     return c
 
 

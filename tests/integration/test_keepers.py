@@ -107,8 +107,9 @@ def test_finalizer__killed_mid_epoch__restart_finalizes_each_once(grid, admin, t
 
 @pytest.mark.parametrize("point", POINTS)
 def test_prober__killed_at_each_point__restart_reports_the_epoch_once(grid, node, start_gateway, tmp_path, chain,
-                                                                      project, point):
-    """Quorum 3: the crashed reporter's report must land (exactly once) or the epoch does not count."""
+                                                                      project, stranger, point):
+    """Quorum 3: the crashed reporter's report must land (exactly once) or the epoch does not count;
+    a prober outside the epoch's committee sends nothing."""
     staking = grid.c["AccessStaking"]
     grid.cdx.mint(node, 1_000 * 10**18, sender=grid.reporters[0])
     server = start_gateway()
@@ -120,9 +121,12 @@ def test_prober__killed_at_each_point__restart_reports_the_epoch_once(grid, node
     epoch = staking.current_epoch()
     states = [tmp_path / f"p{i}.sqlite" for i in range(3)]
     probers = [Prober(staking, r, KeeperState(s), probes=2) for r, s in zip(grid.reporters, states)]
-    for p in probers:
+    outsider = Prober(staking, stranger, KeeperState(tmp_path / "outsider.sqlite"), probes=2)  # not in the committee
+    for p in [*probers, outsider]:
         p.probe()
     chain.mine(timestamp=genesis + (epoch + 1) * length + 30)  # epoch over, window open
+    nonce_out = stranger.nonce
+    assert outsider.report() == [] and stranger.nonce == nonce_out  # skipped, nothing sent
     crashing = Prober(staking, grid.reporters[0], KeeperState(states[0]), hooks=crash_on(point))
     nonce0 = grid.reporters[0].nonce
     with pytest.raises(Crash):

@@ -19,8 +19,8 @@ def test_median__odd_and_even_counts():
 
 
 def test_score__worked_example__by_hand():
-    # availability 19/20 = 0.95, latency 200 ms -> 1 - 200/2000 = 0.9, usage 97/100 = 0.97
-    q, r = poa.score(20, 19, 200, calls=100, failures=3, prev_reliability=WAD // 2)
+    # availability 19/20 = 0.95, latency 200 ms -> 1 - 200/2000 = 0.9, usage (paid MU) 970/1000 = 0.97
+    q, r = poa.score(20, 19, 200, mu=1_000, failed_mu=30, prev_reliability=WAD // 2)
     assert q == (6_000 * 95 * 10**16 + 2_000 * 9 * 10**17 + 2_000 * 97 * 10**16) // 10_000 == 944 * 10**15
     assert r == (2_000 * q + 8_000 * WAD // 2) // 10_000 == 5888 * 10**14
 
@@ -32,8 +32,21 @@ def test_score__no_usage__reweights_availability_and_latency():
     assert q == 6_000 * (WAD // 2) // 8_000
 
 
-def test_score__failures_capped_at_calls():
-    assert poa.score(1, 1, 0, calls=10, failures=99)[0] == poa.score(1, 1, 0, calls=10, failures=10)[0]
+def test_score__failed_mu_capped_at_mu():
+    assert poa.score(1, 1, 0, mu=10, failed_mu=99)[0] == poa.score(1, 1, 0, mu=10, failed_mu=10)[0]
+
+
+def test_usage_success__weighed_by_paid_mu__huge_values_scaled_like_the_contract():
+    assert poa.usage_success(0, 5) is None  # no paid MU (free vouchers): no usage term
+    assert poa.usage_success(1_000, 250) == 3 * WAD // 4
+    big = 2**200
+    assert poa.usage_success(big, big // 4) == ((big >> 128) - ((big // 4) >> 128)) * WAD // (big >> 128)
+
+
+def test_counts__strict_committee_majority_and_quorum():
+    assert not poa.counts(4, 9) and poa.counts(5, 9)
+    assert not poa.counts(2, 4) and poa.counts(3, 4)
+    assert not poa.counts(2, 2, poa.Params(quorum=3)) and poa.counts(1, 1, poa.Params(quorum=1))
 
 
 def test_score_reports__lying_minority__does_not_move_result():
@@ -47,7 +60,7 @@ def test_score__bad_input__raises():
     with pytest.raises(ValueError):
         poa.score(1, 2, 1)
     with pytest.raises(ValueError):
-        poa.score_reports([(1, 1, 1)] * 8)
+        poa.score_reports([(1, 1, 1)] * (poa.MAX_COMMITTEE + 1))
 
 
 def test_simulator__rewards_concentrate_and_bad_nodes_are_ejected():
@@ -60,7 +73,18 @@ def test_simulator__rewards_concentrate_and_bad_nodes_are_ejected():
     assert summary["flaky"]["reward_per_token"] > summary["bad"]["reward_per_token"]
     paid = sum(n.rewards for n in sim.nodes)
     assert paid <= 40 * 1_000 * WAD and 40 * 1_000 * WAD - paid < 40 * len(sim.nodes)  # dust only
-    assert sim.treasury == sum(n.slashed for n in sim.nodes) > 0
+    assert sim.burnt == sum(n.slashed for n in sim.nodes) > 0  # different tokens: burnt
+
+
+def test_simulator__same_token__slashed_stake_funds_the_next_pool():
+    p = poa.Params(strikes_to_jail=1)
+    bad, good = poa.SimNode("bad", stake=1_000 * WAD), poa.SimNode("good", stake=1_000 * WAD)
+    sim = poa.Simulator([bad, good], p, same_token=True)
+    sim.step(0, reports={"bad": [(10, 0, 2_000)] * 3, "good": [(10, 10, 100)] * 3})
+    slashed = 1_000 * WAD * p.slash_bps // 10_000
+    assert bad.slashed == slashed and sim.burnt == 0 and sim.carry == slashed
+    res = sim.step(0, reports={"good": [(10, 10, 100)] * 3})
+    assert res.pool == slashed and slashed - 1 <= res.rewards["good"] <= slashed
 
 
 def test_simulator__below_quorum__epoch_does_not_count():
@@ -69,6 +93,15 @@ def test_simulator__below_quorum__epoch_does_not_count():
     res = sim.step(100, reports={"a": [(10, 0, 2_000)] * 2})
     assert node.reliability == poa.DEFAULT_PARAMS.initial_reliability and node.strikes == 0
     assert res.carried == 100 and sim.carry == 100
+
+
+def test_simulator__committee_minority__epoch_does_not_count():
+    node = poa.SimNode("a", stake=1_000 * WAD)
+    sim = poa.Simulator([node], reporters=9)
+    sim.step(0, reports={"a": [(10, 0, 2_000)] * 4})  # 4 of 9
+    assert node.reliability == poa.DEFAULT_PARAMS.initial_reliability and node.strikes == 0
+    sim.step(0, reports={"a": [(10, 0, 2_000)] * 5})  # 5 of 9: counts
+    assert node.strikes == 1
 
 
 def test_simulator__slash_capped_per_epoch():
@@ -99,7 +132,7 @@ def test_parse_services_and_region():
 
 
 def test_cli_score__json_matches_formula():
-    args = ["--probes", "20", "--successes", "19", "--latency", "200", "--calls", "100", "--failures", "3",
+    args = ["--probes", "20", "--successes", "19", "--latency", "200", "--mu", "100", "--failed-mu", "3",
             "--reliability", "0.5", "--json"]
     res = CliRunner().invoke(poa.poa_group, ["score", *args])
     assert res.exit_code == 0, res.output
