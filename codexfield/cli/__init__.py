@@ -27,7 +27,7 @@ COMMANDS: dict[str, str] = {
     "attest": "codexfield.cli.reputation:attest_command",
     "poa": "codexfield.poa:poa_group",
     "index": "codexfield.indexer.cli:index_group",
-    "node": "codexfield.node.cli:node_group",
+    "node": "codexfield.cli.node:node_group",
     "invoke": "codexfield.node.cli:invoke_command",
     "keeper": "codexfield.keepers.app:keeper_group",
 }

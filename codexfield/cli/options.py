@@ -181,8 +181,8 @@ def chain_options(send: bool = False) -> Callable[[Callable[..., Any]], Callable
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
-        def wrapper(*args: Any, network: str, book: str | None, as_json: bool, account: str | None = None,
-                    yes: bool = False, **kwargs: Any) -> Any:
+        def wrapper(*args: Any, network: str, book: str | None, as_json: bool, **kwargs: Any) -> Any:
+            account, yes = (kwargs.pop("account"), kwargs.pop("yes")) if send else (None, False)
             return f(Cx(network, book, as_json, account, yes), *args, **kwargs)
 
         opts = [
