@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "did": "codexfield.did:did_command",
     "capsule": "codexfield.cli.capsule:capsule_group",
     "license": "codexfield.ldl.cli:license_group",
+    "escrow": "codexfield.cli.escrow:escrow_group",
     "royalties": "codexfield.cli.royalties:royalties_group",
     "royalty": "codexfield.royalty:royalty_group",
     "rate": "codexfield.cli.reputation:rate_command",
