@@ -7,7 +7,12 @@ else `<dir>/<ecosystem>-<network>.json` in `$CODEXFIELD_DEPLOYMENTS`, else the c
 
     {"chain_id": 31337, "block": 1, "commit": "...",
      "contracts": {"CapsuleRegistry": "0x...", ...},
-     "tokens": {"USDC": {"address": "0x...", "decimals": 6}}}
+     "tokens": {"USDC": {"address": "0x...", "decimals": 6}},
+     "roles": {"CapsuleRegistry": {"PAUSER_ROLE": ["0x..."], ...}, ...},   # the handover
+     "deployer": "0x...", "settings": {"treasury": "0x...", "protocol_fee_bps": 200},
+     "pending": {}}                     # deployments sent by a run that did not finish
+
+`block` is the block the first deployment run started at (the indexer's start); reruns keep it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ class AddressBook:
     contracts: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     abi_hashes: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    deployer: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    pending: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
 
     def address(self, name: str) -> str:
@@ -73,6 +82,10 @@ class AddressBook:
             "contracts": self.contracts,
             "tokens": self.tokens,
             "abi_hashes": self.abi_hashes,
+            "roles": self.roles,
+            "deployer": self.deployer,
+            "settings": self.settings,
+            "pending": self.pending,
         }
 
 
@@ -111,6 +124,10 @@ def load_file(path: str | os.PathLike[str]) -> AddressBook:
         contracts=dict(data.get("contracts", {})),
         tokens=dict(data.get("tokens", {})),
         abi_hashes=dict(data.get("abi_hashes", {})),
+        roles={c: {r: list(h) for r, h in roles.items()} for c, roles in data.get("roles", {}).items()},
+        deployer=data.get("deployer", ""),
+        settings=dict(data.get("settings", {})),
+        pending=dict(data.get("pending", {})),
         path=path,
     )
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "node": "codexfield.cli.node:node_group",
     "invoke": "codexfield.node.cli:invoke_command",
     "keeper": "codexfield.keepers.app:keeper_group",
+    "deploy": "codexfield.deploy_cli:deploy_group",
 }
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from codexfield import deployments
-from codexfield.deploy import DeployConfig, deploy_system
+from codexfield.deploy import ROLES, DeployConfig, deploy_system, verify
 
 CONTRACTS = (
     "IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter", "Reputation",
@@ -110,11 +110,52 @@ def test_deploy_system__dry_run__prints_plan_with_gas_and_sends_nothing(admin, b
     assert "plan:" in text and "would wire" in text
 
 
-def test_ape_run_deploy__cli(tmp_path):
-    """The real `ape run deploy` in its own process (its own anvil), writing the book to a
-    temporary folder. In-process, the click command would re-enter the network context of the
-    test session's provider and leave the session on a fresh chain."""
+def test_deploy_system__handover__deployer_keeps_nothing_and_verify_passes(
+    project, admin, reporter, arbiter, stranger, book_dir, networks
+):
+    config = DeployConfig(test_tokens=True, admin=stranger.address, reporters=[reporter.address],
+                          pausers=[arbiter.address], arbiters=[arbiter.address], auditors=[reporter.address])
+    book = deploy_system(admin, config, log=lambda _: None)
+    lines: list[str] = []
+    assert verify(book, log=lines.append) == [], "\n".join(lines)
+    for name, roles in ROLES.items():
+        if name not in book.contracts:
+            continue
+        c = getattr(project, name).at(book.contracts[name])
+        for role in roles:
+            assert not c.hasRole(getattr(c, role)(), admin), (name, role)
+        assert c.hasRole(c.DEFAULT_ADMIN_ROLE(), stranger)
+        assert c.hasRole(c.PAUSER_ROLE(), arbiter)
+    # The book's first block survives a rerun, even when it is 0 (a fresh chain).
+    net = networks.provider.network
+    book.block = 0
+    deployments.save(book, net.ecosystem.name, net.name)
+    nonce = admin.nonce
+    again = deploy_system(admin, config, log=lambda _: None)
+    assert again.block == 0 and admin.nonce == nonce
+    # A deviation (governance grants a role nobody planned) is reported.
+    meter = project.UsageMeter.at(book.contracts["UsageMeter"])
+    meter.grantRole(meter.PAUSER_ROLE(), admin, sender=stranger)
+    problems = verify(again, log=lambda _: None)
+    assert any("UsageMeter.PAUSER_ROLE" in p for p in problems)
+
+
+def _local_doc_commands() -> list[str]:
+    """docs/operate.md's local deploy commands (the first console block of "### Deploy")."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "operate.md").read_text()
+    block = text.split("### Deploy", 1)[1].split("```console", 1)[1].split("```", 1)[0]
+    return [line[2:].strip() for line in block.splitlines() if line.startswith("$ ")]
+
+
+@pytest.mark.parametrize("doc_command", _local_doc_commands())
+def test_ape_run_deploy__cli(tmp_path, doc_command):
+    """The documented local `ape run deploy` commands, verbatim, each in its own process (its own
+    anvil), writing the book to a temporary folder. In-process, the click command would re-enter
+    the network context of the test session's provider and leave the session on a fresh chain."""
     import os
+    import shlex
     import subprocess
     import sys
     from pathlib import Path
@@ -122,11 +163,19 @@ def test_ape_run_deploy__cli(tmp_path):
     root = Path(__file__).parents[2]
     env = dict(os.environ, CODEXFIELD_DEPLOYMENTS=str(tmp_path))
     ape = Path(sys.executable).with_name("ape")
-    cmd = [str(ape), "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0", "--test-tokens"]
+    argv = shlex.split(doc_command)
+    assert argv[:2] == ["ape", "run"]
+    cmd = [str(ape)] + argv[1:]
     for _ in range(3):  # ape-foundry's random port can clash with the session's anvil: only that is retried
         out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
-        if "RPCTimeoutError" not in out.stdout + out.stderr:
+        if "cannot connect to ethereum:local:foundry" not in out.stderr:  # (its anvil did not come up)
             break
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "WARNING: no --reporter" in out.stdout
+    if "--dry-run" in argv:
+        assert "plan:" in out.stdout and "dry run: nothing was sent" in out.stdout
+        assert not deployments.book_path("ethereum", "local", tmp_path).exists()
+        return
+    assert "verified: every contract, wiring step and role matches" in out.stdout
     book = deployments.load("ethereum", "local", directory=tmp_path)
     assert set(CONTRACTS) <= set(book.contracts)
