@@ -34,7 +34,7 @@ ENV = "CODEXFIELD_CONTRACT_TYPES"
 # (built by the generator from Vyper's own IERC20 + IERC20Detailed interfaces).
 SYSTEM = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
           "Reputation"]
-EXTRA = ["MockERC20"]
+EXTRA = ["MockERC20", "GovernanceTimelock"]
 ERC20 = "ERC20"
 
 
@@ -99,10 +99,15 @@ def contract_type(name: str):
 
 
 def at(name: str, address: str):
-    """An ape contract instance of `name` at `address` (needs a connected ape provider)."""
-    from ape import chain
+    """An ape contract instance of `name` at `address` (needs a connected ape provider).
 
-    return chain.contracts.instance_at(address, contract_type=contract_type(name))
+    Built directly, not through `chain.contracts.instance_at`: on non-local networks (an RPC
+    URL, a testnet) ape caches contract types on disk by address, and a type cached for the
+    same address on an earlier chain (anvil restarted, a redeploy) would win over this one."""
+    from ape.contracts import ContractInstance
+    from eth_utils import to_checksum_address
+
+    return ContractInstance(to_checksum_address(str(address)), contract_type(name))
 
 
 def erc20(address: str):
