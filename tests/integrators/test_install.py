@@ -101,7 +101,7 @@ def test_installed_wheel__quickstart_and_three_verbs(venv, deployed, tmp_path):
     py = str(venv / "bin" / "python")
     r = _run(venv, py, str(ROOT / "examples" / "quickstart.py"), "--network", uri, "--book", str(book), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    out = eval(r.stdout.strip().splitlines()[-1])  # the dict run() returns
+    out = eval([line for line in r.stdout.splitlines() if line.startswith("{")][-1])  # what run() returns
     assert out["applied"] == 1 and out["claimed"] > 0
     cli = [str(venv / "bin" / "codexfield")]
     common = ["--network", uri, "--book", str(book), "--json"]
