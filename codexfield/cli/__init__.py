@@ -59,7 +59,13 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except click.exceptions.UsageError:
+            raise
+        except click.exceptions.ClickException as exc:  # one line, whoever raised it
+            if "\n" in exc.message:
+                exc.message = "; ".join(line.strip() for line in exc.message.splitlines() if line.strip())
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # the single error-handling wrapper
             raise handle(exc) from None
