@@ -28,6 +28,8 @@ RUN_BY = [
     (r"^make demo$", "tests/integration/test_flow.py", "run_flow"),
     (r"^(\.venv/bin/)?ape run deploy --network ethereum:local:foundry --test-tokens$",
      "tests/integrators/test_plain_shell.py", '"run", "deploy", "--network", "ethereum:local:foundry"'),
+    (r"^\.venv/bin/python examples/quickstart\.py$", "tests/integrators/test_plain_shell.py", '"examples/quickstart.py"'),
+    (r"^\.venv/bin/codexfield --help$", "tests/integrators/test_plain_shell.py", '"codexfield"), "--help"'),
     (r"^ape run deploy .*--dry-run$", "tests/integration/test_deploy.py", "dry_run=True"),
     (r"^(\.venv/bin/)?ape run deploy --network ethereum:sepolia:node", "tests/integration/test_deploy_testnet.py",
      "dry"),
