@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
+from codexfield.reasons import REASONS
+
 
 class Kind(IntEnum):
     """Capsule kinds (CapsuleRegistry `kind`)."""
@@ -30,23 +32,10 @@ class CapsuleState(IntEnum):
     FLAGGED = 4
 
 
-class Reject(IntEnum):
-    """Reason codes of `UsageMeter.VoucherRejected` and `LicenseManager.check_usage`."""
-
-    OK = 0
-    BAD_SIGNATURE = 1
-    DEADLINE_PASSED = 2
-    NOTHING_NEW = 3
-    UNKNOWN_CREDENTIAL = 4
-    EXPIRED = 5
-    REVOKED = 6
-    QUOTA_EXCEEDED = 7
-    RATE_EXCEEDED = 8
-    PURPOSE_OUT_OF_SCOPE = 9
-    ESCROW_SHORT = 10
-    TEE_SIGNATURE_MISSING = 11
-    COUNTER_DECREASED = 12
-    NODE_INACTIVE = 13
+Reject = IntEnum(  # noqa: N816 - built from the one reason table (codexfield/reasons.py)
+    "Reject", [(r.name, r.code) for r in REASONS], module=__name__
+)
+Reject.__doc__ = "Reason codes of `UsageMeter.VoucherRejected` and LicenseManager usage statuses (codexfield/reasons.py)."
 
 
 class Revocation(IntFlag):

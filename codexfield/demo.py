@@ -279,7 +279,8 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
 
         # 7. Serve ------------------------------------------------------------------------------
         log(f"[7/8] serving {calls} invocations over HTTP ({server.url})")
-        ledger = ConsumerLedger(work / "consumer" / "ledger.sqlite", Domain.of(meter), hot.key)
+        ledger = ConsumerLedger(work / "consumer" / "ledger.sqlite", Domain.of(meter), hot.key,
+                                payer=actors.consumer.address)
         client = NodeClient(server.url, ledger)
         before = balances(usdc, c, actors, dataset_id, model_id)
         texts = sample_texts(calls)

@@ -40,7 +40,8 @@ class DeployConfig:
     treasury: str | None = None  # receives non-reward-token fees (never slashed stake); defaults to admin
     royalty_bps: int = 500  # ERC-2981 royalty on secondary capsule sales
     epoch_length: int = 3600  # seconds per PoA / usage epoch
-    withdrawal_thaw: int = 3 * 86400  # escrow thaw (> settlement window of 1 day)
+    settlement_window: int = 86400  # a voucher is payable for 1 day after its issued_at
+    withdrawal_thaw: int = 3 * 86400  # escrow thaw (> settlement_window)
     protocol_fee_bps: int = 200  # 2% of every metered charge feeds the PoA reward pool
     poa: "Params | None" = None  # AccessStaking parameters (codexfield.poa.Params defaults)
     test_tokens: bool = False  # deploy MockERC20 USDC (6) and CDX (18) first (local chains)
@@ -275,14 +276,9 @@ def wire_license_manager(s: System) -> list[Step]:
     licenses, router, meter = s["LicenseManager"], s["RoyaltyRouter"], s["UsageMeter"]
     return [
         Step(
-            "LicenseManager pays upfront fees into the RoyaltyRouter",
-            lambda: licenses.revenue_sink() == router.address,
-            lambda: licenses.set_revenue_sink(router, sender=s.account),
-        ),
-        Step(
-            "LicenseManager accepts consumption from the UsageMeter",
-            lambda: licenses.usage_meter() == meter.address,
-            lambda: licenses.set_meter(meter, sender=s.account),
+            "LicenseManager wired (once) to the UsageMeter and the RoyaltyRouter",
+            lambda: licenses.usage_meter() == meter.address and licenses.revenue_sink() == router.address,
+            lambda: licenses.wire(meter, router, sender=s.account),
         ),
     ]
 
@@ -313,11 +309,14 @@ def wire_usage_meter(s: System) -> list[Step]:
     meter, staking = s["UsageMeter"], s["AccessStaking"]
     return [
         Step(
-            "UsageMeter feeds protocol fees into AccessStaking",
-            lambda: meter.staking() == staking.address
-            and meter.treasury() == s.treasury
-            and meter.protocol_fee_bps() == s.protocol_fee_bps,
-            lambda: meter.configure(staking, s.treasury, s.protocol_fee_bps, sender=s.account),
+            "UsageMeter wired (once) to AccessStaking",
+            lambda: meter.staking() == staking.address,
+            lambda: meter.wire(staking, sender=s.account),
+        ),
+        Step(
+            "UsageMeter fee and treasury",
+            lambda: meter.treasury() == s.treasury and meter.protocol_fee_bps() == s.protocol_fee_bps,
+            lambda: meter.set_fee(s.treasury, s.protocol_fee_bps, sender=s.account),
         ),
     ]
 
@@ -544,7 +543,6 @@ def deploy_system(
     c["IdentityRegistry"] = d.contract("IdentityRegistry")
     c["CapsuleRegistry"] = d.contract("CapsuleRegistry", me, config.royalty_bps)
     registry = c["CapsuleRegistry"]
-    c["LicenseManager"] = d.contract("LicenseManager", _addr(registry), me, deps=("CapsuleRegistry",))
     c["RoyaltyRouter"] = d.contract("RoyaltyRouter", _addr(registry), me, deps=("CapsuleRegistry",))
     # Staking and meter share epochs: a surviving meter fixes the genesis of a new staking;
     # otherwise 0 lets AccessStaking take its deploy block's timestamp.
@@ -572,6 +570,14 @@ def deploy_system(
     )
     if c["AccessStaking"] is not None:
         genesis = int(c["AccessStaking"].genesis())
+    # The LicenseManager and the meter wire each other once (`wire`): when the meter will be new
+    # (its code is missing, or something it takes or wires to is new), a wired LicenseManager
+    # cannot follow it and is deployed anew too.
+    if not is_deployed(book.contracts.get("UsageMeter"), d.project.UsageMeter.contract_type):
+        d.fresh.add("UsageMeter (missing)")
+    c["LicenseManager"] = d.contract("LicenseManager", _addr(registry), me, config.settlement_window,
+                                     deps=("CapsuleRegistry", "RoyaltyRouter", "IdentityRegistry", "AccessStaking",
+                                           "UsageMeter (missing)"))
     # (dry run with a new AccessStaking: the meter's estimate uses genesis 0.)
     c["UsageMeter"] = d.contract(
         "UsageMeter",
@@ -581,6 +587,7 @@ def deploy_system(
         me,
         config.epoch_length,
         genesis,
+        config.settlement_window,
         config.withdrawal_thaw,
         config.protocol_fee_bps,
         deps=("LicenseManager", "RoyaltyRouter", "IdentityRegistry", "AccessStaking"),

@@ -9,8 +9,8 @@
         A capsule's current owner publishes immutable `Terms` (price per MU, upfront fee,
         duration, quota, rate, scope bits, derivative share, revocation rules, ...); anyone
         buys a credential (an ERC-721, soulbound per ERC-5192 unless the terms are
-        transferable) for a holder; the UsageMeter asks `check_usage` and `consume` once per
-        voucher; the CapsuleRegistry asks `can_derive` for a parent edge through a credential.
+        transferable) for a holder; the UsageMeter asks `consume` once per voucher, judged at
+        the voucher's `issued_at`; the CapsuleRegistry asks `can_derive` for a parent edge through a credential.
 
         Example:
             tid = lm.create_terms(Terms(capsule_id=42, payment_token=usdc, price_per_mu=2_000,
@@ -21,15 +21,22 @@
 
         Rules (`at` is a unix time, see docs/licenses.md):
           valid        issued_at <= at < issued_at + duration (duration 0: perpetual), at < 2**40
+          holder       the payer / user held the credential at `at` (a transferable credential
+                       records its previous holder and the transfer time, and cannot be
+                       transferred again within `settlement_window` of its last transfer, so
+                       one previous holder covers every voucher still payable)
           not revoked  revoked_at == 0 or at < revoked_at (revoked_at: when revocation takes effect)
-          in scope     purpose & ~scope == 0
+          in scope     purpose != 0 and purpose & ~scope == 0
           quota        mu_used + mu <= mu_quota (0: unlimited, but mu_used stays below 2**96)
-          rate         MU settled in the fixed window [issued_at + k * rate_period, +rate_period)
-                       containing `at` stays <= rate_mu; usage dated in an older window than the
-                       latest one recorded counts against the latest one (never more than rate_mu
-                       per recorded window)
-          check order  UNKNOWN_CREDENTIAL 4, EXPIRED 5, REVOKED 6, PURPOSE_OUT_OF_SCOPE 9,
-                       QUOTA_EXCEEDED 7, RATE_EXCEEDED 8.
+          rate         fixed windows [issued_at + k * rate_period, +rate_period). A settlement
+                       dated in window A, after the latest window W with recorded usage, may
+                       use the unused allowance of every window from W to A (a cumulative
+                       voucher covers calls served since the last settlement): at most
+                       rate_mu - mu_in_W + rate_mu * (A - W) / rate_period; older windows are
+                       filled first and only the excess is recorded in A. Usage dated in an
+                       older window than W counts against W.
+          check order  UNKNOWN_CREDENTIAL 4, EXPIRED 5, NOT_HOLDER 17, REVOKED 6,
+                       PURPOSE_OUT_OF_SCOPE 9, QUOTA_EXCEEDED 7, RATE_EXCEEDED 8.
 
         Storage layout (gas): a credential lives in the ERC-721 owner slot (holder 160 |
         terms_id 56 | issued_at 40 in the 96-bit aux); its usage (mu_used 96 | window start 40
@@ -39,14 +46,15 @@
         revocation). Field widths are checked by `create_terms` with explicit reasons. The
         revenue sink, both id counters and the paused bit share one slot (`_globals`) that
         `purchase` reads and writes anyway. Gas: docs/licenses.md.
-@custom:security Trusts the CapsuleRegistry (immutable) for capsule owners and states, the
-        UsageMeter set by the admin to call `consume`, and the revenue sink set by the admin
-        (the RoyaltyRouter) to account the upfront fees it receives through `credit`. Upfront
+@custom:security Trusts the CapsuleRegistry (immutable) for capsule owners and states, and the
+        UsageMeter (to call `consume`) and the revenue sink (the RoyaltyRouter, to account the
+        upfront fees it receives through `credit` and to say which tokens it accepts), both
+        wired once by `wire` and never changeable: nothing governance can do redirects funds. Upfront
         fees go straight from the buyer to the sink; this contract never holds tokens. Tokens
         that deliver less than the fee (fee-on-transfer) are refused by a balance-delta check.
-@custom:kill Pausing stops `create_terms` and `purchase`. It never stops `consume` (usage
-        already bought stays settleable), revocations, terms deactivation, transfers of
-        transferable credentials, or reads.
+@custom:kill Pausing stops `create_terms` and `purchase` ("license: paused"). It never stops
+        `consume` (usage already bought stays settleable), revocations, terms deactivation,
+        transfers of transferable credentials, or reads.
 """
 
 from ethereum.ercs import IERC165
@@ -56,6 +64,7 @@ from ethereum.ercs import IERC20
 from interfaces import ICapsuleRegistry
 from interfaces import ILicenseManager
 from interfaces import IRoyaltyRouter
+from interfaces import IUsageMeter
 
 implements: IERC165
 implements: IERC721
@@ -73,6 +82,7 @@ from .modules import erc721_lean
 initializes: erc721_lean
 
 from .modules import scopes
+from .modules import reasons
 
 
 exports: (
@@ -113,32 +123,36 @@ LICENSOR_AT_WILL: public(constant(uint8)) = 1
 ARBITER_ON_BREACH: public(constant(uint8)) = 2
 
 
-# @dev Status of `check_usage` / `consume` (codexfield/constants.py `Reject`): usage allowed.
-OK: public(constant(uint8)) = 0
+# @dev Status of `check_usage` / `consume` (codexfield/reasons.py): usage allowed.
+OK: public(constant(uint8)) = reasons.R_OK
 
 
 # @dev Status: no such credential.
-UNKNOWN_CREDENTIAL: public(constant(uint8)) = 4
+UNKNOWN_CREDENTIAL: public(constant(uint8)) = reasons.R_UNKNOWN_CREDENTIAL
 
 
 # @dev Status: `at` is outside [issued_at, expires_at) (or at or beyond 2**40).
-EXPIRED: public(constant(uint8)) = 5
+EXPIRED: public(constant(uint8)) = reasons.R_EXPIRED
 
 
 # @dev Status: `at` is at or after the revocation's effective time.
-REVOKED: public(constant(uint8)) = 6
+REVOKED: public(constant(uint8)) = reasons.R_REVOKED
 
 
 # @dev Status: the MU would exceed the lifetime quota (or 2**96 - 1 MU without one).
-QUOTA_EXCEEDED: public(constant(uint8)) = 7
+QUOTA_EXCEEDED: public(constant(uint8)) = reasons.R_QUOTA_EXCEEDED
 
 
 # @dev Status: the MU would exceed `rate_mu` in the current fixed rate window.
-RATE_EXCEEDED: public(constant(uint8)) = 8
+RATE_EXCEEDED: public(constant(uint8)) = reasons.R_RATE_EXCEEDED
 
 
-# @dev Status: the purpose claims bits outside the terms' scope.
-PURPOSE_OUT_OF_SCOPE: public(constant(uint8)) = 9
+# @dev Status: the purpose is 0 or claims bits outside the terms' scope.
+PURPOSE_OUT_OF_SCOPE: public(constant(uint8)) = reasons.R_PURPOSE_OUT_OF_SCOPE
+
+
+# @dev Status: the payer (user) did not hold the credential at `at`.
+NOT_HOLDER: public(constant(uint8)) = reasons.R_NOT_HOLDER
 
 
 # @dev Capsule states that refuse new credentials (CapsuleRegistry).
@@ -173,6 +187,10 @@ _D_EXISTS: constant(uint256) = 1 << 202
 _B_LIMITS: constant(uint256) = 1 << 224
 
 
+# @dev Flag bit of the terms word `b`: credentials are transferable (`_transfers` is needed).
+_B_TRANSFERABLE: constant(uint256) = 1 << 225
+
+
 # @dev One credential more in the terms word `d` (issued count at bit 128).
 _D_ONE_ISSUED: constant(uint256) = 1 << 128
 
@@ -191,7 +209,8 @@ _MASK55: constant(uint256) = 2**55 - 1
 
 
 # @dev Terms, packed by reader. a: payment_token 160 | capsule_id 64 | duration 32.
-#      b: price_per_mu 128 | scope 64 | rate_period 32 | limits flag. c: mu_quota 128 | rate_mu 128.
+#      b: price_per_mu 128 | scope 64 | rate_period 32 | limits flag | transferable flag.
+#      c: mu_quota 128 | rate_mu 128.
 #      d: upfront_fee 128 | issued 32 | max_credentials 32 | revocation 8 | transferable | active | exists.
 #      e: derivative_share_bps 16 | notice_period 64.
 struct PackedTerms:
@@ -208,8 +227,16 @@ struct PackedTerms:
 registry: public(immutable(address))
 
 
-# @dev The UsageMeter, the only caller of `consume` (zero until wired).
+# @dev The UsageMeter's settlement window: a transferable credential cannot move again within it.
+settlement_window: public(immutable(uint256))
+
+
+# @dev The UsageMeter, the only caller of `consume` (zero until `wire`).
 usage_meter: public(address)
+
+
+# @dev Last transfer per transferable credential: previous holder 160 | transfer time 40.
+_transfers: HashMap[uint256, uint256]
 
 
 # @dev Per credential, the usage word (+ 1; 0: nothing to undo) that a `consume` of this
@@ -235,29 +262,22 @@ _terms_by_hash: HashMap[bytes32, uint256]
 _usage: HashMap[uint256, uint256]
 
 
-# @dev Emitted when the admin sets the UsageMeter.
-event UsageMeterSet:
-    usage_meter: address
-
-
-# @dev Emitted when the admin sets the revenue sink (the RoyaltyRouter).
-event RevenueSinkSet:
-    revenue_sink: address
-
-
 @deploy
-def __init__(registry_: address, admin_: address):
+def __init__(registry_: address, admin_: address, settlement_window_: uint256):
     """
     @dev Grants DEFAULT_ADMIN, PAUSER and ARBITER to `admin_` (meant to be a timelock) and
          renounces the deployer's admin role.
     @param registry_ The CapsuleRegistry.
     @param admin_ The governance address.
+    @param settlement_window_ The UsageMeter's settlement window (`wire` checks they are equal).
     """
     access_control.__init__()
     erc721_lean.__init__("CodexField Credential", "CFCRED")
     assert registry_ != empty(address), "license: zero registry"
     assert admin_ != empty(address), "license: zero admin"
+    assert settlement_window_ > 0 and settlement_window_ <= _MASK40, "license: bad settlement window"
     registry = registry_
+    settlement_window = settlement_window_
     access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
     access_control._grant_role(ARBITER_ROLE, admin_)
     access_control._grant_role(PAUSER_ROLE, admin_)
@@ -292,6 +312,9 @@ def create_terms(terms: ILicenseManager.Terms) -> uint256:
     assert staticcall ICapsuleRegistry(registry).ownerOf(terms.capsule_id) == msg.sender, \
         "license: not capsule owner"
     self._validate(terms)
+    sink: address = convert(convert(self._globals & _MASK160, uint160), address)
+    assert sink != empty(address), "license: not wired"
+    assert staticcall IRoyaltyRouter(sink).token_allowed(terms.payment_token), "license: token not allowed"
 
     h: bytes32 = keccak256(abi_encode(terms))
     existing: uint256 = self._terms_by_hash[h]
@@ -310,6 +333,7 @@ def create_terms(terms: ILicenseManager.Terms) -> uint256:
     flags: uint256 = _D_ACTIVE | _D_EXISTS
     if terms.transferable:
         flags |= _D_TRANSFERABLE
+        limits |= _B_TRANSFERABLE
     self._terms[terms_id] = PackedTerms(
         a=convert(terms.payment_token, uint256) | (terms.capsule_id << 160) | (convert(terms.duration, uint256) << 224),
         b=terms.price_per_mu | (terms.scope << 128) | (convert(terms.rate_period, uint256) << 192) | limits,
@@ -404,6 +428,8 @@ def purchase(terms_id: uint256, holder: address, max_upfront: uint256) -> uint25
         expires_at = block.timestamp + duration
     if d & _D_TRANSFERABLE == 0:
         log ILicenseManager.Locked(tokenId=credential_id)
+    else:
+        log ILicenseManager.Unlocked(tokenId=credential_id)
     log ILicenseManager.CredentialIssued(
         credential_id=credential_id,
         terms_id=terms_id,
@@ -468,9 +494,9 @@ def revoke(credential_id: uint256, reason: bytes32):
 @view
 def authorize(credential_id: uint256, user: address, purpose: uint256, at: uint256) -> bool:
     """
-    @dev Whether `user` may use the credential for `purpose` at time `at`: the user is the
-         holder, the credential is valid and not revoked at `at`, the purpose is in scope and
-         the quota is not exhausted. The rate window is a settlement matter, not checked here.
+    @dev Whether `user` may use the credential for `purpose` at time `at`: the user held it
+         at `at`, the credential is valid and not revoked at `at`, the purpose is non-zero and
+         in scope, and the quota is not exhausted. The rate window is a settlement matter.
     @param credential_id The credential.
     @param user The would-be user.
     @param purpose The scope bits the use claims.
@@ -480,8 +506,8 @@ def authorize(credential_id: uint256, user: address, purpose: uint256, at: uint2
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
     # One MU: the quota is exhausted when not even one more MU fits.
-    res, new_usage = self._check(credential_id, 1, purpose, at, False)
-    return res.status == OK and res.holder == user
+    res, new_usage = self._check(credential_id, 1, purpose, at, False, user)
+    return res.status == OK
 
 
 @external
@@ -500,8 +526,8 @@ def can_derive(credential_id: uint256, holder: address, capsule_id: uint256, sha
     """
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
-    res, new_usage = self._check(credential_id, 0, scopes.SCOPE_DERIVATIVES, block.timestamp, False)
-    if res.status != OK or res.holder != holder or res.capsule_id != capsule_id:
+    res, new_usage = self._check(credential_id, 0, scopes.SCOPE_DERIVATIVES, block.timestamp, False, holder)
+    if res.status != OK or res.capsule_id != capsule_id:
         return False
     terms_id: uint256 = erc721_lean._aux(credential_id) & _MASK56
     return convert(share_bps, uint256) >= self._terms[terms_id].e & _MASK16
@@ -509,25 +535,30 @@ def can_derive(credential_id: uint256, holder: address, capsule_id: uint256, sha
 
 @external
 @view
-def check_usage(credential_id: uint256, mu: uint256, purpose: uint256, at: uint256) -> ILicenseManager.UsageCheck:
+def check_usage(
+    credential_id: uint256, mu: uint256, purpose: uint256, at: uint256, payer: address
+) -> ILicenseManager.UsageCheck:
     """
-    @dev What the UsageMeter needs to price and authorise one voucher, in one call.
+    @dev What `consume` would answer for one voucher, without applying it.
     @param credential_id The credential.
     @param mu The MU to settle.
     @param purpose The scope bits the voucher claims.
-    @param at The unix time the usage is dated (the meter passes its settlement time).
-    @return UsageCheck status (0 OK or a reason code), holder, capsule_id, payment_token,
-            price_per_mu, scope (zeros for an unknown credential).
+    @param at The unix time the usage is dated (the voucher's `issued_at`).
+    @param payer Who pays (must have held the credential at `at`).
+    @return UsageCheck status (0 OK or a reason code), holder at `at`, capsule_id,
+            payment_token, price_per_mu, scope (zeros for an unknown credential).
     """
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
-    res, new_usage = self._check(credential_id, mu, purpose, at, True)
+    res, new_usage = self._check(credential_id, mu, purpose, at, True, payer)
     return res
 
 
 @external
 @reentrant
-def consume(credential_id: uint256, mu: uint256, purpose: uint256, at: uint256) -> ILicenseManager.UsageCheck:
+def consume(
+    credential_id: uint256, mu: uint256, purpose: uint256, at: uint256, payer: address
+) -> ILicenseManager.UsageCheck:
     """
     @dev Applies `mu` to the credential's quota and rate window if `check_usage` would say
          OK, and returns what `check_usage` returns, so the UsageMeter prices, authorises and
@@ -540,14 +571,15 @@ def consume(credential_id: uint256, mu: uint256, purpose: uint256, at: uint256) 
     @param credential_id The credential.
     @param mu The MU to settle.
     @param purpose The scope bits the voucher claims.
-    @param at The unix time the usage is dated.
+    @param at The unix time the usage is dated (the voucher's `issued_at`).
+    @param payer Who pays (must have held the credential at `at`).
     @return UsageCheck status (0 OK or the reason code) and the pricing data.
     """
     assert msg.sender == self.usage_meter, "license: not meter"
     previous: uint256 = self._usage[credential_id]
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
-    res, new_usage = self._check(credential_id, mu, purpose, at, True)
+    res, new_usage = self._check(credential_id, mu, purpose, at, True, payer)
     if res.status == OK and mu != 0:
         self._usage[credential_id] = new_usage
         self._undo[credential_id] = previous + 1  # revoked_at < 2**40 keeps `previous` < 2**256 - 1
@@ -694,12 +726,14 @@ def locked(token_id: uint256) -> bool:
 @payable
 def transferFrom(owner: address, to: address, token_id: uint256):
     """
-    @dev ERC-721 transfer of a transferable credential (its usage state moves with it).
+    @dev ERC-721 transfer of a transferable credential (its usage state moves with it; vouchers
+         the previous holder signed before now stay payable from its escrow).
+    @notice Refused within `settlement_window` of the credential's previous transfer.
     @param owner The 20-byte current holder.
     @param to The 20-byte receiver.
     @param token_id The credential.
     """
-    self._require_unlocked(token_id)
+    self._before_transfer(owner, token_id)
     erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
 
 
@@ -713,7 +747,7 @@ def safeTransferFrom(owner: address, to: address, token_id: uint256, data: Bytes
     @param token_id The credential.
     @param data Data passed to `onERC721Received`.
     """
-    self._require_unlocked(token_id)
+    self._before_transfer(owner, token_id)
     erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
     erc721_lean._check_on_erc721_received(owner, to, token_id, data)
 
@@ -752,25 +786,36 @@ def tokenURI(token_id: uint256) -> String[512]:
 
 
 @external
-def set_meter(usage_meter_: address):
+def wire(usage_meter_: address, revenue_sink_: address):
     """
-    @dev Wires the UsageMeter, the only caller of `consume` (admin).
-    @param usage_meter_ The UsageMeter address.
+    @dev Wires the UsageMeter (the only caller of `consume`) and the revenue sink (the
+         RoyaltyRouter: receives upfront fees through `credit`, says which tokens terms may
+         use), once (admin); they can never change afterwards.
+    @param usage_meter_ The UsageMeter (its settlement window must equal this contract's).
+    @param revenue_sink_ The RoyaltyRouter.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert self.usage_meter == empty(address), "license: already wired"
+    assert usage_meter_ != empty(address) and revenue_sink_ != empty(address), "license: zero address"
+    if usage_meter_.is_contract:  # the credential transfer cooldown must cover the meter's window
+        assert staticcall IUsageMeter(usage_meter_).settlement_window() == settlement_window, \
+            "license: window mismatch"
     self.usage_meter = usage_meter_
-    log UsageMeterSet(usage_meter=usage_meter_)
+    self._globals = (self._globals & ~_MASK160) | convert(revenue_sink_, uint256)
+    log ILicenseManager.Wired(usage_meter=usage_meter_, revenue_sink=revenue_sink_)
 
 
 @external
-def set_revenue_sink(revenue_sink_: address):
+@view
+def last_transfer(credential_id: uint256) -> (address, uint64):
     """
-    @dev Sets where upfront fees go (the RoyaltyRouter; admin). It must implement `credit`.
-    @param revenue_sink_ The sink address.
+    @dev The holder before the credential's last transfer and when it happened (zeros: never).
+    @param credential_id The credential.
+    @return address The previous holder.
+    @return uint64 The transfer time.
     """
-    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    self._globals = (self._globals & ~_MASK160) | convert(revenue_sink_, uint256)
-    log RevenueSinkSet(revenue_sink=revenue_sink_)
+    t: uint256 = self._transfers[credential_id]
+    return convert(convert(t & _MASK160, uint160), address), convert(t >> 160, uint64)
 
 
 @external
@@ -832,7 +877,7 @@ def unpause():
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
     g: uint256 = self._globals
-    assert g & _G_PAUSED != 0, "pausable: contract is not paused"
+    assert g & _G_PAUSED != 0, "license: not paused"
     self._globals = g & ~_G_PAUSED
     log pausable.Unpaused(account=msg.sender)
 
@@ -840,7 +885,7 @@ def unpause():
 @internal
 @view
 def _check(
-    credential_id: uint256, mu: uint256, purpose: uint256, at: uint256, check_rate: bool
+    credential_id: uint256, mu: uint256, purpose: uint256, at: uint256, check_rate: bool, payer: address
 ) -> (ILicenseManager.UsageCheck, uint256):
     """
     @dev The usage rules (see the header) and the usage word `consume` would write.
@@ -849,6 +894,7 @@ def _check(
     @param purpose The scope bits claimed.
     @param at The unix time of the usage.
     @param check_rate Whether the rate window applies.
+    @param payer Who must have held the credential at `at`.
     @return UsageCheck The status and pricing data.
     @return uint256 The new usage word (meaningful only when the status is OK).
     """
@@ -881,12 +927,19 @@ def _check(
     if at < issued_at or at > _MASK40 or (duration != 0 and at >= issued_at + duration):
         res.status = EXPIRED
         return res, 0
+    if b & _B_TRANSFERABLE != 0:
+        t: uint256 = self._transfers[credential_id]
+        if at < t >> 160:
+            res.holder = convert(convert(t & _MASK160, uint160), address)
+    if payer != res.holder:
+        res.status = NOT_HOLDER
+        return res, 0
     usage: uint256 = self._usage[credential_id]
     revoked_at: uint256 = usage >> 216
     if revoked_at != 0 and at >= revoked_at:
         res.status = REVOKED
         return res, 0
-    if purpose & ~scope != 0:
+    if purpose == 0 or purpose & ~scope != 0:
         res.status = PURPOSE_OUT_OF_SCOPE
         return res, 0
     mu_used: uint256 = usage & _MASK96
@@ -906,12 +959,24 @@ def _check(
             period: uint256 = (b >> 192) & _MASK32
             start: uint256 = issued_at + (at - issued_at) // period * period
             if start > window_start:
+                # Unused allowance of the windows from the latest recorded one up to `start`.
+                older: uint256 = 0
+                if window_start == 0:
+                    older = rate_mu * ((start - issued_at) // period)
+                else:
+                    older = rate_mu - window_mu + rate_mu * ((start - window_start) // period - 1)
+                if mu > older + rate_mu:
+                    res.status = RATE_EXCEEDED
+                    return res, 0
                 window_start = start
                 window_mu = 0
-            if mu > rate_mu - window_mu:
-                res.status = RATE_EXCEEDED
-                return res, 0
-            window_mu += mu
+                if mu > older:
+                    window_mu = mu - older
+            else:
+                if mu > rate_mu - window_mu:
+                    res.status = RATE_EXCEEDED
+                    return res, 0
+                window_mu += mu
     return res, (mu_used + mu) | (window_start << 96) | (window_mu << 136) | (revoked_at << 216)
 
 
@@ -922,15 +987,16 @@ def _require_not_paused(g: uint256):
     @dev Reverts if the paused bit of `g` (the `_globals` word) is set.
     @param g The `_globals` word.
     """
-    assert g & _G_PAUSED == 0, "pausable: contract is paused"
+    assert g & _G_PAUSED == 0, "license: paused"
 
 
 @internal
-@view
-def _require_unlocked(token_id: uint256):
+def _before_transfer(from_: address, token_id: uint256):
     """
-    @dev Reverts if `token_id` exists and is locked (ERC-5192); unknown tokens are left to
-         the ERC-721 checks.
+    @dev Reverts if `token_id` is locked (ERC-5192) or moved less than `settlement_window` ago,
+         and records its holder and now as its last transfer; unknown tokens and a wrong
+         `from_` are left to the ERC-721 checks.
+    @param from_ The holder the transfer moves the credential from (checked by ERC-721).
     @param token_id The credential.
     """
     owner: address = empty(address)
@@ -938,6 +1004,9 @@ def _require_unlocked(token_id: uint256):
     owner, aux = erc721_lean._owner_and_aux(token_id)
     if owner != empty(address):
         assert self._terms[aux & _MASK56].d & _D_TRANSFERABLE != 0, "license: credential locked"
+        last: uint256 = self._transfers[token_id] >> 160
+        assert last == 0 or block.timestamp >= last + settlement_window, "license: transfer cooldown"
+        self._transfers[token_id] = convert(owner, uint256) | (block.timestamp << 160)
 
 
 @internal

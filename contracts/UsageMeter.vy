@@ -5,33 +5,50 @@
 @custom:contract-name UsageMeter
 @license GNU Affero General Public License v3.0 only (compiles in snekmate, AGPL-3.0-only)
 @author CodexField
-@notice Consumers pre-fund an escrow per token. For each (credential, node) channel they sign
-        EIP-712 `Voucher`s carrying CUMULATIVE counters (MU, calls, failures, latency). A node
-        (or anyone relaying for it) submits the latest voucher; the meter charges only the
-        delta over what it already settled, so a replay or an older voucher pays nothing and
-        one signature settles any number of calls.
+@notice Consumers pre-fund an escrow per token. For each (credential, node, payer) channel the
+        payer signs EIP-712 `Voucher`s carrying CUMULATIVE counters (MU, calls, failures,
+        latency) and `issued_at`, the time of the newest call covered. Only the voucher's node,
+        or an operator the node authorised (`set_operator`), settles it; the meter charges only
+        the delta over what it already settled, so a replay or an older voucher pays nothing.
+
+        Payable window: a voucher is payable iff issued_at <= now <= issued_at +
+        `settlement_window` (and its deadline is not past). Every authority is judged at
+        `issued_at`, never at settlement: the signer is the payer's own key, or a `sigAuth`
+        delegate of the payer whose ERC-1056 validity ends after `issued_at`; the payer held
+        the credential at `issued_at`; the credential was valid, unrevoked and in scope then;
+        the node served then (AccessStaking `serves`). Since `settlement_window` <
+        `withdrawal_thaw`, a voucher valid when signed stays payable from the payer's escrow
+        for the whole window whatever the consumer does afterwards (revoke its hot key,
+        transfer the credential, request and wait out a withdrawal).
 
         Charge of one voucher: delta_mu * (terms.price_per_mu + node_price_per_mu), nothing
         hidden. `protocol_fee_bps` of each part feeds the Proof-of-Access reward pool; the rest
         of the license part is credited to the capsule in the RoyaltyRouter (one token
         transfer per token per batch), the rest of the node part to the node's balance.
+        Paid vouchers (charge > 0) add their deltas to the node's usage of the current epoch
+        (`node_usage`, read by AccessStaking), with failed_mu = delta_mu * delta_failures //
+        delta_calls, so free vouchers never move a node's score.
 
         Each voucher is applied whole or rejected whole with `VoucherRejected(reason)` and the
-        batch goes on; a one-voucher call reverts with the reason string instead.
+        batch goes on; a one-voucher call reverts with the reason string instead. Reason
+        codes: contracts/modules/reasons.vy (generated from codexfield/reasons.py).
 
         Example (node side, Python):
             meter.ingest([voucher_tuple], [signature], sender=node)
-@custom:security Trusts the LicenseManager (`consume` / `unconsume`: validity, quota, rate,
-        scope, revocation), the RoyaltyRouter (`credit` after the transfer), the IdentityRegistry
-        (`validDelegate` for `sigAuth` hot keys) and AccessStaking (`tee_signer`, `fund_rewards`),
-        all fixed or set by the admin. Signatures: EOA path in-line with s <= n/2 and v in
-        {27, 28} (no reverts inside a batch), then ERC-1056 `sigAuth` delegates, then ERC-1271
-        for contract holders via ERC-1271 with capped gas. Replays are impossible by
-        construction: a voucher's effect is the delta over stored cumulative counters, which
-        never decrease. Escrow withdrawals thaw for `withdrawal_thaw`, longer than the
-        settlement window, so consumers cannot run away from vouchers they signed.
-@custom:kill Pausing stops `deposit`, `ingest` and `ingest_attested`; it never stops
-        `request_withdrawal`, `withdraw`, `claim_node` or `sweep_fees`.
+@custom:security Trusts the LicenseManager (`consume` / `unconsume`: validity, holder, quota,
+        rate, scope, revocation at `issued_at`), the RoyaltyRouter (`credit` after the
+        transfer), the IdentityRegistry (`delegates` for `sigAuth` hot keys), all immutable,
+        and AccessStaking (`serves`, `tee_signer`, `fund_rewards`), wired once by `wire`.
+        Nothing governance can set redirects funds: the wiring is one-time, the fee is capped
+        and only fees in tokens other than the reward token reach the treasury. Signatures:
+        EOA path in-line with s <= n/2 and v in {27, 28} (no reverts inside a batch), then
+        ERC-1056 `sigAuth` delegates; no ERC-1271 (a wallet whose live approval could change
+        after service would void served usage: contract wallets add a `sigAuth` delegate).
+        Replays are impossible by construction: a voucher's effect is the delta over stored
+        cumulative counters, which never decrease.
+@custom:kill Pausing stops `deposit` only. It never stops `ingest` / `ingest_attested`
+        (settling usage already signed), `request_withdrawal`, `withdraw`, `claim_node` or
+        `sweep_fees`: settlement and withdrawals keep their relative order whatever is paused.
 """
 
 from ethereum.ercs import IERC20
@@ -53,6 +70,7 @@ from snekmate.utils import eip712_domain_separator
 initializes: eip712_domain_separator
 
 from .modules import scopes
+from .modules import reasons
 
 
 exports: (
@@ -69,9 +87,10 @@ exports: (
 )
 
 
-# @dev The ERC-1056 registry, as far as the meter reads it.
+# @dev The ERC-1056 registry, as far as the meter reads it (validity end of a delegate, keyed
+#      by keccak256 of the delegate type).
 interface IDIDRegistry:
-    def validDelegate(identity: address, delegateType: bytes32, delegate: address) -> bool: view
+    def delegates(identity: address, delegate_type_hash: bytes32, delegate: address) -> uint256: view
 
 
 # @dev Per-batch accumulator of revenue for one (capsule, token).
@@ -91,15 +110,16 @@ struct NodeAgg:
     failures: uint256
     latency_ms: uint256
     mu: uint256
+    failed_mu: uint256
 
 
-# @dev Role that may pause ingestion and deposits.
+# @dev Role that may pause deposits.
 PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
 
 
 # @dev EIP-712 type hash of `Voucher`.
 VOUCHER_TYPEHASH: public(constant(bytes32)) = keccak256(
-    "Voucher(uint256 credential_id,address node,uint256 purpose,uint256 cumulative_mu,uint64 cumulative_calls,uint64 cumulative_failures,uint64 cumulative_latency_ms,uint256 node_price_per_mu,uint64 deadline)"
+    "Voucher(uint256 credential_id,address node,address payer,uint256 purpose,uint256 cumulative_mu,uint64 cumulative_calls,uint64 cumulative_failures,uint64 cumulative_latency_ms,uint256 node_price_per_mu,uint64 issued_at,uint64 deadline)"
 )
 
 
@@ -107,10 +127,8 @@ VOUCHER_TYPEHASH: public(constant(bytes32)) = keccak256(
 SIG_AUTH: public(constant(bytes32)) = 0x7369674175746800000000000000000000000000000000000000000000000000
 
 
-# @dev Gas forwarded to a holder contract's ERC-1271 `isValidSignature`: enough for a multisig
-#      or smart-account check, small enough that a hostile wallet burns a bounded amount per
-#      voucher instead of the whole batch.
-ERC1271_GAS: public(constant(uint256)) = 50_000
+# @dev keccak256(SIG_AUTH): the key of ERC-1056 `delegates`.
+_SIG_AUTH_HASH: constant(bytes32) = keccak256(SIG_AUTH)
 
 
 # @dev Largest batch.
@@ -129,30 +147,27 @@ BPS: constant(uint256) = 10_000
 _HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 
 
-# @dev Reject reasons (codexfield.constants.Reject).
-R_BAD_SIGNATURE: constant(uint8) = 1
-R_DEADLINE_PASSED: constant(uint8) = 2
-R_NOTHING_NEW: constant(uint8) = 3
-R_ESCROW_SHORT: constant(uint8) = 10
-R_TEE_SIGNATURE: constant(uint8) = 11
-R_COUNTER_DECREASED: constant(uint8) = 12
-R_BAD_COUNTERS: constant(uint8) = 13
-
-
+_MASK40: constant(uint256) = 2**40 - 1
 _MASK48: constant(uint256) = 2**48 - 1
-_MASK64: constant(uint256) = 2**64 - 1
+_MASK52: constant(uint256) = 2**52 - 1
+_MASK56: constant(uint256) = 2**56 - 1
+_MASK80: constant(uint256) = 2**80 - 1
 
 
 # @dev The LicenseManager that prices and authorises credentials.
-LICENSE_MANAGER: public(immutable(address))
+license_manager: public(immutable(address))
 
 
 # @dev The RoyaltyRouter that receives the license part of every charge.
-ROUTER: public(immutable(address))
+router: public(immutable(address))
 
 
 # @dev The ERC-1056 IdentityRegistry consulted for `sigAuth` delegates (zero: none).
-IDENTITY: public(immutable(address))
+identity: public(immutable(address))
+
+
+# @dev Seconds after a voucher's `issued_at` during which it is payable (< withdrawal_thaw).
+settlement_window: public(immutable(uint256))
 
 
 # @dev Epoch length in seconds (shared with AccessStaking).
@@ -167,8 +182,12 @@ genesis: public(immutable(uint256))
 withdrawal_thaw: public(immutable(uint256))
 
 
-# @dev AccessStaking: TEE signers and the reward pool the protocol fee feeds (zero until wired).
+# @dev AccessStaking: who serves, TEE signers, the reward pool the protocol fee feeds (zero until `wire`).
 staking: public(address)
+
+
+# @dev Operators a node authorised to settle its vouchers: node => operator => allowed.
+operators: public(HashMap[address, HashMap[address, bool]])
 
 
 # @dev Where protocol fees in tokens other than the staking reward token go.
@@ -187,9 +206,9 @@ escrow: public(HashMap[address, HashMap[address, uint256]])
 withdrawals: public(HashMap[address, HashMap[address, IUsageMeter.Withdrawal]])
 
 
-# @dev Settled cumulative counters per channel, packed:
-#      mu 96 | calls 64 | failures 48 | latency_ms 48 (from the high bits down).
-_channel: HashMap[uint256, HashMap[address, uint256]]
+# @dev Settled cumulative counters per channel (credential, node, payer), packed from the high
+#      bits down: mu 80 | calls 48 | failures 40 | latency_ms 48 | issued_at 40.
+_channel: HashMap[uint256, HashMap[address, HashMap[address, uint256]]]
 
 
 # @dev Node earnings: node => token => balance.
@@ -200,17 +219,20 @@ node_balance: public(HashMap[address, HashMap[address, uint256]])
 fee_balance: public(HashMap[address, uint256])
 
 
-# @dev Per node and epoch, one slot (AccessStaking reads it once per node when it finalizes):
-#      calls 64 | failures 64 | latency_ms 64 | mu 64, high to low, each saturating at 2**64 - 1.
+# @dev Per node and epoch of settlement, one slot of PAID usage settled by the node or its
+#      operators (AccessStaking reads it once per node when it finalizes): calls 48 |
+#      failures 48 | latency_ms 56 | mu 52 | failed_mu 52, high to low, each saturating.
 _usage: HashMap[address, HashMap[uint256, uint256]]
 
 
-# @dev Emitted per applied voucher; the deltas rebuild `settled` and `node_usage` from events alone.
+# @dev Emitted per applied voucher; the deltas rebuild `settled` and (with `paid`: the charge
+#      was non-zero) `node_usage` from events alone.
 event UsageRecorded:
     credential_id: indexed(uint256)
     capsule_id: indexed(uint256)
     node: indexed(address)
-    consumer: address
+    payer: address
+    issued_at: uint64
     delta_mu: uint256
     delta_calls: uint64
     delta_failures: uint64
@@ -218,12 +240,14 @@ event UsageRecorded:
     license_amount: uint256
     node_amount: uint256
     protocol_fee: uint256
+    paid: bool
 
 
-# @dev Emitted per rejected voucher of a batch (reason: codexfield.constants.Reject).
+# @dev Emitted per rejected voucher of a batch (reason: codexfield/reasons.py).
 event VoucherRejected:
     credential_id: indexed(uint256)
     node: indexed(address)
+    payer: indexed(address)
     reason: uint8
 
 
@@ -265,11 +289,30 @@ event FeesSwept:
     to: address
 
 
-# @dev Emitted when the admin changes a setting.
+# @dev Emitted when the admin changes the fee settings.
 event ConfigChanged:
-    staking: address
     treasury: address
     protocol_fee_bps: uint256
+
+
+# @dev Emitted once by `wire`: the AccessStaking the meter asks and feeds, fixed for good.
+event Wired:
+    staking: address
+
+
+# @dev Emitted when a node authorises or deauthorises an operator to settle its vouchers.
+event OperatorSet:
+    node: indexed(address)
+    operator: indexed(address)
+    allowed: bool
+
+
+# @dev Emitted once, in the constructor: the meter's time parameters (the indexer reads them here).
+event MeterConfigured:
+    epoch_length: uint256
+    genesis: uint256
+    settlement_window: uint256
+    withdrawal_thaw: uint256
 
 
 @deploy
@@ -280,6 +323,7 @@ def __init__(
     admin_: address,
     epoch_length_: uint256,
     genesis_: uint256,
+    settlement_window_: uint256,
     withdrawal_thaw_: uint256,
     protocol_fee_bps_: uint256,
 ):
@@ -291,6 +335,8 @@ def __init__(
     @param admin_ The governance address.
     @param epoch_length_ Seconds per usage epoch (equal to AccessStaking's).
     @param genesis_ Start of epoch 0 (equal to AccessStaking's).
+    @param settlement_window_ Seconds a voucher stays payable after its `issued_at` (non-zero,
+           shorter than the thaw; `LicenseManager.wire` checks it equals the LicenseManager's).
     @param withdrawal_thaw_ Thawing period of escrow withdrawals (longer than the settlement window).
     @param protocol_fee_bps_ Protocol fee, at most 1,000 bps.
     """
@@ -301,11 +347,14 @@ def __init__(
     assert epoch_length_ > 0, "meter: zero epoch"
     assert genesis_ <= block.timestamp, "meter: genesis in future"
     assert protocol_fee_bps_ <= MAX_FEE_BPS, "meter: fee too high"
-    LICENSE_MANAGER = license_manager_
-    ROUTER = router_
-    IDENTITY = identity_
+    assert settlement_window_ > 0 and settlement_window_ <= _MASK40, "meter: bad settlement window"
+    assert settlement_window_ < withdrawal_thaw_, "meter: thaw not above window"
+    license_manager = license_manager_
+    router = router_
+    identity = identity_
     epoch_length = epoch_length_
     genesis = genesis_
+    settlement_window = settlement_window_
     withdrawal_thaw = withdrawal_thaw_
     self.protocol_fee_bps = protocol_fee_bps_
     self.treasury = admin_
@@ -313,6 +362,12 @@ def __init__(
     access_control._grant_role(PAUSER_ROLE, admin_)
     if admin_ != msg.sender:
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    log MeterConfigured(
+        epoch_length=epoch_length_,
+        genesis=genesis_,
+        settlement_window=settlement_window_,
+        withdrawal_thaw=withdrawal_thaw_,
+    )
 
 
 # --- escrow --------------------------------------------------------------------------------
@@ -321,13 +376,14 @@ def __init__(
 @external
 def deposit(token: address, amount: uint256, beneficiary: address):
     """
-    @dev Funds `beneficiary`'s escrow with `amount` of `token` pulled from the caller.
+    @dev Funds `beneficiary`'s escrow with `amount` of `token` pulled from the caller (the only
+         thing a pause stops).
     @notice Fee-on-transfer tokens are refused (the received amount must equal `amount`).
     @param token The ERC-20 token.
     @param amount The amount (non-zero).
     @param beneficiary The consumer credited.
     """
-    pausable._require_not_paused()
+    assert not pausable.paused, "meter: paused"
     assert amount > 0, "meter: zero amount"
     assert beneficiary != empty(address), "meter: zero beneficiary"
     before: uint256 = staticcall IERC20(token).balanceOf(self)
@@ -342,7 +398,8 @@ def deposit(token: address, amount: uint256, beneficiary: address):
 def request_withdrawal(token: address, amount: uint256):
     """
     @dev Starts the thaw of `amount` of the caller's escrow (replaces a pending request; 0 cancels).
-    @notice Thawing escrow stays chargeable by vouchers until it leaves.
+    @notice Thawing escrow stays chargeable by vouchers until it leaves; the thaw is longer than
+            the settlement window, so every voucher signed before the request can still be settled.
     @param token The token.
     @param amount The amount to withdraw after the thaw.
     """
@@ -379,13 +436,14 @@ def withdraw(token: address) -> uint256:
 @external
 def ingest(vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH], signatures: DynArray[Bytes[65], MAX_BATCH]) -> uint256:
     """
-    @dev Applies a batch of consumer-signed cumulative vouchers.
+    @dev Applies a batch of payer-signed cumulative vouchers (the caller must be each voucher's
+         node or an operator it authorised; other vouchers are rejected alone). Never paused.
     @notice Each voucher is applied whole or rejected whole (`VoucherRejected`), and the batch
             goes on; with a single voucher a rejection reverts with its reason. Vouchers whose
             credential's scope has TEE_REQUIRED are rejected here: use `ingest_attested`.
     @param vouchers Up to 64 vouchers.
-    @param signatures One 65-byte (r, s, v) signature per voucher, by the credential holder, a
-           `sigAuth` delegate of the holder in the IdentityRegistry, or (ERC-1271, capped gas) the holder contract.
+    @param signatures One 65-byte (r, s, v) signature per voucher, by the payer's key or a
+           `sigAuth` delegate of the payer in the IdentityRegistry valid after `issued_at`.
     @return uint256 How many vouchers were applied.
     """
     return self._ingest(vouchers, signatures, [])
@@ -401,12 +459,26 @@ def ingest_attested(
     @dev As `ingest`, with the node's TEE signer co-signing each voucher's EIP-712 digest
          (required for credentials whose scope has TEE_REQUIRED).
     @param vouchers Up to 64 vouchers.
-    @param signatures Consumer-side signatures.
+    @param signatures Payer-side signatures.
     @param tee_signatures The node's registered TEE signer's signature of the same digest.
     @return uint256 How many vouchers were applied.
     """
     assert len(tee_signatures) == len(vouchers), "meter: length mismatch"
     return self._ingest(vouchers, signatures, tee_signatures)
+
+
+@external
+def set_operator(operator: address, allowed: bool):
+    """
+    @dev Authorises (or stops) `operator` to settle the caller's (a node's) vouchers.
+    @notice Usage counts toward a node's Proof-of-Access score only through settlements by the
+            node itself or its operators.
+    @param operator The relayer address (non-zero).
+    @param allowed Whether it may settle for the caller.
+    """
+    assert operator != empty(address), "meter: zero operator"
+    self.operators[msg.sender][operator] = allowed
+    log OperatorSet(node=msg.sender, operator=operator, allowed=allowed)
 
 
 @external
@@ -452,37 +524,53 @@ def sweep_fees(token: address) -> uint256:
 
 
 @external
-def configure(staking_: address, treasury_: address, protocol_fee_bps_: uint256):
+def wire(staking_: address):
     """
-    @dev Wires AccessStaking and the treasury and sets the protocol fee (admin).
+    @dev Wires AccessStaking once (admin); it can never change afterwards.
     @param staking_ AccessStaking (its epochs must match the meter's).
+    """
+    access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
+    assert self.staking == empty(address), "meter: already wired"
+    assert staking_ != empty(address), "meter: zero staking"
+    assert staticcall IAccessStaking(staking_).epoch_length() == epoch_length, "meter: epoch mismatch"
+    assert staticcall IAccessStaking(staking_).genesis() == genesis, "meter: epoch mismatch"
+    self.staking = staking_
+    log Wired(staking=staking_)
+
+
+@external
+def set_fee(treasury_: address, protocol_fee_bps_: uint256):
+    """
+    @dev Sets the treasury (receiver of fees in tokens other than the reward token) and the
+         protocol fee (admin, at most MAX_FEE_BPS).
     @param treasury_ Receiver of fees in other tokens (non-zero).
     @param protocol_fee_bps_ Protocol fee, at most 1,000 bps.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert treasury_ != empty(address), "meter: zero treasury"
     assert protocol_fee_bps_ <= MAX_FEE_BPS, "meter: fee too high"
-    self.staking = staking_
     self.treasury = treasury_
     self.protocol_fee_bps = protocol_fee_bps_
-    log ConfigChanged(staking=staking_, treasury=treasury_, protocol_fee_bps=protocol_fee_bps_)
+    log ConfigChanged(treasury=treasury_, protocol_fee_bps=protocol_fee_bps_)
 
 
 @external
 def pause():
     """
-    @dev Stops deposits and ingestion (PAUSER).
+    @dev Stops deposits (PAUSER); settlement and withdrawals go on.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
+    assert not pausable.paused, "meter: paused"
     pausable._pause()
 
 
 @external
 def unpause():
     """
-    @dev Resumes deposits and ingestion (PAUSER).
+    @dev Resumes deposits (PAUSER).
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
+    assert pausable.paused, "meter: not paused"
     pausable._unpause()
 
 
@@ -491,37 +579,39 @@ def unpause():
 
 @external
 @view
-def settled(credential_id: uint256, node: address) -> (uint256, uint64, uint64, uint64):
+def settled(credential_id: uint256, node: address, payer: address) -> (uint256, uint64, uint64, uint64, uint64):
     """
-    @dev The cumulative counters settled on a channel.
+    @dev The cumulative counters settled on a channel and the `issued_at` of its last voucher.
     @param credential_id The credential.
     @param node The node.
+    @param payer The payer.
     @return uint256 cumulative_mu
     @return uint64 cumulative_calls
     @return uint64 cumulative_failures
     @return uint64 cumulative_latency_ms
+    @return uint64 issued_at
     """
-    p: uint256 = self._channel[credential_id][node]
-    return p >> 160, convert((p >> 96) & _MASK64, uint64), convert((p >> 48) & _MASK48, uint64), \
-        convert(p & _MASK48, uint64)
+    p: uint256 = self._channel[credential_id][node][payer]
+    return p >> 176, convert((p >> 128) & _MASK48, uint64), convert((p >> 88) & _MASK40, uint64), \
+        convert((p >> 40) & _MASK48, uint64), convert(p & _MASK40, uint64)
 
 
 @external
 @view
 def node_usage(node: address, epoch: uint256) -> IUsageMeter.NodeUsage:
     """
-    @dev Usage settled for `node` during `epoch` (read by AccessStaking).
+    @dev Paid usage the node (or its operators) settled during `epoch` (read by AccessStaking).
     @param node The node.
     @param epoch The epoch number.
-    @return NodeUsage (calls, failures, latency_ms_sum, mu).
+    @return NodeUsage (calls, failures, latency_ms_sum, mu, failed_mu).
     """
     p: uint256 = self._usage[node][epoch]
     return IUsageMeter.NodeUsage(
-        calls=convert(p >> 192, uint64),
-        failures=convert((p >> 128) & _MASK64, uint64),
-        latency_ms_sum=convert((p >> 64) & _MASK64, uint64),
-        mu=p & _MASK64,
-        failed_mu=0,  # compile shim (poa helper): the meter helper's branch fills it
+        calls=convert(p >> 208, uint64),
+        failures=convert((p >> 160) & _MASK48, uint64),
+        latency_ms_sum=convert((p >> 104) & _MASK56, uint64),
+        mu=(p >> 52) & _MASK52,
+        failed_mu=p & _MASK52,
     )
 
 
@@ -539,7 +629,7 @@ def current_epoch() -> uint256:
 @view
 def voucher_digest(v: IUsageMeter.Voucher) -> bytes32:
     """
-    @dev The EIP-712 digest a consumer signs for `v` (for SDKs to cross-check).
+    @dev The EIP-712 digest a payer signs for `v` (for SDKs to cross-check).
     @param v The voucher.
     @return bytes32 The digest.
     """
@@ -562,88 +652,130 @@ def _ingest(
     @param tee_signatures TEE co-signatures (empty for `ingest`).
     @return uint256 How many vouchers were applied.
     """
-    pausable._require_not_paused()
     n: uint256 = len(vouchers)
     assert n > 0, "meter: empty batch"
     assert len(signatures) == n, "meter: length mismatch"
     caps: DynArray[CapsuleAgg, MAX_BATCH] = []
     nodes: DynArray[NodeAgg, MAX_BATCH] = []
     fee_bps: uint256 = self.protocol_fee_bps
+    pool: address = self.staking
     applied: uint256 = 0
+    # Last (node, issued_at) asked of AccessStaking and its answer (batches are usually one node).
+    last_node: address = empty(address)
+    last_at: uint256 = 0
+    last_serves: bool = False
 
     for i: uint256 in range(n, bound=MAX_BATCH):
         v: IUsageMeter.Voucher = vouchers[i]
+        if v.node != msg.sender and not self.operators[v.node][msg.sender]:
+            self._rejected(n, v, reasons.R_NOT_SETTLER)
+            continue
+        at: uint256 = convert(v.issued_at, uint256)
         if convert(v.deadline, uint256) < block.timestamp:
-            self._rejected(n, v.credential_id, v.node, R_DEADLINE_PASSED)
+            self._rejected(n, v, reasons.R_DEADLINE_PASSED)
+            continue
+        if at > block.timestamp or block.timestamp > at + settlement_window:
+            self._rejected(n, v, reasons.R_OUTSIDE_WINDOW)
             continue
         c_calls: uint256 = convert(v.cumulative_calls, uint256)
         c_fail: uint256 = convert(v.cumulative_failures, uint256)
         c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
-        if c_fail > c_calls or v.cumulative_mu >= 2**96 or c_fail > _MASK48 or c_lat > _MASK48:
-            self._rejected(n, v.credential_id, v.node, R_BAD_COUNTERS)
+        if c_fail > c_calls or v.cumulative_mu > _MASK80 or c_calls > _MASK48 or c_fail > _MASK40 \
+                or c_lat > _MASK48 or at > _MASK40:
+            self._rejected(n, v, reasons.R_BAD_COUNTERS)
             continue
-        packed: uint256 = self._channel[v.credential_id][v.node]
-        s_mu: uint256 = packed >> 160
-        s_calls: uint256 = (packed >> 96) & _MASK64
-        s_fail: uint256 = (packed >> 48) & _MASK48
-        s_lat: uint256 = packed & _MASK48
+        packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
+        s_mu: uint256 = packed >> 176
+        s_calls: uint256 = (packed >> 128) & _MASK48
+        s_fail: uint256 = (packed >> 88) & _MASK40
+        s_lat: uint256 = (packed >> 40) & _MASK48
         if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
-            self._rejected(n, v.credential_id, v.node, R_NOTHING_NEW)
+            self._rejected(n, v, reasons.R_NOTHING_NEW)
             continue
         if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
-            self._rejected(n, v.credential_id, v.node, R_COUNTER_DECREASED)
+            self._rejected(n, v, reasons.R_COUNTER_DECREASED)
             continue
         d_mu: uint256 = v.cumulative_mu - s_mu
+        if v.node != last_node or at != last_at:
+            last_node = v.node
+            last_at = at
+            last_serves = pool != empty(address) and staticcall IAccessStaking(pool).serves(v.node, at)
+        if not last_serves:
+            self._rejected(n, v, reasons.R_NODE_INACTIVE)
+            continue
+        # Checked math that rejects instead of reverting: the node part must fit 256 bits.
+        if v.node_price_per_mu != 0 and d_mu > max_value(uint256) // v.node_price_per_mu:
+            self._rejected(n, v, reasons.R_PRICE_OVERFLOW)
+            continue
 
-        # Recover first (no state needed), then ONE LicenseManager call that checks validity,
-        # quota, rate and scope, applies the MU and returns holder and price. If the voucher
-        # then fails here (signature, TEE, escrow), `unconsume` restores the credential exactly.
+        # Recover first (no state needed), then ONE LicenseManager call that checks holder,
+        # validity, quota, rate and scope at `issued_at`, applies the MU and returns the price.
+        # If the voucher then fails here (signature, TEE, escrow), `unconsume` restores the
+        # credential exactly.
         digest: bytes32 = self._digest(v)
         signer: address = self._recover(digest, signatures[i])
-        chk: ILicenseManager.UsageCheck = extcall ILicenseManager(LICENSE_MANAGER).consume(
-            v.credential_id, d_mu, v.purpose, block.timestamp
+        chk: ILicenseManager.UsageCheck = extcall ILicenseManager(license_manager).consume(
+            v.credential_id, d_mu, v.purpose, at, v.payer
         )
         if chk.status != 0:
-            self._rejected(n, v.credential_id, v.node, chk.status)
+            self._rejected(n, v, chk.status)
             continue
         code: uint8 = 0
-        if signer != chk.holder or signer == empty(address):
-            if not self._signed_for(chk.holder, signer, digest, signatures[i]):
-                code = R_BAD_SIGNATURE
+        if signer != v.payer or signer == empty(address):
+            if not self._delegate_at(v.payer, signer, at):
+                code = reasons.R_BAD_SIGNATURE
         if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
-            if not self._tee_signed(v.node, digest, tee_signatures, i):
-                code = R_TEE_SIGNATURE
+            if not self._tee_signed(pool, v.node, digest, tee_signatures, i):
+                code = reasons.R_TEE_SIGNATURE_MISSING
+        # price_per_mu < 2**128 and d_mu < 2**80: the license part fits; the sum is checked.
         license_part: uint256 = d_mu * chk.price_per_mu
         node_part: uint256 = d_mu * v.node_price_per_mu
-        total: uint256 = license_part + node_part
-        bal: uint256 = self.escrow[chk.holder][chk.payment_token]
+        total: uint256 = 0
+        if node_part > max_value(uint256) - license_part:
+            if code == 0:
+                code = reasons.R_PRICE_OVERFLOW
+        else:
+            total = license_part + node_part
+        bal: uint256 = self.escrow[v.payer][chk.payment_token]
         if code == 0 and bal < total:
-            code = R_ESCROW_SHORT
+            code = reasons.R_ESCROW_SHORT
         if code != 0:
             if d_mu != 0:
-                extcall ILicenseManager(LICENSE_MANAGER).unconsume(v.credential_id)
-            self._rejected(n, v.credential_id, v.node, code)
+                extcall ILicenseManager(license_manager).unconsume(v.credential_id)
+            self._rejected(n, v, code)
             continue
 
         # Effects of this voucher.
-        self.escrow[chk.holder][chk.payment_token] = bal - total
-        self._channel[v.credential_id][v.node] = (v.cumulative_mu << 160) | (c_calls << 96) | (c_fail << 48) | c_lat
+        self.escrow[v.payer][chk.payment_token] = bal - total
+        self._channel[v.credential_id][v.node][v.payer] = (v.cumulative_mu << 176) | (c_calls << 128) \
+            | (c_fail << 88) | (c_lat << 40) | at
         fee_l: uint256 = license_part * fee_bps // BPS
         fee_n: uint256 = node_part * fee_bps // BPS
+        d_calls: uint256 = c_calls - s_calls
+        d_fail: uint256 = c_fail - s_fail
+        d_lat: uint256 = c_lat - s_lat
+        paid: bool = total != 0
         log UsageRecorded(
             credential_id=v.credential_id,
             capsule_id=chk.capsule_id,
             node=v.node,
-            consumer=chk.holder,
+            payer=v.payer,
+            issued_at=v.issued_at,
             delta_mu=d_mu,
-            delta_calls=convert(c_calls - s_calls, uint64),
-            delta_failures=convert(c_fail - s_fail, uint64),
-            delta_latency_ms=convert(c_lat - s_lat, uint64),
+            delta_calls=convert(d_calls, uint64),
+            delta_failures=convert(d_fail, uint64),
+            delta_latency_ms=convert(d_lat, uint64),
             license_amount=license_part - fee_l,
             node_amount=node_part - fee_n,
             protocol_fee=fee_l + fee_n,
+            paid=paid,
         )
         applied += 1
+        if not paid:
+            continue
+        failed_mu: uint256 = 0
+        if d_calls != 0:
+            failed_mu = d_mu * d_fail // d_calls
 
         # Aggregate (linear search over at most 64 entries; a batch usually has one or two).
         found: bool = False
@@ -659,15 +791,16 @@ def _ingest(
             if nodes[j].node == v.node and nodes[j].token == chk.payment_token:
                 nodes[j].amount += node_part - fee_n
                 nodes[j].fee += fee_l + fee_n
-                nodes[j].calls += c_calls - s_calls
-                nodes[j].failures += c_fail - s_fail
-                nodes[j].latency_ms += c_lat - s_lat
+                nodes[j].calls += d_calls
+                nodes[j].failures += d_fail
+                nodes[j].latency_ms += d_lat
                 nodes[j].mu += d_mu
+                nodes[j].failed_mu += failed_mu
                 found = True
                 break
         if not found:
             nodes.append(NodeAgg(node=v.node, token=chk.payment_token, amount=node_part - fee_n, fee=fee_l + fee_n,
-                                 calls=c_calls - s_calls, failures=c_fail - s_fail, latency_ms=c_lat - s_lat, mu=d_mu))
+                                 calls=d_calls, failures=d_fail, latency_ms=d_lat, mu=d_mu, failed_mu=failed_mu))
 
     # Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
     epoch: uint256 = (block.timestamp - genesis) // epoch_length
@@ -688,40 +821,41 @@ def _ingest(
                     break
                 total += caps[m].amount
         if first and total != 0:
-            assert extcall IERC20(token).transfer(ROUTER, total, default_return_value=True), "meter: transfer failed"
+            assert extcall IERC20(token).transfer(router, total, default_return_value=True), "meter: transfer failed"
     for c: CapsuleAgg in caps:
         if c.amount != 0:
-            extcall IRoyaltyRouter(ROUTER).credit(c.capsule_id, c.token, c.amount)
+            extcall IRoyaltyRouter(router).credit(c.capsule_id, c.token, c.amount)
     return applied
 
 
 @internal
-def _rejected(n: uint256, credential_id: uint256, node: address, code: uint8):
+def _rejected(n: uint256, v: IUsageMeter.Voucher, code: uint8):
     """
     @dev A refused voucher: a one-voucher call reverts with the reason string, a batch logs
          `VoucherRejected` and goes on (nothing of that voucher was applied).
     @param n The batch size.
-    @param credential_id The voucher's credential.
-    @param node The voucher's node.
+    @param v The voucher.
     @param code The reject reason.
     """
     if n == 1:
-        self._revert_with(code)
-    log VoucherRejected(credential_id=credential_id, node=node, reason=code)
+        reasons.revert_with(code)
+    log VoucherRejected(credential_id=v.credential_id, node=v.node, payer=v.payer, reason=code)
 
 
 @internal
 @view
-def _tee_signed(node: address, digest: bytes32, tee_signatures: DynArray[Bytes[65], MAX_BATCH], i: uint256) -> bool:
+def _tee_signed(
+    pool: address, node: address, digest: bytes32, tee_signatures: DynArray[Bytes[65], MAX_BATCH], i: uint256
+) -> bool:
     """
     @dev Whether the node's registered TEE signer co-signed the voucher digest.
+    @param pool AccessStaking (zero: not wired).
     @param node The node.
     @param digest The voucher digest.
     @param tee_signatures The batch's TEE co-signatures (empty for `ingest`).
     @param i The voucher's index.
     @return bool True if co-signed by the registered TEE signer.
     """
-    pool: address = self.staking
     if len(tee_signatures) == 0 or pool == empty(address):
         return False
     tee: address = staticcall IAccessStaking(pool).tee_signer(node)
@@ -731,16 +865,17 @@ def _tee_signed(node: address, digest: bytes32, tee_signatures: DynArray[Bytes[6
 @internal
 def _add_usage(u: NodeAgg, epoch: uint256):
     """
-    @dev Adds a batch's usage of one node to its epoch counters (one slot, 64-bit saturating).
+    @dev Adds a batch's paid usage of one node to its epoch counters (one slot, saturating).
     @param u The node's batch usage.
     @param epoch The current epoch.
     """
     p: uint256 = self._usage[u.node][epoch]
-    calls: uint256 = min((p >> 192) + u.calls, _MASK64)
-    failures: uint256 = min(((p >> 128) & _MASK64) + u.failures, _MASK64)
-    latency: uint256 = min(((p >> 64) & _MASK64) + u.latency_ms, _MASK64)
-    mu: uint256 = min((p & _MASK64) + min(u.mu, _MASK64), _MASK64)
-    self._usage[u.node][epoch] = (calls << 192) | (failures << 128) | (latency << 64) | mu
+    calls: uint256 = min((p >> 208) + u.calls, _MASK48)
+    failures: uint256 = min(((p >> 160) & _MASK48) + u.failures, _MASK48)
+    latency: uint256 = min(((p >> 104) & _MASK56) + u.latency_ms, _MASK56)
+    mu: uint256 = min(((p >> 52) & _MASK52) + min(u.mu, _MASK52), _MASK52)
+    failed: uint256 = min((p & _MASK52) + min(u.failed_mu, _MASK52), _MASK52)
+    self._usage[u.node][epoch] = (calls << 208) | (failures << 160) | (latency << 104) | (mu << 52) | failed
 
 
 @internal
@@ -755,12 +890,14 @@ def _digest(v: IUsageMeter.Voucher) -> bytes32:
         VOUCHER_TYPEHASH,
         v.credential_id,
         v.node,
+        v.payer,
         v.purpose,
         v.cumulative_mu,
         v.cumulative_calls,
         v.cumulative_failures,
         v.cumulative_latency_ms,
         v.node_price_per_mu,
+        v.issued_at,
         v.deadline,
     )))
 
@@ -789,80 +926,15 @@ def _recover(digest: bytes32, sig: Bytes[65]) -> address:
 
 @internal
 @view
-def _signed_for(holder: address, signer: address, digest: bytes32, sig: Bytes[65]) -> bool:
+def _delegate_at(payer: address, signer: address, at: uint256) -> bool:
     """
-    @dev Slow path when the recovered signer is not the holder: a live `sigAuth` delegate of
-         the holder (ERC-1056), or the holder contract's ERC-1271 approval.
-    @param holder The credential holder.
-    @param signer The address recovered from `sig` (zero if malformed).
-    @param digest The voucher digest.
-    @param sig The signature.
-    @return bool True if valid.
+    @dev Slow path when the recovered signer is not the payer: a `sigAuth` delegate of the payer
+         (ERC-1056) whose validity ends after `at`. Revoking it later does not void the voucher.
+    @param payer The voucher's payer.
+    @param signer The address recovered from the signature (zero if malformed).
+    @param at The voucher's `issued_at`.
+    @return bool True if `signer` could sign for `payer` at `at`.
     """
-    if signer != empty(address) and IDENTITY != empty(address):
-        if staticcall IDIDRegistry(IDENTITY).validDelegate(holder, SIG_AUTH, signer):
-            return True
-    if holder.is_contract:
-        return self._erc1271_approves(holder, digest, sig)
-    return False
-
-
-@internal
-@view
-def _erc1271_approves(wallet: address, digest: bytes32, sig: Bytes[65]) -> bool:
-    """
-    @dev ERC-1271 check with capped gas (snekmate's `signature_checker` forwards all gas, which
-         would let one hostile wallet exhaust a node's whole batch): a revert, a short or wrong
-         answer, or running out of the `ERC1271_GAS` allowance all mean "not approved".
-    @param wallet The holder contract.
-    @param digest The voucher digest.
-    @param sig The signature bytes handed to the wallet.
-    @return bool True only for the ERC-1271 magic value 0x1626ba7e.
-    """
-    ok: bool = False
-    ret: Bytes[32] = b""
-    ok, ret = raw_call(
-        wallet,
-        abi_encode(digest, sig, method_id=method_id("isValidSignature(bytes32,bytes)")),
-        max_outsize=32,
-        gas=ERC1271_GAS,
-        is_static_call=True,
-        revert_on_failure=False,
-    )
-    return ok and len(ret) == 32 and convert(slice(ret, 0, 4), bytes4) == 0x1626BA7E
-
-
-@internal
-@pure
-def _revert_with(code: uint8):
-    """
-    @dev Reverts with the stable reason string of a reject code (single-voucher calls).
-    @param code The reject reason.
-    """
-    if code == 1:
-        raise "meter: bad signature"
-    elif code == 2:
-        raise "meter: deadline passed"
-    elif code == 3:
-        raise "meter: nothing new"
-    elif code == 4:
-        raise "meter: unknown credential"
-    elif code == 5:
-        raise "meter: credential expired"
-    elif code == 6:
-        raise "meter: credential revoked"
-    elif code == 7:
-        raise "meter: quota exceeded"
-    elif code == 8:
-        raise "meter: rate exceeded"
-    elif code == 9:
-        raise "meter: purpose outside scope"
-    elif code == 10:
-        raise "meter: escrow short"
-    elif code == 11:
-        raise "meter: tee signature missing"
-    elif code == 12:
-        raise "meter: counters decreased"
-    elif code == 13:
-        raise "meter: bad counters"
-    raise "meter: rejected"
+    if signer == empty(address) or identity == empty(address):
+        return False
+    return staticcall IDIDRegistry(identity).delegates(payer, _SIG_AUTH_HASH, signer) > at

@@ -47,7 +47,12 @@ def run(cf: CodexField, creator: Any, consumer: Any, node: Any, workdir: Path, s
     cf.deposit("USDC", cf.units("USDC", 10), sender=consumer)
     say(f"credential {cred} for {cf.credential(cred)['holder']}")
 
-    # 4. Consumer signs a cumulative voucher for the node; the node ingests it.
+    # 4. The node serves from AccessStaking (the meter pays only serving nodes; test CDX as stake).
+    stake = cf.staking.params().min_stake
+    if cf.token("CDX").balanceOf(node) < stake:
+        cf.test_token("CDX").mint(node, stake, sender=node)
+    cf.register_node(node)
+    # 5. Consumer signs a cumulative voucher for the node; the node ingests it.
     v = cf.voucher(cred, node, mu=500, calls=5, latency_ms=250, node_price_per_mu=1000)
     result = cf.ingest([(v, cf.sign(v, consumer))], sender=node)
     # A replay of the same voucher pays nothing (rejected as NOTHING_NEW in a batch).

@@ -30,6 +30,7 @@ CR = m.Credential.__table__
 UC = m.UsageChannel.__table__
 CU = m.CapsuleUsage.__table__
 NEU = m.NodeEpochUsage.__table__
+MC = m.MeterConfig.__table__
 RV = m.RoyaltyVault.__table__
 RF = m.RoyaltyFlow.__table__
 N = m.Node.__table__
@@ -223,19 +224,31 @@ def credential_transfer(w: Writer, ctx: Context, a: dict) -> None:
 # --- UsageMeter -----------------------------------------------------------------------------
 
 
+@on("UsageMeter", "MeterConfigured")
+def meter_configured(w: Writer, ctx: Context, a: dict) -> None:
+    """The meter's constructor event: its epochs (the indexer never reads them from the chain)."""
+    ctx.epoch_length = int(a["epoch_length"])
+    ctx.genesis = int(a["genesis"])
+    w.put(MC, {"chain_id": ctx.chain_id}, meter=ctx.addresses.get("UsageMeter", ZERO_ADDRESS),
+          epoch_length=ctx.epoch_length, genesis=ctx.genesis, settlement_window=int(a["settlement_window"]),
+          withdrawal_thaw=int(a["withdrawal_thaw"]))
+
+
 @on("UsageMeter", "UsageRecorded")
 def usage_recorded(w: Writer, ctx: Context, a: dict) -> None:
     cred = ctx.credential(a["credential_id"])
     capsule = ctx.capsule(a["capsule_id"])
     node = ctx.account(a["node"])
+    payer = a.get("payer", "")
     d = {k: int(a.get(f"delta_{k}", 0)) for k in ("mu", "calls", "failures")}
     d["latency_ms"] = int(a.get("delta_latency_ms", 0))
     money = {k: int(a.get(k, 0)) for k in ("license_amount", "node_amount", "protocol_fee")}
-    w.add(UC, {"id": f"{cred}|{node}"}, {"credential_id": cred, "capsule_id": capsule, "node": node,
-                                         "consumer": a.get("consumer", "")}, **d, **money)
+    w.add(UC, {"id": f"{cred}|{node}|{payer}"}, {"credential_id": cred, "capsule_id": capsule, "node": node,
+                                                 "consumer": payer}, **d, **money)
     w.add(CU, {"capsule_id": capsule}, **d, license_amount=money["license_amount"], node_amount=money["node_amount"])
     epoch = ctx.epoch()
-    if epoch is not None:
+    # As the meter's `node_usage`: only paid vouchers count toward a node's epoch usage.
+    if epoch is not None and a.get("paid", True):
         w.add(NEU, {"node": node, "epoch": epoch}, **d)
 
 
@@ -243,9 +256,10 @@ def usage_recorded(w: Writer, ctx: Context, a: dict) -> None:
 def voucher_rejected(w: Writer, ctx: Context, a: dict) -> None:
     cred = ctx.credential(a["credential_id"])
     node = ctx.account(a["node"])
+    payer = a.get("payer", "")
     c = w.get(CR, id=cred)
-    w.add(UC, {"id": f"{cred}|{node}"}, {"credential_id": cred, "capsule_id": (c or {}).get("capsule_id") or "",
-                                         "node": node, "consumer": ""}, rejected=1)
+    w.add(UC, {"id": f"{cred}|{node}|{payer}"}, {"credential_id": cred, "capsule_id": (c or {}).get("capsule_id") or "",
+                                                 "node": node, "consumer": payer}, rejected=1)
 
 
 # --- RoyaltyRouter --------------------------------------------------------------------------

@@ -34,11 +34,12 @@ from sqlalchemy import Engine, delete, insert, select, update
 from codexfield.indexer import journal
 from codexfield.indexer.abi import DecodedEvent, EventDecoder, _hex
 from codexfield.indexer.handlers import HANDLERS, Context
-from codexfield.indexer.models import SEARCH_ATTRIBUTES, Block, Capsule, CapsuleScore, Chain, Manifest
+from codexfield.indexer.models import SEARCH_ATTRIBUTES, Block, Capsule, CapsuleScore, Chain, Manifest, MeterConfig
 
 log = logging.getLogger("codexfield.indexer")
 
 CHAINS = Chain.__table__
+MC = MeterConfig.__table__
 BLOCKS = Block.__table__
 MANIFESTS = Manifest.__table__
 SCORES = CapsuleScore.__table__
@@ -126,15 +127,20 @@ class Indexer:
         self.start_block = start_block
         self.journal_depth = journal_depth
         self.decoder = decoder or EventDecoder(self.addresses)
+        self._epochs_given = epoch_length is not None
         self.epoch_length = epoch_length
         self.genesis = genesis
         self.reorgs_seen = 0  # reorgs rolled back by this process (run_cycle refreshes rankings after one)
-        if epoch_length is None and "UsageMeter" in self.addresses and hasattr(source, "call_uint"):
-            abi = self.decoder_abi("UsageMeter")
-            if abi:
-                self.epoch_length = source.call_uint(self.addresses["UsageMeter"], abi, "epoch_length")
-                self.genesis = source.call_uint(self.addresses["UsageMeter"], abi, "genesis") or 0
         self._ensure_chain()
+        self._load_meter_config()
+
+    def _load_meter_config(self) -> None:
+        """Epochs from the meter's `MeterConfigured` event as indexed (events only: never a chain read)."""
+        if self._epochs_given:
+            return
+        with self.engine.connect() as conn:
+            row = conn.execute(select(MC.c.epoch_length, MC.c.genesis).where(MC.c.chain_id == self.chain_id)).first()
+        self.epoch_length, self.genesis = (int(row[0]), int(row[1])) if row else (None, 0)
 
     def decoder_abi(self, name: str) -> list[dict]:
         from codexfield.indexer.abi import load_abis
@@ -214,6 +220,7 @@ class Indexer:
                                                  .exists()))
             conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                 indexed_block=fork, reorgs=CHAINS.c.reorgs + 1, updated_at=time.time()))
+        self._load_meter_config()
         log.warning("chain %s: reorg, rolled back to block %s (%s writes undone)", self.chain_id, fork, undone)
         return undone
 
@@ -291,6 +298,8 @@ class Indexer:
                                     .order_by(BLOCKS.c.number.desc()).limit(1)).scalar()
                 if keep is not None:  # keep one block below the floor as the walk-back anchor
                     conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number < keep))
+        if not self._epochs_given:  # a `MeterConfigured` in this batch sets the epochs
+            self.epoch_length, self.genesis = ctx.epoch_length, ctx.genesis
 
     def _prefetch(self, w: journal.Writer, events: list[DecodedEvent],
                   headers: Mapping[int, Mapping[str, Any]]) -> None:

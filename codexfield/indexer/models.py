@@ -179,7 +179,8 @@ class Credential(Base):
 
 
 class UsageChannel(Base):
-    """Settled usage per (credential, node) channel: running sums of UsageRecorded deltas."""
+    """Settled usage per (credential, node, payer) channel: running sums of UsageRecorded deltas
+    (`consumer` is the channel's payer)."""
 
     __tablename__ = "usage_channels"
     id: Mapped[str] = mapped_column(String(240), primary_key=True)
@@ -195,6 +196,18 @@ class UsageChannel(Base):
     node_amount: Mapped[int] = U()
     protocol_fee: Mapped[int] = U()
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MeterConfig(Base):
+    """The UsageMeter's time parameters, from its `MeterConfigured` constructor event (one per chain)."""
+
+    __tablename__ = "meter_configs"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    meter: Mapped[str] = mapped_column(String(42), default="")
+    epoch_length: Mapped[int] = mapped_column(BigInteger, default=0)
+    genesis: Mapped[int] = mapped_column(BigInteger, default=0)
+    settlement_window: Mapped[int] = mapped_column(BigInteger, default=0)
+    withdrawal_thaw: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class CapsuleUsage(Base):
@@ -380,6 +393,6 @@ SEARCH_ATTRIBUTES = ("chain_id", "kind", "creator", "cid", "created_block", "tok
 
 JOURNALED = {
     t.__tablename__: t.__table__
-    for t in (Capsule, LineageEdge, Terms, Credential, UsageChannel, CapsuleUsage, NodeEpochUsage, RoyaltyVault,
+    for t in (Capsule, LineageEdge, Terms, Credential, UsageChannel, MeterConfig, CapsuleUsage, NodeEpochUsage, RoyaltyVault,
               RoyaltyFlow, Node, EpochScore, Rating, Attestation, Did)
 }

@@ -144,7 +144,8 @@ def invoke_command(text, capsule_id, credential_id, node_url, network, account_a
             raise click.ClickException("this account cannot export its key: pass --hot-key (a sigAuth delegate "
                                        "registered with 'IdentityRegistry.addDelegate')")
         meter = contract("UsageMeter", book)
-        ledger = ConsumerLedger(Path(ledger_path) if ledger_path else _home() / "ledger.sqlite", Domain.of(meter), key)
+        ledger = ConsumerLedger(Path(ledger_path) if ledger_path else _home() / "ledger.sqlite", Domain.of(meter), key,
+                                payer=account.address)
         _check_credential(book, credential_id, account)
         client = NodeClient(node_url, ledger)
         try:

@@ -95,6 +95,7 @@ class NodeClient:
         voucher, sig = self.ledger.next_voucher(
             credential_id, node, mu=int(q["mu"]), calls=1, latency_ms=latency, purpose=int(q["purpose"]),
             node_price_per_mu=node_price, deadline=max(int(q["min_deadline"]) + 60, int(q["chain_time"]) + self.deadline_s),
+            issued_at=int(q["chain_time"]),
         )
         body = {"credential_id": str(credential_id), "input": text, "voucher": voucher_json(voucher),
                 "signature": "0x" + sig.hex()}

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from codexfield import scopes
 from codexfield.did import SIG_AUTH
@@ -82,7 +82,8 @@ class Gateway:
 
     def __init__(self, *, capsule_id: int, model: TextClassifier, account: Any, contracts: dict[str, Any],
                  store: NodeStore, price_per_mu: int = 1_000, batch_size: int = 32, max_age_s: float = 5.0,
-                 min_deadline_s: int = 600, credential_ttl_s: float = 30.0, hooks: dict | None = None):
+                 min_deadline_s: int = 600, credential_ttl_s: float = 30.0, hooks: dict | None = None,
+                 max_skew_s: int = 60):
         self.capsule_id = int(capsule_id)
         self.model = model
         self.account = account
@@ -98,6 +99,8 @@ class Gateway:
         self.credential_ttl_s = credential_ttl_s
         self.domain = Domain.of(self.meter)
         self.chain_id = self.domain.chain_id
+        self.settlement_window = int(self.meter.settlement_window())
+        self.max_skew_s = int(max_skew_s)
         self.sender = TxSender(account, store, self.who, hooks=hooks)
         self._chain = threading.RLock()
         self._serve = threading.Lock()
@@ -151,17 +154,18 @@ class Gateway:
         self._creds[key] = info
         return info
 
-    def _delegate_ok(self, holder: str, signer: str) -> bool:
+    def _delegate_ok(self, holder: str, signer: str, issued_at: int) -> bool:
+        """Whether `signer` is a sigAuth delegate of `holder` valid after `issued_at` (the meter's rule)."""
         if self.identity is None:
             return False
         key = (holder, signer)
         hit = self._delegates.get(key)
-        if hit is not None and time.monotonic() - hit[1] < self.credential_ttl_s:
-            return hit[0]
-        with self._chain:
-            ok = bool(self.identity.validDelegate(holder, SIG_AUTH, signer))
-        self._delegates[key] = (ok, time.monotonic())
-        return ok
+        if hit is None or time.monotonic() - hit[1] >= self.credential_ttl_s:
+            with self._chain:
+                until = int(self.identity.delegates(holder, keccak(SIG_AUTH), signer))
+            hit = (until, time.monotonic())
+            self._delegates[key] = hit
+        return hit[0] > issued_at
 
     # -- registration ----------------------------------------------------------------------
 
@@ -206,7 +210,7 @@ class Gateway:
             raise InvokeError(413, "input_too_long", f"inputs are 0..{MAX_INPUT_CHARS} characters")
         now = self.chain_time()
         info = self.credential(credential_id, purpose, now)
-        prev = self.store.previous(credential_id)
+        prev = self.store.previous(credential_id, info.holder) if info.holder else (0, 0, 0, 0)
         mu = mu_for(input_len)
         return {
             "node": self.address, "capsule": self.capsule_id, "credential_id": str(credential_id),
@@ -216,7 +220,8 @@ class Gateway:
             "cost": str(mu * (self.price_per_mu + info.price_per_mu)), "purpose": str(purpose),
             "previous": counters_json(prev),
             "next": counters_json((prev[0] + mu, prev[1] + 1, prev[2], prev[3])),
-            "chain_time": now, "min_deadline": now + self.min_deadline_s,
+            "chain_time": now, "min_deadline": now + self.min_deadline_s, "payer": info.holder,
+            "settlement_window": self.settlement_window,
             "domain": {"chain_id": self.chain_id, "verifying_contract": self.domain.verifying_contract,
                        "name": self.domain.name, "version": self.domain.version},
         }
@@ -256,23 +261,31 @@ class Gateway:
         if v.deadline < now + self.min_deadline_s:
             raise InvokeError(400, "deadline", f"voucher deadline {v.deadline} is too close: sign with a deadline "
                               f">= {now + self.min_deadline_s} (chain time + {self.min_deadline_s} s)")
+        if not now - self.settlement_window // 2 <= v.issued_at <= now + self.max_skew_s:
+            raise InvokeError(400, "issued_at", f"voucher issued_at {v.issued_at} must be the call's time (chain time "
+                              f"{now}, within {self.max_skew_s} s ahead): sign with issued_at = now")
         if v.node_price_per_mu < self.price_per_mu:
             raise InvokeError(402, "underpaid", f"this node charges {self.price_per_mu} per MU; the voucher offers "
                               f"{v.node_price_per_mu}")
         info = self.credential(v.credential_id, v.purpose, now)
         if not info.ok:
             raise InvokeError(403, "credential_refused", info.reason)
+        if to_checksum_address(v.payer) != info.holder:
+            raise InvokeError(403, "credential_refused", f"the voucher's payer {v.payer} is not the credential "
+                              f"holder {info.holder}")
 
         with self._serve:  # one voucher per channel at a time; the store's compare-and-set backs it
-            prev = self.store.previous(v.credential_id)
+            prev = self.store.previous(v.credential_id, v.payer)
             try:
                 signer = recover_signer(v, self.domain, sig)
             except VoucherError as exc:
                 raise InvokeError(401, "bad_signature", str(exc)) from None
-            extra = [signer] if signer != info.holder and self._delegate_ok(info.holder, signer) else []
+            extra = [signer] if signer != info.holder and self._delegate_ok(info.holder, signer, v.issued_at) else []
             try:
                 d_mu, d_calls, d_fail, d_lat = verify_voucher(v, sig, self.domain, holder=info.holder, previous=prev,
-                                                              now=now, node=self.address, extra_signers=extra)
+                                                              now=now, node=self.address, extra_signers=extra,
+                                                              settlement_window=self.settlement_window,
+                                                              max_skew_s=self.max_skew_s)
             except VoucherError as exc:
                 msg = str(exc)
                 if "adds nothing" in msg:
@@ -293,10 +306,14 @@ class Gateway:
                                   f"expected exactly the next voucher {counters_json((prev[0] + mu, prev[1] + 1, prev[2], prev[3]))}"
                                   f" (+ latency >= 0), got deltas mu={d_mu} calls={d_calls} failures={d_fail} "
                                   f"latency={d_lat}")
-            unsettled = v.cumulative_mu - self.store.settled(v.credential_id)[0]
+            unsettled = v.cumulative_mu - self.store.settled(v.credential_id, v.payer)[0]
             owed = unsettled * (info.price_per_mu + v.node_price_per_mu)
             with self._chain:
                 escrow = int(self.meter.escrow(info.holder, info.token))
+                # Escrow is shared by every node the payer uses and a pending withdrawal leaves after
+                # the thaw: count only what stays (docs/THREAT_MODEL.md "one escrow, several nodes").
+                pending = self.meter.withdrawals(info.holder, info.token)
+                escrow -= min(escrow, int(pending.amount))
             if escrow < owed:
                 raise InvokeError(402, "escrow_short", f"the holder's escrow ({escrow}) does not cover the "
                                   f"unsettled usage ({owed}): deposit into the UsageMeter first")
@@ -330,8 +347,9 @@ class Gateway:
                 note = str(exc).splitlines()[0][:200]
             applied = 0
             for v, _ in items:
-                settled = tuple(int(x) for x in self.meter.settled(v.credential_id, self.address))
-                status = self.store.mark_settled(v.credential_id, settled, v.counters(), note or "rejected by the meter")
+                settled = tuple(int(x) for x in self.meter.settled(v.credential_id, self.address, v.payer))[:4]
+                status = self.store.mark_settled(v.credential_id, v.payer, settled, v.counters(),
+                                                 note or "rejected by the meter")
                 applied += status != "rejected"
                 if status == "rejected":
                     log_event(self.who, "voucher_rejected", logging.WARNING, credential=v.credential_id,
@@ -390,10 +408,11 @@ def _voucher(d: Any) -> Voucher:
     if not isinstance(d, dict):
         raise TypeError("'voucher' must be an object with the Voucher fields")
     return Voucher(
-        credential_id=int(d["credential_id"]), node=to_checksum_address(d["node"]), purpose=int(d["purpose"]),
+        credential_id=int(d["credential_id"]), node=to_checksum_address(d["node"]),
+        payer=to_checksum_address(d["payer"]), purpose=int(d["purpose"]),
         cumulative_mu=int(d["cumulative_mu"]), cumulative_calls=int(d["cumulative_calls"]),
         cumulative_failures=int(d["cumulative_failures"]), cumulative_latency_ms=int(d["cumulative_latency_ms"]),
-        node_price_per_mu=int(d["node_price_per_mu"]), deadline=int(d["deadline"]),
+        node_price_per_mu=int(d["node_price_per_mu"]), issued_at=int(d["issued_at"]), deadline=int(d["deadline"]),
     )
 
 

@@ -1,4 +1,5 @@
-"""The node's durable state: last accepted voucher per channel, what the meter has settled,
+"""The node's durable state: last accepted voucher per channel (credential, payer; the node is
+this node), what the meter has settled,
 and (through `KeeperState`) the intent log of its ingest transactions.
 
 A voucher is written here *before* the node serves on it, so a restart loses nothing: the
@@ -23,29 +24,29 @@ class NodeStore(KeeperState):
         super().__init__(path)
         with self._tx() as db:
             db.execute(
-                "CREATE TABLE IF NOT EXISTS channels (credential_id TEXT PRIMARY KEY, accepted TEXT NOT NULL,"
+                "CREATE TABLE IF NOT EXISTS channels_v2 (credential_id TEXT PRIMARY KEY, accepted TEXT NOT NULL,"
                 " settled TEXT NOT NULL, voucher TEXT NOT NULL, signature TEXT NOT NULL, status TEXT NOT NULL,"
                 " note TEXT, calls_served INTEGER NOT NULL DEFAULT 0, updated REAL)"
             )
 
-    def previous(self, credential_id: int) -> Counters:
+    def previous(self, credential_id: int, payer: str) -> Counters:
         """The channel's last accepted cumulative counters (zeros for a new channel)."""
         with self._lock, closing(self._connect()) as db:
-            row = db.execute("SELECT accepted FROM channels WHERE credential_id=?", (str(credential_id),)).fetchone()
+            row = db.execute("SELECT accepted FROM channels_v2 WHERE credential_id=?", (_key(credential_id, payer),)).fetchone()
         return tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)  # type: ignore[return-value]
 
     def accept(self, voucher: Voucher, signature: bytes, expected_previous: Counters) -> bool:
         """Record `voucher` as the channel's latest, iff the channel is still at
         `expected_previous` (compare-and-set: two racing requests cannot both be accepted)."""
-        key = str(voucher.credential_id)
+        key = _key(voucher.credential_id, voucher.payer)
         with self._tx() as db:
-            row = db.execute("SELECT accepted, settled FROM channels WHERE credential_id=?", (key,)).fetchone()
+            row = db.execute("SELECT accepted, settled FROM channels_v2 WHERE credential_id=?", (key,)).fetchone()
             prev = tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)
             if prev != tuple(expected_previous):
                 return False
             settled = row[1] if row else json.dumps([0, 0, 0, 0])
             db.execute(
-                "INSERT INTO channels (credential_id, accepted, settled, voucher, signature, status, calls_served,"
+                "INSERT INTO channels_v2 (credential_id, accepted, settled, voucher, signature, status, calls_served,"
                 " updated) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?) ON CONFLICT(credential_id) DO UPDATE SET"
                 " accepted=excluded.accepted, voucher=excluded.voucher, signature=excluded.signature,"
                 " status='pending', note=NULL, calls_served=calls_served + 1, updated=excluded.updated",
@@ -58,23 +59,23 @@ class NodeStore(KeeperState):
     def pending(self) -> list[tuple[Voucher, bytes]]:
         """Latest accepted voucher of every channel whose counters exceed what was settled."""
         with self._lock, closing(self._connect()) as db:
-            rows = db.execute("SELECT voucher, signature FROM channels WHERE status='pending'").fetchall()
+            rows = db.execute("SELECT voucher, signature FROM channels_v2 WHERE status='pending'").fetchall()
         return [(_voucher(json.loads(v)), bytes.fromhex(s[2:])) for v, s in rows]
 
-    def settled(self, credential_id: int) -> Counters:
+    def settled(self, credential_id: int, payer: str) -> Counters:
         with self._lock, closing(self._connect()) as db:
-            row = db.execute("SELECT settled FROM channels WHERE credential_id=?", (str(credential_id),)).fetchone()
+            row = db.execute("SELECT settled FROM channels_v2 WHERE credential_id=?", (_key(credential_id, payer),)).fetchone()
         return tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)  # type: ignore[return-value]
 
-    def mark_settled(self, credential_id: int, settled: Counters, ingested: Counters,
+    def mark_settled(self, credential_id: int, payer: str, settled: Counters, ingested: Counters,
                      note: str | None = None) -> str:
         """Record the meter's settled counters after ingesting a voucher with `ingested` counters.
 
         'rejected' when the meter did not take that voucher (`note` says why); otherwise
         'settled' when nothing newer was accepted meanwhile, else still 'pending'."""
-        key = str(credential_id)
+        key = _key(credential_id, payer)
         with self._tx() as db:
-            row = db.execute("SELECT accepted FROM channels WHERE credential_id=?", (key,)).fetchone()
+            row = db.execute("SELECT accepted FROM channels_v2 WHERE credential_id=?", (key,)).fetchone()
             if row is None:
                 return "unknown"
             accepted = tuple(int(x) for x in json.loads(row[0]))
@@ -84,15 +85,15 @@ class NodeStore(KeeperState):
                 status = "settled"
             else:
                 status = "pending"
-            db.execute("UPDATE channels SET settled=?, status=?, note=?, updated=? WHERE credential_id=?",
+            db.execute("UPDATE channels_v2 SET settled=?, status=?, note=?, updated=? WHERE credential_id=?",
                        (json.dumps([str(c) for c in settled]), status, note if status == "rejected" else None,
                         time.time(), key))
         return status
 
-    def channel(self, credential_id: int) -> dict | None:
+    def channel(self, credential_id: int, payer: str) -> dict | None:
         with self._lock, closing(self._connect()) as db:
-            row = db.execute("SELECT accepted, settled, status, note, calls_served FROM channels WHERE credential_id=?",
-                             (str(credential_id),)).fetchone()
+            row = db.execute("SELECT accepted, settled, status, note, calls_served FROM channels_v2 WHERE credential_id=?",
+                             (_key(credential_id, payer),)).fetchone()
         if row is None:
             return None
         return {"accepted": json.loads(row[0]), "settled": json.loads(row[1]), "status": row[2], "note": row[3],
@@ -100,18 +101,23 @@ class NodeStore(KeeperState):
 
     def stats(self) -> dict[str, int]:
         with self._lock, closing(self._connect()) as db:
-            rows = db.execute("SELECT status, COUNT(*), SUM(calls_served) FROM channels GROUP BY status").fetchall()
+            rows = db.execute("SELECT status, COUNT(*), SUM(calls_served) FROM channels_v2 GROUP BY status").fetchall()
         out = {f"channels_{s}": n for s, n, _ in rows}
         out["calls_served"] = sum(c or 0 for _, _, c in rows)
         return out
 
 
+def _key(credential_id: int, payer: str) -> str:
+    """The row key of a channel: credential and payer (the node is this node)."""
+    return f"{int(credential_id)}:{str(payer).lower()}"
+
+
 def _voucher(d: dict) -> Voucher:
     return Voucher(
-        credential_id=int(d["credential_id"]), node=d["node"], purpose=int(d["purpose"]),
+        credential_id=int(d["credential_id"]), node=d["node"], payer=d["payer"], purpose=int(d["purpose"]),
         cumulative_mu=int(d["cumulative_mu"]), cumulative_calls=int(d["cumulative_calls"]),
         cumulative_failures=int(d["cumulative_failures"]), cumulative_latency_ms=int(d["cumulative_latency_ms"]),
-        node_price_per_mu=int(d["node_price_per_mu"]), deadline=int(d["deadline"]),
+        node_price_per_mu=int(d["node_price_per_mu"]), issued_at=int(d["issued_at"]), deadline=int(d["deadline"]),
     )
 
 

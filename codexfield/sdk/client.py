@@ -232,18 +232,39 @@ class CodexField:
         return int(self.meter.escrow(who, self.token_address(token)))
 
     def voucher(self, credential_id: int, node: Any, mu: int, calls: int = 1, failures: int = 0, latency_ms: int = 0,
-                *, purpose: int | None = None, node_price_per_mu: int = 0, deadline: int | None = None) -> Voucher:
-        """A cumulative voucher for the (credential, node) channel; `purpose` defaults to
-        `inference`, `deadline` to one day from now."""
+                *, payer: Any = None, purpose: int | None = None, node_price_per_mu: int = 0,
+                issued_at: int | None = None, deadline: int | None = None) -> Voucher:
+        """A cumulative voucher for the (credential, node, payer) channel; `payer` defaults to the
+        credential's holder, `purpose` to `inference`, `issued_at` to the chain's current time,
+        `deadline` to one day after `issued_at`."""
+        from ape import chain
+
         from codexfield import scopes
 
+        payer = str(getattr(payer, "address", payer)) if payer is not None else str(self.licenses.ownerOf(credential_id))
+        at = int(issued_at if issued_at is not None else max(chain.blocks.head.timestamp, chain.pending_timestamp - 1))
         return Voucher(
-            credential_id=int(credential_id), node=str(getattr(node, "address", node)),
+            credential_id=int(credential_id), node=str(getattr(node, "address", node)), payer=payer,
             purpose=scopes.mask_of(["inference"]) if purpose is None else int(purpose),
             cumulative_mu=int(mu), cumulative_calls=int(calls), cumulative_failures=int(failures),
             cumulative_latency_ms=int(latency_ms), node_price_per_mu=int(node_price_per_mu),
-            deadline=int(deadline if deadline is not None else time.time() + 86400),
+            issued_at=at, deadline=int(deadline if deadline is not None else at + 86400),
         )
+
+    def register_node(self, node: Any, *, endpoint: str = "http://127.0.0.1", services: int = 1,
+                      region: bytes = b"local", stake: int | None = None) -> bool:
+        """Register `node` in AccessStaking with `stake` (default `min_stake`) of the stake token it
+        already holds: the meter pays only nodes that serve. False if it was registered already."""
+        if int(self.staking.node(node).status) != 0:
+            return False
+        amount = int(self.staking.params().min_stake) if stake is None else int(stake)
+        from codexfield import contracts
+
+        erc20 = contracts.erc20(self.staking.stake_token())
+        if erc20.allowance(node, self.staking) < amount:
+            erc20.approve(self.staking, amount, sender=node)
+        self.staking.register_node(endpoint, services, region.ljust(8, b"\0"), "0x" + "00" * 20, amount, sender=node)
+        return True
 
     def sign(self, voucher: Voucher, signer: Any) -> bytes:
         """The consumer's EIP-712 signature (an ape test account, an eth-account key or raw key bytes)."""
@@ -256,9 +277,11 @@ class CodexField:
         rejected = [(int(e.credential_id), e.node, int(e.reason)) for e in receipt.decode_logs(self.meter.VoucherRejected)]
         return IngestResult(applied=int(receipt.return_value), rejected=rejected, receipt=receipt)
 
-    def settled(self, credential_id: int, node: Any) -> tuple[int, int, int, int]:
-        """The channel's last settled cumulative (mu, calls, failures, latency_ms)."""
-        return tuple(int(x) for x in self.meter.settled(credential_id, node))
+    def settled(self, credential_id: int, node: Any, payer: Any = None) -> tuple[int, int, int, int]:
+        """The channel's last settled cumulative (mu, calls, failures, latency_ms); `payer`
+        defaults to the credential's holder."""
+        payer = payer if payer is not None else self.licenses.ownerOf(credential_id)
+        return tuple(int(x) for x in self.meter.settled(credential_id, node, payer))[:4]
 
     # -- royalties ------------------------------------------------------------------------
 

@@ -1,11 +1,14 @@
 """Usage vouchers: build and sign (consumer), verify and batch (node), exactly as UsageMeter does.
 
-A voucher carries CUMULATIVE counters for one (credential, node) channel. The consumer keeps
-its counters in a small SQLite file and advances them *before* handing out a signature, so a
-crash or restart can never sign a lower or conflicting voucher. The node verifies each
-voucher off-chain with the same rules as the contract (EIP-712 domain, low-s, v in {27, 28},
-monotonic counters, deadline) before serving, keeps only the latest voucher per channel, and
-ingests batches when they are big or old enough.
+A voucher (v2) carries CUMULATIVE counters for one (credential, node, payer) channel, the payer
+whose escrow pays, and `issued_at`, the time of the newest call covered: the meter judges every
+authority at `issued_at` and pays the voucher while issued_at <= now <= issued_at +
+settlement_window. The consumer keeps its counters in a small SQLite file and advances them
+*before* handing out a signature, so a crash or restart can never sign a lower or conflicting
+voucher. The node verifies each voucher off-chain with the same rules as the contract (EIP-712
+domain, low-s, v in {27, 28}, monotonic counters, deadline, window) before serving, keeps only
+the latest voucher per channel, and ingests batches (as the node or its operator) well inside
+the settlement window.
 """
 
 from __future__ import annotations
@@ -30,18 +33,21 @@ VOUCHER_TYPES = {
     "Voucher": [
         {"name": "credential_id", "type": "uint256"},
         {"name": "node", "type": "address"},
+        {"name": "payer", "type": "address"},
         {"name": "purpose", "type": "uint256"},
         {"name": "cumulative_mu", "type": "uint256"},
         {"name": "cumulative_calls", "type": "uint64"},
         {"name": "cumulative_failures", "type": "uint64"},
         {"name": "cumulative_latency_ms", "type": "uint64"},
         {"name": "node_price_per_mu", "type": "uint256"},
+        {"name": "issued_at", "type": "uint64"},
         {"name": "deadline", "type": "uint64"},
     ]
 }
 VOUCHER_TYPE_STRING = (
-    "Voucher(uint256 credential_id,address node,uint256 purpose,uint256 cumulative_mu,uint64 cumulative_calls,"
-    "uint64 cumulative_failures,uint64 cumulative_latency_ms,uint256 node_price_per_mu,uint64 deadline)"
+    "Voucher(uint256 credential_id,address node,address payer,uint256 purpose,uint256 cumulative_mu,"
+    "uint64 cumulative_calls,uint64 cumulative_failures,uint64 cumulative_latency_ms,uint256 node_price_per_mu,"
+    "uint64 issued_at,uint64 deadline)"
 )
 VOUCHER_TYPEHASH = keccak(text=VOUCHER_TYPE_STRING)
 
@@ -78,12 +84,14 @@ class Domain:
 class Voucher:
     credential_id: int
     node: str
+    payer: str  # whose escrow pays: the credential holder at `issued_at`
     purpose: int
     cumulative_mu: int
     cumulative_calls: int
     cumulative_failures: int
     cumulative_latency_ms: int
     node_price_per_mu: int
+    issued_at: int  # time of the newest call covered (authority is judged then)
     deadline: int
 
     def as_tuple(self) -> tuple:
@@ -92,13 +100,14 @@ class Voucher:
     def as_message(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["node"] = to_checksum_address(self.node)
+        d["payer"] = to_checksum_address(self.payer)
         return d
 
     def counters(self) -> tuple[int, int, int, int]:
         return (self.cumulative_mu, self.cumulative_calls, self.cumulative_failures, self.cumulative_latency_ms)
 
-    def channel(self) -> tuple[int, str]:
-        return (self.credential_id, to_checksum_address(self.node))
+    def channel(self) -> tuple[int, str, str]:
+        return (self.credential_id, to_checksum_address(self.node), to_checksum_address(self.payer))
 
 
 def signable(voucher: Voucher, domain: Domain):
@@ -156,18 +165,29 @@ def verify_voucher(
     now: int | None = None,
     node: str | None = None,
     extra_signers: Iterable[str] = (),
+    settlement_window: int | None = None,
+    max_skew_s: int = 60,
 ) -> tuple[int, int, int, int]:
-    """Check a voucher exactly as `UsageMeter._apply` does before a node serves on it.
+    """Check a voucher exactly as `UsageMeter._ingest` does before a node serves on it.
 
-    `previous` is the channel's last accepted cumulative counters; `extra_signers` are
-    `sigAuth` delegates the caller already resolved. Returns the deltas (mu, calls, failures,
-    latency_ms); raises VoucherError with an actionable message otherwise.
+    `holder` is the credential's holder now (the voucher's payer must be it); `previous` is
+    the channel's last accepted cumulative counters; `extra_signers` are `sigAuth` delegates
+    of the payer (valid now) the caller already resolved; with `settlement_window` the voucher
+    must still be payable, and its `issued_at` at most `max_skew_s` ahead of `now`. Returns
+    the deltas (mu, calls, failures, latency_ms); raises VoucherError with an actionable
+    message otherwise.
     """
     now = int(time.time()) if now is None else now
     if node is not None and to_checksum_address(voucher.node) != to_checksum_address(node):
         raise VoucherError(f"voucher is for node {voucher.node}, not this node {node}")
+    if to_checksum_address(voucher.payer) != to_checksum_address(holder):
+        raise VoucherError(f"voucher payer {voucher.payer} is not the credential holder {holder}")
     if voucher.deadline < now:
         raise VoucherError("voucher deadline has passed: sign a new voucher with a later deadline")
+    if voucher.issued_at > now + max_skew_s:
+        raise VoucherError(f"voucher issued_at {voucher.issued_at} is in the future (now {now}): check the clock")
+    if settlement_window is not None and now > voucher.issued_at + settlement_window:
+        raise VoucherError(f"voucher issued_at {voucher.issued_at} is past the {settlement_window}s settlement window")
     if voucher.cumulative_failures > voucher.cumulative_calls:
         raise VoucherError("cumulative failures exceed cumulative calls")
     cur = voucher.counters()
@@ -176,30 +196,33 @@ def verify_voucher(
     if any(c < p for c, p in zip(cur, previous)):
         raise VoucherError(f"cumulative counters decreased: last accepted {previous}, got {cur}")
     signer = recover_signer(voucher, domain, signature)
-    allowed = {to_checksum_address(holder), *(to_checksum_address(a) for a in extra_signers)}
+    allowed = {to_checksum_address(voucher.payer), *(to_checksum_address(a) for a in extra_signers)}
     if to_checksum_address(signer) not in allowed:
-        raise VoucherError(f"voucher signed by {signer}, not by the credential holder {holder} or its delegates")
+        raise VoucherError(f"voucher signed by {signer}, not by the payer {voucher.payer} or its sigAuth delegates")
     return tuple(c - p for c, p in zip(cur, previous))  # type: ignore[return-value]
 
 
 class ConsumerLedger:
-    """Durable cumulative counters per (credential, node): a restart never signs lower or conflicting.
+    """Durable cumulative counters per (credential, node, payer): a restart never signs lower or conflicting.
 
     The counters are advanced and committed in one SQLite transaction *before* the signature is
-    returned, so the file always holds at least what was ever signed.
+    returned, so the file always holds at least what was ever signed. `payer` defaults to the
+    signing key's address; a contract wallet passes its own address and signs with a `sigAuth`
+    delegate key it added in the IdentityRegistry.
     """
 
-    def __init__(self, path: str | Path, domain: Domain, private_key: bytes | str):
+    def __init__(self, path: str | Path, domain: Domain, private_key: bytes | str, *, payer: str | None = None):
         self.path = Path(path)
         self.domain = domain
         self._key = private_key
+        self.payer = to_checksum_address(payer or Account.from_key(private_key).address)
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db, db:
             db.execute(
-                "CREATE TABLE IF NOT EXISTS channels (chain_id INTEGER, meter TEXT, credential_id TEXT, node TEXT,"
-                " mu TEXT, calls INTEGER, failures INTEGER, latency_ms INTEGER, updated_at INTEGER,"
-                " PRIMARY KEY (chain_id, meter, credential_id, node))"
+                "CREATE TABLE IF NOT EXISTS channels_v2 (chain_id INTEGER, meter TEXT, credential_id TEXT, node TEXT,"
+                " payer TEXT, mu TEXT, calls INTEGER, failures INTEGER, latency_ms INTEGER, updated_at INTEGER,"
+                " PRIMARY KEY (chain_id, meter, credential_id, node, payer))"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -209,13 +232,14 @@ class ConsumerLedger:
         return db
 
     def _key_of(self, credential_id: int, node: str) -> tuple:
-        return (self.domain.chain_id, self.domain.verifying_contract.lower(), str(credential_id), node.lower())
+        return (self.domain.chain_id, self.domain.verifying_contract.lower(), str(credential_id), node.lower(),
+                self.payer.lower())
 
     def counters(self, credential_id: int, node: str) -> tuple[int, int, int, int]:
         with closing(self._connect()) as db:
             row = db.execute(
-                "SELECT mu, calls, failures, latency_ms FROM channels WHERE chain_id=? AND meter=? AND"
-                " credential_id=? AND node=?",
+                "SELECT mu, calls, failures, latency_ms FROM channels_v2 WHERE chain_id=? AND meter=? AND"
+                " credential_id=? AND node=? AND payer=?",
                 self._key_of(credential_id, node),
             ).fetchone()
         return (int(row[0]), row[1], row[2], row[3]) if row else (0, 0, 0, 0)
@@ -232,8 +256,13 @@ class ConsumerLedger:
         purpose: int,
         node_price_per_mu: int,
         deadline: int,
+        issued_at: int | None = None,
     ) -> tuple[Voucher, bytes]:
-        """Advance the channel by the given deltas and sign the new cumulative voucher."""
+        """Advance the channel by the given deltas and sign the new cumulative voucher.
+
+        `issued_at` (default: now) is the time of the newest call the voucher covers.
+        """
+        issued_at = int(time.time()) if issued_at is None else issued_at
         if min(mu, calls, failures, latency_ms) < 0:
             raise VoucherError("usage deltas cannot be negative")
         with self._lock, closing(self._connect()) as db:
@@ -241,8 +270,8 @@ class ConsumerLedger:
             try:
                 key = self._key_of(credential_id, node)
                 row = db.execute(
-                    "SELECT mu, calls, failures, latency_ms FROM channels WHERE chain_id=? AND meter=? AND"
-                    " credential_id=? AND node=?",
+                    "SELECT mu, calls, failures, latency_ms FROM channels_v2 WHERE chain_id=? AND meter=? AND"
+                    " credential_id=? AND node=? AND payer=?",
                     key,
                 ).fetchone()
                 prev = (int(row[0]), row[1], row[2], row[3]) if row else (0, 0, 0, 0)
@@ -250,7 +279,8 @@ class ConsumerLedger:
                 if max(cur[1:]) > UINT64:
                     raise VoucherError("a cumulative counter would overflow uint64: open a new credential")
                 db.execute(
-                    "INSERT INTO channels VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (chain_id, meter, credential_id, node)"
+                    "INSERT INTO channels_v2 VALUES (?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT (chain_id, meter, credential_id, node, payer)"
                     " DO UPDATE SET mu=excluded.mu, calls=excluded.calls, failures=excluded.failures,"
                     " latency_ms=excluded.latency_ms, updated_at=excluded.updated_at",
                     (*key, str(cur[0]), cur[1], cur[2], cur[3], int(time.time())),
@@ -262,12 +292,14 @@ class ConsumerLedger:
         voucher = Voucher(
             credential_id=credential_id,
             node=to_checksum_address(node),
+            payer=self.payer,
             purpose=purpose,
             cumulative_mu=cur[0],
             cumulative_calls=cur[1],
             cumulative_failures=cur[2],
             cumulative_latency_ms=cur[3],
             node_price_per_mu=node_price_per_mu,
+            issued_at=issued_at,
             deadline=deadline,
         )
         return voucher, sign_voucher(voucher, self.domain, self._key)
@@ -295,7 +327,7 @@ class VoucherBatcher:
         self.max_batch = max_batch
         self.max_age_s = max_age_s
         self._clock = clock
-        self._pending: dict[tuple[int, str], tuple[Voucher, bytes]] = {}
+        self._pending: dict[tuple[int, str, str], tuple[Voucher, bytes]] = {}
         self._oldest: float | None = None
         self._lock = threading.Lock()
 

@@ -41,3 +41,28 @@ def credit(capsule_id: uint256, token: address, amount: uint256):
     self.total[token] = new_total
     self.credited[capsule_id][token] += amount
     log Credited(capsule_id=capsule_id, token=token, amount=amount, payer=msg.sender)
+
+
+# @dev Tokens this sink refuses (everything else is allowed).
+refused: public(HashMap[address, bool])
+
+
+@external
+@view
+def token_allowed(token: address) -> bool:
+    """
+    @dev Whether the sink accepts `token` (as RoyaltyRouter.token_allowed).
+    @param token The token.
+    @return bool True unless refused.
+    """
+    return not self.refused[token]
+
+
+@external
+def set_refused(token: address, refused: bool):
+    """
+    @dev Refuses (or accepts again) `token` (anyone; test only).
+    @param token The token.
+    @param refused Whether to refuse it.
+    """
+    self.refused[token] = refused

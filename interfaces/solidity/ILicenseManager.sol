@@ -9,9 +9,12 @@ pragma solidity ^0.8.20;
 /// License terms and capability credentials as the CapsuleRegistry, the UsageMeter,
 /// Reputation and integrators see them.
 /// Status codes returned by `check_usage` / `consume` (shared with the UsageMeter's
-/// `VoucherRejected.reason`, see codexfield/constants.py):
+/// `VoucherRejected.reason`, one table: codexfield/reasons.py):
 /// 0 OK, 4 UNKNOWN_CREDENTIAL, 5 EXPIRED (or not yet valid at `at`), 6 REVOKED,
-/// 7 QUOTA_EXCEEDED, 8 RATE_EXCEEDED, 9 PURPOSE_OUT_OF_SCOPE.
+/// 7 QUOTA_EXCEEDED, 8 RATE_EXCEEDED, 9 PURPOSE_OUT_OF_SCOPE (or purpose 0),
+/// 17 NOT_HOLDER (the payer did not hold the credential at `at`).
+/// Transferable credentials record their previous holder and transfer time
+/// (`last_transfer`) and cannot move again within `settlement_window`.
 /// `Terms.revocation` bits: 1 LICENSOR_AT_WILL (capsule owner, after notice_period),
 /// 2 ARBITER_ON_BREACH (ARBITER role, immediate); 0 irrevocable.
 /// `Credential.revoked_at` is when a revocation takes effect (0: none); `expires_at` 0:
@@ -59,8 +62,8 @@ interface ILicenseManager {
     event CredentialIssued(uint256 indexed credential_id, uint256 indexed terms_id, uint256 indexed capsule_id, address holder, uint64 expires_at);
     event CredentialRevoked(uint256 indexed credential_id, address indexed by, bytes32 reason, uint64 effective_at);
     event Locked(uint256 tokenId);
-    event UsageMeterSet(address usage_meter);
-    event RevenueSinkSet(address revenue_sink);
+    event Unlocked(uint256 tokenId);
+    event Wired(address usage_meter, address revenue_sink);
     event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender);
     event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender);
     event Approval(address indexed owner, address indexed approved, uint256 indexed token_id);
@@ -74,8 +77,8 @@ interface ILicenseManager {
     function terms(uint256 terms_id) external view returns (Terms memory);
     function authorize(uint256 credential_id, address user, uint256 purpose, uint256 at_) external view returns (bool);
     function can_derive(uint256 credential_id, address holder, uint256 capsule_id, uint16 share_bps) external view returns (bool);
-    function check_usage(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_) external view returns (UsageCheck memory);
-    function consume(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_) external returns (UsageCheck memory);
+    function check_usage(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_, address payer) external view returns (UsageCheck memory);
+    function consume(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_, address payer) external returns (UsageCheck memory);
     function unconsume(uint256 credential_id) external;
     function ownerOf(uint256 token_id) external view returns (address);
     function create_terms(Terms calldata terms) external returns (uint256);
@@ -108,8 +111,9 @@ interface ILicenseManager {
     function safeTransferFrom(address owner, address to, uint256 token_id) external payable;
     function safeTransferFrom(address owner, address to, uint256 token_id, bytes calldata data) external payable;
     function tokenURI(uint256 token_id) external view returns (string memory);
-    function set_meter(address usage_meter_) external;
-    function set_revenue_sink(address revenue_sink_) external;
+    function wire(address usage_meter_, address revenue_sink_) external;
+    function last_transfer(uint256 credential_id) external view returns (address, uint64);
+    function settlement_window() external view returns (uint256);
     function next_terms_id() external view returns (uint256);
     function next_credential_id() external view returns (uint256);
     function paused() external view returns (bool);
@@ -126,5 +130,6 @@ interface ILicenseManager {
     function QUOTA_EXCEEDED() external view returns (uint8);
     function RATE_EXCEEDED() external view returns (uint8);
     function PURPOSE_OUT_OF_SCOPE() external view returns (uint8);
+    function NOT_HOLDER() external view returns (uint8);
     function registry() external view returns (address);
 }

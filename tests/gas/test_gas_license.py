@@ -38,9 +38,8 @@ def _record(name: str, gas: int, target: str | None):
 def system(project, admin, registry, mint_capsule, licensor, usdc, accounts):
     meter = accounts[8]
     sink = admin.deploy(project.MockRevenueSink)
-    lm = admin.deploy(project.LicenseManager, registry, admin)
-    lm.set_revenue_sink(sink, sender=admin)
-    lm.set_meter(meter, sender=admin)
+    lm = admin.deploy(project.LicenseManager, registry, admin, 86_400)
+    lm.wire(meter, sink, sender=admin)
     capsule = mint_capsule(licensor, kind=2)
     return lm, sink, capsule, meter
 
@@ -90,11 +89,11 @@ def test_gas__consume_and_check_usage(system, usdc, licensor, consumer, project,
     _fund(usdc, lm, consumer, 1)
     cid = lm.purchase(tid, consumer, FEE, sender=consumer).return_value
     at = lm.credential(cid).issued_at
-    first = lm.consume(cid, 10, RESEARCH, at, sender=meter).gas_used
-    again = lm.consume(cid, 10, RESEARCH, at + 1, sender=meter).gas_used
-    rejected = lm.consume(cid, 10**7, RESEARCH, at + 2, sender=meter).gas_used
+    first = lm.consume(cid, 10, RESEARCH, at, consumer, sender=meter).gas_used
+    again = lm.consume(cid, 10, RESEARCH, at + 1, consumer, sender=meter).gas_used
+    rejected = lm.consume(cid, 10**7, RESEARCH, at + 2, consumer, sender=meter).gas_used
     # check_usage as a transaction-less call: estimate its execution cost
-    check = lm.check_usage.estimate_gas_cost(cid, 10, RESEARCH, at + 1, sender=consumer)
+    check = lm.check_usage.estimate_gas_cost(cid, 10, RESEARCH, at + 1, consumer, sender=consumer)
     _record("license.consume (first use of a credential, quota + rate)", first, None)
     _record("license.consume (again, quota + rate)", again, None)
     _record("license.consume (rejected, changes nothing)", rejected, None)
@@ -102,19 +101,20 @@ def test_gas__consume_and_check_usage(system, usdc, licensor, consumer, project,
     print({"first": first, "again": again, "rejected": rejected, "check": check})
 
 
-def test_gas__meter_batch_per_voucher(system, usdc, licensor, consumer, project, admin, chain):
+def test_gas__meter_batch_per_voucher(system, usdc, licensor, consumer, project, admin, chain, registry):
     """The UsageMeter's view: one consume per voucher inside one batch transaction,
     distinct credentials under the same terms, each already used once (warm channels)."""
-    lm, _, capsule, _ = system
+    _, sink, capsule, _ = system
+    lm = admin.deploy(project.LicenseManager, registry, admin, 86_400)  # wired to the batch mock (wire is once)
     batch = admin.deploy(project.MockMeterBatch, lm)
-    lm.set_meter(batch, sender=admin)
+    lm.wire(batch, sink, sender=admin)
     tid = lm.create_terms(_terms(capsule, usdc, upfront_fee=0, mu_quota=10**9, rate_mu=10**6, rate_period=3600),
                           sender=licensor).return_value
     ids = [lm.purchase(tid, consumer, 0, sender=consumer).return_value for _ in range(17)]
     at = lm.credential(ids[-1]).issued_at
-    batch.run(ids, 1, RESEARCH, at, sender=admin)  # first use of each credential
-    one = batch.run(ids[:1], 1, RESEARCH, at, sender=admin).gas_used
-    many = batch.run(ids, 1, RESEARCH, at, sender=admin).gas_used
+    batch.run(ids, 1, RESEARCH, at, consumer, sender=admin)  # first use of each credential
+    one = batch.run(ids[:1], 1, RESEARCH, at, consumer, sender=admin).gas_used
+    many = batch.run(ids, 1, RESEARCH, at, consumer, sender=admin).gas_used
     per_voucher = (many - one) // (len(ids) - 1)
     _record("license.consume per voucher in a meter batch (warm credential, quota + rate)", per_voucher, None)
     print({"per_voucher": per_voucher})

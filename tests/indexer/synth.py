@@ -27,7 +27,7 @@ class FakeSource:
         return 0
 
 
-def make_indexer(engine, epoch_length=100, genesis=0, chain_id=CHAIN) -> Indexer:
+def make_indexer(engine, epoch_length: int | None = 100, genesis=0, chain_id=CHAIN) -> Indexer:
     return Indexer(engine, FakeSource(), chain_id, ADDR, decoder=EventDecoder(ADDR, abis={}), epoch_length=epoch_length,
                    genesis=genesis, start_block=1)
 
@@ -77,11 +77,19 @@ def issued(cred: int, terms_id: int, capsule: int, holder: str = BOB):
                                                    "holder": holder, "expires_at": 0})
 
 
-def usage(cred: int, capsule: int, mu=10, calls=5, failures=1, latency=500, node=NODE, license_amount=50):
+def usage(cred: int, capsule: int, mu=10, calls=5, failures=1, latency=500, node=NODE, license_amount=50,
+          payer: str = BOB, issued_at: int = 0, paid: bool = True):
     return ("UsageMeter", "UsageRecorded", {
-        "credential_id": cred, "capsule_id": capsule, "node": node, "consumer": BOB, "delta_mu": mu,
-        "delta_calls": calls, "delta_failures": failures, "delta_latency_ms": latency, "license_amount": license_amount,
-        "node_amount": 20, "protocol_fee": 1})
+        "credential_id": cred, "capsule_id": capsule, "node": node, "payer": payer, "issued_at": issued_at,
+        "delta_mu": mu, "delta_calls": calls, "delta_failures": failures, "delta_latency_ms": latency,
+        "license_amount": license_amount, "node_amount": 20, "protocol_fee": 1, "paid": paid})
+
+
+def meter_configured(epoch_length: int = 100, genesis: int = 0, settlement_window: int = 86400,
+                     withdrawal_thaw: int = 3 * 86400):
+    return ("UsageMeter", "MeterConfigured", {"epoch_length": epoch_length, "genesis": genesis,
+                                              "settlement_window": settlement_window,
+                                              "withdrawal_thaw": withdrawal_thaw})
 
 
 def credited(capsule: int, amount: int, payer: str = BOB):

@@ -48,8 +48,9 @@ def _log(contract: str, event_name: str, values: dict, block: int = 1, index: in
 
 def test_usage_recorded__real_abi_log__decodes_and_applies(engine):
     dec = EventDecoder(ADDR, abis=ABIS)
-    values = {"credential_id": 9, "capsule_id": 1, "node": NODE, "consumer": BOB, "delta_mu": 7, "delta_calls": 3,
-              "delta_failures": 1, "delta_latency_ms": 300, "license_amount": 21, "node_amount": 14, "protocol_fee": 1}
+    values = {"credential_id": 9, "capsule_id": 1, "node": NODE, "payer": BOB, "issued_at": 1_700_000_000,
+              "delta_mu": 7, "delta_calls": 3, "delta_failures": 1, "delta_latency_ms": 300, "license_amount": 21,
+              "node_amount": 14, "protocol_fee": 1, "paid": True}
     e = dec.decode(_log("UsageMeter", "UsageRecorded", values))
     assert e.contract == "UsageMeter" and e.name == "UsageRecorded" and e.args == values
     minted = dec.decode(_log("CapsuleRegistry", "CapsuleMinted", {

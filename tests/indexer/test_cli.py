@@ -17,7 +17,7 @@ def test_cli__migrate_run_once_status(tmp_path, system, chain, creator):
     book.write_text(json.dumps({"chain_id": chain.chain_id, "block": system.start, "contracts": system.addresses}))
     runner = CliRunner()
     r = runner.invoke(index_group, ["migrate", "--db", db])
-    assert r.exit_code == 0 and "revision 0003" in r.output
+    assert r.exit_code == 0 and "revision 0004" in r.output
     rpc = chain.provider.uri
     r = runner.invoke(index_group, ["run", "--db", db, "--rpc", rpc, "--book", str(book), "--confirmations", "0",
                                     "--once", "--store", str(tmp_path / "store")])

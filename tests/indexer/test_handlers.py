@@ -204,3 +204,23 @@ def test_reorg_below_pruned_journal__raises_deep_reorg(engine):
     f.idx.source = _Forked(head=10, fork=0)
     with pytest.raises(DeepReorg, match="re-index"):
         f.idx.step()
+
+
+def test_meter_configured__gives_the_epochs_without_a_chain_read(engine):
+    """Issue 16 #10: the indexer takes epoch_length / genesis from the meter's constructor event,
+    keeps them across a restart, and (as the meter's node_usage) counts only paid vouchers."""
+    from synth import meter_configured
+
+    f = Feed(engine, epoch_length=None)
+    assert f.idx.epoch_length is None
+    f.block_of([meter_configured(epoch_length=100, genesis=40), minted(1), terms(1, 1), issued(1, 1, 1)],
+               timestamp=50)
+    assert (f.idx.epoch_length, f.idx.genesis) == (100, 40)
+    f.block_of([usage(1, 1, mu=10, calls=5), usage(1, 1, mu=0, calls=9, failures=9, paid=False)], timestamp=150)
+    e1 = _one(engine, m.NodeEpochUsage, node=f"eip155:{CHAIN}:{NODE}", epoch=1)
+    assert (e1["calls"], e1["failures"], e1["mu"]) == (5, 1, 10)
+    mc = _one(engine, m.MeterConfig, chain_id=CHAIN)
+    assert (mc["epoch_length"], mc["genesis"], mc["settlement_window"], mc["withdrawal_thaw"]) == (
+        100, 40, 86400, 3 * 86400)
+    again = Feed(engine, epoch_length=None)  # a restart reads them from the catalog, not the chain
+    assert (again.idx.epoch_length, again.idx.genesis) == (100, 40)

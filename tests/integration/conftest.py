@@ -24,7 +24,7 @@ class Grid:
 
 
 @pytest.fixture(scope="module")
-def grid(project, accounts, admin, licensor, consumer, reporter, tmp_path_factory):
+def grid(project, accounts, admin, licensor, consumer, reporter, node, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path_factory.mktemp("books"))
     reporters = [reporter, accounts[8], accounts[9]]
@@ -45,6 +45,11 @@ def grid(project, accounts, admin, licensor, consumer, reporter, tmp_path_factor
     usdc.mint(consumer, DEPOSIT, sender=admin)
     usdc.approve(meter, DEPOSIT, sender=consumer)
     meter.deposit(usdc, DEPOSIT, consumer, sender=consumer)
+    staking = c["AccessStaking"]  # the meter pays only serving nodes: `node` bonds the minimum stake
+    stake = staking.params().min_stake
+    cdx.mint(node, stake, sender=admin)
+    cdx.approve(staking, stake, sender=node)
+    staking.register_node("http://127.0.0.1", 1, b"local\x00\x00\x00", "0x" + "00" * 20, stake, sender=node)
     model = train(["refund my invoice", "the app crashes", "reset my password", "parcel is late"],
                   ["billing", "technical", "account", "shipping"])
     return Grid(book=book, c=c, usdc=usdc, cdx=cdx, capsule=int(capsule), terms_id=int(terms_id),

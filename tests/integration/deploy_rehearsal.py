@@ -119,12 +119,14 @@ def import_account(ape_data: Path, alias: str, key: str) -> None:
 
 
 def start(tmp: Path, chain_id: int, *, optimism: bool = False, accounts: bool = True) -> Rehearsal:
-    """anvil with `chain_id` on a free loopback port, 1 s blocks, tokens, ape data folder."""
+    """anvil with `chain_id` on a free loopback port, tokens, ape data folder. Mixed mining: each
+    transaction is mined at once and a block follows every second, so ape's wait for one
+    confirmation is real but short."""
     tmp.mkdir(parents=True, exist_ok=True)
     for _ in range(5):
         port = free_port()
         cmd = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-               "--block-time", "1", "--silent"] + (["--optimism"] if optimism else [])
+               "--block-time", "1", "--mixed-mining", "--silent"] + (["--optimism"] if optimism else [])
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 30}))
         for _ in range(100):

@@ -38,7 +38,7 @@ def test_flow__usage_is_metered_exactly(flow):
     mus = [mu_for(t) for t in sample_texts(CALLS)]
     assert r.mu_per_call == mus
     total = sum(mus)
-    settled = meter.settled(r.credential, actors.node)
+    settled = meter.settled(r.credential, actors.node, actors.consumer)
     assert (settled[0], settled[1], settled[2]) == (total, CALLS, 0)
     assert lm.credential(r.credential).mu_used == total
     assert {p["label"] for p in r.predictions} <= {"billing", "technical", "account", "shipping"}

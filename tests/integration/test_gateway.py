@@ -28,7 +28,8 @@ def _next(server, grid, ledger, text=TEXT, **over):
     """Quote and sign the exact next voucher (then apply `over` to it, re-signed by the consumer key)."""
     q = requests.get(server.url + "/quote", params={"credential": grid.credential, "input_len": len(text)}).json()
     v, sig = ledger.next_voucher(grid.credential, q["node"], mu=q["mu"], purpose=int(q["purpose"]),
-                                 node_price_per_mu=int(q["node_price_per_mu"]), deadline=q["min_deadline"] + 600)
+                                 node_price_per_mu=int(q["node_price_per_mu"]), deadline=q["min_deadline"] + 600,
+                                 issued_at=int(q["chain_time"]))
     if over:
         v = replace(v, **over)
         sig = sign_voucher(v, grid.domain, ledger._key)
@@ -63,7 +64,7 @@ def test_invoke__client_calls_are_served_then_ingested_exactly(start_gateway, gr
     meter = grid.c["UsageMeter"]
     escrow = meter.escrow(consumer, grid.usdc)
     assert server.gateway.flush_now() == 1  # one channel, one voucher settles all three calls
-    assert list(meter.settled(grid.credential, node))[:3] == [mu, 3, 0]
+    assert list(meter.settled(grid.credential, node, consumer))[:3] == [mu, 3, 0]
     assert escrow - meter.escrow(consumer, grid.usdc) == mu * (LICENSE_PRICE + NODE_PRICE)
 
 
@@ -79,7 +80,7 @@ def test_invoke__wrong_signer__401_and_not_served(start_gateway, grid, ledger, s
     v, _ = _next(server, grid, ledger)
     r = _post(server, grid, v, sign_voucher(v, grid.domain, stranger.private_key))
     assert r.status_code == 401 and r.json()["error"] == "bad_signature"
-    assert server.gateway.served == 0 and server.gateway.store.previous(grid.credential) == (0, 0, 0, 0)
+    assert server.gateway.served == 0 and server.gateway.store.previous(grid.credential, v.payer) == (0, 0, 0, 0)
 
 
 def test_invoke__replayed_or_stale__409_and_not_served(start_gateway, grid, ledger):
@@ -134,26 +135,26 @@ def test_invoke__sigauth_hot_key_is_accepted(start_gateway, grid, consumer, tmp_
     hot = Account.create()
     grid.c["IdentityRegistry"].addDelegate(consumer, b"sigAuth".ljust(32, b"\0"), hot.address, 86_400,
                                            sender=consumer)
-    client = NodeClient(server.url, ConsumerLedger(tmp_path / "hot.sqlite", grid.domain, hot.key))
+    client = NodeClient(server.url, ConsumerLedger(tmp_path / "hot.sqlite", grid.domain, hot.key, payer=consumer.address))
     assert client.invoke(grid.credential, "the app crashes")["result"]["label"] == "technical"
     assert server.gateway.flush_now() == 1
 
 
-def test_restart__accepted_vouchers_survive_and_are_ingested(start_gateway, grid, node, ledger, tmp_path):
+def test_restart__accepted_vouchers_survive_and_are_ingested(start_gateway, grid, node, consumer, ledger, tmp_path):
     state = tmp_path / "restart.sqlite"
     server = start_gateway(state)
     client = NodeClient(server.url, ledger)
     for _ in range(2):
         client.invoke(grid.credential, TEXT)
     server.stop(flush=False)  # killed before any ingest
-    assert list(grid.c["UsageMeter"].settled(grid.credential, node))[1] == 0
+    assert list(grid.c["UsageMeter"].settled(grid.credential, node, consumer))[1] == 0
     again = start_gateway(state)
     q = requests.get(again.url + "/quote", params={"credential": grid.credential, "input_len": 5}).json()
     assert q["previous"]["cumulative_calls"] == "2"
     client.url = again.url
     client.invoke(grid.credential, TEXT)
     assert again.gateway.flush_now() == 1
-    assert list(grid.c["UsageMeter"].settled(grid.credential, node))[:3] == [3 * mu_for(TEXT), 3, 0]
+    assert list(grid.c["UsageMeter"].settled(grid.credential, node, consumer))[:3] == [3 * mu_for(TEXT), 3, 0]
 
 
 def test_client__ledger_ahead_of_node__refuses_to_sign(start_gateway, grid, ledger):

@@ -30,11 +30,13 @@ text 0x{text}
 
 
 @pytest.fixture(scope="module")
-def manager(project, admin, registry):
+def manager(project, admin, registry, accounts):
     contract_type = getattr(project, "LicenseManager", None)
     if contract_type is None:
         pytest.skip("no LicenseManager in this branch yet")
-    return admin.deploy(contract_type, registry, admin)
+    lm = admin.deploy(contract_type, registry, admin, 86_400)
+    lm.wire(accounts[8], admin.deploy(project.MockRevenueSink), sender=admin)  # create_terms needs a wired sink
+    return lm
 
 
 @pytest.fixture(scope="module")

@@ -23,3 +23,13 @@ def cf(book, admin):
 def cf_usdc(cf):
     """The deployed system's own test USDC (not the session `usdc` of tests/conftest.py)."""
     return cf.test_token("USDC")
+
+
+@pytest.fixture(scope="module")
+def serving_node(cf, node):
+    """`node` registered in the deployed AccessStaking (test CDX stake): the meter pays it."""
+    stake = cf.staking.params().min_stake
+    if cf.token("CDX").balanceOf(node) < stake:
+        cf.test_token("CDX").mint(node, stake, sender=node)
+    cf.register_node(node)
+    return node

@@ -1,6 +1,7 @@
 """Adversarial integrators against the deployed system: re-entrant ERC-721 receivers, malicious
-ERC-1271 wallets, and griefing batches at the size limits. Each test shows that nothing is lost,
-nothing is half-applied, and gas stays bounded."""
+ERC-1271 wallets (the meter no longer asks them: a contract wallet signs vouchers through a
+sigAuth delegate it adds itself), third parties settling for a node, and griefing batches at the
+size limits. Each test shows that nothing is lost, nothing is half-applied, and gas stays bounded."""
 
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def evil_wallet(project, admin):
 
 
 @pytest.fixture(scope="module")
-def wallet_setup(cf, evil_wallet, consumer, stranger, creator, capsule, cf_usdc):
+def wallet_setup(cf, evil_wallet, consumer, stranger, creator, capsule, cf_usdc, serving_node):
     """A credential held by the evil wallet and one by an honest consumer, both funded."""
     t = cf.licenses.create_terms(terms_tuple(capsule, cf_usdc.address), sender=creator).return_value
     wcred = cf.purchase(t, evil_wallet, sender=stranger)
@@ -131,17 +132,15 @@ def _pair(cf, cred, node, mu, signer=None):
     return v, (cf.sign(v, signer) if signer is not None else os.urandom(65))
 
 
-def test_wallet_approving_everything__can_only_spend_its_own_escrow(cf, evil_wallet, wallet_setup, consumer, node):
+def test_wallet_approving_everything__is_never_asked(cf, evil_wallet, wallet_setup, consumer, node):
+    """Issue 12: a live ERC-1271 check is the void-after-service attack (the wallet can stop
+    approving once served), so the meter takes no ERC-1271 signature for vouchers at all."""
     wcred, ccred = wallet_setup
     before = cf.escrow(consumer, "USDC"), cf.escrow(evil_wallet, "USDC")
-    res = cf.ingest([_pair(cf, wcred, node, 1000)], sender=node)
-    assert res.applied == 1
-    assert cf.escrow(consumer, "USDC") == before[0]
-    assert cf.escrow(evil_wallet, "USDC") == before[1] - 1000 * 2  # price 2, node price 0
-    # its approval of garbage does not reach another holder's credential
-    res = cf.ingest([_pair(cf, ccred, node, 1000), _pair(cf, wcred, node, 2000)], sender=node)
+    res = cf.ingest([_pair(cf, wcred, node, 1000), _pair(cf, ccred, node, 10, consumer)], sender=node)
     assert (res.applied, [r[2] for r in res.rejected]) == (1, [Reject.BAD_SIGNATURE])
-    assert cf.escrow(consumer, "USDC") == before[0]
+    assert cf.escrow(evil_wallet, "USDC") == before[1]
+    assert cf.escrow(consumer, "USDC") == before[0] - 10 * 2
 
 
 def test_wallet_that_reverts__is_rejected_and_the_batch_goes_on(cf, evil_wallet, wallet_setup, consumer, node):
@@ -150,6 +149,40 @@ def test_wallet_that_reverts__is_rejected_and_the_batch_goes_on(cf, evil_wallet,
     res = cf.ingest([_pair(cf, wcred, node, 10), _pair(cf, ccred, node, 10, consumer)], sender=node)
     assert res.applied == 1 and res.rejected == [(wcred, node.address, Reject.BAD_SIGNATURE)]
     assert cf.settled(wcred, node) == (0, 0, 0, 0)
+
+
+def test_wallet_stopping_approval_after_service__cannot_void_its_vouchers(cf, project, admin, wallet_setup, consumer,
+                                                                        stranger, creator, capsule, cf_usdc, node,
+                                                                        chain):
+    """Issue 12 High 2 on the deployed system: a contract wallet signs through a sigAuth delegate it
+    adds itself; once served, revoking that delegate no longer voids the voucher."""
+    from eth_account import Account
+
+    wallet = admin.deploy(project.MockERC1271Wallet, consumer)
+    t = cf.licenses.create_terms(terms_tuple(capsule, cf_usdc.address), sender=creator).return_value
+    cred = cf.purchase(t, wallet, sender=stranger)
+    cf.deposit("USDC", 10**6, wallet, sender=stranger)
+    hot = Account.create()
+    sig_auth = b"sigAuth".ljust(32, b"\0")
+    wallet.add_delegate(cf.identity, sig_auth, hot.address, 86400, sender=consumer)
+    v = cf.voucher(cred, node, mu=100, calls=1)
+    sig = cf.sign(v, hot.key)
+    chain.pending_timestamp += 10
+    wallet.revoke_delegate(cf.identity, sig_auth, hot.address, sender=consumer)
+    assert cf.ingest([(v, sig)], sender=node).applied == 1
+    assert cf.settled(cred, node)[0] == 100
+
+
+def test_third_party_settling_for_a_node__is_refused(cf, wallet_setup, consumer, stranger, node, chain):
+    """Issue 12 High 1 on the deployed system: only the node (or its operator) settles, so no one
+    else can push forged failures into its usage score."""
+    _, ccred = wallet_setup
+    v = cf.voucher(ccred, node, mu=0, calls=40, failures=40)
+    epoch = cf.meter.current_epoch()
+    before = cf.meter.node_usage(node, epoch)
+    with ape.reverts("meter: not node or operator"):
+        cf.ingest([(v, cf.sign(v, consumer))], sender=stranger)
+    assert cf.meter.node_usage(node, epoch) == before
 
 
 def test_wallet_returning_a_wrong_magic__is_rejected(cf, evil_wallet, wallet_setup, node):
@@ -172,12 +205,11 @@ def test_wallet_burning_gas__cannot_make_a_batch_half_apply(cf, evil_wallet, wal
 
 
 def test_wallet_burning_gas__costs_the_node_bounded_gas(cf, evil_wallet, wallet_setup, consumer, node):
-    """Found by this suite (a gas-burning wallet made a 2-voucher batch cost ~29.6M gas); fixed in
-    main by capping the ERC-1271 static call at `UsageMeter.ERC1271_GAS`."""
+    """Found by this suite (a gas-burning wallet made a 2-voucher batch cost ~29.6M gas); first
+    fixed by capping the ERC-1271 call, now impossible: the meter never calls the wallet."""
     wcred, ccred = wallet_setup
     evil_wallet.set_mode(2, sender=node)
     res = cf.ingest([_pair(cf, ccred, node, 10, consumer), _pair(cf, wcred, node, 10)], sender=node)
-    # the meter gives the wallet at most ERC1271_GAS (50k); before that cap it took ~29.6M gas
     assert res.receipt.gas_used < 500_000, res.receipt.gas_used
 
 
@@ -188,8 +220,8 @@ def test_64_invalid_vouchers_on_64_channels__apply_nothing_with_bounded_gas(cf, 
     _, ccred = wallet_setup
     escrow = cf.escrow(consumer, "USDC")
     batch = []
-    for _ in range(64):
-        v = cf.voucher(ccred, to_checksum_address(os.urandom(20)), mu=10**6, calls=1)
+    for i in range(64):
+        v = cf.voucher(ccred, node, mu=10**6 + i, calls=1)
         batch.append((v, os.urandom(65)))
     res = cf.ingest(batch, sender=node)
     assert res.applied == 0 and len(res.rejected) == 64
@@ -224,9 +256,10 @@ def test_batch_above_64__is_refused_whole(cf, wallet_setup, consumer, node):
 def test_128_reports__one_bad_report__reverts_the_whole_batch(cf, admin, reporter, node, chain):
     staking, cdx = cf.staking, cf.test_token("CDX")
     stake = staking.params().min_stake
-    cdx.mint(node, stake, sender=node)
-    cdx.approve(staking, stake, sender=node)
-    staking.register_node("https://n", 1, b"eu\x00\x00\x00\x00\x00\x00", "0x" + "00" * 20, stake, sender=node)
+    if int(staking.node(node).status) == 0:
+        cdx.mint(node, stake, sender=node)
+        cdx.approve(staking, stake, sender=node)
+        staking.register_node("https://n", 1, b"eu\x00\x00\x00\x00\x00\x00", "0x" + "00" * 20, stake, sender=node)
     epoch = staking.current_epoch()
     unknown = [(to_checksum_address(os.urandom(20)), 10, 10, 50) for _ in range(127)]
     with ape.reverts("poa: unknown node"):

@@ -71,7 +71,7 @@ def test_tip__unknown_capsule__reverts_with_the_router_reason(app, user):
         app.tip(10**9, 1, sender=user)
 
 
-def test_bought_credential__meters_usage_like_any_other(cf, app, user, cf_usdc, terms, capsule, node):
+def test_bought_credential__meters_usage_like_any_other(cf, app, user, cf_usdc, terms, capsule, node, serving_node):
     cred = app.buyAccess(terms, UPFRONT, sender=user).return_value
     cf.deposit("USDC", 10**6, sender=user)
     v = cf.voucher(cred, node, mu=100, calls=2)

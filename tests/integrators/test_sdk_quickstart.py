@@ -43,7 +43,7 @@ def test_sdk__replayed_voucher__is_reported_nothing_new(cf, creator, consumer, n
 
 
 def test_sdk__voucher_digest__equals_the_contract(cf, consumer, node):
-    v = cf.voucher(7, node, mu=1, calls=1)
+    v = cf.voucher(7, node, mu=1, calls=1, payer=consumer)
     assert digest(v, cf.domain) == bytes(cf.meter.voucher_digest(v.as_tuple()))
 
 

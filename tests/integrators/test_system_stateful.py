@@ -10,7 +10,11 @@ After every step it checks the DESIGN §5 invariants across all contracts at onc
 - a revoked (effective) or expired credential never authorizes and never settles usage;
 - lineage is acyclic (parents are older) and a capsule's content_hash never changes;
 - stake leaves only through thawing (per node: deposited - withdrawn - slashed == stake + thawing);
-- consumers withdraw escrow, owners claim royalties and nodes withdraw earnings, paused or not.
+- consumers withdraw escrow, owners claim royalties and nodes withdraw earnings, paused or not;
+- issue 12: a voucher valid when signed is payable for the settlement window whatever the
+  consumer does afterwards (it requests and waits out a withdrawal within the window), and only
+  the node's own settlements move its usage counters (another node's vouchers in its batch are
+  rejected alone and leave the other node's counters untouched).
 """
 
 from __future__ import annotations
@@ -145,7 +149,7 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
             t = (cid, usdc.address, price, upfront, b"\x11" * 32, duration, 0, 0, 0, SCOPE, 0, 3, notice, 0, False,
                  b"\x22" * 32)
             if lm.paused():
-                with ape.reverts("pausable: contract is paused"):
+                with ape.reverts("license: paused"):
                     lm.create_terms(t, sender=owner)
                 return
             self.terms.append(lm.create_terms(t, sender=owner).return_value)
@@ -192,12 +196,14 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
             # `n` fresh vouchers, then (in batches) one stale, replayed, malleated and forged
             # voucher each, on random channels; a single-voucher call gets one drawn kind.
             if single:
-                kinds = [data.draw(st.sampled_from(["fresh", "stale", "replay", "malleated", "forged"]))]
+                kinds = [data.draw(st.sampled_from(["fresh", "stale", "replay", "malleated", "forged", "foreign"]))]
             else:
-                kinds = ["fresh"] * n + ["stale", "replay", "malleated", "forged"]
+                kinds = ["fresh"] * n + ["stale", "replay", "malleated", "forged", "foreign"]
+            sender = data.draw(st.sampled_from(nodes))  # the node settling its own vouchers
+            other = nodes[1] if sender == nodes[0] else nodes[0]
             for kind in kinds:
                 cred = data.draw(st.sampled_from(sorted(self.creds)))
-                nd = data.draw(st.sampled_from(nodes))
+                nd = other if kind == "foreign" else sender
                 prev = self.settled.get((cred, nd.address), (0, 0, 0, 0))
                 mu, calls = prev[0], prev[1]
                 if kind in ("fresh", "malleated", "forged"):
@@ -212,9 +218,14 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
                 sigs.append(sig)
                 expect.append(kind)
             escrow0 = {c.address: cf.escrow(c, "USDC") for c in consumers}
-            if meter.paused():
-                with ape.reverts():
-                    meter.ingest([v.as_tuple() for v in vouchers], sigs, sender=nodes[0])
+            epoch = int(meter.current_epoch())
+            other_usage = meter.node_usage(other, epoch)
+            if not staking.serves(sender, chain.blocks.head.timestamp):  # jailed or ejected: paid nothing
+                try:
+                    tx = meter.ingest([v.as_tuple() for v in vouchers], sigs, sender=sender)
+                except ape.exceptions.ContractLogicError:
+                    return
+                assert tx.return_value == 0
                 return
             channels: dict[tuple[int, str], list[str]] = {}
             for v, kind in zip(vouchers, expect):
@@ -222,15 +233,15 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
             prev = {k: self.settled.get(k, (0, 0, 0, 0)) for k in channels}
             if single and expect[0] != "fresh":  # a one-voucher call reverts with the reason instead
                 with ape.reverts():
-                    meter.ingest([vouchers[0].as_tuple()], sigs, sender=nodes[0])
+                    meter.ingest([vouchers[0].as_tuple()], sigs, sender=sender)
                 return
             if router.paused():  # revenue cannot be credited: the batch reverts whole, or pays nothing
                 try:
-                    tx = meter.ingest([v.as_tuple() for v in vouchers], sigs, sender=nodes[0])
+                    tx = meter.ingest([v.as_tuple() for v in vouchers], sigs, sender=sender)
                 except ape.exceptions.ContractLogicError:
                     return
             else:
-                tx = meter.ingest([v.as_tuple() for v in vouchers], sigs, sender=nodes[0])
+                tx = meter.ingest([v.as_tuple() for v in vouchers], sigs, sender=sender)
             recorded = list(tx.decode_logs(meter.UsageRecorded))
             rejected = list(tx.decode_logs(meter.VoucherRejected))
             assert tx.return_value == len(recorded) and len(recorded) + len(rejected) == len(vouchers)
@@ -238,16 +249,20 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
             delta = {k: 0 for k in channels}
             ts = chain.blocks.head.timestamp
             for ev in recorded:
-                paid[ev.consumer] += ev.license_amount + ev.node_amount + ev.protocol_fee
+                assert ev.node == sender.address  # only the node's own settlements
+                paid[ev.payer] += ev.license_amount + ev.node_amount + ev.protocol_fee
                 delta[(ev.credential_id, ev.node)] += ev.delta_mu
                 cr = lm.credential(ev.credential_id)
                 price = int(lm.terms(cr.terms_id).price_per_mu)
                 assert ev.license_amount + ev.node_amount + ev.protocol_fee == ev.delta_mu * (price + 3)
-                # a revoked-and-effective or expired credential never settles
-                assert cr.revoked_at == 0 or cr.revoked_at > ts
-                assert cr.expires_at == 0 or cr.expires_at > ts
+                # usage dated at or after a revocation's effect or the expiry never settles, and
+                # nothing settles after the settlement window
+                assert cr.revoked_at == 0 or cr.revoked_at > ev.issued_at
+                assert cr.expires_at == 0 or cr.expires_at > ev.issued_at
+                assert ev.issued_at <= ts <= ev.issued_at + int(meter.settlement_window())
+            assert meter.node_usage(other, epoch) == other_usage  # foreign vouchers never count
             for key, kinds in channels.items():
-                now = tuple(int(x) for x in meter.settled(*key))
+                now = tuple(int(x) for x in meter.settled(key[0], key[1], lm.ownerOf(key[0])))[:4]
                 assert all(a >= b for a, b in zip(now, prev[key])), "a cumulative counter decreased"
                 assert now[0] - prev[key][0] == delta[key], "settled MU != MU paid for"
                 if "fresh" not in kinds:  # stale, replayed, malleated, forged: nothing paid
@@ -255,6 +270,32 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
                 self.settled[key] = now
             for c in consumers:
                 assert escrow0[c.address] - cf.escrow(c, "USDC") == paid[c.address]
+
+        @precondition(lambda self: self.creds)
+        @rule(data=st.data())
+        def served_then_consumer_leaves(self, data):
+            """Issue 12: a voucher valid when signed stays payable for the settlement window
+            whatever the consumer does afterwards: here it requests all its escrow back and waits
+            until the window's last minute (the thaw is longer) before the node settles."""
+            cred = data.draw(st.sampled_from(sorted(self.creds)))
+            holder = self.creds[cred]
+            nd = data.draw(st.sampled_from(nodes))
+            at = max(chain.blocks.head.timestamp, chain.pending_timestamp - 1)
+            prev = self.settled.get((cred, nd.address), (0, 0, 0, 0))
+            v = cf.voucher(cred, nd, mu=prev[0] + 7, calls=prev[1] + 1, latency_ms=prev[3], node_price_per_mu=3,
+                           issued_at=at)
+            price = int(lm.terms(lm.credential(cred).terms_id).price_per_mu)
+            escrow = cf.escrow(holder, "USDC")
+            if (not staking.serves(nd, at) or lm.check_usage(cred, 7, INFERENCE, at, holder).status != Reject.OK
+                    or escrow < 7 * (price + 3) or router.paused()):
+                return  # not a voucher valid when signed (or the router's pause, another helper's item)
+            sig = cf.sign(v, holder)
+            meter.request_withdrawal(usdc, escrow, sender=holder)  # the consumer tries to leave
+            chain.pending_timestamp = at + int(meter.settlement_window()) - 60
+            tx = meter.ingest([v.as_tuple()], [sig], sender=nd)
+            assert tx.return_value == 1
+            assert escrow - cf.escrow(holder, "USDC") == 7 * (price + 3)
+            self.settled[(cred, nd.address)] = tuple(int(x) for x in meter.settled(cred, nd, holder))[:4]
 
         @precondition(lambda self: self.creds)
         @rule(data=st.data())
@@ -416,7 +457,7 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
                 dead = (cr.revoked_at != 0 and cr.revoked_at <= ts) or (cr.expires_at != 0 and cr.expires_at <= ts)
                 if dead:
                     assert not lm.authorize(cred, holder, INFERENCE, ts)
-                    assert lm.check_usage(cred, 1, INFERENCE, ts).status in (Reject.REVOKED, Reject.EXPIRED)
+                    assert lm.check_usage(cred, 1, INFERENCE, ts, holder).status in (Reject.REVOKED, Reject.EXPIRED)
 
     run_state_machine_as_test(System, settings=settings(max_examples=2, stateful_step_count=15, deadline=None,
                                                     # no shrinking: each shrink step replays a chain history;

@@ -27,8 +27,8 @@ NODE = "0x" + "cd" * 20
 KEY = Account.create()
 
 
-def mk(mu=10, calls=1, failures=0, latency=5, deadline=10**10, node=NODE, cred=1):
-    return Voucher(cred, node, 64, mu, calls, failures, latency, 2, deadline)
+def mk(mu=10, calls=1, failures=0, latency=5, deadline=10**10, node=NODE, cred=1, payer=None, issued_at=50):
+    return Voucher(cred, node, payer or KEY.address, 64, mu, calls, failures, latency, 2, issued_at, deadline)
 
 
 def test_sign_and_recover__low_s_and_v_27_28():
@@ -73,23 +73,43 @@ def test_verify__accepts_next_voucher_and_returns_deltas():
         (mk(mu=20, calls=1), (10, 2, 0, 5), "decreased"),
         (mk(failures=2, calls=1), (0, 0, 0, 0), "failures exceed"),
         (mk(deadline=5), (0, 0, 0, 0), "deadline"),
+        (mk(issued_at=1_000), (0, 0, 0, 0), "in the future"),
+        (mk(issued_at=10), (0, 0, 0, 0), "settlement window"),
+        (mk(payer="0x" + "ee" * 20), (0, 0, 0, 0), "not the credential holder"),
     ],
 )
 def test_verify__refuses_what_the_meter_refuses(voucher, previous, match):
     sig = sign_voucher(voucher, DOMAIN, KEY.key)
     with pytest.raises(VoucherError, match=match):
-        verify_voucher(voucher, sig, DOMAIN, holder=KEY.address, previous=previous, now=100)
+        verify_voucher(voucher, sig, DOMAIN, holder=KEY.address, previous=previous, now=100, settlement_window=60)
 
 
 def test_verify__wrong_signer_or_node_refused_delegate_accepted():
     v = mk()
     hot = Account.create()
     sig = sign_voucher(v, DOMAIN, hot.key)
-    with pytest.raises(VoucherError, match="not by the credential holder"):
+    with pytest.raises(VoucherError, match="not by the payer"):
         verify_voucher(v, sig, DOMAIN, holder=KEY.address, now=0)
     assert verify_voucher(v, sig, DOMAIN, holder=KEY.address, now=0, extra_signers=[hot.address])
     with pytest.raises(VoucherError, match="not this node"):
-        verify_voucher(v, sig, DOMAIN, holder=hot.address, now=0, node="0x" + "11" * 20)
+        verify_voucher(v, sig, DOMAIN, holder=KEY.address, now=0, node="0x" + "11" * 20)
+
+
+def test_type_string__matches_the_contract_source():
+    from pathlib import Path
+
+    from codexfield.sdk.metering import VOUCHER_TYPE_STRING
+
+    src = (Path(__file__).resolve().parents[2] / "contracts/UsageMeter.vy").read_text()
+    assert f'"{VOUCHER_TYPE_STRING}"' in src
+
+
+def test_ledger__payer_is_bound_into_the_channel(tmp_path):
+    wallet = "0x" + "77" * 20  # a contract wallet that added KEY as its sigAuth delegate
+    ledger = ConsumerLedger(tmp_path / "w.sqlite", DOMAIN, KEY.key, payer=wallet)
+    v, sig = ledger.next_voucher(1, NODE, mu=3, purpose=64, node_price_per_mu=2, deadline=10**10, issued_at=77)
+    assert (v.payer.lower(), v.issued_at) == (wallet, 77) and recover_signer(v, DOMAIN, sig) == KEY.address
+    assert ConsumerLedger(tmp_path / "w.sqlite", DOMAIN, KEY.key).counters(1, NODE) == (0, 0, 0, 0)
 
 
 def test_ledger__restart_never_signs_lower(tmp_path):
@@ -144,7 +164,7 @@ def test_batcher__keeps_latest_per_channel_and_flushes_at_size(events):
     assert all(len(batch) <= 2 for batch in submitted)
     final: dict[int, int] = {}
     for v in flat:
-        final[v[0]] = max(final.get(v[0], 0), v[3])
+        final[v[0]] = max(final.get(v[0], 0), v[4])  # (credential_id, node, payer, purpose, cumulative_mu, ...)
     assert final == latest
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from license_helpers import terms_tuple
+from license_helpers import WINDOW, terms_tuple
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +20,8 @@ def sink(project, admin):
 
 @pytest.fixture(scope="module")
 def lm(project, admin, registry, sink, meter):
-    c = admin.deploy(project.LicenseManager, registry, admin)
-    c.set_revenue_sink(sink, sender=admin)
-    c.set_meter(meter, sender=admin)
+    c = admin.deploy(project.LicenseManager, registry, admin, WINDOW)
+    c.wire(meter, sink, sender=admin)
     return c
 
 

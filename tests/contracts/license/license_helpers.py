@@ -5,6 +5,7 @@ from __future__ import annotations
 from codexfield import scopes
 
 DAY = 86_400
+WINDOW = DAY  # the UsageMeter settlement window (transfer cooldown)
 PRICE = 2_000  # 0.002 USDC per MU (6 decimals)
 UPFRONT = 10_000_000  # 10 USDC
 

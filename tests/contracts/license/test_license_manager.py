@@ -8,7 +8,7 @@ import pytest
 from codexfield import scopes
 from codexfield.constants import CapsuleState, Reject, Revocation
 
-from license_helpers import DAY, FIELDS, PRICE, UPFRONT, terms_tuple
+from license_helpers import DAY, FIELDS, PRICE, UPFRONT, WINDOW, terms_tuple
 
 RESEARCH = scopes.BY_NAME["research"].mask
 INFERENCE = scopes.BY_NAME["inference"].mask
@@ -26,9 +26,11 @@ def test_init__admin__holds_admin_pauser_arbiter(lm, admin, registry):
     assert lm.next_terms_id() == 1 and lm.next_credential_id() == 1
 
 
-def test_init__zero_registry__reverts(project, admin):
+def test_init__zero_registry_or_window__reverts(project, admin, registry):
     with ape.reverts("license: zero registry"):
-        admin.deploy(project.LicenseManager, ZERO, admin)
+        admin.deploy(project.LicenseManager, ZERO, admin, WINDOW)
+    with ape.reverts("license: bad settlement window"):
+        admin.deploy(project.LicenseManager, registry, admin, 0)
 
 
 def test_supports_interface__erc165_721_metadata_5192(lm):
@@ -44,6 +46,7 @@ def test_reject_codes__match_python_constants(lm):
     assert lm.QUOTA_EXCEEDED() == Reject.QUOTA_EXCEEDED
     assert lm.RATE_EXCEEDED() == Reject.RATE_EXCEEDED
     assert lm.PURPOSE_OUT_OF_SCOPE() == Reject.PURPOSE_OUT_OF_SCOPE
+    assert lm.NOT_HOLDER() == Reject.NOT_HOLDER
     assert lm.LICENSOR_AT_WILL() == Revocation.LICENSOR_AT_WILL
     assert lm.ARBITER_ON_BREACH() == Revocation.ARBITER_ON_BREACH
 
@@ -134,7 +137,7 @@ def test_create_terms__limits_at_their_widths__accepted(create, lm):
 
 def test_create_terms__paused__reverts(lm, admin, licensor, capsule, usdc):
     lm.pause(sender=admin)
-    with ape.reverts("pausable: contract is paused"):
+    with ape.reverts("license: paused"):
         lm.create_terms(terms_tuple(capsule, usdc), sender=licensor)
 
 
@@ -192,23 +195,26 @@ def test_purchase__mints_locked_credential_and_pays_sink(lm, create, licensor, c
     assert lm.credentials_issued(tid) == 1
 
 
-def test_purchase__perpetual_transferable__no_expiry_no_lock_event(lm, create, buy, consumer):
-    tid = create(duration=0, transferable=True)
-    cid = buy(tid, consumer)
+def test_purchase__perpetual_transferable__no_expiry_unlocked_event(lm, create, consumer):
+    tid = create(duration=0, transferable=True, upfront_fee=0)
+    tx = lm.purchase(tid, consumer, 0, sender=consumer)
+    cid = tx.return_value
+    assert [e.tokenId for e in tx.events.filter(lm.Unlocked)] == [cid] and not tx.events.filter(lm.Locked)
     assert lm.credential(cid).expires_at == 0 and not lm.locked(cid)
     assert lm.authorize(cid, consumer, RESEARCH, 2**40 - 1)
 
 
-def test_purchase__free_terms__no_payment_no_sink_needed(project, admin, registry, licensor, consumer, capsule, usdc):
-    lm2 = admin.deploy(project.LicenseManager, registry, admin)  # no sink wired
-    tid = lm2.create_terms(terms_tuple(capsule, usdc, upfront_fee=0), sender=licensor).return_value
-    cid = lm2.purchase(tid, consumer, 0, sender=consumer).return_value
-    assert lm2.ownerOf(cid) == consumer
-    paid = lm2.create_terms(terms_tuple(capsule, usdc), sender=licensor).return_value
-    usdc.mint(consumer, UPFRONT, sender=consumer)
-    usdc.approve(lm2, UPFRONT, sender=consumer)
-    with ape.reverts("license: no revenue sink"):
-        lm2.purchase(paid, consumer, UPFRONT, sender=consumer)
+def test_create_terms__needs_wiring_and_a_token_the_router_allows(project, admin, registry, lm, sink, licensor,
+                                                                  capsule, usdc):
+    """Low: terms in a token the router refuses would revert every meter batch they appear in."""
+    lm2 = admin.deploy(project.LicenseManager, registry, admin, WINDOW)  # not wired
+    with ape.reverts("license: not wired"):
+        lm2.create_terms(terms_tuple(capsule, usdc, upfront_fee=0), sender=licensor)
+    sink.set_refused(usdc, True, sender=admin)
+    with ape.reverts("license: token not allowed"):
+        lm.create_terms(terms_tuple(capsule, usdc, upfront_fee=0), sender=licensor)
+    sink.set_refused(usdc, False, sender=admin)
+    assert lm.create_terms(terms_tuple(capsule, usdc, upfront_fee=0), sender=licensor).return_value > 0
 
 
 def test_purchase__upfront_above_max__reverts(lm, create, buy, consumer):
@@ -273,7 +279,7 @@ def test_purchase__paused__reverts_and_unpause_resumes(lm, create, buy, admin, c
     with ape.reverts("access_control: account is missing role"):
         lm.pause(sender=stranger)
     lm.pause(sender=admin)
-    with ape.reverts("pausable: contract is paused"):
+    with ape.reverts("license: paused"):
         buy(tid, consumer)
     lm.unpause(sender=admin)
     assert lm.ownerOf(buy(tid, consumer)) == consumer
@@ -311,24 +317,29 @@ def test_pause__bit_shares_the_globals_word__sink_and_counters_survive(lm, admin
     buy(tid, consumer)
     lm.pause(sender=admin)
     assert lm.paused()
-    with ape.reverts("pausable: contract is paused"):
+    with ape.reverts("license: paused"):
         lm.pause(sender=admin)
-    lm.set_revenue_sink(sink, sender=admin)
     assert lm.paused() and lm.revenue_sink() == sink and lm.next_credential_id() == 2 and lm.next_terms_id() == 2
     tx = lm.unpause(sender=admin)
     assert [e.account for e in tx.events.filter(lm.Unpaused)] == [admin]
-    with ape.reverts("pausable: contract is not paused"):
+    with ape.reverts("license: not paused"):
         lm.unpause(sender=admin)
     assert not lm.paused() and lm.revenue_sink() == sink and lm.next_credential_id() == 2
 
 
-def test_set_meter_and_sink__admin_only(lm, stranger, admin, sink):
+def test_wire__admin_only_once_and_counters_untouched(project, registry, lm, stranger, admin, sink, meter):
+    """Medium 7: the meter and the revenue sink cannot be redirected after set-up."""
+    with ape.reverts("license: already wired"):
+        lm.wire(stranger, stranger, sender=admin)
+    lm2 = admin.deploy(project.LicenseManager, registry, admin, WINDOW)
     with ape.reverts("access_control: account is missing role"):
-        lm.set_meter(stranger, sender=stranger)
-    with ape.reverts("access_control: account is missing role"):
-        lm.set_revenue_sink(stranger, sender=stranger)
-    lm.set_revenue_sink(stranger, sender=admin)
-    assert lm.revenue_sink() == stranger and lm.next_credential_id() == 1  # counters untouched
+        lm2.wire(stranger, stranger, sender=stranger)
+    with ape.reverts("license: zero address"):
+        lm2.wire(stranger, "0x" + "00" * 20, sender=admin)
+    tx = lm2.wire(meter, sink, sender=admin)
+    ev = tx.events.filter(lm2.Wired)[0]
+    assert (ev.usage_meter, ev.revenue_sink) == (meter, sink)
+    assert lm2.revenue_sink() == sink and lm2.usage_meter() == meter and lm2.next_credential_id() == 1
 
 
 # --- authorize / check_usage: validity window ----------------------------------------------
@@ -348,9 +359,9 @@ def test_authorize__exact_boundaries(lm, cred, consumer):
     assert lm.authorize(cid, consumer, RESEARCH, issued)
     assert lm.authorize(cid, consumer, RESEARCH, expires - 1)
     assert not lm.authorize(cid, consumer, RESEARCH, expires)
-    assert lm.check_usage(cid, 1, RESEARCH, issued - 1).status == Reject.EXPIRED
-    assert lm.check_usage(cid, 1, RESEARCH, expires - 1).status == Reject.OK
-    assert lm.check_usage(cid, 1, RESEARCH, expires).status == Reject.EXPIRED
+    assert lm.check_usage(cid, 1, RESEARCH, issued - 1, consumer).status == Reject.EXPIRED
+    assert lm.check_usage(cid, 1, RESEARCH, expires - 1, consumer).status == Reject.OK
+    assert lm.check_usage(cid, 1, RESEARCH, expires, consumer).status == Reject.EXPIRED
 
 
 def test_authorize__not_holder_or_out_of_scope__false(lm, cred, consumer, stranger):
@@ -359,29 +370,29 @@ def test_authorize__not_holder_or_out_of_scope__false(lm, cred, consumer, strang
     assert not lm.authorize(cid, consumer, COMMERCIAL, issued)
     assert not lm.authorize(cid, consumer, RESEARCH | COMMERCIAL, issued)
     assert lm.authorize(cid, consumer, RESEARCH | INFERENCE, issued)
-    assert lm.authorize(cid, consumer, 0, issued)
+    assert not lm.authorize(cid, consumer, 0, issued)  # purpose 0 claims no right: refused
     assert not lm.authorize(999, consumer, RESEARCH, issued)
 
 
 def test_check_usage__returns_pricing_data(lm, cred, consumer, capsule, usdc):
     cid, issued, _ = cred
-    r = lm.check_usage(cid, 5, INFERENCE, issued)
+    r = lm.check_usage(cid, 5, INFERENCE, issued, consumer)
     assert (r.status, r.holder, r.capsule_id, r.payment_token, r.price_per_mu, r.scope) == (
         Reject.OK, consumer, capsule, usdc, PRICE, RESEARCH | INFERENCE)
-    r = lm.check_usage(cid, 5, COMMERCIAL, issued)
+    r = lm.check_usage(cid, 5, COMMERCIAL, issued, consumer)
     assert r.status == Reject.PURPOSE_OUT_OF_SCOPE and r.holder == consumer and r.price_per_mu == PRICE
 
 
-def test_check_usage__unknown_credential__status_4_and_zeros(lm):
-    r = lm.check_usage(77, 1, 0, 1)
+def test_check_usage__unknown_credential__status_4_and_zeros(lm, consumer):
+    r = lm.check_usage(77, 1, 0, 1, consumer)
     assert (r.status, r.holder, r.capsule_id, r.payment_token, r.price_per_mu, r.scope) == (
         Reject.UNKNOWN_CREDENTIAL, ZERO, 0, ZERO, 0, 0)
 
 
 def test_check_usage__time_beyond_40_bits__expired_even_if_perpetual(lm, create, buy, consumer):
     cid = buy(create(duration=0), consumer)
-    assert lm.check_usage(cid, 1, RESEARCH, 2**40 - 1).status == Reject.OK
-    assert lm.check_usage(cid, 1, RESEARCH, 2**40).status == Reject.EXPIRED
+    assert lm.check_usage(cid, 1, RESEARCH, 2**40 - 1, consumer).status == Reject.OK
+    assert lm.check_usage(cid, 1, RESEARCH, 2**40, consumer).status == Reject.EXPIRED
 
 
 def test_credential_and_locked__unknown__revert(lm):
@@ -406,75 +417,76 @@ def test_token_uri__describes_the_credential(lm, cred, capsule):
 def test_consume__not_meter__reverts(lm, cred, consumer):
     cid, issued, _ = cred
     with ape.reverts("license: not meter"):
-        lm.consume(cid, 1, RESEARCH, issued, sender=consumer)
+        lm.consume(cid, 1, RESEARCH, issued, consumer, sender=consumer)
 
 
-def test_consume__applies_mu_and_failure_changes_nothing(lm, cred, meter):
+def test_consume__applies_mu_and_failure_changes_nothing(lm, cred, meter, consumer):
     cid, issued, expires = cred
-    assert lm.consume(cid, 40, RESEARCH, issued, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 40, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 40
-    assert lm.consume(cid, 40, COMMERCIAL, issued, sender=meter).return_value.status == Reject.PURPOSE_OUT_OF_SCOPE
-    assert lm.consume(cid, 40, RESEARCH, expires, sender=meter).return_value.status == Reject.EXPIRED
-    assert lm.consume(999, 40, RESEARCH, issued, sender=meter).return_value.status == Reject.UNKNOWN_CREDENTIAL
+    assert lm.consume(cid, 40, COMMERCIAL, issued, consumer, sender=meter).return_value.status == Reject.PURPOSE_OUT_OF_SCOPE
+    assert lm.consume(cid, 40, RESEARCH, expires, consumer, sender=meter).return_value.status == Reject.EXPIRED
+    assert lm.consume(999, 40, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.UNKNOWN_CREDENTIAL
     assert lm.credential(cid).mu_used == 40
 
 
 def test_consume__quota_exhaustion(lm, create, buy, consumer, meter):
     cid = buy(create(mu_quota=100), consumer)
     at = lm.credential(cid).issued_at
-    assert lm.consume(cid, 60, RESEARCH, at, sender=meter).return_value.status == Reject.OK
-    assert lm.check_usage(cid, 41, RESEARCH, at).status == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 41, RESEARCH, at, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 60, RESEARCH, at, consumer, sender=meter).return_value.status == Reject.OK
+    assert lm.check_usage(cid, 41, RESEARCH, at, consumer).status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 41, RESEARCH, at, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
     assert lm.authorize(cid, consumer, RESEARCH, at)
-    assert lm.consume(cid, 40, RESEARCH, at, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 40, RESEARCH, at, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 100
     assert not lm.authorize(cid, consumer, RESEARCH, at)  # exhausted
-    assert lm.consume(cid, 1, RESEARCH, at, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 0, RESEARCH, at, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 1, RESEARCH, at, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 0, RESEARCH, at, consumer, sender=meter).return_value.status == Reject.OK
 
 
-def test_consume__unlimited_quota__capped_at_96_bits(lm, cred, meter):
+def test_consume__unlimited_quota__capped_at_96_bits(lm, cred, meter, consumer):
     cid, issued, _ = cred
-    assert lm.consume(cid, 2**96 - 2, RESEARCH, issued, sender=meter).return_value.status == Reject.OK
-    assert lm.consume(cid, 2, RESEARCH, issued, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 2**255, RESEARCH, issued, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 1, RESEARCH, issued, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 2**96 - 2, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 2, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 2**255, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 1, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 2**96 - 1
 
 
 def test_consume__fixed_rate_windows_aligned_to_issuance(lm, create, buy, consumer, meter):
     cid = buy(create(rate_mu=10, rate_period=3600, mu_quota=25), consumer)
     t0 = lm.credential(cid).issued_at
-    assert lm.consume(cid, 6, RESEARCH, t0 + 10, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 6, RESEARCH, t0 + 10, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.rate_window(cid) == (t0, 6)
-    assert lm.check_usage(cid, 5, RESEARCH, t0 + 3599).status == Reject.RATE_EXCEEDED
-    assert lm.consume(cid, 5, RESEARCH, t0 + 3599, sender=meter).return_value.status == Reject.RATE_EXCEEDED
-    assert lm.consume(cid, 4, RESEARCH, t0 + 3599, sender=meter).return_value.status == Reject.OK
+    assert lm.check_usage(cid, 5, RESEARCH, t0 + 3599, consumer).status == Reject.RATE_EXCEEDED
+    assert lm.consume(cid, 5, RESEARCH, t0 + 3599, consumer, sender=meter).return_value.status == Reject.RATE_EXCEEDED
+    assert lm.consume(cid, 4, RESEARCH, t0 + 3599, consumer, sender=meter).return_value.status == Reject.OK
     # next window starts exactly at t0 + 3600
-    assert lm.check_usage(cid, 10, RESEARCH, t0 + 3600).status == Reject.OK
-    assert lm.consume(cid, 10, RESEARCH, t0 + 3600, sender=meter).return_value.status == Reject.OK
+    assert lm.check_usage(cid, 10, RESEARCH, t0 + 3600, consumer).status == Reject.OK
+    assert lm.consume(cid, 10, RESEARCH, t0 + 3600, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.rate_window(cid) == (t0 + 3600, 10)
     # usage dated in an older window counts against the latest one
-    assert lm.consume(cid, 1, RESEARCH, t0 + 5, sender=meter).return_value.status == Reject.RATE_EXCEEDED
-    # skipping windows resets; the quota (25) still binds: 20 used
-    assert lm.consume(cid, 6, RESEARCH, t0 + 5 * 3600 + 1, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 5, RESEARCH, t0 + 5 * 3600 + 1, sender=meter).return_value.status == Reject.OK
-    assert lm.rate_window(cid) == (t0 + 5 * 3600, 5)
+    assert lm.consume(cid, 1, RESEARCH, t0 + 5, consumer, sender=meter).return_value.status == Reject.RATE_EXCEEDED
+    # skipped windows lend their unused allowance (a cumulative voucher covers them); the quota
+    # (25) still binds: 20 used
+    assert lm.consume(cid, 6, RESEARCH, t0 + 5 * 3600 + 1, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert lm.consume(cid, 5, RESEARCH, t0 + 5 * 3600 + 1, consumer, sender=meter).return_value.status == Reject.OK
+    assert lm.rate_window(cid) == (t0 + 5 * 3600, 0)  # absorbed by windows 2-4
     assert lm.credential(cid).mu_used == 25
 
 
 def test_authorize__ignores_rate_window(lm, create, buy, consumer, meter):
     cid = buy(create(rate_mu=10, rate_period=3600), consumer)
     t0 = lm.credential(cid).issued_at
-    lm.consume(cid, 10, RESEARCH, t0, sender=meter)
-    assert lm.check_usage(cid, 1, RESEARCH, t0).status == Reject.RATE_EXCEEDED
+    lm.consume(cid, 10, RESEARCH, t0, consumer, sender=meter)
+    assert lm.check_usage(cid, 1, RESEARCH, t0, consumer).status == Reject.RATE_EXCEEDED
     assert lm.authorize(cid, consumer, RESEARCH, t0)
 
 
-def test_consume__paused__still_settles(lm, cred, meter, admin):
+def test_consume__paused__still_settles(lm, cred, meter, admin, consumer):
     cid, issued, _ = cred
     lm.pause(sender=admin)
-    assert lm.consume(cid, 3, RESEARCH, issued, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 3, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 3
 
 
@@ -503,8 +515,8 @@ def test_revoke__licensor_at_will__effective_after_notice(lm, create, buy, licen
     assert lm.credential(cid).revoked_at == eff
     assert lm.authorize(cid, consumer, RESEARCH, eff - 1)
     assert not lm.authorize(cid, consumer, RESEARCH, eff)
-    assert lm.consume(cid, 5, RESEARCH, eff - 1, sender=meter).return_value.status == Reject.OK
-    assert lm.consume(cid, 5, RESEARCH, eff, sender=meter).return_value.status == Reject.REVOKED
+    assert lm.consume(cid, 5, RESEARCH, eff - 1, consumer, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 5, RESEARCH, eff, consumer, sender=meter).return_value.status == Reject.REVOKED
     assert lm.credential(cid).mu_used == 5
     # a second revocation cannot postpone
     chain.pending_timestamp += DAY
@@ -531,8 +543,8 @@ def test_revoke__arbiter_on_breach__immediate_and_earlier_than_notice(lm, create
     tx2 = lm.revoke(cid, b"\x02" * 32, sender=arbiter)
     t2 = chain.blocks[tx2.block_number].timestamp
     assert lm.credential(cid).revoked_at == t2 < t1 + 7 * DAY
-    assert lm.consume(cid, 1, RESEARCH, t2 - 1, sender=meter).return_value.status == Reject.OK  # dated before: payable
-    assert lm.consume(cid, 1, RESEARCH, t2, sender=meter).return_value.status == Reject.REVOKED
+    assert lm.consume(cid, 1, RESEARCH, t2 - 1, consumer, sender=meter).return_value.status == Reject.OK  # dated before: payable
+    assert lm.consume(cid, 1, RESEARCH, t2, consumer, sender=meter).return_value.status == Reject.REVOKED
     with ape.reverts("license: already revoked"):
         lm.revoke(cid, b"\x03" * 32, sender=arbiter)
     with ape.reverts("license: already revoked"):
@@ -587,14 +599,25 @@ def test_transfer__locked_credential__reverts(lm, cred, consumer, stranger):
         lm.safeTransferFrom(consumer, stranger, cid, b"x", sender=consumer)
 
 
-def test_transfer__transferable__moves_holder_and_usage(lm, create, buy, consumer, stranger, meter):
+def test_transfer__transferable__moves_holder_and_usage__holder_judged_at_the_time(lm, create, buy, consumer, stranger,
+                                                                                  meter, chain):
     cid = buy(create(transferable=True, mu_quota=10), consumer)
     at = lm.credential(cid).issued_at
-    lm.consume(cid, 4, RESEARCH, at, sender=meter)
-    lm.transferFrom(consumer, stranger, cid, sender=consumer)
+    lm.consume(cid, 4, RESEARCH, at, consumer, sender=meter)
+    chain.pending_timestamp += 10
+    tx = lm.transferFrom(consumer, stranger, cid, sender=consumer)
+    prev, t = lm.last_transfer(cid)
+    assert prev == consumer and t == chain.blocks[tx.block_number].timestamp
     assert lm.ownerOf(cid) == stranger and lm.credential(cid).mu_used == 4
-    assert lm.authorize(cid, stranger, RESEARCH, at) and not lm.authorize(cid, consumer, RESEARCH, at)
-    assert lm.check_usage(cid, 7, RESEARCH, at).status == Reject.QUOTA_EXCEEDED
+    # usage dated before the transfer is the previous holder's, after it the new holder's
+    assert lm.authorize(cid, consumer, RESEARCH, at) and not lm.authorize(cid, stranger, RESEARCH, at)
+    assert lm.authorize(cid, stranger, RESEARCH, t) and not lm.authorize(cid, consumer, RESEARCH, t)
+    assert lm.check_usage(cid, 1, RESEARCH, t, consumer).status == Reject.NOT_HOLDER
+    assert lm.check_usage(cid, 1, RESEARCH, at, consumer).status == Reject.OK
+    assert lm.check_usage(cid, 7, RESEARCH, t, stranger).status == Reject.QUOTA_EXCEEDED
+    with ape.reverts("license: transfer cooldown"):  # one previous holder covers the settlement window
+        lm.safeTransferFrom(stranger, consumer, cid, sender=stranger)
+    chain.pending_timestamp = t + WINDOW
     lm.safeTransferFrom(stranger, consumer, cid, sender=stranger)
     assert lm.ownerOf(cid) == consumer
 
@@ -620,7 +643,7 @@ def test_unconsume__only_meter_and_only_within_the_consuming_transaction(lm, met
         lm.unconsume(cid, sender=consumer)
     with ape.reverts("license: nothing to undo"):
         lm.unconsume(cid, sender=meter)  # transient undo state never outlives a transaction
-    assert lm.consume(cid, 5, RESEARCH, at, sender=meter).return_value.status == Reject.OK
+    assert lm.consume(cid, 5, RESEARCH, at, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == before + 5
     with ape.reverts("license: nothing to undo"):
         lm.unconsume(cid, sender=meter)

@@ -1,7 +1,9 @@
 """Stateful property test: purchases, consumption, revocations, transfers and time travel
 against a small Python model of the license rules. `authorize` and `check_usage` must agree
 with the model at every step (DESIGN 5: a revoked or expired credential never authorizes
-usage after it takes effect)."""
+usage after it takes effect; issue 12: the payer must have held the credential at the usage
+time, a transferable credential cannot move again within the settlement window, the rate
+allowance spans the windows since the last recorded one)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from codexfield import scopes
 from codexfield.constants import Reject
+from license_helpers import WINDOW
 
 
 RESEARCH = scopes.BY_NAME["research"].mask
@@ -28,16 +31,22 @@ FAMILIES = [
 ]
 
 
-def model_status(c, t, mu, purpose, at, check_rate=True):
+def holder_at(c, at):
+    return c["prev"] if at < c["moved_at"] else c["holder"]
+
+
+def model_status(c, t, mu, purpose, at, payer, check_rate=True):
     """The rules as documented, in the contract's check order."""
     if c is None:
         return Reject.UNKNOWN_CREDENTIAL, None
     issued, dur = c["issued_at"], t.get("duration", 30 * 86_400)
     if at < issued or at > 2**40 - 1 or (dur and at >= issued + dur):
         return Reject.EXPIRED, None
+    if payer != holder_at(c, at):
+        return Reject.NOT_HOLDER, None
     if c["revoked_at"] and at >= c["revoked_at"]:
         return Reject.REVOKED, None
-    if purpose & ~(RESEARCH | INFERENCE):
+    if purpose == 0 or purpose & ~(RESEARCH | INFERENCE):
         return Reject.PURPOSE_OUT_OF_SCOPE, None
     quota = t.get("mu_quota", 0)
     if mu > MASK96 - c["mu_used"] or (quota and mu > quota - c["mu_used"]):
@@ -47,11 +56,15 @@ def model_status(c, t, mu, purpose, at, check_rate=True):
     if check_rate and rate:
         p = t["rate_period"]
         start = issued + (at - issued) // p * p
-        if start > ws:
-            ws, wm = start, 0
-        if mu > rate - wm:
-            return Reject.RATE_EXCEEDED, None
-        wm += mu
+        if start > ws:  # unused allowance of the windows since the last recorded one
+            older = rate * ((start - issued) // p) if ws == 0 else rate - wm + rate * ((start - ws) // p - 1)
+            if mu > older + rate:
+                return Reject.RATE_EXCEEDED, None
+            ws, wm = start, max(0, mu - older)
+        else:
+            if mu > rate - wm:
+                return Reject.RATE_EXCEEDED, None
+            wm += mu
     return Reject.OK, (ws, wm)
 
 
@@ -89,7 +102,7 @@ def test_license_rules__match_model(lm, create, licensor, consumer, stranger, ad
             assert ts == self.now
             self.issued[fam] += 1
             self.creds[cid] = dict(fam=fam, holder=holders[h], issued_at=ts, mu_used=0, w_start=0, w_mu=0,
-                                   revoked_at=0)
+                                   revoked_at=0, prev=None, moved_at=0)
             self.last = cid
 
         @precondition(lambda self: self.creds)
@@ -101,10 +114,11 @@ def test_license_rules__match_model(lm, create, licensor, consumer, stranger, ad
             c = self.creds[cid]
             t = FAMILIES[c["fam"]]
             at = c["issued_at"] + offset
-            expected, window = model_status(c, t, mu, purpose, at)
-            assert lm.check_usage(cid, mu, purpose, at).status == expected
+            payer = data.draw(st.sampled_from([holder_at(c, at) or holders[0]] * 3 + holders))
+            expected, window = model_status(c, t, mu, purpose, at, payer)
+            assert lm.check_usage(cid, mu, purpose, at, payer).status == expected
             self._tick()
-            assert lm.consume(cid, mu, purpose, at, sender=meter).return_value.status == expected
+            assert lm.consume(cid, mu, purpose, at, payer, sender=meter).return_value.status == expected
             if expected == Reject.OK and mu:
                 c["mu_used"] += mu
                 c["w_start"], c["w_mu"] = window
@@ -152,14 +166,18 @@ def test_license_rules__match_model(lm, create, licensor, consumer, stranger, ad
             c = self.creds[cid]
             self._tick()
             if FAMILIES[c["fam"]].get("transferable"):
-                lm.transferFrom(c["holder"], holders[to], cid, sender=c["holder"])
-                c["holder"] = holders[to]
+                if c["moved_at"] and self.now < c["moved_at"] + WINDOW:
+                    with ape.reverts("license: transfer cooldown"):
+                        lm.transferFrom(c["holder"], holders[to], cid, sender=c["holder"])
+                else:
+                    lm.transferFrom(c["holder"], holders[to], cid, sender=c["holder"])
+                    c["prev"], c["moved_at"], c["holder"] = c["holder"], self.now, holders[to]
             else:
                 with ape.reverts("license: credential locked"):
                     lm.transferFrom(c["holder"], holders[to], cid, sender=c["holder"])
             self.last = cid
 
-        @rule(seconds=st.sampled_from([1, 49, 50, 99, 250, 700, 1_001]))
+        @rule(seconds=st.sampled_from([1, 49, 50, 99, 250, 700, 1_001, WINDOW]))
         def travel(self, seconds):
             self.now += seconds
 
@@ -173,13 +191,16 @@ def test_license_rules__match_model(lm, create, licensor, consumer, stranger, ad
             points = {self.now}
             if c["revoked_at"]:
                 points |= {c["revoked_at"] - 1, c["revoked_at"]}
+            if c["moved_at"]:
+                points |= {c["moved_at"] - 1, c["moved_at"]}
             other = next(u for u in holders if u != c["holder"])
             assert not lm.authorize(cid, other, RESEARCH, self.now)
             for at in sorted(points):
-                ok = model_status(c, t, 1, RESEARCH, at, check_rate=False)[0] == Reject.OK
-                assert lm.authorize(cid, c["holder"], RESEARCH, at) == ok, at
-                assert lm.check_usage(cid, 1, RESEARCH, at).status == model_status(c, t, 1, RESEARCH, at)[0], at
+                h = holder_at(c, at)
+                ok = model_status(c, t, 1, RESEARCH, at, h, check_rate=False)[0] == Reject.OK
+                assert lm.authorize(cid, h, RESEARCH, at) == ok, at
+                assert lm.check_usage(cid, 1, RESEARCH, at, h).status == model_status(c, t, 1, RESEARCH, at, h)[0], at
                 if c["revoked_at"] and at >= c["revoked_at"]:
-                    assert not lm.authorize(cid, c["holder"], RESEARCH, at)  # DESIGN 5
+                    assert not lm.authorize(cid, h, RESEARCH, at)  # DESIGN 5
 
     run_state_machine_as_test(Machine, settings=settings(max_examples=10, stateful_step_count=15))

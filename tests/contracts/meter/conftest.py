@@ -1,4 +1,5 @@
-"""A wired system for UsageMeter tests: registry, licenses, router, meter (+ identity)."""
+"""A wired system for UsageMeter tests: registry, licenses, router, meter, identity and AccessStaking
+(the node is registered with the minimum stake, so it `serves`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import time
 import pytest
 from eth_account import Account  # noqa: F401
 
-from codexfield import scopes
+from codexfield import poa, scopes
 from codexfield.sdk.metering import Domain, Voucher, sign_voucher
 
-from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, terms_tuple  # noqa: F401
+from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple  # noqa: F401
 
 
 class System:
@@ -20,21 +21,36 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(project, admin, creator, licensor, usdc, chain, accounts):
+def system(project, admin, creator, licensor, usdc, chain, accounts, node):
     registry = admin.deploy(project.CapsuleRegistry, admin, 500)
-    lm = admin.deploy(project.LicenseManager, registry, admin)
+    lm = admin.deploy(project.LicenseManager, registry, admin, WINDOW)
     router = admin.deploy(project.RoyaltyRouter, registry, admin)
     identity = admin.deploy(project.IdentityRegistry)
-    meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, chain.pending_timestamp - 10, THAW,
-                         FEE_BPS)
+    stake = admin.deploy(project.MockERC20, "Stake", "STK", 18)
+    reward = admin.deploy(project.MockERC20, "Reward", "RWD", 18)
+    genesis = chain.pending_timestamp - 10
+    staking = admin.deploy(project.AccessStaking, stake, reward, admin, genesis, EPOCH,
+                           poa.DEFAULT_PARAMS.as_tuple(), [])
+    meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, genesis, WINDOW, THAW, FEE_BPS)
     registry.wire(lm, sender=admin)
-    lm.set_revenue_sink(router, sender=admin)
-    lm.set_meter(meter, sender=admin)
     router.wire(lm, meter, sender=admin)
+    lm.wire(meter, router, sender=admin)
+    meter.wire(staking, sender=admin)
     router.set_token_allowed(usdc, True, sender=admin)
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
-    return System(registry=registry, lm=lm, router=router, meter=meter, identity=identity, usdc=usdc,
-                  capsule=capsule, domain=Domain.of(meter))
+    sys_ = System(registry=registry, lm=lm, router=router, meter=meter, identity=identity, usdc=usdc,
+                  staking=staking, stake=stake, capsule=capsule, domain=Domain.of(meter))
+    sys_.register = lambda who: _register(sys_, who)
+    sys_.register(node)
+    return sys_
+
+
+def _register(sys_, who):
+    """Register `who` in AccessStaking with the minimum stake (it then `serves`)."""
+    amount = sys_.staking.params().min_stake
+    sys_.stake.mint(who, amount, sender=who)
+    sys_.stake.approve(sys_.staking, amount, sender=who)
+    sys_.staking.register_node("http://127.0.0.1/n", 1, b"local\x00\x00\x00", "0x" + "00" * 20, amount, sender=who)
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +92,23 @@ def buy(system, make_terms):
 
 
 @pytest.fixture(scope="module")
-def voucher(system, node):
-    """Closure: a Voucher for (credential, node) with the given cumulative counters."""
+def voucher(system, node, consumer, chain):
+    """Closure: a Voucher for (credential, node, payer) with the given cumulative counters;
+    `payer` defaults to the credential's holder, `issued_at` to the head block's time."""
 
     def _v(credential_id, mu, calls=1, failures=0, latency=10, *, purpose=None, node_addr=None, node_price=NODE_PRICE,
-           deadline=None):
+           deadline=None, payer=None, issued_at=None):
         purpose = scopes.mask_of(["inference"]) if purpose is None else purpose
-        return Voucher(credential_id=credential_id, node=str(node_addr or node.address), purpose=purpose,
-                       cumulative_mu=mu, cumulative_calls=calls, cumulative_failures=failures,
-                       cumulative_latency_ms=latency, node_price_per_mu=node_price,
-                       deadline=deadline if deadline is not None else int(time.time()) + 10**8)
+        if payer is None:
+            try:
+                payer = system.lm.ownerOf(credential_id)
+            except Exception:
+                payer = consumer.address
+        at = max(chain.blocks.head.timestamp, chain.pending_timestamp - 1) if issued_at is None else issued_at
+        return Voucher(credential_id=credential_id, node=str(node_addr or node.address), payer=str(payer),
+                       purpose=purpose, cumulative_mu=mu, cumulative_calls=calls, cumulative_failures=failures,
+                       cumulative_latency_ms=latency, node_price_per_mu=node_price, issued_at=at,
+                       deadline=deadline if deadline is not None else at + 10**8)
 
     return _v
 

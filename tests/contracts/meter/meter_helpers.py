@@ -9,6 +9,7 @@ NODE_PRICE = 2  # token units per MU (node)
 FEE_BPS = 200
 EPOCH = 3600
 THAW = 3 * 86400
+WINDOW = 86400  # settlement window (< THAW)
 
 
 def terms_tuple(capsule_id, token, *, price=PRICE, upfront=0, duration=0, quota=0, rate_mu=0, rate_period=0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ape
 import pytest
-from meter_helpers import FEE_BPS, NODE_PRICE, PRICE, THAW, terms_tuple
+from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple
 from eth_account import Account
 
 from codexfield import scopes
@@ -89,15 +89,16 @@ def test_ingest__pays_license_node_and_fee_exactly(system, consumer, node, fund,
     assert system.router.vault(system.capsule, system.usdc) == lic
     assert system.meter.node_balance(node, system.usdc) == nod
     assert system.meter.fee_balance(system.usdc) == fee
-    assert list(system.meter.settled(cred, node)) == [1_000, 7, 1, 700]
+    assert list(system.meter.settled(cred, node, consumer)) == [1_000, 7, 1, 700, v.issued_at]
     ev = tx.events.filter(system.meter.UsageRecorded)[0]
-    assert (ev.credential_id, ev.capsule_id, ev.node, ev.consumer) == (cred, system.capsule, node, consumer)
+    assert (ev.credential_id, ev.capsule_id, ev.node, ev.payer, ev.issued_at) == (cred, system.capsule, node, consumer,
+                                                                                 v.issued_at)
     assert (ev.delta_mu, ev.delta_calls, ev.delta_failures, ev.delta_latency_ms) == (1_000, 7, 1, 700)
-    assert (ev.license_amount, ev.node_amount, ev.protocol_fee) == (lic, nod, fee)
+    assert (ev.license_amount, ev.node_amount, ev.protocol_fee, ev.paid) == (lic, nod, fee, True)
     assert system.lm.credential(cred).mu_used == 1_000
     epoch = system.meter.current_epoch()
     u = system.meter.node_usage(node, epoch)
-    assert (u.calls, u.failures, u.latency_ms_sum, u.mu) == (7, 1, 700, 1_000)
+    assert (u.calls, u.failures, u.latency_ms_sum, u.mu, u.failed_mu) == (7, 1, 700, 1_000, 1_000 * 1 // 7)
 
 
 def test_ingest__cumulative__second_voucher_pays_only_the_delta(system, consumer, node, fund, buy, voucher, sign):
@@ -107,7 +108,7 @@ def test_ingest__cumulative__second_voucher_pays_only_the_delta(system, consumer
     system.meter.ingest([v1.as_tuple()], [sign(v1, consumer)], sender=node)
     system.meter.ingest([v2.as_tuple()], [sign(v2, consumer)], sender=node)
     assert system.meter.escrow(consumer, system.usdc) == 10_000 - 250 * (PRICE + NODE_PRICE)
-    assert list(system.meter.settled(cred, node))[:2] == [250, 3]
+    assert list(system.meter.settled(cred, node, consumer))[:2] == [250, 3]
 
 
 def test_ingest__node_claims_earnings_even_when_paused(system, admin, consumer, node, stranger, fund, buy, voucher,
@@ -124,13 +125,23 @@ def test_ingest__node_claims_earnings_even_when_paused(system, admin, consumer, 
         system.meter.claim_node(system.usdc, stranger, sender=node)
 
 
-def test_ingest__paused__reverts(system, admin, consumer, node, fund, buy, voucher, sign):
+def test_pause__stops_deposit_only__ingest_and_withdrawal_go_on(system, admin, consumer, node, fund, buy, voucher,
+                                                                 sign, chain):
     fund(consumer, 10_000)
     cred = buy(consumer)
     v = voucher(cred, 1)
+    system.meter.request_withdrawal(system.usdc, 100, sender=consumer)
     system.meter.pause(sender=admin)
-    with ape.reverts("pausable: contract is paused"):
-        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    with ape.reverts("meter: paused"):
+        system.meter.pause(sender=admin)
+    with ape.reverts("meter: paused"):
+        system.meter.deposit(system.usdc, 1, consumer, sender=consumer)
+    assert system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node).return_value == 1
+    chain.pending_timestamp += THAW
+    assert system.meter.withdraw(system.usdc, sender=consumer).return_value == 100
+    system.meter.unpause(sender=admin)
+    with ape.reverts("meter: not paused"):
+        system.meter.unpause(sender=admin)
 
 
 def test_voucher_digest__python_matches_contract(system, voucher):
@@ -221,8 +232,9 @@ def test_ingest__short_signature__rejected(system, consumer, node, fund, buy, vo
 def test_ingest__signature_for_other_node__rejected(system, consumer, node, stranger, fund, buy, voucher, sign):
     fund(consumer, 10_000)
     cred = buy(consumer)
+    system.register(stranger)
     signed_for_node = voucher(cred, 100)
-    moved = voucher(cred, 100, node_addr=stranger.address)
+    moved = voucher(cred, 100, node_addr=stranger.address, issued_at=signed_for_node.issued_at)
     with ape.reverts("meter: bad signature"):
         system.meter.ingest([moved.as_tuple()], [sign(signed_for_node, consumer)], sender=stranger)
 
@@ -244,7 +256,7 @@ def test_ingest__escrow_short__rejected_whole_then_applies_after_deposit(system,
     with ape.reverts("meter: escrow short"):
         system.meter.ingest([v.as_tuple()], [sig], sender=node)
     assert system.meter.escrow(consumer, system.usdc) == 10
-    assert list(system.meter.settled(cred, node))[0] == 0
+    assert list(system.meter.settled(cred, node, consumer))[0] == 0
     # in a batch the shortfall is rejected and the credential's usage is restored exactly
     other = voucher(cred, 1)
     tx = system.meter.ingest([v.as_tuple(), other.as_tuple()], [sig, sign(other, consumer)], sender=node)
@@ -279,7 +291,28 @@ def test_ingest__rate_exceeded__rejected_until_next_window(system, consumer, nod
     with ape.reverts("meter: rate exceeded"):
         system.meter.ingest([v2.as_tuple()], [sig2], sender=node)
     chain.pending_timestamp += 3600
-    system.meter.ingest([v2.as_tuple()], [sig2], sender=node)
+    with ape.reverts("meter: rate exceeded"):  # still dated in the first window
+        system.meter.ingest([v2.as_tuple()], [sig2], sender=node)
+    v3 = voucher(cred, 130)  # the same usage, dated in the next window
+    system.meter.ingest([v3.as_tuple()], [sign(v3, consumer)], sender=node)
+
+
+def test_ingest__cumulative_delta_above_rate_mu__settles_over_the_windows_it_spans(system, consumer, node, fund, buy,
+                                                                                    voucher, sign, chain):
+    """Low: a cumulative voucher whose delta exceeds rate_mu settles when it spans enough windows."""
+    fund(consumer, 100_000)
+    cred = buy(consumer, rate_mu=100, rate_period=3600)
+    chain.pending_timestamp += 2 * 3600 + 60  # into window 2: windows 0 and 1 passed unused
+    v = voucher(cred, 300)  # 3 windows of usage, one voucher
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    start, in_window = system.lm.rate_window(cred)
+    assert in_window == 100  # the two older windows absorbed 200; the excess is recorded in this one
+    more = voucher(cred, 301)
+    with ape.reverts("meter: rate exceeded"):  # this window is full
+        system.meter.ingest([more.as_tuple()], [sign(more, consumer)], sender=node)
+    chain.pending_timestamp += 3600
+    ok = voucher(cred, 400)
+    system.meter.ingest([ok.as_tuple()], [sign(ok, consumer)], sender=node)
 
 
 def test_ingest__purpose_outside_scope__rejected(system, consumer, node, fund, buy, voucher, sign):
@@ -296,6 +329,28 @@ def test_ingest__expired_credential__rejected(system, consumer, node, fund, buy,
     chain.pending_timestamp += 1001
     v = voucher(cred, 10)
     with ape.reverts("meter: credential expired"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_ingest__usage_before_expiry__stays_payable_after_it(system, consumer, node, fund, buy, voucher, sign, chain):
+    """Medium 3: validity is judged at issued_at, bounded by the settlement window."""
+    fund(consumer, 10_000)
+    cred = buy(consumer, duration=1000)
+    v = voucher(cred, 10)  # served while valid
+    chain.pending_timestamp += 5000
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    assert system.meter.settled(cred, node, consumer)[0] == 10
+
+
+def test_ingest__outside_settlement_window__rejected(system, consumer, node, fund, buy, voucher, sign, chain):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    future = voucher(cred, 10, issued_at=chain.pending_timestamp + 600)
+    with ape.reverts("meter: outside settlement window"):
+        system.meter.ingest([future.as_tuple()], [sign(future, consumer)], sender=node)
+    v = voucher(cred, 10)
+    chain.pending_timestamp = v.issued_at + WINDOW + 1
+    with ape.reverts("meter: outside settlement window"):
         system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
 
 
@@ -345,10 +400,31 @@ def test_ingest__sig_auth_delegate_signs_for_holder(system, consumer, node, fund
         system.meter.ingest([v.as_tuple()], [sign(v, hot)], sender=node)
     system.identity.addDelegate(consumer, b"sigAuth".ljust(32, b"\0"), hot.address, 3600, sender=consumer)
     system.meter.ingest([v.as_tuple()], [sign(v, hot)], sender=node)
+    v2 = voucher(cred, 15)  # signed while the delegate is valid ...
     chain.pending_timestamp += 3601
-    v2 = voucher(cred, 20)
+    system.meter.ingest([v2.as_tuple()], [sign(v2, hot)], sender=node)  # ... payable after it lapsed
+    v3 = voucher(cred, 20)  # signed after it lapsed
     with ape.reverts("meter: bad signature"):
-        system.meter.ingest([v2.as_tuple()], [sign(v2, hot)], sender=node)
+        system.meter.ingest([v3.as_tuple()], [sign(v3, hot)], sender=node)
+
+
+def test_ingest__revoking_sig_auth_after_service__does_not_void_voucher(system, consumer, node, fund, buy, voucher,
+                                                                        sign, chain):
+    """High 2: authority is judged at issued_at; a revocation afterwards does not void served usage."""
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    hot = Account.create()
+    sig_auth = b"sigAuth".ljust(32, b"\0")
+    system.identity.addDelegate(consumer, sig_auth, hot.address, 86400, sender=consumer)
+    v = voucher(cred, 100)
+    sig = sign(v, hot)
+    chain.pending_timestamp += 10
+    system.identity.revokeDelegate(consumer, sig_auth, hot.address, sender=consumer)
+    system.meter.ingest([v.as_tuple()], [sig], sender=node)
+    assert system.meter.settled(cred, node, consumer)[0] == 100
+    late = voucher(cred, 110)  # signed by the hot key after the revocation
+    with ape.reverts("meter: bad signature"):
+        system.meter.ingest([late.as_tuple()], [sign(late, hot)], sender=node)
 
 
 def test_ingest__veri_key_delegate_cannot_sign(system, consumer, node, fund, buy, voucher, sign):
@@ -361,7 +437,10 @@ def test_ingest__veri_key_delegate_cannot_sign(system, consumer, node, fund, buy
         system.meter.ingest([v.as_tuple()], [sign(v, hot)], sender=node)
 
 
-def test_ingest__erc1271_wallet_holder(system, project, admin, consumer, node, voucher, sign):
+def test_ingest__erc1271_wallet_signs_through_its_sig_auth_delegate(system, project, admin, consumer, node, voucher,
+                                                                    sign, chain):
+    """No live ERC-1271 for vouchers: a wallet's approval could be withdrawn after service. The
+    wallet adds a sigAuth delegate for itself; revoking it later does not void signed usage."""
     wallet = admin.deploy(project.MockERC1271Wallet, consumer)
     system.usdc.mint(admin, 10_000, sender=admin)
     system.usdc.approve(system.meter, 10_000, sender=admin)
@@ -369,11 +448,21 @@ def test_ingest__erc1271_wallet_holder(system, project, admin, consumer, node, v
     t = system.lm.create_terms(terms_tuple(system.capsule, system.usdc), sender=system.registry.ownerOf(system.capsule))
     cred = system.lm.purchase(t.return_value, wallet, 0, sender=admin).return_value
     v = voucher(cred, 10)
-    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)  # the wallet's owner key approves
-    assert list(system.meter.settled(cred, node))[0] == 10
+    assert v.payer == wallet.address
+    with ape.reverts("meter: bad signature"):  # the wallet would approve this (ERC-1271), the meter does not ask
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+    hot = Account.create()
+    sig_auth = b"sigAuth".ljust(32, b"\0")
+    wallet.add_delegate(system.identity, sig_auth, hot.address, 86400, sender=consumer)
+    v = voucher(cred, 10)
+    sig = sign(v, hot)
+    chain.pending_timestamp += 10
+    wallet.revoke_delegate(system.identity, sig_auth, hot.address, sender=consumer)
+    system.meter.ingest([v.as_tuple()], [sig], sender=node)
+    assert list(system.meter.settled(cred, node, wallet))[0] == 10
     v2 = voucher(cred, 20)
     with ape.reverts("meter: bad signature"):
-        system.meter.ingest([v2.as_tuple()], [sign(v2, Account.create())], sender=node)
+        system.meter.ingest([v2.as_tuple()], [sign(v2, hot)], sender=node)
 
 
 # --- batches -----------------------------------------------------------------------------
@@ -403,8 +492,11 @@ def test_ingest__batch_of_64_mixed__applies_good_rejects_bad_with_reasons(system
         elif kind == 2:  # escrow short
             v = voucher(poor_cred, 1000 + i)
             vs.append(v), sigs.append(sign(v, poor)), expect.append(Reject.ESCROW_SHORT)
-        else:  # good: node-specific channels keep each (credential, node) increasing
-            v = voucher(cred, mu, node_addr=accounts[(i % 3) + 4].address)
+        elif kind == 3:  # another node's voucher: only it (or its operator) may settle it
+            v = voucher(cred, mu, node_addr=accounts[5].address)
+            vs.append(v), sigs.append(sign(v, h)), expect.append(Reject.NOT_SETTLER)
+        else:  # good: each credential's channel increases
+            v = voucher(cred, mu)
             vs.append(v), sigs.append(sign(v, h)), expect.append(None)
     tx = system.meter.ingest([v.as_tuple() for v in vs], sigs, sender=node)
     rejected = [(e.credential_id, e.reason) for e in tx.events.filter(system.meter.VoucherRejected)]
@@ -440,11 +532,40 @@ def test_sweep_fees__without_staking_goes_to_treasury(system, admin, consumer, n
         system.meter.sweep_fees(system.usdc, sender=node)
 
 
-def test_configure__admin_only_and_fee_bounded(system, admin, stranger):
+def test_set_fee__admin_only_and_fee_bounded(system, admin, stranger):
     with ape.reverts("access_control: account is missing role"):
-        system.meter.configure(stranger, stranger, 10, sender=stranger)
+        system.meter.set_fee(stranger, 10, sender=stranger)
     with ape.reverts("meter: fee too high"):
-        system.meter.configure(stranger, stranger, 1_001, sender=admin)
+        system.meter.set_fee(stranger, 1_001, sender=admin)
+    with ape.reverts("meter: zero treasury"):
+        system.meter.set_fee("0x" + "00" * 20, 10, sender=admin)
+    tx = system.meter.set_fee(stranger, 10, sender=admin)
+    assert tx.events.filter(system.meter.ConfigChanged)[0].protocol_fee_bps == 10
+
+
+def test_wire__once_only(system, admin, stranger):
+    """Medium 7: the staking the meter asks and feeds cannot be redirected after set-up."""
+    with ape.reverts("access_control: account is missing role"):
+        system.meter.wire(stranger, sender=stranger)
+    with ape.reverts("meter: already wired"):
+        system.meter.wire(stranger, sender=admin)
+    with ape.reverts("license: already wired"):
+        system.lm.wire(stranger, stranger, sender=admin)
+    assert system.meter.staking() == system.staking.address
+
+
+def test_constructor__emits_meter_configured_and_checks_windows(project, admin, system, chain):
+    m = system.meter
+    logs = list(m.MeterConfigured.range(0, chain.blocks.head.number + 1))
+    assert [(e.epoch_length, e.genesis, e.settlement_window, e.withdrawal_thaw) for e in logs] == [
+        (EPOCH, m.genesis(), WINDOW, THAW)]
+    args = (system.lm, system.router, system.identity, admin, EPOCH, m.genesis())
+    with ape.reverts("meter: thaw not above window"):
+        admin.deploy(project.UsageMeter, *args, WINDOW, WINDOW, FEE_BPS)
+    other = admin.deploy(project.UsageMeter, *args, WINDOW - 1, THAW, FEE_BPS)
+    lm2 = admin.deploy(project.LicenseManager, system.registry, admin, WINDOW)
+    with ape.reverts("license: window mismatch"):  # the transfer cooldown must cover the window
+        lm2.wire(other, system.router, sender=admin)
 
 
 def test_conservation__token_balance_equals_internal_balances(system, consumer, node, fund, buy, voucher, sign):
@@ -457,3 +578,119 @@ def test_conservation__token_balance_equals_internal_balances(system, consumer, 
     internal = (system.meter.escrow(consumer, system.usdc) + system.meter.node_balance(node, system.usdc)
                 + system.meter.fee_balance(system.usdc))
     assert held == internal
+
+
+# --- issue 12: who settles, what counts, when it is judged ---------------------------------
+
+
+def test_attack__third_party_forges_failed_calls_for_a_node__refused(system, stranger, node, fund, buy, voucher, sign):
+    """High 1: a free credential and a zero-MU voucher with failures == calls, relayed by anyone,
+    used to drive a node's usage success to 0. Only the node (or its operator) settles now, and
+    only paid vouchers reach its usage."""
+    cred = buy(stranger, price=0)
+    forged = voucher(cred, 0, calls=50, failures=50, node_price=0)
+    sig = sign(forged, stranger)
+    with ape.reverts("meter: not node or operator"):
+        system.meter.ingest([forged.as_tuple()], [sig], sender=stranger)
+    good_cred = buy(stranger, price=0)
+    other = voucher(good_cred, 0, calls=1, failures=1, node_price=0)
+    tx = system.meter.ingest([forged.as_tuple(), other.as_tuple()], [sig, sign(other, stranger)], sender=stranger)
+    assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.NOT_SETTLER] * 2
+    # Even settled by the node itself, a free voucher never moves its usage counters.
+    system.meter.ingest([forged.as_tuple()], [sig], sender=node)
+    u = system.meter.node_usage(node, system.meter.current_epoch())
+    assert (u.calls, u.failures, u.mu, u.failed_mu) == (0, 0, 0, 0)
+
+
+def test_operator__node_authorises_a_relayer(system, consumer, node, stranger, fund, buy, voucher, sign):
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100, calls=4, failures=1)
+    with ape.reverts("meter: not node or operator"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=stranger)
+    tx = system.meter.set_operator(stranger, True, sender=node)
+    assert tx.events.filter(system.meter.OperatorSet)[0].operator == stranger
+    assert system.meter.operators(node, stranger)
+    system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=stranger)
+    u = system.meter.node_usage(node, system.meter.current_epoch())
+    assert (u.calls, u.failures, u.mu, u.failed_mu) == (4, 1, 100, 25)
+    assert system.meter.node_balance(node, system.usdc) == split(100)[1]
+    system.meter.set_operator(stranger, False, sender=node)
+    v2 = voucher(cred, 200)
+    with ape.reverts("meter: not node or operator"):
+        system.meter.ingest([v2.as_tuple()], [sign(v2, consumer)], sender=stranger)
+
+
+def test_ingest__node_not_serving__rejected(system, consumer, stranger, fund, buy, voucher, sign):
+    """Low: the meter pays only nodes AccessStaking says `serves(node, issued_at)`."""
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 10, node_addr=stranger.address)
+    with ape.reverts("meter: node inactive"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=stranger)
+
+
+def test_ingest__overflowing_node_price__rejected_alone(system, consumer, node, fund, buy, voucher, sign):
+    """Low: an overflowing node_price_per_mu is rejected alone, never reverting the batch."""
+    fund(consumer, 10_000)
+    cred, cred2 = buy(consumer), buy(consumer)
+    huge = voucher(cred, 2, node_price=2**255)
+    fine = voucher(cred2, 10)
+    tx = system.meter.ingest([huge.as_tuple(), fine.as_tuple()], [sign(huge, consumer), sign(fine, consumer)],
+                             sender=node)
+    assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.PRICE_OVERFLOW]
+    assert tx.return_value == 1
+    big = voucher(cred, 1, node_price=2**256 - 1 - PRICE + 1)  # 1 MU: node part fits, the sum does not
+    with ape.reverts("meter: price overflow"):
+        system.meter.ingest([big.as_tuple()], [sign(big, consumer)], sender=node)
+    assert system.lm.credential(cred).mu_used == 0
+
+
+def test_ingest__purpose_zero__rejected(system, consumer, node, fund, buy, voucher, sign):
+    """Low (decided): purpose 0 claims no right, so it is outside every scope."""
+    fund(consumer, 10_000)
+    cred = buy(consumer)
+    v = voucher(cred, 10, purpose=0)
+    with ape.reverts("meter: purpose outside scope"):
+        system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
+
+
+def test_attack__transfer_after_service__voucher_stays_payable_from_signer(system, consumer, stranger, node, fund, buy,
+                                                                         voucher, sign, chain):
+    """High 2: transferring a transferable credential no longer voids served, unsettled usage."""
+    fund(consumer, 10_000)
+    fund(stranger, 10_000)
+    cred = buy(consumer, transferable=True)
+    v = voucher(cred, 100)
+    sig = sign(v, consumer)
+    chain.pending_timestamp += 10
+    system.lm.transferFrom(consumer, stranger, cred, sender=consumer)
+    assert system.lm.last_transfer(cred)[0] == consumer
+    system.meter.ingest([v.as_tuple()], [sig], sender=node)
+    assert system.meter.escrow(consumer, system.usdc) == 10_000 - 100 * (PRICE + NODE_PRICE)
+    # the old holder cannot sign usage dated after the transfer; the new holder opens its own channel
+    late = voucher(cred, 200, payer=consumer.address)
+    with ape.reverts("meter: payer not holder"):
+        system.meter.ingest([late.as_tuple()], [sign(late, consumer)], sender=node)
+    new = voucher(cred, 5)
+    assert new.payer == stranger.address
+    system.meter.ingest([new.as_tuple()], [sign(new, stranger)], sender=node)
+    assert system.meter.settled(cred, node, stranger)[0] == 5
+    with ape.reverts("license: transfer cooldown"):  # one previous holder covers every payable voucher
+        system.lm.transferFrom(stranger, consumer, cred, sender=stranger)
+
+
+def test_attack__withdraw_after_service__voucher_settles_before_thaw_ends(system, consumer, node, fund, buy, voucher,
+                                                                       sign, chain):
+    """High 2: request + wait withdrawal cannot outrun a voucher (settlement_window < thaw)."""
+    fund(consumer, 1_000)
+    cred = buy(consumer)
+    v = voucher(cred, 100)
+    sig = sign(v, consumer)
+    system.meter.request_withdrawal(system.usdc, 1_000, sender=consumer)
+    chain.pending_timestamp = v.issued_at + WINDOW - 30  # near the window's end; the thaw is still running
+    with ape.reverts("meter: still thawing"):
+        system.meter.withdraw(system.usdc, sender=consumer)
+    system.meter.ingest([v.as_tuple()], [sig], sender=node)
+    chain.pending_timestamp += THAW
+    assert system.meter.withdraw(system.usdc, sender=consumer).return_value == 1_000 - 100 * (PRICE + NODE_PRICE)
