@@ -101,13 +101,17 @@ def contract_type(name: str):
 def at(name: str, address: str):
     """An ape contract instance of `name` at `address` (needs a connected ape provider).
 
-    Built directly, not through `chain.contracts.instance_at`: on non-local networks (an RPC
-    URL, a testnet) ape caches contract types on disk by address, and a type cached for the
-    same address on an earlier chain (anvil restarted, a redeploy) would win over this one."""
+    Built directly, not through `chain.contracts.instance_at`, and recorded in ape's contract
+    cache (which decodes receipts: return values, logs) over whatever it held: on non-local
+    networks (an RPC URL, a testnet) ape caches contract types on disk by address, and a type
+    cached for the same address on an earlier chain (anvil restarted, a redeploy) would win."""
+    from ape import chain
     from ape.contracts import ContractInstance
     from eth_utils import to_checksum_address
 
-    return ContractInstance(to_checksum_address(str(address)), contract_type(name))
+    checksummed, ct = to_checksum_address(str(address)), contract_type(name)
+    chain.contracts[checksummed] = ct
+    return ContractInstance(checksummed, ct)
 
 
 def erc20(address: str):

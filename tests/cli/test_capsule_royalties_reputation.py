@@ -108,6 +108,8 @@ def used_credential(cf, minted, creator, consumer, node):
     terms = cf.publish_terms(LICENSE.format(capsule=minted["capsule_id"]), sender=creator)
     cred = cf.purchase(terms, sender=consumer)
     cf.deposit("USDC", cf.units("USDC", 10), sender=consumer)
+    cf.test_token("CDX").mint(node, cf.staking.params().min_stake, sender=node)
+    cf.register_node(node)  # the meter pays only serving nodes
     v = cf.voucher(cred, node, mu=500, calls=5, latency_ms=250)
     assert cf.ingest([(v, cf.sign(v, consumer))], sender=node).applied == 1
     return cred
