@@ -102,15 +102,17 @@ def at(name: str, address: str):
     """An ape contract instance of `name` at `address` (needs a connected ape provider).
 
     Built directly, not through `chain.contracts.instance_at`, and recorded in ape's contract
-    cache (which decodes receipts: return values, logs) over whatever it held: on non-local
-    networks (an RPC URL, a testnet) ape caches contract types on disk by address, and a type
-    cached for the same address on an earlier chain (anvil restarted, a redeploy) would win."""
+    cache on non-local networks (an RPC URL, a testnet), where ape keeps contract types on disk
+    by address and decodes receipts (return values, logs) with them: a type cached for the same
+    address on an earlier chain (anvil restarted, a redeploy) would win. On the local network
+    the cache is ape's own in-memory one (kept as is: test snapshots reuse addresses)."""
     from ape import chain
     from ape.contracts import ContractInstance
     from eth_utils import to_checksum_address
 
     checksummed, ct = to_checksum_address(str(address)), contract_type(name)
-    chain.contracts[checksummed] = ct
+    if not chain.provider.network.is_local:
+        chain.contracts[checksummed] = ct
     return ContractInstance(checksummed, ct)
 
 
