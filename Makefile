@@ -3,17 +3,31 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := $(CURDIR)/.venv
 TOOLS := $(CURDIR)/.tools/bin
+ABI_DATA := codexfield/abi/contracts.json
 export PATH := $(TOOLS):$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: setup test test-fast demo gas compile clean
+.PHONY: setup test test-fast demo gas compile abi wheel clean
 
-setup: $(VENV)/.installed $(TOOLS)/anvil $(TOOLS)/solc
+setup: $(VENV)/.installed $(TOOLS)/anvil $(TOOLS)/solc $(ABI_DATA)
+
+# The contract types the installed package carries (codexfield/contracts.py), generated from
+# ape's build output; tests/integrators/test_install.py checks they are current.
+$(ABI_DATA): $(wildcard contracts/*.vy contracts/*/*.vy contracts/*/*.sol interfaces/*.vyi) tools/gen_contract_types.py | $(VENV)/.installed $(TOOLS)/anvil $(TOOLS)/solc
+	ape compile
+	python tools/gen_contract_types.py
+
+abi: $(ABI_DATA)
+
+# The wheel an integrator installs (core SDK + CLI; extras: indexer, node, bots, plots, test).
+wheel: setup
+	rm -rf dist && $(VENV)/bin/pip wheel -q --no-deps -w dist .
+	ls dist/*.whl
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[runtimes]'
+	$(VENV)/bin/pip install -q -e '.[all]'
 	touch $@
 
 node_modules/.installed: package.json
@@ -39,12 +53,14 @@ $(TOOLS)/solc: tools/solc-shim.sh node_modules/.installed $(VENV)/.installed
 
 compile: setup
 	ape compile --force
+	python tools/gen_contract_types.py
 
 # The indexer tests run against SQLite and a PostgreSQL on loopback; the catalog page is tested
 # in Debian's headless Chromium. Both are installed from Debian packages when missing (root).
 test: setup
 	tools/ensure_chromium.sh
 	ape compile --force
+	python tools/gen_contract_types.py
 	export CODEXFIELD_TEST_PG_URL="$$(tools/ensure_postgres.sh)" && ape test tests -p no:cacheprovider
 	python -m codexfield.gas_table README.md
 

@@ -1,6 +1,9 @@
 """Address books: `deployments/<ecosystem>-<network>.json` (DESIGN §4.6).
 
 Every tool (SDK, CLI, indexer, keepers, node) finds the system through one of these files:
+`$CODEXFIELD_ADDRESS_BOOK` (one file, for whatever network is connected; the CLI's `--book`),
+else `<dir>/<ecosystem>-<network>.json` in `$CODEXFIELD_DEPLOYMENTS`, else the checkout's
+`deployments/` (source tree) or `./deployments` (an installed package).
 
     {"chain_id": 31337, "block": 1, "commit": "...",
      "contracts": {"CapsuleRegistry": "0x...", ...},
@@ -22,7 +25,18 @@ from pathlib import Path
 from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
-DEPLOYMENTS_DIR = Path(os.environ.get("CODEXFIELD_DEPLOYMENTS", ROOT / "deployments"))
+ADDRESS_BOOK_ENV = "CODEXFIELD_ADDRESS_BOOK"
+
+
+def _default_dir() -> Path:
+    if os.environ.get("CODEXFIELD_DEPLOYMENTS"):
+        return Path(os.environ["CODEXFIELD_DEPLOYMENTS"])
+    if (ROOT / "ape-config.yaml").is_file():  # a source checkout
+        return ROOT / "deployments"
+    return Path.cwd() / "deployments"
+
+
+DEPLOYMENTS_DIR = _default_dir()
 
 
 class AddressBookError(RuntimeError):
@@ -80,13 +94,29 @@ def book_path(ecosystem: str, network: str, directory: Path | None = None) -> Pa
 
 
 def load(ecosystem: str, network: str, directory: Path | None = None) -> AddressBook:
-    """Read the address book of `ecosystem:network`."""
+    """Read the address book of `ecosystem:network` (`$CODEXFIELD_ADDRESS_BOOK` when set and no
+    `directory` is given)."""
+    if directory is None and os.environ.get(ADDRESS_BOOK_ENV):
+        return load_file(os.environ[ADDRESS_BOOK_ENV])
     path = book_path(ecosystem, network, directory)
     if not path.exists():
         raise AddressBookError(
             f"no address book at {path}; deploy first with 'ape run deploy --network {ecosystem}:{network}'"
+            f" or point {ADDRESS_BOOK_ENV} at one"
         )
-    data = json.loads(path.read_text())
+    return load_file(path)
+
+
+def load_file(path: str | os.PathLike[str]) -> AddressBook:
+    """Read the address book at `path`."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise AddressBookError(f"no address book at {path}; deploy first with 'ape run deploy' or fix the path")
+    try:
+        data = json.loads(path.read_text())
+        int(data["chain_id"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AddressBookError(f"{path} is not an address book (JSON with chain_id and contracts): {exc}") from None
     return AddressBook(
         chain_id=int(data["chain_id"]),
         block=int(data.get("block", 0)),
@@ -118,15 +148,19 @@ def current() -> AddressBook:
     from ape import networks
 
     provider = networks.provider
-    return load(provider.network.ecosystem.name, provider.network.name)
+    book = load(provider.network.ecosystem.name, provider.network.name)
+    if book.chain_id != provider.chain_id:
+        raise AddressBookError(f"{book.path} is for chain {book.chain_id}, but the connected network "
+                               f"{provider.network.ecosystem.name}:{provider.network.name} is chain {provider.chain_id}")
+    return book
 
 
 def contract(name: str, book: AddressBook | None = None):
-    """An ape contract instance of `name` at its address, with the ABI ape compiled."""
-    from ape import project
+    """An ape contract instance of `name` at its address (contract types: codexfield.contracts)."""
+    from codexfield import contracts
 
     book = book or current()
-    return getattr(project, name).at(book.address(name))
+    return contracts.at(name, book.address(name))
 
 
 def _is_active(provider, network: str) -> bool:

@@ -276,20 +276,24 @@ def parse_did(did: str) -> ParsedDID:
     return ParsedDID(did=text, network=network, address=address, public_key=public_key, query=query)
 
 
-# did:ethr network names (ethr-did-resolver's) for the chains CodexField deploys to.
+# did:ethr network names (ethr-did-resolver's) for the chains CodexField deploys to. A DID
+# without a network part means mainnet (the method spec); besides these names, a network is
+# named by its chain id in lowercase hex without leading zeros (`0x7a69`), as the reference
+# resolver keys its networks (`0x${chainId.toString(16)}`): `31337` or `0x7A69` name nothing.
 NETWORK_NAMES = {"mainnet": 1, "sepolia": 11155111}
+DEFAULT_NETWORK_NAME = "mainnet"
 
 
 def network_chain_id(network: str | None) -> int | None:
-    """The chain id a DID's network part names (`0x7a69`, `31337`, `sepolia`); None if unknown."""
+    """The chain id a DID's network part names (`0x7a69`, `sepolia`, None = mainnet); None if
+    the reference resolver would not know it (`31337`, `0x7A69`, `nowhere`)."""
     if network is None:
-        return None
+        network = DEFAULT_NETWORK_NAME
     if network in NETWORK_NAMES:
         return NETWORK_NAMES[network]
-    try:
-        return int(network, 16) if network.lower().startswith("0x") else int(network)
-    except ValueError:
-        return None
+    if re.fullmatch(r"0x[1-9a-f][0-9a-f]*", network):
+        return int(network, 16)
+    return None
 
 
 # --------------------------------------------------------------------------- document
@@ -306,10 +310,10 @@ def build_document(
 ) -> tuple[dict[str, Any], bool, int, int | None]:
     """The DID document of `address` from its chronological event history (pure).
 
-    Mirrors ethr-did-resolver's `wrapDidDocument`, except that delegates and attributes
-    count while `validTo > now` (the registry's `validDelegate` rule; the reference uses
-    `>=`, which lists a delegate during its last second and keeps a delegate revoked in the
-    current second); `#delegate-N` numbers every delegate and `did/pub` attribute event in
+    Mirrors ethr-did-resolver's `wrapDidDocument`: delegates and attributes count while
+    `validTo >= now` (the method spec's rule; the registry's `validDelegate` uses `>`, so in
+    a delegate's last second the document lists it and the chain no longer accepts it);
+    `#delegate-N` numbers every delegate and `did/pub` attribute event in
     order (expired and revoked ones included, so ids are stable), `#service-N` every
     `did/svc` event; a revocation removes the entry with the same type/name and
     delegate/value; an owner change to 0x0 deactivates the DID. With `block_height`, events
@@ -337,7 +341,7 @@ def build_document(
         version_id = max(version_id, event.block_number)
         key = event.key()
         valid_to = event.valid_to or 0
-        if valid_to and valid_to > now:
+        if valid_to and valid_to >= now:
             if event.event == EVENT_DELEGATE:
                 delegate_count += 1
                 ref = f"{did}#delegate-{delegate_count}"
@@ -511,11 +515,13 @@ def resolve(
 ) -> dict[str, Any]:
     """Resolve a did:ethr DID against the registry behind `registry_contract` (an ape instance).
 
-    `chain_id` is the chain the contract lives on; a DID naming another chain resolves to an
-    `unknownNetwork` error, a malformed one to `invalidDid` (did-resolver error codes).
-    `did:ethr:<address>` means the connected chain. `now` defaults to the latest block's
-    timestamp (chain time, so local chains with time travel resolve as the contracts see
-    them); `?versionId=N` resolves the document as of block N.
+    `chain_id` is the chain the contract lives on; a DID naming another network resolves to an
+    `unknownNetwork` error, a malformed one to `invalidDid` (did-resolver error codes). As in
+    the method spec and ethr-did-resolver, `did:ethr:<address>` means mainnet and networks are
+    named `0x<chain id hex>` or by name (`network_chain_id`). `now` defaults to the wall clock,
+    as in the reference (pass the latest block's timestamp to judge by chain time, e.g. on a
+    local chain after time travel: `codexfield did resolve --chain-time`); `?versionId=N`
+    resolves the document as of block N, at that block's time.
 
     Returns {"didDocument", "didDocumentMetadata", "didResolutionMetadata"}; the metadata
     carries `deactivated: true` when the owner was set to 0x0, `versionId`/`updated` (last
@@ -525,10 +531,11 @@ def resolve(
         parsed = parse_did(did)
     except DIDError as exc:
         return _error("invalidDid", str(exc))
-    if parsed.network is not None and network_chain_id(parsed.network) != chain_id:
+    if network_chain_id(parsed.network) != chain_id:
         return _error(
             "unknownNetwork",
-            f"{did} names network {parsed.network!r} but the registry is on chain {chain_id} ({hex(chain_id)})",
+            f"The DID resolver does not have a configuration for network: {parsed.network or DEFAULT_NETWORK_NAME}"
+            f" (the registry is on chain {chain_id}: use did:ethr:{hex(chain_id)}:{parsed.address})",
         )
     if block_timestamp is None:
         from ape import chain
@@ -545,9 +552,9 @@ def resolve(
     if block_height is not None:
         now = block_timestamp(block_height)
     elif now is None:
-        from ape import chain
+        import time
 
-        now = int(chain.blocks.head.timestamp)
+        now = int(time.time())
 
     try:
         history = change_log(registry_contract, parsed.address)
@@ -583,8 +590,10 @@ def did_command() -> None:
 @click.argument("did")
 @click.option("--network", default="ethereum:local:foundry", show_default=True, help="ape network choice")
 @click.option("--document-only", "document_only", is_flag=True, help="print only the DID document, no metadata")
-def resolve_command(did: str, network: str, document_only: bool) -> None:
-    """Resolve DID (did:ethr:<chainId hex>:<address> or did:ethr:<address>) and print JSON."""
+@click.option("--chain-time", is_flag=True,
+              help="judge validity by the latest block's time instead of the wall clock (the spec's 'now')")
+def resolve_command(did: str, network: str, document_only: bool, chain_time: bool) -> None:
+    """Resolve DID (did:ethr:<chainId hex>:<address>; without a network it means mainnet) and print JSON."""
     from ape.exceptions import ContractNotFoundError
 
     from codexfield import deployments
@@ -594,7 +603,12 @@ def resolve_command(did: str, network: str, document_only: bool) -> None:
             from ape import networks
 
             contract = deployments.contract("IdentityRegistry", book)
-            result = resolve(did, contract, int(networks.provider.chain_id))
+            now = None
+            if chain_time:
+                from ape import chain
+
+                now = int(chain.blocks.head.timestamp)
+            result = resolve(did, contract, int(networks.provider.chain_id), now=now)
     except deployments.AddressBookError as exc:
         raise click.ClickException(str(exc)) from None
     except ContractNotFoundError:

@@ -1,6 +1,8 @@
 """CodexField quickstart: a dataset capsule, a derived model, metered usage and royalties.
 
     python examples/quickstart.py            # starts a local anvil, deploys, runs every step
+    python examples/quickstart.py --network http://127.0.0.1:8545 --book deployments/ethereum-local.json
+                                             # an existing deployment (its test accounts 1-3 act)
 
 Each step is one SDK call (codexfield.sdk.CodexField). tests/integrators/test_sdk_quickstart.py
 runs the same `run()` against the test chain and checks every number it prints.
@@ -27,7 +29,7 @@ def run(cf: CodexField, creator: Any, consumer: Any, node: Any, workdir: Path, s
     """The quickstart steps; returns the ids and amounts it produced."""
     usdc = cf.token("USDC")
     # 0. Test money (local chains only: the test USDC has an open mint).
-    usdc.mint(consumer, cf.units("USDC", 100), sender=consumer)
+    cf.test_token("USDC").mint(consumer, cf.units("USDC", 100), sender=consumer)
 
     # 1. Creator packs a directory and mints it as a dataset capsule.
     data = workdir / "dataset"
@@ -48,7 +50,7 @@ def run(cf: CodexField, creator: Any, consumer: Any, node: Any, workdir: Path, s
     # 4. The node serves from AccessStaking (the meter pays only serving nodes; test CDX as stake).
     stake = cf.staking.params().min_stake
     if cf.token("CDX").balanceOf(node) < stake:
-        cf.token("CDX").mint(node, stake, sender=node)
+        cf.test_token("CDX").mint(node, stake, sender=node)
     cf.register_node(node)
     # 5. Consumer signs a cumulative voucher for the node; the node ingests it.
     v = cf.voucher(cred, node, mu=500, calls=5, latency_ms=250, node_price_per_mu=1000)
@@ -68,14 +70,25 @@ def run(cf: CodexField, creator: Any, consumer: Any, node: Any, workdir: Path, s
             "authorized": int(cf.authorize(cred, consumer, scopes.mask_of(["inference"])))}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
     from ape import accounts, networks
 
-    from codexfield.deploy import DeployConfig, deploy_system
+    from codexfield import deployments
 
-    with networks.parse_network_choice("ethereum:local:foundry"):
+    parser = argparse.ArgumentParser(description="CodexField quickstart")
+    parser.add_argument("--network", default="ethereum:local:foundry", help="ape network choice or RPC URL")
+    parser.add_argument("--book", help="address book of an existing deployment with test tokens (default: deploy)")
+    args = parser.parse_args(argv)
+    with networks.parse_network_choice(args.network):
         admin, creator, consumer, node = accounts.test_accounts[:4]
-        book = deploy_system(admin, DeployConfig(test_tokens=True), save=False, log=lambda _m: None)
+        if args.book:
+            book = deployments.load_file(args.book)
+        else:
+            from codexfield.deploy import DeployConfig, deploy_system
+
+            book = deploy_system(admin, DeployConfig(test_tokens=True), save=False, log=lambda _m: None)
         cf = CodexField(book, account=admin)
         with tempfile.TemporaryDirectory() as tmp:
             print(run(cf, creator, consumer, node, Path(tmp)))

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
-from codexfield.deployments import ROOT
+from codexfield import contracts
 
 INDEXED_CONTRACTS = ("CapsuleRegistry", "IdentityRegistry", "LicenseManager", "UsageMeter", "RoyaltyRouter",
                      "AccessStaking", "Reputation")
@@ -42,7 +42,7 @@ def topic0(event: Mapping[str, Any]) -> str:
 
 def load_abis(names: Iterable[str] = INDEXED_CONTRACTS, build: Path | None = None) -> dict[str, list[dict]]:
     """{contract name: ABI} for the compiled contracts among `names` (missing ones are skipped)."""
-    path = Path(build or ROOT / ".build" / "__local__.json")
+    path = Path(build or contracts.source())
     types: dict[str, Any] = {}
     if path.exists():
         types = json.loads(path.read_text()).get("contractTypes", {})

@@ -38,7 +38,14 @@ def publish_terms(manager: Any, terms: Terms, sender: Any) -> int:
 
 def read_terms(manager: Any, terms_id: int) -> Terms:
     """`LicenseManager.terms(terms_id)` as `Terms` (TermsNotFound if the id holds none)."""
-    terms = Terms.from_tuple(manager.terms(terms_id))
+    from ape.exceptions import ContractLogicError
+
+    try:
+        terms = Terms.from_tuple(manager.terms(terms_id))
+    except ContractLogicError as exc:
+        if "unknown terms" in str(exc.message or exc):
+            raise TermsNotFound(f"no licence terms with id {terms_id}") from None
+        raise
     if terms.capsule_id == 0:
         raise TermsNotFound(f"no licence terms with id {terms_id}")
     return terms

@@ -87,6 +87,30 @@ def serve_command(capsule_id, model_dir, network, account_alias, host, port, pub
         serve_forever(gateway, host, port)
 
 
+def _check_credential(book, credential_id: int, account) -> None:
+    """Refuse, before signing anything, a credential that is unknown, not the account's, revoked or expired."""
+    from ape import chain
+    from ape.exceptions import ContractLogicError
+
+    from codexfield.deployments import contract
+
+    try:
+        c = contract("LicenseManager", book).credential(credential_id)
+    except ContractLogicError:
+        c = None
+    if c is None or int(c.terms_id) == 0:
+        raise click.ClickException(f"no credential {credential_id}; buy one with 'codexfield license purchase TERMS'")
+    now = int(chain.pending_timestamp)
+    if str(c.holder).lower() != account.address.lower():
+        raise click.ClickException(f"credential {credential_id} is held by {c.holder}, not {account.address}")
+    if int(c.revoked_at) and int(c.revoked_at) <= now:
+        raise click.ClickException(f"credential {credential_id} was revoked; buy a new one with "
+                                   f"'codexfield license purchase {int(c.terms_id)}'")
+    if int(c.expires_at) and int(c.expires_at) <= now:
+        raise click.ClickException(f"credential {credential_id} expired at {int(c.expires_at)}; buy a new one with "
+                                   f"'codexfield license purchase {int(c.terms_id)}'")
+
+
 @click.command("invoke")
 @click.argument("text")
 @click.option("--capsule", "capsule_id", type=int, required=True, help="The capsule you expect the node to serve.")
@@ -122,9 +146,14 @@ def invoke_command(text, capsule_id, credential_id, node_url, network, account_a
         meter = contract("UsageMeter", book)
         ledger = ConsumerLedger(Path(ledger_path) if ledger_path else _home() / "ledger.sqlite", Domain.of(meter), key,
                                 payer=account.address)
+        _check_credential(book, credential_id, account)
         client = NodeClient(node_url, ledger)
         try:
-            health = client.health()
+            try:
+                health = client.health()
+            except OSError as exc:  # requests' ConnectionError/Timeout are OSErrors
+                raise click.ClickException(f"the node at {node_url} does not answer ({type(exc).__name__}); check "
+                                           f"--node, or pick another with 'codexfield poa nodes'") from None
             if int(health["capsule"]) != capsule_id:
                 raise click.ClickException(f"{node_url} serves capsule {health['capsule']}, not {capsule_id}")
             out = client.invoke(credential_id, payload, max_price_per_mu=max_price)

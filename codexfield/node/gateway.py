@@ -604,12 +604,9 @@ class Gateway:
 
 
 def _erc20(address: str):
-    from ape import Contract, project
+    from codexfield import contracts
 
-    try:
-        return project.MockERC20.at(address)  # the ABI ape compiled; any ERC-20 call works through it
-    except Exception:  # pragma: no cover
-        return Contract(address)
+    return contracts.erc20(address)  # the standard ERC-20 ABI (Vyper's IERC20 + IERC20Detailed)
 
 
 def _hash_signer(account: Any):

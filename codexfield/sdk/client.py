@@ -60,14 +60,7 @@ def _load_book(source: str | os.PathLike[str] | AddressBook | None) -> AddressBo
         return deployments.current()
     text = str(source)
     if text.endswith(".json") or os.path.sep in text:
-        path = Path(text)
-        if not path.exists():
-            raise AddressBookError(f"no address book at {path}; deploy first with 'ape run deploy'")
-        data = json.loads(path.read_text())
-        return AddressBook(chain_id=int(data["chain_id"]), block=int(data.get("block", 0)),
-                           commit=data.get("commit", ""), contracts=dict(data.get("contracts", {})),
-                           tokens=dict(data.get("tokens", {})), abi_hashes=dict(data.get("abi_hashes", {})),
-                           path=path)
+        return deployments.load_file(text)
     parts = text.split(":")
     if len(parts) < 2:
         raise AddressBookError(f"{text!r} is neither a network ('ethereum:local') nor an address book path")
@@ -96,9 +89,9 @@ class CodexField:
     def contract(self, name: str):
         """The ape instance of contract `name` (e.g. "UsageMeter") at the book's address."""
         if name not in self._contracts:
-            from ape import project
+            from codexfield import contracts
 
-            self._contracts[name] = getattr(project, name).at(self.book.address(name))
+            self._contracts[name] = contracts.at(name, self.book.address(name))
         return self._contracts[name]
 
     def __getattr__(self, attr: str):
@@ -111,10 +104,16 @@ class CodexField:
         return token if str(token).startswith("0x") else self.book.token(token)["address"]
 
     def token(self, token: str):
-        """An ERC-20 instance (the ABI of the project's MockERC20, a plain ERC-20)."""
-        from ape import project
+        """An ERC-20 instance (standard ERC-20 ABI; `test_token` for the local test tokens' mint)."""
+        from codexfield import contracts
 
-        return project.MockERC20.at(self.token_address(token))
+        return contracts.erc20(self.token_address(token))
+
+    def test_token(self, token: str):
+        """A local chain's test token (MockERC20, with an open `mint`), as deploy.py creates them."""
+        from codexfield import contracts
+
+        return contracts.at("MockERC20", self.token_address(token))
 
     def units(self, token: str, amount: str | int | float | Decimal) -> int:
         """`amount` whole tokens in raw units, by the book's decimals (`units("USDC", "1.5")` = 1_500_000)."""
@@ -259,9 +258,9 @@ class CodexField:
         if int(self.staking.node(node).status) != 0:
             return False
         amount = int(self.staking.params().min_stake) if stake is None else int(stake)
-        from ape import project
+        from codexfield import contracts
 
-        erc20 = project.MockERC20.at(self.staking.stake_token())  # any ERC-20 through the plain ABI
+        erc20 = contracts.erc20(self.staking.stake_token())
         if erc20.allowance(node, self.staking) < amount:
             erc20.approve(self.staking, amount, sender=node)
         self.staking.register_node(endpoint, services, region.ljust(8, b"\0"), "0x" + "00" * 20, amount, sender=node)

@@ -58,10 +58,12 @@ def test_publish_terms__reads_back_the_same_terms(manager, licensor, capsule, to
     assert compile_ldl(text, token_list=tokens).terms == lic.terms
 
 
-def test_cli_publish_then_show(manager, licensor, capsule, tokens, accounts, chain, networks, tmp_path, monkeypatch):
+def test_cli_publish_then_show(manager, registry, licensor, capsule, tokens, accounts, chain, networks, tmp_path,
+                               monkeypatch):
     provider = networks.provider
     book = deployments.AddressBook(
-        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address)}, tokens=tokens
+        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address),
+                                            "CapsuleRegistry": str(registry.address)}, tokens=tokens
     )
     deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
@@ -84,11 +86,12 @@ def test_cli_publish_then_show(manager, licensor, capsule, tokens, accounts, cha
 
 
 def test_cli_publish__revert_is_reported_not_raised(
-    manager, capsule, tokens, accounts, stranger, chain, networks, tmp_path, monkeypatch
+    manager, registry, capsule, tokens, accounts, stranger, chain, networks, tmp_path, monkeypatch
 ):
     provider = networks.provider
     book = deployments.AddressBook(
-        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address)}, tokens=tokens
+        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address),
+                                            "CapsuleRegistry": str(registry.address)}, tokens=tokens
     )
     deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
@@ -97,4 +100,29 @@ def test_cli_publish__revert_is_reported_not_raised(
     src = tmp_path / "terms.ldl"
     src.write_text(SOURCE.format(capsule=capsule, text="ef" * 32))  # the stranger does not own the capsule
     out = CliRunner().invoke(license_group, ["publish", str(src), "--network", network, "--account", f"TEST:{index}"])
-    assert out.exit_code == 1 and "create_terms reverted: license:" in out.output
+    before = stranger.nonce
+    assert out.exit_code == 1 and f"belongs to" in out.output and "its owner publishes terms" in out.output
+    assert stranger.nonce == before  # refused before sending
+
+
+def test_cli_publish__existing_terms__refused_without_a_transaction(
+    manager, registry, licensor, capsule, tokens, accounts, chain, networks, tmp_path, monkeypatch
+):
+    provider = networks.provider
+    book = deployments.AddressBook(
+        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address),
+                                            "CapsuleRegistry": str(registry.address)}, tokens=tokens
+    )
+    deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
+    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
+    network = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
+    index = [a.address for a in accounts].index(licensor.address)
+    src = tmp_path / "terms.ldl"
+    src.write_text(SOURCE.format(capsule=capsule, text="12" * 32))
+    args = ["publish", str(src), "--network", network, "--account", f"TEST:{index}"]
+    first = CliRunner().invoke(license_group, args)
+    assert first.exit_code == 0, first.output
+    before = licensor.nonce
+    again = CliRunner().invoke(license_group, args)
+    assert again.exit_code == 1 and licensor.nonce == before
+    assert f"these terms already exist as terms {first.output.strip()}" in again.output

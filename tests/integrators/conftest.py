@@ -22,7 +22,7 @@ def cf(book, admin):
 @pytest.fixture(scope="module")
 def cf_usdc(cf):
     """The deployed system's own test USDC (not the session `usdc` of tests/conftest.py)."""
-    return cf.token("USDC")
+    return cf.test_token("USDC")
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,6 @@ def serving_node(cf, node):
     """`node` registered in the deployed AccessStaking (test CDX stake): the meter pays it."""
     stake = cf.staking.params().min_stake
     if cf.token("CDX").balanceOf(node) < stake:
-        cf.token("CDX").mint(node, stake, sender=node)
+        cf.test_token("CDX").mint(node, stake, sender=node)
     cf.register_node(node)
     return node

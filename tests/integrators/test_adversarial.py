@@ -254,7 +254,7 @@ def test_batch_above_64__is_refused_whole(cf, wallet_setup, consumer, node):
 
 
 def test_128_reports__one_bad_report__reverts_the_whole_batch(cf, admin, reporter, node, chain):
-    staking, cdx = cf.staking, cf.token("CDX")
+    staking, cdx = cf.staking, cf.test_token("CDX")
     stake = staking.params().min_stake
     if int(staking.node(node).status) == 0:
         cdx.mint(node, stake, sender=node)

@@ -68,7 +68,7 @@ def malleate(sig: bytes) -> bytes:
 
 def test_system__stateful(system, chain, accounts, admin, creator, licensor, consumer, stranger, node, reporter):
     cf = system
-    usdc, cdx = cf.token("USDC"), cf.token("CDX")
+    usdc, cdx = cf.test_token("USDC"), cf.test_token("CDX")
     reg, lm, router, meter, staking = cf.registry, cf.licenses, cf.router, cf.meter, cf.staking
     creators = [creator, licensor]
     consumers = [consumer, stranger]

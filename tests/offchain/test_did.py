@@ -90,10 +90,10 @@ def test_parse_did__chain_and_bare_forms():
     assert did_for(addr, CHAIN) == f"did:ethr:0x7a69:{checksummed}"
 
 
-def test_network_chain_id__hex_decimal_and_names():
-    assert [network_chain_id(n) for n in ("0x7a69", "31337", "sepolia", "mainnet", "nowhere", None)] == [
-        CHAIN, CHAIN, 11155111, 1, None, None
-    ]
+def test_network_chain_id__reference_names_only():
+    # as ethr-did-resolver keys its networks: names, or 0x + lowercase hex; no network = mainnet
+    assert [network_chain_id(n) for n in ("0x7a69", "31337", "0x7A69", "0x07a69", "sepolia", "mainnet", "nowhere",
+                                          None)] == [CHAIN, None, None, None, 11155111, 1, None, 1]
 
 
 def test_parse_did__compressed_public_key__derives_address():
@@ -127,11 +127,10 @@ def test_resolve__unregistered__controller_only(ids, chain, consumer):
     assert result["didResolutionMetadata"] == {"contentType": "application/did+ld+json"}
 
 
-def test_resolve__bare_did__same_document_on_connected_chain(ids, creator):
-    did = f"did:ethr:{creator.address}"
-    assert resolve(did, ids, CHAIN)["didDocument"] == doc(
-        did, [controller_vm(did, creator.address)], [f"{did}#controller"], [f"{did}#controller"]
-    )
+def test_resolve__bare_did__means_mainnet(ids, creator):
+    result = resolve(f"did:ethr:{creator.address}", ids, CHAIN)
+    assert result["didResolutionMetadata"]["error"] == "unknownNetwork"
+    assert "configuration for network: mainnet" in result["didResolutionMetadata"]["message"]
 
 
 def test_resolve__owner_changed__controller_is_new_owner(ids, chain, creator, licensor):
@@ -162,11 +161,11 @@ def test_resolve__delegate_expired__dropped_numbering_kept(ids, chain, creator, 
     ids.addDelegate(creator, SIG_AUTH, consumer, DAY, sender=creator)
     did = did_for(creator.address, CHAIN)
     c = f"{did}#controller"
-    # listed while validTo > now, like the registry's validDelegate
-    before = resolve(did, ids, CHAIN, now=tx.timestamp + 99)["didDocument"]
+    # listed while validTo >= now (the method spec; the registry's validDelegate says >)
+    before = resolve(did, ids, CHAIN, now=tx.timestamp + 100)["didDocument"]
     assert before["authentication"] == [c, f"{did}#delegate-1", f"{did}#delegate-2"]
-    chain.mine(timestamp=tx.timestamp + 100)
-    assert resolve(did, ids, CHAIN)["didDocument"] == doc(
+    chain.mine(timestamp=tx.timestamp + 101)
+    assert resolve(did, ids, CHAIN, now=chain.blocks.head.timestamp)["didDocument"] == doc(
         did,
         [controller_vm(did, creator.address), delegate_vm(did, 2, consumer.address)],
         [c, f"{did}#delegate-2"],
