@@ -539,6 +539,7 @@ def deploy_system(
 
     # 2. Contracts in dependency order. The deployer administers them while wiring; roles are
     #    handed over at the end (step 4).
+    _drop_stale_wired_group(d, book, log)
     c: dict[str, Any] = {}
     c["IdentityRegistry"] = d.contract("IdentityRegistry")
     c["CapsuleRegistry"] = d.contract("CapsuleRegistry", me, config.royalty_bps)
@@ -736,6 +737,41 @@ def access_staking_args(stake_token, reward_token, admin, config: DeployConfig, 
 
     params = config.poa or Params()
     return (stake_token, reward_token, admin, genesis, config.epoch_length, params.as_tuple(), list(config.reporters))
+
+
+# Contracts wired to each other once (`wire`): getter -> the book entry it must point at.
+WIRED_GROUP: dict[str, tuple[tuple[str, str], ...]] = {
+    "CapsuleRegistry": (("license_manager", "LicenseManager"),),
+    "LicenseManager": (("usage_meter", "UsageMeter"), ("revenue_sink", "RoyaltyRouter")),
+    "RoyaltyRouter": (("license_manager", "LicenseManager"), ("usage_meter", "UsageMeter")),
+    "UsageMeter": (("staking", "AccessStaking"),),
+    "AccessStaking": (("usage_meter", "UsageMeter"),),
+}
+
+
+def _drop_stale_wired_group(d: "Deployer", book: AddressBook, log: Callable[[str], None]) -> None:
+    """Wiring is once and for ever: when a member of the wired group must be deployed anew (its
+    code is missing) while another member is already wired, or a member is wired to something
+    other than the book's contract, the wired members can never follow. Then the whole group
+    (and Reputation, which takes the registry and the LicenseManager) is deployed anew; a
+    half-done deployment whose members are not wired yet keeps them."""
+    present = {n: is_deployed(book.contracts.get(n), getattr(d.project, n).contract_type) for n in WIRED_GROUP}
+    wired_to: dict[str, dict[str, str]] = {}
+    for name, links in WIRED_GROUP.items():
+        if not present[name]:
+            continue
+        inst = getattr(d.project, name).at(book.contracts[name])
+        wired_to[name] = {target: str(getattr(inst, getter)()) for getter, target in links}
+    wired = {n: t for n, t in wired_to.items() if any(a != ZERO_ADDRESS for a in t.values())}
+    mismatch = any(
+        a != ZERO_ADDRESS and (not present[target] or a.lower() != str(book.contracts[target]).lower())
+        for links in wired.values() for target, a in links.items()
+    )
+    if wired and (mismatch or not all(present.values())):
+        stale = [n for n in (*WIRED_GROUP, "Reputation") if n in book.contracts]
+        log(f"  ! {', '.join(stale)}: wired once to contracts that must be deployed anew; deploying the group anew")
+        for n in stale:
+            book.contracts.pop(n, None)
 
 
 def _sits_or_pending(staking, reporter: str) -> bool:
