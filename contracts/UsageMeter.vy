@@ -272,6 +272,7 @@ event Withdrawn:
     consumer: indexed(address)
     token: indexed(address)
     amount: uint256
+    to: address
 
 
 # @dev Emitted when a node withdraws its earnings.
@@ -412,12 +413,17 @@ def request_withdrawal(token: address, amount: uint256):
 
 
 @external
-def withdraw(token: address) -> uint256:
+def withdraw(token: address, to: address) -> uint256:
     """
-    @dev Sends the caller's thawed withdrawal (capped by what is left in escrow). Works when paused.
+    @dev Sends the caller's thawed withdrawal (capped by what is left in escrow) to `to`. Works
+         when paused.
+    @notice `to` lets a consumer whose own address the token blocks (a blacklisting token) still
+            take its escrow out.
     @param token The token.
+    @param to The receiver (non-zero).
     @return uint256 The amount sent.
     """
+    assert to != empty(address), "meter: zero receiver"
     w: IUsageMeter.Withdrawal = self.withdrawals[msg.sender][token]
     assert w.amount > 0, "meter: no withdrawal requested"
     assert block.timestamp >= w.ready_at, "meter: still thawing"
@@ -425,8 +431,8 @@ def withdraw(token: address) -> uint256:
     self.withdrawals[msg.sender][token] = empty(IUsageMeter.Withdrawal)
     self.escrow[msg.sender][token] -= amount
     if amount > 0:
-        assert extcall IERC20(token).transfer(msg.sender, amount, default_return_value=True), "meter: transfer failed"
-    log Withdrawn(consumer=msg.sender, token=token, amount=amount)
+        assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "meter: transfer failed"
+    log Withdrawn(consumer=msg.sender, token=token, amount=amount, to=to)
     return amount
 
 

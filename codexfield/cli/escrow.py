@@ -103,7 +103,7 @@ def complete_command(cx: Cx, token: str) -> None:
         if not d["ready"]:
             raise CliError(f"the withdrawal of {d['withdrawal']} thaws until {_when(d['ready_at'])}")
         cx.confirm(f"withdraw {d['withdrawal']}")
-        receipt = cx.cf.meter.withdraw(cx.cf.token_address(token), sender=cx.sender)
+        receipt = cx.cf.meter.withdraw(cx.cf.token_address(token), cx.sender.address, sender=cx.sender)
         paid = int(receipt.return_value)
         d = balance_json(cx, cx.sender.address, token)
         d["withdrawn"] = cx.fmt(paid, token)

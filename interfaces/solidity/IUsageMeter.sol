@@ -46,7 +46,7 @@ interface IUsageMeter {
     event VoucherRejected(uint256 indexed credential_id, address indexed node, address indexed payer, uint8 reason);
     event Deposited(address indexed beneficiary, address indexed token, uint256 amount, address payer);
     event WithdrawalRequested(address indexed consumer, address indexed token, uint256 amount, uint256 ready_at);
-    event Withdrawn(address indexed consumer, address indexed token, uint256 amount);
+    event Withdrawn(address indexed consumer, address indexed token, uint256 amount, address to);
     event NodeClaimed(address indexed node, address indexed token, address to, uint256 amount);
     event FeesSwept(address indexed token, uint256 amount, address to);
     event ConfigChanged(address treasury, uint256 protocol_fee_bps);
@@ -75,7 +75,7 @@ interface IUsageMeter {
     function eip712Domain() external view returns (bytes1, string memory, string memory, uint256, address, bytes32, uint256[] memory);
     function deposit(address token, uint256 amount, address beneficiary) external;
     function request_withdrawal(address token, uint256 amount) external;
-    function withdraw(address token) external returns (uint256);
+    function withdraw(address token, address to) external returns (uint256);
     function ingest(Voucher[] calldata vouchers, bytes[] calldata signatures) external returns (uint256);
     function ingest_attested(Voucher[] calldata vouchers, bytes[] calldata signatures, bytes[] calldata tee_signatures) external returns (uint256);
     function claim_node(address token, address to) external returns (uint256);

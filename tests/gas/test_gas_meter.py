@@ -169,7 +169,7 @@ def test_gas__deposit_and_withdraw(wired, admin, consumer, chain):
     tx = meter.request_withdrawal(usdc, 10**6, sender=consumer)
     record("meter", "UsageMeter.request_withdrawal", tx.gas_used, None)
     chain.pending_timestamp += 3 * 86400
-    tx = meter.withdraw(usdc, sender=consumer)
+    tx = meter.withdraw(usdc, consumer, sender=consumer)
     record("meter", "UsageMeter.withdraw", tx.gas_used, None)
 
 

@@ -322,7 +322,7 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
             w = meter.withdrawals(c, usdc)
             if w.amount > 0 and chain.pending_timestamp >= w.ready_at:
                 before = int(usdc.balanceOf(c))
-                sent = meter.withdraw(usdc, sender=c).return_value
+                sent = meter.withdraw(usdc, c, sender=c).return_value
                 assert int(usdc.balanceOf(c)) - before == sent
                 return
             amount = min(amount, cf.escrow(c, "USDC"))

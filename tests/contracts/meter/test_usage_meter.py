@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ape
+
+ZERO = "0x" + "00" * 20
 import pytest
 from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple
 from eth_account import Account
@@ -39,18 +41,37 @@ def test_deposit__zero_amount_or_beneficiary__reverts(system, consumer):
         system.meter.deposit(system.usdc, 1, "0x" + "00" * 20, sender=consumer)
 
 
+def test_withdraw__token_blocks_the_consumer__escrow_leaves_to_another_address(project, system, admin, consumer,
+                                                                             stranger, chain):
+    t = admin.deploy(project.MockBlacklistToken)
+    t.mint(consumer, 500, sender=consumer)
+    t.approve(system.meter, 500, sender=consumer)
+    system.meter.deposit(t, 500, consumer, sender=consumer)
+    system.meter.request_withdrawal(t, 500, sender=consumer)
+    chain.pending_timestamp += THAW
+    t.blacklist(consumer, True, sender=admin)
+    with ape.reverts("blacklist: receiver blocked"):
+        system.meter.withdraw(t, consumer, sender=consumer)
+    with ape.reverts("meter: zero receiver"):
+        system.meter.withdraw(t, ZERO, sender=consumer)
+    tx = system.meter.withdraw(t, stranger, sender=consumer)
+    assert tx.return_value == 500 and t.balanceOf(stranger) == 500 and system.meter.escrow(consumer, t) == 0
+    assert [(e.consumer, e.to, e.amount) for e in tx.events.filter(system.meter.Withdrawn)] == [
+        (consumer.address, stranger.address, 500)]
+
+
 def test_withdraw__only_after_thaw(system, consumer, fund, chain):
     fund(consumer, 1_000)
     with ape.reverts("meter: no withdrawal requested"):
-        system.meter.withdraw(system.usdc, sender=consumer)
+        system.meter.withdraw(system.usdc, consumer, sender=consumer)
     with ape.reverts("meter: amount above escrow"):
         system.meter.request_withdrawal(system.usdc, 1_001, sender=consumer)
     system.meter.request_withdrawal(system.usdc, 600, sender=consumer)
     with ape.reverts("meter: still thawing"):
-        system.meter.withdraw(system.usdc, sender=consumer)
+        system.meter.withdraw(system.usdc, consumer, sender=consumer)
     chain.pending_timestamp += THAW
     before = system.usdc.balanceOf(consumer)
-    system.meter.withdraw(system.usdc, sender=consumer)
+    system.meter.withdraw(system.usdc, consumer, sender=consumer)
     assert system.usdc.balanceOf(consumer) - before == 600
     assert system.meter.escrow(consumer, system.usdc) == 400
 
@@ -62,7 +83,7 @@ def test_withdraw__thawing_escrow_stays_chargeable(system, consumer, node, fund,
     v = voucher(cred, 10)
     system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
     chain.pending_timestamp += THAW
-    system.meter.withdraw(system.usdc, sender=consumer)
+    system.meter.withdraw(system.usdc, consumer, sender=consumer)
     assert system.meter.escrow(consumer, system.usdc) == 0
     assert system.usdc.balanceOf(consumer) == 100 - 10 * (PRICE + NODE_PRICE)
 
@@ -72,7 +93,7 @@ def test_withdraw__works_when_paused(system, admin, consumer, fund, chain):
     system.meter.request_withdrawal(system.usdc, 50, sender=consumer)
     system.meter.pause(sender=admin)
     chain.pending_timestamp += THAW
-    system.meter.withdraw(system.usdc, sender=consumer)
+    system.meter.withdraw(system.usdc, consumer, sender=consumer)
     assert system.meter.escrow(consumer, system.usdc) == 0
 
 
@@ -138,7 +159,7 @@ def test_pause__stops_deposit_only__ingest_and_withdrawal_go_on(system, admin, c
         system.meter.deposit(system.usdc, 1, consumer, sender=consumer)
     assert system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node).return_value == 1
     chain.pending_timestamp += THAW
-    assert system.meter.withdraw(system.usdc, sender=consumer).return_value == 100
+    assert system.meter.withdraw(system.usdc, consumer, sender=consumer).return_value == 100
     system.meter.unpause(sender=admin)
     with ape.reverts("meter: not paused"):
         system.meter.unpause(sender=admin)
@@ -709,7 +730,7 @@ def test_attack__withdraw_after_service__voucher_settles_before_thaw_ends(system
     system.meter.request_withdrawal(system.usdc, 1_000, sender=consumer)
     chain.pending_timestamp = v.issued_at + WINDOW - 30  # near the window's end; the thaw is still running
     with ape.reverts("meter: still thawing"):
-        system.meter.withdraw(system.usdc, sender=consumer)
+        system.meter.withdraw(system.usdc, consumer, sender=consumer)
     system.meter.ingest([v.as_tuple()], [sig], sender=node)
     chain.pending_timestamp += THAW
-    assert system.meter.withdraw(system.usdc, sender=consumer).return_value == 1_000 - 100 * (PRICE + NODE_PRICE)
+    assert system.meter.withdraw(system.usdc, consumer, sender=consumer).return_value == 1_000 - 100 * (PRICE + NODE_PRICE)

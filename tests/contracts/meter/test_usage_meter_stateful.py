@@ -88,7 +88,7 @@ def test_meter_state_machine(system, admin, licensor, accounts, chain):
             if chain.pending_timestamp < w.ready_at:
                 chain.pending_timestamp = w.ready_at
             before = usdc.balanceOf(h)
-            meter.withdraw(usdc, sender=h)
+            meter.withdraw(usdc, h, sender=h)
             out = min(w.amount, self.escrow[h.address])
             assert usdc.balanceOf(h) - before == out
             self.escrow[h.address] -= out
