@@ -128,7 +128,7 @@ def invoke_command(text, capsule_id, credential_id, node_url, network, account_a
     """Invoke a capsule on a node, paying with the next signed cumulative voucher."""
     from codexfield.deployments import connected, contract
     from codexfield.deployments import load_account
-    from codexfield.node.client import ChannelOutOfSync, NodeClient, NodeError
+    from codexfield.node.client import ChannelOutOfSync, NodeClient, NodeError, NodeUnavailable
     from codexfield.sdk.metering import ConsumerLedger, Domain
 
     payload = text
@@ -151,7 +151,7 @@ def invoke_command(text, capsule_id, credential_id, node_url, network, account_a
         try:
             try:
                 health = client.health()
-            except OSError as exc:  # requests' ConnectionError/Timeout are OSErrors
+            except (OSError, NodeUnavailable) as exc:  # requests' ConnectionError/Timeout are OSErrors
                 raise click.ClickException(f"the node at {node_url} does not answer ({type(exc).__name__}); check "
                                            f"--node, or pick another with 'codexfield poa nodes'") from None
             if int(health["capsule"]) != capsule_id:
