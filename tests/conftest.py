@@ -143,3 +143,22 @@ def role_holders(chain):
         return held
 
     return _holders
+
+
+@pytest.fixture(scope="session")
+def deploy_reverts(chain):
+    """Closure: assert that deploying `container(*args)` from `account` reverts with `reason`.
+
+    `with ape.reverts(reason): account.deploy(...)` lets ape 0.8.51 decode the failed creation
+    with whatever contract type it cached for the would-be address in an earlier test, which
+    fails order-dependently (eth_abi `InvalidPointer`). This asks the node directly: an
+    `eth_call` of the creation transaction, whose revert reason web3 reports verbatim."""
+
+    def _check(account, container, *args, reason: str):
+        txn = container.constructor.serialize_transaction(*args, sender=account)
+        data = txn.data if isinstance(txn.data, (bytes, bytearray)) else bytes(txn.data)
+        with pytest.raises(Exception) as exc:
+            chain.provider.web3.eth.call({"from": account.address, "data": "0x" + bytes(data).hex()})
+        assert reason in str(exc.value), f"expected revert {reason!r}, got {exc.value!r}"
+
+    return _check

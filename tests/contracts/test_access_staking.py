@@ -77,13 +77,12 @@ def test_constructor__params_and_roles__as_given(staking, sys_, admin, reporters
         ({"slash_cap_bps": 10_001}, "poa: bad slash"),
     ],
 )
-def test_constructor__bad_params__revert(project, admin, sys_, override, reason):
+def test_constructor__bad_params__revert(project, admin, sys_, override, reason, deploy_reverts):
     p = replace(PARAMS, **override)
-    with ape.reverts(reason):
-        admin.deploy(project.AccessStaking, sys_.stk, sys_.rwd, admin, 0, EPOCH, p.as_tuple(), [])
+    deploy_reverts(admin, project.AccessStaking, sys_.stk, sys_.rwd, admin, 0, EPOCH, p.as_tuple(), [], reason=reason)
 
 
-def test_constructor__bad_addresses_epochs_and_reporters__revert(project, admin, sys_, chain, stranger):
+def test_constructor__bad_addresses_epochs_and_reporters__revert(project, admin, sys_, chain, stranger, deploy_reverts):
     args = [sys_.stk, sys_.rwd, admin, 0, EPOCH, PARAMS.as_tuple(), []]
     cases = [
         (0, ZERO, "poa: zero token"),
@@ -96,8 +95,7 @@ def test_constructor__bad_addresses_epochs_and_reporters__revert(project, admin,
     for idx, value, reason in cases:
         a = list(args)
         a[idx] = value
-        with ape.reverts(reason):
-            admin.deploy(project.AccessStaking, *a)
+        deploy_reverts(admin, project.AccessStaking, *a, reason=reason)
 
 
 def test_constructor__explicit_genesis__is_used(project, admin, sys_, chain):

@@ -65,9 +65,8 @@ def test_init__handover_checkable_from_role_events(project, admin, registry, lm,
     assert held == {(bytes(r), admin.address) for r in roles}
 
 
-def test_init__zero_admin__reverts(project, admin, registry, lm):
-    with ape.reverts("reputation: zero admin"):
-        admin.deploy(project.Reputation, registry, lm, "0x" + "00" * 20)
+def test_init__zero_admin__reverts(project, admin, registry, lm, deploy_reverts):
+    deploy_reverts(admin, project.Reputation, registry, lm, "0x" + "00" * 20, reason="reputation: zero admin")
 
 
 # --- rate -------------------------------------------------------------------------------------

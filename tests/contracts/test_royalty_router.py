@@ -71,14 +71,12 @@ def _call(contract, name, *args):
 # ----------------------------------------------------------------------------------- deploy
 
 
-def test_deploy__zero_registry__reverts(project, admin):
-    with ape.reverts("royalty: zero registry"):
-        admin.deploy(project.RoyaltyRouter, ZERO, admin)
+def test_deploy__zero_registry__reverts(project, admin, deploy_reverts):
+    deploy_reverts(admin, project.RoyaltyRouter, ZERO, admin, reason="royalty: zero registry")
 
 
-def test_deploy__zero_admin__reverts(project, admin, registry):
-    with ape.reverts("royalty: zero admin"):
-        admin.deploy(project.RoyaltyRouter, registry, ZERO)
+def test_deploy__zero_admin__reverts(project, admin, registry, deploy_reverts):
+    deploy_reverts(admin, project.RoyaltyRouter, registry, ZERO, reason="royalty: zero admin")
 
 
 def test_deploy__admin_gets_roles__deployer_renounces(project, admin, stranger, registry, role_holders):

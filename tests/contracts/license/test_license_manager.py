@@ -26,11 +26,9 @@ def test_init__admin__holds_admin_pauser_arbiter(lm, admin, registry):
     assert lm.next_terms_id() == 1 and lm.next_credential_id() == 1
 
 
-def test_init__zero_registry_or_window__reverts(project, admin, registry):
-    with ape.reverts("license: zero registry"):
-        admin.deploy(project.LicenseManager, ZERO, admin, WINDOW)
-    with ape.reverts("license: bad settlement window"):
-        admin.deploy(project.LicenseManager, registry, admin, 0)
+def test_init__zero_registry_or_window__reverts(project, admin, registry, deploy_reverts):
+    deploy_reverts(admin, project.LicenseManager, ZERO, admin, WINDOW, reason="license: zero registry")
+    deploy_reverts(admin, project.LicenseManager, registry, admin, 0, reason="license: bad settlement window")
 
 
 def test_supports_interface__erc165_721_metadata_5192(lm):

@@ -594,14 +594,13 @@ def test_wire__once_only(system, admin, stranger):
     assert system.meter.staking() == system.staking.address
 
 
-def test_constructor__emits_meter_configured_and_checks_windows(project, admin, system, chain):
+def test_constructor__emits_meter_configured_and_checks_windows(project, admin, system, chain, deploy_reverts):
     m = system.meter
     logs = list(m.MeterConfigured.range(0, chain.blocks.head.number + 1))
     assert [(e.epoch_length, e.genesis, e.settlement_window, e.withdrawal_thaw) for e in logs] == [
         (EPOCH, m.genesis(), WINDOW, THAW)]
     args = (system.lm, system.router, system.identity, admin, EPOCH, m.genesis())
-    with ape.reverts("meter: thaw not above window"):
-        admin.deploy(project.UsageMeter, *args, WINDOW, WINDOW, FEE_BPS)
+    deploy_reverts(admin, project.UsageMeter, *args, WINDOW, WINDOW, FEE_BPS, reason="meter: thaw not above window")
     other = admin.deploy(project.UsageMeter, *args, WINDOW - 1, THAW, FEE_BPS)
     lm2 = admin.deploy(project.LicenseManager, system.registry, admin, WINDOW)
     with ape.reverts("license: window mismatch"):  # the transfer cooldown must cover the window
