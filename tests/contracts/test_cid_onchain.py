@@ -4,6 +4,7 @@ packed directory verifies against the content hash a capsule was minted with."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -45,7 +46,10 @@ def test_token_uri__minted_capsule__is_ipfs_plus_python_cid(registry, creator, m
 def capsule_dir(tmp_path):
     root = tmp_path / "iris"
     (root / "data").mkdir(parents=True)
-    (root / "data" / "iris.csv").write_bytes(b"sepal,petal,species\n5.1,1.4,setosa\n")
+    # A nonce row: each test mints its own content (the registry refuses a content hash twice,
+    # whatever an earlier module left on the session chain).
+    (root / "data" / "iris.csv").write_bytes(b"sepal,petal,species\n5.1,1.4,setosa\n"
+                                             + f"# {os.urandom(8).hex()}\n".encode())
     (root / "capsule.toml").write_text('name = "Iris"\nkind = "dataset"\n[dataset_card]\nsize = { records = 1 }\n')
     return root
 
