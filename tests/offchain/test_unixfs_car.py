@@ -333,7 +333,7 @@ def test_node_serve__model_file_that_is_not_a_car__one_line_error(tmp_path):
     junk = tmp_path / "model.bin"
     junk.write_bytes(b"weights?")
     out = CliRunner().invoke(serve_command, ["--capsule", "1", "--model", str(junk), "--account", "TEST::0"])
-    assert out.exit_code == 1 and "neither a model directory nor a capsule CAR" in out.output
+    assert out.exit_code == 1 and "neither a capsule directory nor a capsule CAR" in out.output and "codexfield pack DIR --car" in out.output
     assert "Traceback" not in out.output
 
 
