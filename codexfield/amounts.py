@@ -48,9 +48,20 @@ def parse(text: str, tokens: Mapping[str, Mapping[str, Any]], default_symbol: st
 
 
 def fmt(raw: int, symbol: str, decimals: int) -> str:
-    """Raw units as '<number> <SYMBOL>' with no trailing zeros ('0.002 USDC', '10 USDC')."""
-    value = Decimal(int(raw)) / (Decimal(10) ** int(decimals))
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text} {symbol}"
+    """Raw units as '<number> <SYMBOL>' with no trailing zeros ('0.002 USDC', '10 USDC'); exact
+    for every uint256 (integer arithmetic, not Decimal's 28 significant digits)."""
+    from codexfield.ldl.decompiler import format_decimal
+
+    return f"{format_decimal(int(raw), int(decimals))} {symbol}"
+
+
+def short_address(address: str) -> str:
+    """'0x5FbDB2315678afecb367f032d93F642f64180aa3' -> '0x5FbD…0aa3'."""
+    address = str(address)
+    return address if len(address) <= 12 else f"{address[:6]}…{address[-4:]}"
+
+
+def fmt_unknown(raw: int, token: str) -> str:
+    """An amount of a token whose symbol and decimals are not known: the raw integer and the
+    shortened token address ('2000 units of 0x5FbD…0aa3'), never a guessed unit."""
+    return f"{int(raw)} units of {short_address(token)}"
