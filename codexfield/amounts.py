@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Mapping
 
 
@@ -24,9 +24,15 @@ def to_raw(number: str | Decimal | int, decimals: int, shown: str | None = None)
         raise AmountError(f"{shown or number!r} is not a number (write e.g. '12.5 USDC')") from None
     if not value.is_finite() or value < 0:
         raise AmountError(f"{shown or number} is not a non-negative amount")
-    raw = value * (Decimal(10) ** decimals)
+    if value and value.adjusted() + int(decimals) >= 78:  # at least 10**78 raw units
+        raise AmountError(f"{shown or number} is more than any token amount (a uint256) can hold")
+    with localcontext() as ctx:  # exact: enough digits for the whole number (the default 28 round)
+        ctx.prec = len(value.as_tuple().digits) + max(0, value.as_tuple().exponent) + int(decimals) + 10
+        raw = value * (Decimal(10) ** decimals)
     if raw != raw.to_integral_value():
         raise AmountError(f"{shown or number} has more than {decimals} decimals")
+    if raw >= 2**256:
+        raise AmountError(f"{shown or number} is more than any token amount (a uint256) can hold")
     return int(raw)
 
 
