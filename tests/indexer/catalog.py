@@ -48,7 +48,7 @@ def populate(engine, tmp_path) -> None:
 
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
 MODEL_CARD = {
-    "task": "text-classification", "architecture": "DistilBERT", "parameters": 66_000_000,
+    "task": "text-classification", "architecture": "TinyBERT", "parameters": 66_000_000,
     "language": ["en", "pt-BR"], "base_model": 2, "training_data": [1, "https://example.org/reviews",
                                                                     "javascript:window.__pwned=1"],
     "metrics": [{"name": "accuracy", "value": 0.913, "dataset": "reviews", "split": "test"},

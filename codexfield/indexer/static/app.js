@@ -214,7 +214,7 @@ const DATASET_SECTIONS = [["source", "Source"], ["collection_process", "Collecti
 function drawCard(c) {
   const card = c.manifest && c.manifest.card;
   const tags = [];
-  const chip = (k, v) => { const li = el("li", { "data-chip": k }); li.appendChild(el("span", { class: "k" }, k)); li.appendChild(document.createTextNode(String(v))); tags.push(li); };
+  const chip = (k, v) => { const li = el("li", { "data-chip": k }); li.appendChild(el("span", { class: "k" }, k + " ")); li.appendChild(document.createTextNode(String(v))); tags.push(li); };
   chip("kind", KINDS[c.kind]);
   const body = card && (card.model_card || card.dataset_card);
   if (body && body.task) chip("task", body.task);
