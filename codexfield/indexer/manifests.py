@@ -6,7 +6,9 @@ integrity is by construction). `ManifestWorker.process()` fetches the due entrie
 * the capsule's `uri` when it is `http(s)://` or `file://` (checked against the CID), else the
   configured store (`open_store()`: LocalStore by default, kubo or a gateway by spec);
 * an `ipfs://` uri naming another or an unparsable CID is a `bad_cid` failure;
-* the bytes must hash to the CID (`IntegrityError` otherwise) and parse as a valid manifest.
+* the bytes must hash to the CID (`IntegrityError` otherwise) and parse as a valid manifest;
+  its search text (`search_fields`) and its card (`card_fields`, what the capsule page shows,
+  JSON in `manifests.card`) are stored.
 
 Failures stay in the queue (`status = retry`) with exponential back-off:
 `next_attempt_at = now + min(base * 2**(attempts - 1), max_delay)`; after `max_attempts`
