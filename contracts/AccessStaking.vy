@@ -408,7 +408,9 @@ def finalize_epoch(epoch: uint256, max_nodes: uint256) -> bool:
     @return bool True when the epoch is final.
     """
     assert epoch == poa_epochs.next_epoch, "poa: not next epoch"
-    assert block.timestamp >= poa_epochs.genesis + (epoch + 1) * poa_epochs.epoch_length + poa_epochs.report_window, "poa: reporting open"
+    assert (
+        block.timestamp >= poa_epochs.genesis + (epoch + 1) * poa_epochs.epoch_length + poa_epochs.report_window
+    ), "poa: reporting open"
     assert max_nodes > 0 and max_nodes <= MAX_PAGE, "poa: bad page size"
     if self.epoch_reports[epoch] == 0:
         poa_rewards._close_epoch(epoch, 0)
@@ -623,7 +625,9 @@ def _serves(node: address, at: uint256) -> bool:
     if at < (meta >> 192) & masks.MASK40:
         return False
     jailed_at: uint256 = (meta >> 152) & masks.MASK40
-    if jailed_at != 0 and at >= jailed_at and at < poa_epochs.genesis + ((meta >> 88) & masks.MASK32) * poa_epochs.epoch_length:
+    if jailed_at != 0 and at >= jailed_at and (
+        at < poa_epochs.genesis + ((meta >> 88) & masks.MASK32) * poa_epochs.epoch_length
+    ):
         return False
     return poa_stake._stake[node] & masks.MASK127 >= poa_stake.min_stake
 

@@ -53,7 +53,9 @@ alpha_bps: immutable(uint256)
 
 
 @deploy
-def __init__(latency_max_ms_: uint256, w_availability_: uint256, w_latency_: uint256, w_usage_: uint256, alpha_bps_: uint256):
+def __init__(
+    latency_max_ms_: uint256, w_availability_: uint256, w_latency_: uint256, w_usage_: uint256, alpha_bps_: uint256
+):
     """
     @dev Sets the formula's constants (the deployable checked them).
     @param latency_max_ms_ Latency bound in ms (non-zero).

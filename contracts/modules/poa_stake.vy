@@ -93,7 +93,9 @@ _slash_epoch: uint256
 
 
 @deploy
-def __init__(stake_token_: address, min_stake_: uint256, thaw_period_: uint256, slash_bps_: uint256, slash_cap_bps_: uint256):
+def __init__(
+    stake_token_: address, min_stake_: uint256, thaw_period_: uint256, slash_bps_: uint256, slash_cap_bps_: uint256
+):
     """
     @dev Sets the ledger's constants (the deployable checked them).
     @param stake_token_ The token nodes stake.
