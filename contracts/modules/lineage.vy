@@ -12,6 +12,8 @@
         keeps its cache flag and parent count there; CapsuleRegistry leaves them zero).
         The CapsuleRegistry writes this layout at mint and the RoyaltyRouter caches it; both
         read it back with `at` / `unpack`. Stateless: import it, no `initializes:` needed.
+        Hot loops that cannot afford an internal call per parent use the constants
+        (ENTRY_BITS, PER_WORD) in their own shift expressions: the layout still has one home.
 
         Example:
             from .modules import lineage
@@ -76,7 +78,8 @@ def pack(parents: DynArray[ICapsuleRegistry.Parent, MAX_PARENTS]) -> (uint256[3]
         p: ICapsuleRegistry.Parent = parents[i]
         if p.capsule_id > _ID_MASK:
             fits = False
-        words[i // PER_WORD] |= self.entry(p.capsule_id, p.share_bps, i)
+        # `entry` written out (no internal call per parent).
+        words[i // PER_WORD] |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (ENTRY_BITS * (i % PER_WORD))
     return words, fits
 
 
