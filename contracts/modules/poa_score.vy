@@ -10,12 +10,8 @@
         constants: the latency bound, the three weights and the EMA factor. Reads no storage:
         AccessStaking's `finalize_epoch` feeds it the medians of an epoch's stored reports, and
         the exported `score_reports` view runs the same code on reports given as arguments.
-
-            A  = median_i(successes_i * WAD // probes_i)
-            L  = WAD - min(WAD, median_i(latency_ms_i) * WAD // latency_max_ms)
-            U  = (mu - min(failed_mu, mu)) * WAD // mu                 (only if mu > 0)
-            q  = (wA*A + wL*L + wU*U) // BPS    or    (wA*A + wL*L) // (wA + wL)
-            r' = (alpha*q + (BPS - alpha)*r) // BPS
+        The formula is written out once, in the header of contracts/AccessStaking.vy (A, L, U,
+        q and r' there are `_quality`'s steps; the medians are `_median`).
 
         Example (in the deployable that `initializes: poa_score`):
             q, r = poa_score._quality(poa_score._median(avail), poa_score._median(lat), mu, failed_mu, r)
