@@ -79,8 +79,6 @@
         (withdrawals wait on it), `fund_rewards`, `update_node` or reads.
 """
 
-from ethereum.ercs import IERC20
-
 from interfaces import IAccessStaking
 from interfaces import IUsageMeter
 
