@@ -133,10 +133,18 @@ def bulk_insert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]
     rows = list(rows)
     if not rows:
         return
-    cols = [table.c[c] for c in rows[0]]
-    pk = [c.name for c in table.primary_key.columns]
-    rest = [c.name for c in cols if c.name not in pk]
     dialect = conn.dialect
+    pk = [c.name for c in table.primary_key.columns]
+    rest = [c for c in rows[0] if c not in pk]  # what an upsert updates: the columns the rows give
+    if dialect.name == "postgresql":
+        # As SQLAlchemy's INSERT does: a column a row leaves out takes its Python-side default
+        # (when inserted; an upsert does not overwrite it).
+        given = set(rows[0])
+        defaults = {c.name: c.default.arg for c in table.columns
+                    if c.name not in given and c.default is not None and c.default.is_scalar}
+        if defaults:
+            rows = [{**defaults, **r} for r in rows]
+    cols = [table.c[c] for c in rows[0]]
     if dialect.name != "postgresql":
         if on_conflict is None:
             conn.execute(table.insert(), rows)
