@@ -402,6 +402,11 @@ class CapsuleScore(Base):
         Index("ix_capsule_scores_rank_rating", rating_bayes.desc(), "capsule_id"),
         Index("ix_capsule_scores_rank_calls", calls.desc(), "capsule_id"),
         Index("ix_capsule_scores_rank_newest", "created_block", "token_id", "capsule_id"),
+        # The `min_rating` / `max_price` filters: only rows with a value are indexed (migration 0005).
+        Index("ix_capsule_scores_rating_avg", rating_avg, postgresql_where=rating_avg.isnot(None),
+              sqlite_where=rating_avg.isnot(None)),
+        Index("ix_capsule_scores_min_price_per_mu", min_price_per_mu, postgresql_where=min_price_per_mu.isnot(None),
+              sqlite_where=min_price_per_mu.isnot(None)),
     )
 
 

@@ -53,8 +53,9 @@ def _fts(conn: Connection, q: str):
                         "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts)").bindparams(fts=match)
         return text("capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE manifests.rowid IN "
                     "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts))").bindparams(fts=match)
-    return text("capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE "
-                "manifests.search_vector @@ to_tsquery('english', :fts))").bindparams(
+    # PostgreSQL: the manifest's vector copied onto the capsule's score row (migration 0005, GIN
+    # index), so the planner combines it with the other filters and the sort index on one table.
+    return text("capsule_scores.search_vector @@ to_tsquery('english', :fts)").bindparams(
         fts=" & ".join(f"{w}:*" for w in words))
 
 
@@ -106,10 +107,12 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
     if not include_moderated:
         where.append(S.c.moderation.notin_(MODERATED))
     cond = and_(*where) if where else literal(True)
+    if conn.dialect.name == "postgresql":
+        return _search_pg(conn, cond, sort, limit, offset)
+    order = SORTS[sort]
     found = conn.execute(select(func.count()).select_from(
         select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())).scalar_one()
-    order = SORTS[sort]
-    if found <= TOTAL_CAP and conn.dialect.name == "sqlite":
+    if found <= TOTAL_CAP:
         # Few matches: collect them through the filters' indexes and sort them, rather than walk
         # the sort index past (nearly) every capsule. SQLite cannot see that through `LIMIT ?`, so
         # the sort key is made an expression, which no index serves.
@@ -123,9 +126,13 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
     rows = {r["id"]: r for r in conn.execute(
         select(*SUMMARY).select_from(C.join(S, S.c.capsule_id == C.c.id).outerjoin(MF, MF.c.cid == C.c.cid))
         .where(C.c.id.in_(page))).mappings()} if page else {}
+    return _page(conn, found, limit, offset, more, [rows[i] for i in page if i in rows])
+
+
+def _page(conn: Connection, found: int, limit: int, offset: int, more: bool, rows: list) -> dict[str, Any]:
     capped = found > TOTAL_CAP
-    total = max(TOTAL_CAP, offset + len(page) + (1 if more else 0)) if capped else found
-    items = [_capsule_json(rows[i]) for i in page if i in rows]
+    total = max(TOTAL_CAP, offset + len(rows) + (1 if more else 0)) if capped else found
+    items = [_capsule_json(r) for r in rows]
     _min_price_texts(conn, items)
     return {"total": total, "total_capped": capped, "limit": limit, "offset": offset,
             "next_offset": offset + limit if more else None, "items": items}
@@ -148,6 +155,52 @@ def _min_price_texts(conn: Connection, items: list[dict[str, Any]]) -> None:
         r = found.get(c["id"])
         if r is not None:
             c["min_price_text"] = amount_text(c["min_price_per_mu"], tokens.get(r.chain_id, r.payment_token)) + " / MU"
+
+
+def _sort_key(c) -> tuple[str, bool]:
+    """(column name, descending) of one ORDER BY element of `SORTS`."""
+    if getattr(c, "modifier", None) is operators.desc_op:
+        return c.element.name, True
+    return c.name, False
+
+
+def _search_pg(conn: Connection, cond, sort: str, limit: int, offset: int) -> dict[str, Any]:
+    """PostgreSQL: count, page and summary rows in ONE statement (a round trip is the dearest
+    part of a cheap query on a busy server).
+
+    `matches` materialises up to `TOTAL_CAP + 1` matching rows with their sort keys, in whatever
+    order the planner finds them cheapest (through the filters' indexes). When they are at most
+    `TOTAL_CAP`, they are all the matches: the page is sorted from them (`few`). Otherwise the
+    page is read in the order of the sort index, filtering as it goes, stopping after
+    `offset + limit + 1` rows (`many`). Each branch is gated by the count (a one-time filter:
+    the other branch is not executed). One row past the page tells whether there is more."""
+    keys = [_sort_key(c) for c in SORTS[sort]]
+    names = list(dict.fromkeys(["capsule_id", *(k for k, _ in keys)]))
+    matches = select(*(S.c[k] for k in names)).where(cond).limit(TOTAL_CAP + 1) \
+        .cte("matches").prefix_with("MATERIALIZED")
+    n = select(func.count()).select_from(matches).scalar_subquery()
+
+    def ordered(t):
+        return [t.c[k].desc() if desc else t.c[k] for k, desc in keys]
+
+    few = select(*(matches.c[k] for k in names)).where(n <= TOTAL_CAP).order_by(*ordered(matches)) \
+        .limit(limit + 1).offset(offset).subquery("few")
+    many = select(*(S.c[k] for k in names)).where(cond, n > TOTAL_CAP).order_by(*SORTS[sort]) \
+        .limit(limit + 1).offset(offset).subquery("many")
+    page = select(*few.c).union_all(select(*many.c)).subquery("page")
+    rows = conn.execute(
+        select(n.label("n_matches"), *SUMMARY)
+        .select_from(page.join(C, C.c.id == page.c.capsule_id).join(S, S.c.capsule_id == C.c.id)
+                     .outerjoin(MF, MF.c.cid == C.c.cid))
+        .order_by(*ordered(page))).mappings().all()
+    if rows:
+        found = int(rows[0]["n_matches"])
+    else:  # the page lies past the matches (or there are none): count them alone
+        found = conn.execute(select(func.count()).select_from(
+            select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())).scalar_one()
+    more = len(rows) > limit
+    return _page(conn, found, limit, offset, more, [{k: v for k, v in r.items() if k != "n_matches"}
+                                              for r in rows[:limit]])
 
 
 def lineage(conn: Connection, capsule_id: str, depth: int = 8, limit: int = 500) -> dict[str, Any]:
