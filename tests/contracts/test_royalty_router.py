@@ -139,11 +139,25 @@ def test_set_token_allowed__zero_token__reverts(router, admin):
         router.set_token_allowed(ZERO, True, sender=admin)
 
 
-def test_set_token_allowed__supply_over_128_bits__reverts(router, admin, deploy_token):
+MAX_BALANCE = 2**127 - 1  # the claimable has 127 bits beside the live bit
+
+
+def test_max_balance__is_2_127_minus_1(router):
+    assert router.MAX_BALANCE() == MAX_BALANCE
+
+
+def test_set_token_allowed__supply_over_max_balance__reverts(router, admin, deploy_token):
     t = deploy_token("BIG", 18)
-    t.mint(admin, 2**128, sender=admin)
+    t.mint(admin, MAX_BALANCE + 1, sender=admin)
     with ape.reverts("royalty: supply too large"):
         router.set_token_allowed(t, True, sender=admin)
+
+
+def test_set_token_allowed__supply_at_max_balance__allowed(router, admin, deploy_token):
+    t = deploy_token("MAX", 18)
+    t.mint(admin, MAX_BALANCE, sender=admin)
+    router.set_token_allowed(t, True, sender=admin)
+    assert router.token_allowed(t)
 
 
 # ----------------------------------------------------------------------------------- pay
@@ -211,12 +225,62 @@ def test_pay__fee_on_transfer_token__reverts(project, router, admin, creator, co
     assert router.vault(c, t) == 0 and t.balanceOf(router) == 0
 
 
-def test_pay__vault_over_128_bits__reverts(router, usdc, creator, consumer, mint_capsule, fund):
+def test_pay__vault_over_max_balance__reverts(router, usdc, creator, consumer, mint_capsule, fund):
     c = mint_capsule(creator)
-    fund(consumer, 2**128)
-    router.pay(c, usdc, 2**128 - 1, sender=consumer)
+    fund(consumer, MAX_BALANCE + 1)
+    router.pay(c, usdc, MAX_BALANCE, sender=consumer)
+    assert router.vault(c, usdc) == MAX_BALANCE and router.claimable(c, usdc) == 0
     with ape.reverts("royalty: balance overflow"):
         router.pay(c, usdc, 1, sender=consumer)
+
+
+def test_balances__at_max_balance__propagate_and_claim_exactly_live_bit_hidden(router, usdc, creator, consumer,
+                                                                              stranger, mint_capsule, fund):
+    """The boundary of the packed slot: MAX_BALANCE in the vault, then in the claimable, then paid out;
+    the live bit never shows in a view and never becomes part of an amount."""
+    c = mint_capsule(creator)
+    fund(consumer, MAX_BALANCE)
+    router.pay(c, usdc, MAX_BALANCE, sender=consumer)
+    router.propagate(c, usdc, sender=stranger)
+    assert router.vault(c, usdc) == 0 and router.claimable(c, usdc) == MAX_BALANCE
+    before = usdc.balanceOf(creator)
+    assert router.claim(c, usdc, creator, sender=creator).return_value == MAX_BALANCE
+    assert usdc.balanceOf(creator) - before == MAX_BALANCE and usdc.balanceOf(router) == 0
+    assert router.vault(c, usdc) == 0 and router.claimable(c, usdc) == 0
+    assert router.claim(c, usdc, creator, sender=creator).return_value == 0
+
+
+def test_claim__leaves_slot_live__next_credit_is_no_fresh_write(router, usdc, creator, consumer, creditor,
+                                                               mint_capsule, fund):
+    """After a full claim the slot keeps its live bit: the next credit writes non-zero to non-zero."""
+    c, fresh = mint_capsule(creator), mint_capsule(creator)
+    fund(consumer, 10)
+    router.pay(c, usdc, 10, sender=consumer)
+    router.claim(c, usdc, creator, sender=creator)
+    assert (router.vault(c, usdc), router.claimable(c, usdc)) == (0, 0)
+    usdc.mint(router, 14, sender=creditor)
+    again = router.credit(c, usdc, 7, sender=creditor).gas_used
+    first = router.credit(fresh, usdc, 7, sender=creditor).gas_used
+    assert first - again >= 17_000  # a fresh slot costs 20,000, a live one 2,900
+    assert router.vault(c, usdc) == 7 and router.vault(fresh, usdc) == 7
+
+
+def test_pay__live_slot__skips_registry_but_unknown_capsule_still_reverts(router, usdc, creator, consumer,
+                                                                         mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 20)
+    router.pay(c, usdc, 10, sender=consumer)
+    router.pay(c, usdc, 10, sender=consumer)  # live slot: no registry call needed
+    assert router.vault(c, usdc) == 20
+    with ape.reverts("royalty: unknown capsule"):
+        router.pay(10**9 + 7, usdc, 1, sender=consumer)
+
+
+def test_claim__never_credited__returns_zero(router, usdc, creator, mint_capsule):
+    c = mint_capsule(creator)
+    tx = router.claim(c, usdc, creator, sender=creator)
+    assert tx.return_value == 0 and not [e for e in tx.events if e.event_name == "RoyaltyClaimed"]
+    assert (router.vault(c, usdc), router.claimable(c, usdc)) == (0, 0)
 
 
 # ----------------------------------------------------------------------------------- credit

@@ -6,7 +6,7 @@ Anchor rows (another protocol's contract measured on the same anvil, see tests/g
 area "anchor", an operation name that says whose contract and what was measured, e.g.
 `record_anchor("0xSplits v1 SplitMain: full cycle per recipient, K=2", gas, "how measured")`.
 A CodexField target row names the anchor rows it is compared with in
-`codexfield.gas_table.TARGETS` (its `anchors` list), and the table prints each measured anchor
+`codexfield.gas_table.TARGETS` (the {measured row: anchor row} map of each entry), and the table prints each measured anchor
 figure and the ratio beside it; a gas test asserts the ratio with `anchor_gas(operation)`.
 """
 
