@@ -56,8 +56,7 @@ TARGETS: list[tuple[str, str, list[tuple[str, str, Limit]], str, dict[str, str]]
     ("propagate one hop, K parents", "≤ 15k + 6k·K",
      [("royalty", "propagate one hop, 1 parent (warm)", 21_000),
       ("royalty", "propagate one hop, 2 parents (warm)", 27_000),
-      ("royalty", "propagate one hop, 8 parents (warm)", 63_000)], "",
-     {"propagate one hop, 8 parents (warm)": f"{SPLITMAIN}: distributeERC20 per extra recipient, fresh"}),
+      ("royalty", "propagate one hop, 8 parents (warm)", 63_000)], "", {}),
     ("propagate after the parents claimed, per extra parent", f"≤ {SPLITMAIN} per extra recipient",
      [("royalty", "propagate, per extra parent (after the parents claimed)", "anchor")], "",
      {"propagate, per extra parent (after the parents claimed)":
