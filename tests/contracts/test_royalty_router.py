@@ -742,3 +742,31 @@ def test_cli__breakdown_and_settle__against_chain(tmp_path, monkeypatch, router,
     assert out.exit_code == 0, out.output
     assert "3 capsules in 2 batch(es)" in out.output
     assert [router.claimable(c, usdc) for c in (leaf, mid, root)] == [850_000, 70_000, 80_000]
+
+
+@pytest.mark.parametrize("during", ["claim", "pay"])
+def test_credit__reentering_from_a_creditor_inside_claim_or_pay__is_counted_exactly(project, admin, registry, creator,
+                                                                                   consumer, accounts, mint_capsule,
+                                                                                   during):
+    """`credit` is outside the reentrancy lock: a wired creditor's credit that lands inside
+    `claim`'s payout or `pay`'s pull (here the token itself is wired as the creditor) is added
+    once, after the slot was written (claim) or before it is re-read (pay): conservation holds."""
+    r = admin.deploy(project.RoyaltyRouter, registry, admin)
+    evil = admin.deploy(project.EvilReentrantToken)
+    r.set_token_allowed(evil, True, sender=admin)
+    r.wire(evil, accounts[9], sender=admin)
+    c = mint_capsule(creator)
+    evil.mint(consumer, 300, sender=consumer)
+    evil.approve(r, 300, sender=consumer)
+    r.pay(c, evil, 100, sender=consumer)
+    r.propagate(c, evil, sender=consumer)
+    evil.mint(r, 7, sender=consumer)  # the creditor's 7 wei are in the router before it credits them
+    evil.arm(r, _call(r, "credit", c, evil.address, 7), sender=consumer)
+    if during == "claim":
+        assert r.claim(c, evil, creator, sender=creator).return_value == 100
+        assert (r.vault(c, evil), r.claimable(c, evil)) == (7, 0)
+    else:
+        r.pay(c, evil, 50, sender=consumer)  # credit moves no token: the pull's balance delta stays exact
+        assert (r.vault(c, evil), r.claimable(c, evil)) == (57, 100)
+    assert evil.attempts() == 1 and evil.successes() == 1
+    assert evil.balanceOf(r) == r.vault(c, evil) + r.claimable(c, evil)
