@@ -40,8 +40,9 @@
         a timelock) can pause `pay` and edit the token allow-list of `pay` and of new
         license terms, and nothing else; no admin function reaches a vault or a claimable.
         Allowed tokens must be plain ERC-20s (no fee on transfer, no rebasing) with a total
-        supply of at most MAX_BALANCE = 2**127 - 1. Every token-moving function is non-reentrant (pragma) and
-        follows checks-effects-interactions; `pay` checks the balance delta.
+        supply of at most MAX_BALANCE = 2**127 - 1. Every token-moving function is
+        non-reentrant (pragma; `credit`, which moves no token, is exempt) and follows
+        checks-effects-interactions; `pay` checks the balance delta.
 @custom:kill Pausing (PAUSER) stops `pay` (new revenue from outside) only. It never stops
         `credit` from the wired creditors (settling usage already served and fees already
         paid), `propagate`, `propagate_many` or `claim`, for any token, allowed or not.
@@ -195,11 +196,12 @@ def credit(capsule_id: uint256, token: address, amount: uint256):
     @dev Adds `amount` to the capsule's vault; the caller has already transferred the tokens.
     @notice Only the wired creditors (the LicenseManager's upfront fees, the UsageMeter's
             license amounts). The hot path: no external call; the creditor vouches that the
-            capsule exists. Exempt from the reentrancy lock (`@reentrant`): it makes no external
-            call and moves no token, and every locked function re-reads the slots it writes
-            after its own external calls, so a credit landing inside one of them (only a wired
-            creditor can) is counted exactly; the lock would cost 300 of its 10k budget. Never stopped by the pause or the token allow-list (usage already
-            served must settle). A zero amount is a no-op (no event).
+            capsule exists. Never stopped by the pause or the token allow-list (usage already
+            served must settle). A zero amount is a no-op (no event). Exempt from the
+            reentrancy lock (`@reentrant`): it makes no external call and moves no token, and
+            every locked function re-reads the slot it writes after its own external calls,
+            so a credit landing inside one of them (only a wired creditor can) is counted
+            exactly; the lock would cost 300 of its 10k budget.
     @param capsule_id The capsule that earned the revenue.
     @param token The ERC-20 token (the terms' payment token).
     @param amount The amount already sent to this contract.
@@ -298,7 +300,8 @@ def set_token_allowed(token: address, allowed: bool):
     @dev Adds or removes a token from the allow-list of `pay` and of new license terms
          (admin; the LicenseManager's `create_terms` asks `token_allowed`).
     @notice Removing a token never blocks `credit`, propagation or claims of existing
-            balances. Allowing checks that the token's total supply is at most MAX_BALANCE (2**127 - 1).
+            balances. Allowing checks that the token's total supply is at most MAX_BALANCE
+            (2**127 - 1).
     @param token The ERC-20 token.
     @param allowed Whether `pay` and new terms accept it.
     """
