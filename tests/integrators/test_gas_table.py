@@ -21,7 +21,7 @@ def test_render__every_design_target__with_measurement_status_and_anchors(tmp_pa
     assert "| mint a capsule with 2 parents | ≤ 150k | 140,000 | ✅ |" in text
     assert "| 31,000 | ❌ |" in text
     assert "not measured" in text  # e.g. claim: no royalty claim row written here
-    assert "0xSplits v1 SplitMain: distributeERC20 per extra recipient, fresh: not measured in this run" in text
+    assert "0xSplits v1 SplitMain: distributeERC20 per extra recipient, warm (1 wei left): not measured in this run" in text
     assert "Livepeer: 190k–300k" in text and "one RAV per transaction" in text
 
 
