@@ -135,6 +135,11 @@ _SIG_AUTH_HASH: constant(bytes32) = keccak256(SIG_AUTH)
 MAX_BATCH: public(constant(uint256)) = 64
 
 
+# @dev Distinct (capsule, token) and (node, token) entries a batch accumulates before flushing.
+_MAX_CAPS: constant(uint256) = 8
+_MAX_NODES: constant(uint256) = 4
+
+
 # @dev Upper bound of the protocol fee (10%).
 MAX_FEE_BPS: public(constant(uint256)) = 1_000
 
@@ -661,8 +666,10 @@ def _ingest(
     n: uint256 = len(vouchers)
     assert n > 0, "meter: empty batch"
     assert len(signatures) == n, "meter: length mismatch"
-    caps: DynArray[CapsuleAgg, MAX_BATCH] = []
-    nodes: DynArray[NodeAgg, MAX_BATCH] = []
+    # Small accumulators (memory expansion is paid on the whole frame): when one is full, it
+    # is flushed and emptied (see `_flush_nodes`, `_flush_caps`).
+    caps: DynArray[CapsuleAgg, _MAX_CAPS] = []
+    nodes: DynArray[NodeAgg, _MAX_NODES] = []
     fee_bps: uint256 = self.protocol_fee_bps
     pool: address = self.staking
     applied: uint256 = 0
@@ -783,17 +790,20 @@ def _ingest(
         if d_calls != 0:
             failed_mu = d_mu * d_fail // d_calls
 
-        # Aggregate (linear search over at most 64 entries; a batch usually has one or two).
+        # Aggregate (linear search over a few entries; a batch usually has one or two).
         found: bool = False
-        for j: uint256 in range(len(caps), bound=MAX_BATCH):
+        for j: uint256 in range(len(caps), bound=_MAX_CAPS):
             if caps[j].capsule_id == chk.capsule_id and caps[j].token == chk.payment_token:
                 caps[j].amount += license_part - fee_l
                 found = True
                 break
         if not found:
+            if len(caps) == _MAX_CAPS:
+                self._flush_caps(caps)
+                caps = []
             caps.append(CapsuleAgg(capsule_id=chk.capsule_id, token=chk.payment_token, amount=license_part - fee_l))
         found = False
-        for j: uint256 in range(len(nodes), bound=MAX_BATCH):
+        for j: uint256 in range(len(nodes), bound=_MAX_NODES):
             if nodes[j].node == v.node and nodes[j].token == chk.payment_token:
                 nodes[j].amount += node_part - fee_n
                 nodes[j].fee += fee_l + fee_n
@@ -805,22 +815,46 @@ def _ingest(
                 found = True
                 break
         if not found:
+            if len(nodes) == _MAX_NODES:
+                self._flush_nodes(nodes)
+                nodes = []
             nodes.append(NodeAgg(node=v.node, token=chk.payment_token, amount=node_part - fee_n, fee=fee_l + fee_n,
                                  calls=d_calls, failures=d_fail, latency_ms=d_lat, mu=d_mu, failed_mu=failed_mu))
 
     # Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
+    self._flush_nodes(nodes)
+    self._flush_caps(caps)
+    return applied
+
+
+@internal
+def _flush_nodes(nodes: DynArray[NodeAgg, _MAX_NODES]):
+    """
+    @dev Books accumulated node earnings, protocol fees and paid usage (effects only).
+    @param nodes The accumulated (node, token) entries.
+    """
     epoch: uint256 = (block.timestamp - genesis) // epoch_length
-    for a: NodeAgg in nodes:
-        if a.amount != 0:
-            self.node_balance[a.node][a.token] += a.amount
-        if a.fee != 0:
-            self.fee_balance[a.token] += a.fee
-        self._add_usage(a, epoch)
-    for k: uint256 in range(len(caps), bound=MAX_BATCH):
+    for i: uint256 in range(len(nodes), bound=_MAX_NODES):
+        if nodes[i].amount != 0:
+            self.node_balance[nodes[i].node][nodes[i].token] += nodes[i].amount
+        if nodes[i].fee != 0:
+            self.fee_balance[nodes[i].token] += nodes[i].fee
+        self._add_usage(nodes[i], epoch)
+
+
+@internal
+def _flush_caps(caps: DynArray[CapsuleAgg, _MAX_CAPS]):
+    """
+    @dev Moves accumulated license revenue to the router: one transfer per token, then one
+         `credit` per (capsule, token). Called after the effects of every voucher it covers
+         (mid-batch only when the accumulator is full; the meter is nonreentrant).
+    @param caps The accumulated (capsule, token) entries.
+    """
+    for k: uint256 in range(len(caps), bound=_MAX_CAPS):
         token: address = caps[k].token
         first: bool = True
         total: uint256 = 0
-        for m: uint256 in range(len(caps), bound=MAX_BATCH):
+        for m: uint256 in range(len(caps), bound=_MAX_CAPS):
             if caps[m].token == token:
                 if m < k:
                     first = False
@@ -828,10 +862,9 @@ def _ingest(
                 total += caps[m].amount
         if first and total != 0:
             assert extcall IERC20(token).transfer(router, total, default_return_value=True), "meter: transfer failed"
-    for c: CapsuleAgg in caps:
-        if c.amount != 0:
-            extcall IRoyaltyRouter(router).credit(c.capsule_id, c.token, c.amount)
-    return applied
+    for k: uint256 in range(len(caps), bound=_MAX_CAPS):
+        if caps[k].amount != 0:
+            extcall IRoyaltyRouter(router).credit(caps[k].capsule_id, caps[k].token, caps[k].amount)
 
 
 @internal
