@@ -733,7 +733,7 @@ def test_attack__withdraw_after_service__voucher_settles_before_thaw_ends(system
     system.meter.ingest([v.as_tuple()], [sig], sender=node)
     chain.pending_timestamp += THAW
     assert system.meter.withdraw(system.usdc, consumer, sender=consumer).return_value == 1_000 - 100 * (PRICE + NODE_PRICE)
-    assert 
+
 
 def test_ingest__more_capsules_and_nodes_than_the_accumulators__every_amount_booked(
         system, admin, licensor, consumer, node, fund, voucher, sign, accounts):
