@@ -249,6 +249,13 @@ _transfers: HashMap[uint256, uint256]
 _undo: transient(HashMap[uint256, uint256])
 
 
+# @dev Capsule => unix time `at` => True once `consume` saw the capsule not FLAGGED at `at`, for
+#      `at` before this block only: a state change is dated at its block, so the state at an
+#      earlier time is final and a batch asks the CapsuleRegistry once per (capsule, issued_at)
+#      (transient storage: gone when the transaction ends).
+_not_flagged: transient(HashMap[uint256, HashMap[uint256, bool]])
+
+
 # @dev Revenue sink 160 | next terms id 40 | next credential id 55 | paused 1 (one slot, read and
 #      written by `purchase`).
 _globals: uint256
@@ -588,9 +595,12 @@ def consume(
     new_usage: uint256 = 0
     previous: uint256 = 0  # the usage word, read once (in `_check`)
     res, new_usage, previous = self._check(credential_id, mu, purpose, at, True, payer, True)
-    if res.status == OK and mu != 0:
-        self._usage[credential_id] = new_usage
-        self._undo[credential_id] = previous + 1  # revoked_at < 2**40 keeps `previous` < 2**256 - 1
+    if res.status == OK:
+        if mu != 0:
+            self._usage[credential_id] = new_usage
+            self._undo[credential_id] = previous + 1  # revoked_at < 2**40 keeps `previous` < 2**256 - 1
+        if at < block.timestamp and not self._not_flagged[res.capsule_id][at]:
+            self._not_flagged[res.capsule_id][at] = True
     return res
 
 
@@ -952,7 +962,8 @@ def _check(
         res.status = REVOKED
         return res, 0, 0
     # A dispute flag stops usage from the moment it is set; usage served before it stays payable.
-    if check_flag and staticcall ICapsuleRegistry(registry).state_at(res.capsule_id, at) == _STATE_FLAGGED:
+    if check_flag and not self._not_flagged[res.capsule_id][at] \
+            and staticcall ICapsuleRegistry(registry).state_at(res.capsule_id, at) == _STATE_FLAGGED:
         res.status = CAPSULE_FLAGGED
         return res, 0, 0
     if purpose == 0 or purpose & ~scope != 0:
