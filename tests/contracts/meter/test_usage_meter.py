@@ -212,8 +212,8 @@ def test_ingest__wrong_signer__rejected(system, consumer, stranger, node, fund, 
     v = voucher(cred, 100)
     with ape.reverts("meter: bad signature"):
         system.meter.ingest([v.as_tuple()], [sign(v, stranger)], sender=node)
-    tx = system.meter.ingest([v.as_tuple(), voucher(cred, 1).as_tuple()],
-                             [sign(v, stranger), sign(voucher(cred, 1), consumer)], sender=node)
+    v1 = voucher(cred, 1)  # built once: two builds a second apart would carry different issued_at
+    tx = system.meter.ingest([v.as_tuple(), v1.as_tuple()], [sign(v, stranger), sign(v1, consumer)], sender=node)
     assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.BAD_SIGNATURE]
     assert system.lm.credential(cred).mu_used == 1  # the forged voucher's MU was undone
 
