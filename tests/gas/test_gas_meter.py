@@ -29,7 +29,7 @@ BOUND_ALONE = 145_000
 def meets(gas, target, what):
     """Pass if `gas` meets `target`; otherwise xfail saying by how much (docs/metering.md)."""
     if gas > target:
-        pytest.xfail(f"{what}: {gas:,.0f} gas measured, target {target:,}; floor analysis in docs/metering.md")
+        pytest.xfail(f"{what}: {gas:,.1f} gas measured, target {target:,}; floor analysis in docs/metering.md")
 
 
 @pytest.fixture(scope="module")
