@@ -71,6 +71,10 @@ initializes: eip712_domain_separator
 
 from .modules import scopes
 from .modules import reasons
+# @dev secp256k1 signature checks (v in {27, 28}, 0 < s <= n/2, r != 0): one routine for every signed message.
+from .modules import sig
+# @dev The fee-on-transfer balance check of a transfer in (one copy for every contract).
+from .modules import erc20_exact
 
 
 exports: (
@@ -160,10 +164,6 @@ MAX_FEE_BPS: public(constant(uint256)) = 1_000
 
 # @dev Basis points in a whole.
 BPS: constant(uint256) = 10_000
-
-
-# @dev secp256k1 n / 2: signatures with a larger s are malleated copies and rejected.
-_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 
 
 _MASK40: constant(uint256) = 2**40 - 1
@@ -406,10 +406,12 @@ def deposit(token: address, amount: uint256, beneficiary: address):
     assert not pausable.paused, "meter: paused"
     assert amount > 0, "meter: zero amount"
     assert beneficiary != empty(address), "meter: zero beneficiary"
-    before: uint256 = staticcall IERC20(token).balanceOf(self)
-    assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), \
-        "meter: transfer failed"
-    assert staticcall IERC20(token).balanceOf(self) - before == amount, "meter: fee-on-transfer token"
+    ok: bool = False
+    received: uint256 = 0
+    balance: uint256 = 0
+    ok, received, balance = erc20_exact.transfer_from(token, msg.sender, self, amount)
+    assert ok, "meter: transfer failed"
+    assert received == amount, "meter: fee-on-transfer token"
     self.escrow[beneficiary][token] += amount
     log Deposited(beneficiary=beneficiary, token=token, amount=amount, payer=msg.sender)
 
@@ -740,13 +742,13 @@ def _finish(b: Batch) -> uint256:
 
 
 @internal
-def _settle(b_: Batch, v: IUsageMeter.Voucher, sig: Bytes[65], tee_sig: Bytes[65], attested: bool) -> Batch:
+def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: Bytes[65], attested: bool) -> Batch:
     """
     @dev Applies one voucher of a batch whole or rejects it whole, and adds what it moves to
          the batch's accumulators.
     @param b_ The batch so far.
     @param v The voucher.
-    @param sig Its payer-side signature.
+    @param payer_sig Its payer-side signature.
     @param tee_sig The TEE co-signature (`ingest_attested` only).
     @param attested Whether the batch carries TEE co-signatures.
     @return Batch The batch with this voucher applied (or only its `serves` answer cached).
@@ -799,7 +801,7 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, sig: Bytes[65], tee_sig: Bytes[65
     # If the voucher then fails here (signature, TEE, escrow), `unconsume` restores the
     # credential exactly.
     digest: bytes32 = self._digest(v)
-    signer: address = self._recover(digest, sig)
+    signer: address = sig.recover_packed(digest, payer_sig)
     chk: ILicenseManager.UsageCheck = extcall ILicenseManager(license_manager).consume(
         v.credential_id, d_mu, v.purpose, at, v.payer
     )
@@ -964,7 +966,7 @@ def _tee_signed(pool: address, node: address, digest: bytes32, tee_sig: Bytes[65
     if pool == empty(address):
         return False
     tee: address = staticcall IAccessStaking(pool).tee_signer(node)
-    return tee != empty(address) and self._recover(digest, tee_sig) == tee
+    return tee != empty(address) and sig.recover_packed(digest, tee_sig) == tee
 
 
 @internal
@@ -1005,28 +1007,6 @@ def _digest(v: IUsageMeter.Voucher) -> bytes32:
         v.issued_at,
         v.deadline,
     )))
-
-
-@internal
-@pure
-def _recover(digest: bytes32, sig: Bytes[65]) -> address:
-    """
-    @dev Non-reverting ECDSA recovery of a 65-byte (r, s, v) signature; zero address unless
-         v is 27 or 28 and s <= n/2 (malleated copies and EIP-2098 forms are refused).
-    @param digest The signed digest.
-    @param sig The signature.
-    @return address The signer or zero.
-    """
-    if len(sig) != 65:
-        return empty(address)
-    r: uint256 = extract32(sig, 0, output_type=uint256)
-    s: uint256 = extract32(sig, 32, output_type=uint256)
-    v: uint256 = convert(slice(sig, 64, 1), uint256)
-    if v != 27 and v != 28:
-        return empty(address)
-    if s > _HALF_N or s == 0 or r == 0:
-        return empty(address)
-    return ecrecover(digest, v, r, s)
 
 
 @internal
