@@ -106,10 +106,10 @@ class Voucher:
     deadline: int
 
     def as_tuple(self) -> tuple:
-        return tuple(getattr(self, f.name) for f in fields(self))
+        return tuple(getattr(self, n) for n in _VOUCHER_FIELDS)
 
     def as_message(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {n: getattr(self, n) for n in _VOUCHER_FIELDS}
         d["node"] = checksum(self.node)
         d["payer"] = checksum(self.payer)
         return d
