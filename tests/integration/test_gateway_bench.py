@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"consumers", "calls", "calls_per_s", "p50_ms", "p99_ms", "node_invoke_ms", "model_ms",
-          "metering_overhead_ms", "node_cpu_ms_per_call", "client_cpu_ms_per_call", "errors", "error_kinds", "served"}
+          "metering_overhead_ms", "node_cpu_ms_per_call", "ingest_cpu_ms_per_call",
+          "client_cpu_ms_per_call", "errors", "error_kinds", "served"}
 
 
 def test_bench_gateway_reports_every_field():
