@@ -27,11 +27,12 @@ input re-serves the call (the answer was lost), never charging twice; a new chan
 the meter's `settled(...)` (a node that lost its file never asks for what was paid).
 
 Throughput: no lock is held across I/O for more than one channel: calls of one channel are
-ordered by a per-channel lock; the escrow is read from a cache (refreshed when older than
-`escrow_ttl_s`, before any refusal, and after each ingest: the meter checks it again at batch
-time); accepted vouchers are committed to SQLite in groups (one transaction for all calls that
-arrive while the previous commit runs) before the model runs; a background thread ingests
-batches through `UsageMeter.ingest`.
+ordered by a per-channel lock; the escrow is read from a cache (read when older than
+`escrow_ttl_s` and before any refusal, lowered by what each ingest settled: the meter checks it
+again at batch time); accepted credentials are re-read in the background; accepted vouchers
+are committed to SQLite in groups (one transaction for all calls that arrive while the
+previous commit runs, led by the first caller) before the model runs; a background thread
+ingests batches through `UsageMeter.ingest`.
 
 Error codes: 400 `bad_request` / `bad_input` / `missing_voucher` / `deadline` / `issued_at`;
 401 `bad_signature`; 402 `underpaid` / `escrow_short`; 403 `credential_refused`; 409 `replayed` /
