@@ -112,7 +112,7 @@ class _Channel:
 
 
 class _Waiter:
-    __slots__ = ("item", "event", "result", "done", "lead")
+    __slots__ = ("done", "event", "item", "lead", "result")
 
     def __init__(self, item: tuple):
         self.item, self.event, self.result, self.done, self.lead = item, threading.Event(), None, False, False
