@@ -658,7 +658,7 @@ def test_cli__breakdown_and_settle__against_chain(tmp_path, monkeypatch, router,
     from click.testing import CliRunner
 
     from codexfield import deployments
-    from codexfield.royalty import royalty_group
+    from codexfield.cli.royalty import royalty_group
 
     root, mid, leaf = family
     book = deployments.AddressBook(
