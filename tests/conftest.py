@@ -156,8 +156,9 @@ def role_holders(chain):
         if start is None:
             start = chain.provider.get_receipt(contract.txn_hash).block_number
         held: set[tuple[bytes, str]] = set()
-        granted = [(l.block_number, l.log_index, True, l) for l in contract.RoleGranted.range(start, chain.blocks.head.number + 1)]
-        revoked = [(l.block_number, l.log_index, False, l) for l in contract.RoleRevoked.range(start, chain.blocks.head.number + 1)]
+        head = chain.blocks.head.number + 1
+        granted = [(e.block_number, e.log_index, True, e) for e in contract.RoleGranted.range(start, head)]
+        revoked = [(e.block_number, e.log_index, False, e) for e in contract.RoleRevoked.range(start, head)]
         for _, _, grant, log in sorted(granted + revoked, key=lambda t: (t[0], t[1])):
             key = (bytes(log.role), log.account)
             if grant:

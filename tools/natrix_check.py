@@ -45,9 +45,12 @@ def findings() -> list[tuple[str, str, str, str]]:
     try:
         issues = json.loads(proc.stdout or "[]")
     except json.JSONDecodeError:
-        raise SystemExit(f"natrix failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
-    return [(i["code"], i["file"], subject(i["message"]), f"{i['file']}:{i['position']}: {i['code']} {i['message']}")
-            for i in issues]
+        detail = proc.stderr.strip() or proc.stdout.strip()
+        raise SystemExit(f"natrix failed (exit {proc.returncode}): {detail}") from None
+    return [
+        (i["code"], i["file"], subject(i["message"]), f"{i['file']}:{i['position']}: {i['code']} {i['message']}")
+        for i in issues
+    ]
 
 
 def accepted() -> list[tuple[str, str, str]]:

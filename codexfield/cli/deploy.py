@@ -86,7 +86,7 @@ def connect(network: str) -> Iterator[Any]:
         if not provider.is_connected:
             raise Refused(f"cannot connect to {network}: the RPC does not answer")
         try:
-            provider.chain_id
+            _ = provider.chain_id  # the first real RPC call: fails on a dead or wrong endpoint
         except Exception as exc:
             raise Refused(f"cannot connect to {network}: {str(exc).splitlines()[0][:200]}") from None
         yield provider

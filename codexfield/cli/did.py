@@ -12,6 +12,7 @@ import click
 from codexfield.cli.options import network_option
 from codexfield.did import did_for, resolve
 
+
 @click.group(name="did")
 def did_command() -> None:
     """did:ethr identities on the CodexField IdentityRegistry (ERC-1056)."""
@@ -21,8 +22,11 @@ def did_command() -> None:
 @click.argument("did")
 @network_option(help="ape network choice")
 @click.option("--document-only", "document_only", is_flag=True, help="print only the DID document, no metadata")
-@click.option("--chain-time", is_flag=True,
-              help="judge validity by the latest block's time instead of the wall clock (the spec's 'now')")
+@click.option(
+    "--chain-time",
+    is_flag=True,
+    help="judge validity by the latest block's time instead of the wall clock (the spec's 'now')",
+)
 def resolve_command(did: str, network: str, document_only: bool, chain_time: bool) -> None:
     """Resolve DID (did:ethr:<chainId hex>:<address>; without a network it means mainnet) and print JSON."""
     from ape.exceptions import ContractNotFoundError

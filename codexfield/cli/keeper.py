@@ -42,8 +42,16 @@ def keeper_group() -> None:
 @click.option("--confirmations", default=0, show_default=True, type=int, help="Blocks to wait before reading logs.")
 def settler_command(network, account_alias, state_path, interval, once, batch_size, confirmations):
     """Propagate credited royalty vaults leaf-to-root (RoyaltyRouter.propagate_many)."""
-    run("settler", network, account_alias, state_path, interval, once, batch_size=batch_size,
-         confirmations=confirmations)
+    run(
+        "settler",
+        network,
+        account_alias,
+        state_path,
+        interval,
+        once,
+        batch_size=batch_size,
+        confirmations=confirmations,
+    )
 
 
 @keeper_group.command("prober")
@@ -53,8 +61,17 @@ def settler_command(network, account_alias, state_path, interval, once, batch_si
 @click.option("--timeout", default=2.0, show_default=True, help="Seconds per probe.")
 def prober_command(network, account_alias, state_path, interval, once, probes, concurrency, timeout):
     """Probe registered nodes and submit epoch reports (needs the REPORTER role)."""
-    run("prober", network, account_alias, state_path, interval, once, probes=probes, concurrency=concurrency,
-         timeout=timeout)
+    run(
+        "prober",
+        network,
+        account_alias,
+        state_path,
+        interval,
+        once,
+        probes=probes,
+        concurrency=concurrency,
+        timeout=timeout,
+    )
 
 
 @keeper_group.command("finalizer")

@@ -35,22 +35,36 @@ class CommandFailed(click.ClickException):
 @click.command("pack")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--name", help="Capsule name (default: capsule.toml, else the directory name).")
-@click.option("--kind", type=click.Choice(KIND_NAMES, case_sensitive=False), help="Capsule kind (or kind = in capsule.toml).")
+@click.option(
+    "--kind", type=click.Choice(KIND_NAMES, case_sensitive=False), help="Capsule kind (or kind = in capsule.toml)."
+)
 @click.option("--description", help="One-paragraph description.")
 @click.option("--version", "version_", metavar="TEXT", help="Your version label, e.g. 1.2.0.")
 @click.option("--creator", help="Creator DID, e.g. did:ethr:0x7a69:0xabc...")
 @click.option("--parent", "parents", multiple=True, help="Parent capsule id or CAIP-19 id (repeatable).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help=f"Where to write the canonical manifest (default: DIR/{MANIFEST_FILE}).")
-@click.option("--car", "car", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the whole capsule (files, manifest, directory) as a CARv1 file for IPFS/Filecoin.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Where to write the canonical manifest (default: DIR/{MANIFEST_FILE}).",
+)
+@click.option(
+    "--car",
+    "car",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the whole capsule (files, manifest, directory) as a CARv1 file for IPFS/Filecoin.",
+)
 @click.option("--store/--no-store", default=True, show_default=True, help="Also put the manifest in the store.")
-@click.option("--store-url", envvar="CODEXFIELD_STORE", metavar="URL",
-              help="Store: a directory, file:///dir/, or kubo+http://127.0.0.1:5001 (default ~/.codexfield/store).")
+@click.option(
+    "--store-url",
+    envvar="CODEXFIELD_STORE",
+    metavar="URL",
+    help="Store: a directory, file:///dir/, or kubo+http://127.0.0.1:5001 (default ~/.codexfield/store).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def pack_command(directory, name, kind, description, version_, creator, parents, out, car, store, store_url, progress,
-                 as_json):
+def pack_command(
+    directory, name, kind, description, version_, creator, parents, out, car, store, store_url, progress, as_json
+):
     """Hash every file of DIRECTORY into a capsule manifest; print its content hash and CID.
 
     Mint with the printed content hash; 'codexfield verify' checks a directory against it later.
@@ -64,8 +78,17 @@ def pack_command(directory, name, kind, description, version_, creator, parents,
         extra["parents"] = [int(p) if p.isdigit() else p for p in parents]
     out = out or directory / MANIFEST_FILE
     try:
-        result = pack(directory, name=name, kind=kind, description=description, version=version_,
-                      progress=progress, skip=[out], car=car, **extra)
+        result = pack(
+            directory,
+            name=name,
+            kind=kind,
+            description=description,
+            version=version_,
+            progress=progress,
+            skip=[out],
+            car=car,
+            **extra,
+        )
         write_manifest(result, out)
         stored_in = None
         if store:
@@ -108,10 +131,16 @@ def pack_command(directory, name, kind, description, version_, creator, parents,
 @click.argument("directory", metavar="DIR_OR_CAR", type=click.Path(exists=True, path_type=Path))
 @click.argument("capsule_arg", metavar="[CAPSULE_ID]", required=False, type=int)
 @click.option("--capsule", "capsule_id", type=int, help="Capsule id whose on-chain content hash to check against.")
-@click.option("--hash", "expected", metavar="HASH", help="Check against this content hash (0x...) or CID instead of the chain.")
+@click.option(
+    "--hash", "expected", metavar="HASH", help="Check against this content hash (0x...) or CID instead of the chain."
+)
 @network_option(help="ape network choice of the registry.")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help=f"The capsule's manifest (default: DIR/{MANIFEST_FILE}, then the store).")
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help=f"The capsule's manifest (default: DIR/{MANIFEST_FILE}, then the store).",
+)
 @click.option("--store-url", envvar="CODEXFIELD_STORE", metavar="URL", help="Store to fetch the manifest from.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

@@ -50,15 +50,32 @@ def poa_group() -> None:
 @click.option("--latency", "latency_ms", type=int, multiple=True, required=True, help="Mean latency (ms) per report.")
 @click.option("--mu", type=int, default=0, show_default=True, help="Paid MU settled in the epoch (UsageMeter).")
 @click.option("--failed-mu", "failed_mu", type=int, default=0, show_default=True, help="MU of failed paid calls.")
-@click.option("--reliability", "prev", type=float, default=None,
-              help="Previous reliability in [0, 1] (default: the initial reliability).")
-@click.option("--committee", type=int, default=None,
-              help="Reporter committee size of the epoch (default: one member per report given).")
+@click.option(
+    "--reliability",
+    "prev",
+    type=float,
+    default=None,
+    help="Previous reliability in [0, 1] (default: the initial reliability).",
+)
+@click.option(
+    "--committee",
+    type=int,
+    default=None,
+    help="Reporter committee size of the epoch (default: one member per report given).",
+)
 @click.option("--stake", type=float, default=None, help="Stake in tokens, to show the reward weight.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (WAD integers).")
-def score_command(probes: tuple[int, ...], successes: tuple[int, ...], latency_ms: tuple[int, ...], mu: int,
-                  failed_mu: int, prev: float | None, committee: int | None, stake: float | None,
-                  as_json: bool) -> None:
+def score_command(
+    probes: tuple[int, ...],
+    successes: tuple[int, ...],
+    latency_ms: tuple[int, ...],
+    mu: int,
+    failed_mu: int,
+    prev: float | None,
+    committee: int | None,
+    stake: float | None,
+    as_json: bool,
+) -> None:
     """Epoch quality and new reliability of a node, bit-exact with the contract (default params)."""
     if not (len(probes) == len(successes) == len(latency_ms)):
         raise click.UsageError("give --probes, --successes and --latency once per report (same count each)")
@@ -93,8 +110,10 @@ def score_command(probes: tuple[int, ...], successes: tuple[int, ...], latency_m
     click.echo(f"quality        {_fmt_wad(q)}  ({q} wei){'  STRIKE' if out['strike'] else ''}")
     click.echo(f"reliability    {_fmt_wad(prev_wad)} -> {_fmt_wad(r)}  ({r} wei)")
     if not out["counts"]:
-        click.echo(f"note: on chain this epoch would not count (needs a strict committee majority and "
-                   f"at least quorum={p.quorum} reports)")
+        click.echo(
+            f"note: on chain this epoch would not count (needs a strict committee majority and "
+            f"at least quorum={p.quorum} reports)"
+        )
     if stake is not None:
         click.echo(f"reward weight  {out['weight'] / WAD:.4f} tokens")
 
@@ -106,8 +125,9 @@ def score_command(probes: tuple[int, ...], successes: tuple[int, ...], latency_m
 @click.option("--max-price", type=int, default=None, help="Largest acceptable price per MU (token units).")
 @click.option("--all", "show_all", is_flag=True, help="List every node, not only routable ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def nodes_command(network: str, services: str, region: str | None, max_price: int | None, show_all: bool,
-                  as_json: bool) -> None:
+def nodes_command(
+    network: str, services: str, region: str | None, max_price: int | None, show_all: bool, as_json: bool
+) -> None:
     """Registered nodes of the deployed AccessStaking, ranked for routing."""
     from codexfield import deployments
 
@@ -132,7 +152,7 @@ def nodes_command(network: str, services: str, region: str | None, max_price: in
         click.echo("no node matches; try --all to list every registered node")
         return
     click.echo(f"{'#':>3} {'node':42} {'status':8} {'rel':>6} {'stake':>12} {'price/MU':>10} {'region':8} services")
-    for i, (s, n) in enumerate(rows, 1):
+    for i, (_score, n) in enumerate(rows, 1):
         click.echo(
             f"{i:>3} {n.address:42} {Status.NAMES.get(n.status, '?'):8} {n.reliability / WAD:6.3f} "
             f"{n.stake / WAD:12.2f} {n.price_per_mu:>10} {n.region:8} {','.join(n.services_names())}"
@@ -153,5 +173,3 @@ def simulate_command(n_nodes: int, epochs: int, seed: int, plot_path: str | None
     if plot_path:
         plot_simulation(sim, plot_path)
         click.echo(f"plot written to {plot_path}")
-
-

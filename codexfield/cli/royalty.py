@@ -77,7 +77,9 @@ def breakdown_command(capsule: int, amount: str, token: str, network: str | None
         ptable.add_column("share", justify="right")
         ptable.add_column(token, justify="right")
         for ps in result.paths:
-            ptable.add_row(" -> ".join(map(str, ps.path)), f"{float(ps.fraction) * 100:.4f}%", _fmt(ps.amount, decimals))
+            ptable.add_row(
+                " -> ".join(map(str, ps.path)), f"{float(ps.fraction) * 100:.4f}%", _fmt(ps.amount, decimals)
+            )
         console.print(ptable)
 
 

@@ -73,7 +73,7 @@ class Params:
         return tuple(getattr(self, f.name) for f in fields(self))
 
     @classmethod
-    def from_chain(cls, staking: Any) -> "Params":
+    def from_chain(cls, staking: Any) -> Params:
         """Read the parameters of a deployed AccessStaking (ape contract instance)."""
         p = staking.params()
         return cls(**{f.name: int(getattr(p, f.name)) for f in fields(cls)})
@@ -81,7 +81,6 @@ class Params:
 
 DEFAULT_EPOCH_LENGTH = 86_400
 DEFAULT_PARAMS = Params()
-
 
 
 def median(values: Sequence[int]) -> int:
@@ -120,8 +119,9 @@ def usage_success(mu: int, failed_mu: int) -> int | None:
     return (mu - f) * WAD // mu
 
 
-def quality_from(avail: int, latency_ms: int, mu: int, failed_mu: int, prev: int,
-                 params: Params = DEFAULT_PARAMS) -> tuple[int, int]:
+def quality_from(
+    avail: int, latency_ms: int, mu: int, failed_mu: int, prev: int, params: Params = DEFAULT_PARAMS
+) -> tuple[int, int]:
     """(quality, new reliability) from the medians, as `_quality` in the contract."""
     lat = latency_score(latency_ms, params)
     wa, wl, wu = params.weight_availability_bps, params.weight_latency_bps, params.weight_usage_bps
@@ -134,16 +134,26 @@ def quality_from(avail: int, latency_ms: int, mu: int, failed_mu: int, prev: int
     return q, r
 
 
-def score(probes: int, successes: int, latency_ms: int, mu: int = 0, failed_mu: int = 0,
-          prev_reliability: int = DEFAULT_PARAMS.initial_reliability,
-          params: Params = DEFAULT_PARAMS) -> tuple[int, int]:
+def score(
+    probes: int,
+    successes: int,
+    latency_ms: int,
+    mu: int = 0,
+    failed_mu: int = 0,
+    prev_reliability: int = DEFAULT_PARAMS.initial_reliability,
+    params: Params = DEFAULT_PARAMS,
+) -> tuple[int, int]:
     """One report's (quality, new reliability): the contract's `score_reports` of one sample."""
     return quality_from(availability(probes, successes), latency_ms, mu, failed_mu, prev_reliability, params)
 
 
-def score_reports(samples: Sequence[tuple[int, int, int]], mu: int = 0, failed_mu: int = 0,
-                  prev_reliability: int = DEFAULT_PARAMS.initial_reliability,
-                  params: Params = DEFAULT_PARAMS) -> tuple[int, int]:
+def score_reports(
+    samples: Sequence[tuple[int, int, int]],
+    mu: int = 0,
+    failed_mu: int = 0,
+    prev_reliability: int = DEFAULT_PARAMS.initial_reliability,
+    params: Params = DEFAULT_PARAMS,
+) -> tuple[int, int]:
     """(quality, new reliability) from up to MAX_COMMITTEE (probes, successes, latency_ms) reports."""
     if not 0 < len(samples) <= MAX_COMMITTEE:
         raise ValueError(f"between 1 and {MAX_COMMITTEE} reports are needed")
@@ -161,4 +171,3 @@ def counts(reports: int, committee: int, params: Params = DEFAULT_PARAMS) -> boo
 def weight(stake: int, reliability: int) -> int:
     """Reward weight: stake * r // WAD * r // WAD."""
     return stake * reliability // WAD * reliability // WAD
-

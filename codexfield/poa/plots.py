@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from codexfield.poa.formula import WAD
 from codexfield.poa.simulator import NODE_CLASSES, Simulator
 
 CLASS_COLORS = {"good": "#2b8a3e", "average": "#1971c2", "flaky": "#f08c00", "bad": "#c92a2a"}
@@ -36,8 +37,9 @@ def plot_simulation(sim: Simulator, path: str) -> None:
         tot = sum(cum.values()) or 1
         for k in kinds:
             series[k].append(100 * cum[k] / tot)
-    axes[1].stackplot(epochs, *[series[k] for k in kinds], colors=[CLASS_COLORS[k] for k in kinds],
-                      labels=kinds, alpha=0.85)
+    axes[1].stackplot(
+        epochs, *[series[k] for k in kinds], colors=[CLASS_COLORS[k] for k in kinds], labels=kinds, alpha=0.85
+    )
     axes[1].set(title="Cumulative share of rewards paid", xlabel="epoch", ylabel="% of rewards", ylim=(0, 100))
     axes[1].legend(loc="lower left", fontsize=8)
 

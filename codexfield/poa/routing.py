@@ -11,7 +11,6 @@ from codexfield.poa.formula import WAD, Status, median
 SERVICE_BITS: dict[str, int] = {"compute": 1, "storage": 2, "edge": 4, "tee": 8, "transfer": 16}
 
 
-
 @dataclass
 class NodeInfo:
     """A node as routing sees it (from the chain or the indexer)."""
@@ -51,8 +50,7 @@ def parse_services(text: str | Iterable[str] | int | None) -> int:
     return bits
 
 
-def routing_score(n: NodeInfo, region: str | None = None, reference_price: int = 0,
-                  region_bonus: float = 0.2) -> float:
+def routing_score(n: NodeInfo, region: str | None = None, reference_price: int = 0, region_bonus: float = 0.2) -> float:
     """Routing utility: r^2 (the reward weight's reliability term), +20% in the wanted region,
     divided by (1 + price / reference_price) when prices are known. 0 for inactive nodes."""
     if not n.active or n.status != Status.ACTIVE:
@@ -66,10 +64,14 @@ def routing_score(n: NodeInfo, region: str | None = None, reference_price: int =
     return u
 
 
-def rank_nodes(nodes: Iterable[NodeInfo], services: int = 0, region: str | None = None,
-               max_price: int | None = None,
-               observed: Mapping[str, tuple[float, float]] | None = None,
-               latency_ref_ms: float = 1_000.0) -> list[tuple[float, NodeInfo]]:
+def rank_nodes(
+    nodes: Iterable[NodeInfo],
+    services: int = 0,
+    region: str | None = None,
+    max_price: int | None = None,
+    observed: Mapping[str, tuple[float, float]] | None = None,
+    latency_ref_ms: float = 1_000.0,
+) -> list[tuple[float, NodeInfo]]:
     """Active nodes offering every bit of `services`, priced at most `max_price`, best first.
 
     The reference price is the median advertised price of the candidates (0 = no price term);
@@ -116,18 +118,20 @@ def read_nodes(staking: Any) -> list[NodeInfo]:
     for i in range(int(staking.node_count())):
         addr = staking.node_at(i)
         n = staking.node(addr)
-        out.append(NodeInfo(
-            address=str(addr),
-            endpoint=staking.endpoint(addr),
-            services=int(n.services),
-            region=region_text(staking.region(addr)),
-            status=int(n.status),
-            reliability=int(n.reliability),
-            stake=int(n.stake),
-            unbonding=int(n.unbonding),
-            strikes=int(n.strikes),
-            jailed_until=int(n.jailed_until),
-            price_per_mu=int(staking.price_per_mu(addr)),
-            active=bool(staking.is_active(addr)),
-        ))
+        out.append(
+            NodeInfo(
+                address=str(addr),
+                endpoint=staking.endpoint(addr),
+                services=int(n.services),
+                region=region_text(staking.region(addr)),
+                status=int(n.status),
+                reliability=int(n.reliability),
+                stake=int(n.stake),
+                unbonding=int(n.unbonding),
+                strikes=int(n.strikes),
+                jailed_until=int(n.jailed_until),
+                price_per_mu=int(staking.price_per_mu(addr)),
+                active=bool(staking.is_active(addr)),
+            )
+        )
     return out

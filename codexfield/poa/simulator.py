@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from codexfield.poa.formula import BPS, DEFAULT_PARAMS, RPW_SCALE, WAD, Params, Status, counts, score_reports, weight
 
 
-
 @dataclass
 class SimNode:
     """One node in the simulator; `availability`/`latency_ms`/`failure_rate` are its truth."""
@@ -61,8 +60,17 @@ class Simulator:
     (stake token == reward token), else it is burnt (`burnt`).
     """
 
-    def __init__(self, nodes: Iterable[SimNode], params: Params = DEFAULT_PARAMS, *, reporters: int = 3,
-                 probes: int = 24, seed: int = 0, usage: bool = True, same_token: bool = False) -> None:
+    def __init__(
+        self,
+        nodes: Iterable[SimNode],
+        params: Params = DEFAULT_PARAMS,
+        *,
+        reporters: int = 3,
+        probes: int = 24,
+        seed: int = 0,
+        usage: bool = True,
+        same_token: bool = False,
+    ) -> None:
         self.params = params
         self.nodes: list[SimNode] = list(nodes)
         for n in self.nodes:
@@ -102,8 +110,12 @@ class Simulator:
         return sum(n.thawing for n in self.nodes)
 
     # -- one epoch -------------------------------------------------------------------------------
-    def step(self, pool: int, reports: dict[str, list[tuple[int, int, int]]] | None = None,
-             usage: dict[str, tuple[int, int]] | None = None) -> EpochResult:
+    def step(
+        self,
+        pool: int,
+        reports: dict[str, list[tuple[int, int, int]]] | None = None,
+        usage: dict[str, tuple[int, int]] | None = None,
+    ) -> EpochResult:
         """Finalize one epoch funded with `pool` (plus any carry-over).
 
         `reports`/`usage` override the generated observations (node name -> samples / (mu,
@@ -197,8 +209,9 @@ NODE_CLASSES: dict[str, dict[str, float]] = {
 }
 
 
-def mixed_population(n: int = 200, seed: int = 0, decimals: int = 18,
-                     mix: dict[str, float] | None = None) -> list[SimNode]:
+def mixed_population(
+    n: int = 200, seed: int = 0, decimals: int = 18, mix: dict[str, float] | None = None
+) -> list[SimNode]:
     """`n` nodes of mixed quality (default 40% good, 30% average, 15% flaky, 15% bad) with
     stakes of 1,000..10,000 tokens and 0..200 paid calls per epoch."""
     mix = mix or {"good": 0.40, "average": 0.30, "flaky": 0.15, "bad": 0.15}
@@ -211,17 +224,18 @@ def mixed_population(n: int = 200, seed: int = 0, decimals: int = 18,
     out = []
     for i, kind in enumerate(kinds):
         c = NODE_CLASSES[kind]
-        out.append(SimNode(
-            name=f"node{i:03d}",
-            kind=kind,
-            stake=rng.randint(1_000, 10_000) * 10**decimals,
-            availability=c["availability"],
-            latency_ms=c["latency_ms"],
-            failure_rate=c["failure_rate"],
-            calls=rng.randint(0, 200),
-        ))
+        out.append(
+            SimNode(
+                name=f"node{i:03d}",
+                kind=kind,
+                stake=rng.randint(1_000, 10_000) * 10**decimals,
+                availability=c["availability"],
+                latency_ms=c["latency_ms"],
+                failure_rate=c["failure_rate"],
+                calls=rng.randint(0, 200),
+            )
+        )
     return out
-
 
 
 def class_summary(sim: Simulator) -> dict[str, dict[str, float]]:
@@ -247,9 +261,13 @@ def class_summary(sim: Simulator) -> dict[str, dict[str, float]]:
 
 
 def summary_lines(sim: Simulator) -> list[str]:
-    lines = [f"{len(sim.nodes)} nodes, {sim.epoch} epochs, slashed {sum(n.slashed for n in sim.nodes) / WAD:,.0f} tokens "
-             f"({'into the next pools' if sim.same_token else 'burnt'})"]
-    lines.append(f"{'class':8} {'nodes':>5} {'ejected':>7} {'reward%':>8} {'stake%':>7} {'rel':>6} {'reward/token':>12}")
+    lines = [
+        f"{len(sim.nodes)} nodes, {sim.epoch} epochs, slashed {sum(n.slashed for n in sim.nodes) / WAD:,.0f} tokens "
+        f"({'into the next pools' if sim.same_token else 'burnt'})"
+    ]
+    lines.append(
+        f"{'class':8} {'nodes':>5} {'ejected':>7} {'reward%':>8} {'stake%':>7} {'rel':>6} {'reward/token':>12}"
+    )
     for kind, s in class_summary(sim).items():
         lines.append(
             f"{kind:8} {int(s['nodes']):>5} {int(s['ejected']):>7} {100 * s['reward_share']:>7.1f}% "

@@ -62,3 +62,13 @@ def deploy(admin: Any, *, reporters: Iterable[Any] = (), save: bool = False, **c
 
     cfg = DeployConfig(test_tokens=True, reporters=[str(getattr(r, "address", r)) for r in reporters], **config)
     return System.from_book(deploy_system(admin, cfg, save=save, log=lambda _msg: None), project)
+
+
+def register_node(staking: Any, stake_token: Any, who: Any, amount: int | None = None) -> int:
+    """Mint `amount` (default: the minimum stake) of the MockERC20 `stake_token` to `who` and
+    register it in `staking` (services: compute, region "local", no TEE key): it then `serves`."""
+    amount = int(staking.params().min_stake) if amount is None else amount
+    stake_token.mint(who, amount, sender=who)
+    stake_token.approve(staking, amount, sender=who)
+    staking.register_node("http://127.0.0.1/n", 1, b"local\x00\x00\x00", "0x" + "00" * 20, amount, sender=who)
+    return amount

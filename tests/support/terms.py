@@ -21,8 +21,13 @@ DAY = 86_400
 METER_TAG = b"\x11" * 32  # `Terms.meter`: an opaque meter id in the contract tests
 TEXT_HASH = b"\x22" * 32  # `Terms.text_hash`: no licence text behind it in the contract tests
 
-ALIASES = {"price": "price_per_mu", "upfront": "upfront_fee", "quota": "mu_quota", "notice": "notice_period",
-           "token": "payment_token"}
+ALIASES = {
+    "price": "price_per_mu",
+    "upfront": "upfront_fee",
+    "quota": "mu_quota",
+    "notice": "notice_period",
+    "token": "payment_token",
+}
 FIELDS = tuple(f.name for f in fields(Terms))
 
 # Pay per MU, no upfront fee, revocable by licensor and arbiter: the system and meter tests.
@@ -36,8 +41,13 @@ OPEN: Mapping[str, Any] = {
 # tests/contracts/meter (meter_helpers.terms_tuple): 3 units per MU, commercial use too.
 METER: Mapping[str, Any] = {**OPEN, "price_per_mu": 3, "scope": scopes.mask_of(["research", "inference", "commercial"])}
 # tests/contracts/license: 0.002 USDC per MU, 10 USDC upfront, 30 days, irrevocable.
-LICENSE: Mapping[str, Any] = {**OPEN, "price_per_mu": 2_000, "upfront_fee": 10_000_000, "duration": 30 * DAY,
-                              "revocation": 0}
+LICENSE: Mapping[str, Any] = {
+    **OPEN,
+    "price_per_mu": 2_000,
+    "upfront_fee": 10_000_000,
+    "duration": 30 * DAY,
+    "revocation": 0,
+}
 
 
 def terms(capsule_id: int, token: Any, *, base: Mapping[str, Any] = OPEN, **overrides: Any) -> Terms:
