@@ -455,7 +455,8 @@ def pack(
     fields.setdefault("name", Path(directory).absolute().name or root.name)
     if "kind" not in fields:
         raise PackError(
-            f"the capsule's kind is not set: pass --kind ({', '.join(KIND_NAMES)}) or write kind = \"...\" in {METADATA_FILE}"
+            f"the capsule's kind is not set: pass --kind ({', '.join(KIND_NAMES)}) "
+            f"or write kind = \"...\" in {METADATA_FILE}"
         )
     fields["kind"] = kind_name(fields["kind"])
     from codexfield.car import CarWriter
