@@ -350,6 +350,23 @@ class Manifest(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    card: Mapped[str] = mapped_column(Text, default="")  # JSON: `manifests.card_fields` (the page's card)
+
+
+class Token(Base):
+    """Symbol and decimals of a payment token, for showing amounts in token units
+    (`codexfield.indexer.tokens`). `source` is `chain` (a one-time eth_call of symbol() and
+    decimals(), the one read that is not an event) or `unknown` (the token answered neither):
+    tokens of the chain's token list are not stored, the list is read directly."""
+
+    __tablename__ = "tokens"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    symbol: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
+    decimals: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    source: Mapped[str] = mapped_column(String(16))
+    error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    resolved_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class CapsuleScore(Base):
