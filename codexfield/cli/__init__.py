@@ -27,9 +27,9 @@ COMMANDS: dict[str, str] = {
     "rate": "codexfield.cli.reputation:rate_command",
     "attest": "codexfield.cli.reputation:attest_command",
     "poa": "codexfield.cli.poa:poa_group",
-    "index": "codexfield.indexer.cli:index_group",
+    "index": "codexfield.cli.index:index_group",
     "node": "codexfield.cli.node:node_group",
-    "invoke": "codexfield.node.cli:invoke_command",
+    "invoke": "codexfield.cli.gateway:invoke_command",
     "keeper": "codexfield.cli.keeper:keeper_group",
     "deploy": "codexfield.cli.deploy:deploy_group",
 }

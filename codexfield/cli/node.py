@@ -1,5 +1,5 @@
 """`codexfield node register|stake|unbond|withdraw|claim|status` (docs/cli.md), beside
-`codexfield node serve` (codexfield/node/cli.py, the gateway).
+`codexfield node serve` (codexfield/cli/gateway.py, the gateway).
 
     codexfield node register --endpoint https://node1.example --services compute --region eu-west \
         --stake "100 CDX" --account node1
@@ -19,7 +19,7 @@ import click
 
 from codexfield.cli.errors import CliError
 from codexfield.cli.options import Cx, chain_options
-from codexfield.node.cli import node_group
+from codexfield.cli.gateway import node_group
 
 STATUS = {0: "none", 1: "active", 2: "jailed", 3: "ejected"}
 

@@ -25,7 +25,7 @@ def index_and_serve(book: Any, work: Path) -> tuple[str, dict]:
     from ape import networks
 
     from codexfield.indexer.api import create_app
-    from codexfield.indexer.cli import run_cycle
+    from codexfield.indexer.service import run_cycle
     from codexfield.indexer.db import make_engine, migrate
     from codexfield.indexer.ingest import Web3Source, indexer_for_book
     from codexfield.indexer.manifests import ManifestWorker

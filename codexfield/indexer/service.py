@@ -1,6 +1,6 @@
 """`codexfield index run` as a long-running service: back-off, health, structured logs.
 
-`Follower.run()` repeats `cli.run_cycle` (catch up with the chain, fetch due manifests,
+`Follower.run()` repeats `run_cycle` (catch up with the chain, fetch due manifests,
 refresh rankings) every `interval` seconds. Any failure of a cycle — the RPC down or timing
 out, `BlockNotFound` while the chain is reorganising, the database restarting, a ranking
 refresh losing a race — is logged and retried after an exponential back-off with jitter
@@ -151,3 +151,24 @@ class HealthServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def run_cycle(indexer, worker, engine, max_steps: int | None = None, tokens=None) -> dict:
+    """One pass: catch up with the chain, fetch due manifests, learn new payment tokens'
+    symbol and decimals (`codexfield.indexer.tokens`), refresh rankings."""
+    from codexfield.indexer import ranking
+    from codexfield.indexer.tokens import TokenWorker
+
+    reorgs = indexer.reorgs_seen
+    applied = indexer.sync(max_steps=max_steps)
+    fetched = worker.process()
+    if tokens is None and hasattr(indexer.source, "w3"):
+        tokens = TokenWorker(engine, indexer.source, indexer.chain_id)
+    if tokens is not None:
+        tokens.process()
+    reorged = indexer.reorgs_seen != reorgs  # a reorg that only removed events changes rankings too
+    if applied or fetched or reorged:
+        ranking.refresh(engine)
+    checkpoint, head = indexer.progress()
+    return {"applied": applied, "manifests": fetched, "checkpoint": checkpoint, "head": head,
+            "reorgs": indexer.reorgs_seen - reorgs}

@@ -6,11 +6,15 @@ from __future__ import annotations
 import os
 
 import pytest
-from eth_account import Account
 
-from codexfield import poa, scopes
-from codexfield.sdk.metering import Domain, Voucher, sign_voucher
+from codexfield import poa
+from codexfield.sdk.metering import Domain
 from gasrows import record
+
+from support.signers import fresh
+from support.system import register_node
+from support.terms import terms_tuple
+from support.vouchers import sign, voucher
 
 EPOCH = 3600
 WINDOW = 86400
@@ -49,9 +53,7 @@ def wired(project, admin, licensor, usdc, chain, node):
     meter.wire(staking, sender=admin)
     router.set_token_allowed(usdc, True, sender=admin)
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
-    scope = scopes.mask_of(["inference", "research"])
-    terms = (capsule, usdc, 3, 0, b"\x11" * 32, 0, 0, 0, 0, scope, 0, 0, 0, 0, False, b"\x22" * 32)
-    terms_id = lm.create_terms(terms, sender=licensor).return_value
+    terms_id = lm.create_terms(terms_tuple(capsule, usdc, price=3, revocation=0), sender=licensor).return_value
     w = dict(lm=lm, meter=meter, router=router, usdc=usdc, terms_id=terms_id, domain=Domain.of(meter),
              staking=staking, stake=stake)
     register(w, node)
@@ -60,10 +62,7 @@ def wired(project, admin, licensor, usdc, chain, node):
 
 def register(wired, who):
     """`who` becomes a serving node (minimum stake)."""
-    amount = wired["staking"].params().min_stake
-    wired["stake"].mint(who, amount, sender=who)
-    wired["stake"].approve(wired["staking"], amount, sender=who)
-    wired["staking"].register_node("http://127.0.0.1/n", 1, b"local\x00\x00\x00", "0x" + "00" * 20, amount, sender=who)
+    register_node(wired["staking"], wired["stake"], who)
 
 
 def consumers(wired, admin, n):
@@ -73,7 +72,7 @@ def consumers(wired, admin, n):
     wired["usdc"].mint(admin, total, sender=admin)
     wired["usdc"].approve(wired["meter"], total, sender=admin)
     for _ in range(n):
-        key = Account.create()
+        key = fresh()
         cred = wired["lm"].purchase(wired["terms_id"], key.address, 0, sender=admin).return_value
         wired["meter"].deposit(wired["usdc"], 10**12, key.address, sender=admin)
         out.append((key, cred))
@@ -90,10 +89,9 @@ def batch(wired, node, people, mu, calls):
     vs, sigs = [], []
     at = now(chain)
     for key, cred in people:
-        v = Voucher(cred, node.address, key.address, scopes.mask_of(["inference"]), mu, calls, 0, calls * 20, 2,
-                    at, at + 10**8)
+        v = voucher(cred, node, key, mu, calls, 0, calls * 20, issued_at=at)
         vs.append(v.as_tuple())
-        sigs.append(sign_voucher(v, wired["domain"], key.key))
+        sigs.append(sign(v, wired["domain"], key))
     return vs, sigs
 
 
@@ -170,9 +168,9 @@ def test_gas__one_consumer_netted_in_a_batch(wired, admin, node, accounts, chain
         vs, sigs = [], []
         at = now(chain)
         for n in nodes:
-            v = Voucher(cred, n, key.address, scopes.mask_of(["inference"]), mu, 10, 0, 100, 2, at, at + 10**8)
+            v = voucher(cred, n, key, mu, 10, 0, 100, issued_at=at)
             vs.append(v.as_tuple())
-            sigs.append(sign_voucher(v, wired["domain"], key.key))
+            sigs.append(sign(v, wired["domain"], key))
         return vs, sigs
 
     meter.ingest(*vouchers(100), sender=node)

@@ -66,12 +66,9 @@ def batcher(project, admin):
 
 
 @pytest.fixture(scope="module")
-def router(project, admin, registry, usdc, accounts, batcher):
-    r = admin.deploy(project.RoyaltyRouter, registry, admin)
-    r.set_token_allowed(usdc, True, sender=admin)
-    # The EOA stands in for the LicenseManager (one credit per purchase), the batcher for the meter.
-    r.wire(accounts[8], batcher, sender=admin)
-    return r
+def router(deploy_router, batcher):
+    # accounts[8] stands in for the LicenseManager (one credit per purchase), the batcher for the meter.
+    return deploy_router(meter=batcher)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import os
 
 from click.testing import CliRunner
 
-from codexfield.indexer.cli import index_group
+from codexfield.cli.index import index_group
 
 
 def _head() -> str:

@@ -159,7 +159,7 @@ def test_reorg_to_shorter_chain__only_removes_events__rankings_and_manifests_fol
     """The new branch is shorter than the indexed one (BlockNotFound for the checkpoint) and
     holds no event: the removed rating leaves the rankings at once, the removed capsule's
     manifest row goes, and indexing goes on."""
-    from codexfield.indexer.cli import run_cycle
+    from codexfield.indexer.service import run_cycle
     from codexfield.indexer.manifests import ManifestWorker
     from codexfield.store import LocalStore
 

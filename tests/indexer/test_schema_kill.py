@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from codexfield.indexer.cli import index_group
+from codexfield.cli.index import index_group
 from codexfield.indexer.db import current_revision, make_engine, migrate
 
 ROOT = Path(__file__).resolve().parents[2]

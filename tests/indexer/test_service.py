@@ -138,7 +138,7 @@ def service(tmp_path, system, chain):
 
     def start(*extra: str):
         health = _free_port()
-        cmd = [sys.executable, "-m", "codexfield.indexer.cli", "run", "--db", str(db), "--rpc",
+        cmd = [sys.executable, "-m", "codexfield.cli.index", "run", "--db", str(db), "--rpc",
                f"http://127.0.0.1:{proxy.port}", "--book", str(book), "--confirmations", "0", "--interval", "0.2",
                "--max-backoff", "1", "--health-port", str(health), "--store", str(tmp_path / "store"), *extra]
         p = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,

@@ -172,7 +172,7 @@ def test_unsupported_capsule_dir__one_clear_error(tmp_path):
 def test_cli_serve__unsupported_capsule__one_line_no_traceback(tmp_path):
     from click.testing import CliRunner
 
-    from codexfield.node.cli import node_group
+    from codexfield.cli.gateway import node_group
 
     empty = tmp_path / "blob"
     empty.mkdir()

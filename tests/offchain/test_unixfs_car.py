@@ -329,7 +329,7 @@ def test_schema__file_cid_not_a_base32_cidv1__readable_error(bad):
 
 
 def test_node_serve__model_file_that_is_not_a_car__one_line_error(tmp_path):
-    from codexfield.node.cli import serve_command
+    from codexfield.cli.gateway import serve_command
 
     junk = tmp_path / "model.bin"
     junk.write_bytes(b"weights?")

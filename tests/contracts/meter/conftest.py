@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
-from eth_account import Account  # noqa: F401
-
 from codexfield import poa, scopes
-from codexfield.sdk.metering import Domain, Voucher, sign_voucher
+from codexfield.sdk.metering import Domain, Voucher
+
+from support.signers import fresh
+from support.system import register_node
+from support.vouchers import sign as sign_with
+from support.vouchers import voucher as build_voucher
 
 from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple  # noqa: F401
 
@@ -40,17 +42,9 @@ def system(project, admin, creator, licensor, usdc, chain, accounts, node):
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
     sys_ = System(registry=registry, lm=lm, router=router, meter=meter, identity=identity, usdc=usdc,
                   staking=staking, stake=stake, capsule=capsule, domain=Domain.of(meter))
-    sys_.register = lambda who: _register(sys_, who)
+    sys_.register = lambda who: register_node(sys_.staking, sys_.stake, who)  # minimum stake: it then `serves`
     sys_.register(node)
     return sys_
-
-
-def _register(sys_, who):
-    """Register `who` in AccessStaking with the minimum stake (it then `serves`)."""
-    amount = sys_.staking.params().min_stake
-    sys_.stake.mint(who, amount, sender=who)
-    sys_.stake.approve(sys_.staking, amount, sender=who)
-    sys_.staking.register_node("http://127.0.0.1/n", 1, b"local\x00\x00\x00", "0x" + "00" * 20, amount, sender=who)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +58,7 @@ def make_terms(system, licensor):
 
 @pytest.fixture(scope="module")
 def consumer_key():
-    return Account.create()
+    return fresh()
 
 
 @pytest.fixture(scope="module")
@@ -105,10 +99,8 @@ def voucher(system, node, consumer, chain):
             except Exception:
                 payer = consumer.address
         at = max(chain.blocks.head.timestamp, chain.pending_timestamp - 1) if issued_at is None else issued_at
-        return Voucher(credential_id=credential_id, node=str(node_addr or node.address), payer=str(payer),
-                       purpose=purpose, cumulative_mu=mu, cumulative_calls=calls, cumulative_failures=failures,
-                       cumulative_latency_ms=latency, node_price_per_mu=node_price, issued_at=at,
-                       deadline=deadline if deadline is not None else at + 10**8)
+        return build_voucher(credential_id, node_addr or node, payer, mu, calls, failures, latency, purpose=purpose,
+                             node_price=node_price, issued_at=at, deadline=deadline)
 
     return _v
 
@@ -117,8 +109,7 @@ def voucher(system, node, consumer, chain):
 def sign(system):
     def _sign(v: Voucher, key) -> bytes:
         """Sign with an ape test account, an eth-account LocalAccount, or a raw key."""
-        raw = getattr(key, "private_key", None) or getattr(key, "key", None) or key
-        return sign_voucher(v, system.domain, raw)
+        return sign_with(v, system.domain, key)
 
     return _sign
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from codexfield import scopes
+from functools import partial
 
-PRICE = 3  # token units per MU (license)
-NODE_PRICE = 2  # token units per MU (node)
+from support.terms import METER
+from support.terms import terms_tuple as _terms_tuple
+from support.vouchers import NODE_PRICE  # noqa: F401  (re-exported to the meter tests)
+
+PRICE = METER["price_per_mu"]  # token units per MU (license)
 FEE_BPS = 200
 EPOCH = 3600
 THAW = 3 * 86400
 WINDOW = 86400  # settlement window (< THAW)
 
 
-def terms_tuple(capsule_id, token, *, price=PRICE, upfront=0, duration=0, quota=0, rate_mu=0, rate_period=0,
-                scope=None, derivative_share_bps=0, revocation=3, notice=0, max_credentials=0, transferable=False):
-    scope = scopes.mask_of(["research", "inference", "commercial"]) if scope is None else scope
-    return (capsule_id, token, price, upfront, b"\x11" * 32, duration, quota, rate_mu, rate_period, scope,
-            derivative_share_bps, revocation, notice, max_credentials, transferable, b"\x22" * 32)
+# The meter suite's terms: tests/support's builder over the METER preset (price 3 per MU,
+# research + inference + commercial, revocation 3).
+terms_tuple = partial(_terms_tuple, base=METER)

@@ -1,4 +1,4 @@
-"""`codexfield index run|serve|status|migrate` (the lead wires `index_group` into codexfield/cli.py).
+"""`codexfield index run|serve|status|migrate`: the catalog's commands (the work is codexfield.indexer).
 
     codexfield index migrate [--db URL]
     codexfield index run --network ethereum:local:foundry [--rpc URL] [--confirmations 12] [--once]
@@ -18,6 +18,9 @@ from pathlib import Path
 
 import click
 
+from codexfield.cli.options import network_option
+from codexfield.indexer.service import run_cycle
+
 db_option = click.option("--db", "db", default=None, envvar="CODEXFIELD_INDEX_DB",
                          help="database URL or SQLite file (default ~/.codexfield/index.db)")
 
@@ -29,27 +32,6 @@ def _engine(db):
     if current_revision(engine) is None:
         migrate(engine)
     return engine
-
-
-def run_cycle(indexer, worker, engine, max_steps: int | None = None, tokens=None) -> dict:
-    """One pass: catch up with the chain, fetch due manifests, learn new payment tokens'
-    symbol and decimals (`codexfield.indexer.tokens`), refresh rankings."""
-    from codexfield.indexer import ranking
-    from codexfield.indexer.tokens import TokenWorker
-
-    reorgs = indexer.reorgs_seen
-    applied = indexer.sync(max_steps=max_steps)
-    fetched = worker.process()
-    if tokens is None and hasattr(indexer.source, "w3"):
-        tokens = TokenWorker(engine, indexer.source, indexer.chain_id)
-    if tokens is not None:
-        tokens.process()
-    reorged = indexer.reorgs_seen != reorgs  # a reorg that only removed events changes rankings too
-    if applied or fetched or reorged:
-        ranking.refresh(engine)
-    checkpoint, head = indexer.progress()
-    return {"applied": applied, "manifests": fetched, "checkpoint": checkpoint, "head": head,
-            "reorgs": indexer.reorgs_seen - reorgs}
 
 
 @click.group("index")
@@ -71,7 +53,7 @@ def migrate_command(db, revision):
 
 @index_group.command("run")
 @db_option
-@click.option("--network", default="ethereum:local:foundry", show_default=True, help="ape network choice")
+@network_option(help="ape network choice")
 @click.option("--rpc", default=None, help="JSON-RPC URL (default: ape's provider for --network)")
 @click.option("--book", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="address book JSON (default deployments/<ecosystem>-<network>.json)")
@@ -199,5 +181,5 @@ def status_command(db, as_json):
                    f"{(item['last_error'] or '')[:100]}")
 
 
-if __name__ == "__main__":  # python -m codexfield.indexer.cli ...
+if __name__ == "__main__":  # python -m codexfield.cli.index ...
     index_group()

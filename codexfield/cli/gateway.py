@@ -1,4 +1,4 @@
-"""`codexfield node serve ...` (operator) and `codexfield invoke ...` (consumer).
+"""`codexfield node serve ...` (operator: the gateway, codexfield/node/gateway.py) and `codexfield invoke ...` (consumer).
 
     codexfield node serve --capsule 2 --model out/model --network ethereum:sepolia:node --account node1 \
         --port 8700 --public-url https://node1.example --price 1000
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_NETWORK = "ethereum:local:foundry"
+from codexfield.cli.options import network_option
 
 
 def _home() -> Path:
@@ -31,7 +31,7 @@ def node_group() -> None:
 @click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), required=True,
               help="The capsule's directory (capsule.toml declares its [runtime]: onnx, python, dataset; "
                    "the demo's classifier needs none), or the demo model's CAR (codexfield pack --car).")
-@click.option("--network", default=DEFAULT_NETWORK, show_default=True, help="ape network choice.")
+@network_option()
 @click.option("--account", "account_alias", required=True, help="The node's ape account (or TEST::<n>).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
@@ -116,7 +116,7 @@ def _check_credential(book, credential_id: int, account) -> None:
 @click.option("--capsule", "capsule_id", type=int, required=True, help="The capsule you expect the node to serve.")
 @click.option("--credential", "credential_id", type=int, required=True, help="Your credential id.")
 @click.option("--node", "node_url", required=True, help="The node's URL.")
-@click.option("--network", default=DEFAULT_NETWORK, show_default=True, help="ape network choice.")
+@network_option()
 @click.option("--account", "account_alias", required=True, help="The credential holder (ape alias or TEST::<n>).")
 @click.option("--hot-key", envvar="CODEXFIELD_HOT_KEY", default=None,
               help="Private key of a sigAuth delegate that signs vouchers (default: the TEST account's own key).")
