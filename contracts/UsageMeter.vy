@@ -238,6 +238,9 @@ fee_balance: public(HashMap[address, uint256])
 _usage: HashMap[address, HashMap[uint256, uint256]]
 
 
+# Events: declared once, with their @dev lines, in interfaces/IUsageMeter.vyi (`log IUsageMeter.X`).
+
+
 @deploy
 def __init__(
     license_manager_: address,
