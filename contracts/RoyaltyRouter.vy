@@ -53,6 +53,9 @@ from ethereum.ercs import IERC20
 from interfaces import ICapsuleRegistry
 from interfaces import IRoyaltyRouter
 
+from .modules import lineage
+from .modules import masks
+
 implements: IRoyaltyRouter
 
 from snekmate.auth import access_control
@@ -88,14 +91,6 @@ BPS: public(constant(uint256)) = 10_000
 MAX_BALANCE: public(constant(uint256)) = 2**127 - 1
 
 
-# @dev Low 128 bits of a packed balance slot (the vault).
-_MASK128: constant(uint256) = 2**128 - 1
-
-
-# @dev The claimable's 127 bits, once shifted down by 128.
-_MASK127: constant(uint256) = 2**127 - 1
-
-
 # @dev Live bit of a balance slot: set by every write and kept by `claim`, so a slot that was
 #      ever credited never returns to zero (keeps later writes non-zero to non-zero).
 _LIVE: constant(uint256) = 2**255
@@ -103,10 +98,6 @@ _LIVE: constant(uint256) = 2**255
 
 # @dev Flag of a cached lineage (bit 255 of its first slot).
 _CACHED: constant(uint256) = 2**255
-
-
-_MASK64: constant(uint256) = 2**64 - 1
-_MASK16: constant(uint256) = 2**16 - 1
 
 
 # @dev The CapsuleRegistry that owns capsules and their lineage.
@@ -179,6 +170,7 @@ def pay(capsule_id: uint256, token: address, amount: uint256):
     # never burnt): the registry is asked only the first time.
     if self._balances[capsule_id][token] == 0:
         assert staticcall registry.exists(capsule_id), "royalty: unknown capsule"
+    # `erc20_exact.transfer_from` written out: the call into it costs ~200 gas per `pay`.
     before: uint256 = staticcall IERC20(token).balanceOf(self)
     assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), \
         "royalty: transfer failed"
@@ -253,8 +245,8 @@ def claim(capsule_id: uint256, token: address, to: address) -> uint256:
     assert to != empty(address), "royalty: zero recipient"
     slot: uint256 = self._balances[capsule_id][token]
     owner: address = empty(address)
-    if slot & _MASK128 != 0:
-        parents: DynArray[ICapsuleRegistry.Parent, 8] = []
+    if slot & masks.MASK128 != 0:
+        parents: DynArray[ICapsuleRegistry.Parent, lineage.MAX_PARENTS] = []
         owner, parents = staticcall registry.owner_and_parents(capsule_id)
         words: uint256[3] = empty(uint256[3])
         n: uint256 = 0
@@ -264,7 +256,7 @@ def claim(capsule_id: uint256, token: address, to: address) -> uint256:
         owner = staticcall registry.ownerOf(capsule_id)
     assert owner == msg.sender, "royalty: not owner"
     # The vault part is zero here: the whole claimable is paid out; the live bit stays.
-    amount: uint256 = (slot >> 128) & _MASK127
+    amount: uint256 = (slot >> 128) & masks.MASK127
     if amount == 0:
         if slot != self._balances[capsule_id][token]:
             self._balances[capsule_id][token] = slot  # the propagated vault (nothing to the owner)
@@ -344,7 +336,7 @@ def vault(capsule_id: uint256, token: address) -> uint256:
     @param token The ERC-20 token.
     @return uint256 The vault balance.
     """
-    return self._balances[capsule_id][token] & _MASK128
+    return self._balances[capsule_id][token] & masks.MASK128
 
 
 @external
@@ -357,7 +349,7 @@ def claimable(capsule_id: uint256, token: address) -> uint256:
     @param token The ERC-20 token.
     @return uint256 The claimable balance.
     """
-    return (self._balances[capsule_id][token] >> 128) & _MASK127
+    return (self._balances[capsule_id][token] >> 128) & masks.MASK127
 
 
 @external
@@ -381,9 +373,9 @@ def _add_to_vault(capsule_id: uint256, token: address, amount: uint256):
     @param amount The amount.
     """
     slot: uint256 = self._balances[capsule_id][token]
-    v: uint256 = (slot & _MASK128) + amount
+    v: uint256 = (slot & masks.MASK128) + amount
     assert v <= MAX_BALANCE, "royalty: balance overflow"
-    self._balances[capsule_id][token] = (slot & ~_MASK128) | v | _LIVE
+    self._balances[capsule_id][token] = (slot & ~masks.MASK128) | v | _LIVE
 
 
 @internal
@@ -394,7 +386,7 @@ def _propagate(capsule_id: uint256, token: address):
     @param token The ERC-20 token.
     """
     slot: uint256 = self._balances[capsule_id][token]
-    if slot & _MASK128 == 0:
+    if slot & masks.MASK128 == 0:
         return
     words: uint256[3] = empty(uint256[3])
     n: uint256 = 0
@@ -424,7 +416,7 @@ def _lineage_words(capsule_id: uint256) -> (uint256[3], uint256):
         if n > 6:
             self._lineage[capsule_id][2] = words[2]
         return words, n
-    n: uint256 = (head >> 240) & 255
+    n: uint256 = (head >> 240) & masks.MASK8
     words[0] = head
     if n > 3:
         words[1] = self._lineage[capsule_id][1]
@@ -435,19 +427,24 @@ def _lineage_words(capsule_id: uint256) -> (uint256[3], uint256):
 
 @internal
 @pure
-def _pack(parents: DynArray[ICapsuleRegistry.Parent, 8]) -> (uint256[3], uint256):
+def _pack(parents: DynArray[ICapsuleRegistry.Parent, lineage.MAX_PARENTS]) -> (uint256[3], uint256):
     """
-    @dev Packs parents three per word as (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+    @dev Packs parents in the lineage module's layout (three per word; bits 240..255 of word 0
+         stay free for the cache flag and count). `lineage.pack` written out with its
+         constants: a call into it puts its frame under every later frame of the hop and
+         costs ~100 gas on each warm hop, ~300 on a first one.
     @param parents The parents from the registry (ids below 2**64, shares summing to <= 10,000).
     @return uint256[3] The packed words.
     @return uint256 The parent count.
     """
     words: uint256[3] = empty(uint256[3])
     n: uint256 = len(parents)
-    for i: uint256 in range(n, bound=8):
+    for i: uint256 in range(n, bound=lineage.MAX_PARENTS):
         p: ICapsuleRegistry.Parent = parents[i]
-        assert p.capsule_id <= _MASK64, "royalty: capsule id too large"
-        words[i // 3] |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (80 * (i % 3))
+        assert p.capsule_id <= masks.MASK64, "royalty: capsule id too large"
+        words[i // lineage.PER_WORD] |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (
+            lineage.ENTRY_BITS * (i % lineage.PER_WORD)
+        )
     return words, n
 
 
@@ -464,23 +461,26 @@ def _split(capsule_id: uint256, token: address, slot: uint256, words: uint256[3]
     @param n The parent count.
     @return uint256 The capsule's new packed balances (vault zero, live bit set).
     """
-    amount: uint256 = slot & _MASK128
+    amount: uint256 = slot & masks.MASK128
     cum_bps: uint256 = 0
     given: uint256 = 0
-    for i: uint256 in range(n, bound=8):
-        entry: uint256 = words[unsafe_div(i, 3)] >> unsafe_mul(80, unsafe_sub(i, unsafe_mul(unsafe_div(i, 3), 3)))
+    for i: uint256 in range(n, bound=lineage.MAX_PARENTS):
+        # `lineage.at` written out (no internal call per parent).
+        entry: uint256 = words[unsafe_div(i, lineage.PER_WORD)] >> unsafe_mul(
+            lineage.ENTRY_BITS, unsafe_sub(i, unsafe_mul(unsafe_div(i, lineage.PER_WORD), lineage.PER_WORD))
+        )
         # Shares sum to <= 10,000 (registry invariant) and amount < 2**128: no overflow.
-        cum_bps = unsafe_add(cum_bps, (entry >> 64) & _MASK16)
+        cum_bps = unsafe_add(cum_bps, (entry >> 64) & masks.MASK16)
         due: uint256 = unsafe_sub(unsafe_div(unsafe_mul(amount, cum_bps), BPS), given)
         if due != 0:
             given = unsafe_add(given, due)
-            parent: uint256 = entry & _MASK64
+            parent: uint256 = entry & masks.MASK64
             pslot: uint256 = self._balances[parent][token]
-            v: uint256 = (pslot & _MASK128) + due
+            v: uint256 = (pslot & masks.MASK128) + due
             assert v <= MAX_BALANCE, "royalty: balance overflow"
-            self._balances[parent][token] = (pslot & ~_MASK128) | v | _LIVE
+            self._balances[parent][token] = (pslot & ~masks.MASK128) | v | _LIVE
     to_owner: uint256 = amount - given
-    claimable: uint256 = ((slot >> 128) & _MASK127) + to_owner
+    claimable: uint256 = ((slot >> 128) & masks.MASK127) + to_owner
     assert claimable <= MAX_BALANCE, "royalty: balance overflow"
     log IRoyaltyRouter.RoyaltyPropagated(
         capsule_id=capsule_id, token=token, amount=amount, to_parents=given, to_owner=to_owner

@@ -75,6 +75,8 @@ from .modules import reasons
 from .modules import sig
 # @dev The fee-on-transfer balance check of a transfer in (one copy for every contract).
 from .modules import erc20_exact
+# @dev The bit masks of the packed words (`(word >> offset) & masks.MASKk`).
+from .modules import masks
 
 
 exports: (
@@ -166,14 +168,6 @@ MAX_FEE_BPS: public(constant(uint256)) = 1_000
 BPS: constant(uint256) = 10_000
 
 
-_MASK40: constant(uint256) = 2**40 - 1
-_MASK48: constant(uint256) = 2**48 - 1
-_MASK52: constant(uint256) = 2**52 - 1
-_MASK56: constant(uint256) = 2**56 - 1
-_MASK80: constant(uint256) = 2**80 - 1
-_MASK160: constant(uint256) = 2**160 - 1
-
-
 # @dev The LicenseManager that prices and authorises credentials.
 license_manager: public(immutable(address))
 
@@ -244,95 +238,7 @@ fee_balance: public(HashMap[address, uint256])
 _usage: HashMap[address, HashMap[uint256, uint256]]
 
 
-# @dev Emitted per applied voucher; the deltas rebuild `settled` and (with `paid`: the charge
-#      was non-zero) `node_usage` from events alone.
-event UsageRecorded:
-    credential_id: indexed(uint256)
-    capsule_id: indexed(uint256)
-    node: indexed(address)
-    payer: address
-    issued_at: uint64
-    delta_mu: uint256
-    delta_calls: uint64
-    delta_failures: uint64
-    delta_latency_ms: uint64
-    license_amount: uint256
-    node_amount: uint256
-    protocol_fee: uint256
-    paid: bool
-
-
-# @dev Emitted per rejected voucher of a batch (reason: codexfield/reasons.py).
-event VoucherRejected:
-    credential_id: indexed(uint256)
-    node: indexed(address)
-    payer: indexed(address)
-    reason: uint8
-
-
-# @dev Emitted when escrow is funded.
-event Deposited:
-    beneficiary: indexed(address)
-    token: indexed(address)
-    amount: uint256
-    payer: address
-
-
-# @dev Emitted when a consumer starts (or replaces, or with 0 cancels) a withdrawal.
-event WithdrawalRequested:
-    consumer: indexed(address)
-    token: indexed(address)
-    amount: uint256
-    ready_at: uint256
-
-
-# @dev Emitted when thawed escrow leaves.
-event Withdrawn:
-    consumer: indexed(address)
-    token: indexed(address)
-    amount: uint256
-    to: address
-
-
-# @dev Emitted when a node withdraws its earnings.
-event NodeClaimed:
-    node: indexed(address)
-    token: indexed(address)
-    to: address
-    amount: uint256
-
-
-# @dev Emitted when protocol fees leave to the reward pool or the treasury.
-event FeesSwept:
-    token: indexed(address)
-    amount: uint256
-    to: address
-
-
-# @dev Emitted when the admin changes the fee settings.
-event ConfigChanged:
-    treasury: address
-    protocol_fee_bps: uint256
-
-
-# @dev Emitted once by `wire`: the AccessStaking the meter asks and feeds, fixed for good.
-event Wired:
-    staking: address
-
-
-# @dev Emitted when a node authorises or deauthorises an operator to settle its vouchers.
-event OperatorSet:
-    node: indexed(address)
-    operator: indexed(address)
-    allowed: bool
-
-
-# @dev Emitted once, in the constructor: the meter's time parameters (the indexer reads them here).
-event MeterConfigured:
-    epoch_length: uint256
-    genesis: uint256
-    settlement_window: uint256
-    withdrawal_thaw: uint256
+# Events: declared once, with their @dev lines, in interfaces/IUsageMeter.vyi (`log IUsageMeter.X`).
 
 
 @deploy
@@ -367,7 +273,7 @@ def __init__(
     assert epoch_length_ > 0, "meter: zero epoch"
     assert genesis_ <= block.timestamp, "meter: genesis in future"
     assert protocol_fee_bps_ <= MAX_FEE_BPS, "meter: fee too high"
-    assert settlement_window_ > 0 and settlement_window_ <= _MASK40, "meter: bad settlement window"
+    assert settlement_window_ > 0 and settlement_window_ <= masks.MASK40, "meter: bad settlement window"
     assert settlement_window_ < withdrawal_thaw_, "meter: thaw not above window"
     license_manager = license_manager_
     router = router_
@@ -382,7 +288,7 @@ def __init__(
     access_control._grant_role(PAUSER_ROLE, admin_)
     if admin_ != msg.sender:
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    log MeterConfigured(
+    log IUsageMeter.MeterConfigured(
         epoch_length=epoch_length_,
         genesis=genesis_,
         settlement_window=settlement_window_,
@@ -413,7 +319,7 @@ def deposit(token: address, amount: uint256, beneficiary: address):
     assert ok, "meter: transfer failed"
     assert received == amount, "meter: fee-on-transfer token"
     self.escrow[beneficiary][token] += amount
-    log Deposited(beneficiary=beneficiary, token=token, amount=amount, payer=msg.sender)
+    log IUsageMeter.Deposited(beneficiary=beneficiary, token=token, amount=amount, payer=msg.sender)
 
 
 @external
@@ -430,7 +336,7 @@ def request_withdrawal(token: address, amount: uint256):
     if amount > 0:
         ready_at = block.timestamp + withdrawal_thaw
     self.withdrawals[msg.sender][token] = IUsageMeter.Withdrawal(amount=amount, ready_at=ready_at)
-    log WithdrawalRequested(consumer=msg.sender, token=token, amount=amount, ready_at=ready_at)
+    log IUsageMeter.WithdrawalRequested(consumer=msg.sender, token=token, amount=amount, ready_at=ready_at)
 
 
 @external
@@ -453,7 +359,7 @@ def withdraw(token: address, to: address) -> uint256:
     self.escrow[msg.sender][token] -= amount
     if amount > 0:
         assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "meter: transfer failed"
-    log Withdrawn(consumer=msg.sender, token=token, amount=amount, to=to)
+    log IUsageMeter.Withdrawn(consumer=msg.sender, token=token, amount=amount, to=to)
     return amount
 
 
@@ -513,7 +419,7 @@ def set_operator(operator: address, allowed: bool):
     """
     assert operator != empty(address), "meter: zero operator"
     self.operators[msg.sender][operator] = allowed
-    log OperatorSet(node=msg.sender, operator=operator, allowed=allowed)
+    log IUsageMeter.OperatorSet(node=msg.sender, operator=operator, allowed=allowed)
 
 
 @external
@@ -528,7 +434,7 @@ def claim_node(token: address, to: address) -> uint256:
     assert amount > 0, "meter: nothing to claim"
     self.node_balance[msg.sender][token] = 0
     assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "meter: transfer failed"
-    log NodeClaimed(node=msg.sender, token=token, to=to, amount=amount)
+    log IUsageMeter.NodeClaimed(node=msg.sender, token=token, to=to, amount=amount)
     return amount
 
 
@@ -547,11 +453,11 @@ def sweep_fees(token: address) -> uint256:
     if pool != empty(address) and staticcall IAccessStaking(pool).reward_token() == token:
         assert extcall IERC20(token).approve(pool, amount, default_return_value=True), "meter: approve failed"
         extcall IAccessStaking(pool).fund_rewards(amount)
-        log FeesSwept(token=token, amount=amount, to=pool)
+        log IUsageMeter.FeesSwept(token=token, amount=amount, to=pool)
     else:
         to: address = self.treasury
         assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "meter: transfer failed"
-        log FeesSwept(token=token, amount=amount, to=to)
+        log IUsageMeter.FeesSwept(token=token, amount=amount, to=to)
     return amount
 
 
@@ -570,7 +476,7 @@ def wire(staking_: address):
     assert staticcall IAccessStaking(staking_).epoch_length() == epoch_length, "meter: epoch mismatch"
     assert staticcall IAccessStaking(staking_).genesis() == genesis, "meter: epoch mismatch"
     self._config = (self._config >> 160 << 160) | convert(staking_, uint256)
-    log Wired(staking=staking_)
+    log IUsageMeter.Wired(staking=staking_)
 
 
 @external
@@ -585,8 +491,8 @@ def set_fee(treasury_: address, protocol_fee_bps_: uint256):
     assert treasury_ != empty(address), "meter: zero treasury"
     assert protocol_fee_bps_ <= MAX_FEE_BPS, "meter: fee too high"
     self.treasury = treasury_
-    self._config = (protocol_fee_bps_ << 160) | (self._config & _MASK160)
-    log ConfigChanged(treasury=treasury_, protocol_fee_bps=protocol_fee_bps_)
+    self._config = (protocol_fee_bps_ << 160) | (self._config & masks.MASK160)
+    log IUsageMeter.ConfigChanged(treasury=treasury_, protocol_fee_bps=protocol_fee_bps_)
 
 
 @external
@@ -627,8 +533,8 @@ def settled(credential_id: uint256, node: address, payer: address) -> (uint256, 
     @return uint64 issued_at
     """
     p: uint256 = self._channel[credential_id][node][payer]
-    return p >> 176, convert((p >> 128) & _MASK48, uint64), convert((p >> 88) & _MASK40, uint64), \
-        convert((p >> 40) & _MASK48, uint64), convert(p & _MASK40, uint64)
+    return p >> 176, convert((p >> 128) & masks.MASK48, uint64), convert((p >> 88) & masks.MASK40, uint64), \
+        convert((p >> 40) & masks.MASK48, uint64), convert(p & masks.MASK40, uint64)
 
 
 @external
@@ -643,10 +549,10 @@ def node_usage(node: address, epoch: uint256) -> IUsageMeter.NodeUsage:
     p: uint256 = self._usage[node][epoch]
     return IUsageMeter.NodeUsage(
         calls=convert(p >> 208, uint64),
-        failures=convert((p >> 160) & _MASK48, uint64),
-        latency_ms_sum=convert((p >> 104) & _MASK56, uint64),
-        mu=(p >> 52) & _MASK52,
-        failed_mu=p & _MASK52,
+        failures=convert((p >> 160) & masks.MASK48, uint64),
+        latency_ms_sum=convert((p >> 104) & masks.MASK56, uint64),
+        mu=(p >> 52) & masks.MASK52,
+        failed_mu=p & masks.MASK52,
     )
 
 
@@ -701,7 +607,7 @@ def _staking() -> address:
     @dev AccessStaking from the packed `_config` word (zero until `wire`).
     @return address AccessStaking.
     """
-    return convert(convert(self._config & _MASK160, uint160), address)
+    return convert(convert(self._config & masks.MASK160, uint160), address)
 
 
 @internal
@@ -722,7 +628,7 @@ def _begin(n: uint256, n_signatures: uint256) -> Batch:
         n=n,
         applied=0,
         fee_bps=config >> 160,
-        pool=convert(convert(config & _MASK160, uint160), address),
+        pool=convert(convert(config & masks.MASK160, uint160), address),
         last_node=empty(address),
         last_at=0,
         last_serves=False,
@@ -768,15 +674,15 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: By
     c_calls: uint256 = convert(v.cumulative_calls, uint256)
     c_fail: uint256 = convert(v.cumulative_failures, uint256)
     c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
-    if c_fail > c_calls or v.cumulative_mu > _MASK80 or c_calls > _MASK48 or c_fail > _MASK40 \
-            or c_lat > _MASK48 or at > _MASK40:
+    if c_fail > c_calls or v.cumulative_mu > masks.MASK80 or c_calls > masks.MASK48 or c_fail > masks.MASK40 \
+            or c_lat > masks.MASK48 or at > masks.MASK40:
         self._rejected(n, v, reasons.R_BAD_COUNTERS)
         return b
     packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
     s_mu: uint256 = packed >> 176
-    s_calls: uint256 = (packed >> 128) & _MASK48
-    s_fail: uint256 = (packed >> 88) & _MASK40
-    s_lat: uint256 = (packed >> 40) & _MASK48
+    s_calls: uint256 = (packed >> 128) & masks.MASK48
+    s_fail: uint256 = (packed >> 88) & masks.MASK40
+    s_lat: uint256 = (packed >> 40) & masks.MASK48
     if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
         self._rejected(n, v, reasons.R_NOTHING_NEW)
         return b
@@ -843,7 +749,7 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: By
     d_fail: uint256 = c_fail - s_fail
     d_lat: uint256 = c_lat - s_lat
     paid: bool = total != 0
-    log UsageRecorded(
+    log IUsageMeter.UsageRecorded(
         credential_id=v.credential_id,
         capsule_id=chk.capsule_id,
         node=v.node,
@@ -949,7 +855,7 @@ def _rejected(n: uint256, v: IUsageMeter.Voucher, code: uint8):
     """
     if n == 1:
         reasons.revert_with(code)
-    log VoucherRejected(credential_id=v.credential_id, node=v.node, payer=v.payer, reason=code)
+    log IUsageMeter.VoucherRejected(credential_id=v.credential_id, node=v.node, payer=v.payer, reason=code)
 
 
 @internal
@@ -977,11 +883,11 @@ def _add_usage(u: NodeAgg, epoch: uint256):
     @param epoch The current epoch.
     """
     p: uint256 = self._usage[u.node][epoch]
-    calls: uint256 = min((p >> 208) + u.calls, _MASK48)
-    failures: uint256 = min(((p >> 160) & _MASK48) + u.failures, _MASK48)
-    latency: uint256 = min(((p >> 104) & _MASK56) + u.latency_ms, _MASK56)
-    mu: uint256 = min(((p >> 52) & _MASK52) + min(u.mu, _MASK52), _MASK52)
-    failed: uint256 = min((p & _MASK52) + min(u.failed_mu, _MASK52), _MASK52)
+    calls: uint256 = min((p >> 208) + u.calls, masks.MASK48)
+    failures: uint256 = min(((p >> 160) & masks.MASK48) + u.failures, masks.MASK48)
+    latency: uint256 = min(((p >> 104) & masks.MASK56) + u.latency_ms, masks.MASK56)
+    mu: uint256 = min(((p >> 52) & masks.MASK52) + min(u.mu, masks.MASK52), masks.MASK52)
+    failed: uint256 = min((p & masks.MASK52) + min(u.failed_mu, masks.MASK52), masks.MASK52)
     self._usage[u.node][epoch] = (calls << 208) | (failures << 160) | (latency << 104) | (mu << 52) | failed
 
 
