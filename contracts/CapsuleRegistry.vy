@@ -19,7 +19,10 @@
         Storage layout (gas): the owner and the hot metadata share one slot (the ERC-721
         `aux` bits: created_at 40 | version 32 | kind 8 | state 8 | parent count 8), parents
         are packed three to a slot (capsule id 64 | share 16), and the content-hash index
-        carries the creator, so a mint writes 3 + ceil(K / 3) fresh slots.
+        carries the creator, so a mint writes 3 + ceil(K / 3) fresh slots. The next id, the
+        LicenseManager and the paused bit share one slot (`_globals`), read once per mint; the
+        parent edges taken through credentials are checked in ONE `can_derive_many` call.
+        Gas per mint, slot by slot: docs/capsules.md.
 
         State history: every state change is appended, with its time, to a per-capsule log
         (one fresh slot per change), so `state_at(capsule_id, at)` answers which state was in
@@ -49,8 +52,9 @@ implements: ICapsuleRegistry
 from snekmate.auth import access_control
 initializes: access_control
 
+# Pausing is a bit of `_globals` (read by `mint` anyway), not snekmate's `pausable` storage;
+# its events are snekmate's.
 from snekmate.utils import pausable
-initializes: pausable
 
 from .modules import erc721_lean
 initializes: erc721_lean
@@ -75,7 +79,6 @@ exports: (
     access_control.revokeRole,
     access_control.renounceRole,
     access_control.set_role_admin,
-    pausable.paused,
 )
 
 
@@ -122,12 +125,13 @@ _MASK160: constant(uint256) = 2**160 - 1
 _MASK72: constant(uint256) = 2**72 - 1
 
 
-# @dev Next capsule id (ids start at 1 and stay below 2**64).
-next_id: public(uint256)
+# @dev The paused bit of `_globals`.
+_G_PAUSED: constant(uint256) = 1 << 255
 
 
-# @dev The LicenseManager that vouches for derivative credentials (zero until `wire`, then fixed).
-license_manager: public(address)
+# @dev Next capsule id 64 (ids start at 1 and stay below 2**64) | LicenseManager 160 (zero until
+#      `wire`, then fixed) | paused 1 (bit 255): one slot, read once by `mint`.
+_globals: uint256
 
 
 # @dev ERC-2981 royalty on secondary sales of a capsule token, paid to its creator.
@@ -187,7 +191,6 @@ def __init__(admin_: address, royalty_bps_: uint256):
     @param royalty_bps_ The ERC-2981 royalty in basis points (at most 1,000).
     """
     access_control.__init__()
-    pausable.__init__()
     erc721_lean.__init__("CodexField Capsule", "CAPS")
     assert admin_ != empty(address), "capsule: zero admin"
     assert royalty_bps_ <= MAX_ROYALTY_BPS, "capsule: royalty too high"
@@ -197,7 +200,7 @@ def __init__(admin_: address, royalty_bps_: uint256):
     if admin_ != msg.sender:
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     self.royalty_bps = royalty_bps_
-    self.next_id = 1
+    self._globals = 1
 
 
 @external
@@ -259,32 +262,52 @@ def mint(
     @param uri Optional URI overriding the derived `ipfs://` CID.
     @return uint256 The new capsule id.
     """
-    assert not pausable.paused, "capsule: paused"
+    g: uint256 = self._globals
+    assert g & _G_PAUSED == 0, "capsule: paused"
     assert kind >= 1 and kind <= MAX_KIND, "capsule: bad kind"
     assert content_hash != empty(bytes32), "capsule: empty content hash"
     assert self._by_hash[content_hash] == 0, "capsule: content hash exists"
     n: uint256 = len(parents)
-    assert len(parent_credentials) == 0 or len(parent_credentials) == n, "capsule: credentials length mismatch"
+    with_credentials: bool = len(parent_credentials) != 0
+    assert not with_credentials or len(parent_credentials) == n, "capsule: credentials length mismatch"
 
-    capsule_id: uint256 = self.next_id
-    self.next_id = capsule_id + 1
+    capsule_id: uint256 = self._next_id(g)
+    self._globals = g + 1
 
+    # Each parent: exists, not FLAGGED, no duplicate; owned by the caller, or an edge that the
+    # LicenseManager must vouch for (all such edges in one call, after the loop).
+    derivations: DynArray[ILicenseManager.Derivation, 8] = []
     total: uint256 = 0
     slot: uint256 = 0
     for i: uint256 in range(n, bound=8):
         p: ICapsuleRegistry.Parent = parents[i]
         for j: uint256 in range(i, bound=8):
             assert parents[j].capsule_id != p.capsule_id, "capsule: duplicate parent"
-        credential_id: uint256 = 0
-        if len(parent_credentials) != 0:
-            credential_id = parent_credentials[i]
-        self._check_parent(p, credential_id)
-        total += convert(p.share_bps, uint256)
-        slot |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (80 * (i % 3))
+        parent_owner: address = empty(address)
+        aux: uint256 = 0
+        parent_owner, aux = erc721_lean._owner_and_aux(p.capsule_id)
+        assert parent_owner != empty(address), "capsule: parent does not exist"
+        assert (aux >> 8) & 255 != convert(STATE_FLAGGED, uint256), "capsule: parent flagged"
+        if parent_owner != msg.sender:
+            credential_id: uint256 = 0
+            if with_credentials:
+                credential_id = parent_credentials[i]
+            assert credential_id != 0, "capsule: not parent owner"
+            derivations.append(ILicenseManager.Derivation(
+                credential_id=credential_id, capsule_id=p.capsule_id, share_bps=p.share_bps
+            ))
+        share: uint256 = convert(p.share_bps, uint256)
+        total += share
+        slot |= (p.capsule_id | (share << 64)) << (80 * (i % 3))
         if i % 3 == 2 or i == n - 1:
             self._parent_slots[capsule_id][i // 3] = slot
             slot = 0
     assert total <= BPS, "capsule: shares exceed 100%"
+    if len(derivations) != 0:
+        lm: address = convert(convert((g >> 64) & _MASK160, uint160), address)
+        assert lm != empty(address), "capsule: no license manager"
+        assert staticcall ILicenseManager(lm).can_derive_many(msg.sender, derivations), \
+            "capsule: credential does not allow derivative"
 
     self._content_hash[capsule_id] = content_hash
     self._by_hash[content_hash] = (capsule_id << 160) | convert(msg.sender, uint256)
@@ -316,7 +339,8 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
     @param uri Optional URI overriding the derived `ipfs://` CID.
     @return uint256 The new capsule id.
     """
-    assert not pausable.paused, "capsule: paused"
+    g: uint256 = self._globals
+    assert g & _G_PAUSED == 0, "capsule: paused"
     owner: address = empty(address)
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(previous_id)
@@ -332,8 +356,8 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
     assert latest == previous_id, "capsule: not latest version"
     assert content_hash != empty(bytes32), "capsule: empty content hash"
 
-    capsule_id: uint256 = self.next_id
-    self.next_id = capsule_id + 1
+    capsule_id: uint256 = self._next_id(g)
+    self._globals = g + 1
 
     first: uint256 = self._by_hash[content_hash]
     if first == 0:
@@ -418,9 +442,10 @@ def wire(license_manager_: address):
     @param license_manager_ The LicenseManager address.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert self.license_manager == empty(address), "capsule: already wired"
+    g: uint256 = self._globals
+    assert (g >> 64) & _MASK160 == 0, "capsule: already wired"
     assert license_manager_ != empty(address), "capsule: zero address"
-    self.license_manager = license_manager_
+    self._globals = g | (convert(license_manager_, uint256) << 64)
     log ICapsuleRegistry.Wired(license_manager=license_manager_)
 
 
@@ -443,8 +468,10 @@ def pause():
     @notice Reverts "capsule: paused" when already paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
-    assert not pausable.paused, "capsule: paused"
-    pausable._pause()
+    g: uint256 = self._globals
+    assert g & _G_PAUSED == 0, "capsule: paused"
+    self._globals = g | _G_PAUSED
+    log pausable.Paused(account=msg.sender)
 
 
 @external
@@ -454,8 +481,40 @@ def unpause():
     @notice Reverts "capsule: not paused" when not paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
-    assert pausable.paused, "capsule: not paused"
-    pausable._unpause()
+    g: uint256 = self._globals
+    assert g & _G_PAUSED != 0, "capsule: not paused"
+    self._globals = g & ~_G_PAUSED
+    log pausable.Unpaused(account=msg.sender)
+
+
+@external
+@view
+def paused() -> bool:
+    """
+    @dev Whether minting and versioning are paused.
+    @return bool True if paused.
+    """
+    return self._globals & _G_PAUSED != 0
+
+
+@external
+@view
+def next_id() -> uint256:
+    """
+    @dev The id the next capsule will get (ids start at 1).
+    @return uint256 The next id.
+    """
+    return self._globals & _MASK64
+
+
+@external
+@view
+def license_manager() -> address:
+    """
+    @dev The LicenseManager that vouches for derivative credentials (zero until `wire`, then fixed).
+    @return address The LicenseManager.
+    """
+    return convert(convert((self._globals >> 64) & _MASK160, uint160), address)
 
 
 @external
@@ -648,25 +707,16 @@ def royaltyInfo(token_id: uint256, sale_price: uint256) -> (address, uint256):
 
 
 @internal
-@view
-def _check_parent(p: ICapsuleRegistry.Parent, credential_id: uint256):
+@pure
+def _next_id(g: uint256) -> uint256:
     """
-    @dev Reverts unless `p` may become a parent of the caller's new capsule.
-    @param p The parent edge.
-    @param credential_id The caller's credential on the parent (0 if the caller owns it).
+    @dev The next capsule id held in the `_globals` word `g` (ids stay below 2**64).
+    @param g The `_globals` word.
+    @return uint256 The id.
     """
-    parent_owner: address = empty(address)
-    aux: uint256 = 0
-    parent_owner, aux = erc721_lean._owner_and_aux(p.capsule_id)
-    assert parent_owner != empty(address), "capsule: parent does not exist"
-    assert (aux >> 8) & 255 != convert(STATE_FLAGGED, uint256), "capsule: parent flagged"
-    if parent_owner == msg.sender:
-        return
-    assert credential_id != 0, "capsule: not parent owner"
-    lm: address = self.license_manager
-    assert lm != empty(address), "capsule: no license manager"
-    assert staticcall ILicenseManager(lm).can_derive(credential_id, msg.sender, p.capsule_id, p.share_bps), \
-        "capsule: credential does not allow derivative"
+    capsule_id: uint256 = g & _MASK64
+    assert capsule_id < _MASK64, "capsule: too many capsules"
+    return capsule_id
 
 
 @internal
