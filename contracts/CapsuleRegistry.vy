@@ -17,12 +17,14 @@
             registry.tokenURI(id)  # "ipfs://bafkrei..."
 
         Storage layout (gas): the owner and the hot metadata share one slot (the ERC-721
-        `aux` bits: created_at 40 | version 32 | kind 8 | state 8 | parent count 8), parents
-        are packed three to a slot (capsule id 64 | share 16), and the content-hash index
-        carries the creator, so a mint writes 3 + ceil(K / 3) fresh slots. The next id, the
-        LicenseManager and the paused bit share one slot (`_globals`), read once per mint; the
-        parent edges taken through credentials are checked in ONE `can_derive_many` call.
-        Gas per mint, slot by slot: docs/capsules.md.
+        `aux` bits: created_at 40 | version 32 | flags 2 | kind 6 | state 8 | parent count 8);
+        the content-hash index entry holds the capsule id and its first two parents (capsule
+        id 64 | share 16 each), further parents are packed three to a slot; so a mint writes
+        3 + ceil((K - 2) / 3) fresh slots (3 up to two parents). The creator is the owner until
+        the capsule's first transfer, which records it (`_creator_override`): a mint does not
+        pay a slot for it. The next id, the LicenseManager and the paused bit share one slot
+        (`_globals`), read once per mint; the parent edges taken through credentials are
+        checked in ONE `can_derive_many` call. Gas per mint, slot by slot: docs/capsules.md.
 
         State history: every state change is appended, with its time, to a per-capsule log
         (one fresh slot per change), so `state_at(capsule_id, at)` answers which state was in
@@ -125,6 +127,13 @@ _MASK160: constant(uint256) = 2**160 - 1
 _MASK72: constant(uint256) = 2**72 - 1
 
 
+# @dev Aux flags (in the kind byte, above the 6 bits of the kind): parents 0 and 1 live in the
+#      content-hash index entry; the creator was recorded by the first transfer.
+_AUX_INDEX_PARENTS: constant(uint256) = 1 << 22
+_AUX_CREATOR_RECORDED: constant(uint256) = 1 << 23
+_KIND_BITS: constant(uint256) = 63
+
+
 # @dev The paused bit of `_globals`.
 _G_PAUSED: constant(uint256) = 1 << 255
 
@@ -142,15 +151,20 @@ royalty_bps: public(uint256)
 _content_hash: HashMap[uint256, bytes32]
 
 
-# @dev Content-hash index: (capsule id << 160) | creator of the first capsule with that hash.
+# @dev Content-hash index: (capsule id << 192) of the first capsule with that hash | that
+#      capsule's parents 0 and 1 (capsule id 64 | share 16) at bit offsets 0 and 80, when its aux
+#      has `_AUX_INDEX_PARENTS` (always for `mint`; a version re-using its chain's hash keeps all
+#      its parents in `_parent_slots`).
 _by_hash: HashMap[bytes32, uint256]
 
 
-# @dev Creator of a version that re-used its chain's content hash (rare path).
+# @dev Creator of a capsule once it has left its creator (recorded by its first transfer, when
+#      the aux gets `_AUX_CREATOR_RECORDED`); until then the creator is the owner.
 _creator_override: HashMap[uint256, address]
 
 
-# @dev Packed parents, three per slot: (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+# @dev Packed parents not in the index entry, three per slot: (capsule id 64 | share 16) at bit
+#      offsets 0, 80, 160 (parents 2.. with `_AUX_INDEX_PARENTS`, else parents 0..).
 _parent_slots: HashMap[uint256, uint256[3]]
 
 
@@ -224,6 +238,7 @@ def transferFrom(owner: address, to: address, token_id: uint256):
     @param token_id The capsule.
     """
     erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
+    self._record_creator(owner, token_id)
 
 
 @external
@@ -238,6 +253,7 @@ def safeTransferFrom(owner: address, to: address, token_id: uint256, data: Bytes
     @param data Data passed to `onERC721Received`.
     """
     erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
+    self._record_creator(owner, token_id)
     erc721_lean._check_on_erc721_received(owner, to, token_id, data)
 
 
@@ -278,7 +294,6 @@ def mint(
     # LicenseManager must vouch for (all such edges in one call, after the loop).
     derivations: DynArray[ILicenseManager.Derivation, 8] = []
     total: uint256 = 0
-    slot: uint256 = 0
     for i: uint256 in range(n, bound=8):
         p: ICapsuleRegistry.Parent = parents[i]
         for j: uint256 in range(i, bound=8):
@@ -296,12 +311,7 @@ def mint(
             derivations.append(ILicenseManager.Derivation(
                 credential_id=credential_id, capsule_id=p.capsule_id, share_bps=p.share_bps
             ))
-        share: uint256 = convert(p.share_bps, uint256)
-        total += share
-        slot |= (p.capsule_id | (share << 64)) << (80 * (i % 3))
-        if i % 3 == 2 or i == n - 1:
-            self._parent_slots[capsule_id][i // 3] = slot
-            slot = 0
+        total += convert(p.share_bps, uint256)
     assert total <= BPS, "capsule: shares exceed 100%"
     if len(derivations) != 0:
         lm: address = convert(convert((g >> 64) & _MASK160, uint160), address)
@@ -310,8 +320,10 @@ def mint(
             "capsule: credential does not allow derivative"
 
     self._content_hash[capsule_id] = content_hash
-    self._by_hash[content_hash] = (capsule_id << 160) | convert(msg.sender, uint256)
-    erc721_lean._mint(msg.sender, capsule_id, self._pack_aux(block.timestamp, 1, kind, STATE_ACTIVE, n))
+    self._by_hash[content_hash] = (capsule_id << 192) | self._store_parents(capsule_id, parents, True)
+    erc721_lean._mint(
+        msg.sender, capsule_id, self._pack_aux(block.timestamp, 1, kind, STATE_ACTIVE, n) | _AUX_INDEX_PARENTS
+    )
     if len(uri) != 0:
         self._uri[capsule_id] = uri
     log ICapsuleRegistry.CapsuleMinted(
@@ -359,26 +371,27 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
     capsule_id: uint256 = self._next_id(g)
     self._globals = g + 1
 
-    first: uint256 = self._by_hash[content_hash]
-    if first == 0:
-        self._by_hash[content_hash] = (capsule_id << 160) | convert(msg.sender, uint256)
-    else:
-        assert erc721_lean._owner_of(first >> 160) == msg.sender, "capsule: content hash exists"
-        self._creator_override[capsule_id] = msg.sender
-
-    kind: uint8 = convert((aux >> 16) & 255, uint8)
+    kind: uint8 = convert((aux >> 16) & _KIND_BITS, uint8)
     version: uint256 = ((aux >> 24) & _MASK32) + 1
     n: uint256 = aux & 255
-    for k: uint256 in range(3):
-        if k * 3 >= n:
-            break
-        self._parent_slots[capsule_id][k] = self._parent_slots[previous_id][k]
+    parents: DynArray[ICapsuleRegistry.Parent, 8] = self._parents(previous_id, aux)
+    flags: uint256 = 0
+    first: uint256 = self._by_hash[content_hash]
+    if first == 0:
+        self._by_hash[content_hash] = (capsule_id << 192) | self._store_parents(capsule_id, parents, True)
+        flags = _AUX_INDEX_PARENTS
+    else:
+        # The chain's own earlier hash: its index entry stays the first capsule's.
+        assert erc721_lean._owner_of(first >> 192) == msg.sender, "capsule: content hash exists"
+        self._store_parents(capsule_id, parents, False)
 
     self._content_hash[capsule_id] = content_hash
     self._previous[capsule_id] = previous_id
     self._root[capsule_id] = root
     self._latest[root] = capsule_id
-    erc721_lean._mint(msg.sender, capsule_id, self._pack_aux(block.timestamp, version, kind, STATE_ACTIVE, n))
+    erc721_lean._mint(
+        msg.sender, capsule_id, self._pack_aux(block.timestamp, version, kind, STATE_ACTIVE, n) | flags
+    )
     if len(uri) != 0:
         self._uri[capsule_id] = uri
     log ICapsuleRegistry.CapsuleMinted(
@@ -388,7 +401,7 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
         content_hash=content_hash,
         previous_id=previous_id,
         version=convert(version, uint32),
-        parents=self._parents(capsule_id, n),
+        parents=parents,
         uri=uri,
     )
     log IERC4906.MetadataUpdate(_tokenId=previous_id)
@@ -531,9 +544,9 @@ def capsule(capsule_id: uint256) -> ICapsuleRegistry.Capsule:
     assert owner != empty(address), "capsule: unknown capsule"
     content_hash: bytes32 = self._content_hash[capsule_id]
     return ICapsuleRegistry.Capsule(
-        kind=convert((aux >> 16) & 255, uint8),
+        kind=convert((aux >> 16) & _KIND_BITS, uint8),
         content_hash=content_hash,
-        creator=self._creator(capsule_id, content_hash),
+        creator=self._creator(capsule_id, owner, aux),
         created_at=convert(aux >> 56, uint64),
         version=convert((aux >> 24) & _MASK32, uint32),
         previous_id=self._previous[capsule_id],
@@ -552,7 +565,7 @@ def parents(capsule_id: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(capsule_id)
     assert owner != empty(address), "capsule: unknown capsule"
-    return self._parents(capsule_id, aux & 255)
+    return self._parents(capsule_id, aux)
 
 
 @external
@@ -568,7 +581,7 @@ def owner_and_parents(capsule_id: uint256) -> (address, DynArray[ICapsuleRegistr
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(capsule_id)
     assert owner != empty(address), "capsule: unknown capsule"
-    return owner, self._parents(capsule_id, aux & 255)
+    return owner, self._parents(capsule_id, aux)
 
 
 @external
@@ -663,7 +676,7 @@ def capsule_by_hash(content_hash: bytes32) -> uint256:
     @param content_hash The SHA-256 manifest hash.
     @return uint256 The capsule id.
     """
-    return self._by_hash[content_hash] >> 160
+    return self._by_hash[content_hash] >> 192
 
 
 @external
@@ -702,8 +715,11 @@ def royaltyInfo(token_id: uint256, sale_price: uint256) -> (address, uint256):
     @return address The creator.
     @return uint256 The royalty amount.
     """
-    assert erc721_lean._owner_of(token_id) != empty(address), "capsule: unknown capsule"
-    return self._creator(token_id, self._content_hash[token_id]), sale_price * self.royalty_bps // BPS
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(token_id)
+    assert owner != empty(address), "capsule: unknown capsule"
+    return self._creator(token_id, owner, aux), sale_price * self.royalty_bps // BPS
 
 
 @internal
@@ -742,40 +758,104 @@ def _pack_aux(created_at: uint256, version: uint256, kind: uint8, state: uint8, 
 
 
 @internal
-@view
-def _parents(capsule_id: uint256, n: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
+def _store_parents(capsule_id: uint256, parents: DynArray[ICapsuleRegistry.Parent, 8], in_index: bool) -> uint256:
     """
-    @dev Unpacks `n` parents of `capsule_id`.
-    @param capsule_id The capsule.
-    @param n The parent count.
-    @return DynArray The parents.
+    @dev Writes the parents of a new capsule: with `in_index`, parents 0 and 1 go to the
+         returned bits of its content-hash index entry and the rest to `_parent_slots`.
+    @param capsule_id The new capsule.
+    @param parents Its parents (checked by the caller).
+    @param in_index Whether the capsule owns its content-hash index entry.
+    @return uint256 The index-entry bits of parents 0 and 1 (0 without `in_index`).
     """
-    out: DynArray[ICapsuleRegistry.Parent, 8] = []
+    n: uint256 = len(parents)
+    base: uint256 = 0
+    entry_bits: uint256 = 0
+    if in_index:
+        base = 2
     slot: uint256 = 0
     for i: uint256 in range(n, bound=8):
-        if i % 3 == 0:
-            slot = self._parent_slots[capsule_id][i // 3]
-        entry: uint256 = slot >> (80 * (i % 3))
-        out.append(ICapsuleRegistry.Parent(
-            capsule_id=entry & _MASK64, share_bps=convert((entry >> 64) & _MASK16, uint16)
-        ))
-    return out
+        entry: uint256 = parents[i].capsule_id | (convert(parents[i].share_bps, uint256) << 64)
+        if i < base:
+            entry_bits |= entry << (80 * i)
+            continue
+        k: uint256 = i - base
+        slot |= entry << (80 * (k % 3))
+        if k % 3 == 2 or i == n - 1:
+            self._parent_slots[capsule_id][k // 3] = slot
+            slot = 0
+    return entry_bits
 
 
 @internal
 @view
-def _creator(capsule_id: uint256, content_hash: bytes32) -> address:
+def _parents(capsule_id: uint256, aux: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
     """
-    @dev A capsule's creator: from the content-hash index, or the override of a version
-         that re-used its chain's hash.
+    @dev Unpacks the parents of `capsule_id` (count and layout from its aux).
     @param capsule_id The capsule.
-    @param content_hash Its content hash.
+    @param aux Its aux word.
+    @return DynArray The parents.
+    """
+    n: uint256 = aux & 255
+    out: DynArray[ICapsuleRegistry.Parent, 8] = []
+    if n == 0:
+        return out
+    base: uint256 = 0
+    if aux & _AUX_INDEX_PARENTS != 0:
+        base = 2
+        entry_bits: uint256 = self._by_hash[self._content_hash[capsule_id]]
+        for i: uint256 in range(2):
+            if i == n:
+                break
+            out.append(self._unpack_parent(entry_bits >> (80 * i)))
+    slot: uint256 = 0
+    for i: uint256 in range(n, bound=8):
+        if i < base:
+            continue
+        k: uint256 = i - base
+        if k % 3 == 0:
+            slot = self._parent_slots[capsule_id][k // 3]
+        out.append(self._unpack_parent(slot >> (80 * (k % 3))))
+    return out
+
+
+@internal
+@pure
+def _unpack_parent(entry: uint256) -> ICapsuleRegistry.Parent:
+    """
+    @dev One packed parent (capsule id 64 | share 16 in the low 80 bits of `entry`).
+    @param entry The packed word, shifted so that the parent is in its low bits.
+    @return Parent The parent.
+    """
+    return ICapsuleRegistry.Parent(capsule_id=entry & _MASK64, share_bps=convert((entry >> 64) & _MASK16, uint16))
+
+
+@internal
+@view
+def _creator(capsule_id: uint256, owner: address, aux: uint256) -> address:
+    """
+    @dev A capsule's creator: its owner until its first transfer, then the one recorded then.
+    @param capsule_id The capsule.
+    @param owner Its current owner.
+    @param aux Its aux word.
     @return address The creator.
     """
-    entry: uint256 = self._by_hash[content_hash]
-    if entry >> 160 == capsule_id:
-        return convert(convert(entry & _MASK160, uint160), address)
-    return self._creator_override[capsule_id]
+    if aux & _AUX_CREATOR_RECORDED != 0:
+        return self._creator_override[capsule_id]
+    return owner
+
+
+@internal
+def _record_creator(previous_owner: address, token_id: uint256):
+    """
+    @dev After a transfer: on the capsule's first one, records the creator (the previous owner,
+         who held it since its mint) so that the creator outlives the transfer.
+    @param previous_owner The owner the capsule was just moved from.
+    @param token_id The capsule.
+    """
+    aux: uint256 = erc721_lean._aux(token_id)
+    if aux & _AUX_CREATOR_RECORDED == 0:
+        self._creator_override[token_id] = previous_owner
+        erc721_lean._set_aux(token_id, aux | _AUX_CREATOR_RECORDED)
 
 
 @internal
