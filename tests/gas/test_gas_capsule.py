@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,13 @@ def _oz_anchor_container():
         "settings": {"evmVersion": "cancun", "optimizer": {"enabled": True, "runs": 200},
                      "outputSelection": {"OZCapsuleAnchor.sol": {"OZCapsuleAnchor": ["abi", "evm.bytecode.object"]}}},
     }
-    proc = subprocess.run([solc, "--standard-json", "--base-path", str(OZ_DIR)], input=json.dumps(request),
-                          capture_output=True, text=True, cwd=OZ_DIR, check=False)
+    # The request goes through a file, not a pipe: node reads a pipe that another process left
+    # non-blocking with EAGAIN.
+    with tempfile.TemporaryFile("w+") as f:
+        json.dump(request, f)
+        f.seek(0)
+        proc = subprocess.run([solc, "--standard-json", "--base-path", str(OZ_DIR)], stdin=f,
+                              capture_output=True, text=True, cwd=OZ_DIR, check=False)
     out = json.loads(proc.stdout)
     errors = [e["formattedMessage"] for e in out.get("errors", []) if e["severity"] == "error"]
     assert not errors, "\n".join(errors)
