@@ -57,11 +57,15 @@ compile: setup
 
 # The indexer tests run against SQLite and a PostgreSQL on loopback; the catalog page is tested
 # in Debian's headless Chromium. Both are installed from Debian packages when missing (root).
+# Two shards side by side (tools/test_shards.sh): chain-heavy contract tests in one, subprocess-
+# and service-heavy tests in the other; together they cover tests/ (a test checks it).
+TEST_SHARDS := tests/contracts,tests/gas,tests/offchain tests/integration,tests/indexer,tests/cli,tests/integrators
+
 test: setup
 	tools/ensure_chromium.sh
 	ape compile --force
 	python tools/gen_contract_types.py
-	export CODEXFIELD_TEST_PG_URL="$$(tools/ensure_postgres.sh)" && ape test tests -p no:cacheprovider
+	export CODEXFIELD_TEST_PG_URL="$$(tools/ensure_postgres.sh)" && tools/test_shards.sh $(TEST_SHARDS)
 	python -m codexfield.gas_table README.md
 
 test-fast: setup

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, Mapping
 
 
@@ -24,9 +24,15 @@ def to_raw(number: str | Decimal | int, decimals: int, shown: str | None = None)
         raise AmountError(f"{shown or number!r} is not a number (write e.g. '12.5 USDC')") from None
     if not value.is_finite() or value < 0:
         raise AmountError(f"{shown or number} is not a non-negative amount")
-    raw = value * (Decimal(10) ** decimals)
+    if value and value.adjusted() + int(decimals) >= 78:  # at least 10**78 raw units
+        raise AmountError(f"{shown or number} is more than any token amount (a uint256) can hold")
+    with localcontext() as ctx:  # exact: enough digits for the whole number (the default 28 round)
+        ctx.prec = len(value.as_tuple().digits) + max(0, value.as_tuple().exponent) + int(decimals) + 10
+        raw = value * (Decimal(10) ** decimals)
     if raw != raw.to_integral_value():
         raise AmountError(f"{shown or number} has more than {decimals} decimals")
+    if raw >= 2**256:
+        raise AmountError(f"{shown or number} is more than any token amount (a uint256) can hold")
     return int(raw)
 
 
@@ -48,9 +54,20 @@ def parse(text: str, tokens: Mapping[str, Mapping[str, Any]], default_symbol: st
 
 
 def fmt(raw: int, symbol: str, decimals: int) -> str:
-    """Raw units as '<number> <SYMBOL>' with no trailing zeros ('0.002 USDC', '10 USDC')."""
-    value = Decimal(int(raw)) / (Decimal(10) ** int(decimals))
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text} {symbol}"
+    """Raw units as '<number> <SYMBOL>' with no trailing zeros ('0.002 USDC', '10 USDC'); exact
+    for every uint256 (integer arithmetic, not Decimal's 28 significant digits)."""
+    from codexfield.ldl.decompiler import format_decimal
+
+    return f"{format_decimal(int(raw), int(decimals))} {symbol}"
+
+
+def short_address(address: str) -> str:
+    """'0x5FbDB2315678afecb367f032d93F642f64180aa3' -> '0x5FbD…0aa3'."""
+    address = str(address)
+    return address if len(address) <= 12 else f"{address[:6]}…{address[-4:]}"
+
+
+def fmt_unknown(raw: int, token: str) -> str:
+    """An amount of a token whose symbol and decimals are not known: the raw integer and the
+    shortened token address ('2000 units of 0x5FbD…0aa3'), never a guessed unit."""
+    return f"{int(raw)} units of {short_address(token)}"

@@ -16,6 +16,12 @@
         grants) by executing a call to itself from `execute`, which a global lock would
         refuse; snekmate's `execute` marks the operation done before the call
         (checks-effects-interactions), so a reentrant `execute` of the same operation fails.
+@custom:security Trusts its proposers (a multisig) to schedule only what governance decided,
+        and the minimum delay to give everyone time to react (leave) before a call runs;
+        cancellers (the proposers) can stop a scheduled call. Holds no funds of its own beyond
+        what a scheduled call forwards (`execute` is payable).
+@custom:kill Nothing to pause: the timelock is the pause's owner, not a subject of it. A
+        proposer can `cancel` any pending operation; nothing stops `execute` of a ready one.
 """
 
 from snekmate.auth import access_control

@@ -37,7 +37,9 @@
         layout are identical): attribute values are bounded to MAX_VALUE_LENGTH (1024) bytes
         (longer calldata fails ABI decoding); a `validity` that would overflow
         `block.timestamp + validity` reverts with a reason; signatures must have v in {27, 28},
-        0 < r < n, 0 < s <= n/2 (no malleable twins); every revert carries a reason string.
+        0 < r < n, 0 < s <= n/2 (no malleable twins; checked by `modules/sig.vy`, shared with
+        the UsageMeter); every revert carries a reason string. Events are declared once, in
+        `interfaces/IIdentityRegistry.vyi`.
         Vyper reserves `value` as an argument name, so the attribute argument is named `value_`
         in the ABI JSON (selectors, types and the event field `value` are the standard's; only
         keyword-argument callers see the difference).
@@ -56,21 +58,11 @@ from interfaces import IIdentityRegistry
 
 implements: IIdentityRegistry
 
+from .modules import sig
+
 
 # @dev Largest attribute value, in bytes (a public key, a PEM key, a service endpoint JSON).
 MAX_VALUE_LENGTH: constant(uint256) = 1024
-
-
-# @dev Largest allowed `s` of a signature (secp256k1 n / 2): rejects malleable twins.
-_S_MAX: constant(uint256) = (
-    57_896_044_618_658_097_711_785_492_504_343_953_926_418_782_139_537_452_191_302_581_570_759_080_747_168
-)
-
-
-# @dev Order n of the secp256k1 group: `r` must lie in [1, n).
-_SECP256K1_N: constant(uint256) = (
-    115_792_089_237_316_195_423_570_985_008_687_907_852_837_564_279_074_904_382_605_163_141_518_161_494_337
-)
 
 
 # @dev Prefix of every signed message: 0x19 (not an RLP-encodable first byte) and version 0x00.
@@ -92,31 +84,6 @@ changed: public(HashMap[address, uint256])
 
 # @dev Number of signed (meta-transaction) changes made by each owner address.
 nonce: public(HashMap[address, uint256])
-
-
-# @dev The owner of `identity` became `owner`; `previousChange` is the block of the change before.
-event DIDOwnerChanged:
-    identity: indexed(address)
-    owner: address
-    previousChange: uint256
-
-
-# @dev `delegate` of type `delegateType` is valid until `validTo` (revocation: validTo = now).
-event DIDDelegateChanged:
-    identity: indexed(address)
-    delegateType: bytes32
-    delegate: address
-    validTo: uint256
-    previousChange: uint256
-
-
-# @dev Attribute `name` = `value` until `validTo` (revocation: validTo = 0).
-event DIDAttributeChanged:
-    identity: indexed(address)
-    name: bytes32
-    value: Bytes[MAX_VALUE_LENGTH]
-    validTo: uint256
-    previousChange: uint256
 
 
 @external
@@ -362,10 +329,9 @@ def _digest(identity: address, payload: Bytes[1_100]) -> bytes32:
 @internal
 def _check_signature(identity: address, sigV: uint8, sigR: bytes32, sigS: bytes32, digest: bytes32) -> address:
     """
-    @dev Rejects v outside {27, 28}, r outside [1, n), s outside [1, n/2], a signature that
-         recovers no key (ecrecover returns zero, e.g. an r that is no curve point) and any
-         signer other than the owner with "identity: bad signature", then bumps the owner's
-         nonce.
+    @dev Rejects what `sig.recover` refuses (v outside {27, 28}, r = 0, s outside [1, n/2], a
+         signature that recovers no key: r >= n or an r that is no curve point) and any signer
+         other than the owner with "identity: bad signature", then bumps the owner's nonce.
     @param identity The identity address.
     @param sigV The signature's v.
     @param sigR The signature's r.
@@ -373,12 +339,7 @@ def _check_signature(identity: address, sigV: uint8, sigR: bytes32, sigS: bytes3
     @param digest The signed digest.
     @return address The owner, who signed.
     """
-    r: uint256 = convert(sigR, uint256)
-    s: uint256 = convert(sigS, uint256)
-    assert sigV == 27 or sigV == 28, "identity: bad signature"
-    assert r != 0 and r < _SECP256K1_N, "identity: bad signature"
-    assert s != 0 and s <= _S_MAX, "identity: bad signature"
-    signer: address = ecrecover(digest, convert(sigV, uint256), r, s)
+    signer: address = sig.recover(digest, convert(sigV, uint256), convert(sigR, uint256), convert(sigS, uint256))
     assert signer != empty(address), "identity: bad signature"
     assert signer == self._identity_owner(identity), "identity: bad signature"
     self.nonce[signer] += 1
@@ -405,7 +366,7 @@ def _change_owner(identity: address, actor: address, newOwner: address):
     """
     self._only_owner(identity, actor)
     self.owners[identity] = newOwner
-    log DIDOwnerChanged(identity=identity, owner=newOwner, previousChange=self.changed[identity])
+    log IIdentityRegistry.DIDOwnerChanged(identity=identity, owner=newOwner, previousChange=self.changed[identity])
     self.changed[identity] = block.number
 
 
@@ -433,7 +394,7 @@ def _add_delegate(identity: address, actor: address, delegateType: bytes32, dele
     self._only_owner(identity, actor)
     valid_to: uint256 = self._valid_to(validity)
     self.delegates[identity][keccak256(delegateType)][delegate] = valid_to
-    log DIDDelegateChanged(
+    log IIdentityRegistry.DIDDelegateChanged(
         identity=identity,
         delegateType=delegateType,
         delegate=delegate,
@@ -455,7 +416,7 @@ def _revoke_delegate(identity: address, actor: address, delegateType: bytes32, d
     """
     self._only_owner(identity, actor)
     self.delegates[identity][keccak256(delegateType)][delegate] = block.timestamp
-    log DIDDelegateChanged(
+    log IIdentityRegistry.DIDDelegateChanged(
         identity=identity,
         delegateType=delegateType,
         delegate=delegate,
@@ -478,7 +439,7 @@ def _set_attribute(
     @param validity Seconds from now until expiry.
     """
     self._only_owner(identity, actor)
-    log DIDAttributeChanged(
+    log IIdentityRegistry.DIDAttributeChanged(
         identity=identity,
         name=name,
         value=value_,
@@ -498,7 +459,7 @@ def _revoke_attribute(identity: address, actor: address, name: bytes32, value_: 
     @param value_ The attribute value.
     """
     self._only_owner(identity, actor)
-    log DIDAttributeChanged(
+    log IIdentityRegistry.DIDAttributeChanged(
         identity=identity, name=name, value=value_, validTo=0, previousChange=self.changed[identity]
     )
     self.changed[identity] = block.number

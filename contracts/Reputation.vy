@@ -19,7 +19,7 @@
         so `rating(capsule)` is always (sum of current stars, number of rating credentials).
         Every change logs `Rated` with the full new value, so an indexer rebuilds the
         aggregate from events alone: a `Rated` for a credential already seen replaces that
-        credential's stars.
+        credential's stars. Events are declared once, in `interfaces/IReputation.vyi`.
 
         An AUDITOR attests that a capsule passed (or failed) a standard until a date; the
         auditor or the admin may revoke the attestation.
@@ -40,6 +40,8 @@ from interfaces import ILicenseManager
 from interfaces import IReputation
 
 implements: IReputation
+
+from .modules import masks
 
 from snekmate.auth import access_control
 initializes: access_control
@@ -75,11 +77,6 @@ MIN_STARS: public(constant(uint8)) = 1
 MAX_STARS: public(constant(uint8)) = 5
 
 
-_MASK128: constant(uint256) = 2**128 - 1
-_MASK64: constant(uint256) = 2**64 - 1
-_MASK160: constant(uint256) = 2**160 - 1
-
-
 # @dev Stored attestation: capsule, standard, report, and one packed word
 #      (auditor 160 | valid_until 64 | passed 8 | revoked 8, from the low bits).
 struct _Stored:
@@ -112,31 +109,6 @@ _attestations: HashMap[uint256, _Stored]
 
 # @dev Number of attestations so far (the last id).
 attestation_count: public(uint256)
-
-
-# @dev Emitted on every rating and re-rating (the full new value; a repeat replaces it).
-event Rated:
-    capsule_id: indexed(uint256)
-    credential_id: uint256
-    rater: address
-    stars: uint8
-    review_hash: bytes32
-
-
-# @dev Emitted when an auditor attests a capsule.
-event Attested:
-    attestation_id: uint256
-    capsule_id: indexed(uint256)
-    auditor: address
-    standard: bytes32
-    passed: bool
-    report_hash: bytes32
-    valid_until: uint64
-
-
-# @dev Emitted when an attestation is revoked.
-event AttestationRevoked:
-    attestation_id: uint256
 
 
 @deploy
@@ -192,12 +164,12 @@ def rate(capsule_id: uint256, credential_id: uint256, stars: uint8, review_hash:
 
     agg: uint256 = self._aggregate[capsule_id]
     total: uint256 = (agg >> 128) + convert(stars, uint256) - previous
-    count: uint256 = agg & _MASK128
+    count: uint256 = agg & masks.MASK128
     if previous == 0:
         count += 1
     self._aggregate[capsule_id] = (total << 128) | count
     self._rated[credential_id] = (capsule_id << 8) | convert(stars, uint256)
-    log Rated(capsule_id=capsule_id, credential_id=credential_id, rater=msg.sender, stars=stars,
+    log IReputation.Rated(capsule_id=capsule_id, credential_id=credential_id, rater=msg.sender, stars=stars,
               review_hash=review_hash)
 
 
@@ -225,7 +197,7 @@ def attest(capsule_id: uint256, standard: bytes32, passed: bool, report_hash: by
         report_hash=report_hash,
         packed=self._pack(msg.sender, valid_until, passed, False),
     )
-    log Attested(attestation_id=attestation_id, capsule_id=capsule_id, auditor=msg.sender, standard=standard,
+    log IReputation.Attested(attestation_id=attestation_id, capsule_id=capsule_id, auditor=msg.sender, standard=standard,
                  passed=passed, report_hash=report_hash, valid_until=valid_until)
     return attestation_id
 
@@ -243,7 +215,7 @@ def revoke_attestation(attestation_id: uint256):
     assert msg.sender == auditor or access_control.hasRole[access_control.DEFAULT_ADMIN_ROLE][msg.sender], \
         "reputation: not auditor"
     self._attestations[attestation_id].packed = packed | (1 << 232)
-    log AttestationRevoked(attestation_id=attestation_id)
+    log IReputation.AttestationRevoked(attestation_id=attestation_id)
 
 
 @external
@@ -278,7 +250,7 @@ def rating(capsule_id: uint256) -> (uint256, uint256):
     @return uint256 The number of credentials that rated it.
     """
     agg: uint256 = self._aggregate[capsule_id]
-    return agg >> 128, agg & _MASK128
+    return agg >> 128, agg & masks.MASK128
 
 
 @external
@@ -347,7 +319,7 @@ def _auditor(packed: uint256) -> address:
     @param packed The packed word.
     @return address The auditor.
     """
-    return convert(convert(packed & _MASK160, uint160), address)
+    return convert(convert(packed & masks.MASK160, uint160), address)
 
 
 @internal
@@ -365,6 +337,6 @@ def _unpack(attestation_id: uint256) -> IReputation.Attestation:
         standard=s.standard,
         passed=(s.packed >> 224) & 255 != 0,
         report_hash=s.report_hash,
-        valid_until=convert((s.packed >> 160) & _MASK64, uint64),
+        valid_until=convert((s.packed >> 160) & masks.MASK64, uint64),
         revoked=s.packed >> 232 != 0,
     )

@@ -24,9 +24,14 @@
             router.propagate_many([7, 3], usdc) # 7's parents (e.g. 3) first get their share
             router.claim(7, usdc, me)           # the owner of capsule 7 withdraws
 
-        Storage: one slot per (capsule, token) packs claimable (high 128 bits) and vault
-        (low 128 bits), so a propagation touches one slot per capsule and a settled
-        capsule's slot stays non-zero (cheap re-credit). The first `propagate` of a capsule
+        Storage: one slot per (capsule, token) packs a live bit (bit 255), the claimable
+        (bits 128..254) and the vault (bits 0..127), so a propagation touches one slot per
+        capsule. Slots stay warm by construction: every write sets the live bit and `claim`
+        leaves it, so once a (capsule, token) has been credited its slot is never zero again
+        and every later credit, propagation or claim writes non-zero to non-zero (2.9k, not
+        a fresh 20k), the effect 0xSplits v1 gets by leaving 1 wei. The bit costs one bit of
+        the claimable: MAX_BALANCE is 2**127 - 1 for both balances, and allowed tokens must
+        keep their total supply within it. The first `propagate` of a capsule
         copies its parents from the registry (lineage never changes) into a lineage
         snapshot; later hops read it instead of calling the registry.
 @custom:security Trusts the CapsuleRegistry (immutable) for owners and parents, and the two
@@ -35,8 +40,9 @@
         a timelock) can pause `pay` and edit the token allow-list of `pay` and of new
         license terms, and nothing else; no admin function reaches a vault or a claimable.
         Allowed tokens must be plain ERC-20s (no fee on transfer, no rebasing) with a total
-        supply below 2**128. Every token-moving function is non-reentrant (pragma) and
-        follows checks-effects-interactions; `pay` checks the balance delta.
+        supply of at most MAX_BALANCE = 2**127 - 1. Every token-moving function is
+        non-reentrant (pragma; `credit`, which moves no token, is exempt) and follows
+        checks-effects-interactions; `pay` checks the balance delta.
 @custom:kill Pausing (PAUSER) stops `pay` (new revenue from outside) only. It never stops
         `credit` from the wired creditors (settling usage already served and fees already
         paid), `propagate`, `propagate_many` or `claim`, for any token, allowed or not.
@@ -77,12 +83,22 @@ PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
 BPS: public(constant(uint256)) = 10_000
 
 
-# @dev Largest vault or claimable balance (each is packed into 128 bits).
-MAX_BALANCE: public(constant(uint256)) = 2**128 - 1
+# @dev Largest vault or claimable balance, and largest total supply of an allowed token: the
+#      claimable has 127 bits beside the live bit, the vault is held to the same bound.
+MAX_BALANCE: public(constant(uint256)) = 2**127 - 1
 
 
 # @dev Low 128 bits of a packed balance slot (the vault).
 _MASK128: constant(uint256) = 2**128 - 1
+
+
+# @dev The claimable's 127 bits, once shifted down by 128.
+_MASK127: constant(uint256) = 2**127 - 1
+
+
+# @dev Live bit of a balance slot: set by every write and kept by `claim`, so a slot that was
+#      ever credited never returns to zero (keeps later writes non-zero to non-zero).
+_LIVE: constant(uint256) = 2**255
 
 
 # @dev Flag of a cached lineage (bit 255 of its first slot).
@@ -97,7 +113,7 @@ _MASK16: constant(uint256) = 2**16 - 1
 registry: public(immutable(ICapsuleRegistry))
 
 
-# @dev Packed balances per capsule and token: claimable << 128 | vault.
+# @dev Packed balances per capsule and token: _LIVE | claimable << 128 | vault.
 _balances: HashMap[uint256, HashMap[address, uint256]]
 
 
@@ -118,6 +134,10 @@ license_manager: public(address)
 
 # @dev The UsageMeter, the second creditor (zero until `wire`, then fixed).
 usage_meter: public(address)
+
+
+# @dev True for exactly the two wired creditors (one slot read per `credit`, whichever calls).
+_is_creditor: HashMap[address, bool]
 
 
 @deploy
@@ -155,7 +175,10 @@ def pay(capsule_id: uint256, token: address, amount: uint256):
     assert not pausable.paused, "royalty: paused"
     assert self.token_allowed[token], "royalty: token not allowed"
     assert amount != 0, "royalty: zero amount"
-    assert staticcall registry.exists(capsule_id), "royalty: unknown capsule"
+    # A live slot was written before, which only happens for a minted capsule (capsules are
+    # never burnt): the registry is asked only the first time.
+    if self._balances[capsule_id][token] == 0:
+        assert staticcall registry.exists(capsule_id), "royalty: unknown capsule"
     before: uint256 = staticcall IERC20(token).balanceOf(self)
     assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), \
         "royalty: transfer failed"
@@ -167,18 +190,23 @@ def pay(capsule_id: uint256, token: address, amount: uint256):
 
 
 @external
+@reentrant
 def credit(capsule_id: uint256, token: address, amount: uint256):
     """
     @dev Adds `amount` to the capsule's vault; the caller has already transferred the tokens.
     @notice Only the wired creditors (the LicenseManager's upfront fees, the UsageMeter's
             license amounts). The hot path: no external call; the creditor vouches that the
             capsule exists. Never stopped by the pause or the token allow-list (usage already
-            served must settle). A zero amount is a no-op (no event).
+            served must settle). A zero amount is a no-op (no event). Exempt from the
+            reentrancy lock (`@reentrant`): it makes no external call and moves no token, and
+            every locked function re-reads the slot it writes after its own external calls,
+            so a credit landing inside one of them (only a wired creditor can) is counted
+            exactly; the lock would cost 300 of its 10k budget.
     @param capsule_id The capsule that earned the revenue.
     @param token The ERC-20 token (the terms' payment token).
     @param amount The amount already sent to this contract.
     """
-    assert msg.sender == self.usage_meter or msg.sender == self.license_manager, "royalty: not creditor"
+    assert self._is_creditor[msg.sender], "royalty: not creditor"
     if amount == 0:
         return
     self._add_to_vault(capsule_id, token, amount)
@@ -235,11 +263,13 @@ def claim(capsule_id: uint256, token: address, to: address) -> uint256:
     else:
         owner = staticcall registry.ownerOf(capsule_id)
     assert owner == msg.sender, "royalty: not owner"
-    amount: uint256 = slot >> 128
-    # The vault part is zero here: the whole slot is paid out.
-    self._balances[capsule_id][token] = 0
+    # The vault part is zero here: the whole claimable is paid out; the live bit stays.
+    amount: uint256 = (slot >> 128) & _MASK127
     if amount == 0:
+        if slot != self._balances[capsule_id][token]:
+            self._balances[capsule_id][token] = slot  # the propagated vault (nothing to the owner)
         return 0
+    self._balances[capsule_id][token] = _LIVE
     log IRoyaltyRouter.RoyaltyClaimed(capsule_id=capsule_id, token=token, owner=owner, to=to, amount=amount)
     assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "royalty: transfer failed"
     return amount
@@ -259,6 +289,8 @@ def wire(license_manager_: address, usage_meter_: address):
     assert license_manager_ != empty(address) and usage_meter_ != empty(address), "royalty: zero address"
     self.license_manager = license_manager_
     self.usage_meter = usage_meter_
+    self._is_creditor[license_manager_] = True
+    self._is_creditor[usage_meter_] = True
     log IRoyaltyRouter.Wired(license_manager=license_manager_, usage_meter=usage_meter_)
 
 
@@ -268,7 +300,8 @@ def set_token_allowed(token: address, allowed: bool):
     @dev Adds or removes a token from the allow-list of `pay` and of new license terms
          (admin; the LicenseManager's `create_terms` asks `token_allowed`).
     @notice Removing a token never blocks `credit`, propagation or claims of existing
-            balances. Allowing checks that the token's total supply fits the 128-bit balances.
+            balances. Allowing checks that the token's total supply is at most MAX_BALANCE
+            (2**127 - 1).
     @param token The ERC-20 token.
     @param allowed Whether `pay` and new terms accept it.
     """
@@ -324,7 +357,7 @@ def claimable(capsule_id: uint256, token: address) -> uint256:
     @param token The ERC-20 token.
     @return uint256 The claimable balance.
     """
-    return self._balances[capsule_id][token] >> 128
+    return (self._balances[capsule_id][token] >> 128) & _MASK127
 
 
 @external
@@ -342,7 +375,7 @@ def lineage_cached(capsule_id: uint256) -> bool:
 @internal
 def _add_to_vault(capsule_id: uint256, token: address, amount: uint256):
     """
-    @dev Adds `amount` to a vault, keeping it within 128 bits.
+    @dev Adds `amount` to a vault, keeping it within MAX_BALANCE; sets the live bit.
     @param capsule_id The capsule.
     @param token The ERC-20 token.
     @param amount The amount.
@@ -350,7 +383,7 @@ def _add_to_vault(capsule_id: uint256, token: address, amount: uint256):
     slot: uint256 = self._balances[capsule_id][token]
     v: uint256 = (slot & _MASK128) + amount
     assert v <= MAX_BALANCE, "royalty: balance overflow"
-    self._balances[capsule_id][token] = (slot & ~_MASK128) | v
+    self._balances[capsule_id][token] = (slot & ~_MASK128) | v | _LIVE
 
 
 @internal
@@ -429,7 +462,7 @@ def _split(capsule_id: uint256, token: address, slot: uint256, words: uint256[3]
     @param slot The capsule's packed balances (vault non-zero).
     @param words The packed parents.
     @param n The parent count.
-    @return uint256 The capsule's new packed balances (vault zero).
+    @return uint256 The capsule's new packed balances (vault zero, live bit set).
     """
     amount: uint256 = slot & _MASK128
     cum_bps: uint256 = 0
@@ -445,11 +478,11 @@ def _split(capsule_id: uint256, token: address, slot: uint256, words: uint256[3]
             pslot: uint256 = self._balances[parent][token]
             v: uint256 = (pslot & _MASK128) + due
             assert v <= MAX_BALANCE, "royalty: balance overflow"
-            self._balances[parent][token] = (pslot & ~_MASK128) | v
+            self._balances[parent][token] = (pslot & ~_MASK128) | v | _LIVE
     to_owner: uint256 = amount - given
-    claimable: uint256 = (slot >> 128) + to_owner
+    claimable: uint256 = ((slot >> 128) & _MASK127) + to_owner
     assert claimable <= MAX_BALANCE, "royalty: balance overflow"
     log IRoyaltyRouter.RoyaltyPropagated(
         capsule_id=capsule_id, token=token, amount=amount, to_parents=given, to_owner=to_owner
     )
-    return claimable << 128
+    return _LIVE | (claimable << 128)

@@ -3,8 +3,9 @@
     GET /api/capsules        search: q, kind, creator (0x address or did:ethr), scope (repeat),
                              max_price, min_rating, audited, chain_id, include_moderated, sort,
                              limit (1..100), offset
-    GET /api/capsules/{id}   detail: manifest, score, terms, usage, royalties and flows,
-                             ratings, attestations, versions, lineage (id is CAIP-19)
+    GET /api/capsules/{id}   detail: manifest (with its model/dataset card), score, terms (with
+                             their LDL text), usage, royalties and flows, ratings, attestations,
+                             versions, lineage (id is CAIP-19); every amount also in token units
     GET /api/lineage/{id}    ancestors / descendants via recursive CTEs (depth 1..32)
     GET /api/rankings        capsules by score (moderated ones excluded), optional kind
     GET /api/nodes           nodes with their recent epoch scores
@@ -44,6 +45,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 INT63 = 2**63 - 1  # BIGINT columns: larger offsets and chain ids are refused, not a database error
 UINT256 = 2**256 - 1
 MAX_ID = 160  # the capsule id column's width
+# The page renders attacker-controlled manifest text (always as text); the policy is a second
+# wall: no inline script, no script or frame from anywhere but this server.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; "
+                                           "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 BAD = {400: {"model": s.Error, "description": "a bad parameter (the message says which and how to fix it)"}}
 MISSING = {404: {"model": s.Error, "description": "no such capsule in the catalog"}}
 
@@ -183,7 +189,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def index():
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -31,13 +31,19 @@ def _engine(db):
     return engine
 
 
-def run_cycle(indexer, worker, engine, max_steps: int | None = None) -> dict:
-    """One pass: catch up with the chain, fetch due manifests, refresh rankings."""
+def run_cycle(indexer, worker, engine, max_steps: int | None = None, tokens=None) -> dict:
+    """One pass: catch up with the chain, fetch due manifests, learn new payment tokens'
+    symbol and decimals (`codexfield.indexer.tokens`), refresh rankings."""
     from codexfield.indexer import ranking
+    from codexfield.indexer.tokens import TokenWorker
 
     reorgs = indexer.reorgs_seen
     applied = indexer.sync(max_steps=max_steps)
     fetched = worker.process()
+    if tokens is None and hasattr(indexer.source, "w3"):
+        tokens = TokenWorker(engine, indexer.source, indexer.chain_id)
+    if tokens is not None:
+        tokens.process()
     reorged = indexer.reorgs_seen != reorgs  # a reorg that only removed events changes rankings too
     if applied or fetched or reorged:
         ranking.refresh(engine)
@@ -90,6 +96,7 @@ def run_command(db, network, rpc, book, confirmations, batch_size, journal_depth
     from codexfield.indexer.ingest import DeepReorg, Web3Source, indexer_for_book
     from codexfield.indexer.manifests import ManifestWorker
     from codexfield.indexer.service import Follower, HealthServer, log_event
+    from codexfield.indexer.tokens import TokenWorker
     from codexfield.keepers.base import setup_logging
     from codexfield.store import open_store
 
@@ -104,7 +111,8 @@ def run_command(db, network, rpc, book, confirmations, batch_size, journal_depth
                 state["indexer"] = indexer_for_book(engine, source, address_book, confirmations=confirmations,
                                                     batch_size=batch_size, journal_depth=journal_depth)
                 state["worker"] = ManifestWorker(engine, store=open_store(store_spec))
-            return run_cycle(state["indexer"], state["worker"], engine)
+                state["tokens"] = TokenWorker(engine, source, address_book.chain_id, token_list=address_book.tokens)
+            return run_cycle(state["indexer"], state["worker"], engine, tokens=state["tokens"])
 
         follower = Follower(cycle, chain_id=address_book.chain_id, interval=interval, max_delay=max_backoff,
                             once=once, max_failures=5 if once else None)

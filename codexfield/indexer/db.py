@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
 
 ENV_DB = "CODEXFIELD_INDEX_DB"
 DEFAULT_DB = Path("~/.codexfield/index.db")
@@ -112,3 +113,129 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+# --- bulk writes ----------------------------------------------------------------------------
+
+BULK_ROWS = 20_000  # rows per statement of `bulk_insert` on PostgreSQL
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]], *,
+                on_conflict: Literal["update", "nothing"] | None = None, only_changed: bool = False) -> None:
+    """INSERT many rows of `table` (every row with the same columns) in few statements.
+
+    `on_conflict="update"`: a row whose primary key exists replaces that row's other columns
+    (with `only_changed`, only where a value differs: an unchanged row is not rewritten);
+    `"nothing"`: keeps the existing row. On PostgreSQL the rows travel as one array per column:
+    `INSERT INTO t (...) SELECT * FROM unnest(%s::type[], ...) ON CONFLICT ...` — a short
+    statement, BULK_ROWS rows a round trip, no per-row parsing or execution; elsewhere
+    (SQLite, in-process) an executemany of the INSERT or upsert."""
+    rows = list(rows)
+    if not rows:
+        return
+    dialect = conn.dialect
+    pk = [c.name for c in table.primary_key.columns]
+    rest = [c for c in rows[0] if c not in pk]  # what an upsert updates: the columns the rows give
+    if dialect.name == "postgresql":
+        # As SQLAlchemy's INSERT does: a column a row leaves out takes its Python-side default
+        # (when inserted; an upsert does not overwrite it).
+        given = set(rows[0])
+        defaults = {c.name: c.default.arg for c in table.columns
+                    if c.name not in given and c.default is not None and c.default.is_scalar}
+        if defaults:
+            rows = [{**defaults, **r} for r in rows]
+    cols = [table.c[c] for c in rows[0]]
+    if dialect.name != "postgresql":
+        if on_conflict is None:
+            conn.execute(table.insert(), rows)
+            return
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+
+        stmt = dialect_insert(table)
+        if on_conflict == "update" and rest:
+            where = or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in rest]) if only_changed else None
+            stmt = stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in rest},
+                                              where=where)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=pk)
+        conn.execute(stmt, rows)
+        return
+    q = dialect.identifier_preparer
+    names = [q.quote(c.name) for c in cols]
+    # `%b`: the arrays travel in PostgreSQL's binary format (dumped in C; the text format is
+    # escaped in Python, several times slower).
+    arrays = ", ".join(f"%b::{c.type.compile(dialect=dialect)}[]" for c in cols)
+    sql = f"INSERT INTO {q.format_table(table)} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+    if on_conflict is not None:
+        target = ", ".join(q.quote(c) for c in pk)
+        if on_conflict == "update" and rest:
+            sets = ", ".join(f"{q.quote(c)} = EXCLUDED.{q.quote(c)}" for c in rest)
+            sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+            if only_changed:
+                t = q.format_table(table)
+                old = ", ".join(f"{t}.{q.quote(c)}" for c in rest)
+                new = ", ".join(f"EXCLUDED.{q.quote(c)}" for c in rest)
+                sql += f" WHERE ({old}) IS DISTINCT FROM ({new})"
+        else:
+            sql += f" ON CONFLICT ({target}) DO NOTHING"
+    procs = [_array_processor(c, dialect) for c in cols]
+    keys = [c.name for c in cols]
+    for i in range(0, len(rows), BULK_ROWS):
+        chunk = rows[i:i + BULK_ROWS]
+        params = []
+        for k, proc in zip(keys, procs):
+            values = [r[k] for r in chunk]
+            params.append([None if v is None else proc(v) for v in values] if proc is not None else values)
+        conn.exec_driver_sql(sql, tuple(params))
+
+
+def bulk_select(conn: Connection, table: Table, keys: list[tuple]) -> list[dict[str, Any]]:
+    """The rows of `table` whose primary key is one of `keys` (tuples in primary-key order), as
+    dicts with the columns' Python values; absent keys are simply missing.
+
+    PostgreSQL: one statement per BULK_ROWS keys, the keys as binary arrays joined with
+    `unnest` (any key width, one short statement); elsewhere `IN` lists of 500 keys."""
+    from sqlalchemy import select, tuple_
+
+    pk = list(table.primary_key.columns)
+    dialect = conn.dialect
+    out: list[dict[str, Any]] = []
+    if dialect.name != "postgresql":
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            cond = pk[0].in_([k[0] for k in chunk]) if len(pk) == 1 else tuple_(*pk).in_(chunk)
+            out += [dict(r) for r in conn.execute(select(table).where(cond)).mappings()]
+        return out
+    q = dialect.identifier_preparer
+    t = q.format_table(table)
+    cols = list(table.columns)
+    arrays = ", ".join(f"%b::{c.type.compile(dialect=dialect)}[]" for c in pk)
+    names = ", ".join(f"k{i}" for i in range(len(pk)))
+    on = " AND ".join(f"{t}.{q.quote(c.name)} = k.k{i}" for i, c in enumerate(pk))
+    sql = (f"SELECT {', '.join(f'{t}.{q.quote(c.name)}' for c in cols)} FROM {t} "
+           f"JOIN unnest({arrays}) AS k({names}) ON {on}")
+    procs = [(c.name, c.type.result_processor(dialect, None)) for c in cols]
+    key_procs = [_array_processor(c, dialect) for c in pk]
+    for i in range(0, len(keys), BULK_ROWS):
+        chunk = keys[i:i + BULK_ROWS]
+        params = tuple([k[j] if p is None or k[j] is None else p(k[j]) for k in chunk]
+                       for j, p in enumerate(key_procs))
+        for r in conn.exec_driver_sql(sql, params):
+            out.append({name: (v if proc is None or v is None else proc(v)) for (name, proc), v in zip(procs, r)})
+    return out
+
+
+def _array_processor(col, dialect):
+    """How one column's values enter its array: the type's own bind processing (`models.Uint`'s
+    zero-padded strings), and one Python type per array (psycopg refuses e.g. floats mixed with
+    ints; a BIGINT column may receive a bool)."""
+    from sqlalchemy import Boolean, Float, Integer
+
+    proc = col.type.bind_processor(dialect)
+    if proc is not None:
+        return proc
+    impl = getattr(col.type, "impl_instance", col.type)
+    for kind, cast in ((Boolean, bool), (Float, float), (Integer, int)):  # BigInteger is an Integer
+        if isinstance(impl, kind):
+            return cast
+    return None

@@ -12,15 +12,19 @@ RoyaltyRouter §3.5, AccessStaking §3.6, Reputation §3.7, IdentityRegistry §3
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 
 from codexfield import scopes
 from codexfield.cid import cid_from_digest
-from codexfield.did import did_for
+from codexfield.did import did_for as _did_for
 from codexfield.indexer import models as m
 from codexfield.indexer.journal import Writer
 
 ZERO_ADDRESS = "0x" + "00" * 20
+# The same creators mint many capsules: checksumming an address (keccak) once per creator, not
+# once per event, is a visible share of a range's handler time.
+did_for = lru_cache(maxsize=65536)(_did_for)
 BPS = 10_000
 
 C = m.Capsule.__table__

@@ -33,6 +33,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from codexfield.indexer import journal
 from codexfield.indexer.abi import DecodedEvent, EventDecoder, _hex
+from codexfield.indexer.db import bulk_insert
 from codexfield.indexer.handlers import HANDLERS, Context
 from codexfield.indexer.models import SEARCH_ATTRIBUTES, Block, Capsule, CapsuleScore, Chain, Manifest, MeterConfig
 
@@ -281,13 +282,14 @@ class Indexer:
                 ctx.timestamp = int(headers[e.block_number]["timestamp"])
                 handler(w, ctx, e.args)
             w.flush()
-            conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id,
-                                              BLOCKS.c.number.in_(list(headers))))
-            conn.execute(insert(BLOCKS), [
+            # Nothing above the checkpoint is stored (a rollback forgets those blocks): clear the
+            # range anyway, as one ranged delete, in case a row was left by hand or an old version.
+            conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number >= start))
+            bulk_insert(conn, BLOCKS, [
                 {"chain_id": self.chain_id, "number": n, "hash": h["hash"], "parent_hash": h["parentHash"],
                  "timestamp": int(h["timestamp"])} for n, h in headers.items()])
             self._enqueue_manifests(conn, ctx.new_manifests)
-            self._default_scores(conn, ctx.new_capsules)
+            self._default_scores(conn, w, ctx.new_capsules)
             conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
                 indexed_block=end, head=head, updated_at=time.time()))
             floor = end - self.journal_depth
@@ -322,40 +324,28 @@ class Indexer:
 
     @staticmethod
     def _enqueue_manifests(conn, items: list[tuple[str, str]]) -> None:
-        first = dict(reversed(items))  # the first uri seen for each CID
-        if not first:
-            return
-        have = set()
-        cids = list(first)
-        for i in range(0, len(cids), 500):
-            have.update(conn.execute(select(MANIFESTS.c.cid).where(MANIFESTS.c.cid.in_(cids[i:i + 500]))).scalars())
+        """Queue the range's new CIDs (the first uri seen for each); a CID already known (the same
+        content minted again, or on another chain) keeps its row: `ON CONFLICT DO NOTHING`."""
+        first = dict(reversed(items))
         rows = [{"cid": cid, "uri": uri, "status": "pending", "attempts": 0, "next_attempt_at": 0.0, "name": "",
-                 "description": "", "tags": "", "body": ""} for cid, uri in first.items() if cid not in have]
-        from codexfield.indexer.ranking import upsert
-
-        upsert(conn, MANIFESTS, rows, update_columns=False)  # another chain's indexer may add the same CID
+                 "description": "", "tags": "", "body": ""} for cid, uri in first.items()]
+        bulk_insert(conn, MANIFESTS, rows, on_conflict="nothing")
 
     @staticmethod
-    def _default_scores(conn, capsule_ids: list[str]) -> None:
+    def _default_scores(conn, w: journal.Writer, capsule_ids: list[str]) -> None:
         """Neutral score rows for new capsules, so search (an inner join) sees them before the next
-        `ranking.refresh`; rows of capsules later rolled back are dropped by the join and the refresh."""
-        if not capsule_ids:
-            return
-        ids = list(dict.fromkeys(capsule_ids))
-        have: set[str] = set()
-        attrs: dict[str, dict] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            have.update(conn.execute(select(SCORES.c.capsule_id).where(SCORES.c.capsule_id.in_(chunk))).scalars())
-            for r in conn.execute(select(CAPSULES.c.id, *(CAPSULES.c[a] for a in SEARCH_ATTRIBUTES))
-                                  .where(CAPSULES.c.id.in_(chunk))).mappings():
-                attrs[r["id"]] = {a: r[a] for a in SEARCH_ATTRIBUTES}
-        rows = [{"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0, "rating_count": 0,
-                 "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ",", **attrs[c]}
-                for c in ids if c not in have and c in attrs]
-        from codexfield.indexer.ranking import upsert
+        `ranking.refresh`; rows of capsules later rolled back are dropped by the join and the refresh.
 
-        upsert(conn, SCORES, rows, update_columns=False)  # a concurrent refresh may have written it
+        The search attributes come from the capsule rows the range wrote (the writer holds them);
+        an existing score row (a concurrent refresh wrote it) is kept: `ON CONFLICT DO NOTHING`."""
+        rows = []
+        for c in dict.fromkeys(capsule_ids):
+            cap = w.get(CAPSULES, id=c)
+            if cap is not None:
+                rows.append({"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0,
+                             "rating_count": 0, "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ",",
+                             **{a: cap[a] for a in SEARCH_ATTRIBUTES}})
+        bulk_insert(conn, SCORES, rows, on_conflict="nothing")
 
     def sync(self, max_steps: int | None = None) -> int:
         """Step until caught up with `head - confirmations`; returns the number of events applied."""

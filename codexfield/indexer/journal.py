@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
+
+from codexfield.indexer.db import bulk_insert, bulk_select
 
 from codexfield.indexer.models import JOURNALED, Journal
 
 JOURNAL = Journal.__table__
-PREFETCH_CHUNK = 500
 
 
 def _where(table: Table, key: Mapping[str, Any]):
@@ -103,16 +104,12 @@ class Writer:
         """Load many rows by primary key in bulk (rows not found are remembered as absent)."""
         spec = _Spec.of(table)
         wanted = list(dict.fromkeys(k for k in (spec.key(x) for x in keys) if (table.name, k) not in self._cache))
-        cols = [table.c[k] for k in spec.pk]
-        for i in range(0, len(wanted), PREFETCH_CHUNK):
-            chunk = wanted[i:i + PREFETCH_CHUNK]
-            cond = cols[0].in_([k[0] for k in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
-            found = {}
-            for r in self.conn.execute(select(table).where(cond)).mappings():
-                found[tuple(r[k] for k in spec.pk)] = dict(r)
-            for k in chunk:
-                row = found.get(k)
-                self._cache[(table.name, k)] = self._db[(table.name, k)] = row
+        if not wanted:
+            return
+        found = {tuple(r[k] for k in spec.pk): r for r in bulk_select(self.conn, table, wanted)}
+        for k in wanted:
+            row = found.get(k)
+            self._cache[(table.name, k)] = self._db[(table.name, k)] = row
 
     def rows(self, stmt) -> list[Mapping[str, Any]]:
         """Run a read query that must see this batch's writes (flushes them first)."""
@@ -174,16 +171,19 @@ class Writer:
     def flush(self) -> None:
         """Write the rows changed since the last flush and the journal entries, in bulk."""
         if self._dirty:
+            pg = self.conn.dialect.name == "postgresql"
             plan: dict[str, tuple[_Spec, list, list, list]] = {}
             for ck, table in self._dirty.items():
                 spec = _Spec.of(table)
                 ins, upd, dele = plan.setdefault(table.name, (spec, [], [], []))[1:]
                 was, now = self._db.get(ck), self._cache[ck]
                 keyed = {f"k_{c}": v for c, v in zip(spec.pk, ck[1])}
-                if was is None and now is not None:
-                    ins.append(now)
-                elif was is not None and now is None:
+                if was is not None and now is None:
                     dele.append(keyed)
+                elif now is not None and (was is None or pg):
+                    # PostgreSQL: new and changed rows together, as full images in multi-row
+                    # upserts — a few round trips per table however many rows the range touched.
+                    ins.append({c: now[c] for c in spec.columns} if pg else now)
                 elif was is not None and now is not None and spec.update is not None:
                     upd.append({**keyed, **{c: now[c] for c in spec.rest}})
                 self._db[ck] = now
@@ -194,9 +194,9 @@ class Writer:
                 if upd:
                     self.conn.execute(spec.update, upd)
                 if ins:
-                    self.conn.execute(spec.insert, ins)
+                    bulk_insert(self.conn, spec.table, ins, on_conflict="update" if pg else None)
         if self._journal_rows:
-            self.conn.execute(insert(JOURNAL), self._journal_rows)
+            bulk_insert(self.conn, JOURNAL, self._journal_rows)
             self._journal_rows = []
 
 
@@ -205,7 +205,7 @@ class KeyProbe:
 
     `Indexer.apply` runs a batch's handlers against it first (every read answers "absent",
     every write is dropped) and then prefetches those rows in bulk, one SELECT per table per
-    `PREFETCH_CHUNK` keys, instead of one round trip per first read of a row. It is only a
+    `db.BULK_ROWS` keys, instead of one round trip per first read of a row. It is only a
     hint: a row the real pass needs and the probe missed is read as before."""
 
     def __init__(self):

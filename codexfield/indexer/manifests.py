@@ -6,7 +6,9 @@ integrity is by construction). `ManifestWorker.process()` fetches the due entrie
 * the capsule's `uri` when it is `http(s)://` or `file://` (checked against the CID), else the
   configured store (`open_store()`: LocalStore by default, kubo or a gateway by spec);
 * an `ipfs://` uri naming another or an unparsable CID is a `bad_cid` failure;
-* the bytes must hash to the CID (`IntegrityError` otherwise) and parse as a valid manifest.
+* the bytes must hash to the CID (`IntegrityError` otherwise) and parse as a valid manifest;
+  its search text (`search_fields`) and its card (`card_fields`, what the capsule page shows,
+  JSON in `manifests.card`) are stored.
 
 Failures stay in the queue (`status = retry`) with exponential back-off:
 `next_attempt_at = now + min(base * 2**(attempts - 1), max_delay)`; after `max_attempts`
@@ -76,6 +78,71 @@ def search_fields(manifest: dict[str, Any]) -> dict[str, str]:
     }
 
 
+MODEL_TEXT = ("task", "architecture", "base_model", "intended_use", "out_of_scope_use", "limitations",
+              "ethical_considerations", "license")
+DATASET_TEXT = ("task", "collection_process", "preprocessing", "format", "intended_use", "limitations", "license")
+MAX_EXTENSIONS = 32
+
+
+def _languages(v: Any) -> list[str]:
+    return [str(x) for x in (v if isinstance(v, list) else [v])] if v else []
+
+
+def _refs(v: Any) -> list[str]:
+    return [str(x) for x in v] if isinstance(v, list) else []
+
+
+def _extensions(card: dict[str, Any]) -> dict[str, str]:
+    """The card's `x-...` fields, as text (JSON for non-strings), at most `MAX_EXTENSIONS`."""
+    out = {}
+    for k in sorted(k for k in card if k.startswith("x-"))[:MAX_EXTENSIONS]:
+        v = card[k]
+        out[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return out
+
+
+def card_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the catalog page's card shows (`schemas.ManifestCard`), from a validated manifest.
+
+    The manifest is attacker-controlled text: this keeps its values as plain data (strings,
+    numbers, booleans), and the page only ever puts them into the DOM as text."""
+    files = [f for f in manifest.get("files", []) if isinstance(f, dict)]
+    out: dict[str, Any] = {
+        "version": manifest.get("version"),
+        "creator": manifest.get("creator"),
+        "parents": [str(p) for p in manifest.get("parents", [])],
+        "files": len(files),
+        "size_bytes": sum(int(f.get("size", 0)) for f in files),
+        "license": None, "model_card": None, "dataset_card": None,
+    }
+    lic = manifest.get("license")
+    if isinstance(lic, dict):
+        out["license"] = {k: lic.get(k) for k in ("spdx", "terms_id", "ldl_uri", "ldl_sha256", "text_sha256")}
+    mc = manifest.get("model_card")
+    if isinstance(mc, dict):
+        out["model_card"] = {
+            **{k: (str(mc[k]) if k in mc else None) for k in MODEL_TEXT},
+            "parameters": mc.get("parameters"), "language": _languages(mc.get("language")),
+            "training_data": _refs(mc.get("training_data")),
+            "metrics": [{"name": str(x.get("name")), "value": x.get("value"), "dataset": x.get("dataset"),
+                         "split": x.get("split")} for x in mc.get("metrics", []) if isinstance(x, dict)],
+            "extensions": _extensions(mc),
+        }
+    dc = manifest.get("dataset_card")
+    if isinstance(dc, dict):
+        source = dc.get("source")
+        size = dc.get("size") if isinstance(dc.get("size"), dict) else {}
+        out["dataset_card"] = {
+            **{k: (str(dc[k]) if k in dc else None) for k in DATASET_TEXT},
+            "language": _languages(dc.get("language")),
+            "source": source if isinstance(source, str) else None, "sources": _refs(source),
+            "records": size.get("records"), "size_bytes": size.get("bytes"),
+            "personal_data": dc.get("personal_data"), "sensitive": dc.get("sensitive"),
+            "extensions": _extensions(dc),
+        }
+    return out
+
+
 @dataclass
 class ManifestWorker:
     engine: Engine
@@ -120,7 +187,8 @@ class ManifestWorker:
         for cid, uri, attempts in due:
             try:
                 manifest = load_manifest(self.fetch(cid, uri or ""))
-                values = {**search_fields(manifest), "status": "ok", "last_error": None, "error_kind": None,
+                values = {**search_fields(manifest), "card": json.dumps(card_fields(manifest), sort_keys=True),
+                          "status": "ok", "last_error": None, "error_kind": None,
                           "attempts": attempts + 1}
                 outcome = "ok"
             except Exception as exc:  # noqa: BLE001 - every failure goes to the retry queue

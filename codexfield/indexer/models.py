@@ -350,6 +350,23 @@ class Manifest(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    card: Mapped[str] = mapped_column(Text, default="")  # JSON: `manifests.card_fields` (the page's card)
+
+
+class Token(Base):
+    """Symbol and decimals of a payment token, for showing amounts in token units
+    (`codexfield.indexer.tokens`). `source` is `chain` (a one-time eth_call of symbol() and
+    decimals(), the one read that is not an event) or `unknown` (the token answered neither):
+    tokens of the chain's token list are not stored, the list is read directly."""
+
+    __tablename__ = "tokens"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    symbol: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
+    decimals: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    source: Mapped[str] = mapped_column(String(16))
+    error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    resolved_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class CapsuleScore(Base):
@@ -385,6 +402,11 @@ class CapsuleScore(Base):
         Index("ix_capsule_scores_rank_rating", rating_bayes.desc(), "capsule_id"),
         Index("ix_capsule_scores_rank_calls", calls.desc(), "capsule_id"),
         Index("ix_capsule_scores_rank_newest", "created_block", "token_id", "capsule_id"),
+        # The `min_rating` / `max_price` filters: only rows with a value are indexed (migration 0005).
+        Index("ix_capsule_scores_rating_avg", rating_avg, postgresql_where=rating_avg.isnot(None),
+              sqlite_where=rating_avg.isnot(None)),
+        Index("ix_capsule_scores_min_price_per_mu", min_price_per_mu, postgresql_where=min_price_per_mu.isnot(None),
+              sqlite_where=min_price_per_mu.isnot(None)),
     )
 
 

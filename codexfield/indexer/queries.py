@@ -13,6 +13,8 @@ from sqlalchemy.sql import operators
 from codexfield import scopes
 from codexfield.indexer import models as m
 from codexfield.indexer.ranking import MODERATED
+from codexfield.indexer.tokens import TokenIndex
+from codexfield.indexer.tokens import text as amount_text
 
 C, L, S, MF = m.Capsule.__table__, m.LineageEdge.__table__, m.CapsuleScore.__table__, m.Manifest.__table__
 # Each order is served by one index on capsule_scores (see models.CapsuleScore), tie-breaker included.
@@ -51,8 +53,9 @@ def _fts(conn: Connection, q: str):
                         "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts)").bindparams(fts=match)
         return text("capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE manifests.rowid IN "
                     "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts))").bindparams(fts=match)
-    return text("capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE "
-                "manifests.search_vector @@ to_tsquery('english', :fts))").bindparams(
+    # PostgreSQL: the manifest's vector copied onto the capsule's score row (migration 0005, GIN
+    # index), so the planner combines it with the other filters and the sort index on one table.
+    return text("capsule_scores.search_vector @@ to_tsquery('english', :fts)").bindparams(
         fts=" & ".join(f"{w}:*" for w in words))
 
 
@@ -104,10 +107,12 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
     if not include_moderated:
         where.append(S.c.moderation.notin_(MODERATED))
     cond = and_(*where) if where else literal(True)
+    if conn.dialect.name == "postgresql":
+        return _search_pg(conn, cond, sort, limit, offset)
+    order = SORTS[sort]
     found = conn.execute(select(func.count()).select_from(
         select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())).scalar_one()
-    order = SORTS[sort]
-    if found <= TOTAL_CAP and conn.dialect.name == "sqlite":
+    if found <= TOTAL_CAP:
         # Few matches: collect them through the filters' indexes and sort them, rather than walk
         # the sort index past (nearly) every capsule. SQLite cannot see that through `LIMIT ?`, so
         # the sort key is made an expression, which no index serves.
@@ -121,11 +126,81 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
     rows = {r["id"]: r for r in conn.execute(
         select(*SUMMARY).select_from(C.join(S, S.c.capsule_id == C.c.id).outerjoin(MF, MF.c.cid == C.c.cid))
         .where(C.c.id.in_(page))).mappings()} if page else {}
+    return _page(conn, found, limit, offset, more, [rows[i] for i in page if i in rows])
+
+
+def _page(conn: Connection, found: int, limit: int, offset: int, more: bool, rows: list) -> dict[str, Any]:
     capped = found > TOTAL_CAP
-    total = max(TOTAL_CAP, offset + len(page) + (1 if more else 0)) if capped else found
+    total = max(TOTAL_CAP, offset + len(rows) + (1 if more else 0)) if capped else found
+    items = [_capsule_json(r) for r in rows]
+    _min_price_texts(conn, items)
     return {"total": total, "total_capped": capped, "limit": limit, "offset": offset,
-            "next_offset": offset + limit if more else None,
-            "items": [_capsule_json(rows[i]) for i in page if i in rows]}
+            "next_offset": offset + limit if more else None, "items": items}
+
+
+def _min_price_texts(conn: Connection, items: list[dict[str, Any]]) -> None:
+    """`min_price_text` of a page: the lowest active price in its terms' token (first terms id
+    at that price), read for the page's rows only."""
+    priced = [c for c in items if c.get("min_price_per_mu") is not None]
+    if not priced:
+        return
+    T = m.Terms.__table__
+    found: dict[str, Any] = {}
+    for r in conn.execute(select(T.c.capsule_id, T.c.chain_id, T.c.payment_token).where(T.c.active.is_(True), or_(
+            *(and_(T.c.capsule_id == c["id"], T.c.price_per_mu == int(c["min_price_per_mu"])) for c in priced)))
+            .order_by(T.c.terms_id)):
+        found.setdefault(r.capsule_id, r)
+    tokens = TokenIndex(conn)
+    for c in priced:
+        r = found.get(c["id"])
+        if r is not None:
+            c["min_price_text"] = amount_text(c["min_price_per_mu"], tokens.get(r.chain_id, r.payment_token)) + " / MU"
+
+
+def _sort_key(c) -> tuple[str, bool]:
+    """(column name, descending) of one ORDER BY element of `SORTS`."""
+    if getattr(c, "modifier", None) is operators.desc_op:
+        return c.element.name, True
+    return c.name, False
+
+
+def _search_pg(conn: Connection, cond, sort: str, limit: int, offset: int) -> dict[str, Any]:
+    """PostgreSQL: count, page and summary rows in ONE statement (a round trip is the dearest
+    part of a cheap query on a busy server).
+
+    `matches` materialises up to `TOTAL_CAP + 1` matching rows with their sort keys, in whatever
+    order the planner finds them cheapest (through the filters' indexes). When they are at most
+    `TOTAL_CAP`, they are all the matches: the page is sorted from them (`few`). Otherwise the
+    page is read in the order of the sort index, filtering as it goes, stopping after
+    `offset + limit + 1` rows (`many`). Each branch is gated by the count (a one-time filter:
+    the other branch is not executed). One row past the page tells whether there is more."""
+    keys = [_sort_key(c) for c in SORTS[sort]]
+    names = list(dict.fromkeys(["capsule_id", *(k for k, _ in keys)]))
+    matches = select(*(S.c[k] for k in names)).where(cond).limit(TOTAL_CAP + 1) \
+        .cte("matches").prefix_with("MATERIALIZED")
+    n = select(func.count()).select_from(matches).scalar_subquery()
+
+    def ordered(t):
+        return [t.c[k].desc() if desc else t.c[k] for k, desc in keys]
+
+    few = select(*(matches.c[k] for k in names)).where(n <= TOTAL_CAP).order_by(*ordered(matches)) \
+        .limit(limit + 1).offset(offset).subquery("few")
+    many = select(*(S.c[k] for k in names)).where(cond, n > TOTAL_CAP).order_by(*SORTS[sort]) \
+        .limit(limit + 1).offset(offset).subquery("many")
+    page = select(*few.c).union_all(select(*many.c)).subquery("page")
+    rows = conn.execute(
+        select(n.label("n_matches"), *SUMMARY)
+        .select_from(page.join(C, C.c.id == page.c.capsule_id).join(S, S.c.capsule_id == C.c.id)
+                     .outerjoin(MF, MF.c.cid == C.c.cid))
+        .order_by(*ordered(page))).mappings().all()
+    if rows:
+        found = int(rows[0]["n_matches"])
+    else:  # the page lies past the matches (or there are none): count them alone
+        found = conn.execute(select(func.count()).select_from(
+            select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())).scalar_one()
+    more = len(rows) > limit
+    return _page(conn, found, limit, offset, more, [{k: v for k, v in r.items() if k != "n_matches"}
+                                              for r in rows[:limit]])
 
 
 def lineage(conn: Connection, capsule_id: str, depth: int = 8, limit: int = 500) -> dict[str, Any]:
@@ -164,18 +239,56 @@ def _rows(conn: Connection, stmt) -> list[dict[str, Any]]:
     return [{k: _s(v) for k, v in dict(r).items()} for r in conn.execute(stmt).mappings()]
 
 
+def _big(v: Any) -> Any:
+    """`_s` through a JSON value (card numbers beyond 2^53 become strings, as `BigInt`)."""
+    if isinstance(v, dict):
+        return {k: _big(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_big(x) for x in v]
+    return _s(v)
+
+
+def _card(text_: str | None) -> dict[str, Any] | None:
+    if not text_:
+        return None
+    try:
+        return _big(json.loads(text_))
+    except ValueError:
+        return None
+
+
+def terms_ldl(t: dict[str, Any], tokens: TokenIndex) -> str | None:
+    """The LDL text of a `terms` row (`codexfield.ldl.decompile`, with the chain's listed tokens)."""
+    from codexfield.ldl import Terms, decompile
+
+    try:
+        terms = Terms(capsule_id=int(str(t["capsule_id"]).rsplit("/", 1)[-1]), payment_token=t["payment_token"],
+                      price_per_mu=int(t["price_per_mu"]), upfront_fee=int(t["upfront_fee"]), meter=t["meter"],
+                      duration=int(t["duration"]), mu_quota=int(t["mu_quota"]), rate_mu=int(t["rate_mu"]),
+                      rate_period=int(t["rate_period"]), scope=int(t["scope"]),
+                      derivative_share_bps=int(t["derivative_share_bps"]), revocation=int(t["revocation"]),
+                      notice_period=int(t["notice_period"]), max_credentials=int(t["max_credentials"]),
+                      transferable=bool(t["transferable"]), text_hash=t["text_hash"])
+        chain_id = int(t["chain_id"])
+        return decompile(terms, chain_id=chain_id, token_list=tokens.token_list(chain_id))
+    except (ValueError, TypeError):  # a row no Terms struct can hold (e.g. an empty meter): no text
+        return None
+
+
 def capsule(conn: Connection, capsule_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(C).where(C.c.id == capsule_id)).mappings().first()
     if row is None:
         return None
     out: dict[str, Any] = dict(row)
+    tokens, chain_id = TokenIndex(conn), int(row["chain_id"])
     T, CU, RV, RF, R, A, CR = (m.Terms.__table__, m.CapsuleUsage.__table__, m.RoyaltyVault.__table__,
                                m.RoyaltyFlow.__table__, m.Rating.__table__, m.Attestation.__table__,
                                m.Credential.__table__)
     man = conn.execute(select(MF).where(MF.c.cid == row["cid"])).mappings().first()
     out["manifest"] = None if man is None else {
         "status": man["status"], "name": man["name"], "description": man["description"], "tags": man["tags"],
-        "attempts": man["attempts"], "error_kind": man["error_kind"], "last_error": man["last_error"]}
+        "attempts": man["attempts"], "error_kind": man["error_kind"], "last_error": man["last_error"],
+        "card": _card(man["card"])}
     sc = conn.execute(select(S).where(S.c.capsule_id == capsule_id)).mappings().first()
     out["score"] = None if sc is None else {k: _s(v) for k, v in dict(sc).items() if k != "capsule_id"}
     if out["score"] is not None and out["score"]["min_price_per_mu"] is not None:
@@ -183,8 +296,12 @@ def capsule(conn: Connection, capsule_id: str) -> dict[str, Any] | None:
     out["terms"] = _rows(conn, select(T).where(T.c.capsule_id == capsule_id).order_by(T.c.terms_id))
     for t in out["terms"]:
         t["scopes"] = [n for n in t.pop("scope_names").split(",") if n]
+        t["ldl"] = terms_ldl(t, tokens)
         for k in ("price_per_mu", "upfront_fee", "mu_quota", "rate_mu", "scope"):
             t[k] = str(t[k])
+        t["token"] = tokens.get(chain_id, t["payment_token"])
+        t["price_per_mu_text"] = amount_text(t["price_per_mu"], t["token"])
+        t["upfront_fee_text"] = amount_text(t["upfront_fee"], t["token"])
     out["credentials"] = conn.execute(select(func.count()).select_from(CR).where(CR.c.capsule_id == capsule_id)
                                       ).scalar_one()
     usage = conn.execute(select(CU).where(CU.c.capsule_id == capsule_id)).mappings().first()
@@ -192,10 +309,25 @@ def capsule(conn: Connection, capsule_id: str) -> dict[str, Any] | None:
                     for k, v in (dict(usage) if usage else {"mu": 0, "calls": 0, "failures": 0, "latency_ms": 0,
                                                              "license_amount": 0, "node_amount": 0}).items()
                     if k != "capsule_id"}
-    out["royalties"] = [{k: str(v) if isinstance(v, int) else v for k, v in r.items() if k != "capsule_id"}
-                        for r in _rows(conn, select(RV).where(RV.c.capsule_id == capsule_id))]
-    out["royalty_flows"] = [{**r, "amount": str(r["amount"])} for r in _rows(
-        conn, select(RF).where(or_(RF.c.source == capsule_id, RF.c.target == capsule_id)))]
+    # usage sums every credential's payments: in token units when all the terms share one token
+    used = {t["payment_token"].lower(): t["token"] for t in out["terms"]}
+    out["usage"]["token"] = next(iter(used.values())) if len(used) == 1 else None
+    for k in ("license_amount", "node_amount"):
+        out["usage"][k + "_text"] = (amount_text(out["usage"][k], out["usage"]["token"]) if out["usage"]["token"]
+                                     else f"{out['usage'][k]} raw units" + (f" (terms in {len(used)} tokens)"
+                                                                            if used else ""))
+    out["royalties"] = []
+    for r in _rows(conn, select(RV).where(RV.c.capsule_id == capsule_id)):
+        r = {k: str(v) if isinstance(v, int) else v for k, v in r.items() if k != "capsule_id"}
+        r["token_info"] = tokens.get(chain_id, r["token"])
+        for k in ("vault", "claimable", "credited_total", "from_children_total", "to_parents_total", "claimed_total"):
+            r[k + "_text"] = amount_text(r[k], r["token_info"])
+        out["royalties"].append(r)
+    out["royalty_flows"] = []
+    for r in _rows(conn, select(RF).where(or_(RF.c.source == capsule_id, RF.c.target == capsule_id))):
+        info = tokens.get(chain_id, r["token"])
+        out["royalty_flows"].append({**r, "amount": str(r["amount"]), "token_info": info,
+                                     "amount_text": amount_text(r["amount"], info)})
     agg = conn.execute(select(func.coalesce(func.sum(R.c.stars), 0), func.count()).where(
         R.c.capsule_id == capsule_id)).one()
     out["rating"] = {"sum": int(agg[0]), "count": int(agg[1]), "average": (int(agg[0]) / agg[1]) if agg[1] else None}

@@ -40,10 +40,11 @@ import math
 import time
 from collections import defaultdict
 
-from sqlalchemy import Connection, Engine, delete, or_, select, text
+from sqlalchemy import Connection, Engine, delete, select, text
 
 from codexfield.constants import CapsuleState
 from codexfield.indexer import models as m
+from codexfield.indexer.db import bulk_insert
 
 W_SUCCESS, W_LATENCY, W_RATING, W_AUDIT, W_VOLUME = 0.30, 0.15, 0.25, 0.15, 0.15
 LATENCY_L0_MS = 1000.0
@@ -57,23 +58,10 @@ CHUNK = 5000
 def upsert(conn: Connection, table, rows: list[dict], *, update_columns: bool = True) -> None:
     """INSERT rows; on a primary-key conflict update the row only where a value differs (an
     unchanged row is not rewritten), or with `update_columns=False` keep the existing row —
-    PostgreSQL and SQLite."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    pk = [c.name for c in table.primary_key.columns]
-    cols = [c for c in rows[0] if c not in pk]
-    stmt = dialect_insert(table)
-    if update_columns and cols:
-        stmt = stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in cols},
-                                          where=or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in cols]))
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=pk)
+    PostgreSQL and SQLite (`db.bulk_insert`)."""
     for i in range(0, len(rows), CHUNK):
-        conn.execute(stmt, rows[i:i + CHUNK])
+        bulk_insert(conn, table, rows[i:i + CHUNK], on_conflict="update" if update_columns else "nothing",
+                    only_changed=True)
 
 
 def score(calls: int, failures: int, latency_ms: int, rating_sum: int, rating_count: int, audited: bool,

@@ -5,6 +5,13 @@ Conventions: uint256 amounts (prices, fees, stakes, vault balances, scope masks)
 strings; other integers are JSON numbers, except where noted `BigInt` (a JSON number, or a
 decimal string when the value is 2^53 or more, beyond what JavaScript holds exactly). Every
 error answer is `Error`: `{"error": "<what is wrong and how to fix it>"}`.
+
+Token amounts: next to each raw amount `x` is `x_text`, the amount in token units with the
+token's symbol ("0.002 USDC"), or, when the token's symbol and decimals are not known, the raw
+integer and the shortened token address ("2000 units of 0x5FbD…0aa3"); the token itself is a
+`TokenInfo` (`listed` false: symbol and decimals come from the token contract, not a token
+list — show its address). Manifest text (`ManifestCard`) is attacker-controlled: clients must
+render it as text, never as HTML.
 """
 
 from __future__ import annotations
@@ -22,6 +29,15 @@ class _Model(BaseModel):
 
 class Error(_Model):
     error: str = Field(description="what is wrong and how to fix it")
+
+
+class TokenInfo(_Model):
+    address: str = Field(description="the token contract (checksummed)")
+    symbol: Optional[str] = Field(None, description="null when unknown (then decimals is null too)")
+    decimals: Optional[int] = None
+    listed: bool = Field(description="in the chain's token list or the deployment's address book")
+    source: Optional[str] = Field(None, description="list | chain (a one-time eth_call of symbol()/decimals()) | "
+                                                    "null (unknown)")
 
 
 class CapsuleSummary(_Model):
@@ -49,6 +65,7 @@ class CapsuleSummary(_Model):
     avg_latency_ms: Optional[float] = None
     audits_valid: Optional[int] = None
     min_price_per_mu: Optional[str] = Field(None, description="lowest price per MU of its active terms (uint256)")
+    min_price_text: Optional[str] = Field(None, description='that price in token units, e.g. "0.002 USDC"')
 
 
 class SearchPage(_Model):
@@ -87,6 +104,70 @@ class Lineage(_Model):
     nodes: dict[str, LineageNode]
 
 
+class Metric(_Model):
+    name: str
+    value: Optional[float] = None
+    dataset: Optional[str] = None
+    split: Optional[str] = None
+
+
+class ModelCard(_Model):
+    """The manifest's `model_card` (schemas/manifest.schema.json), as on a Hugging Face model page."""
+
+    task: Optional[str] = None
+    architecture: Optional[str] = None
+    parameters: Optional[BigInt] = None
+    language: list[str] = []
+    base_model: Optional[str] = None
+    training_data: list[str] = []
+    metrics: list[Metric] = []
+    intended_use: Optional[str] = None
+    out_of_scope_use: Optional[str] = None
+    limitations: Optional[str] = None
+    ethical_considerations: Optional[str] = None
+    license: Optional[str] = None
+    extensions: dict[str, str] = Field({}, description="the card's x-... fields (non-strings as JSON text)")
+
+
+class DatasetCard(_Model):
+    """The manifest's `dataset_card`, as on a Hugging Face dataset page."""
+
+    task: Optional[str] = None
+    language: list[str] = []
+    source: Optional[str] = Field(None, description="free-text source")
+    sources: list[str] = Field([], description="source URIs / capsule refs")
+    collection_process: Optional[str] = None
+    preprocessing: Optional[str] = None
+    records: Optional[BigInt] = Field(None, description="size.records")
+    size_bytes: Optional[BigInt] = Field(None, description="size.bytes")
+    format: Optional[str] = None
+    personal_data: Optional[bool] = None
+    sensitive: Optional[bool] = None
+    intended_use: Optional[str] = None
+    limitations: Optional[str] = None
+    license: Optional[str] = None
+    extensions: dict[str, str] = {}
+
+
+class ManifestLicense(_Model):
+    spdx: Optional[str] = None
+    terms_id: Optional[BigInt] = None
+    ldl_uri: Optional[str] = None
+    ldl_sha256: Optional[str] = None
+    text_sha256: Optional[str] = None
+
+
+class ManifestCard(_Model):
+    version: Optional[str] = Field(None, description="the creator's version label")
+    creator: Optional[str] = None
+    parents: list[str] = []
+    files: int = 0
+    size_bytes: BigInt = 0
+    license: Optional[ManifestLicense] = None
+    model_card: Optional[ModelCard] = None
+    dataset_card: Optional[DatasetCard] = None
+
+
 class ManifestInfo(_Model):
     status: str
     name: str
@@ -95,6 +176,7 @@ class ManifestInfo(_Model):
     attempts: int
     error_kind: Optional[str] = None
     last_error: Optional[str] = None
+    card: Optional[ManifestCard] = Field(None, description="null until the manifest is fetched and valid")
 
 
 class ScoreInfo(_Model):
@@ -123,8 +205,11 @@ class TermsInfo(_Model):
     terms_id: BigInt
     capsule_id: str
     payment_token: str
+    token: TokenInfo
     price_per_mu: str
+    price_per_mu_text: str
     upfront_fee: str
+    upfront_fee_text: str
     meter: str
     duration: BigInt
     mu_quota: str
@@ -140,6 +225,8 @@ class TermsInfo(_Model):
     text_hash: str
     active: bool
     credentials_issued: int
+    ldl: Optional[str] = Field(None, description="the terms as LDL text (codexfield.ldl.decompile); the licence "
+                                                 "name is not on chain, so it is not in the text")
 
 
 class UsageInfo(_Model):
@@ -149,23 +236,35 @@ class UsageInfo(_Model):
     latency_ms: int
     license_amount: str
     node_amount: str
+    token: Optional[TokenInfo] = Field(None, description="the payment token when all the capsule's terms use one")
+    license_amount_text: str
+    node_amount_text: str
 
 
 class RoyaltyInfo(_Model):
     token: str
+    token_info: TokenInfo
     vault: str
     claimable: str
     credited_total: str
     from_children_total: str
     to_parents_total: str
     claimed_total: str
+    vault_text: str
+    claimable_text: str
+    credited_total_text: str
+    from_children_total_text: str
+    to_parents_total_text: str
+    claimed_total_text: str
 
 
 class RoyaltyFlowInfo(_Model):
     source: str
     target: str
     token: str
+    token_info: TokenInfo
     amount: str
+    amount_text: str
 
 
 class RatingInfo(_Model):

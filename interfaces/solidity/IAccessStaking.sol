@@ -13,6 +13,9 @@ pragma solidity ^0.8.20;
 /// Reports come from a per-epoch committee (at most 15 members, one report each per node);
 /// an epoch counts for a node with reports from a strict majority of that epoch's committee.
 /// `serves(node, at)` is what the UsageMeter asks at a voucher's usage time.
+/// Every event of AccessStaking is declared here and nowhere else: the deployable and its
+/// modules (contracts/modules/poa_*.vy) log `IAccessStaking.<Event>(...)`. Each stub
+/// carries its implementation's NatSpec (tools/interface_natspec.py copies it).
 interface IAccessStaking {
     struct Report {
         address node;

@@ -12,6 +12,16 @@ pragma solidity ^0.8.20;
 /// `delegates(identity, keccak256(delegateType), delegate)` is the raw expiry; use
 /// `validDelegate(identity, delegateType, delegate)` (the UsageMeter asks it for
 /// `sigAuth` = ASCII "sigAuth" right-padded to bytes32).
+///
+/// The events below are the registry's only declaration of them (IdentityRegistry.vy
+/// logs `IIdentityRegistry.DIDOwnerChanged(...)` etc.). Each carries `previousChange`,
+/// the block of the identity's previous change: a resolver walks an identity's history
+/// backwards from `changed(identity)` without scanning the chain.
+///
+/// Signed (`*Signed`) calls: the identity owner signs, as a raw digest,
+/// keccak256(0x19 ‖ 0x00 ‖ registry ‖ nonce[identityOwner(identity)] ‖ identity ‖
+/// "<functionName>" ‖ <the arguments after the signature, packed>)
+/// with v in {27, 28}, 0 < r < n, 0 < s <= n/2; anyone may submit it, once.
 interface IIdentityRegistry {
     event DIDOwnerChanged(address indexed identity, address owner, uint256 previousChange);
     event DIDDelegateChanged(address indexed identity, bytes32 delegateType, address delegate, uint256 validTo, uint256 previousChange);

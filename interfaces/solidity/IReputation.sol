@@ -12,6 +12,9 @@ pragma solidity ^0.8.20;
 /// replaces the credential's stars. `rating(capsule)` is (sum of stars, rating count).
 /// `attest(...)` (AUDITOR role) records a pass/fail against a standard until a date;
 /// `revoke_attestation` by the auditor or the admin. Full rules: contracts/Reputation.vy.
+/// Every event of Reputation is declared here and nowhere else (the contract logs
+/// `IReputation.<Event>(...)`). Each stub carries its implementation's NatSpec
+/// (tools/interface_natspec.py copies it).
 interface IReputation {
     struct Attestation {
         uint256 capsule_id;

@@ -18,7 +18,7 @@ pragma solidity ^0.8.20;
 /// RoyaltyClaimed empties the claimable. TokenAllowed tracks the allow-list. Wired
 /// names the only two addresses that may ever `credit` (set once at set-up).
 interface IRoyaltyRouter {
-    event RoyaltyCredited(uint256 indexed capsule_id, address indexed token, uint256 amount, address indexed payer);
+    event RoyaltyCredited(uint256 indexed capsule_id, address indexed token, uint256 amount, address payer);
     event RoyaltyPropagated(uint256 indexed capsule_id, address indexed token, uint256 amount, uint256 to_parents, uint256 to_owner);
     event RoyaltyClaimed(uint256 indexed capsule_id, address indexed token, address owner, address to, uint256 amount);
     event TokenAllowed(address indexed token, bool allowed);

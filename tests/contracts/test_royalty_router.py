@@ -139,11 +139,25 @@ def test_set_token_allowed__zero_token__reverts(router, admin):
         router.set_token_allowed(ZERO, True, sender=admin)
 
 
-def test_set_token_allowed__supply_over_128_bits__reverts(router, admin, deploy_token):
+MAX_BALANCE = 2**127 - 1  # the claimable has 127 bits beside the live bit
+
+
+def test_max_balance__is_2_127_minus_1(router):
+    assert router.MAX_BALANCE() == MAX_BALANCE
+
+
+def test_set_token_allowed__supply_over_max_balance__reverts(router, admin, deploy_token):
     t = deploy_token("BIG", 18)
-    t.mint(admin, 2**128, sender=admin)
+    t.mint(admin, MAX_BALANCE + 1, sender=admin)
     with ape.reverts("royalty: supply too large"):
         router.set_token_allowed(t, True, sender=admin)
+
+
+def test_set_token_allowed__supply_at_max_balance__allowed(router, admin, deploy_token):
+    t = deploy_token("MAX", 18)
+    t.mint(admin, MAX_BALANCE, sender=admin)
+    router.set_token_allowed(t, True, sender=admin)
+    assert router.token_allowed(t)
 
 
 # ----------------------------------------------------------------------------------- pay
@@ -211,12 +225,62 @@ def test_pay__fee_on_transfer_token__reverts(project, router, admin, creator, co
     assert router.vault(c, t) == 0 and t.balanceOf(router) == 0
 
 
-def test_pay__vault_over_128_bits__reverts(router, usdc, creator, consumer, mint_capsule, fund):
+def test_pay__vault_over_max_balance__reverts(router, usdc, creator, consumer, mint_capsule, fund):
     c = mint_capsule(creator)
-    fund(consumer, 2**128)
-    router.pay(c, usdc, 2**128 - 1, sender=consumer)
+    fund(consumer, MAX_BALANCE + 1)
+    router.pay(c, usdc, MAX_BALANCE, sender=consumer)
+    assert router.vault(c, usdc) == MAX_BALANCE and router.claimable(c, usdc) == 0
     with ape.reverts("royalty: balance overflow"):
         router.pay(c, usdc, 1, sender=consumer)
+
+
+def test_balances__at_max_balance__propagate_and_claim_exactly_live_bit_hidden(router, usdc, creator, consumer,
+                                                                              stranger, mint_capsule, fund):
+    """The boundary of the packed slot: MAX_BALANCE in the vault, then in the claimable, then paid out;
+    the live bit never shows in a view and never becomes part of an amount."""
+    c = mint_capsule(creator)
+    fund(consumer, MAX_BALANCE)
+    router.pay(c, usdc, MAX_BALANCE, sender=consumer)
+    router.propagate(c, usdc, sender=stranger)
+    assert router.vault(c, usdc) == 0 and router.claimable(c, usdc) == MAX_BALANCE
+    before = usdc.balanceOf(creator)
+    assert router.claim(c, usdc, creator, sender=creator).return_value == MAX_BALANCE
+    assert usdc.balanceOf(creator) - before == MAX_BALANCE and usdc.balanceOf(router) == 0
+    assert router.vault(c, usdc) == 0 and router.claimable(c, usdc) == 0
+    assert router.claim(c, usdc, creator, sender=creator).return_value == 0
+
+
+def test_claim__leaves_slot_live__next_credit_is_no_fresh_write(router, usdc, creator, consumer, creditor,
+                                                               mint_capsule, fund):
+    """After a full claim the slot keeps its live bit: the next credit writes non-zero to non-zero."""
+    c, fresh = mint_capsule(creator), mint_capsule(creator)
+    fund(consumer, 10)
+    router.pay(c, usdc, 10, sender=consumer)
+    router.claim(c, usdc, creator, sender=creator)
+    assert (router.vault(c, usdc), router.claimable(c, usdc)) == (0, 0)
+    usdc.mint(router, 14, sender=creditor)
+    again = router.credit(c, usdc, 7, sender=creditor).gas_used
+    first = router.credit(fresh, usdc, 7, sender=creditor).gas_used
+    assert first - again >= 17_000  # a fresh slot costs 20,000, a live one 2,900
+    assert router.vault(c, usdc) == 7 and router.vault(fresh, usdc) == 7
+
+
+def test_pay__live_slot__skips_registry_but_unknown_capsule_still_reverts(router, usdc, creator, consumer,
+                                                                         mint_capsule, fund):
+    c = mint_capsule(creator)
+    fund(consumer, 20)
+    router.pay(c, usdc, 10, sender=consumer)
+    router.pay(c, usdc, 10, sender=consumer)  # live slot: no registry call needed
+    assert router.vault(c, usdc) == 20
+    with ape.reverts("royalty: unknown capsule"):
+        router.pay(10**9 + 7, usdc, 1, sender=consumer)
+
+
+def test_claim__never_credited__returns_zero(router, usdc, creator, mint_capsule):
+    c = mint_capsule(creator)
+    tx = router.claim(c, usdc, creator, sender=creator)
+    assert tx.return_value == 0 and not [e for e in tx.events if e.event_name == "RoyaltyClaimed"]
+    assert (router.vault(c, usdc), router.claimable(c, usdc)) == (0, 0)
 
 
 # ----------------------------------------------------------------------------------- credit
@@ -678,3 +742,31 @@ def test_cli__breakdown_and_settle__against_chain(tmp_path, monkeypatch, router,
     assert out.exit_code == 0, out.output
     assert "3 capsules in 2 batch(es)" in out.output
     assert [router.claimable(c, usdc) for c in (leaf, mid, root)] == [850_000, 70_000, 80_000]
+
+
+@pytest.mark.parametrize("during", ["claim", "pay"])
+def test_credit__reentering_from_a_creditor_inside_claim_or_pay__is_counted_exactly(project, admin, registry, creator,
+                                                                                   consumer, accounts, mint_capsule,
+                                                                                   during):
+    """`credit` is outside the reentrancy lock: a wired creditor's credit that lands inside
+    `claim`'s payout or `pay`'s pull (here the token itself is wired as the creditor) is added
+    once, after the slot was written (claim) or before it is re-read (pay): conservation holds."""
+    r = admin.deploy(project.RoyaltyRouter, registry, admin)
+    evil = admin.deploy(project.EvilReentrantToken)
+    r.set_token_allowed(evil, True, sender=admin)
+    r.wire(evil, accounts[9], sender=admin)
+    c = mint_capsule(creator)
+    evil.mint(consumer, 300, sender=consumer)
+    evil.approve(r, 300, sender=consumer)
+    r.pay(c, evil, 100, sender=consumer)
+    r.propagate(c, evil, sender=consumer)
+    evil.mint(r, 7, sender=consumer)  # the creditor's 7 wei are in the router before it credits them
+    evil.arm(r, _call(r, "credit", c, evil.address, 7), sender=consumer)
+    if during == "claim":
+        assert r.claim(c, evil, creator, sender=creator).return_value == 100
+        assert (r.vault(c, evil), r.claimable(c, evil)) == (7, 0)
+    else:
+        r.pay(c, evil, 50, sender=consumer)  # credit moves no token: the pull's balance delta stays exact
+        assert (r.vault(c, evil), r.claimable(c, evil)) == (57, 100)
+    assert evil.attempts() == 1 and evil.successes() == 1
+    assert evil.balanceOf(r) == r.vault(c, evil) + r.claimable(c, evil)

@@ -44,3 +44,58 @@ def populate(engine, tmp_path) -> None:
     f.block_of([propagated(3, 1000, 400), claimed(3, 600, owner=BOB)])
     ManifestWorker(engine, store=store).process()
     ranking.refresh(engine)
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+MODEL_CARD = {
+    "task": "text-classification", "architecture": "TinyBERT", "parameters": 66_000_000,
+    "language": ["en", "pt-BR"], "base_model": 2, "training_data": [1, "https://example.org/reviews",
+                                                                    "javascript:window.__pwned=1"],
+    "metrics": [{"name": "accuracy", "value": 0.913, "dataset": "reviews", "split": "test"},
+                {"name": "f1" + HOSTILE, "value": 0.88}],
+    "intended_use": "Sorting product reviews by mood.\n" + HOSTILE,
+    "out_of_scope_use": "Medical or legal decisions.", "limitations": "English and Portuguese only.",
+    "license": "Apache-2.0", "x-html": HOSTILE,
+}
+DATASET_CARD = {
+    "task": "text-classification", "language": "en", "source": "Public product pages, 2024.",
+    "collection_process": "Scraped with consent banners honoured.", "size": {"records": 120_000, "bytes": 48_000_000},
+    "format": "jsonl", "personal_data": False, "sensitive": False, "intended_use": "Training sentiment models.",
+    "limitations": "Skewed towards electronics.", "license": "CC-BY-4.0",
+}
+
+
+def populate_cards(engine, tmp_path, token: str, first: int = 6) -> dict[str, int]:
+    """Two more capsules with full cards and terms in `token`: `first` a model whose manifest is
+    hostile (HTML and script in its name, description and card text), `first + 1` a dataset.
+    Terms: 2000 raw units per MU, upfront 10 000 000 (0.002 and 10 tokens at 6 decimals)."""
+    from eth_utils import keccak
+
+    from synth import minted, terms
+
+    store = LocalStore(tmp_path / "store")
+    docs = {first: {"schema_version": 1, "name": "Evil " + HOSTILE, "kind": "model", "version": "2.1.0",
+                    "description": "A model card test " + HOSTILE, "model_card": MODEL_CARD,
+                    "license": {"spdx": "Apache-2.0", "terms_id": 3},
+                    "files": [{"path": "model.bin", "size": 2048, "sha256": hashlib.sha256(b"m").hexdigest()}]},
+            first + 1: {"schema_version": 1, "name": "Reviews 2024", "kind": "dataset", "description": "Reviews.",
+                        "dataset_card": DATASET_CARD,
+                        "files": [{"path": "data.jsonl", "size": 10, "sha256": hashlib.sha256(b"d").hexdigest()}]}}
+    hashes = {}
+    for n, doc in docs.items():
+        data = canonical(doc)
+        store.put(data)
+        hashes[n] = hashlib.sha256(data).digest()
+    events = [minted(first, kind=2, parents=[(2, 1000)], content_hash=hashes[first]),
+              minted(first + 1, kind=1, content_hash=hashes[first + 1])]
+    ids = {}
+    for i, n in enumerate((first, first + 1)):
+        t = terms(10 + i, n, price=2000, upfront=10_000_000,
+                  scope=scopes.mask_of(["research", "inference", "derivatives"]))
+        t[2].update(payment_token=token, meter=keccak(text="gpu.second"), text_hash=b"\x00" * 32, duration=30 * 86400)
+        events.append(t)
+        ids[n] = 10 + i
+    Feed(engine).block_of(events)
+    ManifestWorker(engine, store=store).process()
+    ranking.refresh(engine)
+    return ids

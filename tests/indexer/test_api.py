@@ -167,3 +167,78 @@ def test_address_book_in_lower_case__ids_checksummed__found_by_any_case(engine):
                    {1: {"hash": h, "parentHash": "0x" + "00" * 32, "timestamp": 10}}, 1, 1, 1)
     c = TestClient(create_app(engine))
     assert c.get(f"/api/capsules/{capsule_id(7).lower()}").json()["id"] == capsule_id(7)
+
+
+# --- amounts in token units, terms as LDL, manifest cards (issue 14) ------------------------
+
+LISTED_USDC = "0x5FbDB2315678afecb367f032d93F642f64180aa3"  # codexfield/tokenlists/31337.json
+
+
+@pytest.fixture
+def carded(engine, tmp_path):
+    from catalog import populate_cards
+
+    populate(engine, tmp_path)
+    populate_cards(engine, tmp_path, LISTED_USDC)
+    return TestClient(create_app(engine))
+
+
+def test_detail__listed_token__amounts_in_token_units_and_terms_as_ldl(carded):
+    from codexfield.ldl import Terms, compile_ldl
+
+    t = carded.get(f"/api/capsules/{capsule_id(6)}").json()["terms"][0]
+    assert t["price_per_mu"] == "2000" and t["price_per_mu_text"] == "0.002 USDC"
+    assert t["upfront_fee"] == "10000000" and t["upfront_fee_text"] == "10 USDC"
+    assert t["token"] == {"address": LISTED_USDC, "symbol": "USDC", "decimals": 6, "listed": True, "source": "list"}
+    assert t["ldl"].splitlines() == [
+        "license for capsule 6", "price 0.002 USDC per MU, upfront 10 USDC", "meter gpu.second", "duration 30 days",
+        "quota unlimited", "allow research, derivatives, inference", "derivatives pay 10%", "revocable by licensor, by arbiter",
+        "non-transferable"]
+    # the text is the terms: compiled back, it is field for field the indexed row
+    back = compile_ldl(t["ldl"], chain_id=CHAIN).terms
+    assert back == Terms(capsule_id=6, payment_token=LISTED_USDC, price_per_mu=2000, upfront_fee=10_000_000,
+                         meter=t["meter"], duration=30 * 86400, scope=int(t["scope"]), derivative_share_bps=1000,
+                         revocation=3)
+    found = carded.get("/api/capsules", params={"q": "Reviews 2024"}).json()["items"]
+    assert [(c["id"], c["min_price_text"]) for c in found] == [(capsule_id(7), "0.002 USDC / MU")]
+
+
+def test_detail__unknown_token__raw_amount_and_short_address_never_a_unit(carded):
+    c = carded.get(f"/api/capsules/{capsule_id(3)}").json()
+    t = c["terms"][0]
+    assert t["token"]["symbol"] is None and t["token"]["decimals"] is None and not t["token"]["listed"]
+    assert t["price_per_mu_text"] == "50 units of 0xaAaA…aaAa"
+    assert "price 50 units of 0xaAaAaAaaAaAaAaaAaAAAAAAAAaaaAaAaAaaAaaAa per MU" in t["ldl"]
+    assert c["royalties"][0]["credited_total_text"] == "1000 units of 0xaAaA…aaAa"
+    assert sorted(f["amount_text"] for f in c["royalty_flows"]) == [
+        f"{n} units of 0xaAaA…aaAa" for n in ("100", "1000", "300", "600")]
+    assert c["usage"]["license_amount_text"] == "50 units of 0xaAaA…aaAa"
+    assert carded.get(f"/api/capsules/{capsule_id(1)}").json()["usage"]["license_amount_text"] == "0 raw units"
+
+
+def test_detail__model_and_dataset_cards__typed_and_verbatim(carded):
+    from catalog import HOSTILE
+
+    m = carded.get(f"/api/capsules/{capsule_id(6)}").json()["manifest"]
+    card = m["card"]
+    assert card["version"] == "2.1.0" and card["files"] == 1 and card["size_bytes"] == 2048
+    assert card["license"]["spdx"] == "Apache-2.0" and card["license"]["terms_id"] == 3
+    mc = card["model_card"]
+    assert mc["task"] == "text-classification" and mc["parameters"] == 66_000_000 and mc["language"] == ["en", "pt-BR"]
+    assert mc["base_model"] == "2" and mc["training_data"] == ["1", "https://example.org/reviews",
+                                                               "javascript:window.__pwned=1"]
+    assert mc["metrics"][0] == {"name": "accuracy", "value": 0.913, "dataset": "reviews", "split": "test"}
+    assert mc["intended_use"].endswith(HOSTILE) and mc["extensions"] == {"x-html": HOSTILE}  # data, not markup
+    assert card["dataset_card"] is None and m["name"] == "Evil " + HOSTILE
+    dc = carded.get(f"/api/capsules/{capsule_id(7)}").json()["manifest"]["card"]["dataset_card"]
+    assert (dc["records"], dc["size_bytes"], dc["format"], dc["personal_data"]) == (120_000, 48_000_000, "jsonl", False)
+    assert dc["source"] == "Public product pages, 2024." and dc["sources"] == [] and dc["language"] == ["en"]
+    doc = carded.get("/openapi.json").json()["components"]["schemas"]
+    assert {"ModelCard", "DatasetCard", "ManifestCard", "TokenInfo"} <= set(doc)
+    assert doc["ManifestInfo"]["properties"]["card"]["anyOf"][0]["$ref"].endswith("/ManifestCard")
+
+
+def test_page__served_with_a_content_security_policy(client):
+    r = client.get("/")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "object-src 'none'" in csp and r.headers["x-content-type-options"] == "nosniff"

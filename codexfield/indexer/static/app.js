@@ -20,6 +20,27 @@ async function api(path) {
   return body;
 }
 
+// Manifest text is attacker-controlled: it only ever enters the DOM through textContent (el),
+// and links only for http(s):// and ipfs:// URIs or capsule ids; no innerHTML anywhere.
+function shortAddr(a) { return a && a.length > 12 ? a.slice(0, 6) + "…" + a.slice(-4) : a; }
+function safeLink(uri, base) {
+  const s = String(uri);
+  if (/^[0-9]+$/.test(s) && base) return el("a", { href: capsuleHref(base + s) }, "capsule #" + s);
+  if (/^eip155:[0-9]+\/erc721:0x[0-9a-fA-F]{40}\/[0-9]+$/.test(s)) return el("a", { href: capsuleHref(s) }, s);
+  if (/^(https?|ipfs):\/\/[^\s]+$/i.test(s)) return el("a", { href: s, rel: "noopener noreferrer nofollow", target: "_blank" }, s);
+  return el("span", {}, s);
+}
+function tokenBadge(t) {
+  if (!t || t.listed) return null;
+  return el("span", { class: "tag unlisted", title: t.address },
+    t.symbol ? `unlisted token ${shortAddr(t.address)}` : `unknown token ${shortAddr(t.address)}`);
+}
+function bytesText(n) {
+  const v = Number(n); const u = ["B", "kB", "MB", "GB", "TB"]; let i = 0, x = v;
+  while (x >= 1000 && i < u.length - 1) { x /= 1000; i++; }
+  return (i ? x.toFixed(1) : String(v)) + " " + u[i];
+}
+
 function capsuleHref(id) { return "#/capsule/" + encodeURIComponent(id); }
 function short(id) { const p = id.split("/"); return "#" + p[p.length - 1]; }
 function label(n, id) { return (n && n.name) ? n.name : (KINDS[n && n.kind] || "capsule") + " " + short(id); }
@@ -62,7 +83,8 @@ async function runSearch() {
     if (c.audits_valid) li.appendChild(el("span", { class: "tag" }, "audited"));
     const rating = c.rating_count ? `★ ${c.rating_avg.toFixed(1)} (${c.rating_count})` : "no ratings";
     li.appendChild(el("div", { class: "meta" },
-      `${KINDS[c.kind]} · v${c.version} · score ${(c.score || 0).toFixed(1)} · ${rating} · ${c.calls || 0} calls`));
+      `${KINDS[c.kind]} · v${c.version} · score ${(c.score || 0).toFixed(1)} · ${rating} · ${c.calls || 0} calls`
+      + (c.min_price_text ? ` · from ${c.min_price_text}` : "")));
     if (c.description) li.appendChild(el("div", {}, c.description));
     return li;
   });
@@ -124,7 +146,7 @@ function drawRoyalties(c) {
     const other = dir === "in" ? f.source : f.target;
     svg.appendChild(el("svg:line", { class: "edge flow", x1: x + (dir === "in" ? 170 : 0), y1: y, x2: cx + (dir === "in" ? -60 : 60), y2: height / 2,
       "stroke-width": 1 + 7 * Number(f.amount) / max, "data-amount": f.amount }));
-    const t = el("svg:text", { x: x, y: y + 4, class: "flow-label" }, `${other.startsWith("eip155") && other.includes("erc721") ? short(other) : other.split(":").pop().slice(0, 10)} ${dir === "in" ? "→" : "←"} ${f.amount}`);
+    const t = el("svg:text", { x: x, y: y + 4, class: "flow-label" }, `${other.startsWith("eip155") && other.includes("erc721") ? short(other) : other.split(":").pop().slice(0, 10)} ${dir === "in" ? "→" : "←"} ${f.amount_text}`);
     svg.appendChild(t);
   });
   side(inflow, 10, "in");
@@ -134,8 +156,12 @@ function drawRoyalties(c) {
   const body = $("royalty-table").querySelector("tbody");
   body.replaceChildren(...c.royalties.map((r) => {
     const tr = el("tr");
-    for (const k of ["token", "vault", "claimable", "credited_total", "from_children_total", "to_parents_total", "claimed_total"])
-      tr.appendChild(el("td", {}, k === "token" ? r[k].slice(0, 10) + "…" : r[k]));
+    const tok = el("td", { title: r.token }, r.token_info.symbol || shortAddr(r.token));
+    const badge = tokenBadge(r.token_info);
+    if (badge) tok.appendChild(badge);
+    tr.appendChild(tok);
+    for (const k of ["vault", "claimable", "credited_total", "from_children_total", "to_parents_total", "claimed_total"])
+      tr.appendChild(el("td", { "data-raw": r[k] }, r[k + "_text"]));
     return tr;
   }));
 }
@@ -147,17 +173,94 @@ async function showCapsule(id) {
     $("capsule-title").textContent = e.message; return;
   }
   $("capsule-title").textContent = (c.manifest && c.manifest.name) || `${KINDS[c.kind]} ${short(c.id)}`;
+  $("capsule-description").textContent = (c.manifest && c.manifest.description) || "";
+  drawCard(c);
   const mod = c.score ? c.score.moderation : "ok";
   $("capsule-flags").replaceChildren(...(mod !== "ok" ? [el("span", { class: "tag " + mod }, mod)] : []));
   const facts = { id: c.id, kind: KINDS[c.kind], version: c.version, creator: c.creator_did, owner: c.owner,
     manifest: c.cid + (c.manifest ? ` (${c.manifest.status})` : ""),
     score: c.score ? c.score.score.toFixed(1) : "–", rating: c.rating.count ? `${c.rating.average.toFixed(2)} ★ (${c.rating.count})` : "none",
-    usage: `${c.usage.calls} calls, ${c.usage.failures} failures, ${c.usage.mu} MU` };
+    usage: `${c.usage.calls} calls, ${c.usage.failures} failures, ${c.usage.mu} MU`,
+    "paid to licence": c.usage.license_amount_text, "paid to nodes": c.usage.node_amount_text };
   $("capsule-facts").replaceChildren(...Object.entries(facts).flatMap(([k, v]) => [el("dt", {}, k), el("dd", { "data-field": k }, String(v))]));
   drawLineage(c.lineage, c.id);
   drawRoyalties(c);
-  $("terms").replaceChildren(...c.terms.map((t) => el("li", {}, `terms ${t.terms_id}: ${t.price_per_mu}/MU, upfront ${t.upfront_fee}, scopes ${t.scopes.join(", ")}${t.active ? "" : " (closed)"}`)));
+  $("terms").replaceChildren(...c.terms.map((t) => {
+    const li = el("li", { "data-terms-id": String(t.terms_id) });
+    const head = el("div", {});
+    head.appendChild(el("span", { class: "price" }, `terms ${t.terms_id}: ${t.price_per_mu_text} per MU`
+      + (t.upfront_fee !== "0" ? `, upfront ${t.upfront_fee_text}` : "")));
+    const badge = tokenBadge(t.token);
+    if (badge) head.appendChild(badge);
+    if (!t.active) head.appendChild(el("span", { class: "tag" }, "closed"));
+    head.appendChild(el("span", { class: "muted" }, ` · ${t.credentials_issued} credentials · scopes ${t.scopes.join(", ") || "none"}`));
+    li.appendChild(head);
+    if (t.ldl) li.appendChild(el("pre", { class: "ldl" }, t.ldl));
+    return li;
+  }));
   $("attestations").replaceChildren(...c.attestations.map((a) => el("li", {}, `${a.standard.slice(0, 10)}… ${a.passed ? "passed" : "failed"}${a.revoked ? " (revoked)" : ""}`)));
+}
+
+const MODEL_FIELDS = [["task", "task"], ["architecture", "architecture"], ["parameters", "parameters"],
+  ["language", "languages"], ["base_model", "base model"], ["training_data", "training data"], ["license", "license"]];
+const DATASET_FIELDS = [["task", "task"], ["language", "languages"], ["records", "records"], ["size_bytes", "size"],
+  ["format", "format"], ["sources", "sources"], ["personal_data", "personal data"], ["sensitive", "sensitive"],
+  ["license", "license"]];
+const MODEL_SECTIONS = [["intended_use", "Intended use"], ["out_of_scope_use", "Out-of-scope use"],
+  ["limitations", "Limitations"], ["ethical_considerations", "Ethical considerations"]];
+const DATASET_SECTIONS = [["source", "Source"], ["collection_process", "Collection process"],
+  ["preprocessing", "Preprocessing"], ["intended_use", "Intended use"], ["limitations", "Limitations"]];
+
+function drawCard(c) {
+  const card = c.manifest && c.manifest.card;
+  const tags = [];
+  const chip = (k, v) => { const li = el("li", { "data-chip": k }); li.appendChild(el("span", { class: "k" }, k + " ")); li.appendChild(document.createTextNode(String(v))); tags.push(li); };
+  chip("kind", KINDS[c.kind]);
+  const body = card && (card.model_card || card.dataset_card);
+  if (body && body.task) chip("task", body.task);
+  if (body && body.language && body.language.length) chip("languages", body.language.join(", "));
+  const spdx = (card && card.license && card.license.spdx) || (body && body.license);
+  if (spdx) chip("license", spdx);
+  if (card && card.version) chip("version", card.version);
+  if (card && card.files) chip("files", `${card.files} (${bytesText(card.size_bytes)})`);
+  $("card-tags").replaceChildren(...tags);
+  const box = $("card");
+  if (!body) { box.hidden = true; return; }
+  box.hidden = false;
+  const isModel = Boolean(card.model_card);
+  $("card-title").textContent = isModel ? "Model card" : "Dataset card";
+  const base = c.id.slice(0, c.id.lastIndexOf("/") + 1);
+  const fields = [];
+  for (const [k, name] of isModel ? MODEL_FIELDS : DATASET_FIELDS) {
+    let v = body[k];
+    if (v === null || v === undefined || (Array.isArray(v) && !v.length)) continue;
+    const dd = el("dd", { "data-card": k });
+    if (k === "base_model" || k === "training_data" || k === "sources") {
+      (Array.isArray(v) ? v : [v]).forEach((x, i) => { if (i) dd.appendChild(document.createTextNode(", ")); dd.appendChild(safeLink(x, base)); });
+    } else if (k === "size_bytes") dd.textContent = bytesText(v);
+    else if (typeof v === "boolean") dd.textContent = v ? "yes" : "no";
+    else if (Array.isArray(v)) dd.textContent = v.join(", ");
+    else dd.textContent = typeof v === "number" ? v.toLocaleString("en") : String(v);
+    fields.push(el("dt", {}, name), dd);
+  }
+  for (const [k, v] of Object.entries(body.extensions || {})) fields.push(el("dt", {}, k), el("dd", { "data-card": k }, v));
+  $("card-fields").replaceChildren(...fields);
+  const sections = [];
+  for (const [k, name] of isModel ? MODEL_SECTIONS : DATASET_SECTIONS) {
+    if (!body[k]) continue;
+    const sec = el("section", { class: "card-section", "data-card": k });
+    sec.appendChild(el("h3", {}, name));
+    sec.appendChild(el("p", {}, body[k]));
+    sections.push(sec);
+  }
+  $("card-sections").replaceChildren(...sections);
+  const metrics = (isModel && body.metrics) || [];
+  $("card-metrics").hidden = $("card-metrics-title").hidden = !metrics.length;
+  $("card-metrics").querySelector("tbody").replaceChildren(...metrics.map((m) => {
+    const tr = el("tr", { "data-metric": m.name });
+    for (const v of [m.name, m.value, m.dataset || "", m.split || ""]) tr.appendChild(el("td", {}, v === null ? "" : String(v)));
+    return tr;
+  }));
 }
 
 function route() {
