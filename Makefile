@@ -7,7 +7,7 @@ ABI_DATA := codexfield/abi/contracts.json
 export PATH := $(TOOLS):$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: setup test test-fast demo gas compile abi wheel clean
+.PHONY: setup test test-fast demo gas compile abi wheel clean lint format
 
 setup: $(VENV)/.installed $(TOOLS)/anvil $(TOOLS)/solc $(ABI_DATA)
 
@@ -82,6 +82,27 @@ gas: setup
 
 demo: setup
 	ape run demo
+
+# Habits (docs/STATIC_ANALYSIS.md): ruff for Python, mamushi for Vyper formatting, natrix for Vyper
+# static analysis (each finding fixed or accepted with its reason in docs/STATIC_ANALYSIS.md).
+# mamushi pins click==8.1.3, which ape's click>=8.1.6 excludes: installed without its pins.
+VYPER_SOURCES := contracts interfaces
+MAMUSHI := mamushi -l 120
+
+$(VENV)/.mamushi: | $(VENV)/.installed
+	$(VENV)/bin/pip install -q --no-deps 'mamushi==0.1.2' 'pathspec>=0.9' 'mypy-extensions>=1.1'
+	touch $@
+
+lint: $(VENV)/.installed $(VENV)/.mamushi
+	ruff check .
+	ruff format --check .
+	$(MAMUSHI) --check $(VYPER_SOURCES)
+	python tools/natrix_check.py
+
+format: $(VENV)/.installed $(VENV)/.mamushi
+	ruff check --fix .
+	ruff format .
+	$(MAMUSHI) $(VYPER_SOURCES)
 
 clean:
 	rm -rf .build .tools node_modules $(VENV)

@@ -15,7 +15,7 @@ the reference resolver (decentralized-identity/ethr-did-resolver) do it:
 Delegate types and attribute names are bytes32 ASCII strings right-padded with zeros:
 `delegate_type("sigAuth")` is what the UsageMeter passes to `validDelegate` (`SIG_AUTH`).
 
-CLI: `codexfield did resolve did:ethr:0x7a69:0x... --network ethereum:local:foundry`.
+CLI (codexfield/cli/did.py): `codexfield did resolve did:ethr:0x7a69:0x... --network ethereum:local:foundry`.
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-import click
 from eth_utils import keccak, to_checksum_address
 
 NULL_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -576,60 +574,3 @@ def resolve(
         "didResolutionMetadata": {"contentType": "application/did+ld+json" if ld_context else "application/did+json"},
         "didDocument": document,
     }
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-@click.group(name="did")
-def did_command() -> None:
-    """did:ethr identities on the CodexField IdentityRegistry (ERC-1056)."""
-
-
-@did_command.command("resolve")
-@click.argument("did")
-@click.option("--network", default="ethereum:local:foundry", show_default=True, help="ape network choice")
-@click.option("--document-only", "document_only", is_flag=True, help="print only the DID document, no metadata")
-@click.option("--chain-time", is_flag=True,
-              help="judge validity by the latest block's time instead of the wall clock (the spec's 'now')")
-def resolve_command(did: str, network: str, document_only: bool, chain_time: bool) -> None:
-    """Resolve DID (did:ethr:<chainId hex>:<address>; without a network it means mainnet) and print JSON."""
-    from ape.exceptions import ContractNotFoundError
-
-    from codexfield import deployments
-
-    try:
-        with deployments.connected(network) as book:
-            from ape import networks
-
-            contract = deployments.contract("IdentityRegistry", book)
-            now = None
-            if chain_time:
-                from ape import chain
-
-                now = int(chain.blocks.head.timestamp)
-            result = resolve(did, contract, int(networks.provider.chain_id), now=now)
-    except deployments.AddressBookError as exc:
-        raise click.ClickException(str(exc)) from None
-    except ContractNotFoundError:
-        raise click.ClickException(
-            f"no IdentityRegistry code at the address in the {network} address book; "
-            "the book is stale or the node was restarted: redeploy with 'ape run deploy --network ...'"
-        ) from None
-    error = result["didResolutionMetadata"].get("error")
-    if error:
-        click.echo(json.dumps(result, indent=2), err=True)
-        raise click.ClickException(f"{error}: {result['didResolutionMetadata']['message']}")
-    click.echo(json.dumps(result["didDocument"] if document_only else result, indent=2))
-
-
-@did_command.command("id")
-@click.argument("address")
-@click.option("--chain-id", type=int, default=31337, show_default=True)
-def id_command(address: str, chain_id: int) -> None:
-    """Print the did:ethr DID of ADDRESS on --chain-id."""
-    click.echo(did_for(address, chain_id))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    did_command(sys.argv[1:])

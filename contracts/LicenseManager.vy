@@ -253,6 +253,13 @@ _transfers: HashMap[uint256, uint256]
 _undo: transient(HashMap[uint256, uint256])
 
 
+# @dev Capsule => unix time `at` => True once `consume` saw the capsule not FLAGGED at `at`, for
+#      `at` before this block only: a state change is dated at its block, so the state at an
+#      earlier time is final and a batch asks the CapsuleRegistry once per (capsule, issued_at)
+#      (transient storage: gone when the transaction ends).
+_not_flagged: transient(HashMap[uint256, HashMap[uint256, bool]])
+
+
 # @dev Revenue sink 160 | next terms id 40 | next credential id 55 | paused 1 (one slot, read and
 #      written by `purchase`).
 _globals: uint256
@@ -524,8 +531,9 @@ def authorize(credential_id: uint256, user: address, purpose: uint256, at: uint2
     """
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
+    old_usage: uint256 = 0
     # One MU: the quota is exhausted when not even one more MU fits.
-    res, new_usage = self._check(credential_id, 1, purpose, at, False, user, True)
+    res, new_usage, old_usage = self._check(credential_id, 1, purpose, at, False, user, True)
     return res.status == OK
 
 
@@ -580,7 +588,8 @@ def check_usage(
     """
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
-    res, new_usage = self._check(credential_id, mu, purpose, at, True, payer, True)
+    old_usage: uint256 = 0
+    res, new_usage, old_usage = self._check(credential_id, mu, purpose, at, True, payer, True)
     return res
 
 
@@ -606,13 +615,16 @@ def consume(
     @return UsageCheck status (0 OK or the reason code) and the pricing data.
     """
     assert msg.sender == self.usage_meter, "license: not meter"
-    previous: uint256 = self._usage[credential_id]
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
-    res, new_usage = self._check(credential_id, mu, purpose, at, True, payer, True)
-    if res.status == OK and mu != 0:
-        self._usage[credential_id] = new_usage
-        self._undo[credential_id] = previous + 1  # revoked_at < 2**40 keeps `previous` < 2**256 - 1
+    previous: uint256 = 0  # the usage word, read once (in `_check`)
+    res, new_usage, previous = self._check(credential_id, mu, purpose, at, True, payer, True)
+    if res.status == OK:
+        if mu != 0:
+            self._usage[credential_id] = new_usage
+            self._undo[credential_id] = previous + 1  # revoked_at < 2**40 keeps `previous` < 2**256 - 1
+        if at < block.timestamp and not self._not_flagged[res.capsule_id][at]:
+            self._not_flagged[res.capsule_id][at] = True
     return res
 
 
@@ -917,7 +929,7 @@ def unpause():
 def _check(
     credential_id: uint256, mu: uint256, purpose: uint256, at: uint256, check_rate: bool, payer: address,
     check_flag: bool,
-) -> (ILicenseManager.UsageCheck, uint256):
+) -> (ILicenseManager.UsageCheck, uint256, uint256):
     """
     @dev The usage rules (see the header) and the usage word `consume` would write.
     @param credential_id The credential.
@@ -930,6 +942,7 @@ def _check(
            `can_derive`, which the registry calls under its own lock).
     @return UsageCheck The status and pricing data.
     @return uint256 The new usage word (meaningful only when the status is OK).
+    @return uint256 The usage word it replaces (meaningful only when the status is OK).
     """
     owner: address = empty(address)
     aux: uint256 = 0
@@ -942,7 +955,7 @@ def _check(
             payment_token=empty(address),
             price_per_mu=0,
             scope=0,
-        ), 0
+        ), 0, 0
     terms_id: uint256 = aux & _MASK56
     issued_at: uint256 = aux >> 56
     a: uint256 = self._terms[terms_id].a
@@ -959,30 +972,31 @@ def _check(
     duration: uint256 = a >> 224
     if at < issued_at or at > _MASK40 or (duration != 0 and at >= issued_at + duration):
         res.status = EXPIRED
-        return res, 0
+        return res, 0, 0
     if b & _B_TRANSFERABLE != 0:
         t: uint256 = self._transfers[credential_id]
         if at < t >> 160:
             res.holder = convert(convert(t & _MASK160, uint160), address)
     if payer != res.holder:
         res.status = NOT_HOLDER
-        return res, 0
+        return res, 0, 0
     usage: uint256 = self._usage[credential_id]
     revoked_at: uint256 = usage >> 216
     if revoked_at != 0 and at >= revoked_at:
         res.status = REVOKED
-        return res, 0
+        return res, 0, 0
     # A dispute flag stops usage from the moment it is set; usage served before it stays payable.
-    if check_flag and staticcall ICapsuleRegistry(registry).state_at(res.capsule_id, at) == _STATE_FLAGGED:
+    if check_flag and not self._not_flagged[res.capsule_id][at] \
+            and staticcall ICapsuleRegistry(registry).state_at(res.capsule_id, at) == _STATE_FLAGGED:
         res.status = CAPSULE_FLAGGED
-        return res, 0
+        return res, 0, 0
     if purpose == 0 or purpose & ~scope != 0:
         res.status = PURPOSE_OUT_OF_SCOPE
-        return res, 0
+        return res, 0, 0
     mu_used: uint256 = usage & _MASK96
     if mu > _MASK96 - mu_used:
         res.status = QUOTA_EXCEEDED
-        return res, 0
+        return res, 0, 0
     window_start: uint256 = (usage >> 96) & _MASK40
     window_mu: uint256 = (usage >> 136) & _MASK80
     if b & _B_LIMITS != 0:
@@ -990,7 +1004,7 @@ def _check(
         quota: uint256 = c & _MASK128
         if quota != 0 and mu > quota - mu_used:
             res.status = QUOTA_EXCEEDED
-            return res, 0
+            return res, 0, 0
         rate_mu: uint256 = c >> 128
         if check_rate and rate_mu != 0:
             period: uint256 = (b >> 192) & _MASK32
@@ -1004,7 +1018,7 @@ def _check(
                     older = rate_mu - window_mu + rate_mu * ((start - window_start) // period - 1)
                 if mu > older + rate_mu:
                     res.status = RATE_EXCEEDED
-                    return res, 0
+                    return res, 0, 0
                 window_start = start
                 window_mu = 0
                 if mu > older:
@@ -1012,9 +1026,9 @@ def _check(
             else:
                 if mu > rate_mu - window_mu:
                     res.status = RATE_EXCEEDED
-                    return res, 0
+                    return res, 0, 0
                 window_mu += mu
-    return res, (mu_used + mu) | (window_start << 96) | (window_mu << 136) | (revoked_at << 216)
+    return res, (mu_used + mu) | (window_start << 96) | (window_mu << 136) | (revoked_at << 216), usage
 
 
 @internal

@@ -71,6 +71,10 @@ initializes: eip712_domain_separator
 
 from .modules import scopes
 from .modules import reasons
+# @dev secp256k1 signature checks (v in {27, 28}, 0 < s <= n/2, r != 0): one routine for every signed message.
+from .modules import sig
+# @dev The fee-on-transfer balance check of a transfer in (one copy for every contract).
+from .modules import erc20_exact
 
 
 exports: (
@@ -113,6 +117,20 @@ struct NodeAgg:
     failed_mu: uint256
 
 
+# @dev What a batch carries from one voucher to the next: the accumulators (small: when one is
+#      full it is flushed and emptied), the settings read once, the last `serves` answer.
+struct Batch:
+    caps: DynArray[CapsuleAgg, _MAX_CAPS]
+    nodes: DynArray[NodeAgg, _MAX_NODES]
+    n: uint256
+    applied: uint256
+    fee_bps: uint256
+    pool: address
+    last_node: address
+    last_at: uint256
+    last_serves: bool
+
+
 # @dev Role that may pause deposits.
 PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
 
@@ -135,6 +153,11 @@ _SIG_AUTH_HASH: constant(bytes32) = keccak256(SIG_AUTH)
 MAX_BATCH: public(constant(uint256)) = 64
 
 
+# @dev Distinct (capsule, token) and (node, token) entries a batch accumulates before flushing.
+_MAX_CAPS: constant(uint256) = 8
+_MAX_NODES: constant(uint256) = 4
+
+
 # @dev Upper bound of the protocol fee (10%).
 MAX_FEE_BPS: public(constant(uint256)) = 1_000
 
@@ -143,15 +166,12 @@ MAX_FEE_BPS: public(constant(uint256)) = 1_000
 BPS: constant(uint256) = 10_000
 
 
-# @dev secp256k1 n / 2: signatures with a larger s are malleated copies and rejected.
-_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
-
-
 _MASK40: constant(uint256) = 2**40 - 1
 _MASK48: constant(uint256) = 2**48 - 1
 _MASK52: constant(uint256) = 2**52 - 1
 _MASK56: constant(uint256) = 2**56 - 1
 _MASK80: constant(uint256) = 2**80 - 1
+_MASK160: constant(uint256) = 2**160 - 1
 
 
 # @dev The LicenseManager that prices and authorises credentials.
@@ -182,8 +202,9 @@ genesis: public(immutable(uint256))
 withdrawal_thaw: public(immutable(uint256))
 
 
-# @dev AccessStaking: who serves, TEE signers, the reward pool the protocol fee feeds (zero until `wire`).
-staking: public(address)
+# @dev AccessStaking (who serves, TEE signers, the reward pool the protocol fee feeds; zero until
+#      `wire`) 160 | protocol fee in bps at bit 160: the two settings every batch reads, one slot.
+_config: uint256
 
 
 # @dev Operators a node authorised to settle its vouchers: node => operator => allowed.
@@ -194,8 +215,6 @@ operators: public(HashMap[address, HashMap[address, bool]])
 treasury: public(address)
 
 
-# @dev Protocol fee in basis points of each charge.
-protocol_fee_bps: public(uint256)
 
 
 # @dev Escrow: consumer => token => balance.
@@ -357,7 +376,7 @@ def __init__(
     genesis = genesis_
     settlement_window = settlement_window_
     withdrawal_thaw = withdrawal_thaw_
-    self.protocol_fee_bps = protocol_fee_bps_
+    self._config = protocol_fee_bps_ << 160
     self.treasury = admin_
     access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
     access_control._grant_role(PAUSER_ROLE, admin_)
@@ -387,10 +406,12 @@ def deposit(token: address, amount: uint256, beneficiary: address):
     assert not pausable.paused, "meter: paused"
     assert amount > 0, "meter: zero amount"
     assert beneficiary != empty(address), "meter: zero beneficiary"
-    before: uint256 = staticcall IERC20(token).balanceOf(self)
-    assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), \
-        "meter: transfer failed"
-    assert staticcall IERC20(token).balanceOf(self) - before == amount, "meter: fee-on-transfer token"
+    ok: bool = False
+    received: uint256 = 0
+    balance: uint256 = 0
+    ok, received, balance = erc20_exact.transfer_from(token, msg.sender, self, amount)
+    assert ok, "meter: transfer failed"
+    assert received == amount, "meter: fee-on-transfer token"
     self.escrow[beneficiary][token] += amount
     log Deposited(beneficiary=beneficiary, token=token, amount=amount, payer=msg.sender)
 
@@ -452,7 +473,12 @@ def ingest(vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH], signatures: DynAr
            `sigAuth` delegate of the payer in the IdentityRegistry valid after `issued_at`.
     @return uint256 How many vouchers were applied.
     """
-    return self._ingest(vouchers, signatures, [])
+    b: Batch = self._begin(len(vouchers), len(signatures))
+    # The loop stays here, reading each voucher from calldata: handing the arrays to an internal
+    # function would copy them into memory and pay the expansion of a 64-voucher frame.
+    for i: uint256 in range(b.n, bound=MAX_BATCH):
+        b = self._settle(b, vouchers[i], signatures[i], b"", False)
+    return self._finish(b)
 
 
 @external
@@ -470,7 +496,10 @@ def ingest_attested(
     @return uint256 How many vouchers were applied.
     """
     assert len(tee_signatures) == len(vouchers), "meter: length mismatch"
-    return self._ingest(vouchers, signatures, tee_signatures)
+    b: Batch = self._begin(len(vouchers), len(signatures))
+    for i: uint256 in range(b.n, bound=MAX_BATCH):
+        b = self._settle(b, vouchers[i], signatures[i], tee_signatures[i], True)
+    return self._finish(b)
 
 
 @external
@@ -514,7 +543,7 @@ def sweep_fees(token: address) -> uint256:
     amount: uint256 = self.fee_balance[token]
     assert amount > 0, "meter: no fees"
     self.fee_balance[token] = 0
-    pool: address = self.staking
+    pool: address = self._staking()
     if pool != empty(address) and staticcall IAccessStaking(pool).reward_token() == token:
         assert extcall IERC20(token).approve(pool, amount, default_return_value=True), "meter: approve failed"
         extcall IAccessStaking(pool).fund_rewards(amount)
@@ -536,11 +565,11 @@ def wire(staking_: address):
     @param staking_ AccessStaking (its epochs must match the meter's).
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert self.staking == empty(address), "meter: already wired"
+    assert self._staking() == empty(address), "meter: already wired"
     assert staking_ != empty(address), "meter: zero staking"
     assert staticcall IAccessStaking(staking_).epoch_length() == epoch_length, "meter: epoch mismatch"
     assert staticcall IAccessStaking(staking_).genesis() == genesis, "meter: epoch mismatch"
-    self.staking = staking_
+    self._config = (self._config >> 160 << 160) | convert(staking_, uint256)
     log Wired(staking=staking_)
 
 
@@ -556,7 +585,7 @@ def set_fee(treasury_: address, protocol_fee_bps_: uint256):
     assert treasury_ != empty(address), "meter: zero treasury"
     assert protocol_fee_bps_ <= MAX_FEE_BPS, "meter: fee too high"
     self.treasury = treasury_
-    self.protocol_fee_bps = protocol_fee_bps_
+    self._config = (protocol_fee_bps_ << 160) | (self._config & _MASK160)
     log ConfigChanged(treasury=treasury_, protocol_fee_bps=protocol_fee_bps_)
 
 
@@ -623,6 +652,26 @@ def node_usage(node: address, epoch: uint256) -> IUsageMeter.NodeUsage:
 
 @external
 @view
+def staking() -> address:
+    """
+    @dev The AccessStaking wired once by `wire` (zero until then).
+    @return address AccessStaking.
+    """
+    return self._staking()
+
+
+@external
+@view
+def protocol_fee_bps() -> uint256:
+    """
+    @dev The protocol fee, in basis points of each charge.
+    @return uint256 The fee (at most MAX_FEE_BPS).
+    """
+    return self._config >> 160
+
+
+@external
+@view
 def current_epoch() -> uint256:
     """
     @dev The current usage epoch.
@@ -646,181 +695,237 @@ def voucher_digest(v: IUsageMeter.Voucher) -> bytes32:
 
 
 @internal
-def _ingest(
-    vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH],
-    signatures: DynArray[Bytes[65], MAX_BATCH],
-    tee_signatures: DynArray[Bytes[65], MAX_BATCH],
-) -> uint256:
+@view
+def _staking() -> address:
     """
-    @dev Applies the batch, then moves the aggregated amounts once per token / capsule / node.
-    @param vouchers The vouchers.
-    @param signatures Their signatures.
-    @param tee_signatures TEE co-signatures (empty for `ingest`).
+    @dev AccessStaking from the packed `_config` word (zero until `wire`).
+    @return address AccessStaking.
+    """
+    return convert(convert(self._config & _MASK160, uint160), address)
+
+
+@internal
+@view
+def _begin(n: uint256, n_signatures: uint256) -> Batch:
+    """
+    @dev Checks the batch's shape and reads the settings every voucher needs (one slot).
+    @param n The number of vouchers.
+    @param n_signatures The number of signatures.
+    @return Batch Empty accumulators and the settings.
+    """
+    assert n > 0, "meter: empty batch"
+    assert n_signatures == n, "meter: length mismatch"
+    config: uint256 = self._config
+    return Batch(
+        caps=[],
+        nodes=[],
+        n=n,
+        applied=0,
+        fee_bps=config >> 160,
+        pool=convert(convert(config & _MASK160, uint160), address),
+        last_node=empty(address),
+        last_at=0,
+        last_serves=False,
+    )
+
+
+@internal
+def _finish(b: Batch) -> uint256:
+    """
+    @dev Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
+    @param b The batch after its last voucher.
     @return uint256 How many vouchers were applied.
     """
-    n: uint256 = len(vouchers)
-    assert n > 0, "meter: empty batch"
-    assert len(signatures) == n, "meter: length mismatch"
-    caps: DynArray[CapsuleAgg, MAX_BATCH] = []
-    nodes: DynArray[NodeAgg, MAX_BATCH] = []
-    fee_bps: uint256 = self.protocol_fee_bps
-    pool: address = self.staking
-    applied: uint256 = 0
-    # Last (node, issued_at) asked of AccessStaking and its answer (batches are usually one node).
-    last_node: address = empty(address)
-    last_at: uint256 = 0
-    last_serves: bool = False
+    self._flush_nodes(b.nodes)
+    self._flush_caps(b.caps)
+    return b.applied
 
-    for i: uint256 in range(n, bound=MAX_BATCH):
-        v: IUsageMeter.Voucher = vouchers[i]
-        if v.node != msg.sender and not self.operators[v.node][msg.sender]:
-            self._rejected(n, v, reasons.R_NOT_SETTLER)
-            continue
-        at: uint256 = convert(v.issued_at, uint256)
-        if convert(v.deadline, uint256) < block.timestamp:
-            self._rejected(n, v, reasons.R_DEADLINE_PASSED)
-            continue
-        if at > block.timestamp or block.timestamp > at + settlement_window:
-            self._rejected(n, v, reasons.R_OUTSIDE_WINDOW)
-            continue
-        c_calls: uint256 = convert(v.cumulative_calls, uint256)
-        c_fail: uint256 = convert(v.cumulative_failures, uint256)
-        c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
-        if c_fail > c_calls or v.cumulative_mu > _MASK80 or c_calls > _MASK48 or c_fail > _MASK40 \
-                or c_lat > _MASK48 or at > _MASK40:
-            self._rejected(n, v, reasons.R_BAD_COUNTERS)
-            continue
-        packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
-        s_mu: uint256 = packed >> 176
-        s_calls: uint256 = (packed >> 128) & _MASK48
-        s_fail: uint256 = (packed >> 88) & _MASK40
-        s_lat: uint256 = (packed >> 40) & _MASK48
-        if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
-            self._rejected(n, v, reasons.R_NOTHING_NEW)
-            continue
-        if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
-            self._rejected(n, v, reasons.R_COUNTER_DECREASED)
-            continue
-        d_mu: uint256 = v.cumulative_mu - s_mu
-        if v.node != last_node or at != last_at:
-            last_node = v.node
-            last_at = at
-            last_serves = pool != empty(address) and staticcall IAccessStaking(pool).serves(v.node, at)
-        if not last_serves:
-            self._rejected(n, v, reasons.R_NODE_INACTIVE)
-            continue
-        # Checked math that rejects instead of reverting: the node part must fit 256 bits.
-        if v.node_price_per_mu != 0 and d_mu > max_value(uint256) // v.node_price_per_mu:
-            self._rejected(n, v, reasons.R_PRICE_OVERFLOW)
-            continue
 
-        # Recover first (no state needed), then ONE LicenseManager call that checks holder,
-        # validity, quota, rate and scope at `issued_at`, applies the MU and returns the price.
-        # If the voucher then fails here (signature, TEE, escrow), `unconsume` restores the
-        # credential exactly.
-        digest: bytes32 = self._digest(v)
-        signer: address = self._recover(digest, signatures[i])
-        chk: ILicenseManager.UsageCheck = extcall ILicenseManager(license_manager).consume(
-            v.credential_id, d_mu, v.purpose, at, v.payer
-        )
-        if chk.status != 0:
-            self._rejected(n, v, chk.status)
-            continue
-        code: uint8 = 0
-        if signer != v.payer or signer == empty(address):
-            if not self._delegate_at(v.payer, signer, at):
-                code = reasons.R_BAD_SIGNATURE
-        if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
-            if not self._tee_signed(pool, v.node, digest, tee_signatures, i):
-                code = reasons.R_TEE_SIGNATURE_MISSING
-        # price_per_mu < 2**128 and d_mu < 2**80: the license part fits; the sum is checked.
-        license_part: uint256 = d_mu * chk.price_per_mu
-        node_part: uint256 = d_mu * v.node_price_per_mu
-        total: uint256 = 0
-        if node_part > max_value(uint256) - license_part:
-            if code == 0:
-                code = reasons.R_PRICE_OVERFLOW
-        else:
-            total = license_part + node_part
-        bal: uint256 = self.escrow[v.payer][chk.payment_token]
-        if code == 0 and bal < total:
-            code = reasons.R_ESCROW_SHORT
-        if code != 0:
-            if d_mu != 0:
-                extcall ILicenseManager(license_manager).unconsume(v.credential_id)
-            self._rejected(n, v, code)
-            continue
+@internal
+def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: Bytes[65], attested: bool) -> Batch:
+    """
+    @dev Applies one voucher of a batch whole or rejects it whole, and adds what it moves to
+         the batch's accumulators.
+    @param b_ The batch so far.
+    @param v The voucher.
+    @param payer_sig Its payer-side signature.
+    @param tee_sig The TEE co-signature (`ingest_attested` only).
+    @param attested Whether the batch carries TEE co-signatures.
+    @return Batch The batch with this voucher applied (or only its `serves` answer cached).
+    """
+    b: Batch = b_
+    n: uint256 = b.n
+    if v.node != msg.sender and not self.operators[v.node][msg.sender]:
+        self._rejected(n, v, reasons.R_NOT_SETTLER)
+        return b
+    at: uint256 = convert(v.issued_at, uint256)
+    if convert(v.deadline, uint256) < block.timestamp:
+        self._rejected(n, v, reasons.R_DEADLINE_PASSED)
+        return b
+    if at > block.timestamp or block.timestamp > at + settlement_window:
+        self._rejected(n, v, reasons.R_OUTSIDE_WINDOW)
+        return b
+    c_calls: uint256 = convert(v.cumulative_calls, uint256)
+    c_fail: uint256 = convert(v.cumulative_failures, uint256)
+    c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
+    if c_fail > c_calls or v.cumulative_mu > _MASK80 or c_calls > _MASK48 or c_fail > _MASK40 \
+            or c_lat > _MASK48 or at > _MASK40:
+        self._rejected(n, v, reasons.R_BAD_COUNTERS)
+        return b
+    packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
+    s_mu: uint256 = packed >> 176
+    s_calls: uint256 = (packed >> 128) & _MASK48
+    s_fail: uint256 = (packed >> 88) & _MASK40
+    s_lat: uint256 = (packed >> 40) & _MASK48
+    if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
+        self._rejected(n, v, reasons.R_NOTHING_NEW)
+        return b
+    if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
+        self._rejected(n, v, reasons.R_COUNTER_DECREASED)
+        return b
+    d_mu: uint256 = v.cumulative_mu - s_mu
+    if v.node != b.last_node or at != b.last_at:
+        b.last_node = v.node
+        b.last_at = at
+        b.last_serves = b.pool != empty(address) and staticcall IAccessStaking(b.pool).serves(v.node, at)
+    if not b.last_serves:
+        self._rejected(n, v, reasons.R_NODE_INACTIVE)
+        return b
+    # Checked math that rejects instead of reverting: the node part must fit 256 bits.
+    if v.node_price_per_mu != 0 and d_mu > max_value(uint256) // v.node_price_per_mu:
+        self._rejected(n, v, reasons.R_PRICE_OVERFLOW)
+        return b
 
-        # Effects of this voucher.
-        self.escrow[v.payer][chk.payment_token] = bal - total
-        self._channel[v.credential_id][v.node][v.payer] = (v.cumulative_mu << 176) | (c_calls << 128) \
-            | (c_fail << 88) | (c_lat << 40) | at
-        fee_l: uint256 = license_part * fee_bps // BPS
-        fee_n: uint256 = node_part * fee_bps // BPS
-        d_calls: uint256 = c_calls - s_calls
-        d_fail: uint256 = c_fail - s_fail
-        d_lat: uint256 = c_lat - s_lat
-        paid: bool = total != 0
-        log UsageRecorded(
-            credential_id=v.credential_id,
-            capsule_id=chk.capsule_id,
-            node=v.node,
-            payer=v.payer,
-            issued_at=v.issued_at,
-            delta_mu=d_mu,
-            delta_calls=convert(d_calls, uint64),
-            delta_failures=convert(d_fail, uint64),
-            delta_latency_ms=convert(d_lat, uint64),
-            license_amount=license_part - fee_l,
-            node_amount=node_part - fee_n,
-            protocol_fee=fee_l + fee_n,
-            paid=paid,
-        )
-        applied += 1
-        if not paid:
-            continue
-        failed_mu: uint256 = 0
-        if d_calls != 0:
-            failed_mu = d_mu * d_fail // d_calls
+    # Recover first (no state needed), then ONE LicenseManager call that checks holder,
+    # validity, quota, rate and scope at `issued_at`, applies the MU and returns the price.
+    # If the voucher then fails here (signature, TEE, escrow), `unconsume` restores the
+    # credential exactly.
+    digest: bytes32 = self._digest(v)
+    signer: address = sig.recover_packed(digest, payer_sig)
+    chk: ILicenseManager.UsageCheck = extcall ILicenseManager(license_manager).consume(
+        v.credential_id, d_mu, v.purpose, at, v.payer
+    )
+    if chk.status != 0:
+        self._rejected(n, v, chk.status)
+        return b
+    code: uint8 = 0
+    if signer != v.payer or signer == empty(address):
+        if not self._delegate_at(v.payer, signer, at):
+            code = reasons.R_BAD_SIGNATURE
+    if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
+        if not attested or not self._tee_signed(b.pool, v.node, digest, tee_sig):
+            code = reasons.R_TEE_SIGNATURE_MISSING
+    # price_per_mu < 2**128 and d_mu < 2**80: the license part fits; the sum is checked.
+    license_part: uint256 = d_mu * chk.price_per_mu
+    node_part: uint256 = d_mu * v.node_price_per_mu
+    total: uint256 = 0
+    if node_part > max_value(uint256) - license_part:
+        if code == 0:
+            code = reasons.R_PRICE_OVERFLOW
+    else:
+        total = license_part + node_part
+    bal: uint256 = self.escrow[v.payer][chk.payment_token]
+    if code == 0 and bal < total:
+        code = reasons.R_ESCROW_SHORT
+    if code != 0:
+        if d_mu != 0:
+            extcall ILicenseManager(license_manager).unconsume(v.credential_id)
+        self._rejected(n, v, code)
+        return b
 
-        # Aggregate (linear search over at most 64 entries; a batch usually has one or two).
-        found: bool = False
-        for j: uint256 in range(len(caps), bound=MAX_BATCH):
-            if caps[j].capsule_id == chk.capsule_id and caps[j].token == chk.payment_token:
-                caps[j].amount += license_part - fee_l
-                found = True
-                break
-        if not found:
-            caps.append(CapsuleAgg(capsule_id=chk.capsule_id, token=chk.payment_token, amount=license_part - fee_l))
-        found = False
-        for j: uint256 in range(len(nodes), bound=MAX_BATCH):
-            if nodes[j].node == v.node and nodes[j].token == chk.payment_token:
-                nodes[j].amount += node_part - fee_n
-                nodes[j].fee += fee_l + fee_n
-                nodes[j].calls += d_calls
-                nodes[j].failures += d_fail
-                nodes[j].latency_ms += d_lat
-                nodes[j].mu += d_mu
-                nodes[j].failed_mu += failed_mu
-                found = True
-                break
-        if not found:
-            nodes.append(NodeAgg(node=v.node, token=chk.payment_token, amount=node_part - fee_n, fee=fee_l + fee_n,
-                                 calls=d_calls, failures=d_fail, latency_ms=d_lat, mu=d_mu, failed_mu=failed_mu))
+    # Effects of this voucher.
+    self.escrow[v.payer][chk.payment_token] = bal - total
+    self._channel[v.credential_id][v.node][v.payer] = (v.cumulative_mu << 176) | (c_calls << 128) \
+        | (c_fail << 88) | (c_lat << 40) | at
+    fee_l: uint256 = license_part * b.fee_bps // BPS
+    fee_n: uint256 = node_part * b.fee_bps // BPS
+    d_calls: uint256 = c_calls - s_calls
+    d_fail: uint256 = c_fail - s_fail
+    d_lat: uint256 = c_lat - s_lat
+    paid: bool = total != 0
+    log UsageRecorded(
+        credential_id=v.credential_id,
+        capsule_id=chk.capsule_id,
+        node=v.node,
+        payer=v.payer,
+        issued_at=v.issued_at,
+        delta_mu=d_mu,
+        delta_calls=convert(d_calls, uint64),
+        delta_failures=convert(d_fail, uint64),
+        delta_latency_ms=convert(d_lat, uint64),
+        license_amount=license_part - fee_l,
+        node_amount=node_part - fee_n,
+        protocol_fee=fee_l + fee_n,
+        paid=paid,
+    )
+    b.applied += 1
+    if not paid:
+        return b
+    failed_mu: uint256 = 0
+    if d_calls != 0:
+        failed_mu = d_mu * d_fail // d_calls
 
-    # Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
+    # Aggregate (linear search over a few entries; a batch usually has one or two).
+    found: bool = False
+    for j: uint256 in range(len(b.caps), bound=_MAX_CAPS):
+        if b.caps[j].capsule_id == chk.capsule_id and b.caps[j].token == chk.payment_token:
+            b.caps[j].amount += license_part - fee_l
+            found = True
+            break
+    if not found:
+        if len(b.caps) == _MAX_CAPS:
+            self._flush_caps(b.caps)
+            b.caps = []
+        b.caps.append(CapsuleAgg(capsule_id=chk.capsule_id, token=chk.payment_token, amount=license_part - fee_l))
+    found = False
+    for j: uint256 in range(len(b.nodes), bound=_MAX_NODES):
+        if b.nodes[j].node == v.node and b.nodes[j].token == chk.payment_token:
+            b.nodes[j].amount += node_part - fee_n
+            b.nodes[j].fee += fee_l + fee_n
+            b.nodes[j].calls += d_calls
+            b.nodes[j].failures += d_fail
+            b.nodes[j].latency_ms += d_lat
+            b.nodes[j].mu += d_mu
+            b.nodes[j].failed_mu += failed_mu
+            found = True
+            break
+    if not found:
+        if len(b.nodes) == _MAX_NODES:
+            self._flush_nodes(b.nodes)
+            b.nodes = []
+        b.nodes.append(NodeAgg(node=v.node, token=chk.payment_token, amount=node_part - fee_n, fee=fee_l + fee_n,
+                               calls=d_calls, failures=d_fail, latency_ms=d_lat, mu=d_mu, failed_mu=failed_mu))
+    return b
+
+
+@internal
+def _flush_nodes(nodes: DynArray[NodeAgg, _MAX_NODES]):
+    """
+    @dev Books accumulated node earnings, protocol fees and paid usage (effects only).
+    @param nodes The accumulated (node, token) entries.
+    """
     epoch: uint256 = (block.timestamp - genesis) // epoch_length
-    for a: NodeAgg in nodes:
-        if a.amount != 0:
-            self.node_balance[a.node][a.token] += a.amount
-        if a.fee != 0:
-            self.fee_balance[a.token] += a.fee
-        self._add_usage(a, epoch)
-    for k: uint256 in range(len(caps), bound=MAX_BATCH):
+    for i: uint256 in range(len(nodes), bound=_MAX_NODES):
+        if nodes[i].amount != 0:
+            self.node_balance[nodes[i].node][nodes[i].token] += nodes[i].amount
+        if nodes[i].fee != 0:
+            self.fee_balance[nodes[i].token] += nodes[i].fee
+        self._add_usage(nodes[i], epoch)
+
+
+@internal
+def _flush_caps(caps: DynArray[CapsuleAgg, _MAX_CAPS]):
+    """
+    @dev Moves accumulated license revenue to the router: one transfer per token, then one
+         `credit` per (capsule, token). Called after the effects of every voucher it covers
+         (mid-batch only when the accumulator is full; the meter is nonreentrant).
+    @param caps The accumulated (capsule, token) entries.
+    """
+    for k: uint256 in range(len(caps), bound=_MAX_CAPS):
         token: address = caps[k].token
         first: bool = True
         total: uint256 = 0
-        for m: uint256 in range(len(caps), bound=MAX_BATCH):
+        for m: uint256 in range(len(caps), bound=_MAX_CAPS):
             if caps[m].token == token:
                 if m < k:
                     first = False
@@ -828,10 +933,9 @@ def _ingest(
                 total += caps[m].amount
         if first and total != 0:
             assert extcall IERC20(token).transfer(router, total, default_return_value=True), "meter: transfer failed"
-    for c: CapsuleAgg in caps:
-        if c.amount != 0:
-            extcall IRoyaltyRouter(router).credit(c.capsule_id, c.token, c.amount)
-    return applied
+    for k: uint256 in range(len(caps), bound=_MAX_CAPS):
+        if caps[k].amount != 0:
+            extcall IRoyaltyRouter(router).credit(caps[k].capsule_id, caps[k].token, caps[k].amount)
 
 
 @internal
@@ -850,22 +954,19 @@ def _rejected(n: uint256, v: IUsageMeter.Voucher, code: uint8):
 
 @internal
 @view
-def _tee_signed(
-    pool: address, node: address, digest: bytes32, tee_signatures: DynArray[Bytes[65], MAX_BATCH], i: uint256
-) -> bool:
+def _tee_signed(pool: address, node: address, digest: bytes32, tee_sig: Bytes[65]) -> bool:
     """
     @dev Whether the node's registered TEE signer co-signed the voucher digest.
     @param pool AccessStaking (zero: not wired).
     @param node The node.
     @param digest The voucher digest.
-    @param tee_signatures The batch's TEE co-signatures (empty for `ingest`).
-    @param i The voucher's index.
+    @param tee_sig The voucher's TEE co-signature.
     @return bool True if co-signed by the registered TEE signer.
     """
-    if len(tee_signatures) == 0 or pool == empty(address):
+    if pool == empty(address):
         return False
     tee: address = staticcall IAccessStaking(pool).tee_signer(node)
-    return tee != empty(address) and self._recover(digest, tee_signatures[i]) == tee
+    return tee != empty(address) and sig.recover_packed(digest, tee_sig) == tee
 
 
 @internal
@@ -906,28 +1007,6 @@ def _digest(v: IUsageMeter.Voucher) -> bytes32:
         v.issued_at,
         v.deadline,
     )))
-
-
-@internal
-@pure
-def _recover(digest: bytes32, sig: Bytes[65]) -> address:
-    """
-    @dev Non-reverting ECDSA recovery of a 65-byte (r, s, v) signature; zero address unless
-         v is 27 or 28 and s <= n/2 (malleated copies and EIP-2098 forms are refused).
-    @param digest The signed digest.
-    @param sig The signature.
-    @return address The signer or zero.
-    """
-    if len(sig) != 65:
-        return empty(address)
-    r: uint256 = extract32(sig, 0, output_type=uint256)
-    s: uint256 = extract32(sig, 32, output_type=uint256)
-    v: uint256 = convert(slice(sig, 64, 1), uint256)
-    if v != 27 and v != 28:
-        return empty(address)
-    if s > _HALF_N or s == 0 or r == 0:
-        return empty(address)
-    return ecrecover(digest, v, r, s)
 
 
 @internal

@@ -7,7 +7,15 @@ concurrent consumers, on a local anvil, with a trivial model; the metering overh
 Not a test: it prints a table (and `--json`). The consumers run in a separate process (one
 thread per consumer, each its own credential, ledger and keep-alive HTTP session); each call is
 a real voucher: signed, verified, committed, served, acknowledged; vouchers are ingested in
-batches by the gateway's flusher while the load runs. Runs on loopback only.
+batches by the gateway's flusher while the load runs. Runs on loopback only; stops by itself
+(setup ~40 s on anvil, then `--seconds` per level).
+
+Columns: calls/s and p50/p99 as the consumers see them; "node ms/call", the wall time inside
+`Gateway.invoke` (checks, group commit, model, ack: waiting included), split into the model's
+own time and the metering overhead (the rest); "node cpu ms" and "client cpu ms", the CPU
+time per call of the gateway process (HTTP, checks, commits, ingest) and of the consumers'
+process (ledger, signing, HTTP), with the ingest thread's share of the node's apart ("ingest"):
+on a machine to itself, 1000 / node cpu ms bounds one gateway process's calls/s.
 """
 
 from __future__ import annotations
@@ -42,12 +50,15 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
     domain = Domain(chain_id, meter)
     lat: list[float] = []
     errors = [0]
+    kinds: dict[str, int] = {}
     lock = threading.Lock()
     start = threading.Barrier(len(creds) + 1)
 
     def run(cred: int, key: str) -> None:
+        http = requests.Session()
+        http.trust_env = False  # loopback: skip the proxy lookup requests does on every call
         client = NodeClient(url, ConsumerLedger(os.path.join(ledger_dir, f"{cred}.sqlite"), domain, key),
-                            session=requests.Session())
+                            session=http)
         client.invoke(cred, "warm up")  # first call quotes; later ones take the terms from the last answer
         start.wait()
         mine = []
@@ -57,9 +68,10 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
             try:
                 client.invoke(cred, "where is my parcel")
                 mine.append(time.perf_counter() - t0)
-            except Exception:  # noqa: BLE001 - counted
+            except Exception as exc:  # noqa: BLE001 - counted, by kind
                 with lock:
                     errors[0] += 1
+                    kinds[getattr(exc, "code", type(exc).__name__)] = kinds.get(getattr(exc, "code", type(exc).__name__), 0) + 1
         with lock:
             lat.extend(mine)
 
@@ -67,10 +79,12 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
     for t in threads:
         t.start()
     start.wait()
-    t0 = time.monotonic()
+    print(f"load: {len(creds)} consumers", file=sys.stderr, flush=True)
+    t0, cpu0 = time.monotonic(), time.process_time()
     for t in threads:
         t.join()
-    q.put({"calls": len(lat), "wall": time.monotonic() - t0, "lat": lat, "errors": errors[0]})
+    q.put({"calls": len(lat), "wall": time.monotonic() - t0, "lat": lat, "errors": errors[0], "error_kinds": kinds,
+           "cpu_s": time.process_time() - cpu0})
 
 
 def main() -> None:
@@ -79,7 +93,12 @@ def main() -> None:
     ap.add_argument("--levels", default="1,10,50")
     ap.add_argument("--json", dest="as_json", action="store_true")
     args = ap.parse_args()
-    levels = [int(x) for x in args.levels.split(",")]
+    try:
+        levels = [int(x) for x in args.levels.split(",")]
+    except ValueError:
+        ap.error("--levels is a comma-separated list of consumer counts, e.g. 1,10,50")
+    if not 0 < args.seconds <= 20 or not levels or min(levels) < 1 or max(levels) > 200:
+        ap.error("--seconds must be in (0, 20] and each level in 1..200 (the benchmark stops by itself)")
 
     from ape import accounts, networks, project
     from eth_account import Account
@@ -121,19 +140,20 @@ def main() -> None:
             meter.deposit(usdc, 10**12, a.address, sender=admin)
             creds.append((cred, a.key.hex()))
         gw = Gateway(capsule_id=capsule, model=Trivial(), account=node, contracts=c,
-                     store=NodeStore(tmp / "node.sqlite"), price_per_mu=1_000, max_age_s=1.0)
+                     store=NodeStore(tmp / "node.sqlite"), price_per_mu=1_000)
         server = GatewayServer(gw).start()
         domain = Domain.of(meter)
         rows = []
         ctx = mp.get_context("spawn")
         try:
             for level in levels:
-                served0, inv0, model0 = gw.served, gw.invoke_s, gw.model_s
+                served0, inv0, model0, cpu0, ing0 = gw.served, gw.invoke_s, gw.model_s, time.process_time(), gw.ingest_cpu_s
                 q = ctx.Queue()
                 p = ctx.Process(target=_consumers, args=(server.url, domain.chain_id, domain.verifying_contract,
                                                          creds[:level], args.seconds, str(tmp), q))
                 p.start()
                 r = q.get(timeout=args.seconds + 120)
+                node_cpu = time.process_time() - cpu0  # the gateway process: HTTP, checks, commits, ingest
                 p.join()
                 served = gw.served - served0 - level  # minus the warm-up calls
                 lat = sorted(r["lat"])
@@ -143,25 +163,34 @@ def main() -> None:
                              "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
                              "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1) if lat else None,
                              "node_invoke_ms": round(per_call_ms, 2), "model_ms": round(model_ms, 3),
-                             "metering_overhead_ms": round(per_call_ms - model_ms, 2), "errors": r["errors"],
-                             "served": served})
+                             "metering_overhead_ms": round(per_call_ms - model_ms, 2),
+                             "node_cpu_ms_per_call": round(1000 * node_cpu / max(1, gw.served - served0), 2),
+                             "ingest_cpu_ms_per_call": round(1000 * (gw.ingest_cpu_s - ing0) / max(1, gw.served - served0), 2),
+                             "client_cpu_ms_per_call": round(1000 * r["cpu_s"] / max(1, r["calls"]), 2),
+                             "errors": r["errors"], "error_kinds": r["error_kinds"], "served": served})
             server.stop(flush=True)
+            served_total = gw.served
             settled = sum(int(meter.settled(cr, node, Account.from_key(k).address)[1]) for cr, k in creds)
         finally:
             server.stop(flush=False)
-    from eth_keys import keys
+    import importlib.util
 
-    backend = type(keys.backend).__name__ if hasattr(keys, "backend") else "?"
+    speed = {m: importlib.util.find_spec(m) is not None for m in ("coincurve", "orjson", "uvloop")}
+    backend = "libsecp256k1 (coincurve)" if speed["coincurve"] else "eth-keys (pure Python)"
     if args.as_json:
-        print(json.dumps({"rows": rows, "settled_calls": settled, "ecc_backend": backend}, indent=2))
+        print(json.dumps({"rows": rows, "settled_calls": settled, "served_calls": served_total,
+                          "seconds_per_level": args.seconds, "ecc_backend": backend, "speed": speed}, indent=2))
         return
-    print(f"gateway benchmark ({args.seconds:.0f} s per level, trivial model, secp256k1 backend {backend}; "
-          f"{settled} calls settled on chain)")
+    print(f"gateway benchmark ({args.seconds:g} s per level, trivial model, secp256k1: {backend}, "
+          f"orjson: {speed['orjson']}, uvloop: {speed['uvloop']}; {settled} of {served_total} calls served "
+          "settled on chain)")
     print(f"{'consumers':>9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'node ms/call':>12} {'model ms':>8} "
-          f"{'metering ms':>11} {'errors':>6}")
+          f"{'metering ms':>11} {'node cpu ms':>11} {'(ingest)':>8} {'client cpu ms':>13} {'errors':>6}")
     for r in rows:
         print(f"{r['consumers']:>9} {r['calls_per_s']:>8} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['node_invoke_ms']:>12} "
-              f"{r['model_ms']:>8} {r['metering_overhead_ms']:>11} {r['errors']:>6}")
+              f"{r['model_ms']:>8} {r['metering_overhead_ms']:>11} {r['node_cpu_ms_per_call']:>11} "
+              f"{r['ingest_cpu_ms_per_call']:>8} "
+              f"{r['client_cpu_ms_per_call']:>13} {r['errors']:>6} {r['error_kinds'] or ''}")
 
 
 if __name__ == "__main__":

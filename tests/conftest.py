@@ -1,6 +1,8 @@
 """Session fixtures: role-named actors and deploy closures for the CodexField contracts.
 
-Each contract area adds its own fixtures in its test modules; what every area shares is here.
+Each contract area adds its own fixtures in its test modules; what every area shares is here:
+the actors, single-contract deploy closures, and `system`, the whole system as codexfield.deploy
+wires it (a `support.system.System`). Builders (terms, vouchers, signers) are in tests/support/.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+from support.system import System, deploy
 
 settings.register_profile(
     "ci",
@@ -98,6 +101,27 @@ def registry(deploy_registry):
 
 
 @pytest.fixture(scope="session")
+def deploy_router(project, admin, registry, usdc, accounts):
+    """Closure: a RoyaltyRouter on the session registry accepting `usdc`, wired to `license_manager`
+    and `meter` (default: the EOAs accounts[8] and accounts[9] standing in for them)."""
+
+    def _deploy(license_manager=None, meter=None):
+        r = admin.deploy(project.RoyaltyRouter, registry, admin)
+        r.set_token_allowed(usdc, True, sender=admin)
+        r.wire(license_manager or accounts[8], meter or accounts[9], sender=admin)
+        return r
+
+    return _deploy
+
+
+@pytest.fixture(scope="module")
+def system(admin, reporter) -> System:
+    """Every contract deployed and wired by codexfield.deploy.deploy_system (test tokens, `reporter`
+    as the Proof-of-Access reporter), one per module; the address book stays in memory."""
+    return deploy(admin, reporters=[reporter])
+
+
+@pytest.fixture(scope="session")
 def mint_capsule(registry):
     """Closure: mint a capsule with a fresh random content hash; returns its id."""
 
@@ -132,8 +156,9 @@ def role_holders(chain):
         if start is None:
             start = chain.provider.get_receipt(contract.txn_hash).block_number
         held: set[tuple[bytes, str]] = set()
-        granted = [(l.block_number, l.log_index, True, l) for l in contract.RoleGranted.range(start, chain.blocks.head.number + 1)]
-        revoked = [(l.block_number, l.log_index, False, l) for l in contract.RoleRevoked.range(start, chain.blocks.head.number + 1)]
+        head = chain.blocks.head.number + 1
+        granted = [(e.block_number, e.log_index, True, e) for e in contract.RoleGranted.range(start, head)]
+        revoked = [(e.block_number, e.log_index, False, e) for e in contract.RoleRevoked.range(start, head)]
         for _, _, grant, log in sorted(granted + revoked, key=lambda t: (t[0], t[1])):
             key = (bytes(log.role), log.account)
             if grant:

@@ -16,22 +16,22 @@ from codexfield.cli.errors import handle
 
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, str] = {
-    "pack": "codexfield.manifest:pack_command",
-    "verify": "codexfield.manifest:verify_command",
-    "did": "codexfield.did:did_command",
+    "pack": "codexfield.cli.manifest:pack_command",
+    "verify": "codexfield.cli.manifest:verify_command",
+    "did": "codexfield.cli.did:did_command",
     "capsule": "codexfield.cli.capsule:capsule_group",
-    "license": "codexfield.ldl.cli:license_group",
+    "license": "codexfield.cli.license:license_group",
     "escrow": "codexfield.cli.escrow:escrow_group",
     "royalties": "codexfield.cli.royalties:royalties_group",
-    "royalty": "codexfield.royalty:royalty_group",
+    "royalty": "codexfield.cli.royalty:royalty_group",
     "rate": "codexfield.cli.reputation:rate_command",
     "attest": "codexfield.cli.reputation:attest_command",
-    "poa": "codexfield.poa:poa_group",
+    "poa": "codexfield.cli.poa:poa_group",
     "index": "codexfield.indexer.cli:index_group",
     "node": "codexfield.cli.node:node_group",
     "invoke": "codexfield.node.cli:invoke_command",
-    "keeper": "codexfield.keepers.app:keeper_group",
-    "deploy": "codexfield.deploy_cli:deploy_group",
+    "keeper": "codexfield.cli.keeper:keeper_group",
+    "deploy": "codexfield.cli.deploy:deploy_group",
 }
 
 

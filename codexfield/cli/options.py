@@ -23,8 +23,7 @@ import click
 
 from codexfield import amounts
 from codexfield.cli.errors import CliError
-
-DEFAULT_NETWORK = "ethereum:local:foundry"
+from codexfield.deployments import DEFAULT_NETWORK
 # Networks whose RPC URL ape-config.yaml takes from the environment.
 RPC_ENV = {"sepolia": "SEPOLIA_RPC_URL", "base-sepolia": "BASE_SEPOLIA_RPC_URL"}
 LOCAL = {"local"}
@@ -176,6 +175,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def network_option(
+    default: str | None = DEFAULT_NETWORK, help: str = "ape network choice.", **kwargs: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The one declaration of `--network`: every command that connects takes it from here and
+    varies only its help line, its default (None: the connected network) and its envvar."""
+    return click.option("--network", default=default, show_default=default is not None, help=help, **kwargs)
+
+
 def chain_options(send: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the shared options to a command and pass it a `Cx` first."""
 
@@ -186,8 +193,8 @@ def chain_options(send: bool = False) -> Callable[[Callable[..., Any]], Callable
             return f(Cx(network, book, as_json, account, yes), *args, **kwargs)
 
         opts = [
-            click.option("--network", default=DEFAULT_NETWORK, show_default=True, envvar="CODEXFIELD_NETWORK",
-                         help="ape network choice (ecosystem:network:provider), or $CODEXFIELD_NETWORK."),
+            network_option(envvar="CODEXFIELD_NETWORK",
+                           help="ape network choice (ecosystem:network:provider), or $CODEXFIELD_NETWORK."),
             click.option("--book", type=click.Path(dir_okay=False), envvar="CODEXFIELD_ADDRESS_BOOK",
                          help="Address book JSON (default: deployments/<ecosystem>-<network>.json)."),
             click.option("--json", "as_json", is_flag=True, help="Print one JSON object (shapes: docs/cli.md)."),

@@ -1,4 +1,4 @@
-"""Building keepers from an address book, and the `codexfield keeper ...` commands.
+"""Building keepers from an address book and running them (CLI: codexfield/cli/keeper.py).
 
     codexfield keeper settler   --network ethereum:sepolia:node --account keeper [--once]
     codexfield keeper prober    --network ethereum:sepolia:node --account reporter1
@@ -16,13 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import click
-
-from codexfield.keepers.base import KeeperState, log_event, run_loop, setup_logging
-
 from codexfield.deployments import load_account
-
-DEFAULT_NETWORK = "ethereum:local:foundry"
+from codexfield.keepers.base import KeeperState, log_event, run_loop, setup_logging
 
 
 def default_state(keeper: str, chain_id: int, account: str) -> Path:
@@ -58,8 +53,10 @@ def _session(network: str) -> Iterator[Any]:
         yield book
 
 
-def _run(keeper: str, network: str, account_alias: str, state_path: str | None, interval: float, once: bool,
-         **opts: Any) -> None:
+def run(keeper: str, network: str, account_alias: str, state_path: str | None, interval: float, once: bool,
+        **opts: Any) -> None:
+    """Connect to `network`, build `keeper` for `account_alias` and run its rounds every `interval`
+    seconds (one round with `once`), its progress kept in `state_path` (default: `default_state`)."""
     setup_logging()
     with _session(network) as book:
         account = load_account(account_alias)
@@ -67,53 +64,3 @@ def _run(keeper: str, network: str, account_alias: str, state_path: str | None, 
         k = build(keeper, book, account, KeeperState(path), **opts)
         log_event(keeper, "started", network=network, account=account.address, state=str(path))
         run_loop(k.run_once, interval=interval, who=keeper, max_iterations=1 if once else None)
-
-
-_common = [
-    click.option("--network", default=DEFAULT_NETWORK, show_default=True, help="ape network choice."),
-    click.option("--account", "account_alias", required=True, help="ape account alias, or TEST::<n> locally."),
-    click.option("--state", "state_path", default=None, help="State file (default under ~/.codexfield/keepers)."),
-    click.option("--interval", default=15.0, show_default=True, help="Seconds between rounds."),
-    click.option("--once", is_flag=True, help="Run one round and exit."),
-]
-
-
-def common(f):
-    for opt in reversed(_common):
-        f = opt(f)
-    return f
-
-
-@click.group("keeper")
-def keeper_group() -> None:
-    """Keeper bots: settle royalties, probe and report nodes, finalize epochs."""
-
-
-@keeper_group.command("settler")
-@common
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 128))
-@click.option("--confirmations", default=0, show_default=True, type=int, help="Blocks to wait before reading logs.")
-def settler_command(network, account_alias, state_path, interval, once, batch_size, confirmations):
-    """Propagate credited royalty vaults leaf-to-root (RoyaltyRouter.propagate_many)."""
-    _run("settler", network, account_alias, state_path, interval, once, batch_size=batch_size,
-         confirmations=confirmations)
-
-
-@keeper_group.command("prober")
-@common
-@click.option("--probes", default=3, show_default=True, help="GET /health requests per node and round.")
-@click.option("--concurrency", default=16, show_default=True, help="Requests in flight at once.")
-@click.option("--timeout", default=2.0, show_default=True, help="Seconds per probe.")
-def prober_command(network, account_alias, state_path, interval, once, probes, concurrency, timeout):
-    """Probe registered nodes and submit epoch reports (needs the REPORTER role)."""
-    _run("prober", network, account_alias, state_path, interval, once, probes=probes, concurrency=concurrency,
-         timeout=timeout)
-
-
-@keeper_group.command("finalizer")
-@common
-@click.option("--page", default=64, show_default=True, type=click.IntRange(1, 256), help="Nodes per finalize call.")
-@click.option("--no-sweep", is_flag=True, help="Do not sweep protocol fees into the reward pool.")
-def finalizer_command(network, account_alias, state_path, interval, once, page, no_sweep):
-    """Sweep protocol fees into the PoA pool and finalize ended epochs page by page."""
-    _run("finalizer", network, account_alias, state_path, interval, once, page=page, sweep=not no_sweep)

@@ -9,6 +9,7 @@ vouchers accepted but not yet settled are re-queued and ingested.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
@@ -19,8 +20,24 @@ from codexfield.sdk.metering import Voucher
 Counters = tuple[int, int, int, int]
 
 
+class _KeptConnection(sqlite3.Connection):
+    """The store's one connection: `close()` (the base class closes after every use) only ends
+    a transaction left open; the connection is reused (saves the open + PRAGMAs on every call)."""
+
+    def close(self) -> None:
+        if self.in_transaction:
+            self.rollback()
+
+    def really_close(self) -> None:
+        super().close()
+
+
 class NodeStore(KeeperState):
+    """Every read and write goes through one kept connection, under the store's lock (the base
+    class holds it around each use); commits stay `synchronous=FULL` (WAL)."""
+
     def __init__(self, path: str | Path):
+        self._db: _KeptConnection | None = None
         super().__init__(path)
         with self._tx() as db:
             db.execute(
@@ -31,6 +48,23 @@ class NodeStore(KeeperState):
             have = {r[1] for r in db.execute("PRAGMA table_info(channels_v2)")}
             if "input_sha" not in have:  # recovery: the input a replayed voucher must repeat
                 db.execute("ALTER TABLE channels_v2 ADD COLUMN input_sha TEXT")
+
+    def _connect(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._db is None:
+                db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False,
+                                     factory=_KeptConnection)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                self._db = db
+            return self._db
+
+    def close(self) -> None:
+        """Close the kept connection (a later use opens a new one)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.really_close()
+                self._db = None
 
     def previous(self, credential_id: int, payer: str) -> Counters:
         """The channel's last accepted cumulative counters (zeros for a new channel)."""
@@ -97,22 +131,30 @@ class NodeStore(KeeperState):
 
         'rejected' when the meter did not take that voucher (`note` says why); otherwise
         'settled' when nothing newer was accepted meanwhile, else still 'pending'."""
-        key = _key(credential_id, payer)
+        return self.mark_settled_many([(credential_id, payer, settled, ingested, note)])[0]
+
+    def mark_settled_many(self, items: list[tuple[int, str, Counters, Counters, str | None]]) -> list[str]:
+        """`mark_settled` for a whole ingested batch in ONE transaction."""
+        out = []
         with self._tx() as db:
-            row = db.execute("SELECT accepted FROM channels_v2 WHERE credential_id=?", (key,)).fetchone()
-            if row is None:
-                return "unknown"
-            accepted = tuple(int(x) for x in json.loads(row[0]))
-            if not all(s >= i for s, i in zip(settled, ingested)):
-                status = "rejected"
-            elif all(s >= a for s, a in zip(settled, accepted)):
-                status = "settled"
-            else:
-                status = "pending"
-            db.execute("UPDATE channels_v2 SET settled=?, status=?, note=?, updated=? WHERE credential_id=?",
-                       (json.dumps([str(c) for c in settled]), status, note if status == "rejected" else None,
-                        time.time(), key))
-        return status
+            for credential_id, payer, settled, ingested, note in items:
+                key = _key(credential_id, payer)
+                row = db.execute("SELECT accepted FROM channels_v2 WHERE credential_id=?", (key,)).fetchone()
+                if row is None:
+                    out.append("unknown")
+                    continue
+                accepted = tuple(int(x) for x in json.loads(row[0]))
+                if not all(s >= i for s, i in zip(settled, ingested)):
+                    status = "rejected"
+                elif all(s >= a for s, a in zip(settled, accepted)):
+                    status = "settled"
+                else:
+                    status = "pending"
+                db.execute("UPDATE channels_v2 SET settled=?, status=?, note=?, updated=? WHERE credential_id=?",
+                           (json.dumps([str(c) for c in settled]), status, note if status == "rejected" else None,
+                            time.time(), key))
+                out.append(status)
+        return out
 
     def channel(self, credential_id: int, payer: str) -> dict | None:
         with self._lock, closing(self._connect()) as db:

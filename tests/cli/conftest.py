@@ -12,14 +12,12 @@ from click.testing import CliRunner
 
 from codexfield import deployments
 from codexfield.cli import main
-from codexfield.deploy import DeployConfig, deploy_system
 from codexfield.sdk import CodexField
 
 
 @pytest.fixture(scope="module")
-def book(admin, reporter):
-    return deploy_system(admin, DeployConfig(test_tokens=True, reporters=[reporter.address]), save=False,
-                         log=lambda _msg: None)
+def book(system):
+    return system.book
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from codexfield import deployments
 from codexfield.cid import cid_from_digest, digest_from_cid
+from codexfield.cli.manifest import verify_command
 from codexfield.manifest import (
     MANIFEST_FILE,
     ManifestError,
     onchain_content_hash,
     pack,
     verify_capsule,
-    verify_command,
     write_manifest,
 )
 

@@ -15,13 +15,10 @@ ZERO = "0x0000000000000000000000000000000000000000"
 
 
 @pytest.fixture(scope="module")
-def router(project, admin, registry, usdc, accounts):
+def router(deploy_router):
     """A router wired to two EOAs standing in for the LicenseManager (accounts[8]) and the
     UsageMeter (accounts[9])."""
-    r = admin.deploy(project.RoyaltyRouter, registry, admin)
-    r.set_token_allowed(usdc, True, sender=admin)
-    r.wire(accounts[8], accounts[9], sender=admin)
-    return r
+    return deploy_router()
 
 
 @pytest.fixture(scope="module")
@@ -722,7 +719,7 @@ def test_cli__breakdown_and_settle__against_chain(tmp_path, monkeypatch, router,
     from click.testing import CliRunner
 
     from codexfield import deployments
-    from codexfield.royalty import royalty_group
+    from codexfield.cli.royalty import royalty_group
 
     root, mid, leaf = family
     book = deployments.AddressBook(

@@ -29,11 +29,8 @@ MAX_CAPSULES = 50
 
 
 @pytest.fixture(scope="module")
-def router(project, admin, registry, usdc, accounts):
-    r = admin.deploy(project.RoyaltyRouter, registry, admin)
-    r.set_token_allowed(usdc, True, sender=admin)
-    r.wire(accounts[8], accounts[9], sender=admin)  # EOAs standing in for the LicenseManager and the meter
-    return r
+def router(deploy_router):
+    return deploy_router()  # EOAs (accounts[8], accounts[9]) stand in for the LicenseManager and the meter
 
 
 @st.composite

@@ -9,7 +9,6 @@ import pytest
 from eth_utils import keccak
 
 from codexfield import deployments, scopes
-from codexfield.deploy import DeployConfig, deploy_system
 from codexfield.ldl.terms import Terms
 from codexfield.node.gateway import Gateway, GatewayServer
 from codexfield.node.model import METER_NAME, train
@@ -17,6 +16,7 @@ from codexfield.node.store import NodeStore
 from codexfield.sdk.metering import Domain
 
 from operate_helpers import DEPOSIT, LICENSE_PRICE, NODE_PRICE
+from support.system import deploy
 
 
 class Grid:
@@ -30,14 +30,11 @@ def grid(project, accounts, admin, licensor, consumer, reporter, node, tmp_path_
     mp.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path_factory.mktemp("books"))
     reporters = [reporter, accounts[8], accounts[9]]
     try:
-        book = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[r.address for r in reporters]),
-                             log=lambda s: None)
+        system = deploy(admin, reporters=reporters, save=True)
     finally:
         mp.undo()
-    c = {n: getattr(project, n).at(a) for n, a in book.contracts.items()}
-    usdc = project.MockERC20.at(book.tokens["USDC"]["address"])
-    cdx = project.MockERC20.at(book.tokens["CDX"]["address"])
-    registry, lm, meter = c["CapsuleRegistry"], c["LicenseManager"], c["UsageMeter"]
+    c, usdc, cdx = system.contracts, system.usdc, system.cdx
+    registry, lm, meter = system.registry, system.licenses, system.meter
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
     terms = Terms(capsule_id=capsule, payment_token=usdc.address, price_per_mu=LICENSE_PRICE,
                   meter=keccak(text=METER_NAME), scope=scopes.mask_of(["inference", "research"]), revocation=2)
@@ -46,14 +43,14 @@ def grid(project, accounts, admin, licensor, consumer, reporter, node, tmp_path_
     usdc.mint(consumer, DEPOSIT, sender=admin)
     usdc.approve(meter, DEPOSIT, sender=consumer)
     meter.deposit(usdc, DEPOSIT, consumer, sender=consumer)
-    staking = c["AccessStaking"]  # the meter pays only serving nodes: `node` bonds the minimum stake
+    staking = system.staking  # the meter pays only serving nodes: `node` bonds the minimum stake
     stake = staking.params().min_stake
     cdx.mint(node, stake, sender=admin)
     cdx.approve(staking, stake, sender=node)
     staking.register_node("http://127.0.0.1", 1, b"local\x00\x00\x00", "0x" + "00" * 20, stake, sender=node)
     model = train(["refund my invoice", "the app crashes", "reset my password", "parcel is late"],
                   ["billing", "technical", "account", "shipping"])
-    return Grid(book=book, c=c, usdc=usdc, cdx=cdx, capsule=int(capsule), terms_id=int(terms_id),
+    return Grid(system=system, book=system.book, c=c, usdc=usdc, cdx=cdx, capsule=int(capsule), terms_id=int(terms_id),
                 credential=int(credential), model=model, domain=Domain.of(meter), reporters=reporters)
 
 

@@ -174,7 +174,7 @@ def test_cli__invoke_and_keeper_once(grid, start_gateway, consumer, admin, accou
     from click.testing import CliRunner
 
     from codexfield import deployments
-    from codexfield.keepers.app import keeper_group
+    from codexfield.cli.keeper import keeper_group
     from codexfield.node.cli import invoke_command
 
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", grid.book.path.parent)

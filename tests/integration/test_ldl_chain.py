@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from codexfield import deployments
 from codexfield.ldl import compile_ldl, decompile
 from codexfield.ldl.chain import publish_terms, read_terms
-from codexfield.ldl.cli import license_group
+from codexfield.cli.license import license_group
 
 SOURCE = """license "Research metered v1" for capsule {capsule}
 price 0.002 USDC per MU, upfront 10 USDC

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from codexfield.deploy import DeployConfig, deploy_system
 from codexfield.sdk import CodexField
 
 
 @pytest.fixture(scope="module")
-def book(admin, reporter):
-    return deploy_system(admin, DeployConfig(test_tokens=True, reporters=[reporter.address]), save=False,
-                         log=lambda _msg: None)
+def book(system):
+    return system.book
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,9 @@ from eth_utils import to_checksum_address
 
 from codexfield import scopes
 from codexfield.constants import Reject
+from support.terms import terms_tuple  # pay per MU, inference + research, revocable
 
 INFERENCE = scopes.mask_of(["inference"])
-SCOPE = scopes.mask_of(["inference", "research"])
-
-
-def terms_tuple(capsule_id, token, *, price=2, upfront=0, transferable=False):
-    return (capsule_id, token, price, upfront, b"\x11" * 32, 0, 0, 0, 0, SCOPE, 0, 3, 0, 0, transferable,
-            b"\x22" * 32)
 
 
 @pytest.fixture(scope="module")

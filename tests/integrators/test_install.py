@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from codexfield import contracts
-from codexfield.deploy import DeployConfig, deploy_system
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTRA_ONLY = {"sqlalchemy", "alembic", "psycopg", "fastapi", "uvicorn", "aiohttp", "numpy", "silverback", "matplotlib",
@@ -75,9 +74,8 @@ def venv(wheel, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def deployed(admin, reporter, tmp_path_factory, networks):
-    book = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[reporter.address]), save=False,
-                         log=lambda _msg: None)
+def deployed(system, tmp_path_factory, networks):
+    book = system.book
     path = tmp_path_factory.mktemp("book") / "book.json"
     path.write_text(json.dumps(book.to_json()))
     return path, networks.provider.uri

@@ -29,10 +29,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from codexfield import scopes
 from codexfield.constants import Reject
-from codexfield.deploy import DeployConfig, deploy_system
 from codexfield.poa import Params
 from codexfield.sdk import CodexField
 from codexfield.sdk.metering import SECP256K1_N
+from support.system import deploy
+from support.terms import terms_tuple
 
 INFERENCE = scopes.mask_of(["inference"])
 SCOPE = scopes.mask_of(["inference", "research", "derivatives"])
@@ -45,10 +46,7 @@ BIG = 10**30
 
 @pytest.fixture(scope="module")
 def system(admin, reporter):
-    book = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[reporter.address], poa=PARAMS,
-                                             epoch_length=EPOCH, withdrawal_thaw=THAW), save=False,
-                         log=lambda _m: None)
-    return CodexField(book, account=admin)
+    return deploy(admin, reporters=[reporter], poa=PARAMS, epoch_length=EPOCH, withdrawal_thaw=THAW)
 
 
 class _Fixed:
@@ -67,7 +65,7 @@ def malleate(sig: bytes) -> bytes:
 
 
 def test_system__stateful(system, chain, accounts, admin, creator, licensor, consumer, stranger, node, reporter):
-    cf = system
+    cf = CodexField(system.book, account=admin)
     usdc, cdx = cf.test_token("USDC"), cf.test_token("CDX")
     reg, lm, router, meter, staking = cf.registry, cf.licenses, cf.router, cf.meter, cf.staking
     creators = [creator, licensor]
@@ -146,8 +144,7 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
         def create_terms(self, data, price, upfront, duration, notice):
             cid = data.draw(st.sampled_from(sorted(self.capsules)))
             owner = accounts[reg.ownerOf(cid)]
-            t = (cid, usdc.address, price, upfront, b"\x11" * 32, duration, 0, 0, 0, SCOPE, 0, 3, notice, 0, False,
-                 b"\x22" * 32)
+            t = terms_tuple(cid, usdc, scope=SCOPE, price=price, upfront=upfront, duration=duration, notice=notice)
             if lm.paused():
                 with ape.reverts("license: paused"):
                     lm.create_terms(t, sender=owner)

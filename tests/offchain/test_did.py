@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from codexfield import deployments
+from codexfield.cli.did import did_command
 from codexfield.did import (
     LD_CONTEXT,
     SIG_AUTH,
@@ -22,7 +23,6 @@ from codexfield.did import (
     attribute_name,
     build_document,
     change_log,
-    did_command,
     did_for,
     network_chain_id,
     parse_did,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from codexfield import manifest as mf
 from codexfield.cid import cid_from_digest
+from codexfield.cli.manifest import pack_command, verify_command
 from codexfield.constants import Kind
 from codexfield.manifest import (
     MANIFEST_FILE,
@@ -24,11 +25,9 @@ from codexfield.manifest import (
     canonical,
     load_manifest,
     pack,
-    pack_command,
     parse_hash,
     validate,
     verify,
-    verify_command,
 )
 from codexfield.store import LocalStore
 

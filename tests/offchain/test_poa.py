@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from codexfield import poa
+from codexfield.cli.poa import poa_group
 from codexfield.poa import WAD
 
 
@@ -134,13 +135,13 @@ def test_parse_services_and_region():
 def test_cli_score__json_matches_formula():
     args = ["--probes", "20", "--successes", "19", "--latency", "200", "--mu", "100", "--failed-mu", "3",
             "--reliability", "0.5", "--json"]
-    res = CliRunner().invoke(poa.poa_group, ["score", *args])
+    res = CliRunner().invoke(poa_group, ["score", *args])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert (out["quality"], out["reliability"]) == poa.score(20, 19, 200, 100, 3, WAD // 2)
 
 
 def test_cli_score__mismatched_reports__says_what_to_do():
-    res = CliRunner().invoke(poa.poa_group, ["score", "--probes", "1", "--probes", "2", "--successes", "1",
+    res = CliRunner().invoke(poa_group, ["score", "--probes", "1", "--probes", "2", "--successes", "1",
                                              "--latency", "1"])
     assert res.exit_code != 0 and "once per report" in res.output

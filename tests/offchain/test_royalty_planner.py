@@ -9,12 +9,12 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from codexfield.cli.royalty import royalty_group
 from codexfield.royalty import (
     BPS,
     RoyaltyError,
     breakdown,
     plan,
-    royalty_group,
     settlement_order,
     split,
 )

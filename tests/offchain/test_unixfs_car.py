@@ -23,7 +23,8 @@ from multiformats import CID, multihash
 
 from codexfield import car as carmod
 from codexfield import unixfs
-from codexfield.manifest import MANIFEST_FILE, pack, pack_car, pack_command, verify, verify_command, write_manifest
+from codexfield.cli.manifest import pack_command, verify_command
+from codexfield.manifest import MANIFEST_FILE, pack, pack_car, verify, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 REF = REPO / "tests/offchain/js/unixfs_ref.mjs"

@@ -212,8 +212,8 @@ def test_ingest__wrong_signer__rejected(system, consumer, stranger, node, fund, 
     v = voucher(cred, 100)
     with ape.reverts("meter: bad signature"):
         system.meter.ingest([v.as_tuple()], [sign(v, stranger)], sender=node)
-    tx = system.meter.ingest([v.as_tuple(), voucher(cred, 1).as_tuple()],
-                             [sign(v, stranger), sign(voucher(cred, 1), consumer)], sender=node)
+    v1 = voucher(cred, 1)  # built once: two builds a second apart would carry different issued_at
+    tx = system.meter.ingest([v.as_tuple(), v1.as_tuple()], [sign(v, stranger), sign(v1, consumer)], sender=node)
     assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.BAD_SIGNATURE]
     assert system.lm.credential(cred).mu_used == 1  # the forged voucher's MU was undone
 
@@ -733,3 +733,57 @@ def test_attack__withdraw_after_service__voucher_settles_before_thaw_ends(system
     system.meter.ingest([v.as_tuple()], [sig], sender=node)
     chain.pending_timestamp += THAW
     assert system.meter.withdraw(system.usdc, consumer, sender=consumer).return_value == 1_000 - 100 * (PRICE + NODE_PRICE)
+
+
+def test_ingest__more_capsules_and_nodes_than_the_accumulators__every_amount_booked(
+        system, admin, licensor, consumer, node, fund, voucher, sign, accounts):
+    """A batch spanning 10 capsules and 6 nodes (more than the meter's per-batch accumulators
+    hold) books every license, node, fee and usage amount exactly, as smaller batches would."""
+    import os
+
+    m, r, usdc = system.meter, system.router, system.usdc
+    nodes = [node]
+    for _ in range(5):
+        n = accounts.generate_test_account()
+        admin.transfer(n, 10**17)
+        system.register(n)
+        m.set_operator(node, True, sender=n)
+        nodes.append(n)
+    caps, creds = [], []
+    for _ in range(10):
+        cap = system.registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
+        t = system.lm.create_terms(terms_tuple(cap, usdc), sender=licensor).return_value
+        creds.append(system.lm.purchase(t, consumer, 2**255, sender=consumer).return_value)
+        caps.append(cap)
+    fund(consumer, 10**9)
+    escrow0 = m.escrow(consumer, usdc)
+    fee0 = m.fee_balance(usdc)
+    router0 = usdc.balanceOf(r)
+    node0 = [m.node_balance(n, usdc) for n in nodes]
+    epoch = m.current_epoch()
+    usage0 = [m.node_usage(n, epoch) for n in nodes]
+    vs, sigs = [], []
+    for i, cred in enumerate(creds):
+        v = voucher(cred, 100 * (i + 1), calls=i + 1, latency=10 * (i + 1), node_addr=nodes[i % 6].address)
+        vs.append(v.as_tuple())
+        sigs.append(sign(v, consumer))
+    assert m.ingest(vs, sigs, sender=node).return_value == 10
+    lic_total = fee_total = 0
+    node_due = [0] * 6
+    mu_due = [0] * 6
+    calls_due = [0] * 6
+    for i, cap in enumerate(caps):
+        lic, nod, fee = split(100 * (i + 1))
+        assert r.vault(cap, usdc) == lic
+        lic_total += lic
+        fee_total += fee
+        node_due[i % 6] += nod
+        mu_due[i % 6] += 100 * (i + 1)
+        calls_due[i % 6] += i + 1
+    assert usdc.balanceOf(r) - router0 == lic_total
+    assert m.fee_balance(usdc) - fee0 == fee_total
+    assert escrow0 - m.escrow(consumer, usdc) == sum(100 * (i + 1) for i in range(10)) * (PRICE + NODE_PRICE)
+    for j, n in enumerate(nodes):
+        assert m.node_balance(n, usdc) - node0[j] == node_due[j]
+        u = m.node_usage(n, epoch)
+        assert (u.calls - usage0[j].calls, u.mu - usage0[j].mu) == (calls_due[j], mu_due[j])

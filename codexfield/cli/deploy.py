@@ -25,6 +25,7 @@ from typing import Any, Iterator
 import click
 
 from codexfield import deployments
+from codexfield.cli.options import network_option
 from codexfield.deploy import TIMELOCK, ZERO_ADDRESS, DeployConfig, deploy_system, verify
 
 # network name -> the environment variable ape-config.yaml reads its RPC URL from
@@ -85,7 +86,7 @@ def connect(network: str) -> Iterator[Any]:
         if not provider.is_connected:
             raise Refused(f"cannot connect to {network}: the RPC does not answer")
         try:
-            provider.chain_id
+            _ = provider.chain_id  # the first real RPC call: fails on a dead or wrong endpoint
         except Exception as exc:
             raise Refused(f"cannot connect to {network}: {str(exc).splitlines()[0][:200]}") from None
         yield provider
@@ -167,8 +168,7 @@ def _gas_price(provider) -> int:
 
 
 @click.command(name="run")
-@click.option("--network", default=deployments.DEFAULT_NETWORK, show_default=True,
-              help="ape network choice, e.g. ethereum:sepolia:node or ethereum:base-sepolia:node.")
+@network_option(help="ape network choice, e.g. ethereum:sepolia:node or ethereum:base-sepolia:node.")
 @click.option("--account", "alias", default=None, help="ape account alias of the deployer (local: TEST::0).")
 @click.option("--yes", "-y", is_flag=True, help="Sign every transaction without a prompt (passphrase from "
               "APE_ACCOUNTS_<alias>_PASSPHRASE).")
@@ -300,7 +300,7 @@ def _plan(account, config: DeployConfig, log) -> dict[str, int]:
 
 
 @click.command(name="verify")
-@click.option("--network", default=deployments.DEFAULT_NETWORK, show_default=True, help="ape network choice.")
+@network_option()
 def verify_command(network):
     """Read the chain: print the contracts, the wiring and who holds every role; exit 1 on any
     deviation from the address book and its recorded handover."""

@@ -21,9 +21,9 @@ import click
 
 from codexfield.cli.errors import CliError
 from codexfield.cli.options import Cx, chain_options
+from codexfield.ldl.compiler import CompiledLicense, compile_ldl
+from codexfield.ldl.errors import LDLError
 
-from .compiler import CompiledLicense, compile_ldl
-from .errors import LDLError
 
 
 def _read_source(file: str) -> tuple[str, Path, str]:
@@ -87,8 +87,8 @@ def compile_command(file: str, chain_id: int, capsule_id: int | None, as_json: b
 @chain_options(send=False)
 def show_command(cx: Cx, terms_id: int, meter_name: str | None) -> None:
     """Read LicenseManager.terms(TERMS_ID) and print it as LDL text (prices in token units)."""
-    from .chain import TermsNotFound, read_terms, token_list_for
-    from .decompiler import decompile
+    from codexfield.ldl.chain import TermsNotFound, read_terms, token_list_for
+    from codexfield.ldl.decompiler import decompile
 
     with cx.session():
         try:
@@ -120,7 +120,7 @@ def show_command(cx: Cx, terms_id: int, meter_name: str | None) -> None:
 @chain_options(send=True)
 def publish_command(cx: Cx, file: str, capsule_id: int | None) -> None:
     """Compile FILE for the connected chain and call LicenseManager.create_terms; prints the terms id."""
-    from .chain import publish_terms, token_list_for
+    from codexfield.ldl.chain import publish_terms, token_list_for
 
     text, base, shown = _read_source(file)
     with cx.session():
@@ -147,7 +147,7 @@ def publish_command(cx: Cx, file: str, capsule_id: int | None) -> None:
 
 
 def _terms_or_fail(cx: Cx, terms_id: int):
-    from .chain import TermsNotFound, read_terms
+    from codexfield.ldl.chain import TermsNotFound, read_terms
 
     try:
         return read_terms(cx.cf.licenses, terms_id)
