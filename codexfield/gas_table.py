@@ -31,6 +31,7 @@ def rows(gas_dir: Path) -> list[tuple[str, str, int, str]]:
 
 ANCHOR = "anchor"  # area of the anchor rows: other protocols' contracts measured on the same anvil
 SPLITMAIN = "0xSplits v1 SplitMain"
+OZ = "OpenZeppelin ERC721URIStorage"  # the mint anchor (tests/gas/anchors/oz)
 Limit = int | str | None  # a gas bound, "anchor" (≤ the probe's measured anchor row), or None
 
 
@@ -38,7 +39,14 @@ Limit = int | str | None  # a gas bound, "anchor" (≤ the probe's measured anch
 # An anchor row is another protocol's contract measured by tests/gas on the same anvil
 # (tests/gas/anchors/); the table prints its figure and the ratio beside the row it anchors.
 TARGETS: list[tuple[str, str, list[tuple[str, str, Limit]], str, dict[str, str]]] = [
-    ("mint a capsule with 2 parents", "≤ 150k", [("capsule", "CapsuleRegistry.mint (2 parents)", 150_000)], "", {}),
+    ("mint a capsule with 2 parents", "≤ 150k", [("capsule", "CapsuleRegistry.mint (2 parents)", 150_000)],
+     "owner path: the minter owns both parents", {"CapsuleRegistry.mint (2 parents)": f"{OZ}: mint, 46-char CIDv0 URI, later"}),
+    ("mint with 2 parents through derivative credentials (licensee path)", "≤ 150k",
+     [("capsule", "CapsuleRegistry.mint (2 parents, licensee path, minter's first capsule)", 150_000),
+      ("capsule", "CapsuleRegistry.mint (2 parents, licensee path, later)", 150_000)], "",
+     {"CapsuleRegistry.mint (2 parents, licensee path, minter's first capsule)":
+      f"{OZ}: mint, 46-char CIDv0 URI, receiver's first token",
+      "CapsuleRegistry.mint (2 parents, licensee path, later)": f"{OZ}: mint, 46-char CIDv0 URI, later"}),
     ("purchase a credential", "≤ 120k",
      [("license", "license.purchase (upfront fee via mock sink; sink and holder already hold)", 120_000),
       ("license", "license.purchase (upfront fee; holder's first credential)", 120_000)], "", {}),

@@ -17,9 +17,14 @@
             registry.tokenURI(id)  # "ipfs://bafkrei..."
 
         Storage layout (gas): the owner and the hot metadata share one slot (the ERC-721
-        `aux` bits: created_at 40 | version 32 | kind 8 | state 8 | parent count 8), parents
-        are packed three to a slot (capsule id 64 | share 16), and the content-hash index
-        carries the creator, so a mint writes 3 + ceil(K / 3) fresh slots.
+        `aux` bits: created_at 40 | version 32 | flags 2 | kind 6 | state 8 | parent count 8);
+        the content-hash index entry holds the capsule id and its first two parents (capsule
+        id 64 | share 16 each), further parents are packed three to a slot; so a mint writes
+        3 + ceil((K - 2) / 3) fresh slots (3 up to two parents). The creator is the owner until
+        the capsule's first transfer, which records it (`_creator_override`): a mint does not
+        pay a slot for it. The next id, the LicenseManager and the paused bit share one slot
+        (`_globals`), read once per mint; the parent edges taken through credentials are
+        checked in ONE `can_derive_many` call. Gas per mint, slot by slot: docs/capsules.md.
 
         State history: every state change is appended, with its time, to a per-capsule log
         (one fresh slot per change), so `state_at(capsule_id, at)` answers which state was in
@@ -49,8 +54,9 @@ implements: ICapsuleRegistry
 from snekmate.auth import access_control
 initializes: access_control
 
+# Pausing is a bit of `_globals` (read by `mint` anyway), not snekmate's `pausable` storage;
+# its events are snekmate's.
 from snekmate.utils import pausable
-initializes: pausable
 
 from .modules import erc721_lean
 initializes: erc721_lean
@@ -75,7 +81,6 @@ exports: (
     access_control.revokeRole,
     access_control.renounceRole,
     access_control.set_role_admin,
-    pausable.paused,
 )
 
 
@@ -122,12 +127,20 @@ _MASK160: constant(uint256) = 2**160 - 1
 _MASK72: constant(uint256) = 2**72 - 1
 
 
-# @dev Next capsule id (ids start at 1 and stay below 2**64).
-next_id: public(uint256)
+# @dev Aux flags (in the kind byte, above the 6 bits of the kind): parents 0 and 1 live in the
+#      content-hash index entry; the creator was recorded by the first transfer.
+_AUX_INDEX_PARENTS: constant(uint256) = 1 << 22
+_AUX_CREATOR_RECORDED: constant(uint256) = 1 << 23
+_KIND_BITS: constant(uint256) = 63
 
 
-# @dev The LicenseManager that vouches for derivative credentials (zero until `wire`, then fixed).
-license_manager: public(address)
+# @dev The paused bit of `_globals`.
+_G_PAUSED: constant(uint256) = 1 << 255
+
+
+# @dev Next capsule id 64 (ids start at 1 and stay below 2**64) | LicenseManager 160 (zero until
+#      `wire`, then fixed) | paused 1 (bit 255): one slot, read once by `mint`.
+_globals: uint256
 
 
 # @dev ERC-2981 royalty on secondary sales of a capsule token, paid to its creator.
@@ -138,15 +151,20 @@ royalty_bps: public(uint256)
 _content_hash: HashMap[uint256, bytes32]
 
 
-# @dev Content-hash index: (capsule id << 160) | creator of the first capsule with that hash.
+# @dev Content-hash index: (capsule id << 192) of the first capsule with that hash | that
+#      capsule's parents 0 and 1 (capsule id 64 | share 16) at bit offsets 0 and 80, when its aux
+#      has `_AUX_INDEX_PARENTS` (always for `mint`; a version re-using its chain's hash keeps all
+#      its parents in `_parent_slots`).
 _by_hash: HashMap[bytes32, uint256]
 
 
-# @dev Creator of a version that re-used its chain's content hash (rare path).
+# @dev Creator of a capsule once it has left its creator (recorded by its first transfer, when
+#      the aux gets `_AUX_CREATOR_RECORDED`); until then the creator is the owner.
 _creator_override: HashMap[uint256, address]
 
 
-# @dev Packed parents, three per slot: (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+# @dev Packed parents not in the index entry, three per slot: (capsule id 64 | share 16) at bit
+#      offsets 0, 80, 160 (parents 2.. with `_AUX_INDEX_PARENTS`, else parents 0..).
 _parent_slots: HashMap[uint256, uint256[3]]
 
 
@@ -187,7 +205,6 @@ def __init__(admin_: address, royalty_bps_: uint256):
     @param royalty_bps_ The ERC-2981 royalty in basis points (at most 1,000).
     """
     access_control.__init__()
-    pausable.__init__()
     erc721_lean.__init__("CodexField Capsule", "CAPS")
     assert admin_ != empty(address), "capsule: zero admin"
     assert royalty_bps_ <= MAX_ROYALTY_BPS, "capsule: royalty too high"
@@ -197,7 +214,7 @@ def __init__(admin_: address, royalty_bps_: uint256):
     if admin_ != msg.sender:
         access_control._revoke_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     self.royalty_bps = royalty_bps_
-    self.next_id = 1
+    self._globals = 1
 
 
 @external
@@ -221,6 +238,7 @@ def transferFrom(owner: address, to: address, token_id: uint256):
     @param token_id The capsule.
     """
     erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
+    self._record_creator(owner, token_id)
 
 
 @external
@@ -235,6 +253,7 @@ def safeTransferFrom(owner: address, to: address, token_id: uint256, data: Bytes
     @param data Data passed to `onERC721Received`.
     """
     erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
+    self._record_creator(owner, token_id)
     erc721_lean._check_on_erc721_received(owner, to, token_id, data)
 
 
@@ -259,36 +278,52 @@ def mint(
     @param uri Optional URI overriding the derived `ipfs://` CID.
     @return uint256 The new capsule id.
     """
-    assert not pausable.paused, "capsule: paused"
+    g: uint256 = self._globals
+    assert g & _G_PAUSED == 0, "capsule: paused"
     assert kind >= 1 and kind <= MAX_KIND, "capsule: bad kind"
     assert content_hash != empty(bytes32), "capsule: empty content hash"
     assert self._by_hash[content_hash] == 0, "capsule: content hash exists"
     n: uint256 = len(parents)
-    assert len(parent_credentials) == 0 or len(parent_credentials) == n, "capsule: credentials length mismatch"
+    with_credentials: bool = len(parent_credentials) != 0
+    assert not with_credentials or len(parent_credentials) == n, "capsule: credentials length mismatch"
 
-    capsule_id: uint256 = self.next_id
-    self.next_id = capsule_id + 1
+    capsule_id: uint256 = self._next_id(g)
+    self._globals = g + 1
 
+    # Each parent: exists, not FLAGGED, no duplicate; owned by the caller, or an edge that the
+    # LicenseManager must vouch for (all such edges in one call, after the loop).
+    derivations: DynArray[ILicenseManager.Derivation, 8] = []
     total: uint256 = 0
-    slot: uint256 = 0
     for i: uint256 in range(n, bound=8):
         p: ICapsuleRegistry.Parent = parents[i]
         for j: uint256 in range(i, bound=8):
             assert parents[j].capsule_id != p.capsule_id, "capsule: duplicate parent"
-        credential_id: uint256 = 0
-        if len(parent_credentials) != 0:
-            credential_id = parent_credentials[i]
-        self._check_parent(p, credential_id)
+        parent_owner: address = empty(address)
+        aux: uint256 = 0
+        parent_owner, aux = erc721_lean._owner_and_aux(p.capsule_id)
+        assert parent_owner != empty(address), "capsule: parent does not exist"
+        assert (aux >> 8) & 255 != convert(STATE_FLAGGED, uint256), "capsule: parent flagged"
+        if parent_owner != msg.sender:
+            credential_id: uint256 = 0
+            if with_credentials:
+                credential_id = parent_credentials[i]
+            assert credential_id != 0, "capsule: not parent owner"
+            derivations.append(ILicenseManager.Derivation(
+                credential_id=credential_id, capsule_id=p.capsule_id, share_bps=p.share_bps
+            ))
         total += convert(p.share_bps, uint256)
-        slot |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (80 * (i % 3))
-        if i % 3 == 2 or i == n - 1:
-            self._parent_slots[capsule_id][i // 3] = slot
-            slot = 0
     assert total <= BPS, "capsule: shares exceed 100%"
+    if len(derivations) != 0:
+        lm: address = convert(convert((g >> 64) & _MASK160, uint160), address)
+        assert lm != empty(address), "capsule: no license manager"
+        assert staticcall ILicenseManager(lm).can_derive_many(msg.sender, derivations), \
+            "capsule: credential does not allow derivative"
 
     self._content_hash[capsule_id] = content_hash
-    self._by_hash[content_hash] = (capsule_id << 160) | convert(msg.sender, uint256)
-    erc721_lean._mint(msg.sender, capsule_id, self._pack_aux(block.timestamp, 1, kind, STATE_ACTIVE, n))
+    self._by_hash[content_hash] = (capsule_id << 192) | self._store_parents(capsule_id, parents, True)
+    erc721_lean._mint(
+        msg.sender, capsule_id, self._pack_aux(block.timestamp, 1, kind, STATE_ACTIVE, n) | _AUX_INDEX_PARENTS
+    )
     if len(uri) != 0:
         self._uri[capsule_id] = uri
     log ICapsuleRegistry.CapsuleMinted(
@@ -316,7 +351,8 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
     @param uri Optional URI overriding the derived `ipfs://` CID.
     @return uint256 The new capsule id.
     """
-    assert not pausable.paused, "capsule: paused"
+    g: uint256 = self._globals
+    assert g & _G_PAUSED == 0, "capsule: paused"
     owner: address = empty(address)
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(previous_id)
@@ -332,29 +368,30 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
     assert latest == previous_id, "capsule: not latest version"
     assert content_hash != empty(bytes32), "capsule: empty content hash"
 
-    capsule_id: uint256 = self.next_id
-    self.next_id = capsule_id + 1
+    capsule_id: uint256 = self._next_id(g)
+    self._globals = g + 1
 
-    first: uint256 = self._by_hash[content_hash]
-    if first == 0:
-        self._by_hash[content_hash] = (capsule_id << 160) | convert(msg.sender, uint256)
-    else:
-        assert erc721_lean._owner_of(first >> 160) == msg.sender, "capsule: content hash exists"
-        self._creator_override[capsule_id] = msg.sender
-
-    kind: uint8 = convert((aux >> 16) & 255, uint8)
+    kind: uint8 = convert((aux >> 16) & _KIND_BITS, uint8)
     version: uint256 = ((aux >> 24) & _MASK32) + 1
     n: uint256 = aux & 255
-    for k: uint256 in range(3):
-        if k * 3 >= n:
-            break
-        self._parent_slots[capsule_id][k] = self._parent_slots[previous_id][k]
+    parents: DynArray[ICapsuleRegistry.Parent, 8] = self._parents(previous_id, aux)
+    flags: uint256 = 0
+    first: uint256 = self._by_hash[content_hash]
+    if first == 0:
+        self._by_hash[content_hash] = (capsule_id << 192) | self._store_parents(capsule_id, parents, True)
+        flags = _AUX_INDEX_PARENTS
+    else:
+        # The chain's own earlier hash: its index entry stays the first capsule's.
+        assert erc721_lean._owner_of(first >> 192) == msg.sender, "capsule: content hash exists"
+        self._store_parents(capsule_id, parents, False)
 
     self._content_hash[capsule_id] = content_hash
     self._previous[capsule_id] = previous_id
     self._root[capsule_id] = root
     self._latest[root] = capsule_id
-    erc721_lean._mint(msg.sender, capsule_id, self._pack_aux(block.timestamp, version, kind, STATE_ACTIVE, n))
+    erc721_lean._mint(
+        msg.sender, capsule_id, self._pack_aux(block.timestamp, version, kind, STATE_ACTIVE, n) | flags
+    )
     if len(uri) != 0:
         self._uri[capsule_id] = uri
     log ICapsuleRegistry.CapsuleMinted(
@@ -364,7 +401,7 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
         content_hash=content_hash,
         previous_id=previous_id,
         version=convert(version, uint32),
-        parents=self._parents(capsule_id, n),
+        parents=parents,
         uri=uri,
     )
     log IERC4906.MetadataUpdate(_tokenId=previous_id)
@@ -418,9 +455,10 @@ def wire(license_manager_: address):
     @param license_manager_ The LicenseManager address.
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert self.license_manager == empty(address), "capsule: already wired"
+    g: uint256 = self._globals
+    assert (g >> 64) & _MASK160 == 0, "capsule: already wired"
     assert license_manager_ != empty(address), "capsule: zero address"
-    self.license_manager = license_manager_
+    self._globals = g | (convert(license_manager_, uint256) << 64)
     log ICapsuleRegistry.Wired(license_manager=license_manager_)
 
 
@@ -443,8 +481,10 @@ def pause():
     @notice Reverts "capsule: paused" when already paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
-    assert not pausable.paused, "capsule: paused"
-    pausable._pause()
+    g: uint256 = self._globals
+    assert g & _G_PAUSED == 0, "capsule: paused"
+    self._globals = g | _G_PAUSED
+    log pausable.Paused(account=msg.sender)
 
 
 @external
@@ -454,8 +494,40 @@ def unpause():
     @notice Reverts "capsule: not paused" when not paused.
     """
     access_control._check_role(PAUSER_ROLE, msg.sender)
-    assert pausable.paused, "capsule: not paused"
-    pausable._unpause()
+    g: uint256 = self._globals
+    assert g & _G_PAUSED != 0, "capsule: not paused"
+    self._globals = g & ~_G_PAUSED
+    log pausable.Unpaused(account=msg.sender)
+
+
+@external
+@view
+def paused() -> bool:
+    """
+    @dev Whether minting and versioning are paused.
+    @return bool True if paused.
+    """
+    return self._globals & _G_PAUSED != 0
+
+
+@external
+@view
+def next_id() -> uint256:
+    """
+    @dev The id the next capsule will get (ids start at 1).
+    @return uint256 The next id.
+    """
+    return self._globals & _MASK64
+
+
+@external
+@view
+def license_manager() -> address:
+    """
+    @dev The LicenseManager that vouches for derivative credentials (zero until `wire`, then fixed).
+    @return address The LicenseManager.
+    """
+    return convert(convert((self._globals >> 64) & _MASK160, uint160), address)
 
 
 @external
@@ -472,9 +544,9 @@ def capsule(capsule_id: uint256) -> ICapsuleRegistry.Capsule:
     assert owner != empty(address), "capsule: unknown capsule"
     content_hash: bytes32 = self._content_hash[capsule_id]
     return ICapsuleRegistry.Capsule(
-        kind=convert((aux >> 16) & 255, uint8),
+        kind=convert((aux >> 16) & _KIND_BITS, uint8),
         content_hash=content_hash,
-        creator=self._creator(capsule_id, content_hash),
+        creator=self._creator(capsule_id, owner, aux),
         created_at=convert(aux >> 56, uint64),
         version=convert((aux >> 24) & _MASK32, uint32),
         previous_id=self._previous[capsule_id],
@@ -493,7 +565,7 @@ def parents(capsule_id: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(capsule_id)
     assert owner != empty(address), "capsule: unknown capsule"
-    return self._parents(capsule_id, aux & 255)
+    return self._parents(capsule_id, aux)
 
 
 @external
@@ -509,7 +581,7 @@ def owner_and_parents(capsule_id: uint256) -> (address, DynArray[ICapsuleRegistr
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(capsule_id)
     assert owner != empty(address), "capsule: unknown capsule"
-    return owner, self._parents(capsule_id, aux & 255)
+    return owner, self._parents(capsule_id, aux)
 
 
 @external
@@ -604,7 +676,7 @@ def capsule_by_hash(content_hash: bytes32) -> uint256:
     @param content_hash The SHA-256 manifest hash.
     @return uint256 The capsule id.
     """
-    return self._by_hash[content_hash] >> 160
+    return self._by_hash[content_hash] >> 192
 
 
 @external
@@ -643,30 +715,24 @@ def royaltyInfo(token_id: uint256, sale_price: uint256) -> (address, uint256):
     @return address The creator.
     @return uint256 The royalty amount.
     """
-    assert erc721_lean._owner_of(token_id) != empty(address), "capsule: unknown capsule"
-    return self._creator(token_id, self._content_hash[token_id]), sale_price * self.royalty_bps // BPS
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(token_id)
+    assert owner != empty(address), "capsule: unknown capsule"
+    return self._creator(token_id, owner, aux), sale_price * self.royalty_bps // BPS
 
 
 @internal
-@view
-def _check_parent(p: ICapsuleRegistry.Parent, credential_id: uint256):
+@pure
+def _next_id(g: uint256) -> uint256:
     """
-    @dev Reverts unless `p` may become a parent of the caller's new capsule.
-    @param p The parent edge.
-    @param credential_id The caller's credential on the parent (0 if the caller owns it).
+    @dev The next capsule id held in the `_globals` word `g` (ids stay below 2**64).
+    @param g The `_globals` word.
+    @return uint256 The id.
     """
-    parent_owner: address = empty(address)
-    aux: uint256 = 0
-    parent_owner, aux = erc721_lean._owner_and_aux(p.capsule_id)
-    assert parent_owner != empty(address), "capsule: parent does not exist"
-    assert (aux >> 8) & 255 != convert(STATE_FLAGGED, uint256), "capsule: parent flagged"
-    if parent_owner == msg.sender:
-        return
-    assert credential_id != 0, "capsule: not parent owner"
-    lm: address = self.license_manager
-    assert lm != empty(address), "capsule: no license manager"
-    assert staticcall ILicenseManager(lm).can_derive(credential_id, msg.sender, p.capsule_id, p.share_bps), \
-        "capsule: credential does not allow derivative"
+    capsule_id: uint256 = g & _MASK64
+    assert capsule_id < _MASK64, "capsule: too many capsules"
+    return capsule_id
 
 
 @internal
@@ -692,40 +758,104 @@ def _pack_aux(created_at: uint256, version: uint256, kind: uint8, state: uint8, 
 
 
 @internal
-@view
-def _parents(capsule_id: uint256, n: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
+def _store_parents(capsule_id: uint256, parents: DynArray[ICapsuleRegistry.Parent, 8], in_index: bool) -> uint256:
     """
-    @dev Unpacks `n` parents of `capsule_id`.
-    @param capsule_id The capsule.
-    @param n The parent count.
-    @return DynArray The parents.
+    @dev Writes the parents of a new capsule: with `in_index`, parents 0 and 1 go to the
+         returned bits of its content-hash index entry and the rest to `_parent_slots`.
+    @param capsule_id The new capsule.
+    @param parents Its parents (checked by the caller).
+    @param in_index Whether the capsule owns its content-hash index entry.
+    @return uint256 The index-entry bits of parents 0 and 1 (0 without `in_index`).
     """
-    out: DynArray[ICapsuleRegistry.Parent, 8] = []
+    n: uint256 = len(parents)
+    base: uint256 = 0
+    entry_bits: uint256 = 0
+    if in_index:
+        base = 2
     slot: uint256 = 0
     for i: uint256 in range(n, bound=8):
-        if i % 3 == 0:
-            slot = self._parent_slots[capsule_id][i // 3]
-        entry: uint256 = slot >> (80 * (i % 3))
-        out.append(ICapsuleRegistry.Parent(
-            capsule_id=entry & _MASK64, share_bps=convert((entry >> 64) & _MASK16, uint16)
-        ))
-    return out
+        entry: uint256 = parents[i].capsule_id | (convert(parents[i].share_bps, uint256) << 64)
+        if i < base:
+            entry_bits |= entry << (80 * i)
+            continue
+        k: uint256 = i - base
+        slot |= entry << (80 * (k % 3))
+        if k % 3 == 2 or i == n - 1:
+            self._parent_slots[capsule_id][k // 3] = slot
+            slot = 0
+    return entry_bits
 
 
 @internal
 @view
-def _creator(capsule_id: uint256, content_hash: bytes32) -> address:
+def _parents(capsule_id: uint256, aux: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
     """
-    @dev A capsule's creator: from the content-hash index, or the override of a version
-         that re-used its chain's hash.
+    @dev Unpacks the parents of `capsule_id` (count and layout from its aux).
     @param capsule_id The capsule.
-    @param content_hash Its content hash.
+    @param aux Its aux word.
+    @return DynArray The parents.
+    """
+    n: uint256 = aux & 255
+    out: DynArray[ICapsuleRegistry.Parent, 8] = []
+    if n == 0:
+        return out
+    base: uint256 = 0
+    if aux & _AUX_INDEX_PARENTS != 0:
+        base = 2
+        entry_bits: uint256 = self._by_hash[self._content_hash[capsule_id]]
+        for i: uint256 in range(2):
+            if i == n:
+                break
+            out.append(self._unpack_parent(entry_bits >> (80 * i)))
+    slot: uint256 = 0
+    for i: uint256 in range(n, bound=8):
+        if i < base:
+            continue
+        k: uint256 = i - base
+        if k % 3 == 0:
+            slot = self._parent_slots[capsule_id][k // 3]
+        out.append(self._unpack_parent(slot >> (80 * (k % 3))))
+    return out
+
+
+@internal
+@pure
+def _unpack_parent(entry: uint256) -> ICapsuleRegistry.Parent:
+    """
+    @dev One packed parent (capsule id 64 | share 16 in the low 80 bits of `entry`).
+    @param entry The packed word, shifted so that the parent is in its low bits.
+    @return Parent The parent.
+    """
+    return ICapsuleRegistry.Parent(capsule_id=entry & _MASK64, share_bps=convert((entry >> 64) & _MASK16, uint16))
+
+
+@internal
+@view
+def _creator(capsule_id: uint256, owner: address, aux: uint256) -> address:
+    """
+    @dev A capsule's creator: its owner until its first transfer, then the one recorded then.
+    @param capsule_id The capsule.
+    @param owner Its current owner.
+    @param aux Its aux word.
     @return address The creator.
     """
-    entry: uint256 = self._by_hash[content_hash]
-    if entry >> 160 == capsule_id:
-        return convert(convert(entry & _MASK160, uint160), address)
-    return self._creator_override[capsule_id]
+    if aux & _AUX_CREATOR_RECORDED != 0:
+        return self._creator_override[capsule_id]
+    return owner
+
+
+@internal
+def _record_creator(previous_owner: address, token_id: uint256):
+    """
+    @dev After a transfer: on the capsule's first one, records the creator (the previous owner,
+         who held it since its mint) so that the creator outlives the transfer.
+    @param previous_owner The owner the capsule was just moved from.
+    @param token_id The capsule.
+    """
+    aux: uint256 = erc721_lean._aux(token_id)
+    if aux & _AUX_CREATOR_RECORDED == 0:
+        self._creator_override[token_id] = previous_owner
+        erc721_lean._set_aux(token_id, aux | _AUX_CREATOR_RECORDED)
 
 
 @internal

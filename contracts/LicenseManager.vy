@@ -216,7 +216,11 @@ _MASK55: constant(uint256) = 2**55 - 1
 #      b: price_per_mu 128 | scope 64 | rate_period 32 | limits flag | transferable flag.
 #      c: mu_quota 128 | rate_mu 128.
 #      d: upfront_fee 128 | issued 32 | max_credentials 32 | revocation 8 | transferable | active | exists.
-#      e: derivative_share_bps 16 | notice_period 64.
+#      e: derivative_share_bps 16 | notice_period 64 | and, for terms whose scope has DERIVATIVES,
+#         derivable 1 (bit 80) | capsule_id 64 (bit 96) | duration 32 (bit 160): a copy of what
+#         `can_derive` needs, so a derivative check reads the credential's owner word and `e`
+#         only | some credential revoked 1 (bit 192, set by `revoke`; only then does
+#         `can_derive` read a credential's usage word).
 struct PackedTerms:
     a: uint256
     b: uint256
@@ -271,6 +275,11 @@ _terms_by_hash: HashMap[bytes32, uint256]
 
 # @dev Usage per credential: mu_used 96 | rate window start 40 | MU in window 80 | revoked_at 40.
 _usage: HashMap[uint256, uint256]
+
+
+# @dev Bits of `e` (see PackedTerms).
+_E_DERIVABLE: constant(uint256) = 1 << 80
+_E_REVOKED: constant(uint256) = 1 << 192
 
 
 @deploy
@@ -341,6 +350,9 @@ def create_terms(terms: ILicenseManager.Terms) -> uint256:
     limits: uint256 = 0
     if terms.mu_quota != 0 or terms.rate_mu != 0:
         limits = _B_LIMITS
+    e: uint256 = convert(terms.derivative_share_bps, uint256) | (convert(terms.notice_period, uint256) << 16)
+    if terms.scope & scopes.SCOPE_DERIVATIVES != 0:
+        e |= _E_DERIVABLE | (terms.capsule_id << 96) | (convert(terms.duration, uint256) << 160)
     flags: uint256 = _D_ACTIVE | _D_EXISTS
     if terms.transferable:
         flags |= _D_TRANSFERABLE
@@ -353,7 +365,7 @@ def create_terms(terms: ILicenseManager.Terms) -> uint256:
         | (convert(terms.max_credentials, uint256) << 160)
         | (convert(terms.revocation, uint256) << 192)
         | flags,
-        e=convert(terms.derivative_share_bps, uint256) | (convert(terms.notice_period, uint256) << 16),
+        e=e,
         meter=terms.meter,
         text_hash=terms.text_hash,
     )
@@ -496,6 +508,9 @@ def revoke(credential_id: uint256, reason: bytes32):
     current: uint256 = usage >> 216
     assert current == 0 or effective < current, "license: already revoked"
     self._usage[credential_id] = (usage & _MASK216) | (effective << 216)
+    e: uint256 = self._terms[terms_id].e
+    if e & (_E_DERIVABLE | _E_REVOKED) == _E_DERIVABLE:
+        self._terms[terms_id].e = e | _E_REVOKED  # from now on `can_derive` reads usage words
     log ILicenseManager.CredentialRevoked(
         credential_id=credential_id, by=msg.sender, reason=reason, effective_at=convert(effective, uint64)
     )
@@ -529,22 +544,31 @@ def can_derive(credential_id: uint256, holder: address, capsule_id: uint256, sha
     @dev Whether `holder` may mint a child of `capsule_id` through `credential_id` with
          `share_bps`: holder holds it, it is for that capsule, its scope has DERIVATIVES, the
          share is at least the terms' derivative share, and it is valid and not revoked now.
-         Reads only this contract (the CapsuleRegistry calls it inside its mint, under its lock,
-         and refuses a FLAGGED parent itself).
+         Reads only this contract (the CapsuleRegistry refuses a FLAGGED parent itself).
     @param credential_id The credential.
     @param holder The minter.
     @param capsule_id The parent capsule.
     @param share_bps The parent's royalty share in the child.
     @return bool True if allowed.
     """
-    res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
-    new_usage: uint256 = 0
-    old_usage: uint256 = 0
-    res, new_usage, old_usage = self._check(credential_id, 0, scopes.SCOPE_DERIVATIVES, block.timestamp, False, holder, False)
-    if res.status != OK or res.capsule_id != capsule_id:
-        return False
-    terms_id: uint256 = erc721_lean._aux(credential_id) & _MASK56
-    return convert(share_bps, uint256) >= self._terms[terms_id].e & _MASK16
+    return self._can_derive(credential_id, holder, capsule_id, share_bps)
+
+
+@external
+@view
+def can_derive_many(holder: address, derivations: DynArray[ILicenseManager.Derivation, 8]) -> bool:
+    """
+    @dev Whether `holder` may take every edge of `derivations` (`can_derive` for each), in
+         one call: what the CapsuleRegistry's `mint` asks for the parents the minter does
+         not own, under its own lock.
+    @param holder The minter.
+    @param derivations Up to 8 (credential, parent capsule, share) edges.
+    @return bool True if every edge is allowed (true for none).
+    """
+    for d: ILicenseManager.Derivation in derivations:
+        if not self._can_derive(d.credential_id, holder, d.capsule_id, d.share_bps):
+            return False
+    return True
 
 
 @external
@@ -1005,6 +1029,38 @@ def _check(
                     return res, 0, 0
                 window_mu += mu
     return res, (mu_used + mu) | (window_start << 96) | (window_mu << 136) | (revoked_at << 216), usage
+
+
+@internal
+@view
+def _can_derive(credential_id: uint256, holder: address, capsule_id: uint256, share_bps: uint16) -> bool:
+    """
+    @dev The derivative rule at `block.timestamp` (the usage rules of `_check` with MU 0 and
+         purpose DERIVATIVES, at now: the holder now is the current owner, quota and rate do
+         not apply): from the credential's owner word and the terms' `e` word only, plus the
+         usage word once a credential of these terms was revoked.
+    @param credential_id The credential.
+    @param holder The minter (non-zero).
+    @param capsule_id The parent capsule.
+    @param share_bps The parent's royalty share in the child.
+    @return bool True if allowed.
+    """
+    owner: address = empty(address)
+    aux: uint256 = 0
+    owner, aux = erc721_lean._owner_and_aux(credential_id)
+    if owner == empty(address) or owner != holder:
+        return False
+    e: uint256 = self._terms[aux & _MASK56].e
+    if e & _E_DERIVABLE == 0 or (e >> 96) & _MASK64 != capsule_id or convert(share_bps, uint256) < e & _MASK16:
+        return False
+    duration: uint256 = (e >> 160) & _MASK32
+    if block.timestamp > _MASK40 or (duration != 0 and block.timestamp >= (aux >> 56) + duration):
+        return False
+    if e & _E_REVOKED != 0:
+        revoked_at: uint256 = self._usage[credential_id] >> 216
+        if revoked_at != 0 and block.timestamp >= revoked_at:
+            return False
+    return True
 
 
 @internal

@@ -57,6 +57,12 @@ interface ILicenseManager {
         uint256 scope;
     }
 
+    struct Derivation {
+        uint256 credential_id;
+        uint256 capsule_id;
+        uint16 share_bps;
+    }
+
     event TermsCreated(uint256 indexed terms_id, uint256 indexed capsule_id, address indexed payment_token, uint256 price_per_mu, uint256 upfront_fee, bytes32 meter, uint64 duration, uint256 mu_quota, uint256 rate_mu, uint64 rate_period, uint256 scope, uint16 derivative_share_bps, uint8 revocation, uint64 notice_period, uint32 max_credentials, bool transferable, bytes32 text_hash);
     event TermsActive(uint256 indexed terms_id, bool active);
     event CredentialIssued(uint256 indexed credential_id, uint256 indexed terms_id, uint256 indexed capsule_id, address holder, uint64 expires_at);
@@ -77,6 +83,7 @@ interface ILicenseManager {
     function terms(uint256 terms_id) external view returns (Terms memory);
     function authorize(uint256 credential_id, address user, uint256 purpose, uint256 at_) external view returns (bool);
     function can_derive(uint256 credential_id, address holder, uint256 capsule_id, uint16 share_bps) external view returns (bool);
+    function can_derive_many(address holder, Derivation[] calldata derivations) external view returns (bool);
     function check_usage(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_, address payer) external view returns (UsageCheck memory);
     function consume(uint256 credential_id, uint256 mu, uint256 purpose, uint256 at_, address payer) external returns (UsageCheck memory);
     function unconsume(uint256 credential_id) external;

@@ -40,6 +40,7 @@ def test_lineage_state_machine(registry, accounts, chain):
             assert all(self.first_id <= p < cid for p, _ in ps)
             assert registry.capsule(cid).content_hash == m["hash"]
             assert registry.ownerOf(cid) == m["owner"]
+            assert registry.capsule(cid).creator == m["creator"]  # kept through transfers
 
         @rule(
             who=st.integers(0, 2),
@@ -65,7 +66,7 @@ def test_lineage_state_machine(registry, accounts, chain):
                     registry.mint(1, h, parents, [], "", sender=sender)
                 return
             cid = registry.mint(1, h, parents, [], "", sender=sender).return_value
-            self.model[cid] = {"hash": h, "parents": parents, "owner": sender.address}
+            self.model[cid] = {"hash": h, "parents": parents, "owner": sender.address, "creator": sender.address}
 
         @precondition(lambda self: self.model)
         @rule(data=st.data(), to=st.integers(0, 2))

@@ -305,6 +305,32 @@ def test_royalty_info__pays_creator_even_after_transfer(registry, admin, creator
         registry.set_royalty_bps(1, sender=stranger)
 
 
+def test_creator__recorded_by_the_first_transfer__kept_through_later_ones(registry, creator, stranger, licensor,
+                                                                         mint_capsule):
+    cid = mint_capsule(creator)
+    assert registry.capsule(cid).creator == creator
+    registry.safeTransferFrom(creator, stranger, cid, sender=creator)
+    registry.transferFrom(stranger, licensor, cid, sender=stranger)
+    registry.transferFrom(licensor, creator, cid, sender=licensor)
+    registry.transferFrom(creator, stranger, cid, sender=creator)
+    assert registry.capsule(cid).creator == creator and registry.royaltyInfo(cid, 10_000)[0] == creator
+    assert registry.ownerOf(cid) == stranger and registry.state(cid) == CapsuleState.ACTIVE
+
+
+@pytest.mark.parametrize("reuse_hash", [False, True])
+def test_publish_version__five_parents__kept_whether_the_hash_is_new_or_reused(registry, creator, mint_capsule,
+                                                                               reuse_hash):
+    ps = [P(mint_capsule(creator), 100 * (i + 1)) for i in range(5)]
+    h = os.urandom(32)
+    v1 = mint_capsule(creator, kind=4, parents=ps, content_hash=h)
+    v2 = registry.publish_version(v1, h if reuse_hash else os.urandom(32), "", sender=creator).return_value
+    v3 = registry.publish_version(v2, os.urandom(32), "", sender=creator).return_value
+    for v in (v1, v2, v3):
+        assert [tuple(p) for p in registry.parents(v)] == [tuple(p) for p in ps]
+        assert registry.capsule(v).kind == 4 and registry.capsule(v).creator == creator
+    assert registry.capsule_by_hash(h) == v1
+
+
 def test_token_uri__derived_cid_matches_python(registry, creator, mint_capsule):
     manifest = b'{"name":"demo"}'
     h = hashlib.sha256(manifest).digest()

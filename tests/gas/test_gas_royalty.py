@@ -205,7 +205,10 @@ def test_gas__claim_with_propagation(router, usdc, creator, funded, mint_capsule
     usdc.mint(creator, 1, sender=creator)
     gas = router.claim(child, usdc, creator, sender=creator).gas_used
     record(AREA, "claim incl. propagating 2 parents (whole tx)", gas, None)
-    assert gas <= 60_000 + 2 * 6_000
+    # + one cold slot: the registry's `owner_and_parents` reads a capsule's first two parents from
+    # its content-hash index entry (owner word, content hash, entry), the mint layout that keeps a
+    # 2-parent mint at 3 fresh slots (issue 17, docs/capsules.md)
+    assert gas <= 60_000 + 2 * 6_000 + 2_100
 
 
 # ----------------------------------------------------------------------------------- full cycle

@@ -69,3 +69,49 @@ def test_mint_child__revoked_credential__refused(mint_capsule, consumer, capsule
     lm.revoke(deriv_cred, b"\x00" * 32, sender=admin)  # ARBITER_ON_BREACH: immediate
     with ape.reverts(REFUSED):
         mint_capsule(consumer, parents=[(capsule, 5_000)], credentials=[deriv_cred])
+
+
+def test_can_derive_many__every_edge_must_pass(lm, create, buy, consumer, capsule, deriv_cred):
+    other = buy(create(scope=DERIV, derivative_share_bps=500), consumer)
+    good = [(deriv_cred, capsule, 2_000), (other, capsule, 500)]
+    assert lm.can_derive_many(consumer, [])
+    assert lm.can_derive_many(consumer, good)
+    assert not lm.can_derive_many(consumer, good + [(other, capsule, 499)])
+    assert not lm.can_derive_many(consumer, [(deriv_cred, capsule + 1, 2_000)] + good)
+
+
+def test_mint_child__owned_and_licensed_parents_mixed__one_bad_credential_refuses_all(
+        registry, mint_capsule, create, buy, licensor, consumer, capsule, deriv_cred):
+    own = mint_capsule(consumer)
+    second = mint_capsule(licensor)
+    cred2 = buy(create(capsule_id=second, scope=DERIV, derivative_share_bps=1_000), consumer)
+    child = mint_capsule(consumer, parents=[(capsule, 2_000), (own, 100), (second, 1_000)],
+                         credentials=[deriv_cred, 0, cred2])
+    assert [tuple(p) for p in registry.parents(child)] == [(capsule, 2_000), (own, 100), (second, 1_000)]
+    with ape.reverts(REFUSED):  # the second edge's share is below its terms
+        mint_capsule(consumer, parents=[(capsule, 2_000), (own, 100), (second, 999)], credentials=[deriv_cred, 0, cred2])
+    with ape.reverts("capsule: not parent owner"):
+        mint_capsule(consumer, parents=[(capsule, 2_000), (second, 1_000)], credentials=[deriv_cred, 0])
+
+
+def test_mint_child__sibling_credential_revoked__others_of_the_terms_still_derive(
+        mint_capsule, create, buy, consumer, stranger, capsule, lm, admin):
+    tid = create(scope=DERIV, derivative_share_bps=100, revocation=2)
+    revoked, kept = buy(tid, consumer), buy(tid, stranger)
+    lm.revoke(revoked, b"\x00" * 32, sender=admin)
+    assert lm.terms(tid).derivative_share_bps == 100 and lm.terms(tid).notice_period == 0
+    assert not lm.can_derive(revoked, consumer, capsule, 100)
+    assert lm.can_derive(kept, stranger, capsule, 100)
+    mint_capsule(stranger, parents=[(capsule, 100)], credentials=[kept])
+    with ape.reverts(REFUSED):
+        mint_capsule(consumer, parents=[(capsule, 100)], credentials=[revoked])
+
+
+def test_mint_child__transferable_credential__the_new_holder_derives(mint_capsule, create, buy, consumer, stranger,
+                                                                    capsule, lm):
+    cid = buy(create(scope=DERIV, transferable=True), consumer)
+    lm.transferFrom(consumer, stranger, cid, sender=consumer)
+    assert lm.can_derive(cid, stranger, capsule, 0) and not lm.can_derive(cid, consumer, capsule, 0)
+    mint_capsule(stranger, parents=[(capsule, 0)], credentials=[cid])
+    with ape.reverts(REFUSED):
+        mint_capsule(consumer, parents=[(capsule, 0)], credentials=[cid])

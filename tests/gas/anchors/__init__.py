@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,7 +71,12 @@ def compile_anchor(name: str, optimize_runs: int = 200) -> dict[str, dict]:
     for inc in includes:
         if inc.is_dir():
             cmd += ["--include-path", str(inc)]
-    proc = subprocess.run(cmd, input=json.dumps(request), capture_output=True, text=True, cwd=d, check=False)
+    # The request goes through a file, not a pipe: inside a full `ape test` run node may find its
+    # stdin pipe non-blocking and fail the read with EAGAIN.
+    with tempfile.TemporaryFile("w+") as f:
+        json.dump(request, f)
+        f.seek(0)
+        proc = subprocess.run(cmd, stdin=f, capture_output=True, text=True, cwd=d, check=False)
     out = json.loads(proc.stdout)
     errors = [e["formattedMessage"] for e in out.get("errors", []) if e["severity"] == "error"]
     if errors:
