@@ -87,6 +87,8 @@ demo: setup
 # static analysis (each finding fixed or accepted with its reason in docs/STATIC_ANALYSIS.md).
 # mamushi pins click==8.1.3, which ape's click>=8.1.6 excludes: installed without its pins.
 VYPER_SOURCES := contracts interfaces
+# The contracts whose interfaces/I<name>.vyi carry every stub's NatSpec (tools/interface_natspec.py).
+DEPLOYABLES := AccessStaking CapsuleRegistry IdentityRegistry LicenseManager Reputation RoyaltyRouter UsageMeter
 MAMUSHI := mamushi -l 120
 
 $(VENV)/.mamushi: | $(VENV)/.installed
@@ -98,6 +100,7 @@ lint: $(VENV)/.installed $(VENV)/.mamushi
 	ruff format --check .
 	$(MAMUSHI) --check $(VYPER_SOURCES)
 	python tools/natrix_check.py
+	python tools/interface_natspec.py --check $(DEPLOYABLES)
 
 format: $(VENV)/.installed $(VENV)/.mamushi
 	ruff check --fix .

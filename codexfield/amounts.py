@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation, localcontext
-from typing import Any, Mapping
+from typing import Any
 
 
 class AmountError(ValueError):

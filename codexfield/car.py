@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 import dag_cbor
 from multiformats import CID
@@ -145,7 +146,7 @@ class CarReader:
             self._fh.close()
             raise
 
-    def __enter__(self) -> "CarReader":
+    def __enter__(self) -> CarReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -163,8 +164,10 @@ class CarReader:
         except Exception as exc:
             raise CarError(f"{self.path} is not a CAR file (bad header: {exc})") from None
         if not isinstance(header, dict) or header.get("version") != 1:
-            raise CarError(f"{self.path} is not a CARv1 file (header version {header.get('version') if isinstance(header, dict) else '?'}); "
-                           "convert a CARv2 with 'car convert' or re-export it as CARv1")
+            raise CarError(
+                f"{self.path} is not a CARv1 file (header version {header.get('version') if isinstance(header, dict) else '?'}); "
+                "convert a CARv2 with 'car convert' or re-export it as CARv1"
+            )
         roots = header.get("roots")
         if not isinstance(roots, list) or not all(isinstance(r, CID) for r in roots):
             raise CarError(f"{self.path}: the CAR header's roots are not a list of CIDs")
@@ -189,7 +192,9 @@ class CarReader:
                 raise CarError(f"{self.path}: the block at byte {start} is shorter than its CID")
             fh.seek(section + length)
             if fh.tell() > os.fstat(fh.fileno()).st_size:
-                raise CarError(f"{self.path} is truncated: the block {parse_cid(cid)} at byte {start} runs past the end")
+                raise CarError(
+                    f"{self.path} is truncated: the block {parse_cid(cid)} at byte {start} runs past the end"
+                )
             if raw not in self._index:
                 self._index[raw] = (section + len(raw), data_len)
                 self.order.append(parse_cid(cid))

@@ -35,7 +35,9 @@ class CapsuleState(IntEnum):
 Reject = IntEnum(  # noqa: N816 - built from the one reason table (codexfield/reasons.py)
     "Reject", [(r.name, r.code) for r in REASONS], module=__name__
 )
-Reject.__doc__ = "Reason codes of `UsageMeter.VoucherRejected` and LicenseManager usage statuses (codexfield/reasons.py)."
+Reject.__doc__ = (
+    "Reason codes of `UsageMeter.VoucherRejected` and LicenseManager usage statuses (codexfield/reasons.py)."
+)
 
 
 class Revocation(IntFlag):

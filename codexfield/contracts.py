@@ -32,8 +32,15 @@ ENV = "CODEXFIELD_CONTRACT_TYPES"
 
 # Contracts of the system, the test token deploy.py uses on local chains, and a plain ERC-20
 # (built by the generator from Vyper's own IERC20 + IERC20Detailed interfaces).
-SYSTEM = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
-          "Reputation"]
+SYSTEM = [
+    "IdentityRegistry",
+    "CapsuleRegistry",
+    "LicenseManager",
+    "RoyaltyRouter",
+    "UsageMeter",
+    "AccessStaking",
+    "Reputation",
+]
 EXTRA = ["MockERC20", "GovernanceTimelock"]
 ERC20 = "ERC20"
 
@@ -59,8 +66,10 @@ def source() -> Path:
             raise ContractTypesError(f"no compiled contracts at {BUILD}; run 'ape compile' (or 'make setup') in {ROOT}")
         return BUILD
     if not PACKAGE_DATA.is_file():
-        raise ContractTypesError(f"this codexfield install has no {PACKAGE_DATA.name}; reinstall the wheel "
-                                 f"(built with 'make wheel') or set {ENV}")
+        raise ContractTypesError(
+            f"this codexfield install has no {PACKAGE_DATA.name}; reinstall the wheel "
+            f"(built with 'make wheel') or set {ENV}"
+        )
     return PACKAGE_DATA
 
 
@@ -132,8 +141,9 @@ def erc20_abi() -> list[dict[str, Any]]:
     folder = Path(vyper.__file__).parent / "builtins" / "interfaces"
     seen: dict[str, dict[str, Any]] = {}
     for vyi in ("IERC20.vyi", "IERC20Detailed.vyi"):
-        out = subprocess.run([sys.executable, "-m", "vyper", "-f", "abi", str(folder / vyi)],
-                             check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "vyper", "-f", "abi", str(folder / vyi)], check=True, capture_output=True, text=True
+        )
         for item in json.loads(out.stdout):
             seen.setdefault(f"{item['type']}:{item.get('name')}", item)
     return list(seen.values())

@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from eth_account import Account
 
@@ -83,10 +84,11 @@ class Actors:
     reporters: list[Any]
 
     @classmethod
-    def from_test_accounts(cls, accounts: Any) -> "Actors":
+    def from_test_accounts(cls, accounts: Any) -> Actors:
         a = list(accounts)
-        return cls(deployer=a[0], dataset_owner=a[1], model_owner=a[2], consumer=a[3], node=a[4],
-                   reporters=[a[5], a[8], a[9]])
+        return cls(
+            deployer=a[0], dataset_owner=a[1], model_owner=a[2], consumer=a[3], node=a[4], reporters=[a[5], a[8], a[9]]
+        )
 
 
 @dataclass
@@ -150,8 +152,16 @@ def sample_texts(n: int) -> list[str]:
     return out
 
 
-def run_flow(actors: Actors, *, calls: int = 100, workdir: str | Path, log: Callable[[str], None] = print,
-             prices: Prices | None = None, probe_rounds: int = 4, max_age_s: float = 2.0) -> FlowResult:
+def run_flow(
+    actors: Actors,
+    *,
+    calls: int = 100,
+    workdir: str | Path,
+    log: Callable[[str], None] = print,
+    prices: Prices | None = None,
+    probe_rounds: int = 4,
+    max_age_s: float = 2.0,
+) -> FlowResult:
     """Run the whole flow (see the module docstring); node and keeper logs go to WORKDIR/keepers.log."""
     prices = prices or Prices()
     work = Path(workdir)
@@ -181,8 +191,17 @@ def _file_log(path: Path) -> logging.Handler:
     return handler
 
 
-def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None], prices: Prices, probe_rounds: int,
-              max_age_s: float, t_start: float, timings: dict[str, float]) -> FlowResult:
+def _run_flow(
+    actors: Actors,
+    calls: int,
+    work: Path,
+    log: Callable[[str], None],
+    prices: Prices,
+    probe_rounds: int,
+    max_age_s: float,
+    t_start: float,
+    timings: dict[str, float],
+) -> FlowResult:
     from ape import chain, project
 
     def lap(name: str, t0: float) -> float:
@@ -192,8 +211,11 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
     # 1. Deploy ----------------------------------------------------------------------------
     t = time.perf_counter()
     log("[1/8] deploying and wiring the contracts")
-    book = deploy_system(actors.deployer, DeployConfig(test_tokens=True, reporters=[r.address for r in actors.reporters]),
-                         log=lambda s: None)
+    book = deploy_system(
+        actors.deployer,
+        DeployConfig(test_tokens=True, reporters=[r.address for r in actors.reporters]),
+        log=lambda s: None,
+    )
     c = _contracts(project, book)
     identity, registry, lm = c["IdentityRegistry"], c["CapsuleRegistry"], c["LicenseManager"]
     router, staking, meter = c["RoyaltyRouter"], c["AccessStaking"], c["UsageMeter"]
@@ -206,8 +228,13 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
     # 2. DIDs ------------------------------------------------------------------------------
     log("[2/8] DIDs: creator profiles, the consumer's sigAuth hot key")
     for who, label in ((actors.dataset_owner, "dataset curator"), (actors.model_owner, "model builder")):
-        identity.setAttribute(who.address, attribute_name("did/svc/CodexFieldProfile"),
-                              f"codexfield:{label}".encode(), 365 * DAY, sender=who)
+        identity.setAttribute(
+            who.address,
+            attribute_name("did/svc/CodexFieldProfile"),
+            f"codexfield:{label}".encode(),
+            365 * DAY,
+            sender=who,
+        )
     hot = Account.create()
     identity.addDelegate(actors.consumer.address, SIG_AUTH, hot.address, 30 * DAY, sender=actors.consumer)
     assert identity.validDelegate(actors.consumer.address, SIG_AUTH, hot.address)
@@ -222,8 +249,11 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
     write_manifest(ds, ds_dir / "capsule.manifest.json")
     store.put(ds.canonical)
     dataset_id = registry.mint(ds.kind_id, ds.content_hash, [], [], "", sender=actors.dataset_owner).return_value
-    ds_lic = compile_ldl(DATASET_LICENSE.format(capsule=dataset_id, upfront=prices.dataset_upfront, text="d5" * 32),
-                         chain_id=chain.chain_id, token_list=tokens)
+    ds_lic = compile_ldl(
+        DATASET_LICENSE.format(capsule=dataset_id, upfront=prices.dataset_upfront, text="d5" * 32),
+        chain_id=chain.chain_id,
+        token_list=tokens,
+    )
     dataset_terms = publish_terms(lm, ds_lic.terms, actors.dataset_owner)
 
     # 4. Derivative credential, training, model capsule --------------------------------------
@@ -238,11 +268,16 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
     md = pack(model_dir)
     write_manifest(md, model_dir / "capsule.manifest.json")
     store.put(md.canonical)
-    model_id = registry.mint(md.kind_id, md.content_hash, [(dataset_id, 2_000)], [deriv_cred], "",
-                             sender=actors.model_owner).return_value
-    m_lic = compile_ldl(MODEL_LICENSE.format(capsule=model_id, price=prices.model_price, upfront=prices.model_upfront,
-                                             meter=METER_NAME, text="a1" * 32), chain_id=chain.chain_id,
-                        token_list=tokens)
+    model_id = registry.mint(
+        md.kind_id, md.content_hash, [(dataset_id, 2_000)], [deriv_cred], "", sender=actors.model_owner
+    ).return_value
+    m_lic = compile_ldl(
+        MODEL_LICENSE.format(
+            capsule=model_id, price=prices.model_price, upfront=prices.model_upfront, meter=METER_NAME, text="a1" * 32
+        ),
+        chain_id=chain.chain_id,
+        token_list=tokens,
+    )
     model_terms = publish_terms(lm, m_lic.terms, actors.model_owner)
     t = lap("capsules", t)
 
@@ -258,9 +293,16 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
     # 6. Node: gateway, registration ----------------------------------------------------------
     log("[6/8] node: gateway on 127.0.0.1, stake, registration")
     cdx.mint(actors.node, prices.stake, sender=deployer)
-    gateway = Gateway(capsule_id=model_id, model=model, account=actors.node, contracts=c,
-                      store=NodeStore(work / "node" / "state.sqlite"), price_per_mu=prices.node_price,
-                      batch_size=32, max_age_s=max_age_s)
+    gateway = Gateway(
+        capsule_id=model_id,
+        model=model,
+        account=actors.node,
+        contracts=c,
+        store=NodeStore(work / "node" / "state.sqlite"),
+        price_per_mu=prices.node_price,
+        batch_size=32,
+        max_age_s=max_age_s,
+    )
     server = GatewayServer(gateway, "127.0.0.1", 0).start()
     settler = finalizer = None
     try:
@@ -270,17 +312,26 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
         # Stake counts from the epoch after registration: serve in the next epoch.
         served_epoch = int(staking.current_epoch()) + 1
         _set_time(chain, genesis + served_epoch * epoch_len + 1)
-        probers = [Prober(staking, r, KeeperState(work / "keepers" / f"prober-{i}.sqlite"), probes=3, timeout=2.0)
-                   for i, r in enumerate(actors.reporters)]
-        settler = Settler(router, registry, deployer, KeeperState(work / "keepers" / "settler.sqlite"),
-                          start_block=book.block, batch_size=64)
+        probers = [
+            Prober(staking, r, KeeperState(work / "keepers" / f"prober-{i}.sqlite"), probes=3, timeout=2.0)
+            for i, r in enumerate(actors.reporters)
+        ]
+        settler = Settler(
+            router,
+            registry,
+            deployer,
+            KeeperState(work / "keepers" / "settler.sqlite"),
+            start_block=book.block,
+            batch_size=64,
+        )
         finalizer = Finalizer(staking, meter, deployer, KeeperState(work / "keepers" / "finalizer.sqlite"), page=64)
         t = lap("setup", t)
 
         # 7. Serve ------------------------------------------------------------------------------
         log(f"[7/8] serving {calls} invocations over HTTP ({server.url})")
-        ledger = ConsumerLedger(work / "consumer" / "ledger.sqlite", Domain.of(meter), hot.key,
-                                payer=actors.consumer.address)
+        ledger = ConsumerLedger(
+            work / "consumer" / "ledger.sqlite", Domain.of(meter), hot.key, payer=actors.consumer.address
+        )
         client = NodeClient(server.url, ledger)
         before = balances(usdc, c, actors, dataset_id, model_id)
         texts = sample_texts(calls)
@@ -314,7 +365,9 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
 
     # Claims (pull payments).
     claimed = {
-        "dataset_owner": int(router.claim(dataset_id, usdc, actors.dataset_owner, sender=actors.dataset_owner).return_value),
+        "dataset_owner": int(
+            router.claim(dataset_id, usdc, actors.dataset_owner, sender=actors.dataset_owner).return_value
+        ),
         "model_owner": int(router.claim(model_id, usdc, actors.model_owner, sender=actors.model_owner).return_value),
         "node_usage": int(meter.claim_node(usdc, actors.node, sender=actors.node).return_value),
     }
@@ -330,12 +383,32 @@ def _run_flow(actors: Actors, calls: int, work: Path, log: Callable[[str], None]
 
     timings["total"] = round(time.perf_counter() - t_start, 2)
     return FlowResult(
-        book=book, contracts=c, usdc=usdc, dataset_id=int(dataset_id), model_id=int(model_id),
-        dataset_terms=int(dataset_terms), model_terms=int(model_terms), derivative_credential=int(deriv_cred),
-        credential=int(credential), hot_key=hot.address, node_url=server.url, calls=calls, mu_per_call=mus,
-        predictions=preds, model_accuracy=float(model.metrics.get("accuracy", 0.0)), served_epoch=served_epoch,
-        timings=timings, claimed=claimed, before=before, after=after, scores=scores, fees_swept=fees,
-        indexer_url=indexer_url, dataset_cid=ds.cid, model_cid=md.cid, stake=prices.stake,
+        book=book,
+        contracts=c,
+        usdc=usdc,
+        dataset_id=int(dataset_id),
+        model_id=int(model_id),
+        dataset_terms=int(dataset_terms),
+        model_terms=int(model_terms),
+        derivative_credential=int(deriv_cred),
+        credential=int(credential),
+        hot_key=hot.address,
+        node_url=server.url,
+        calls=calls,
+        mu_per_call=mus,
+        predictions=preds,
+        model_accuracy=float(model.metrics.get("accuracy", 0.0)),
+        served_epoch=served_epoch,
+        timings=timings,
+        claimed=claimed,
+        before=before,
+        after=after,
+        scores=scores,
+        fees_swept=fees,
+        indexer_url=indexer_url,
+        dataset_cid=ds.cid,
+        model_cid=md.cid,
+        stake=prices.stake,
     )
 
 
@@ -382,8 +455,15 @@ def node_scores(staking: Any, node: str) -> list[dict]:
     out = []
     for ev in staking.EpochScored.range(0, chain.blocks.head.number + 1):
         if str(ev.node).lower() == node.lower():
-            out.append({"epoch": int(ev.epoch), "quality": int(ev.quality), "reliability": int(ev.reliability),
-                        "weight": int(ev.weight), "strikes": int(ev.strikes)})
+            out.append(
+                {
+                    "epoch": int(ev.epoch),
+                    "quality": int(ev.quality),
+                    "reliability": int(ev.reliability),
+                    "weight": int(ev.weight),
+                    "strikes": int(ev.strikes),
+                }
+            )
     return out
 
 
@@ -407,27 +487,42 @@ def print_summary(r: FlowResult, actors: Actors, console: Any = None) -> None:
     for col in ("capsule", "kind", "owner (DID)", "content (CID)", "licence"):
         cat.add_column(col, overflow="fold")
     ds_terms, m_terms = lm.terms(r.dataset_terms), lm.terms(r.model_terms)
-    cat.add_row(f"#{r.dataset_id} eip155:{chain_id}/erc721:{reg}/{r.dataset_id}", "dataset",
-                did_for(actors.dataset_owner.address, chain_id), r.dataset_cid,
-                f"terms {r.dataset_terms}: upfront {_units(ds_terms.upfront_fee)} USDC, derivatives pay "
-                f"{ds_terms.derivative_share_bps / 100:.0f}%")
-    cat.add_row(f"#{r.model_id} eip155:{chain_id}/erc721:{reg}/{r.model_id}", "model",
-                did_for(actors.model_owner.address, chain_id), r.model_cid,
-                f"terms {r.model_terms}: {_units(m_terms.price_per_mu)} USDC/MU + upfront "
-                f"{_units(m_terms.upfront_fee)} USDC; allows {', '.join(scopes.names_of(int(m_terms.scope)))}")
+    cat.add_row(
+        f"#{r.dataset_id} eip155:{chain_id}/erc721:{reg}/{r.dataset_id}",
+        "dataset",
+        did_for(actors.dataset_owner.address, chain_id),
+        r.dataset_cid,
+        f"terms {r.dataset_terms}: upfront {_units(ds_terms.upfront_fee)} USDC, derivatives pay "
+        f"{ds_terms.derivative_share_bps / 100:.0f}%",
+    )
+    cat.add_row(
+        f"#{r.model_id} eip155:{chain_id}/erc721:{reg}/{r.model_id}",
+        "model",
+        did_for(actors.model_owner.address, chain_id),
+        r.model_cid,
+        f"terms {r.model_terms}: {_units(m_terms.price_per_mu)} USDC/MU + upfront "
+        f"{_units(m_terms.upfront_fee)} USDC; allows {', '.join(scopes.names_of(int(m_terms.scope)))}",
+    )
     console.print(cat)
     parents = registry.parents(r.model_id)
-    console.print(f"Lineage: model #{r.model_id} ← " + ", ".join(
-        f"dataset #{p.capsule_id} ({p.share_bps / 100:.0f}% of all revenue, via derivative credential "
-        f"#{r.derivative_credential})" for p in parents))
+    console.print(
+        f"Lineage: model #{r.model_id} ← "
+        + ", ".join(
+            f"dataset #{p.capsule_id} ({p.share_bps / 100:.0f}% of all revenue, via derivative credential "
+            f"#{r.derivative_credential})"
+            for p in parents
+        )
+    )
 
     total_mu = sum(r.mu_per_call)
     labels: dict[str, int] = {}
     for p in r.predictions:
         labels[p["label"]] = labels.get(p["label"], 0) + 1
-    console.print(f"Usage: {r.calls} invocations over HTTP at {r.node_url}, {total_mu} MU "
-                  f"({METER_NAME}), credential #{r.credential}, vouchers signed by the hot key {r.hot_key} "
-                  f"(sigAuth delegate); predictions {labels}; model held-out accuracy {r.model_accuracy:.2%}")
+    console.print(
+        f"Usage: {r.calls} invocations over HTTP at {r.node_url}, {total_mu} MU "
+        f"({METER_NAME}), credential #{r.credential}, vouchers signed by the hot key {r.hot_key} "
+        f"(sigAuth delegate); predictions {labels}; model held-out accuracy {r.model_accuracy:.2%}"
+    )
     for p in r.predictions[:3]:
         console.print(f"  “{p['input'][:70]}” → {p['label']} ({p['confidence']:.3f})")
 
@@ -436,20 +531,31 @@ def print_summary(r: FlowResult, actors: Actors, console: Any = None) -> None:
     earn.add_column("amount", justify="right")
     earn.add_column("from")
     b, a = r.before, r.after
-    earn.add_row("dataset owner", _units(r.claimed["dataset_owner"]), "upfront of the derivative credential + 20% of the model's revenue")
+    earn.add_row(
+        "dataset owner",
+        _units(r.claimed["dataset_owner"]),
+        "upfront of the derivative credential + 20% of the model's revenue",
+    )
     earn.add_row("model owner", _units(r.claimed["model_owner"]), "consumer's upfront + 80% of metered licence revenue")
     earn.add_row("node", _units(r.claimed["node_usage"]), "node price per MU (after the protocol fee)")
     earn.add_row("node (PoA reward)", _units(r.claimed["node_rewards"]), f"epoch {r.served_epoch} reward pool")
     earn.add_row("protocol fee", _units(r.fees_swept), "2% of every metered charge → PoA reward pool")
-    earn.add_row("consumer spent (escrow)", _units(b["escrow"] - a["escrow"]), f"{total_mu} MU × (licence + node price)")
+    earn.add_row(
+        "consumer spent (escrow)", _units(b["escrow"] - a["escrow"]), f"{total_mu} MU × (licence + node price)"
+    )
     console.print(earn)
 
     sc = Table(title="Proof of Access", caption=f"node {actors.node.address}, stake {r.stake / 10**18:,.0f} CDX")
     for col in ("epoch", "quality", "reliability", "weight", "strikes"):
         sc.add_column(col, justify="right")
     for s in r.scores:
-        sc.add_row(str(s["epoch"]), f"{s['quality'] / WAD:.4f}", f"{s['reliability'] / WAD:.4f}", f"{s['weight']:.3e}",
-                   str(s["strikes"]))
+        sc.add_row(
+            str(s["epoch"]),
+            f"{s['quality'] / WAD:.4f}",
+            f"{s['reliability'] / WAD:.4f}",
+            f"{s['weight']:.3e}",
+            str(s["strikes"]),
+        )
     console.print(sc)
     if r.indexer_url:
         console.print(f"Indexer API: {r.indexer_url}")

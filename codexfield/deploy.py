@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from codexfield import deployments
 from codexfield.deployments import AddressBook
@@ -43,7 +44,7 @@ class DeployConfig:
     settlement_window: int = 86400  # a voucher is payable for 1 day after its issued_at
     withdrawal_thaw: int = 3 * 86400  # escrow thaw (> settlement_window)
     protocol_fee_bps: int = 200  # 2% of every metered charge feeds the PoA reward pool
-    poa: "Params | None" = None  # AccessStaking parameters (codexfield.poa.Params defaults)
+    poa: Params | None = None  # AccessStaking parameters (codexfield.poa.Params defaults)
     test_tokens: bool = False  # deploy MockERC20 USDC (6) and CDX (18) first (local chains)
     stake_token: str | None = None  # existing staking token (testnets)
     reward_token: str | None = None  # existing reward/payment token, e.g. USDC (testnets)
@@ -576,9 +577,13 @@ def deploy_system(
     # cannot follow it and is deployed anew too.
     if not is_deployed(book.contracts.get("UsageMeter"), d.project.UsageMeter.contract_type):
         d.fresh.add("UsageMeter (missing)")
-    c["LicenseManager"] = d.contract("LicenseManager", _addr(registry), me, config.settlement_window,
-                                     deps=("CapsuleRegistry", "RoyaltyRouter", "IdentityRegistry", "AccessStaking",
-                                           "UsageMeter (missing)"))
+    c["LicenseManager"] = d.contract(
+        "LicenseManager",
+        _addr(registry),
+        me,
+        config.settlement_window,
+        deps=("CapsuleRegistry", "RoyaltyRouter", "IdentityRegistry", "AccessStaking", "UsageMeter (missing)"),
+    )
     # (dry run with a new AccessStaking: the meter's estimate uses genesis 0.)
     c["UsageMeter"] = d.contract(
         "UsageMeter",
@@ -610,8 +615,11 @@ def deploy_system(
     table = expected_roles(config, admin, addresses)
     book.roles = table
     book.deployer = me
-    book.settings = {"treasury": treasury, "protocol_fee_bps": config.protocol_fee_bps,
-                     "reporters": list(config.reporters)}
+    book.settings = {
+        "treasury": treasury,
+        "protocol_fee_bps": config.protocol_fee_bps,
+        "reporters": list(config.reporters),
+    }
     handover(d, c, table, me)
     if not config.reporters:
         log(
@@ -682,8 +690,14 @@ def verify(book: AddressBook, log: Callable[[str], None] = print) -> list[str]:
 
     log("wiring:")
     settings = book.settings or {}
-    system = System(None, c, book.tokens, settings.get("treasury", ""), int(settings.get("protocol_fee_bps", 0)),
-                    list(settings.get("reporters", [])))
+    system = System(
+        None,
+        c,
+        book.tokens,
+        settings.get("treasury", ""),
+        int(settings.get("protocol_fee_bps", 0)),
+        list(settings.get("reporters", [])),
+    )
     for cname, wire in WIRING.items():
         try:
             steps = wire(system)
@@ -749,7 +763,7 @@ WIRED_GROUP: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _drop_stale_wired_group(d: "Deployer", book: AddressBook, log: Callable[[str], None]) -> None:
+def _drop_stale_wired_group(d: Deployer, book: AddressBook, log: Callable[[str], None]) -> None:
     """Wiring is once and for ever: when a member of the wired group must be deployed anew (its
     code is missing) while another member is already wired, or a member is wired to something
     other than the book's contract, the wired members can never follow. Then the whole group
@@ -765,7 +779,8 @@ def _drop_stale_wired_group(d: "Deployer", book: AddressBook, log: Callable[[str
     wired = {n: t for n, t in wired_to.items() if any(a != ZERO_ADDRESS for a in t.values())}
     mismatch = any(
         a != ZERO_ADDRESS and (not present[target] or a.lower() != str(book.contracts[target]).lower())
-        for links in wired.values() for target, a in links.items()
+        for links in wired.values()
+        for target, a in links.items()
     )
     if wired and (mismatch or not all(present.values())):
         stale = [n for n in (*WIRED_GROUP, "Reputation") if n in book.contracts]

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDRESS_BOOK_ENV = "CODEXFIELD_ADDRESS_BOOK"
@@ -150,8 +151,10 @@ def current() -> AddressBook:
     provider = networks.provider
     book = load(provider.network.ecosystem.name, provider.network.name)
     if book.chain_id != provider.chain_id:
-        raise AddressBookError(f"{book.path} is for chain {book.chain_id}, but the connected network "
-                               f"{provider.network.ecosystem.name}:{provider.network.name} is chain {provider.chain_id}")
+        raise AddressBookError(
+            f"{book.path} is for chain {book.chain_id}, but the connected network "
+            f"{provider.network.ecosystem.name}:{provider.network.name} is chain {provider.chain_id}"
+        )
     return book
 
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
@@ -101,8 +102,10 @@ def standard_abi(abi: Iterable[dict]) -> list[dict]:
     for item in abi:
         item = dict(item)
         if item.get("type") == "function":
-            item["inputs"] = [{**i, "name": VYPER_INPUT_RENAMES.get(i.get("name", ""), i.get("name", ""))}
-                              for i in item.get("inputs", [])]
+            item["inputs"] = [
+                {**i, "name": VYPER_INPUT_RENAMES.get(i.get("name", ""), i.get("name", ""))}
+                for i in item.get("inputs", [])
+            ]
         out.append(item)
     return out
 
@@ -191,12 +194,22 @@ class RegistryEvent:
 
     @classmethod
     def delegate_changed(
-        cls, delegate_type: str, delegate: str, valid_to: int, block_number: int, previous_change: int = 0,
+        cls,
+        delegate_type: str,
+        delegate: str,
+        valid_to: int,
+        block_number: int,
+        previous_change: int = 0,
         log_index: int = 0,
     ):
         return cls(
-            EVENT_DELEGATE, block_number, previous_change, log_index,
-            delegate_type=delegate_type, delegate=to_checksum_address(delegate), valid_to=valid_to,
+            EVENT_DELEGATE,
+            block_number,
+            previous_change,
+            log_index,
+            delegate_type=delegate_type,
+            delegate=to_checksum_address(delegate),
+            valid_to=valid_to,
         )
 
     @classmethod
@@ -208,7 +221,7 @@ class RegistryEvent:
         )
 
     @classmethod
-    def from_log(cls, log: Any) -> "RegistryEvent":
+    def from_log(cls, log: Any) -> RegistryEvent:
         """Decode an ape `ContractLog` of one of the three registry events."""
         args = dict(log.event_arguments)
         block, index, prev = int(log.block_number), int(log.log_index), int(args["previousChange"])
@@ -252,11 +265,9 @@ def parse_did(did: str) -> ParsedDID:
     text, _, query_text = text.partition("?")
     if not text.startswith("did:ethr:"):
         raise DIDError(f"{did!r} is not a did:ethr DID; expected did:ethr:<chainId hex>:<address>")
-    match = _IDENTIFIER.match(text[len("did:ethr:"):])
+    match = _IDENTIFIER.match(text[len("did:ethr:") :])
     if not match:
-        raise DIDError(
-            f"{did!r} does not end in a 0x-address (40 hex digits) or compressed public key (66 hex digits)"
-        )
+        raise DIDError(f"{did!r} does not end in a 0x-address (40 hex digits) or compressed public key (66 hex digits)")
     network = match.group(1)[:-1] if match.group(1) else None
     ident = match.group(2)
     public_key = None
@@ -492,7 +503,7 @@ def _events_at(contract: Any, address: str, block: int) -> list[RegistryEvent]:
 
 
 def _iso(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -39,52 +39,133 @@ Limit = int | str | None  # a gas bound, "anchor" (≤ the probe's measured anch
 # An anchor row is another protocol's contract measured by tests/gas on the same anvil
 # (tests/gas/anchors/); the table prints its figure and the ratio beside the row it anchors.
 TARGETS: list[tuple[str, str, list[tuple[str, str, Limit]], str, dict[str, str]]] = [
-    ("mint a capsule with 2 parents", "≤ 150k", [("capsule", "CapsuleRegistry.mint (2 parents)", 150_000)],
-     "owner path: the minter owns both parents", {"CapsuleRegistry.mint (2 parents)": f"{OZ}: mint, 46-char CIDv0 URI, later"}),
-    ("mint with 2 parents through derivative credentials (licensee path)", "≤ 150k",
-     [("capsule", "CapsuleRegistry.mint (2 parents, licensee path, minter's first capsule)", 150_000),
-      ("capsule", "CapsuleRegistry.mint (2 parents, licensee path, later)", 150_000)], "",
-     {"CapsuleRegistry.mint (2 parents, licensee path, minter's first capsule)":
-      f"{OZ}: mint, 46-char CIDv0 URI, receiver's first token",
-      "CapsuleRegistry.mint (2 parents, licensee path, later)": f"{OZ}: mint, 46-char CIDv0 URI, later"}),
-    ("purchase a credential", "≤ 120k",
-     [("license", "license.purchase (upfront fee via mock sink; sink and holder already hold)", 120_000),
-      ("license", "license.purchase (upfront fee; holder's first credential)", 120_000)], "", {}),
-    ("ingest, per voucher (batch of 32, warm channels, distinct consumers)", "≤ 30k amortized",
-     [("meter", "UsageMeter.ingest per voucher, warm, batch of 32, distinct consumers", 30_000)],
-     "Livepeer: 190k–300k per winning ticket; Graph TAP: one RAV per transaction (here: up to 64 vouchers)", {}),
-    ("ingest, per settled call (1,000 calls per voucher)", "≤ 40 per call",
-     [("meter", "UsageMeter.ingest per settled call (1,000 calls/voucher, warm batch of 32)", 40),
-      ("meter", "UsageMeter.ingest per 1,000 settled calls (one voucher of 1,000 calls, warm batch of 32)", 40_000)],
-     "Livepeer: one ticket redemption per payment", {}),
-    ("settle one voucher alone (warm channel)", "≤ 80k",
-     [("meter", "UsageMeter.ingest, one voucher alone (warm channel)", 80_000)],
-     "The Graph TAP v1 `Escrow.redeem` 114,832 (cited; its contracts are not on the npm registry, so not measured here)",
-     {}),
-    ("credit revenue, every path", "≤ 10k beyond the token transfer",
-     [("royalty", "credit (hot path: batched, per credit)", 10_000),
-      ("royalty", "credit (single call, all slots cold)", 10_000),
-      ("royalty", "credit (single call, after the owner claimed)", 10_000)], "", {}),
-    ("propagate one hop, K parents", "≤ 15k + 6k·K",
-     [("royalty", "propagate one hop, 1 parent (warm)", 21_000),
-      ("royalty", "propagate one hop, 2 parents (warm)", 27_000),
-      ("royalty", "propagate one hop, 8 parents (warm)", 63_000)], "", {}),
-    ("propagate after the parents claimed, per extra parent", f"≤ {SPLITMAIN} per extra recipient",
-     [("royalty", "propagate, per extra parent (after the parents claimed)", "anchor")], "",
-     {"propagate, per extra parent (after the parents claimed)":
-      f"{SPLITMAIN}: distributeERC20 per extra recipient, warm (1 wei left)"}),
-    ("claim", "≤ 60k incl. the transfer",
-     [("royalty", "claim (propagated vault, whole tx incl. transfer)", 60_000)], "", {}),
-    ("royalty full cycle per recipient (pay + hop + every recipient claims), steady", f"≤ 1.0× {SPLITMAIN}",
-     [("royalty", "full royalty cycle per recipient, K=2 (steady state: pay + hop + every recipient claims)", "anchor"),
-      ("royalty", "full royalty cycle per recipient, K=8 (steady state: pay + hop + every recipient claims)", "anchor")],
-     "", {"full royalty cycle per recipient, K=2 (steady state: pay + hop + every recipient claims)":
-          f"{SPLITMAIN}: full cycle per recipient, K=2 (steady state)",
-          "full royalty cycle per recipient, K=8 (steady state: pay + hop + every recipient claims)":
-          f"{SPLITMAIN}: full cycle per recipient, K=8 (steady state)"}),
-    ("finalize epoch, per node", "≤ 40k",
-     [("poa", "finalize_epoch, per node (3 reports + usage meter, page of 32)", 40_000),
-      ("poa", "finalize_epoch, per node (steady state, settles previous reward)", 40_000)], "", {}),
+    (
+        "mint a capsule with 2 parents",
+        "≤ 150k",
+        [("capsule", "CapsuleRegistry.mint (2 parents)", 150_000)],
+        "owner path: the minter owns both parents",
+        {"CapsuleRegistry.mint (2 parents)": f"{OZ}: mint, 46-char CIDv0 URI, later"},
+    ),
+    (
+        "mint with 2 parents through derivative credentials (licensee path)",
+        "≤ 150k",
+        [
+            ("capsule", "CapsuleRegistry.mint (2 parents, licensee path, minter's first capsule)", 150_000),
+            ("capsule", "CapsuleRegistry.mint (2 parents, licensee path, later)", 150_000),
+        ],
+        "",
+        {
+            "CapsuleRegistry.mint (2 parents, licensee path, minter's first capsule)": f"{OZ}: mint, 46-char CIDv0 URI, receiver's first token",
+            "CapsuleRegistry.mint (2 parents, licensee path, later)": f"{OZ}: mint, 46-char CIDv0 URI, later",
+        },
+    ),
+    (
+        "purchase a credential",
+        "≤ 120k",
+        [
+            ("license", "license.purchase (upfront fee via mock sink; sink and holder already hold)", 120_000),
+            ("license", "license.purchase (upfront fee; holder's first credential)", 120_000),
+        ],
+        "",
+        {},
+    ),
+    (
+        "ingest, per voucher (batch of 32, warm channels, distinct consumers)",
+        "≤ 30k amortized",
+        [("meter", "UsageMeter.ingest per voucher, warm, batch of 32, distinct consumers", 30_000)],
+        "Livepeer: 190k–300k per winning ticket; Graph TAP: one RAV per transaction (here: up to 64 vouchers)",
+        {},
+    ),
+    (
+        "ingest, per settled call (1,000 calls per voucher)",
+        "≤ 40 per call",
+        [
+            ("meter", "UsageMeter.ingest per settled call (1,000 calls/voucher, warm batch of 32)", 40),
+            (
+                "meter",
+                "UsageMeter.ingest per 1,000 settled calls (one voucher of 1,000 calls, warm batch of 32)",
+                40_000,
+            ),
+        ],
+        "Livepeer: one ticket redemption per payment",
+        {},
+    ),
+    (
+        "settle one voucher alone (warm channel)",
+        "≤ 80k",
+        [("meter", "UsageMeter.ingest, one voucher alone (warm channel)", 80_000)],
+        "The Graph TAP v1 `Escrow.redeem` 114,832 (cited; its contracts are not on the npm registry, so not measured here)",
+        {},
+    ),
+    (
+        "credit revenue, every path",
+        "≤ 10k beyond the token transfer",
+        [
+            ("royalty", "credit (hot path: batched, per credit)", 10_000),
+            ("royalty", "credit (single call, all slots cold)", 10_000),
+            ("royalty", "credit (single call, after the owner claimed)", 10_000),
+        ],
+        "",
+        {},
+    ),
+    (
+        "propagate one hop, K parents",
+        "≤ 15k + 6k·K",
+        [
+            ("royalty", "propagate one hop, 1 parent (warm)", 21_000),
+            ("royalty", "propagate one hop, 2 parents (warm)", 27_000),
+            ("royalty", "propagate one hop, 8 parents (warm)", 63_000),
+        ],
+        "",
+        {},
+    ),
+    (
+        "propagate after the parents claimed, per extra parent",
+        f"≤ {SPLITMAIN} per extra recipient",
+        [("royalty", "propagate, per extra parent (after the parents claimed)", "anchor")],
+        "",
+        {
+            "propagate, per extra parent (after the parents claimed)": f"{SPLITMAIN}: distributeERC20 per extra recipient, warm (1 wei left)"
+        },
+    ),
+    (
+        "claim",
+        "≤ 60k incl. the transfer",
+        [("royalty", "claim (propagated vault, whole tx incl. transfer)", 60_000)],
+        "",
+        {},
+    ),
+    (
+        "royalty full cycle per recipient (pay + hop + every recipient claims), steady",
+        f"≤ 1.0× {SPLITMAIN}",
+        [
+            (
+                "royalty",
+                "full royalty cycle per recipient, K=2 (steady state: pay + hop + every recipient claims)",
+                "anchor",
+            ),
+            (
+                "royalty",
+                "full royalty cycle per recipient, K=8 (steady state: pay + hop + every recipient claims)",
+                "anchor",
+            ),
+        ],
+        "",
+        {
+            "full royalty cycle per recipient, K=2 (steady state: pay + hop + every recipient claims)": f"{SPLITMAIN}: full cycle per recipient, K=2 (steady state)",
+            "full royalty cycle per recipient, K=8 (steady state: pay + hop + every recipient claims)": f"{SPLITMAIN}: full cycle per recipient, K=8 (steady state)",
+        },
+    ),
+    (
+        "finalize epoch, per node",
+        "≤ 40k",
+        [
+            ("poa", "finalize_epoch, per node (3 reports + usage meter, page of 32)", 40_000),
+            ("poa", "finalize_epoch, per node (steady state, settles previous reward)", 40_000),
+        ],
+        "",
+        {},
+    ),
 ]
 
 
@@ -118,8 +199,10 @@ def render_targets(all_rows: list[tuple[str, str, int, str]]) -> list[str]:
             met = "—" if gas is None or bound is None else ("✅" if gas <= bound else "❌")
             name = operation if i == 0 else ""
             label = op if several else ""
-            lines.append(f"| {name}{' — ' + label if label else ''} | {target if i == 0 else ''} | {shown} | {met} | "
-                         f"{'; '.join(parts)} |")
+            lines.append(
+                f"| {name}{' — ' + label if label else ''} | {target if i == 0 else ''} | {shown} | {met} | "
+                f"{'; '.join(parts)} |"
+            )
     return lines
 
 
@@ -129,8 +212,13 @@ def render(gas_dir: Path) -> str:
     lines += ["| area | operation | gas (anvil) | DESIGN §6 target / anchor |", "|---|---|---:|---|"]
     for area, op, gas, target in all_rows:
         lines.append(f"| {area} | {op} | {gas:,} | {target} |")
-    lines += ["", "_Regenerated by `make gas` from `tests/gas/` (`tx.gas_used` on anvil; each row asserts its "
-              "target, ❌ rows are the gas tests' open failures)._", "", END]
+    lines += [
+        "",
+        "_Regenerated by `make gas` from `tests/gas/` (`tx.gas_used` on anvil; each row asserts its "
+        "target, ❌ rows are the gas tests' open failures)._",
+        "",
+        END,
+    ]
     return "\n".join(lines)
 
 

@@ -30,11 +30,12 @@ import os
 import stat
 import sys
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Mapping
+from typing import Any, BinaryIO
 
 import rfc8785
 
@@ -101,8 +102,10 @@ def _explain(error) -> str:
     where = _where(error.absolute_path)
     keyword = error.validator
     if keyword == "pattern" and where.endswith(".path"):
-        return (f"{where}: {error.instance!r} is not a relative POSIX path "
-                "(no leading '/', no '.' or '..' segment, no '//', backslash or control character)")
+        return (
+            f"{where}: {error.instance!r} is not a relative POSIX path "
+            "(no leading '/', no '.' or '..' segment, no '//', backslash or control character)"
+        )
     if keyword == "pattern" and (where.endswith("sha256") or "sha256" in where):
         return f"{where}: {error.instance!r} is not 64 lower-case hex digits"
     if keyword == "pattern" and where.endswith(".cid"):
@@ -112,11 +115,10 @@ def _explain(error) -> str:
     if keyword == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extensions = "patternProperties" in error.schema
-        unknown = sorted(
-            k for k in error.instance if k not in allowed and not (extensions and str(k).startswith("x-"))
+        unknown = sorted(k for k in error.instance if k not in allowed and not (extensions and str(k).startswith("x-")))
+        return f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}" + (
+            " (or an 'x-...' extension key)" if extensions else ""
         )
-        return (f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
-                + (" (or an 'x-...' extension key)" if extensions else ""))
     if keyword == "const" and where == "schema_version":
         return f"schema_version: {error.instance!r} is not supported; this tool reads version {SCHEMA_VERSION}"
     return f"{where}: {error.message}"
@@ -135,7 +137,9 @@ def validate(manifest: Mapping[str, Any]) -> None:
                 problems.append(f"files: {p!r} is listed twice")
             seen.add(p)
         if paths != sorted(paths):
-            problems.append("files: not sorted by path (code point order); re-create the manifest with 'codexfield pack'")
+            problems.append(
+                "files: not sorted by path (code point order); re-create the manifest with 'codexfield pack'"
+            )
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         raise ManifestError("the manifest is invalid:\n  - " + "\n  - ".join(shown))
@@ -176,7 +180,9 @@ def parse_hash(value: str | bytes) -> bytes:
     try:
         raw = bytes.fromhex(hexpart)
     except ValueError:
-        raise ManifestError(f"{value!r} is not a content hash: give 64 hex digits (0x...) or a CID (bafkrei...)") from None
+        raise ManifestError(
+            f"{value!r} is not a content hash: give 64 hex digits (0x...) or a CID (bafkrei...)"
+        ) from None
     if len(raw) != 32:
         raise ManifestError(f"{value!r} is {len(raw)} bytes; a content hash is 32 bytes (64 hex digits)")
     return raw
@@ -188,7 +194,9 @@ def kind_name(kind: str | int | Kind) -> str:
         try:
             return Kind(kind).name.lower()
         except ValueError:
-            raise ManifestError(f"kind {kind} does not exist; kinds are 1..{len(Kind)}: {', '.join(KIND_NAMES)}") from None
+            raise ManifestError(
+                f"kind {kind} does not exist; kinds are 1..{len(Kind)}: {', '.join(KIND_NAMES)}"
+            ) from None
     text = str(kind).strip().lower().replace("-", "_").replace(" ", "_")
     if text.isdigit():
         return kind_name(int(text))
@@ -295,8 +303,9 @@ def hash_stream(stream: BinaryIO, bar=None, chunk: int = CHUNK) -> tuple[int, st
     return size, h.hexdigest()
 
 
-def hash_stream_cid(stream: BinaryIO, bar=None, chunk: int = CHUNK,
-                    emit: unixfs.Emit | None = None) -> tuple[int, str, unixfs.Node]:
+def hash_stream_cid(
+    stream: BinaryIO, bar=None, chunk: int = CHUNK, emit: unixfs.Emit | None = None
+) -> tuple[int, str, unixfs.Node]:
     """(size, sha256 hex, UnixFS root node) of a binary stream, in one pass; `emit(cid, block)`
     receives every UnixFS block (e.g. a `CarWriter`)."""
     h = hashlib.sha256()
@@ -324,7 +333,9 @@ def _hash_entry_node(entry: _Entry, bar, emit: unixfs.Emit | None = None) -> tup
             f"cannot read {entry.path}: permission denied; make it readable (chmod u+r) or move it out of the directory"
         ) from None
     except FileNotFoundError:
-        raise PackError(f"{entry.path} disappeared while packing; run pack again when the directory is stable") from None
+        raise PackError(
+            f"{entry.path} disappeared while packing; run pack again when the directory is stable"
+        ) from None
     except OSError as exc:
         raise PackError(f"cannot read {entry.path}: {exc.strerror}") from None
     if size != entry.size:
@@ -332,8 +343,9 @@ def _hash_entry_node(entry: _Entry, bar, emit: unixfs.Emit | None = None) -> tup
     return {"path": entry.path, "size": size, "sha256": digest, "cid": str(node.cid)}, node
 
 
-def hash_files(directory: str | os.PathLike[str], *, skip: Iterable[str | os.PathLike[str]] = (),
-               progress: bool | None = None) -> list[dict[str, Any]]:
+def hash_files(
+    directory: str | os.PathLike[str], *, skip: Iterable[str | os.PathLike[str]] = (), progress: bool | None = None
+) -> list[dict[str, Any]]:
     """The `files` list of `directory`: sorted, POSIX paths, streaming SHA-256 and UnixFS CID
     (tqdm bar over bytes). The root-level `capsule.manifest.json` and any path in `skip` are left out.
     """
@@ -456,7 +468,7 @@ def pack(
     if "kind" not in fields:
         raise PackError(
             f"the capsule's kind is not set: pass --kind ({', '.join(KIND_NAMES)}) "
-            f"or write kind = \"...\" in {METADATA_FILE}"
+            f'or write kind = "..." in {METADATA_FILE}'
         )
     fields["kind"] = kind_name(fields["kind"])
     from codexfield.car import CarWriter
@@ -469,7 +481,9 @@ def pack(
         own = [car, writer._body_path] if writer is not None else []  # the CAR may be written inside the directory
         hashed = _hash_files(root, skip=[*skip, *own], progress=progress, emit=writer)
         if not hashed:
-            raise PackError(f"{directory} holds no files (empty directories are not recorded); there is nothing to pack")
+            raise PackError(
+                f"{directory} holds no files (empty directories are not recorded); there is nothing to pack"
+            )
         manifest = {"schema_version": SCHEMA_VERSION, **fields, "files": [f for f, _ in hashed]}
         result = build(manifest)
         nodes = {f["path"]: node for f, node in hashed}
@@ -493,8 +507,9 @@ def pack(
     finally:
         if writer is not None:
             writer.abort()
-    return PackResult(result.manifest, result.canonical, result.content_hash, result.cid,
-                      root_cid=str(root_node.cid), car=written)
+    return PackResult(
+        result.manifest, result.canonical, result.content_hash, result.cid, root_cid=str(root_node.cid), car=written
+    )
 
 
 def pack_car(directory: str | os.PathLike[str], out: str | os.PathLike[str], **kwargs: Any) -> PackResult:
@@ -536,8 +551,9 @@ class FileChange:
 
 
 def _differs(want: Mapping[str, Any], size: int, sha256: str, cid: str | None) -> bool:
-    return (size != want["size"] or sha256 != want["sha256"]
-            or ("cid" in want and cid is not None and cid != want["cid"]))
+    return (
+        size != want["size"] or sha256 != want["sha256"] or ("cid" in want and cid is not None and cid != want["cid"])
+    )
 
 
 @dataclass
@@ -643,7 +659,9 @@ def verify(
         from codexfield.car import is_car
 
         if not is_car(directory):
-            raise ManifestError(f"{directory} is neither a directory nor a CAR file; verify takes a capsule directory or its .car")
+            raise ManifestError(
+                f"{directory} is neither a directory nor a CAR file; verify takes a capsule directory or its .car"
+            )
         return _verify_car(Path(directory), expected, manifest, store, progress)
     root = _root(directory)
     result = VerifyResult(expected_hash=expected)
@@ -746,8 +764,9 @@ def _verify_car(path: Path, expected: bytes, manifest, store, progress: bool | N
                     result.problems.append(f"{p}: {exc}")
                     continue
                 if _differs(want, size, h.hexdigest(), cid):
-                    result.changed.append(FileChange(p, want["size"], size, want["sha256"], h.hexdigest(),
-                                                     want.get("cid"), cid))
+                    result.changed.append(
+                        FileChange(p, want["size"], size, want["sha256"], h.hexdigest(), want.get("cid"), cid)
+                    )
     return result
 
 
@@ -770,8 +789,9 @@ def _diff(root: Path, reference: Mapping[str, Any], result: VerifyResult, progre
                 result.problems.append(str(exc))
                 continue
             if _differs(want, got["size"], got["sha256"], got["cid"]):
-                result.changed.append(FileChange(p, want["size"], got["size"], want["sha256"], got["sha256"],
-                                                 want.get("cid"), got["cid"]))
+                result.changed.append(
+                    FileChange(p, want["size"], got["size"], want["sha256"], got["sha256"], want.get("cid"), got["cid"])
+                )
 
 
 # ---------------------------------------------------------------------------------------------

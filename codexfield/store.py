@@ -139,7 +139,9 @@ def _verified_car_copy(tmp: Path, root, out, where: str) -> Path:
     try:
         with CarReader(tmp) as reader:
             if reader.roots[:1] != [root]:
-                raise IntegrityError(f"{where} answered a CAR rooted at {[str(r) for r in reader.roots]}, asked for {root}")
+                raise IntegrityError(
+                    f"{where} answered a CAR rooted at {[str(r) for r in reader.roots]}, asked for {root}"
+                )
             return write_dag_car(reader.get, [root], out)
     except CarError as exc:
         raise IntegrityError(f"{where}: {exc}") from None
@@ -327,7 +329,9 @@ class IpfsHttpStore(_Dags):
         try:
             answered = json.loads(lines[-1])["Hash"]
         except (IndexError, KeyError, ValueError):
-            raise StoreError(f"IPFS add at {self.api} answered something that is not kubo's JSON: {response.text[:200]!r}") from None
+            raise StoreError(
+                f"IPFS add at {self.api} answered something that is not kubo's JSON: {response.text[:200]!r}"
+            ) from None
         if answered != cid:
             raise IntegrityError(
                 f"the IPFS node stored the object as {answered}, expected {cid}; "
@@ -382,18 +386,23 @@ class IpfsHttpStore(_Dags):
         boundary = "codexfield" + os.urandom(8).hex()
 
         def body():
-            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"capsule.car\"\r\n"
-                   "Content-Type: application/vnd.ipld.car\r\n\r\n").encode()
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="capsule.car"\r\n'
+                "Content-Type: application/vnd.ipld.car\r\n\r\n"
+            ).encode()
             with open(car, "rb") as fh:
                 while block := fh.read(1 << 20):
                     yield block
             yield f"\r\n--{boundary}--\r\n".encode()
 
         params = {"pin-roots": "true" if self.pin else "false"}
-        response = self._post("dag/import", params, data=body(),
-                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        response = self._post(
+            "dag/import", params, data=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
         if response.status_code != 200:
-            raise StoreError(f"IPFS dag import failed at {self.api}: HTTP {response.status_code}: {self._error(response)}")
+            raise StoreError(
+                f"IPFS dag import failed at {self.api}: HTTP {response.status_code}: {self._error(response)}"
+            )
         reported = {}
         for line in response.text.splitlines():
             try:
@@ -503,8 +512,9 @@ class UrlStore(_Dags):
         cid = _block_cid(root)
         url = f"{self.base}{cid}?format=car"
         try:
-            response = requests.get(url, timeout=self.timeout, stream=True,
-                                    headers={"Accept": "application/vnd.ipld.car; version=1"})
+            response = requests.get(
+                url, timeout=self.timeout, stream=True, headers={"Accept": "application/vnd.ipld.car; version=1"}
+            )
         except requests.RequestException as exc:
             raise StoreError(f"cannot fetch {url} ({exc.__class__.__name__}: {exc})") from exc
         if response.status_code == 404:

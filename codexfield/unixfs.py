@@ -25,8 +25,8 @@ shard them as a HAMT, which is not implemented; `directory_dag` refuses such a d
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Mapping
 
 from multiformats import CID, multihash
 
@@ -101,7 +101,9 @@ def check_block(cid: CID | bytes, data: bytes, where: str = "the block") -> byte
             raise UnixFSError(f"{cid} uses {cid.hashfun.name}; only sha2-256 CIDs are supported")
         digest = cid.raw_digest
     if hashlib.sha256(data).digest() != digest:
-        raise UnixFSError(f"{where} for {parse_cid(cid)} does not hash to that CID: the copy is corrupt or was tampered with")
+        raise UnixFSError(
+            f"{where} for {parse_cid(cid)} does not hash to that CID: the copy is corrupt or was tampered with"
+        )
     return data
 
 
@@ -155,7 +157,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
             length, pos = _read_uvarint(buf, pos)
             if pos + length > len(buf):
                 raise UnixFSError("truncated protobuf field")
-            yield num, buf[pos:pos + length]
+            yield num, buf[pos : pos + length]
             pos += length
         else:
             raise UnixFSError(f"unexpected protobuf wire type {wire}")
@@ -174,7 +176,9 @@ def encode_pbnode(links: Iterable[Link], data: bytes | None) -> bytes:
     """dag-pb `PBNode` in canonical form: links (field 2) first, then data (field 1)."""
     out = bytearray()
     for link in links:
-        body = _field_bytes(1, bytes(link.cid)) + _field_bytes(2, link.name.encode("utf-8")) + _field_varint(3, link.tsize)
+        body = (
+            _field_bytes(1, bytes(link.cid)) + _field_bytes(2, link.name.encode("utf-8")) + _field_varint(3, link.tsize)
+        )
         out += _field_bytes(2, body)
     if data is not None:
         out += _field_bytes(1, data)
@@ -288,7 +292,7 @@ class FileBuilder:
             self._buf = bytearray()
         while len(view) >= self.chunk_size:
             self._leaf(bytes(view[: self.chunk_size]))
-            view = view[self.chunk_size:]
+            view = view[self.chunk_size :]
         if len(view):
             self._buf = bytearray(view)
 
@@ -313,11 +317,13 @@ class FileBuilder:
         pending.append(node)
 
     def _inner(self, children: list[Node]) -> Node:
-        data = encode_unixfs(UnixFSData(T_FILE, filesize=sum(c.size for c in children),
-                                        blocksizes=tuple(c.size for c in children)))
+        data = encode_unixfs(
+            UnixFSData(T_FILE, filesize=sum(c.size for c in children), blocksizes=tuple(c.size for c in children))
+        )
         block = encode_pbnode([Link(c.raw, "", c.tsize) for c in children], data)
-        return Node(self._block(DAG_PB_CODE, block), sum(c.size for c in children),
-                    len(block) + sum(c.tsize for c in children))
+        return Node(
+            self._block(DAG_PB_CODE, block), sum(c.size for c in children), len(block) + sum(c.tsize for c in children)
+        )
 
     def finish(self) -> Node:
         if self._done is not None:
@@ -328,7 +334,7 @@ class FileBuilder:
         level = 0
         while True:
             pending = self._levels[level]
-            higher = any(self._levels[level + 1:])
+            higher = any(self._levels[level + 1 :])
             if len(pending) == 1 and not higher:
                 self._done = pending[0]
                 return self._done
@@ -365,8 +371,9 @@ def directory_node(entries: Mapping[str, Node], emit: Emit | None = None, where:
             f"store it as a HAMT shard (over {HAMT_THRESHOLD} bytes), which codexfield does not build: "
             "split it into subdirectories"
         )
-    block = encode_pbnode([Link(node.raw, name, node.tsize) for name, node in ordered],
-                          encode_unixfs(UnixFSData(T_DIRECTORY)))
+    block = encode_pbnode(
+        [Link(node.raw, name, node.tsize) for name, node in ordered], encode_unixfs(UnixFSData(T_DIRECTORY))
+    )
     cid = _cid_bytes(DAG_PB_CODE, block)
     if emit is not None:
         emit(cid, block)
@@ -390,8 +397,10 @@ def directory_dag(files: Mapping[str, Node], emit: Emit | None = None) -> Node:
         here[parts[-1]] = node
 
     def build(subtree: dict, where: str) -> Node:
-        children = {name: (build(child, f"{where}/{name}") if isinstance(child, dict) else child)
-                    for name, child in subtree.items()}
+        children = {
+            name: (build(child, f"{where}/{name}") if isinstance(child, dict) else child)
+            for name, child in subtree.items()
+        }
         return directory_node(children, emit, where)
 
     return build(tree, ".")

@@ -88,29 +88,36 @@ from .modules import masks
 from .modules import poa_tokens
 
 from snekmate.auth import access_control
+
 initializes: access_control
 
 from snekmate.utils import pausable
+
 initializes: pausable
 
 from .modules import poa_epochs
+
 initializes: poa_epochs
 
 from .modules import poa_score
+
 initializes: poa_score
 
 from .modules import poa_nodes
+
 initializes: poa_nodes
 
 from .modules import poa_committee
+
 initializes: poa_committee[access_control := access_control, poa_epochs := poa_epochs]
 
 from .modules import poa_stake
+
 initializes: poa_stake[pausable := pausable, poa_epochs := poa_epochs, poa_nodes := poa_nodes]
 
 from .modules import poa_rewards
-initializes: poa_rewards[poa_epochs := poa_epochs, poa_nodes := poa_nodes]
 
+initializes: poa_rewards[poa_epochs := poa_epochs, poa_nodes := poa_nodes]
 
 exports: (
     # Roles (admin meant to be a timelock); pausing goes through `pause`/`unpause` below.
@@ -371,9 +378,7 @@ def submit_reports(epoch: uint256, reports: DynArray[IAccessStaking.Report, 128]
         head: uint256 = self._reports[epoch][r.node][0]
         assert head & bit == 0, "poa: duplicate report"
         packed: uint256 = (
-            convert(r.probes, uint256)
-            | (convert(r.successes, uint256) << 32)
-            | (convert(r.latency_ms, uint256) << 64)
+            convert(r.probes, uint256) | (convert(r.successes, uint256) << 32) | (convert(r.latency_ms, uint256) << 64)
         )
         # At most MAX_COMMITTEE reports: one per slot bit, so the count never overflows the lanes.
         lane: uint256 = (head & 255) + 1
@@ -567,11 +572,13 @@ def reports(epoch: uint256, node: address) -> DynArray[IAccessStaking.Sample, po
         if k > n:
             break
         lane: uint256 = (slots[k // 2] >> (128 * (k % 2))) & masks.MASK128
-        out.append(IAccessStaking.Sample(
-            probes=convert(lane & masks.MASK32, uint32),
-            successes=convert((lane >> 32) & masks.MASK32, uint32),
-            latency_ms=convert((lane >> 64) & masks.MASK32, uint32),
-        ))
+        out.append(
+            IAccessStaking.Sample(
+                probes=convert(lane & masks.MASK32, uint32),
+                successes=convert((lane >> 32) & masks.MASK32, uint32),
+                latency_ms=convert((lane >> 64) & masks.MASK32, uint32),
+            )
+        )
     return out
 
 
@@ -623,8 +630,10 @@ def _serves(node: address, at: uint256) -> bool:
     if at < (meta >> 192) & masks.MASK40:
         return False
     jailed_at: uint256 = (meta >> 152) & masks.MASK40
-    if jailed_at != 0 and at >= jailed_at and (
-        at < poa_epochs.genesis + ((meta >> 88) & masks.MASK32) * poa_epochs.epoch_length
+    if (
+        jailed_at != 0
+        and at >= jailed_at
+        and (at < poa_epochs.genesis + ((meta >> 88) & masks.MASK32) * poa_epochs.epoch_length)
     ):
         return False
     return poa_stake._stake[node] & masks.MASK127 >= poa_stake.min_stake
@@ -719,7 +728,6 @@ def _score_node(epoch: uint256, addr: address, meter: address, committee: uint25
                     excluded += older & masks.MASK128
             stake -= min(excluded, stake)
             weight = stake * r // poa_score.WAD * r // poa_score.WAD
-
     pending: uint256 = 0
     if weight != 0:
         pending = epoch + 1

@@ -52,6 +52,7 @@ implements: IERC4906
 implements: ICapsuleRegistry
 
 from snekmate.auth import access_control
+
 initializes: access_control
 
 # Pausing is a bit of `_globals` (read by `mint` anyway), not snekmate's `pausable` storage;
@@ -59,8 +60,8 @@ initializes: access_control
 from snekmate.utils import pausable
 
 from .modules import erc721_lean
-initializes: erc721_lean
 
+initializes: erc721_lean
 
 exports: (
     # ERC-721 core. `transferFrom` / `safeTransferFrom` are defined below rather than exported,
@@ -117,7 +118,6 @@ _B32: constant(String[32]) = "abcdefghijklmnopqrstuvwxyz234567"
 
 # @dev CIDv1 prefix for raw sha2-256: version 0x01, codec 0x55, multihash 0x12, length 0x20.
 _CID_PREFIX: constant(uint256) = 22_352_416  # 0x01551220
-
 
 _MASK40: constant(uint256) = 2**40 - 1
 _MASK32: constant(uint256) = 2**32 - 1
@@ -188,11 +188,6 @@ _uri: HashMap[uint256, String[256]]
 #      of the change; entry 1 also carries n at bit 72. Before change 1 the capsule is in its
 #      mint state (ACTIVE) since created_at; the latest change's state is the one in the aux.
 _state_log: HashMap[uint256, HashMap[uint256, uint256]]
-
-
-# @dev Emitted when the admin changes the ERC-2981 royalty.
-event RoyaltyBpsSet:
-    royalty_bps: uint256
 
 
 @deploy
@@ -308,16 +303,17 @@ def mint(
             if with_credentials:
                 credential_id = parent_credentials[i]
             assert credential_id != 0, "capsule: not parent owner"
-            derivations.append(ILicenseManager.Derivation(
-                credential_id=credential_id, capsule_id=p.capsule_id, share_bps=p.share_bps
-            ))
+            derivations.append(
+                ILicenseManager.Derivation(credential_id=credential_id, capsule_id=p.capsule_id, share_bps=p.share_bps)
+            )
         total += convert(p.share_bps, uint256)
     assert total <= BPS, "capsule: shares exceed 100%"
     if len(derivations) != 0:
         lm: address = convert(convert((g >> 64) & _MASK160, uint160), address)
         assert lm != empty(address), "capsule: no license manager"
-        assert staticcall ILicenseManager(lm).can_derive_many(msg.sender, derivations), \
-            "capsule: credential does not allow derivative"
+        assert staticcall ILicenseManager(lm).can_derive_many(
+            msg.sender, derivations
+        ), "capsule: credential does not allow derivative"
 
     self._content_hash[capsule_id] = content_hash
     self._by_hash[content_hash] = (capsule_id << 192) | self._store_parents(capsule_id, parents, True)
@@ -389,9 +385,7 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
     self._previous[capsule_id] = previous_id
     self._root[capsule_id] = root
     self._latest[root] = capsule_id
-    erc721_lean._mint(
-        msg.sender, capsule_id, self._pack_aux(block.timestamp, version, kind, STATE_ACTIVE, n) | flags
-    )
+    erc721_lean._mint(msg.sender, capsule_id, self._pack_aux(block.timestamp, version, kind, STATE_ACTIVE, n) | flags)
     if len(uri) != 0:
         self._uri[capsule_id] = uri
     log ICapsuleRegistry.CapsuleMinted(
@@ -471,7 +465,7 @@ def set_royalty_bps(royalty_bps_: uint256):
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert royalty_bps_ <= MAX_ROYALTY_BPS, "capsule: royalty too high"
     self.royalty_bps = royalty_bps_
-    log RoyaltyBpsSet(royalty_bps=royalty_bps_)
+    log ICapsuleRegistry.RoyaltyBpsSet(royalty_bps=royalty_bps_)
 
 
 @external

@@ -25,9 +25,11 @@
 """
 
 from snekmate.auth import access_control
+
 initializes: access_control
 
 from snekmate.governance import timelock_controller
+
 initializes: timelock_controller[access_control := access_control]
 
 exports: timelock_controller.__interface__

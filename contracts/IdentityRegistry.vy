@@ -211,9 +211,7 @@ def revokeDelegateSigned(
     @param delegateType The delegate type, ASCII right-padded to bytes32.
     @param delegate The delegate address.
     """
-    digest: bytes32 = self._digest(
-        identity, concat(b"revokeDelegate", delegateType, convert(delegate, bytes20))
-    )
+    digest: bytes32 = self._digest(identity, concat(b"revokeDelegate", delegateType, convert(delegate, bytes20)))
     self._revoke_delegate(identity, self._check_signature(identity, sigV, sigR, sigS, digest), delegateType, delegate)
 
 
@@ -254,9 +252,7 @@ def setAttributeSigned(
     @param value_ The attribute value (at most 1024 bytes).
     @param validity Seconds from now until the attribute expires.
     """
-    digest: bytes32 = self._digest(
-        identity, concat(b"setAttribute", name, value_, convert(validity, bytes32))
-    )
+    digest: bytes32 = self._digest(identity, concat(b"setAttribute", name, value_, convert(validity, bytes32)))
     self._set_attribute(identity, self._check_signature(identity, sigV, sigR, sigS, digest), name, value_, validity)
 
 

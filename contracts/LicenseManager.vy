@@ -71,6 +71,7 @@ implements: IERC721
 implements: ILicenseManager
 
 from snekmate.auth import access_control
+
 initializes: access_control
 
 # Pausing is a bit of `_globals` (read by `purchase` anyway), not snekmate's `pausable`
@@ -79,11 +80,11 @@ initializes: access_control
 from snekmate.utils import pausable
 
 from .modules import erc721_lean
+
 initializes: erc721_lean
 
 from .modules import scopes
 from .modules import reasons
-
 
 exports: (
     # ERC-721 core without the module's transfers: `transferFrom` / `safeTransferFrom` are
@@ -329,8 +330,7 @@ def create_terms(terms: ILicenseManager.Terms) -> uint256:
     self._require_not_paused(self._globals)
     assert terms.capsule_id != 0 and terms.capsule_id <= _MASK64, "license: unknown capsule"
     assert staticcall ICapsuleRegistry(registry).state(terms.capsule_id) != 0, "license: unknown capsule"
-    assert staticcall ICapsuleRegistry(registry).ownerOf(terms.capsule_id) == msg.sender, \
-        "license: not capsule owner"
+    assert staticcall ICapsuleRegistry(registry).ownerOf(terms.capsule_id) == msg.sender, "license: not capsule owner"
     self._validate(terms)
     sink: address = convert(convert(self._globals & _MASK160, uint160), address)
     assert sink != empty(address), "license: not wired"
@@ -466,8 +466,9 @@ def purchase(terms_id: uint256, holder: address, max_upfront: uint256) -> uint25
         sink: address = convert(convert(g & _MASK160, uint160), address)
         assert sink != empty(address), "license: no revenue sink"
         before: uint256 = staticcall IERC20(token).balanceOf(sink)
-        assert extcall IERC20(token).transferFrom(msg.sender, sink, fee, default_return_value=True), \
-            "license: payment failed"
+        assert extcall IERC20(token).transferFrom(
+            msg.sender, sink, fee, default_return_value=True
+        ), "license: payment failed"
         assert staticcall IERC20(token).balanceOf(sink) == before + fee, "license: fee-on-transfer token"
         extcall IRoyaltyRouter(sink).credit(capsule_id, token, fee)
     return credential_id
@@ -503,7 +504,6 @@ def revoke(credential_id: uint256, reason: bytes32):
         else:
             assert not is_arbiter, "license: not revocable by arbiter"
             raise "license: not revoker"
-
     usage: uint256 = self._usage[credential_id]
     current: uint256 = usage >> 216
     assert current == 0 or effective < current, "license: already revoked"
@@ -840,8 +840,7 @@ def wire(usage_meter_: address, revenue_sink_: address):
     assert self.usage_meter == empty(address), "license: already wired"
     assert usage_meter_ != empty(address) and revenue_sink_ != empty(address), "license: zero address"
     if usage_meter_.is_contract:  # the credential transfer cooldown must cover the meter's window
-        assert staticcall IUsageMeter(usage_meter_).settlement_window() == settlement_window, \
-            "license: window mismatch"
+        assert staticcall IUsageMeter(usage_meter_).settlement_window() == settlement_window, "license: window mismatch"
     self.usage_meter = usage_meter_
     self._globals = (self._globals & ~_MASK160) | convert(revenue_sink_, uint256)
     log ILicenseManager.Wired(usage_meter=usage_meter_, revenue_sink=revenue_sink_)
@@ -927,7 +926,12 @@ def unpause():
 @internal
 @view
 def _check(
-    credential_id: uint256, mu: uint256, purpose: uint256, at: uint256, check_rate: bool, payer: address,
+    credential_id: uint256,
+    mu: uint256,
+    purpose: uint256,
+    at: uint256,
+    check_rate: bool,
+    payer: address,
     check_flag: bool,
 ) -> (ILicenseManager.UsageCheck, uint256, uint256):
     """
@@ -986,8 +990,11 @@ def _check(
         res.status = REVOKED
         return res, 0, 0
     # A dispute flag stops usage from the moment it is set; usage served before it stays payable.
-    if check_flag and not self._not_flagged[res.capsule_id][at] \
-            and staticcall ICapsuleRegistry(registry).state_at(res.capsule_id, at) == _STATE_FLAGGED:
+    if (
+        check_flag
+        and not self._not_flagged[res.capsule_id][at]
+        and staticcall ICapsuleRegistry(registry).state_at(res.capsule_id, at) == _STATE_FLAGGED
+    ):
         res.status = CAPSULE_FLAGGED
         return res, 0, 0
     if purpose == 0 or purpose & ~scope != 0:

@@ -44,11 +44,12 @@ implements: IReputation
 from .modules import masks
 
 from snekmate.auth import access_control
+
 initializes: access_control
 
 from snekmate.utils import pausable
-initializes: pausable
 
+initializes: pausable
 
 exports: (
     # Roles (admin meant to be a timelock).
@@ -169,8 +170,9 @@ def rate(capsule_id: uint256, credential_id: uint256, stars: uint8, review_hash:
         count += 1
     self._aggregate[capsule_id] = (total << 128) | count
     self._rated[credential_id] = (capsule_id << 8) | convert(stars, uint256)
-    log IReputation.Rated(capsule_id=capsule_id, credential_id=credential_id, rater=msg.sender, stars=stars,
-              review_hash=review_hash)
+    log IReputation.Rated(
+        capsule_id=capsule_id, credential_id=credential_id, rater=msg.sender, stars=stars, review_hash=review_hash
+    )
 
 
 @external
@@ -197,8 +199,15 @@ def attest(capsule_id: uint256, standard: bytes32, passed: bool, report_hash: by
         report_hash=report_hash,
         packed=self._pack(msg.sender, valid_until, passed, False),
     )
-    log IReputation.Attested(attestation_id=attestation_id, capsule_id=capsule_id, auditor=msg.sender, standard=standard,
-                 passed=passed, report_hash=report_hash, valid_until=valid_until)
+    log IReputation.Attested(
+        attestation_id=attestation_id,
+        capsule_id=capsule_id,
+        auditor=msg.sender,
+        standard=standard,
+        passed=passed,
+        report_hash=report_hash,
+        valid_until=valid_until,
+    )
     return attestation_id
 
 
@@ -212,8 +221,9 @@ def revoke_attestation(attestation_id: uint256):
     auditor: address = self._auditor(packed)
     assert auditor != empty(address), "reputation: unknown attestation"
     assert packed >> 232 == 0, "reputation: already revoked"
-    assert msg.sender == auditor or access_control.hasRole[access_control.DEFAULT_ADMIN_ROLE][msg.sender], \
-        "reputation: not auditor"
+    assert (
+        msg.sender == auditor or access_control.hasRole[access_control.DEFAULT_ADMIN_ROLE][msg.sender]
+    ), "reputation: not auditor"
     self._attestations[attestation_id].packed = packed | (1 << 232)
     log IReputation.AttestationRevoked(attestation_id=attestation_id)
 

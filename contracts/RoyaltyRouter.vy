@@ -59,11 +59,12 @@ from .modules import masks
 implements: IRoyaltyRouter
 
 from snekmate.auth import access_control
+
 initializes: access_control
 
 from snekmate.utils import pausable
-initializes: pausable
 
+initializes: pausable
 
 exports: (
     # Roles (admin meant to be a timelock); `supportsInterface` is not exported (not an NFT).
@@ -172,8 +173,9 @@ def pay(capsule_id: uint256, token: address, amount: uint256):
         assert staticcall registry.exists(capsule_id), "royalty: unknown capsule"
     # `erc20_exact.transfer_from` written out: the call into it costs ~200 gas per `pay`.
     before: uint256 = staticcall IERC20(token).balanceOf(self)
-    assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), \
-        "royalty: transfer failed"
+    assert extcall IERC20(token).transferFrom(
+        msg.sender, self, amount, default_return_value=True
+    ), "royalty: transfer failed"
     after: uint256 = staticcall IERC20(token).balanceOf(self)
     assert after - before == amount, "royalty: fee-on-transfer token"
     assert after <= MAX_BALANCE, "royalty: balance overflow"

@@ -61,23 +61,28 @@ from interfaces import IUsageMeter
 implements: IUsageMeter
 
 from snekmate.auth import access_control
+
 initializes: access_control
 
 from snekmate.utils import pausable
+
 initializes: pausable
 
 from snekmate.utils import eip712_domain_separator
+
 initializes: eip712_domain_separator
 
 from .modules import scopes
 from .modules import reasons
+
 # @dev secp256k1 signature checks (v in {27, 28}, 0 < s <= n/2, r != 0): one routine for every signed message.
 from .modules import sig
+
 # @dev The fee-on-transfer balance check of a transfer in (one copy for every contract).
 from .modules import erc20_exact
+
 # @dev The bit masks of the packed words (`(word >> offset) & masks.MASKk`).
 from .modules import masks
-
 
 exports: (
     access_control.DEFAULT_ADMIN_ROLE,
@@ -207,8 +212,6 @@ operators: public(HashMap[address, HashMap[address, bool]])
 
 # @dev Where protocol fees in tokens other than the staking reward token go.
 treasury: public(address)
-
-
 
 
 # @dev Escrow: consumer => token => balance.
@@ -533,8 +536,9 @@ def settled(credential_id: uint256, node: address, payer: address) -> (uint256, 
     @return uint64 issued_at
     """
     p: uint256 = self._channel[credential_id][node][payer]
-    return p >> 176, convert((p >> 128) & masks.MASK48, uint64), convert((p >> 88) & masks.MASK40, uint64), \
-        convert((p >> 40) & masks.MASK48, uint64), convert(p & masks.MASK40, uint64)
+    return p >> 176, convert((p >> 128) & masks.MASK48, uint64), convert((p >> 88) & masks.MASK40, uint64), convert(
+        (p >> 40) & masks.MASK48, uint64
+    ), convert(p & masks.MASK40, uint64)
 
 
 @external
@@ -674,8 +678,14 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: By
     c_calls: uint256 = convert(v.cumulative_calls, uint256)
     c_fail: uint256 = convert(v.cumulative_failures, uint256)
     c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
-    if c_fail > c_calls or v.cumulative_mu > masks.MASK80 or c_calls > masks.MASK48 or c_fail > masks.MASK40 \
-            or c_lat > masks.MASK48 or at > masks.MASK40:
+    if (
+        c_fail > c_calls
+        or v.cumulative_mu > masks.MASK80
+        or c_calls > masks.MASK48
+        or c_fail > masks.MASK40
+        or c_lat > masks.MASK48
+        or at > masks.MASK40
+    ):
         self._rejected(n, v, reasons.R_BAD_COUNTERS)
         return b
     packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
@@ -701,7 +711,6 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: By
     if v.node_price_per_mu != 0 and d_mu > max_value(uint256) // v.node_price_per_mu:
         self._rejected(n, v, reasons.R_PRICE_OVERFLOW)
         return b
-
     # Recover first (no state needed), then ONE LicenseManager call that checks holder,
     # validity, quota, rate and scope at `issued_at`, applies the MU and returns the price.
     # If the voucher then fails here (signature, TEE, escrow), `unconsume` restores the
@@ -721,10 +730,9 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: By
     if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
         if not attested or not self._tee_signed(b.pool, v.node, digest, tee_sig):
             code = reasons.R_TEE_SIGNATURE_MISSING
-    # price_per_mu < 2**128 and d_mu < 2**80: the license part fits; the sum is checked.
-    license_part: uint256 = d_mu * chk.price_per_mu
+    license_part: uint256 = d_mu * chk.price_per_mu  # price < 2**128, d_mu < 2**80: fits
     node_part: uint256 = d_mu * v.node_price_per_mu
-    total: uint256 = 0
+    total: uint256 = 0  # the sum is checked: it may not fit
     if node_part > max_value(uint256) - license_part:
         if code == 0:
             code = reasons.R_PRICE_OVERFLOW
@@ -738,11 +746,11 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: By
             extcall ILicenseManager(license_manager).unconsume(v.credential_id)
         self._rejected(n, v, code)
         return b
-
     # Effects of this voucher.
     self.escrow[v.payer][chk.payment_token] = bal - total
-    self._channel[v.credential_id][v.node][v.payer] = (v.cumulative_mu << 176) | (c_calls << 128) \
-        | (c_fail << 88) | (c_lat << 40) | at
+    self._channel[v.credential_id][v.node][v.payer] = (
+        (v.cumulative_mu << 176) | (c_calls << 128) | (c_fail << 88) | (c_lat << 40) | at
+    )
     fee_l: uint256 = license_part * b.fee_bps // BPS
     fee_n: uint256 = node_part * b.fee_bps // BPS
     d_calls: uint256 = c_calls - s_calls
@@ -770,7 +778,6 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: By
     failed_mu: uint256 = 0
     if d_calls != 0:
         failed_mu = d_mu * d_fail // d_calls
-
     # Aggregate (linear search over a few entries; a batch usually has one or two).
     found: bool = False
     for j: uint256 in range(len(b.caps), bound=_MAX_CAPS):
@@ -799,8 +806,19 @@ def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: By
         if len(b.nodes) == _MAX_NODES:
             self._flush_nodes(b.nodes)
             b.nodes = []
-        b.nodes.append(NodeAgg(node=v.node, token=chk.payment_token, amount=node_part - fee_n, fee=fee_l + fee_n,
-                               calls=d_calls, failures=d_fail, latency_ms=d_lat, mu=d_mu, failed_mu=failed_mu))
+        b.nodes.append(
+            NodeAgg(
+                node=v.node,
+                token=chk.payment_token,
+                amount=node_part - fee_n,
+                fee=fee_l + fee_n,
+                calls=d_calls,
+                failures=d_fail,
+                latency_ms=d_lat,
+                mu=d_mu,
+                failed_mu=failed_mu,
+            )
+        )
     return b
 
 
@@ -899,20 +917,24 @@ def _digest(v: IUsageMeter.Voucher) -> bytes32:
     @param v The voucher.
     @return bytes32 The digest.
     """
-    return eip712_domain_separator._hash_typed_data_v4(keccak256(abi_encode(
-        VOUCHER_TYPEHASH,
-        v.credential_id,
-        v.node,
-        v.payer,
-        v.purpose,
-        v.cumulative_mu,
-        v.cumulative_calls,
-        v.cumulative_failures,
-        v.cumulative_latency_ms,
-        v.node_price_per_mu,
-        v.issued_at,
-        v.deadline,
-    )))
+    return eip712_domain_separator._hash_typed_data_v4(
+        keccak256(
+            abi_encode(
+                VOUCHER_TYPEHASH,
+                v.credential_id,
+                v.node,
+                v.payer,
+                v.purpose,
+                v.cumulative_mu,
+                v.cumulative_calls,
+                v.cumulative_failures,
+                v.cumulative_latency_ms,
+                v.node_price_per_mu,
+                v.issued_at,
+                v.deadline,
+            )
+        )
+    )
 
 
 @internal

@@ -65,9 +65,15 @@ def run(cf: CodexField, creator: Any, consumer: Any, node: Any, workdir: Path, s
     claimed = cf.claim(dataset, "USDC", sender=creator)
     say(f"creator claimed {claimed} raw USDC")
     assert usdc.balanceOf(creator) - before == claimed
-    return {"dataset": dataset, "terms": terms, "credential": cred, "applied": result.applied,
-            "replay_applied": replay.applied, "claimed": claimed,
-            "authorized": int(cf.authorize(cred, consumer, scopes.mask_of(["inference"])))}
+    return {
+        "dataset": dataset,
+        "terms": terms,
+        "credential": cred,
+        "applied": result.applied,
+        "replay_applied": replay.applied,
+        "claimed": claimed,
+        "authorized": int(cf.authorize(cred, consumer, scopes.mask_of(["inference"]))),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,8 +57,7 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
     def run(cred: int, key: str) -> None:
         http = requests.Session()
         http.trust_env = False  # loopback: skip the proxy lookup requests does on every call
-        client = NodeClient(url, ConsumerLedger(os.path.join(ledger_dir, f"{cred}.sqlite"), domain, key),
-                            session=http)
+        client = NodeClient(url, ConsumerLedger(os.path.join(ledger_dir, f"{cred}.sqlite"), domain, key), session=http)
         client.invoke(cred, "warm up")  # first call quotes; later ones take the terms from the last answer
         start.wait()
         mine = []
@@ -71,7 +70,9 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
             except Exception as exc:  # noqa: BLE001 - counted, by kind
                 with lock:
                     errors[0] += 1
-                    kinds[getattr(exc, "code", type(exc).__name__)] = kinds.get(getattr(exc, "code", type(exc).__name__), 0) + 1
+                    kinds[getattr(exc, "code", type(exc).__name__)] = (
+                        kinds.get(getattr(exc, "code", type(exc).__name__), 0) + 1
+                    )
         with lock:
             lat.extend(mine)
 
@@ -83,8 +84,16 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
     t0, cpu0 = time.monotonic(), time.process_time()
     for t in threads:
         t.join()
-    q.put({"calls": len(lat), "wall": time.monotonic() - t0, "lat": lat, "errors": errors[0], "error_kinds": kinds,
-           "cpu_s": time.process_time() - cpu0})
+    q.put(
+        {
+            "calls": len(lat),
+            "wall": time.monotonic() - t0,
+            "lat": lat,
+            "errors": errors[0],
+            "error_kinds": kinds,
+            "cpu_s": time.process_time() - cpu0,
+        }
+    )
 
 
 def main() -> None:
@@ -116,8 +125,9 @@ def main() -> None:
     deployments.DEPLOYMENTS_DIR = tmp / "books"
     with networks.parse_network_choice("ethereum:local:foundry"):
         admin, licensor, node = accounts.test_accounts[0], accounts.test_accounts[1], accounts.test_accounts[4]
-        book = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[accounts.test_accounts[5].address]),
-                             log=lambda s: None)
+        book = deploy_system(
+            admin, DeployConfig(test_tokens=True, reporters=[accounts.test_accounts[5].address]), log=lambda s: None
+        )
         c = {n: getattr(project, n).at(a) for n, a in book.contracts.items()}
         usdc = project.MockERC20.at(book.tokens["USDC"]["address"])
         cdx = project.MockERC20.at(book.tokens["CDX"]["address"])
@@ -127,8 +137,14 @@ def main() -> None:
         cdx.approve(staking, stake, sender=node)
         staking.register_node("http://127.0.0.1", 1, b"local\x00\x00\x00", "0x" + "00" * 20, stake, sender=node)
         capsule = int(c["CapsuleRegistry"].mint(2, os.urandom(32), [], [], "", sender=licensor).return_value)
-        terms = Terms(capsule_id=capsule, payment_token=usdc.address, price_per_mu=2_000,
-                      meter=keccak(text=METER_NAME), scope=scopes.mask_of(["inference"]), revocation=2)
+        terms = Terms(
+            capsule_id=capsule,
+            payment_token=usdc.address,
+            price_per_mu=2_000,
+            meter=keccak(text=METER_NAME),
+            scope=scopes.mask_of(["inference"]),
+            revocation=2,
+        )
         terms_id = lm.create_terms(terms.as_tuple(), sender=licensor).return_value
         n = max(levels)
         usdc.mint(admin, 10**15, sender=admin)
@@ -139,18 +155,40 @@ def main() -> None:
             cred = int(lm.purchase(terms_id, a.address, 0, sender=admin).return_value)
             meter.deposit(usdc, 10**12, a.address, sender=admin)
             creds.append((cred, a.key.hex()))
-        gw = Gateway(capsule_id=capsule, model=Trivial(), account=node, contracts=c,
-                     store=NodeStore(tmp / "node.sqlite"), price_per_mu=1_000)
+        gw = Gateway(
+            capsule_id=capsule,
+            model=Trivial(),
+            account=node,
+            contracts=c,
+            store=NodeStore(tmp / "node.sqlite"),
+            price_per_mu=1_000,
+        )
         server = GatewayServer(gw).start()
         domain = Domain.of(meter)
         rows = []
         ctx = mp.get_context("spawn")
         try:
             for level in levels:
-                served0, inv0, model0, cpu0, ing0 = gw.served, gw.invoke_s, gw.model_s, time.process_time(), gw.ingest_cpu_s
+                served0, inv0, model0, cpu0, ing0 = (
+                    gw.served,
+                    gw.invoke_s,
+                    gw.model_s,
+                    time.process_time(),
+                    gw.ingest_cpu_s,
+                )
                 q = ctx.Queue()
-                p = ctx.Process(target=_consumers, args=(server.url, domain.chain_id, domain.verifying_contract,
-                                                         creds[:level], args.seconds, str(tmp), q))
+                p = ctx.Process(
+                    target=_consumers,
+                    args=(
+                        server.url,
+                        domain.chain_id,
+                        domain.verifying_contract,
+                        creds[:level],
+                        args.seconds,
+                        str(tmp),
+                        q,
+                    ),
+                )
                 p.start()
                 r = q.get(timeout=args.seconds + 120)
                 node_cpu = time.process_time() - cpu0  # the gateway process: HTTP, checks, commits, ingest
@@ -159,15 +197,26 @@ def main() -> None:
                 lat = sorted(r["lat"])
                 per_call_ms = 1000 * (gw.invoke_s - inv0) / max(1, gw.served - served0)
                 model_ms = 1000 * (gw.model_s - model0) / max(1, gw.served - served0)
-                rows.append({"consumers": level, "calls": r["calls"], "calls_per_s": round(r["calls"] / r["wall"], 1),
-                             "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
-                             "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1) if lat else None,
-                             "node_invoke_ms": round(per_call_ms, 2), "model_ms": round(model_ms, 3),
-                             "metering_overhead_ms": round(per_call_ms - model_ms, 2),
-                             "node_cpu_ms_per_call": round(1000 * node_cpu / max(1, gw.served - served0), 2),
-                             "ingest_cpu_ms_per_call": round(1000 * (gw.ingest_cpu_s - ing0) / max(1, gw.served - served0), 2),
-                             "client_cpu_ms_per_call": round(1000 * r["cpu_s"] / max(1, r["calls"]), 2),
-                             "errors": r["errors"], "error_kinds": r["error_kinds"], "served": served})
+                rows.append(
+                    {
+                        "consumers": level,
+                        "calls": r["calls"],
+                        "calls_per_s": round(r["calls"] / r["wall"], 1),
+                        "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+                        "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1) if lat else None,
+                        "node_invoke_ms": round(per_call_ms, 2),
+                        "model_ms": round(model_ms, 3),
+                        "metering_overhead_ms": round(per_call_ms - model_ms, 2),
+                        "node_cpu_ms_per_call": round(1000 * node_cpu / max(1, gw.served - served0), 2),
+                        "ingest_cpu_ms_per_call": round(
+                            1000 * (gw.ingest_cpu_s - ing0) / max(1, gw.served - served0), 2
+                        ),
+                        "client_cpu_ms_per_call": round(1000 * r["cpu_s"] / max(1, r["calls"]), 2),
+                        "errors": r["errors"],
+                        "error_kinds": r["error_kinds"],
+                        "served": served,
+                    }
+                )
             server.stop(flush=True)
             served_total = gw.served
             settled = sum(int(meter.settled(cr, node, Account.from_key(k).address)[1]) for cr, k in creds)
@@ -178,19 +227,36 @@ def main() -> None:
     speed = {m: importlib.util.find_spec(m) is not None for m in ("coincurve", "orjson", "uvloop")}
     backend = "libsecp256k1 (coincurve)" if speed["coincurve"] else "eth-keys (pure Python)"
     if args.as_json:
-        print(json.dumps({"rows": rows, "settled_calls": settled, "served_calls": served_total,
-                          "seconds_per_level": args.seconds, "ecc_backend": backend, "speed": speed}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "settled_calls": settled,
+                    "served_calls": served_total,
+                    "seconds_per_level": args.seconds,
+                    "ecc_backend": backend,
+                    "speed": speed,
+                },
+                indent=2,
+            )
+        )
         return
-    print(f"gateway benchmark ({args.seconds:g} s per level, trivial model, secp256k1: {backend}, "
-          f"orjson: {speed['orjson']}, uvloop: {speed['uvloop']}; {settled} of {served_total} calls served "
-          "settled on chain)")
-    print(f"{'consumers':>9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'node ms/call':>12} {'model ms':>8} "
-          f"{'metering ms':>11} {'node cpu ms':>11} {'(ingest)':>8} {'client cpu ms':>13} {'errors':>6}")
+    print(
+        f"gateway benchmark ({args.seconds:g} s per level, trivial model, secp256k1: {backend}, "
+        f"orjson: {speed['orjson']}, uvloop: {speed['uvloop']}; {settled} of {served_total} calls served "
+        "settled on chain)"
+    )
+    print(
+        f"{'consumers':>9} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'node ms/call':>12} {'model ms':>8} "
+        f"{'metering ms':>11} {'node cpu ms':>11} {'(ingest)':>8} {'client cpu ms':>13} {'errors':>6}"
+    )
     for r in rows:
-        print(f"{r['consumers']:>9} {r['calls_per_s']:>8} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['node_invoke_ms']:>12} "
-              f"{r['model_ms']:>8} {r['metering_overhead_ms']:>11} {r['node_cpu_ms_per_call']:>11} "
-              f"{r['ingest_cpu_ms_per_call']:>8} "
-              f"{r['client_cpu_ms_per_call']:>13} {r['errors']:>6} {r['error_kinds'] or ''}")
+        print(
+            f"{r['consumers']:>9} {r['calls_per_s']:>8} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['node_invoke_ms']:>12} "
+            f"{r['model_ms']:>8} {r['metering_overhead_ms']:>11} {r['node_cpu_ms_per_call']:>11} "
+            f"{r['ingest_cpu_ms_per_call']:>8} "
+            f"{r['client_cpu_ms_per_call']:>13} {r['errors']:>6} {r['error_kinds'] or ''}"
+        )
 
 
 if __name__ == "__main__":

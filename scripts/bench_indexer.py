@@ -52,8 +52,10 @@ from codexfield.indexer import queries, ranking  # noqa: E402
 from codexfield.indexer.abi import DecodedEvent  # noqa: E402
 from codexfield.indexer.db import bulk_insert, make_engine, migrate  # noqa: E402
 
-WORDS = ("sentiment vision speech translation medical legal finance code llama diffusion tabular reviews "
-         "embedding retrieval summarization detection segmentation forecast genomics climate chat agent").split()
+WORDS = (
+    "sentiment vision speech translation medical legal finance code llama diffusion tabular reviews "
+    "embedding retrieval summarization detection segmentation forecast genomics climate chat agent"
+).split()
 
 
 class OutOfTime(RuntimeError):
@@ -112,12 +114,22 @@ def bench_ingest(engine, n_events: int, batch: int, per_block: int, chain_id: in
     for i in range(0, len(events), batch):
         on_time("ingest")
         decoded, headers = [], {}
-        for j, (contract, name, args) in enumerate(events[i:i + batch]):
+        for j, (contract, name, args) in enumerate(events[i : i + batch]):
             n = start + j // per_block
             h = "0x" + hashlib.sha256(str(n).encode()).hexdigest()
             headers[n] = {"hash": h, "parentHash": "0x" + "00" * 32, "timestamp": n * 10}
-            decoded.append(DecodedEvent(contract=contract, name=name, address=ADDR[contract], block_number=n,
-                                        block_hash=h, log_index=j % per_block, tx_hash="0x" + "00" * 32, args=args))
+            decoded.append(
+                DecodedEvent(
+                    contract=contract,
+                    name=name,
+                    address=ADDR[contract],
+                    block_number=n,
+                    block_hash=h,
+                    log_index=j % per_block,
+                    tx_hash="0x" + "00" * 32,
+                    args=args,
+                )
+            )
         end = max(headers)
         idx.apply(decoded, headers, start, end, end)
         start = end + 1
@@ -139,21 +151,62 @@ def load_catalog(engine, n: int) -> tuple[float, float]:
             cid = f"bafkrei{hashlib.sha256(str(i).encode()).hexdigest()[:52]}"
             words = rng.sample(WORDS, 4)
             cap_id = f"eip155:1/erc721:{reg}/{i}"
-            caps.append({"id": cap_id, "chain_id": 1, "registry_address": reg, "token_id": i,
-                         "kind": rng.randint(1, 7), "content_hash": "0x" + "00" * 32, "cid": cid,
-                         "creator": "0x" + f"{rng.randint(1, 500):040x}", "creator_did": "", "owner": "0x" + "00" * 20,
-                         "version": 1, "previous_id": None, "root_id": cap_id, "latest_id": None,
-                         "uri": "", "state": 1 if rng.random() > 0.01 else 4, "created_block": i, "created_at": i})
-            mans.append({"cid": cid, "uri": "", "status": "ok", "attempts": 1, "next_attempt_at": 0.0,
-                         "name": f"{words[0]} {words[1]} {i}", "description": " ".join(words),
-                         "tags": f"{words[3]} tok{rng.randint(0, 999)}x", "body": ""})
+            caps.append(
+                {
+                    "id": cap_id,
+                    "chain_id": 1,
+                    "registry_address": reg,
+                    "token_id": i,
+                    "kind": rng.randint(1, 7),
+                    "content_hash": "0x" + "00" * 32,
+                    "cid": cid,
+                    "creator": "0x" + f"{rng.randint(1, 500):040x}",
+                    "creator_did": "",
+                    "owner": "0x" + "00" * 20,
+                    "version": 1,
+                    "previous_id": None,
+                    "root_id": cap_id,
+                    "latest_id": None,
+                    "uri": "",
+                    "state": 1 if rng.random() > 0.01 else 4,
+                    "created_block": i,
+                    "created_at": i,
+                }
+            )
+            mans.append(
+                {
+                    "cid": cid,
+                    "uri": "",
+                    "status": "ok",
+                    "attempts": 1,
+                    "next_attempt_at": 0.0,
+                    "name": f"{words[0]} {words[1]} {i}",
+                    "description": " ".join(words),
+                    "tags": f"{words[3]} tok{rng.randint(0, 999)}x",
+                    "body": "",
+                }
+            )
             if i > 10 and rng.random() < 0.5:
-                edges.append({"child_id": cap_id, "parent_id": f"eip155:1/erc721:{reg}/{rng.randint(1, i - 1)}",
-                              "position": 0, "share_bps": 500})
-            if rng.random() < .3:
-                usage.append({"capsule_id": cap_id, "mu": 0, "calls": rng.randint(0, 10000),
-                              "failures": rng.randint(0, 50), "latency_ms": rng.randint(0, 10**6),
-                              "license_amount": 0, "node_amount": 0})
+                edges.append(
+                    {
+                        "child_id": cap_id,
+                        "parent_id": f"eip155:1/erc721:{reg}/{rng.randint(1, i - 1)}",
+                        "position": 0,
+                        "share_bps": 500,
+                    }
+                )
+            if rng.random() < 0.3:
+                usage.append(
+                    {
+                        "capsule_id": cap_id,
+                        "mu": 0,
+                        "calls": rng.randint(0, 10000),
+                        "failures": rng.randint(0, 50),
+                        "latency_ms": rng.randint(0, 10**6),
+                        "license_amount": 0,
+                        "node_amount": 0,
+                    }
+                )
         with engine.begin() as conn:  # the bulk path of ingest (binary arrays through unnest on PostgreSQL)
             for rows, table in ((caps, m.Capsule), (mans, m.Manifest), (edges, m.LineageEdge), (usage, m.CapsuleUsage)):
                 bulk_insert(conn, table.__table__, rows)
@@ -164,7 +217,8 @@ def load_catalog(engine, n: int) -> tuple[float, float]:
     # Planner statistics and the visibility map, as autovacuum keeps them after a bulk load.
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"))
+            text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+        )
     return load, refresh
 
 
@@ -212,7 +266,7 @@ def explain_search(engine) -> str:
         params, stmts = mk(), []
 
         def capture(conn, cursor, statement, parameters, context, executemany):
-            stmts.append((statement, parameters))
+            stmts.append((statement, parameters))  # noqa: B023 - listened to and removed within this iteration
 
         event.listen(engine, "before_cursor_execute", capture)
         try:
@@ -245,8 +299,13 @@ def _p99(sorted_ms: list[float]) -> float:
 @click.option("--check", is_flag=True, help="exit 1 when a target is missed")
 @click.option("--p99-ms", default=50.0, show_default=True)
 @click.option("--min-rate", default=2000.0, show_default=True, help="events/s")
-@click.option("--max-seconds", default=3600.0, show_default=True, type=click.FloatRange(1),
-              help="stop (exit 1) when the run takes longer")
+@click.option(
+    "--max-seconds",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="stop (exit 1) when the run takes longer",
+)
 @click.option("--explain", is_flag=True, help="print EXPLAIN ANALYZE of one query per search mix (PostgreSQL)")
 @click.option("--write-docs", is_flag=True)
 def main(pg, databases, events, batch, capsules, runs, check, p99_ms, min_rate, max_seconds, explain, write_docs):
@@ -260,9 +319,11 @@ def main(pg, databases, events, batch, capsules, runs, check, p99_ms, min_rate, 
 
     signal.signal(signal.SIGALRM, hard_stop)
     signal.alarm(int(max_seconds) + 120)
-    lines = [f"| database | ingest into the loaded catalog (events/s, ranges of {batch} events: in 1 block / "
-             f"1 per block) | load {capsules:,} capsules (s) | refresh rankings (s) | query | p50 (ms) | p99 (ms) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| database | ingest into the loaded catalog (events/s, ranges of {batch} events: in 1 block / "
+        f"1 per block) | load {capsules:,} capsules (s) | refresh rankings (s) | query | p50 (ms) | p99 (ms) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     missed = []
     load0 = os.getloadavg()[0]
     t_start = time.monotonic()
@@ -275,12 +336,16 @@ def main(pg, databases, events, batch, capsules, runs, check, p99_ms, min_rate, 
                 res = bench_search(eng, runs, capsules)
                 if explain and kind == "postgresql":
                     click.echo(explain_search(eng), err=True)
-                rates = [bench_ingest(eng, events, batch, per_block, chain_id=chain)
-                         for per_block, chain in ((batch, 31337), (1, 31338))]
+                rates = [
+                    bench_ingest(eng, events, batch, per_block, chain_id=chain)
+                    for per_block, chain in ((batch, 31337), (1, 31338))
+                ]
                 click.echo(f"{kind}: ingest {rates[0]:,.0f} / {rates[1]:,.0f} events/s", err=True)
             except OutOfTime as exc:
-                raise click.ClickException(f"{kind}: {exc} after {time.monotonic() - t_start:.0f} s "
-                                           f"(--max-seconds {max_seconds:.0f}); nothing measured is reported") from None
+                raise click.ClickException(
+                    f"{kind}: {exc} after {time.monotonic() - t_start:.0f} s "
+                    f"(--max-seconds {max_seconds:.0f}); nothing measured is reported"
+                ) from None
             finally:
                 drop()
             missed += [f"{kind} ingest {r:,.0f} events/s < {min_rate:,.0f}" for r in rates if r < min_rate]
@@ -288,18 +353,26 @@ def main(pg, databases, events, batch, capsules, runs, check, p99_ms, min_rate, 
             for q, (p50, p99) in res.items():
                 if p99 >= p99_ms and q.startswith(("full text", "filters", "ranking")):
                     missed.append(f"{kind} {q}: p99 {p99:.1f} ms >= {p99_ms} ms")
-                lead = (f"| {kind} | {rates[0]:,.0f} / {rates[1]:,.0f} | {load:.1f} | {refresh:.1f} " if first
-                        else "| | | | ")
+                lead = (
+                    f"| {kind} | {rates[0]:,.0f} / {rates[1]:,.0f} | {load:.1f} | {refresh:.1f} "
+                    if first
+                    else "| | | | "
+                )
                 lines.append(lead + f"| {q} | {p50:.1f} | {p99:.1f} |")
                 first = False
     signal.alarm(0)
-    cond = (f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `--capsules {capsules} --events "
-            f"{events} --batch {batch} --queries {runs}`, {os.cpu_count()} cores, load average {load0:.1f} at start, "
-            f"{os.getloadavg()[0]:.1f} at end, {time.monotonic() - t_start:.0f} s in all.\n\n")
+    cond = (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `--capsules {capsules} --events "
+        f"{events} --batch {batch} --queries {runs}`, {os.cpu_count()} cores, load average {load0:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end, {time.monotonic() - t_start:.0f} s in all.\n\n"
+    )
     table = cond + "\n".join(lines)
     click.echo(table)
-    click.echo(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; "
-               f"load average {os.getloadavg()[0]:.1f}", err=True)
+    click.echo(
+        f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB; "
+        f"load average {os.getloadavg()[0]:.1f}",
+        err=True,
+    )
     if write_docs:
         doc = ROOT / "docs" / "indexer.md"
         body = doc.read_text()

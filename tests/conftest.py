@@ -11,6 +11,7 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+
 from support.system import System, deploy
 
 settings.register_profile(

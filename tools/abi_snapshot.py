@@ -53,8 +53,10 @@ def main(argv: list[str]) -> int:
         b, a = set(before[name]["abi"]), set(now[name]["abi"])
         size = now[name]["runtime_bytes"]
         flag = "" if size <= LIMIT else "  OVER THE LIMIT"
-        print(f"{name:20s} ABI {'identical' if a == b else 'CHANGED'} ({len(a)} entries); runtime "
-              f"{before[name]['runtime_bytes']} -> {size} bytes of {LIMIT}{flag}")
+        print(
+            f"{name:20s} ABI {'identical' if a == b else 'CHANGED'} ({len(a)} entries); runtime "
+            f"{before[name]['runtime_bytes']} -> {size} bytes of {LIMIT}{flag}"
+        )
         for e in sorted(b - a):
             print(f"    - {e}")
         for e in sorted(a - b):

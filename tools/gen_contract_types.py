@@ -21,8 +21,16 @@ sys.path.insert(0, str(ROOT))
 
 from codexfield import contracts  # noqa: E402
 
-KEEP = ("contractName", "sourceId", "abi", "deploymentBytecode", "runtimeBytecode", "methodIdentifiers", "devdoc",
-        "userdoc")
+KEEP = (
+    "contractName",
+    "sourceId",
+    "abi",
+    "deploymentBytecode",
+    "runtimeBytecode",
+    "methodIdentifiers",
+    "devdoc",
+    "userdoc",
+)
 
 
 def generate(build: Path = contracts.BUILD) -> str:

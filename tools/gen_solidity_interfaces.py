@@ -24,8 +24,15 @@ sys.path.insert(0, str(ROOT))
 from codexfield.did import VYPER_INPUT_RENAMES  # noqa: E402  (one home for the ERC-1056 names)
 
 OUT = ROOT / "interfaces" / "solidity"
-NAMES = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
-         "Reputation"]
+NAMES = [
+    "IdentityRegistry",
+    "CapsuleRegistry",
+    "LicenseManager",
+    "RoyaltyRouter",
+    "UsageMeter",
+    "AccessStaking",
+    "Reputation",
+]
 # Solidity keywords and reserved words a Vyper identifier may collide with.
 RESERVED = set(
     "after alias apply at auto byte layout transient case copyof days default define ether final finney gwei hours immutable implements "
@@ -38,8 +45,13 @@ RESERVED = set(
 
 
 def vyi_abi(path: Path) -> list[dict]:
-    out = subprocess.run([sys.executable, "-m", "vyper", "-f", "abi", "-p", str(ROOT), str(path)],
-                         cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "vyper", "-f", "abi", "-p", str(ROOT), str(path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout)
 
 

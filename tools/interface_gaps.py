@@ -18,14 +18,24 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACTS = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
-             "Reputation"]
+CONTRACTS = [
+    "IdentityRegistry",
+    "CapsuleRegistry",
+    "LicenseManager",
+    "RoyaltyRouter",
+    "UsageMeter",
+    "AccessStaking",
+    "Reputation",
+]
 
 
 def _vyper(fmt: str, path: Path) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "vyper", "-f", fmt, "-p", str(ROOT), str(path)],
-        cwd=ROOT, check=True, capture_output=True, text=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout
 
@@ -58,7 +68,12 @@ def _event_sources() -> list[Path]:
     import snekmate
     import vyper
 
-    roots = [ROOT / "contracts", ROOT / "interfaces", Path(snekmate.__path__[0]), Path(vyper.__file__).parent / "builtins"]
+    roots = [
+        ROOT / "contracts",
+        ROOT / "interfaces",
+        Path(snekmate.__path__[0]),
+        Path(vyper.__file__).parent / "builtins",
+    ]
     return [p for r in roots for p in r.rglob("*.vy*")]
 
 

@@ -56,7 +56,7 @@ def _getter_comment(name: str, texts: list[str]) -> str | None:
                     comment.insert(0, lines[j].lstrip("#").strip())
                     j -= 1
                 text_ = " ".join(comment).split(" @notice ")[0]
-                return text_[len("@dev "):] if text_.startswith("@dev ") else (text_ or None)
+                return text_[len("@dev ") :] if text_.startswith("@dev ") else (text_ or None)
     return None
 
 
@@ -64,12 +64,12 @@ def _getter_doc(name: str, sig: str, comment: str) -> str:
     params = re.findall(r"(\w+): ([\w\[\], ]+?)(?=,|\))", sig.split("(", 1)[1])
     ret = re.search(r"->\s*([^:]+):\s*$", sig.replace("\n", " "))
     notice = textwrap.wrap(comment or f"The `{name}` getter.", 100 - 12)
-    out = ["    \"\"\"", f"    @notice {notice[0]}", *(f"            {line}" for line in notice[1:])]
+    out = ['    """', f"    @notice {notice[0]}", *(f"            {line}" for line in notice[1:])]
     for p, t in params:
         out.append(f"    @param {p} The {t} key.")
     if ret:
         out.append(f"    @return {ret.group(1).strip()} The value of `{name}`.")
-    out.append("    \"\"\"")
+    out.append('    """')
     return "\n".join(out) + "\n"
 
 

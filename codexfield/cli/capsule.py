@@ -1,9 +1,9 @@
 """`codexfield capsule mint|version|state|show` (docs/cli.md).
 
-    codexfield capsule mint ./my-dataset --kind dataset --account me
-    codexfield capsule version 3 ./my-dataset-v2 --account me
-    codexfield capsule state 3 deprecated --account me
-    codexfield capsule show 3 --json
+codexfield capsule mint ./my-dataset --kind dataset --account me
+codexfield capsule version 3 ./my-dataset-v2 --account me
+codexfield capsule state 3 deprecated --account me
+codexfield capsule show 3 --json
 """
 
 from __future__ import annotations
@@ -59,19 +59,30 @@ def capsule_json(cx: Cx, capsule_id: int) -> dict[str, Any]:
     from codexfield import manifest
 
     return {
-        "capsule_id": capsule_id, "kind": manifest.kind_name(int(c["kind"])), "content_hash": "0x" + c["content_hash"].hex(),
-        "cid": str(cx.cf.registry.cid(c["content_hash"])), "creator": str(c["creator"]), "owner": str(c["owner"]),
-        "created_at": int(c["created_at"]), "version": int(c["version"]), "previous_id": int(c["previous_id"]),
+        "capsule_id": capsule_id,
+        "kind": manifest.kind_name(int(c["kind"])),
+        "content_hash": "0x" + c["content_hash"].hex(),
+        "cid": str(cx.cf.registry.cid(c["content_hash"])),
+        "creator": str(c["creator"]),
+        "owner": str(c["owner"]),
+        "created_at": int(c["created_at"]),
+        "version": int(c["version"]),
+        "previous_id": int(c["previous_id"]),
         "latest_version": int(cx.cf.registry.latest_version(capsule_id)),
         "parents": [{"capsule_id": int(p), "share_bps": int(s)} for p, s in c["parents"]],
-        "state": STATE_NAMES.get(int(c["state"]), str(int(c["state"]))), "uri": str(c["uri"]),
+        "state": STATE_NAMES.get(int(c["state"]), str(int(c["state"]))),
+        "uri": str(c["uri"]),
     }
 
 
 def _print_capsule(cx: Cx, data: dict[str, Any]) -> None:
-    lines = [f"capsule {data['capsule_id']} ({data['kind']}, {data['state']}) v{data['version']}",
-             f"  owner     {data['owner']}", f"  creator   {data['creator']}",
-             f"  hash      {data['content_hash']}", f"  cid       {data['cid']}"]
+    lines = [
+        f"capsule {data['capsule_id']} ({data['kind']}, {data['state']}) v{data['version']}",
+        f"  owner     {data['owner']}",
+        f"  creator   {data['creator']}",
+        f"  hash      {data['content_hash']}",
+        f"  cid       {data['cid']}",
+    ]
     if data["previous_id"]:
         lines.append(f"  previous  {data['previous_id']}")
     if data["latest_version"] != data["capsule_id"]:
@@ -85,14 +96,27 @@ def _print_capsule(cx: Cx, data: dict[str, Any]) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--kind", help="Capsule kind (default: capsule.toml's).")
 @click.option("--parent", "parents", multiple=True, metavar="ID:SHARE", help="Parent capsule and share (3:10%).")
-@click.option("--parent-credential", "parent_credentials", multiple=True, type=int,
-              help="Your credential on each parent, in --parent order (when the parent's terms require one).")
+@click.option(
+    "--parent-credential",
+    "parent_credentials",
+    multiple=True,
+    type=int,
+    help="Your credential on each parent, in --parent order (when the parent's terms require one).",
+)
 @click.option("--uri", default="", help="tokenURI override (default: ipfs://<manifest CID>).")
 @click.option("--store-url", envvar="CODEXFIELD_STORE", help="Where the manifest goes (default ~/.codexfield/store).")
 @click.option("--progress/--no-progress", default=None, help="Hashing progress bar (default: on a terminal).")
 @chain_options(send=True)
-def mint_command(cx: Cx, directory: Path, kind: str | None, parents: tuple[str, ...],
-                 parent_credentials: tuple[int, ...], uri: str, store_url: str | None, progress: bool | None) -> None:
+def mint_command(
+    cx: Cx,
+    directory: Path,
+    kind: str | None,
+    parents: tuple[str, ...],
+    parent_credentials: tuple[int, ...],
+    uri: str,
+    store_url: str | None,
+    progress: bool | None,
+) -> None:
     """Pack DIRECTORY, store its manifest and mint it as a capsule; prints the capsule id."""
     edges = _parents(parents)
     if parent_credentials and len(parent_credentials) != len(edges):
@@ -104,18 +128,23 @@ def mint_command(cx: Cx, directory: Path, kind: str | None, parents: tuple[str, 
         result = _pack_and_store(directory, kind, store_url, progress)
         existing = int(cx.cf.registry.capsule_by_hash(result.content_hash))
         if existing:
-            raise CliError(f"this content is already capsule {existing}; publish a new version with "
-                           f"'codexfield capsule version {existing} DIR' after changing it")
+            raise CliError(
+                f"this content is already capsule {existing}; publish a new version with "
+                f"'codexfield capsule version {existing} DIR' after changing it"
+            )
         cx.confirm(f"mint {result.manifest['name']!r} ({result.manifest['kind']})")
-        capsule_id = cx.cf.mint(result, parents=edges, parent_credentials=list(parent_credentials), uri=uri,
-                                sender=sender)
+        capsule_id = cx.cf.mint(
+            result, parents=edges, parent_credentials=list(parent_credentials), uri=uri, sender=sender
+        )
         data = capsule_json(cx, capsule_id)
         data["name"] = result.manifest["name"]
         if cx.as_json:
             cx.out(data, "")
         else:
-            click.echo(f"minted capsule {capsule_id}: {result.manifest['name']} ({result.manifest['kind']}), "
-                       f"manifest {result.cid}")
+            click.echo(
+                f"minted capsule {capsule_id}: {result.manifest['name']} ({result.manifest['kind']}), "
+                f"manifest {result.cid}"
+            )
 
 
 @capsule_group.command("version")
@@ -125,16 +154,18 @@ def mint_command(cx: Cx, directory: Path, kind: str | None, parents: tuple[str, 
 @click.option("--store-url", envvar="CODEXFIELD_STORE", help="Where the manifest goes.")
 @click.option("--progress/--no-progress", default=None)
 @chain_options(send=True)
-def version_command(cx: Cx, previous_id: int, directory: Path, uri: str, store_url: str | None,
-                    progress: bool | None) -> None:
+def version_command(
+    cx: Cx, previous_id: int, directory: Path, uri: str, store_url: str | None, progress: bool | None
+) -> None:
     """Publish DIRECTORY as the next version of capsule PREVIOUS_ID (its owner only)."""
     with cx.session():
         sender = cx.sender
         _require_capsule(cx, previous_id)
         owner = str(cx.cf.registry.ownerOf(previous_id))
         if owner.lower() != sender.address.lower():
-            raise CliError(f"capsule {previous_id} belongs to {owner}, not {sender.address}; only its owner "
-                           f"publishes versions")
+            raise CliError(
+                f"capsule {previous_id} belongs to {owner}, not {sender.address}; only its owner publishes versions"
+            )
         latest = int(cx.cf.registry.latest_version(previous_id))
         if latest != previous_id:
             raise CliError(f"capsule {previous_id} is not the latest version (that is {latest}); version {latest}")
@@ -162,8 +193,9 @@ def state_command(cx: Cx, capsule_id: int, state: str, reason: str) -> None:
         sender = cx.sender
         _require_capsule(cx, capsule_id)
         cx.confirm(f"set capsule {capsule_id} to {state}")
-        cx.cf.registry.set_state(capsule_id, STATES[state.lower()], keccak(text=reason) if reason else b"\0" * 32,
-                                 sender=sender)
+        cx.cf.registry.set_state(
+            capsule_id, STATES[state.lower()], keccak(text=reason) if reason else b"\0" * 32, sender=sender
+        )
         data = capsule_json(cx, capsule_id)
         cx.out(data, f"capsule {capsule_id} is {data['state']}")
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -170,31 +171,68 @@ def _gas_price(provider) -> int:
 @click.command(name="run")
 @network_option(help="ape network choice, e.g. ethereum:sepolia:node or ethereum:base-sepolia:node.")
 @click.option("--account", "alias", default=None, help="ape account alias of the deployer (local: TEST::0).")
-@click.option("--yes", "-y", is_flag=True, help="Sign every transaction without a prompt (passphrase from "
-              "APE_ACCOUNTS_<alias>_PASSPHRASE).")
-@click.option("--admin", default=None, help="Existing governance contract (timelock/multisig) that receives every "
-              "admin role. Default on public networks: a new GovernanceTimelock.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Sign every transaction without a prompt (passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE).",
+)
+@click.option(
+    "--admin",
+    default=None,
+    help="Existing governance contract (timelock/multisig) that receives every "
+    "admin role. Default on public networks: a new GovernanceTimelock.",
+)
 @click.option("--admin-is-eoa", is_flag=True, help="Accept an EOA as --admin on a public network.")
 @click.option("--proposer", "proposers", multiple=True, help="Timelock proposer and canceller (repeatable).")
 @click.option("--executor", "executors", multiple=True, help="Timelock executor (repeatable; default: anyone).")
-@click.option("--timelock-delay", default=2 * 86400, show_default=True, type=int,
-              help="Minimum delay (seconds) of every timelocked governance call.")
-@click.option("--treasury", default=None, help="Receiver of non-reward-token protocol fees (default: admin); slashed stake never goes here.")
+@click.option(
+    "--timelock-delay",
+    default=2 * 86400,
+    show_default=True,
+    type=int,
+    help="Minimum delay (seconds) of every timelocked governance call.",
+)
+@click.option(
+    "--treasury",
+    default=None,
+    help="Receiver of non-reward-token protocol fees (default: admin); slashed stake never goes here.",
+)
 @click.option("--test-tokens", is_flag=True, help="Deploy MockERC20 USDC and CDX first (local chains only).")
 @click.option("--stake-token", default=None, help="Existing ERC-20 used for node stake.")
 @click.option("--reward-token", default=None, help="Existing ERC-20 (e.g. USDC) for rewards and payments.")
-@click.option("--payment-token", "payment_tokens", multiple=True, help="Further ERC-20 the router accepts "
-              "(repeatable).")
-@click.option("--pauser", "pausers", multiple=True, help="PAUSER_ROLE holder on every contract (repeatable; "
-              "default: the admin).")
+@click.option(
+    "--payment-token", "payment_tokens", multiple=True, help="Further ERC-20 the router accepts (repeatable)."
+)
+@click.option(
+    "--pauser", "pausers", multiple=True, help="PAUSER_ROLE holder on every contract (repeatable; default: the admin)."
+)
 @click.option("--arbiter", "arbiters", multiple=True, help="ARBITER_ROLE holder (registry, licenses; repeatable).")
 @click.option("--auditor", "auditors", multiple=True, help="AUDITOR_ROLE holder (Reputation; repeatable).")
 @click.option("--reporter", "reporters", multiple=True, help="Proof-of-Access reporter (repeatable).")
 @click.option("--epoch-length", default=3600, show_default=True, type=int, help="Seconds per epoch.")
 @click.option("--dry-run", is_flag=True, help="Run the preflight, print the plan with gas estimates; send nothing.")
-def deploy_command(network, alias, yes, admin, admin_is_eoa, proposers, executors, timelock_delay, treasury,
-                   test_tokens, stake_token, reward_token, payment_tokens, pausers, arbiters, auditors, reporters,
-                   epoch_length, dry_run):
+def deploy_command(
+    network,
+    alias,
+    yes,
+    admin,
+    admin_is_eoa,
+    proposers,
+    executors,
+    timelock_delay,
+    treasury,
+    test_tokens,
+    stake_token,
+    reward_token,
+    payment_tokens,
+    pausers,
+    arbiters,
+    auditors,
+    reporters,
+    epoch_length,
+    dry_run,
+):
     """Deploy every CodexField contract, wire it, hand the roles over, write the address book and
     verify it (idempotent: a rerun finishes what a stopped run left)."""
     admin = _address("--admin", admin)
@@ -203,8 +241,14 @@ def deploy_command(network, alias, yes, admin, admin_is_eoa, proposers, executor
     reward_token = _address("--reward-token", reward_token)
     payment_tokens = [_address("--payment-token", t) for t in payment_tokens]
     lists = {}
-    for flag, values in (("--proposer", proposers), ("--executor", executors), ("--pauser", pausers),
-                         ("--arbiter", arbiters), ("--auditor", auditors), ("--reporter", reporters)):
+    for flag, values in (
+        ("--proposer", proposers),
+        ("--executor", executors),
+        ("--pauser", pausers),
+        ("--arbiter", arbiters),
+        ("--auditor", auditors),
+        ("--reporter", reporters),
+    ):
         lists[flag] = [_address(flag, v) for v in values]
 
     with connect(network) as provider:
@@ -215,17 +259,22 @@ def deploy_command(network, alias, yes, admin, admin_is_eoa, proposers, executor
             raise Refused(f"the RPC of {network} serves chain {provider.chain_id}, not {expected}: wrong RPC URL")
         # 2. Flags that only make sense on some networks.
         if test_tokens and not local:
-            raise Refused("--test-tokens deploys mintable MockERC20s: refused off local chains; pass --stake-token "
-                          "and --reward-token")
+            raise Refused(
+                "--test-tokens deploys mintable MockERC20s: refused off local chains; pass --stake-token "
+                "and --reward-token"
+            )
         if not test_tokens and (stake_token is None or reward_token is None):
             raise Refused("pass --stake-token and --reward-token (existing ERC-20s), or --test-tokens on a local chain")
         if admin is not None:
             if not bytes(provider.get_code(admin)) and not local and not admin_is_eoa:
-                raise Refused(f"--admin {admin} is not a contract: use a timelock or multisig, or confirm with "
-                              "--admin-is-eoa")
+                raise Refused(
+                    f"--admin {admin} is not a contract: use a timelock or multisig, or confirm with --admin-is-eoa"
+                )
         elif not local and not lists["--proposer"]:
-            raise Refused("no --admin: the deploy creates a GovernanceTimelock as admin; name at least one "
-                          "--proposer (e.g. your multisig), or pass --admin")
+            raise Refused(
+                "no --admin: the deploy creates a GovernanceTimelock as admin; name at least one "
+                "--proposer (e.g. your multisig), or pass --admin"
+            )
         # 3. Tokens answer as ERC-20s; they are recorded in the book under their symbols.
         tokens: dict[str, dict[str, Any]] = {}
         for flag, addr in [("--stake-token", stake_token), ("--reward-token", reward_token)] + [
@@ -239,11 +288,20 @@ def deploy_command(network, alias, yes, admin, admin_is_eoa, proposers, executor
         # 4. The deployer can sign (no prompt with --yes) and pay.
         account = load_signer(alias, provider, yes)
         config = DeployConfig(
-            admin=admin, treasury=treasury, test_tokens=test_tokens, stake_token=stake_token,
-            reward_token=reward_token, reporters=lists["--reporter"], pausers=lists["--pauser"],
-            arbiters=lists["--arbiter"], auditors=lists["--auditor"], epoch_length=epoch_length,
-            extra_tokens=tokens, timelock_proposers=lists["--proposer"],
-            timelock_executors=lists["--executor"], timelock_delay=timelock_delay,
+            admin=admin,
+            treasury=treasury,
+            test_tokens=test_tokens,
+            stake_token=stake_token,
+            reward_token=reward_token,
+            reporters=lists["--reporter"],
+            pausers=lists["--pauser"],
+            arbiters=lists["--arbiter"],
+            auditors=lists["--auditor"],
+            epoch_length=epoch_length,
+            extra_tokens=tokens,
+            timelock_proposers=lists["--proposer"],
+            timelock_executors=lists["--executor"],
+            timelock_delay=timelock_delay,
         )
         plan_log = click.echo if dry_run else (lambda _m: None)
         try:
@@ -253,16 +311,22 @@ def deploy_command(network, alias, yes, admin, admin_is_eoa, proposers, executor
         gas = plan["deploy_gas"] + plan["steps"] * WIRING_STEP_GAS_BOUND
         price = _gas_price(provider)
         cost, balance = gas * price, int(account.balance)
-        click.echo(f"preflight: chain {provider.chain_id} ✓; deployer {account.address} balance {balance / 1e18:.6f} "
-                   f"ETH; estimated at most {gas:,} gas × {price / 1e9:.3f} gwei = {cost / 1e18:.6f} ETH")
+        click.echo(
+            f"preflight: chain {provider.chain_id} ✓; deployer {account.address} balance {balance / 1e18:.6f} "
+            f"ETH; estimated at most {gas:,} gas × {price / 1e9:.3f} gwei = {cost / 1e18:.6f} ETH"
+        )
         if admin is None and not local:
-            click.echo(f"preflight: no --admin: a {TIMELOCK} (delay {timelock_delay}s, proposers "
-                       f"{', '.join(lists['--proposer'])}) becomes the admin")
+            click.echo(
+                f"preflight: no --admin: a {TIMELOCK} (delay {timelock_delay}s, proposers "
+                f"{', '.join(lists['--proposer'])}) becomes the admin"
+            )
         if not local and not lists["--pauser"]:
             click.echo("WARNING: no --pauser: only the admin (the timelock, after its delay) can pause")
         if balance < cost:
-            raise Refused(f"{account.address} holds {balance / 1e18:.6f} ETH but the deployment may cost up to "
-                          f"{cost / 1e18:.6f} ETH: fund it first (nothing was sent)")
+            raise Refused(
+                f"{account.address} holds {balance / 1e18:.6f} ETH but the deployment may cost up to "
+                f"{cost / 1e18:.6f} ETH: fund it first (nothing was sent)"
+            )
         if dry_run:
             click.echo("dry run: nothing was sent")
             return
@@ -273,8 +337,10 @@ def deploy_command(network, alias, yes, admin, admin_is_eoa, proposers, executor
             raise Refused(str(exc)) from None
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise Refused(f"deploy stopped: {first[:300]} — fix the cause and rerun the same command "
-                          "(the address book records progress; nothing done is resent)") from None
+            raise Refused(
+                f"deploy stopped: {first[:300]} — fix the cause and rerun the same command "
+                "(the address book records progress; nothing done is resent)"
+            ) from None
         if verify(book, log=click.echo):
             raise Refused("the chain does not match the address book (see above)")
 

@@ -35,11 +35,13 @@ def describe(exc: BaseException) -> str:
         if isinstance(exc, ape_exc.ContractLogicError):
             reason = exc.message or text or "no reason given"
             return f"the chain refused: {reason} (nothing was sent)"
-        if isinstance(exc, (ape_exc.EcosystemNotFoundError, ape_exc.NetworkNotFoundError,
-                            ape_exc.ProviderNotFoundError)):
+        if isinstance(
+            exc, (ape_exc.EcosystemNotFoundError, ape_exc.NetworkNotFoundError, ape_exc.ProviderNotFoundError)
+        ):
             return f"unknown network: {text} (use e.g. ethereum:local:foundry or ethereum:sepolia:node)"
         if isinstance(exc, ape_exc.ProviderNotConnectedError) or (
-                isinstance(exc, ape_exc.ProviderError) and "node found" in text):
+            isinstance(exc, ape_exc.ProviderError) and "node found" in text
+        ):
             return f"cannot reach the RPC: {text} Is the node running and the URL right?"
         if isinstance(exc, ape_exc.OutOfGasError):
             return f"out of gas: {text}"
@@ -50,15 +52,29 @@ def describe(exc: BaseException) -> str:
         if isinstance(exc, ape_exc.ApeException):
             return f"{text}"
     if isinstance(exc, KeyError) and "No account with alias" in text:
-        return (f"unknown account alias: {text.strip(chr(34))} List them with 'ape accounts list', import one with "
-                f"'ape accounts import NAME', or use TEST:<n> on a local chain")
+        return (
+            f"unknown account alias: {text.strip(chr(34))} List them with 'ape accounts list', import one with "
+            f"'ape accounts import NAME', or use TEST:<n> on a local chain"
+        )
     if isinstance(exc, (ConnectionError, OSError)) and "onnection" in text:
         return f"cannot reach the RPC ({text}); is the node running?"
     if "insufficient funds" in text.lower():
         return f"the sender cannot pay for gas: {text} (fund the account and retry)"
-    return f"{text or name}" if name in {"AddressBookError", "ContractTypesError", "AmountError", "ValueError",
-                                          "LookupError", "TermsNotFound", "PackError", "ManifestError"} \
+    return (
+        f"{text or name}"
+        if name
+        in {
+            "AddressBookError",
+            "ContractTypesError",
+            "AmountError",
+            "ValueError",
+            "LookupError",
+            "TermsNotFound",
+            "PackError",
+            "ManifestError",
+        }
         else f"{name}: {text}"
+    )
 
 
 def handle(exc: BaseException) -> click.ClickException:

@@ -17,7 +17,9 @@ import click
 from codexfield.cli.errors import CliError
 from codexfield.cli.options import Cx, chain_options
 
-TOKEN = click.option("--token", default="USDC", show_default=True, help="Token symbol from the address book, or address.")
+TOKEN = click.option(
+    "--token", default="USDC", show_default=True, help="Token symbol from the address book, or address."
+)
 
 
 def _when(ts: int) -> str:
@@ -36,16 +38,23 @@ def balance_json(cx: Cx, who: str, token: str) -> dict[str, Any]:
     address = cx.cf.token_address(token)
     w = meter.withdrawals(who, address)
     pending, ready_at = int(w.amount), int(w.ready_at)
-    return {"account": str(who), "token": cx.symbol(token), "escrow": cx.fmt(int(meter.escrow(who, address)), token),
-            "withdrawal": cx.fmt(pending, token), "ready_at": ready_at if pending else 0,
-            "ready": bool(pending) and int(chain.pending_timestamp) >= ready_at,
-            "thaw_seconds": int(meter.withdrawal_thaw())}
+    return {
+        "account": str(who),
+        "token": cx.symbol(token),
+        "escrow": cx.fmt(int(meter.escrow(who, address)), token),
+        "withdrawal": cx.fmt(pending, token),
+        "ready_at": ready_at if pending else 0,
+        "ready": bool(pending) and int(chain.pending_timestamp) >= ready_at,
+        "thaw_seconds": int(meter.withdrawal_thaw()),
+    }
 
 
 def _lines(d: dict[str, Any]) -> list[str]:
     lines = [f"escrow of {d['account']}: {d['escrow']}"]
     if not d["withdrawal"].startswith("0 "):
-        lines.append(f"  withdrawal {d['withdrawal']} {'ready now' if d['ready'] else 'thaws until ' + _when(d['ready_at'])}")
+        lines.append(
+            f"  withdrawal {d['withdrawal']} {'ready now' if d['ready'] else 'thaws until ' + _when(d['ready_at'])}"
+        )
     return lines
 
 
@@ -86,8 +95,11 @@ def request_command(cx: Cx, amount: str) -> None:
         cx.confirm(f"request a withdrawal of {cx.fmt(raw, symbol)}")
         cx.cf.meter.request_withdrawal(cx.cf.token_address(symbol), raw, sender=cx.sender)
         d = balance_json(cx, cx.sender.address, symbol)
-    cx.out(d, _lines(d) + ([f"complete it after the thaw with 'codexfield escrow withdraw complete --token {symbol}'"]
-                           if raw else []))
+    cx.out(
+        d,
+        _lines(d)
+        + ([f"complete it after the thaw with 'codexfield escrow withdraw complete --token {symbol}'"] if raw else []),
+    )
 
 
 @withdraw_group.command("complete")
@@ -98,8 +110,9 @@ def complete_command(cx: Cx, token: str) -> None:
     with cx.session():
         d = balance_json(cx, cx.sender.address, token)
         if d["withdrawal"].startswith("0 "):
-            raise CliError(f"no withdrawal requested in {d['token']}; start one with 'codexfield escrow withdraw "
-                           f"request AMOUNT'")
+            raise CliError(
+                f"no withdrawal requested in {d['token']}; start one with 'codexfield escrow withdraw request AMOUNT'"
+            )
         if not d["ready"]:
             raise CliError(f"the withdrawal of {d['withdrawal']} thaws until {_when(d['ready_at'])}")
         cx.confirm(f"withdraw {d['withdrawal']}")

@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import time
 from pathlib import Path
 
 import click
@@ -21,8 +19,13 @@ import click
 from codexfield.cli.options import network_option
 from codexfield.indexer.service import run_cycle
 
-db_option = click.option("--db", "db", default=None, envvar="CODEXFIELD_INDEX_DB",
-                         help="database URL or SQLite file (default ~/.codexfield/index.db)")
+db_option = click.option(
+    "--db",
+    "db",
+    default=None,
+    envvar="CODEXFIELD_INDEX_DB",
+    help="database URL or SQLite file (default ~/.codexfield/index.db)",
+)
 
 
 def _engine(db):
@@ -55,22 +58,53 @@ def migrate_command(db, revision):
 @db_option
 @network_option(help="ape network choice")
 @click.option("--rpc", default=None, help="JSON-RPC URL (default: ape's provider for --network)")
-@click.option("--book", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="address book JSON (default deployments/<ecosystem>-<network>.json)")
+@click.option(
+    "--book",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="address book JSON (default deployments/<ecosystem>-<network>.json)",
+)
 @click.option("--confirmations", default=12, show_default=True, type=click.IntRange(0))
 @click.option("--batch", "batch_size", default=1000, show_default=True, type=click.IntRange(1))
-@click.option("--journal-depth", default=10_000, show_default=True, type=click.IntRange(1),
-              help="blocks of undo journal kept (the deepest reorg handled)")
+@click.option(
+    "--journal-depth",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="blocks of undo journal kept (the deepest reorg handled)",
+)
 @click.option("--store", "store_spec", default=None, help="manifest store (path, file://, kubo+http://...)")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0), help="seconds between polls")
-@click.option("--max-backoff", default=60.0, show_default=True, type=click.FloatRange(0.01),
-              help="longest wait between retries after failures (exponential back-off)")
+@click.option(
+    "--max-backoff",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="longest wait between retries after failures (exponential back-off)",
+)
 @click.option("--health-host", default="127.0.0.1", show_default=True)
-@click.option("--health-port", default=None, type=click.IntRange(0, 65535),
-              help="serve GET /health on this port (off by default; 0 picks a free port)")
+@click.option(
+    "--health-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="serve GET /health on this port (off by default; 0 picks a free port)",
+)
 @click.option("--once", is_flag=True, help="catch up once and exit")
-def run_command(db, network, rpc, book, confirmations, batch_size, journal_depth, store_spec, interval, max_backoff,
-                health_host, health_port, once):
+def run_command(
+    db,
+    network,
+    rpc,
+    book,
+    confirmations,
+    batch_size,
+    journal_depth,
+    store_spec,
+    interval,
+    max_backoff,
+    health_host,
+    health_port,
+    once,
+):
     """Follow the chain into the catalog as a service (Ctrl-C to stop; restarts resume from the
     checkpoint). RPC and database failures are retried with back-off; it exits non-zero only on
     a reorg deeper than the journal. Logs are JSON lines on stderr."""
@@ -90,14 +124,26 @@ def run_command(db, network, rpc, book, confirmations, batch_size, journal_depth
 
         def cycle() -> dict:
             if "indexer" not in state:  # built inside the retried cycle: the RPC may be down at start
-                state["indexer"] = indexer_for_book(engine, source, address_book, confirmations=confirmations,
-                                                    batch_size=batch_size, journal_depth=journal_depth)
+                state["indexer"] = indexer_for_book(
+                    engine,
+                    source,
+                    address_book,
+                    confirmations=confirmations,
+                    batch_size=batch_size,
+                    journal_depth=journal_depth,
+                )
                 state["worker"] = ManifestWorker(engine, store=open_store(store_spec))
                 state["tokens"] = TokenWorker(engine, source, address_book.chain_id, token_list=address_book.tokens)
             return run_cycle(state["indexer"], state["worker"], engine, tokens=state["tokens"])
 
-        follower = Follower(cycle, chain_id=address_book.chain_id, interval=interval, max_delay=max_backoff,
-                            once=once, max_failures=5 if once else None)
+        follower = Follower(
+            cycle,
+            chain_id=address_book.chain_id,
+            interval=interval,
+            max_delay=max_backoff,
+            once=once,
+            max_failures=5 if once else None,
+        )
         health = HealthServer(follower, health_host, health_port).start() if health_port is not None else None
         if health is not None:
             log_event("health", url=f"http://{health_host}:{health.port}/health")
@@ -112,18 +158,26 @@ def run_command(db, network, rpc, book, confirmations, batch_size, journal_depth
                 health.stop()
         if once and follower.last is not None:
             r = follower.last
-            click.echo(f"chain {address_book.chain_id}: block {r['checkpoint']}, +{r['applied']} events, "
-                       f"manifests {r['manifests'] or '-'}")
+            click.echo(
+                f"chain {address_book.chain_id}: block {r['checkpoint']}, +{r['applied']} events, "
+                f"manifests {r['manifests'] or '-'}"
+            )
 
     def load_book():
         if book:
             try:
                 data = json.loads(book.read_text())
-                return deployments.AddressBook(chain_id=int(data["chain_id"]), block=int(data.get("block", 0)),
-                                               contracts=dict(data.get("contracts", {})), path=book)
+                return deployments.AddressBook(
+                    chain_id=int(data["chain_id"]),
+                    block=int(data.get("block", 0)),
+                    contracts=dict(data.get("contracts", {})),
+                    path=book,
+                )
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise click.ClickException(f"{book}: not an address book ({type(exc).__name__}: {exc}); "
-                                           "expected JSON with chain_id, block and contracts") from None
+                raise click.ClickException(
+                    f"{book}: not an address book ({type(exc).__name__}: {exc}); "
+                    "expected JSON with chain_id, block and contracts"
+                ) from None
         eco, net = (network.split(":") + ["", ""])[:2]
         return deployments.load(eco, net)
 
@@ -172,13 +226,19 @@ def status_command(db, as_json):
     if not s["chains"]:
         click.echo("no chain indexed yet; run 'codexfield index run --network ...'")
     for c in s["chains"]:
-        click.echo(f"chain {c['chain_id']}: head {c['head']}, indexed {c['indexed_block']}, lag {c['lag']}, "
-                   f"reorgs {c['reorgs']}")
-    click.echo(f"capsules: {s['capsules']}; manifests: " +
-               (", ".join(f"{k} {v}" for k, v in sorted(s["manifests"].items())) or "none"))
+        click.echo(
+            f"chain {c['chain_id']}: head {c['head']}, indexed {c['indexed_block']}, lag {c['lag']}, "
+            f"reorgs {c['reorgs']}"
+        )
+    click.echo(
+        f"capsules: {s['capsules']}; manifests: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(s["manifests"].items())) or "none")
+    )
     for item in s["retry_queue"]:
-        click.echo(f"  {item['status']:6} {item['cid']} attempts {item['attempts']} [{item['error_kind']}] "
-                   f"{(item['last_error'] or '')[:100]}")
+        click.echo(
+            f"  {item['status']:6} {item['cid']} attempts {item['attempts']} [{item['error_kind']}] "
+            f"{(item['last_error'] or '')[:100]}"
+        )
 
 
 if __name__ == "__main__":  # python -m codexfield.cli.index ...

@@ -25,7 +25,6 @@ from codexfield.ldl.compiler import CompiledLicense, compile_ldl
 from codexfield.ldl.errors import LDLError
 
 
-
 def _read_source(file: str) -> tuple[str, Path, str]:
     """(text, base_dir, display name) of FILE or '-' (stdin)."""
     if file == "-":
@@ -96,15 +95,21 @@ def show_command(cx: Cx, terms_id: int, meter_name: str | None) -> None:
         except TermsNotFound as exc:
             raise CliError(f"{exc} on {cx.network}") from None
         try:
-            text = decompile(terms, chain_id=cx.book.chain_id, meter_name=meter_name,
-                             token_list=token_list_for(cx.book))
+            text = decompile(
+                terms, chain_id=cx.book.chain_id, meter_name=meter_name, token_list=token_list_for(cx.book)
+            )
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--meter") from None
         token = str(terms.payment_token)
-        data = {"terms_id": terms_id, "capsule_id": terms.capsule_id, "ldl": text,
-                "active": bool(cx.cf.licenses.terms_active(terms_id)),
-                "price_per_mu": cx.fmt(terms.price_per_mu, token), "upfront": cx.fmt(terms.upfront_fee, token),
-                "credentials_issued": int(cx.cf.licenses.credentials_issued(terms_id))}
+        data = {
+            "terms_id": terms_id,
+            "capsule_id": terms.capsule_id,
+            "ldl": text,
+            "active": bool(cx.cf.licenses.terms_active(terms_id)),
+            "price_per_mu": cx.fmt(terms.price_per_mu, token),
+            "upfront": cx.fmt(terms.upfront_fee, token),
+            "credentials_issued": int(cx.cf.licenses.credentials_issued(terms_id)),
+        }
     if cx.as_json:
         cx.out(data, "")
     else:
@@ -125,15 +130,21 @@ def publish_command(cx: Cx, file: str, capsule_id: int | None) -> None:
     text, base, shown = _read_source(file)
     with cx.session():
         compiled = _compile_or_exit(
-            text, shown, chain_id=cx.book.chain_id, token_list=token_list_for(cx.book), base_dir=base,
+            text,
+            shown,
+            chain_id=cx.book.chain_id,
+            token_list=token_list_for(cx.book),
+            base_dir=base,
             capsule_id=capsule_id,
         )
         manager = cx.cf.licenses
         sender = cx.sender
         existing = int(manager.terms_id_of(compiled.terms.as_tuple()))
         if existing:
-            raise CliError(f"these terms already exist as terms {existing}; buy them with "
-                           f"'codexfield license purchase {existing}' or change the text")
+            raise CliError(
+                f"these terms already exist as terms {existing}; buy them with "
+                f"'codexfield license purchase {existing}' or change the text"
+            )
         registry = cx.cf.registry
         capsule = compiled.terms.capsule_id
         if not registry.exists(capsule):
@@ -152,8 +163,9 @@ def _terms_or_fail(cx: Cx, terms_id: int):
     try:
         return read_terms(cx.cf.licenses, terms_id)
     except TermsNotFound:
-        raise CliError(f"no licence terms with id {terms_id} on {cx.network}; "
-                       f"'codexfield license show ID' reads existing ones") from None
+        raise CliError(
+            f"no licence terms with id {terms_id} on {cx.network}; 'codexfield license show ID' reads existing ones"
+        ) from None
 
 
 def credential_json(cx: Cx, credential_id: int) -> dict[str, Any]:
@@ -168,10 +180,18 @@ def credential_json(cx: Cx, credential_id: int) -> dict[str, Any]:
         raise CliError(f"no credential {credential_id} on {cx.network}")
     now = int(chain.pending_timestamp)
     expires, revoked = int(c["expires_at"]), int(c["revoked_at"])
-    status = ("revoked" if revoked and revoked <= now else "expired" if expires and expires <= now else "valid")
-    return {"credential_id": credential_id, "terms_id": int(c["terms_id"]), "capsule_id": int(c["capsule_id"]),
-            "holder": str(c["holder"]), "issued_at": int(c["issued_at"]), "expires_at": expires,
-            "revoked_at": revoked, "mu_used": str(int(c["mu_used"])), "status": status}
+    status = "revoked" if revoked and revoked <= now else "expired" if expires and expires <= now else "valid"
+    return {
+        "credential_id": credential_id,
+        "terms_id": int(c["terms_id"]),
+        "capsule_id": int(c["capsule_id"]),
+        "holder": str(c["holder"]),
+        "issued_at": int(c["issued_at"]),
+        "expires_at": expires,
+        "revoked_at": revoked,
+        "mu_used": str(int(c["mu_used"])),
+        "status": status,
+    }
 
 
 @license_group.command("purchase")
@@ -206,9 +226,15 @@ def credential_command(cx: Cx, credential_id: int) -> None:
     """Show a credential: holder, terms, validity, usage."""
     with cx.session():
         d = credential_json(cx, credential_id)
-    cx.out(d, [f"credential {credential_id} ({d['status']}) on terms {d['terms_id']} / capsule {d['capsule_id']}",
-               f"  holder   {d['holder']}", f"  expires  {d['expires_at'] or 'never'}",
-               f"  MU used  {d['mu_used']}"])
+    cx.out(
+        d,
+        [
+            f"credential {credential_id} ({d['status']}) on terms {d['terms_id']} / capsule {d['capsule_id']}",
+            f"  holder   {d['holder']}",
+            f"  expires  {d['expires_at'] or 'never'}",
+            f"  MU used  {d['mu_used']}",
+        ],
+    )
 
 
 @license_group.command("revoke")

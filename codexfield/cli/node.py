@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from codexfield.cli.errors import CliError
-from codexfield.cli.options import Cx, chain_options
 from codexfield.cli.gateway import node_group
+from codexfield.cli.options import Cx, chain_options
 
 STATUS = {0: "none", 1: "active", 2: "jailed", 3: "ejected"}
 
@@ -39,19 +39,28 @@ def node_json(cx: Cx, address: str) -> dict[str, Any]:
     stake_token = str(staking.stake_token())
     reward_token = str(staking.reward_token())
     return {
-        "node": str(address), "status": STATUS.get(int(n.status), str(int(n.status))),
-        "stake": cx.fmt(int(n.stake), stake_token), "unbonding": cx.fmt(int(n.unbonding), stake_token),
-        "thaw_end": thaw_end, "recent_stake": cx.fmt(recent, stake_token),
+        "node": str(address),
+        "status": STATUS.get(int(n.status), str(int(n.status))),
+        "stake": cx.fmt(int(n.stake), stake_token),
+        "unbonding": cx.fmt(int(n.unbonding), stake_token),
+        "thaw_end": thaw_end,
+        "recent_stake": cx.fmt(recent, stake_token),
         "services": [k for k, bit in SERVICE_BITS.items() if int(n.services) & bit],
-        "reliability": int(n.reliability), "strikes": int(n.strikes), "jails": jails,
-        "jailed_until": int(n.jailed_until), "rewards_claimable": cx.fmt(int(staking.claimable(address)), reward_token),
+        "reliability": int(n.reliability),
+        "strikes": int(n.strikes),
+        "jails": jails,
+        "jailed_until": int(n.jailed_until),
+        "rewards_claimable": cx.fmt(int(staking.claimable(address)), reward_token),
         "min_stake": cx.fmt(int(staking.params().min_stake), stake_token),
     }
 
 
 def _status_lines(d: dict[str, Any]) -> list[str]:
-    lines = [f"node {d['node']} ({d['status']}), services {','.join(d['services']) or '-'}",
-             f"  stake      {d['stake']} (min {d['min_stake']})", f"  rewards    {d['rewards_claimable']} claimable"]
+    lines = [
+        f"node {d['node']} ({d['status']}), services {','.join(d['services']) or '-'}",
+        f"  stake      {d['stake']} (min {d['min_stake']})",
+        f"  rewards    {d['rewards_claimable']} claimable",
+    ]
     if not d["unbonding"].startswith("0 "):
         lines.append(f"  unbonding  {d['unbonding']}, thaw ends {_when(d['thaw_end'])}")
     return lines
@@ -76,8 +85,9 @@ def _status_of(cx: Cx) -> int:
 @click.option("--tee-signer", default=None, help="TEE attestation key (with the tee service).")
 @click.option("--stake", "stake_text", default=None, help="Initial stake, e.g. '100 CDX' (default: the minimum).")
 @chain_options(send=True)
-def register_command(cx: Cx, endpoint: str, services: str, region: str, tee_signer: str | None,
-                     stake_text: str | None) -> None:
+def register_command(
+    cx: Cx, endpoint: str, services: str, region: str, tee_signer: str | None, stake_text: str | None
+) -> None:
     """Register the sender as a node in AccessStaking with a stake (approves it first)."""
     from codexfield.poa import parse_services
 
@@ -95,14 +105,17 @@ def register_command(cx: Cx, endpoint: str, services: str, region: str, tee_sign
         min_stake = int(staking.params().min_stake)
         amount = min_stake if stake_text is None else cx.amount(stake_text, token)[0]
         if _status_of(cx) != 0:
-            raise CliError(f"{cx.sender.address} is already registered ({STATUS.get(_status_of(cx))}); "
-                           f"add stake with 'codexfield node stake'")
+            raise CliError(
+                f"{cx.sender.address} is already registered ({STATUS.get(_status_of(cx))}); "
+                f"add stake with 'codexfield node stake'"
+            )
         if amount < min_stake:
             raise CliError(f"stake {cx.fmt(amount, token)} is below the minimum {cx.fmt(min_stake, token)}")
         cx.confirm(f"register {endpoint} with {cx.fmt(amount, token)}")
         _approve_stake(cx, amount)
-        staking.register_node(endpoint, mask, region.encode().ljust(8, b"\0"),
-                              tee_signer or "0x" + "00" * 20, amount, sender=cx.sender)
+        staking.register_node(
+            endpoint, mask, region.encode().ljust(8, b"\0"), tee_signer or "0x" + "00" * 20, amount, sender=cx.sender
+        )
         d = node_json(cx, cx.sender.address)
     cx.out(d, _status_lines(d))
 
@@ -142,8 +155,10 @@ def unbond_command(cx: Cx, amount: str) -> None:
             raise CliError(f"unbond between 0 and the bonded {cx.fmt(int(n.stake), token)}")
         left, min_stake = int(n.stake) - raw, int(staking.params().min_stake)
         if left and left < min_stake:
-            raise CliError(f"that leaves {cx.fmt(left, token)} bonded, below the minimum {cx.fmt(min_stake, token)}; "
-                           f"unbond everything or less")
+            raise CliError(
+                f"that leaves {cx.fmt(left, token)} bonded, below the minimum {cx.fmt(min_stake, token)}; "
+                f"unbond everything or less"
+            )
         cx.confirm(f"unbond {cx.fmt(raw, token)}")
         staking.request_unbond(raw, sender=cx.sender)
         d = node_json(cx, cx.sender.address)
@@ -189,8 +204,10 @@ def claim_command(cx: Cx, token: str, recipient: str | None) -> None:
             cx.cf.meter.claim_node(cx.cf.token_address(token), recipient or node, sender=node)
         if rewards:
             staking.claim_rewards(node, sender=node)
-    cx.out({"earnings": cx.fmt(earned, token), "rewards": cx.fmt(rewards, reward_token), "to": str(recipient or node)},
-           f"claimed {cx.fmt(earned, token)} earnings and {cx.fmt(rewards, reward_token)} rewards")
+    cx.out(
+        {"earnings": cx.fmt(earned, token), "rewards": cx.fmt(rewards, reward_token), "to": str(recipient or node)},
+        f"claimed {cx.fmt(earned, token)} earnings and {cx.fmt(rewards, reward_token)} rewards",
+    )
 
 
 @node_group.command("status")

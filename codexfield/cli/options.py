@@ -16,14 +16,16 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 
 from codexfield import amounts
 from codexfield.cli.errors import CliError
 from codexfield.deployments import DEFAULT_NETWORK
+
 # Networks whose RPC URL ape-config.yaml takes from the environment.
 RPC_ENV = {"sepolia": "SEPOLIA_RPC_URL", "base-sepolia": "BASE_SEPOLIA_RPC_URL"}
 LOCAL = {"local"}
@@ -48,11 +50,12 @@ class Cx:
         if len(parts) >= 2 and parts[1] in RPC_ENV and not parts[1].startswith("http"):
             var = RPC_ENV[parts[1]]
             if not os.environ.get(var):
-                raise CliError(f"{var} is not set: export {var}=https://... (an RPC endpoint for "
-                               f"{parts[0]}:{parts[1]}) and retry")
+                raise CliError(
+                    f"{var} is not set: export {var}=https://... (an RPC endpoint for {parts[0]}:{parts[1]}) and retry"
+                )
 
     @contextmanager
-    def session(self) -> Iterator["Cx"]:
+    def session(self) -> Iterator[Cx]:
         """Connect to the network and load its address book (the SDK facade is `self.cf`)."""
         from codexfield import deployments
         from codexfield.sdk import CodexField
@@ -108,8 +111,10 @@ class Cx:
         """Refuse, before sending, to spend more of `token` than the sender holds."""
         have = int(self.cf.token(token).balanceOf(self.sender))
         if have < amount:
-            raise CliError(f"{self.sender.address} holds {self.fmt(have, token)}, needs {self.fmt(amount, token)}; "
-                           f"fund the account first")
+            raise CliError(
+                f"{self.sender.address} holds {self.fmt(have, token)}, needs {self.fmt(amount, token)}; "
+                f"fund the account first"
+            )
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -193,16 +198,25 @@ def chain_options(send: bool = False) -> Callable[[Callable[..., Any]], Callable
             return f(Cx(network, book, as_json, account, yes), *args, **kwargs)
 
         opts = [
-            network_option(envvar="CODEXFIELD_NETWORK",
-                           help="ape network choice (ecosystem:network:provider), or $CODEXFIELD_NETWORK."),
-            click.option("--book", type=click.Path(dir_okay=False), envvar="CODEXFIELD_ADDRESS_BOOK",
-                         help="Address book JSON (default: deployments/<ecosystem>-<network>.json)."),
+            network_option(
+                envvar="CODEXFIELD_NETWORK",
+                help="ape network choice (ecosystem:network:provider), or $CODEXFIELD_NETWORK.",
+            ),
+            click.option(
+                "--book",
+                type=click.Path(dir_okay=False),
+                envvar="CODEXFIELD_ADDRESS_BOOK",
+                help="Address book JSON (default: deployments/<ecosystem>-<network>.json).",
+            ),
             click.option("--json", "as_json", is_flag=True, help="Print one JSON object (shapes: docs/cli.md)."),
         ]
         if send:
             opts += [
-                click.option("--account", envvar="CODEXFIELD_ACCOUNT",
-                             help="ape account alias, or TEST:<n> for a local test account."),
+                click.option(
+                    "--account",
+                    envvar="CODEXFIELD_ACCOUNT",
+                    help="ape account alias, or TEST:<n> for a local test account.",
+                ),
                 click.option("--yes", is_flag=True, help="Send without asking (there is no prompt on local chains)."),
             ]
         for opt in reversed(opts):

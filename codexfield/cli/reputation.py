@@ -26,8 +26,11 @@ def _file_hash(path: Path | None) -> bytes:
 @click.argument("capsule_id", type=int)
 @click.argument("stars", type=click.IntRange(1, 5))
 @click.option("--credential", "credential_id", type=int, required=True, help="Your credential on the capsule.")
-@click.option("--review", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A review file; its SHA-256 goes on chain.")
+@click.option(
+    "--review",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A review file; its SHA-256 goes on chain.",
+)
 @chain_options(send=True)
 def rate_command(cx: Cx, capsule_id: int, stars: int, credential_id: int, review: Path | None) -> None:
     """Rate CAPSULE_ID with STARS (1-5) as the holder of a credential that was used."""
@@ -46,20 +49,33 @@ def rate_command(cx: Cx, capsule_id: int, stars: int, credential_id: int, review
         rep.rate(capsule_id, credential_id, stars, _file_hash(review), sender=sender)
         total, count = (int(x) for x in rep.rating(capsule_id))
         mean = total / count if count else 0
-        cx.out({"capsule_id": capsule_id, "credential_id": credential_id, "stars": stars, "ratings": count,
-                "mean_stars": round(mean, 3)}, f"rated capsule {capsule_id} {stars}/5 ({count} ratings, mean {mean:.2f})")
+        cx.out(
+            {
+                "capsule_id": capsule_id,
+                "credential_id": credential_id,
+                "stars": stars,
+                "ratings": count,
+                "mean_stars": round(mean, 3),
+            },
+            f"rated capsule {capsule_id} {stars}/5 ({count} ratings, mean {mean:.2f})",
+        )
 
 
 @click.command("attest")
 @click.argument("capsule_id", type=int)
 @click.argument("standard")
 @click.option("--passed/--failed", required=True, help="The audit's outcome.")
-@click.option("--report", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="The audit report; its SHA-256 goes on chain.")
+@click.option(
+    "--report",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The audit report; its SHA-256 goes on chain.",
+)
 @click.option("--valid-days", type=click.FloatRange(min=0, min_open=True), help="Expiry (default: none).")
 @chain_options(send=True)
-def attest_command(cx: Cx, capsule_id: int, standard: str, passed: bool, report: Path,
-                   valid_days: float | None) -> None:
+def attest_command(
+    cx: Cx, capsule_id: int, standard: str, passed: bool, report: Path, valid_days: float | None
+) -> None:
     """Attest that CAPSULE_ID passed (or failed) an audit against STANDARD (e.g. ISO-42001)."""
     from eth_utils import keccak
 
@@ -75,7 +91,15 @@ def attest_command(cx: Cx, capsule_id: int, standard: str, passed: bool, report:
         cx.confirm(f"attest capsule {capsule_id} against {standard}")
         receipt = rep.attest(capsule_id, keccak(text=standard), passed, _file_hash(report), valid_until, sender=sender)
         aid = int(receipt.return_value)
-        cx.out({"attestation_id": aid, "capsule_id": capsule_id, "standard": standard, "passed": passed,
-                "valid_until": valid_until, "auditor": sender.address},
-               f"attestation {aid}: capsule {capsule_id} {'passed' if passed else 'failed'} {standard}"
-               + (f", valid until {time.strftime('%Y-%m-%d', time.gmtime(valid_until))}" if valid_until else ""))
+        cx.out(
+            {
+                "attestation_id": aid,
+                "capsule_id": capsule_id,
+                "standard": standard,
+                "passed": passed,
+                "valid_until": valid_until,
+                "auditor": sender.address,
+            },
+            f"attestation {aid}: capsule {capsule_id} {'passed' if passed else 'failed'} {standard}"
+            + (f", valid until {time.strftime('%Y-%m-%d', time.gmtime(valid_until))}" if valid_until else ""),
+        )

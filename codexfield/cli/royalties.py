@@ -14,7 +14,9 @@ from codexfield.cli.capsule import _require_capsule
 from codexfield.cli.errors import CliError
 from codexfield.cli.options import Cx, chain_options
 
-TOKEN = click.option("--token", default="USDC", show_default=True, help="Token symbol from the address book, or address.")
+TOKEN = click.option(
+    "--token", default="USDC", show_default=True, help="Token symbol from the address book, or address."
+)
 
 
 @click.group("royalties")
@@ -25,8 +27,14 @@ def royalties_group() -> None:
 def _status(cx: Cx, capsule_id: int, token: str) -> dict:
     r = cx.cf.royalties(capsule_id, token)
     symbol = cx.symbol(token)
-    return {"capsule_id": capsule_id, "token": symbol, "vault": cx.fmt(r["vault"], token),
-            "claimable": cx.fmt(r["claimable"], token), "vault_raw": str(r["vault"]), "claimable_raw": str(r["claimable"])}
+    return {
+        "capsule_id": capsule_id,
+        "token": symbol,
+        "vault": cx.fmt(r["vault"], token),
+        "claimable": cx.fmt(r["claimable"], token),
+        "vault_raw": str(r["vault"]),
+        "claimable_raw": str(r["claimable"]),
+    }
 
 
 @royalties_group.command("status")
@@ -56,8 +64,10 @@ def propagate_command(cx: Cx, capsule_ids: tuple[int, ...], token: str) -> None:
         cx.confirm(f"propagate {len(capsule_ids)} capsule(s)")
         cx.cf.propagate(list(capsule_ids), token, sender=sender)
         rows = [_status(cx, c, token) for c in capsule_ids]
-        cx.out({"capsules": rows}, [f"capsule {s['capsule_id']}: vault {s['vault']}, claimable {s['claimable']}"
-                                    for s in rows])
+        cx.out(
+            {"capsules": rows},
+            [f"capsule {s['capsule_id']}: vault {s['vault']}, claimable {s['claimable']}" for s in rows],
+        )
 
 
 @royalties_group.command("claim")
@@ -79,5 +89,13 @@ def claim_command(cx: Cx, capsule_id: int, token: str, recipient: str | None) ->
         cx.confirm(f"claim capsule {capsule_id}'s {s['token']}")
         amount = cx.cf.claim(capsule_id, token, recipient, sender=sender)
         to = recipient or sender.address
-        cx.out({"capsule_id": capsule_id, "token": s["token"], "claimed": cx.fmt(amount, token),
-                "claimed_raw": str(amount), "to": str(to)}, f"claimed {cx.fmt(amount, token)} to {to}")
+        cx.out(
+            {
+                "capsule_id": capsule_id,
+                "token": s["token"],
+                "claimed": cx.fmt(amount, token),
+                "claimed_raw": str(amount),
+                "to": str(to),
+            },
+            f"claimed {cx.fmt(amount, token)} to {to}",
+        )

@@ -8,17 +8,25 @@ the event ABI of the contract the address book names at that address.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
 from codexfield import contracts
 
-INDEXED_CONTRACTS = ("CapsuleRegistry", "IdentityRegistry", "LicenseManager", "UsageMeter", "RoyaltyRouter",
-                     "AccessStaking", "Reputation")
+INDEXED_CONTRACTS = (
+    "CapsuleRegistry",
+    "IdentityRegistry",
+    "LicenseManager",
+    "UsageMeter",
+    "RoyaltyRouter",
+    "AccessStaking",
+    "Reputation",
+)
 
 
 class AbiError(RuntimeError):
@@ -28,7 +36,7 @@ class AbiError(RuntimeError):
 def _type(arg: Mapping[str, Any]) -> str:
     t = arg["type"]
     if t.startswith("tuple"):
-        return "(" + ",".join(_type(c) for c in arg["components"]) + ")" + t[len("tuple"):]
+        return "(" + ",".join(_type(c) for c in arg["components"]) + ")" + t[len("tuple") :]
     return t
 
 
@@ -52,13 +60,16 @@ def load_abis(names: Iterable[str] = INDEXED_CONTRACTS, build: Path | None = Non
 
             for n in names:
                 try:
-                    types[n] = {"abi": [a.model_dump(mode="json", by_alias=True) for a in
-                                        getattr(project, n).contract_type.abi]}
+                    types[n] = {
+                        "abi": [a.model_dump(mode="json", by_alias=True) for a in getattr(project, n).contract_type.abi]
+                    }
                 except AttributeError:
                     pass
         except Exception as exc:
-            raise AbiError(f"no compiled ABIs at {path} and ape could not load the project ({exc}); "
-                           "run 'ape compile' in the CodexField project") from exc
+            raise AbiError(
+                f"no compiled ABIs at {path} and ape could not load the project ({exc}); "
+                "run 'ape compile' in the CodexField project"
+            ) from exc
     return {n: types[n]["abi"] for n in names if n in types}
 
 

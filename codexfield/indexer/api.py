@@ -47,9 +47,12 @@ UINT256 = 2**256 - 1
 MAX_ID = 160  # the capsule id column's width
 # The page renders attacker-controlled manifest text (always as text); the policy is a second
 # wall: no inline script, no script or frame from anywhere but this server.
-PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; "
-                                           "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 BAD = {400: {"model": s.Error, "description": "a bad parameter (the message says which and how to fix it)"}}
 MISSING = {404: {"model": s.Error, "description": "no such capsule in the catalog"}}
 
@@ -62,8 +65,9 @@ def _kind(value: str | None) -> int | None:
     try:
         return int(Kind[value.strip().upper().replace("-", "_").replace(" ", "_")])
     except KeyError:
-        raise BadRequest(f"kind: {value!r} is not a capsule kind; use 1..7 or one of "
-                         f"{', '.join(k.name.lower() for k in Kind)}") from None
+        raise BadRequest(
+            f"kind: {value!r} is not a capsule kind; use 1..7 or one of {', '.join(k.name.lower() for k in Kind)}"
+        ) from None
 
 
 def _creator(value: str | None) -> str | None:
@@ -80,7 +84,7 @@ def _creator(value: str | None) -> str | None:
 def _scopes(values: list[str] | None) -> list[str]:
     out = []
     for v in values or []:
-        for name in (s.strip().lower() for s in v.split(",")):
+        for name in (part.strip().lower() for part in v.split(",")):
             if not name:
                 continue
             if name not in scopes.BY_NAME:
@@ -94,16 +98,20 @@ def _check_id(capsule_id: str) -> str:
     from eth_utils import to_checksum_address
 
     if len(capsule_id) > MAX_ID or not CAIP19.match(capsule_id):
-        raise BadRequest(f"{capsule_id[:MAX_ID]!r} is not a capsule id; use CAIP-19: "
-                         "eip155:<chain>/erc721:<registry>/<token id>")
+        raise BadRequest(
+            f"{capsule_id[:MAX_ID]!r} is not a capsule id; use CAIP-19: eip155:<chain>/erc721:<registry>/<token id>"
+        )
     chain_part, registry_part, token = capsule_id.split("/")
     registry = registry_part.split(":", 1)[1]
     return f"eip155:{int(chain_part.split(':', 1)[1])}/erc721:{to_checksum_address(registry)}/{int(token)}"
 
 
 def create_app(engine: Engine) -> FastAPI:
-    app = FastAPI(title="CodexField catalog", version="1.0",
-                  description="Search, lineage, rankings and usage of CodexField capsules, rebuilt from chain events.")
+    app = FastAPI(
+        title="CodexField catalog",
+        version="1.0",
+        description="Search, lineage, rankings and usage of CodexField capsules, rebuilt from chain events.",
+    )
 
     @app.exception_handler(BadRequest)
     async def _bad(_: Request, exc: BadRequest):
@@ -131,8 +139,9 @@ def create_app(engine: Engine) -> FastAPI:
         kind: Annotated[str | None, Query(description="1..7 or a kind name (dataset, model, ...)")] = None,
         creator: Annotated[str | None, Query(description="creator address or did:ethr")] = None,
         scope: Annotated[list[str] | None, Query(description="license scope names every result must offer")] = None,
-        max_price: Annotated[int | None, Query(ge=0, le=UINT256,
-                                               description="max price per MU (token units) of active terms")] = None,
+        max_price: Annotated[
+            int | None, Query(ge=0, le=UINT256, description="max price per MU (token units) of active terms")
+        ] = None,
         min_rating: Annotated[float | None, Query(ge=1, le=5, description="minimum average verified stars")] = None,
         audited: Annotated[bool | None, Query(description="has a valid passed audit")] = None,
         chain_id: Annotated[int | None, Query(ge=1, le=INT63)] = None,
@@ -142,12 +151,28 @@ def create_app(engine: Engine) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=INT63)] = 0,
     ) -> dict[str, Any]:
         with engine.connect() as conn:
-            return queries.search(conn, q=q, kind=_kind(kind), creator=_creator(creator), scope=_scopes(scope),
-                                  max_price=max_price, min_rating=min_rating, audited=audited, chain_id=chain_id,
-                                  include_moderated=include_moderated, sort=sort, limit=limit, offset=offset)
+            return queries.search(
+                conn,
+                q=q,
+                kind=_kind(kind),
+                creator=_creator(creator),
+                scope=_scopes(scope),
+                max_price=max_price,
+                min_rating=min_rating,
+                audited=audited,
+                chain_id=chain_id,
+                include_moderated=include_moderated,
+                sort=sort,
+                limit=limit,
+                offset=offset,
+            )
 
-    @app.get("/api/capsules/{capsule_id:path}", summary="One capsule with lineage, terms, usage and royalties",
-             response_model=s.CapsuleDetail, responses={**BAD, **MISSING})
+    @app.get(
+        "/api/capsules/{capsule_id:path}",
+        summary="One capsule with lineage, terms, usage and royalties",
+        response_model=s.CapsuleDetail,
+        responses={**BAD, **MISSING},
+    )
     def capsule(capsule_id: str) -> dict[str, Any]:
         cid = _check_id(capsule_id)
         with engine.connect() as conn:
@@ -156,8 +181,12 @@ def create_app(engine: Engine) -> FastAPI:
             raise HTTPException(404, detail=f"no capsule {cid} in the catalog (not minted, or not indexed yet)")
         return out
 
-    @app.get("/api/lineage/{capsule_id:path}", summary="Ancestors and descendants", response_model=s.Lineage,
-             responses={**BAD, **MISSING})
+    @app.get(
+        "/api/lineage/{capsule_id:path}",
+        summary="Ancestors and descendants",
+        response_model=s.Lineage,
+        responses={**BAD, **MISSING},
+    )
     def lineage(capsule_id: str, depth: Annotated[int, Query(ge=1, le=32)] = 8) -> dict[str, Any]:
         cid = _check_id(capsule_id)
         with engine.connect() as conn:
@@ -166,15 +195,18 @@ def create_app(engine: Engine) -> FastAPI:
             return queries.lineage(conn, cid, depth=depth)
 
     @app.get("/api/rankings", summary="Capsules by ranking score", response_model=s.SearchPage, responses=BAD)
-    def rankings(kind: Annotated[str | None, Query(description="1..7 or a kind name")] = None,
-                 limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                 offset: Annotated[int, Query(ge=0, le=INT63)] = 0) -> dict[str, Any]:
+    def rankings(
+        kind: Annotated[str | None, Query(description="1..7 or a kind name")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0, le=INT63)] = 0,
+    ) -> dict[str, Any]:
         with engine.connect() as conn:
             return queries.search(conn, kind=_kind(kind), sort="score", limit=limit, offset=offset)
 
     @app.get("/api/nodes", summary="Nodes with their scores", response_model=s.NodePage, responses=BAD)
-    def nodes(limit: Annotated[int, Query(ge=1, le=100)] = 50,
-              offset: Annotated[int, Query(ge=0, le=INT63)] = 0) -> dict[str, Any]:
+    def nodes(
+        limit: Annotated[int, Query(ge=1, le=100)] = 50, offset: Annotated[int, Query(ge=0, le=INT63)] = 0
+    ) -> dict[str, Any]:
         with engine.connect() as conn:
             return queries.nodes(conn, limit=limit, offset=offset)
 

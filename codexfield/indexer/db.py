@@ -9,8 +9,9 @@ migration scripts live in `codexfield/indexer/migrations` (`codexfield index mig
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
 
@@ -120,8 +121,14 @@ def current_revision(engine: Engine) -> str | None:
 BULK_ROWS = 20_000  # rows per statement of `bulk_insert` on PostgreSQL
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]], *,
-                on_conflict: Literal["update", "nothing"] | None = None, only_changed: bool = False) -> None:
+def bulk_insert(
+    conn: Connection,
+    table: Table,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    on_conflict: Literal["update", "nothing"] | None = None,
+    only_changed: bool = False,
+) -> None:
     """INSERT many rows of `table` (every row with the same columns) in few statements.
 
     `on_conflict="update"`: a row whose primary key exists replaces that row's other columns
@@ -140,8 +147,11 @@ def bulk_insert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]
         # As SQLAlchemy's INSERT does: a column a row leaves out takes its Python-side default
         # (when inserted; an upsert does not overwrite it).
         given = set(rows[0])
-        defaults = {c.name: c.default.arg for c in table.columns
-                    if c.name not in given and c.default is not None and c.default.is_scalar}
+        defaults = {
+            c.name: c.default.arg
+            for c in table.columns
+            if c.name not in given and c.default is not None and c.default.is_scalar
+        }
         if defaults:
             rows = [{**defaults, **r} for r in rows]
     cols = [table.c[c] for c in rows[0]]
@@ -154,8 +164,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]
         stmt = dialect_insert(table)
         if on_conflict == "update" and rest:
             where = or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in rest]) if only_changed else None
-            stmt = stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in rest},
-                                              where=where)
+            stmt = stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in rest}, where=where)
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=pk)
         conn.execute(stmt, rows)
@@ -181,7 +190,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]
     procs = [_array_processor(c, dialect) for c in cols]
     keys = [c.name for c in cols]
     for i in range(0, len(rows), BULK_ROWS):
-        chunk = rows[i:i + BULK_ROWS]
+        chunk = rows[i : i + BULK_ROWS]
         params = []
         for k, proc in zip(keys, procs):
             values = [r[k] for r in chunk]
@@ -202,7 +211,7 @@ def bulk_select(conn: Connection, table: Table, keys: list[tuple]) -> list[dict[
     out: list[dict[str, Any]] = []
     if dialect.name != "postgresql":
         for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
+            chunk = keys[i : i + 500]
             cond = pk[0].in_([k[0] for k in chunk]) if len(pk) == 1 else tuple_(*pk).in_(chunk)
             out += [dict(r) for r in conn.execute(select(table).where(cond)).mappings()]
         return out
@@ -212,14 +221,15 @@ def bulk_select(conn: Connection, table: Table, keys: list[tuple]) -> list[dict[
     arrays = ", ".join(f"%b::{c.type.compile(dialect=dialect)}[]" for c in pk)
     names = ", ".join(f"k{i}" for i in range(len(pk)))
     on = " AND ".join(f"{t}.{q.quote(c.name)} = k.k{i}" for i, c in enumerate(pk))
-    sql = (f"SELECT {', '.join(f'{t}.{q.quote(c.name)}' for c in cols)} FROM {t} "
-           f"JOIN unnest({arrays}) AS k({names}) ON {on}")
+    sql = (
+        f"SELECT {', '.join(f'{t}.{q.quote(c.name)}' for c in cols)} FROM {t} "
+        f"JOIN unnest({arrays}) AS k({names}) ON {on}"
+    )
     procs = [(c.name, c.type.result_processor(dialect, None)) for c in cols]
     key_procs = [_array_processor(c, dialect) for c in pk]
     for i in range(0, len(keys), BULK_ROWS):
-        chunk = keys[i:i + BULK_ROWS]
-        params = tuple([k[j] if p is None or k[j] is None else p(k[j]) for k in chunk]
-                       for j, p in enumerate(key_procs))
+        chunk = keys[i : i + BULK_ROWS]
+        params = tuple([k[j] if p is None or k[j] is None else p(k[j]) for k in chunk] for j, p in enumerate(key_procs))
         for r in conn.exec_driver_sql(sql, params):
             out.append({name: (v if proc is None or v is None else proc(v)) for (name, proc), v in zip(procs, r)})
     return out

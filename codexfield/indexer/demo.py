@@ -25,10 +25,10 @@ def index_and_serve(book: Any, work: Path) -> tuple[str, dict]:
     from ape import networks
 
     from codexfield.indexer.api import create_app
-    from codexfield.indexer.service import run_cycle
     from codexfield.indexer.db import make_engine, migrate
     from codexfield.indexer.ingest import Web3Source, indexer_for_book
     from codexfield.indexer.manifests import ManifestWorker
+    from codexfield.indexer.service import run_cycle
     from codexfield.store import open_store
 
     engine = make_engine(str(work / "catalog.db"))
@@ -57,6 +57,8 @@ def demo_hook(book: Any, work: Path) -> str:
     url, summary = index_and_serve(book, work)
     hits = summary["search"]
     items = hits.get("items", hits) if isinstance(hits, dict) else hits
-    print(f"indexer: {summary['events']} events indexed; catalog search returns {len(items)} capsule(s); "
-          f"API {url}/api/capsules, docs {url}/docs, page {url}/")
+    print(
+        f"indexer: {summary['events']} events indexed; catalog search returns {len(items)} capsule(s); "
+        f"API {url}/api/capsules, docs {url}/docs, page {url}/"
+    )
     return url

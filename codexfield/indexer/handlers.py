@@ -11,9 +11,10 @@ RoyaltyRouter §3.5, AccessStaking §3.6, Reputation §3.7, IdentityRegistry §3
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from codexfield import scopes
 from codexfield.cid import cid_from_digest
@@ -66,7 +67,9 @@ class Context:
         return f"eip155:{self.chain_id}:{self.addresses.get('LicenseManager', ZERO_ADDRESS)}/terms/{int(terms_id)}"
 
     def attestation(self, attestation_id: int) -> str:
-        return f"eip155:{self.chain_id}:{self.addresses.get('Reputation', ZERO_ADDRESS)}/attestation/{int(attestation_id)}"
+        return (
+            f"eip155:{self.chain_id}:{self.addresses.get('Reputation', ZERO_ADDRESS)}/attestation/{int(attestation_id)}"
+        )
 
     def account(self, address: str) -> str:
         return f"eip155:{self.chain_id}:{address}"
@@ -112,13 +115,25 @@ def capsule_minted(w: Writer, ctx: Context, a: dict) -> None:
     content_hash = bytes(a["content_hash"])
     manifest_cid = cid_from_digest(content_hash)
     w.put(
-        C, {"id": cid},
-        chain_id=ctx.chain_id, registry_address=ctx.addresses["CapsuleRegistry"], token_id=int(a["capsule_id"]),
-        kind=int(a.get("kind", 0)), content_hash=hx(content_hash), cid=manifest_cid,
-        creator=a["creator"], creator_did=did_for(a["creator"], ctx.chain_id), owner=a["creator"],
-        version=int(a.get("version", 1)), previous_id=previous_id, root_id=root_id,
-        latest_id=cid if not previous_id else None, uri=a.get("uri", "") or "", state=1,
-        created_block=w.block, created_at=ctx.timestamp,
+        C,
+        {"id": cid},
+        chain_id=ctx.chain_id,
+        registry_address=ctx.addresses["CapsuleRegistry"],
+        token_id=int(a["capsule_id"]),
+        kind=int(a.get("kind", 0)),
+        content_hash=hx(content_hash),
+        cid=manifest_cid,
+        creator=a["creator"],
+        creator_did=did_for(a["creator"], ctx.chain_id),
+        owner=a["creator"],
+        version=int(a.get("version", 1)),
+        previous_id=previous_id,
+        root_id=root_id,
+        latest_id=cid if not previous_id else None,
+        uri=a.get("uri", "") or "",
+        state=1,
+        created_block=w.block,
+        created_at=ctx.timestamp,
     )
     for i, p in enumerate(a.get("parents") or []):
         parent_id, share = (p[0], p[1]) if isinstance(p, (tuple, list)) else (p["capsule_id"], p["share_bps"])
@@ -160,8 +175,13 @@ def _to(a: dict) -> str:
 def did_owner_changed(w: Writer, ctx: Context, a: dict) -> None:
     identity = a["identity"]
     row = w.get(D, id=ctx.account(identity))
-    w.put(D, {"id": ctx.account(identity)}, did=did_for(identity, ctx.chain_id), owner=a["owner"],
-          changes=(row["changes"] if row else 0) + 1)
+    w.put(
+        D,
+        {"id": ctx.account(identity)},
+        did=did_for(identity, ctx.chain_id),
+        owner=a["owner"],
+        changes=(row["changes"] if row else 0) + 1,
+    )
 
 
 @on("IdentityRegistry", "DIDDelegateChanged")
@@ -169,8 +189,13 @@ def did_owner_changed(w: Writer, ctx: Context, a: dict) -> None:
 def did_changed(w: Writer, ctx: Context, a: dict) -> None:
     identity = a["identity"]
     row = w.get(D, id=ctx.account(identity))
-    w.put(D, {"id": ctx.account(identity)}, did=did_for(identity, ctx.chain_id),
-          owner=row["owner"] if row else identity, changes=(row["changes"] if row else 0) + 1)
+    w.put(
+        D,
+        {"id": ctx.account(identity)},
+        did=did_for(identity, ctx.chain_id),
+        owner=row["owner"] if row else identity,
+        changes=(row["changes"] if row else 0) + 1,
+    )
 
 
 # --- LicenseManager -------------------------------------------------------------------------
@@ -180,15 +205,28 @@ def did_changed(w: Writer, ctx: Context, a: dict) -> None:
 def terms_created(w: Writer, ctx: Context, a: dict) -> None:
     scope = int(a.get("scope", 0))
     w.put(
-        T, {"id": ctx.terms(a["terms_id"])},
-        chain_id=ctx.chain_id, terms_id=int(a["terms_id"]), capsule_id=ctx.capsule(a["capsule_id"]),
-        payment_token=a.get("payment_token", ZERO_ADDRESS), price_per_mu=int(a.get("price_per_mu", 0)),
-        upfront_fee=int(a.get("upfront_fee", 0)), meter=hx(a.get("meter", b"")), duration=int(a.get("duration", 0)),
-        mu_quota=int(a.get("mu_quota", 0)), rate_mu=int(a.get("rate_mu", 0)), rate_period=int(a.get("rate_period", 0)),
-        scope=scope, scope_names="," + ",".join(scopes.names_of(scope)) + ",",
-        derivative_share_bps=int(a.get("derivative_share_bps", 0)), revocation=int(a.get("revocation", 0)),
-        notice_period=int(a.get("notice_period", 0)), max_credentials=int(a.get("max_credentials", 0)),
-        transferable=bool(a.get("transferable", False)), text_hash=hx(a.get("text_hash", b"")), active=True,
+        T,
+        {"id": ctx.terms(a["terms_id"])},
+        chain_id=ctx.chain_id,
+        terms_id=int(a["terms_id"]),
+        capsule_id=ctx.capsule(a["capsule_id"]),
+        payment_token=a.get("payment_token", ZERO_ADDRESS),
+        price_per_mu=int(a.get("price_per_mu", 0)),
+        upfront_fee=int(a.get("upfront_fee", 0)),
+        meter=hx(a.get("meter", b"")),
+        duration=int(a.get("duration", 0)),
+        mu_quota=int(a.get("mu_quota", 0)),
+        rate_mu=int(a.get("rate_mu", 0)),
+        rate_period=int(a.get("rate_period", 0)),
+        scope=scope,
+        scope_names="," + ",".join(scopes.names_of(scope)) + ",",
+        derivative_share_bps=int(a.get("derivative_share_bps", 0)),
+        revocation=int(a.get("revocation", 0)),
+        notice_period=int(a.get("notice_period", 0)),
+        max_credentials=int(a.get("max_credentials", 0)),
+        transferable=bool(a.get("transferable", False)),
+        text_hash=hx(a.get("text_hash", b"")),
+        active=True,
         credentials_issued=0,
     )
 
@@ -203,9 +241,16 @@ def terms_active(w: Writer, ctx: Context, a: dict) -> None:
 @on("LicenseManager", "CredentialIssued")
 def credential_issued(w: Writer, ctx: Context, a: dict) -> None:
     terms_key = ctx.terms(a["terms_id"])
-    w.put(CR, {"id": ctx.credential(a["credential_id"])}, chain_id=ctx.chain_id,
-          credential_id=int(a["credential_id"]), terms_id=terms_key, capsule_id=ctx.capsule(a["capsule_id"]),
-          holder=a.get("holder", ZERO_ADDRESS), expires_at=int(a.get("expires_at", 0)))
+    w.put(
+        CR,
+        {"id": ctx.credential(a["credential_id"])},
+        chain_id=ctx.chain_id,
+        credential_id=int(a["credential_id"]),
+        terms_id=terms_key,
+        capsule_id=ctx.capsule(a["capsule_id"]),
+        holder=a.get("holder", ZERO_ADDRESS),
+        expires_at=int(a.get("expires_at", 0)),
+    )
     if w.get(T, id=terms_key) is not None:
         w.add(T, {"id": terms_key}, credentials_issued=1)
 
@@ -214,8 +259,13 @@ def credential_issued(w: Writer, ctx: Context, a: dict) -> None:
 def credential_revoked(w: Writer, ctx: Context, a: dict) -> None:
     key = ctx.credential(a["credential_id"])
     if w.get(CR, id=key) is not None:
-        w.put(CR, {"id": key}, revoked_by=a.get("by"), revoke_reason=hx(a.get("reason", b"")),
-              revoked_effective_at=int(a.get("effective_at", ctx.timestamp)))
+        w.put(
+            CR,
+            {"id": key},
+            revoked_by=a.get("by"),
+            revoke_reason=hx(a.get("reason", b"")),
+            revoked_effective_at=int(a.get("effective_at", ctx.timestamp)),
+        )
 
 
 @on("LicenseManager", "Transfer")
@@ -233,9 +283,15 @@ def meter_configured(w: Writer, ctx: Context, a: dict) -> None:
     """The meter's constructor event: its epochs (the indexer never reads them from the chain)."""
     ctx.epoch_length = int(a["epoch_length"])
     ctx.genesis = int(a["genesis"])
-    w.put(MC, {"chain_id": ctx.chain_id}, meter=ctx.addresses.get("UsageMeter", ZERO_ADDRESS),
-          epoch_length=ctx.epoch_length, genesis=ctx.genesis, settlement_window=int(a["settlement_window"]),
-          withdrawal_thaw=int(a["withdrawal_thaw"]))
+    w.put(
+        MC,
+        {"chain_id": ctx.chain_id},
+        meter=ctx.addresses.get("UsageMeter", ZERO_ADDRESS),
+        epoch_length=ctx.epoch_length,
+        genesis=ctx.genesis,
+        settlement_window=int(a["settlement_window"]),
+        withdrawal_thaw=int(a["withdrawal_thaw"]),
+    )
 
 
 @on("UsageMeter", "UsageRecorded")
@@ -247,8 +303,13 @@ def usage_recorded(w: Writer, ctx: Context, a: dict) -> None:
     d = {k: int(a.get(f"delta_{k}", 0)) for k in ("mu", "calls", "failures")}
     d["latency_ms"] = int(a.get("delta_latency_ms", 0))
     money = {k: int(a.get(k, 0)) for k in ("license_amount", "node_amount", "protocol_fee")}
-    w.add(UC, {"id": f"{cred}|{node}|{payer}"}, {"credential_id": cred, "capsule_id": capsule, "node": node,
-                                                 "consumer": payer}, **d, **money)
+    w.add(
+        UC,
+        {"id": f"{cred}|{node}|{payer}"},
+        {"credential_id": cred, "capsule_id": capsule, "node": node, "consumer": payer},
+        **d,
+        **money,
+    )
     w.add(CU, {"capsule_id": capsule}, **d, license_amount=money["license_amount"], node_amount=money["node_amount"])
     epoch = ctx.epoch()
     # As the meter's `node_usage`: only paid vouchers count toward a node's epoch usage.
@@ -262,8 +323,12 @@ def voucher_rejected(w: Writer, ctx: Context, a: dict) -> None:
     node = ctx.account(a["node"])
     payer = a.get("payer", "")
     c = w.get(CR, id=cred)
-    w.add(UC, {"id": f"{cred}|{node}|{payer}"}, {"credential_id": cred, "capsule_id": (c or {}).get("capsule_id") or "",
-                                                 "node": node, "consumer": payer}, rejected=1)
+    w.add(
+        UC,
+        {"id": f"{cred}|{node}|{payer}"},
+        {"credential_id": cred, "capsule_id": (c or {}).get("capsule_id") or "", "node": node, "consumer": payer},
+        rejected=1,
+    )
 
 
 # --- RoyaltyRouter --------------------------------------------------------------------------
@@ -345,8 +410,14 @@ def stake_changed(w: Writer, ctx: Context, a: dict) -> None:
 
 @on("AccessStaking", "Reported")
 def reported(w: Writer, ctx: Context, a: dict) -> None:
-    w.add(ES, {"node": ctx.account(a["node"]), "epoch": int(a["epoch"])}, reports=1, probes=int(a.get("probes", 0)),
-          successes=int(a.get("successes", 0)), latency_ms_sum=int(a.get("latency_ms", 0)))
+    w.add(
+        ES,
+        {"node": ctx.account(a["node"]), "epoch": int(a["epoch"])},
+        reports=1,
+        probes=int(a.get("probes", 0)),
+        successes=int(a.get("successes", 0)),
+        latency_ms_sum=int(a.get("latency_ms", 0)),
+    )
 
 
 @on("AccessStaking", "EpochScored")
@@ -361,8 +432,9 @@ def epoch_scored(w: Writer, ctx: Context, a: dict) -> None:
 @on("AccessStaking", "NodeJailed")
 def node_jailed(w: Writer, ctx: Context, a: dict) -> None:
     node = ctx.account(a["node"])
-    row = w.put(N, {"id": node}, chain_id=ctx.chain_id, address=a["node"], status=2,
-                jailed_until=int(a.get("until", 0)))
+    row = w.put(
+        N, {"id": node}, chain_id=ctx.chain_id, address=a["node"], status=2, jailed_until=int(a.get("until", 0))
+    )
     w.put(N, {"id": node}, slashed_total=int(row.get("slashed_total") or 0) + int(a.get("slashed", 0)))
 
 
@@ -388,16 +460,31 @@ def rated(w: Writer, ctx: Context, a: dict) -> None:
     """A Rated for a credential already rated replaces its stars (the contract's update rule)."""
     key = ctx.credential(a["credential_id"])
     row = w.get(RA, credential_id=key)
-    w.put(RA, {"credential_id": key}, capsule_id=ctx.capsule(a["capsule_id"]), rater=a["rater"],
-          stars=int(a["stars"]), review_hash=hx(a.get("review_hash", b"")), updates=(row["updates"] + 1) if row else 0)
+    w.put(
+        RA,
+        {"credential_id": key},
+        capsule_id=ctx.capsule(a["capsule_id"]),
+        rater=a["rater"],
+        stars=int(a["stars"]),
+        review_hash=hx(a.get("review_hash", b"")),
+        updates=(row["updates"] + 1) if row else 0,
+    )
 
 
 @on("Reputation", "Attested")
 def attested(w: Writer, ctx: Context, a: dict) -> None:
-    w.put(AT, {"id": ctx.attestation(a["attestation_id"])}, attestation_id=int(a["attestation_id"]),
-          capsule_id=ctx.capsule(a["capsule_id"]), auditor=a["auditor"], standard=hx(a["standard"]),
-          passed=bool(a["passed"]), report_hash=hx(a.get("report_hash", b"")),
-          valid_until=int(a.get("valid_until", 0)), revoked=False)
+    w.put(
+        AT,
+        {"id": ctx.attestation(a["attestation_id"])},
+        attestation_id=int(a["attestation_id"]),
+        capsule_id=ctx.capsule(a["capsule_id"]),
+        auditor=a["auditor"],
+        standard=hx(a["standard"]),
+        passed=bool(a["passed"]),
+        report_hash=hx(a.get("report_hash", b"")),
+        valid_until=int(a.get("valid_until", 0)),
+        revoked=False,
+    )
 
 
 @on("Reputation", "AttestationRevoked")

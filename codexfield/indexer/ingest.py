@@ -26,8 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete, insert, select, update
 
@@ -72,7 +73,7 @@ class Web3Source:
         self.w3 = w3
 
     @classmethod
-    def from_url(cls, url: str) -> "Web3Source":
+    def from_url(cls, url: str) -> Web3Source:
         from web3 import HTTPProvider, Web3
 
         return cls(Web3(HTTPProvider(url, request_kwargs={"timeout": 30})))
@@ -111,10 +112,21 @@ class StepResult:
 class Indexer:
     """Follows one chain's CodexField contracts into the catalog."""
 
-    def __init__(self, engine: Engine, source: Source, chain_id: int, addresses: Mapping[str, str], *,
-                 confirmations: int = 0, batch_size: int = 1000, start_block: int = 0,
-                 journal_depth: int = 10_000, decoder: EventDecoder | None = None,
-                 epoch_length: int | None = None, genesis: int = 0):
+    def __init__(
+        self,
+        engine: Engine,
+        source: Source,
+        chain_id: int,
+        addresses: Mapping[str, str],
+        *,
+        confirmations: int = 0,
+        batch_size: int = 1000,
+        start_block: int = 0,
+        journal_depth: int = 10_000,
+        decoder: EventDecoder | None = None,
+        epoch_length: int | None = None,
+        genesis: int = 0,
+    ):
         self.engine = engine
         self.source = source
         self.chain_id = int(chain_id)
@@ -154,23 +166,37 @@ class Indexer:
         with self.engine.begin() as conn:
             row = conn.execute(select(CHAINS).where(CHAINS.c.chain_id == self.chain_id)).first()
             if row is None:
-                conn.execute(insert(CHAINS).values(
-                    chain_id=self.chain_id, start_block=self.start_block, indexed_block=self.start_block - 1,
-                    head=0, contracts=json.dumps(self.addresses, sort_keys=True), updated_at=time.time(), reorgs=0))
+                conn.execute(
+                    insert(CHAINS).values(
+                        chain_id=self.chain_id,
+                        start_block=self.start_block,
+                        indexed_block=self.start_block - 1,
+                        head=0,
+                        contracts=json.dumps(self.addresses, sort_keys=True),
+                        updated_at=time.time(),
+                        reorgs=0,
+                    )
+                )
             else:
-                conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
-                    contracts=json.dumps(self.addresses, sort_keys=True)))
+                conn.execute(
+                    update(CHAINS)
+                    .where(CHAINS.c.chain_id == self.chain_id)
+                    .values(contracts=json.dumps(self.addresses, sort_keys=True))
+                )
 
     def progress(self) -> tuple[int, int]:
         """(indexed block, last seen head) of this chain, from the catalog."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(CHAINS.c.indexed_block, CHAINS.c.head)
-                               .where(CHAINS.c.chain_id == self.chain_id)).one()
+            row = conn.execute(
+                select(CHAINS.c.indexed_block, CHAINS.c.head).where(CHAINS.c.chain_id == self.chain_id)
+            ).one()
         return int(row[0]), int(row[1])
 
     def checkpoint(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(CHAINS.c.indexed_block).where(CHAINS.c.chain_id == self.chain_id)).scalar_one())
+            return int(
+                conn.execute(select(CHAINS.c.indexed_block).where(CHAINS.c.chain_id == self.chain_id)).scalar_one()
+            )
 
     # --- reorgs --------------------------------------------------------------------------
 
@@ -192,8 +218,10 @@ class Indexer:
         stored blocks above the head do not match."""
         with self.engine.connect() as conn:
             stored = conn.execute(
-                select(BLOCKS.c.number, BLOCKS.c.hash).where(BLOCKS.c.chain_id == self.chain_id)
-                .where(BLOCKS.c.number <= checkpoint).order_by(BLOCKS.c.number.desc())
+                select(BLOCKS.c.number, BLOCKS.c.hash)
+                .where(BLOCKS.c.chain_id == self.chain_id)
+                .where(BLOCKS.c.number <= checkpoint)
+                .order_by(BLOCKS.c.number.desc())
             ).all()
         if not stored:
             return None
@@ -204,8 +232,10 @@ class Indexer:
                 return number
         oldest = stored[-1].number
         if checkpoint - self.journal_depth > self.start_block:  # the journal was pruned: cannot undo all
-            raise DeepReorg(f"chain {self.chain_id} reorganised below block {oldest}, the oldest block the journal "
-                            "can undo; drop the catalog (or this chain's rows) and re-index")
+            raise DeepReorg(
+                f"chain {self.chain_id} reorganised below block {oldest}, the oldest block the journal "
+                "can undo; drop the catalog (or this chain's rows) and re-index"
+            )
         return self.start_block - 1
 
     def rollback(self, fork: int) -> int:
@@ -214,13 +244,18 @@ class Indexer:
             conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number > fork))
             # Score rows of capsules the reorg removed (a capsule minted again at the same id on
             # the new branch gets a fresh row with its own search attributes).
-            conn.execute(delete(SCORES).where(~select(CAPSULES.c.id).where(CAPSULES.c.id == SCORES.c.capsule_id)
-                                              .exists()))
+            conn.execute(
+                delete(SCORES).where(~select(CAPSULES.c.id).where(CAPSULES.c.id == SCORES.c.capsule_id).exists())
+            )
             # Manifests (keyed by CID, shared by chains) that no capsule on any chain names any more.
-            conn.execute(delete(MANIFESTS).where(~select(CAPSULES.c.id).where(CAPSULES.c.cid == MANIFESTS.c.cid)
-                                                 .exists()))
-            conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
-                indexed_block=fork, reorgs=CHAINS.c.reorgs + 1, updated_at=time.time()))
+            conn.execute(
+                delete(MANIFESTS).where(~select(CAPSULES.c.id).where(CAPSULES.c.cid == MANIFESTS.c.cid).exists())
+            )
+            conn.execute(
+                update(CHAINS)
+                .where(CHAINS.c.chain_id == self.chain_id)
+                .values(indexed_block=fork, reorgs=CHAINS.c.reorgs + 1, updated_at=time.time())
+            )
         self._load_meter_config()
         log.warning("chain %s: reorg, rolled back to block %s (%s writes undone)", self.chain_id, fork, undone)
         return undone
@@ -238,13 +273,16 @@ class Indexer:
             return StepResult(reorg_to=fork)
         if checkpoint >= target:
             with self.engine.begin() as conn:
-                conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
-                    head=head, updated_at=time.time()))
+                conn.execute(
+                    update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(head=head, updated_at=time.time())
+                )
             return StepResult(caught_up=True)
         start, end = checkpoint + 1, min(checkpoint + self.batch_size, target)
         raw = self.source.logs(start, end, self.decoder.addresses)
-        events = sorted((e for e in (self.decoder.decode(r) for r in raw if not r.get("removed")) if e is not None),
-                        key=lambda e: (e.block_number, e.log_index))
+        events = sorted(
+            (e for e in (self.decoder.decode(r) for r in raw if not r.get("removed")) if e is not None),
+            key=lambda e: (e.block_number, e.log_index),
+        )
         headers = {}
         for n in sorted({e.block_number for e in events} | {end}):
             try:
@@ -259,17 +297,22 @@ class Indexer:
         self.apply(events, headers, start, end, head)
         return StepResult(applied=len(events), start=start, end=end, caught_up=end >= target)
 
-    def apply(self, events: Iterable[DecodedEvent], headers: Mapping[int, Mapping[str, Any]], start: int, end: int,
-              head: int) -> None:
+    def apply(
+        self, events: Iterable[DecodedEvent], headers: Mapping[int, Mapping[str, Any]], start: int, end: int, head: int
+    ) -> None:
         """Apply one batch and move the checkpoint to `end`, atomically."""
-        ctx = Context(chain_id=self.chain_id, addresses=self.addresses, epoch_length=self.epoch_length,
-                      genesis=self.genesis)
+        ctx = Context(
+            chain_id=self.chain_id, addresses=self.addresses, epoch_length=self.epoch_length, genesis=self.genesis
+        )
         with self.engine.begin() as conn:
-            current = conn.execute(select(CHAINS.c.indexed_block).where(CHAINS.c.chain_id == self.chain_id)
-                                   .with_for_update()).scalar_one()
+            current = conn.execute(
+                select(CHAINS.c.indexed_block).where(CHAINS.c.chain_id == self.chain_id).with_for_update()
+            ).scalar_one()
             if current != start - 1:
-                raise RuntimeError(f"chain {self.chain_id}: checkpoint moved to {current} under us (another indexer "
-                                   "process on the same chain?); stop the other one")
+                raise RuntimeError(
+                    f"chain {self.chain_id}: checkpoint moved to {current} under us (another indexer "
+                    "process on the same chain?); stop the other one"
+                )
             w = journal.Writer(conn, self.chain_id)
             events = list(events)
             if conn.dialect.name != "sqlite":  # a round trip per read costs on a server, not on a file
@@ -285,30 +328,49 @@ class Indexer:
             # Nothing above the checkpoint is stored (a rollback forgets those blocks): clear the
             # range anyway, as one ranged delete, in case a row was left by hand or an old version.
             conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number >= start))
-            bulk_insert(conn, BLOCKS, [
-                {"chain_id": self.chain_id, "number": n, "hash": h["hash"], "parent_hash": h["parentHash"],
-                 "timestamp": int(h["timestamp"])} for n, h in headers.items()])
+            bulk_insert(
+                conn,
+                BLOCKS,
+                [
+                    {
+                        "chain_id": self.chain_id,
+                        "number": n,
+                        "hash": h["hash"],
+                        "parent_hash": h["parentHash"],
+                        "timestamp": int(h["timestamp"]),
+                    }
+                    for n, h in headers.items()
+                ],
+            )
             self._enqueue_manifests(conn, ctx.new_manifests)
             self._default_scores(conn, w, ctx.new_capsules)
-            conn.execute(update(CHAINS).where(CHAINS.c.chain_id == self.chain_id).values(
-                indexed_block=end, head=head, updated_at=time.time()))
+            conn.execute(
+                update(CHAINS)
+                .where(CHAINS.c.chain_id == self.chain_id)
+                .values(indexed_block=end, head=head, updated_at=time.time())
+            )
             floor = end - self.journal_depth
             if floor > self.start_block:
                 journal.prune(conn, self.chain_id, floor)
-                keep = conn.execute(select(BLOCKS.c.number).where(BLOCKS.c.chain_id == self.chain_id,
-                                                                  BLOCKS.c.number < floor)
-                                    .order_by(BLOCKS.c.number.desc()).limit(1)).scalar()
+                keep = conn.execute(
+                    select(BLOCKS.c.number)
+                    .where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number < floor)
+                    .order_by(BLOCKS.c.number.desc())
+                    .limit(1)
+                ).scalar()
                 if keep is not None:  # keep one block below the floor as the walk-back anchor
                     conn.execute(delete(BLOCKS).where(BLOCKS.c.chain_id == self.chain_id, BLOCKS.c.number < keep))
         if not self._epochs_given:  # a `MeterConfigured` in this batch sets the epochs
             self.epoch_length, self.genesis = ctx.epoch_length, ctx.genesis
 
-    def _prefetch(self, w: journal.Writer, events: list[DecodedEvent],
-                  headers: Mapping[int, Mapping[str, Any]]) -> None:
+    def _prefetch(
+        self, w: journal.Writer, events: list[DecodedEvent], headers: Mapping[int, Mapping[str, Any]]
+    ) -> None:
         """Dry-run the handlers on a `journal.KeyProbe`, then load the rows they name in bulk."""
         probe = journal.KeyProbe()
-        ctx = Context(chain_id=self.chain_id, addresses=self.addresses, epoch_length=self.epoch_length,
-                      genesis=self.genesis)
+        ctx = Context(
+            chain_id=self.chain_id, addresses=self.addresses, epoch_length=self.epoch_length, genesis=self.genesis
+        )
         for e in events:
             handler = HANDLERS.get((e.contract, e.name))
             if handler is None:
@@ -327,8 +389,20 @@ class Indexer:
         """Queue the range's new CIDs (the first uri seen for each); a CID already known (the same
         content minted again, or on another chain) keeps its row: `ON CONFLICT DO NOTHING`."""
         first = dict(reversed(items))
-        rows = [{"cid": cid, "uri": uri, "status": "pending", "attempts": 0, "next_attempt_at": 0.0, "name": "",
-                 "description": "", "tags": "", "body": ""} for cid, uri in first.items()]
+        rows = [
+            {
+                "cid": cid,
+                "uri": uri,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": 0.0,
+                "name": "",
+                "description": "",
+                "tags": "",
+                "body": "",
+            }
+            for cid, uri in first.items()
+        ]
         bulk_insert(conn, MANIFESTS, rows, on_conflict="nothing")
 
     @staticmethod
@@ -342,9 +416,20 @@ class Indexer:
         for c in dict.fromkeys(capsule_ids):
             cap = w.get(CAPSULES, id=c)
             if cap is not None:
-                rows.append({"capsule_id": c, "moderation": "ok", "score": 0.0, "success_rate": 0.0, "calls": 0,
-                             "rating_count": 0, "rating_bayes": 0.0, "audits_valid": 0, "scope_names": ",",
-                             **{a: cap[a] for a in SEARCH_ATTRIBUTES}})
+                rows.append(
+                    {
+                        "capsule_id": c,
+                        "moderation": "ok",
+                        "score": 0.0,
+                        "success_rate": 0.0,
+                        "calls": 0,
+                        "rating_count": 0,
+                        "rating_bayes": 0.0,
+                        "audits_valid": 0,
+                        "scope_names": ",",
+                        **{a: cap[a] for a in SEARCH_ATTRIBUTES},
+                    }
+                )
         bulk_insert(conn, SCORES, rows, on_conflict="nothing")
 
     def sync(self, max_steps: int | None = None) -> int:

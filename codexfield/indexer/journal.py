@@ -22,12 +22,12 @@ those entries. Entries older than the journal depth are pruned after each batch.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, select, update
 
 from codexfield.indexer.db import bulk_insert, bulk_select
-
 from codexfield.indexer.models import JOURNALED, Journal
 
 JOURNAL = Journal.__table__
@@ -40,15 +40,16 @@ def _where(table: Table, key: Mapping[str, Any]):
 class _Spec:
     """Per-table prepared statements (built once; SQLAlchemy caches their compiled form)."""
 
-    _all: dict[str, "_Spec"] = {}
+    _all: dict[str, _Spec] = {}
 
     def __init__(self, table: Table):
         self.table = table
         self.pk = tuple(c.name for c in table.primary_key.columns)
         self.columns = [c.name for c in table.columns]
         self.rest = [c for c in self.columns if c not in self.pk]
-        self.defaults = {c.name: (c.default.arg if c.default is not None and c.default.is_scalar else None)
-                         for c in table.columns}
+        self.defaults = {
+            c.name: (c.default.arg if c.default is not None and c.default.is_scalar else None) for c in table.columns
+        }
         keyed = and_(*[table.c[k] == bindparam(f"k_{k}") for k in self.pk])
         self.select = select(table).where(keyed)
         self.update = update(table).where(keyed).values({c: bindparam(c) for c in self.rest}) if self.rest else None
@@ -56,7 +57,7 @@ class _Spec:
         self.insert = insert(table)
 
     @classmethod
-    def of(cls, table: Table) -> "_Spec":
+    def of(cls, table: Table) -> _Spec:
         spec = cls._all.get(table.name)
         if spec is None or spec.table is not table:
             spec = cls._all[table.name] = cls(table)
@@ -123,13 +124,15 @@ class Writer:
         if jk in self._journaled:  # this row already has its before-image for this block
             return
         self._journaled.add(jk)
-        self._journal_rows.append({
-            "chain_id": self.chain_id,
-            "block_number": self.block,
-            "table_name": table.name,
-            "key": json.dumps(dict(zip(spec.pk, k)), sort_keys=True),
-            "before": None if before is None else json.dumps(dict(before), sort_keys=True),
-        })
+        self._journal_rows.append(
+            {
+                "chain_id": self.chain_id,
+                "block_number": self.block,
+                "table_name": table.name,
+                "key": json.dumps(dict(zip(spec.pk, k)), sort_keys=True),
+                "before": None if before is None else json.dumps(dict(before), sort_keys=True),
+            }
+        )
 
     def _set(self, table: Table, k: tuple, row: dict[str, Any] | None) -> None:
         ck = (table.name, k)
@@ -146,8 +149,9 @@ class Writer:
         self._set(table, k, row)
         return dict(row)
 
-    def add(self, table: Table, key: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
-            **deltas: int) -> dict[str, Any]:
+    def add(
+        self, table: Table, key: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, **deltas: int
+    ) -> dict[str, Any]:
         """Add `deltas` to numeric columns of row `key` (created with `defaults` if missing)."""
         spec = _Spec.of(table)
         before = self.get(table, **key)
@@ -230,8 +234,9 @@ class KeyProbe:
         self._note(table, key)
         return {**key, **values}
 
-    def add(self, table: Table, key: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
-            **deltas: int) -> dict[str, Any]:
+    def add(
+        self, table: Table, key: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, **deltas: int
+    ) -> dict[str, Any]:
         self._note(table, key)
         return {**(defaults or {}), **key, **deltas}
 

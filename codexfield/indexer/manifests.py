@@ -67,8 +67,11 @@ def search_fields(manifest: dict[str, Any]) -> dict[str, str]:
 
     for card in ("model_card", "dataset_card"):
         strings(manifest.get(card))
-    body_parts = [json.dumps(manifest.get(k), sort_keys=True) for k in ("model_card", "dataset_card", "license")
-                  if manifest.get(k)]
+    body_parts = [
+        json.dumps(manifest.get(k), sort_keys=True)
+        for k in ("model_card", "dataset_card", "license")
+        if manifest.get(k)
+    ]
     body_parts.extend(str(f.get("path", "")) for f in manifest.get("files", [])[:200] if isinstance(f, dict))
     return {
         "name": str(manifest.get("name", "")),
@@ -78,8 +81,16 @@ def search_fields(manifest: dict[str, Any]) -> dict[str, str]:
     }
 
 
-MODEL_TEXT = ("task", "architecture", "base_model", "intended_use", "out_of_scope_use", "limitations",
-              "ethical_considerations", "license")
+MODEL_TEXT = (
+    "task",
+    "architecture",
+    "base_model",
+    "intended_use",
+    "out_of_scope_use",
+    "limitations",
+    "ethical_considerations",
+    "license",
+)
 DATASET_TEXT = ("task", "collection_process", "preprocessing", "format", "intended_use", "limitations", "license")
 MAX_EXTENSIONS = 32
 
@@ -113,7 +124,9 @@ def card_fields(manifest: dict[str, Any]) -> dict[str, Any]:
         "parents": [str(p) for p in manifest.get("parents", [])],
         "files": len(files),
         "size_bytes": sum(int(f.get("size", 0)) for f in files),
-        "license": None, "model_card": None, "dataset_card": None,
+        "license": None,
+        "model_card": None,
+        "dataset_card": None,
     }
     lic = manifest.get("license")
     if isinstance(lic, dict):
@@ -122,10 +135,19 @@ def card_fields(manifest: dict[str, Any]) -> dict[str, Any]:
     if isinstance(mc, dict):
         out["model_card"] = {
             **{k: (str(mc[k]) if k in mc else None) for k in MODEL_TEXT},
-            "parameters": mc.get("parameters"), "language": _languages(mc.get("language")),
+            "parameters": mc.get("parameters"),
+            "language": _languages(mc.get("language")),
             "training_data": _refs(mc.get("training_data")),
-            "metrics": [{"name": str(x.get("name")), "value": x.get("value"), "dataset": x.get("dataset"),
-                         "split": x.get("split")} for x in mc.get("metrics", []) if isinstance(x, dict)],
+            "metrics": [
+                {
+                    "name": str(x.get("name")),
+                    "value": x.get("value"),
+                    "dataset": x.get("dataset"),
+                    "split": x.get("split"),
+                }
+                for x in mc.get("metrics", [])
+                if isinstance(x, dict)
+            ],
             "extensions": _extensions(mc),
         }
     dc = manifest.get("dataset_card")
@@ -135,9 +157,12 @@ def card_fields(manifest: dict[str, Any]) -> dict[str, Any]:
         out["dataset_card"] = {
             **{k: (str(dc[k]) if k in dc else None) for k in DATASET_TEXT},
             "language": _languages(dc.get("language")),
-            "source": source if isinstance(source, str) else None, "sources": _refs(source),
-            "records": size.get("records"), "size_bytes": size.get("bytes"),
-            "personal_data": dc.get("personal_data"), "sensitive": dc.get("sensitive"),
+            "source": source if isinstance(source, str) else None,
+            "sources": _refs(source),
+            "records": size.get("records"),
+            "size_bytes": size.get("bytes"),
+            "personal_data": dc.get("personal_data"),
+            "sensitive": dc.get("sensitive"),
             "extensions": _extensions(dc),
         }
     return out
@@ -162,7 +187,7 @@ class ManifestWorker:
         except CIDError as exc:
             raise BadCID(f"{cid} is not a CIDv1 raw/sha2-256 ({exc})") from None
         if uri.startswith("ipfs://"):
-            named = uri[len("ipfs://"):].split("/")[0]
+            named = uri[len("ipfs://") :].split("/")[0]
             try:
                 digest_from_cid(named.lower())
             except CIDError as exc:
@@ -181,15 +206,22 @@ class ManifestWorker:
             due = conn.execute(
                 select(MANIFESTS.c.cid, MANIFESTS.c.uri, MANIFESTS.c.attempts)
                 .where(or_(MANIFESTS.c.status == "pending", MANIFESTS.c.status == "retry"))
-                .where(MANIFESTS.c.next_attempt_at <= now).order_by(MANIFESTS.c.next_attempt_at).limit(limit)
+                .where(MANIFESTS.c.next_attempt_at <= now)
+                .order_by(MANIFESTS.c.next_attempt_at)
+                .limit(limit)
             ).all()
         counts: dict[str, int] = {}
         for cid, uri, attempts in due:
             try:
                 manifest = load_manifest(self.fetch(cid, uri or ""))
-                values = {**search_fields(manifest), "card": json.dumps(card_fields(manifest), sort_keys=True),
-                          "status": "ok", "last_error": None, "error_kind": None,
-                          "attempts": attempts + 1}
+                values = {
+                    **search_fields(manifest),
+                    "card": json.dumps(card_fields(manifest), sort_keys=True),
+                    "status": "ok",
+                    "last_error": None,
+                    "error_kind": None,
+                    "attempts": attempts + 1,
+                }
                 outcome = "ok"
             except Exception as exc:  # noqa: BLE001 - every failure goes to the retry queue
                 kind = classify(exc)

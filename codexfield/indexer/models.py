@@ -22,7 +22,7 @@ by the handlers (SQL SUM is not used on them).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -37,7 +37,7 @@ class Uint(TypeDecorator):
     impl = String(UINT_DIGITS)
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect) -> Optional[str]:
+    def process_bind_param(self, value: Any, dialect) -> str | None:
         if value is None:
             return None
         v = int(value)
@@ -45,7 +45,7 @@ class Uint(TypeDecorator):
             raise ValueError(f"{v} is not a uint256")
         return str(v).zfill(UINT_DIGITS)
 
-    def process_result_value(self, value: Any, dialect) -> Optional[int]:
+    def process_result_value(self, value: Any, dialect) -> int | None:
         return None if value is None else int(value)
 
 
@@ -93,7 +93,7 @@ class Journal(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     table_name: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(Text)
-    before: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)
     __table_args__ = (Index("ix_journal_chain_block", "chain_id", "block_number"),)
 
 
@@ -113,13 +113,13 @@ class Capsule(Base):
     creator_did: Mapped[str] = mapped_column(String(120), index=True)
     owner: Mapped[str] = mapped_column(String(42), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    previous_id: Mapped[Optional[str]] = mapped_column(String(160), nullable=True)
+    previous_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
     root_id: Mapped[str] = mapped_column(String(160), index=True)
-    latest_id: Mapped[Optional[str]] = mapped_column(String(160), nullable=True)
+    latest_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
     uri: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[int] = mapped_column(Integer, default=1, index=True)
-    state_by: Mapped[Optional[str]] = mapped_column(String(42), nullable=True)
-    state_reason: Mapped[Optional[str]] = mapped_column(String(66), nullable=True)
+    state_by: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    state_reason: Mapped[str | None] = mapped_column(String(66), nullable=True)
     created_block: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, default=0)
 
@@ -166,13 +166,13 @@ class Credential(Base):
     id: Mapped[str] = mapped_column(String(160), primary_key=True)
     chain_id: Mapped[int] = mapped_column(BigInteger)
     credential_id: Mapped[int] = mapped_column(BigInteger)
-    terms_id: Mapped[Optional[str]] = mapped_column(String(160), nullable=True)
-    capsule_id: Mapped[Optional[str]] = mapped_column(String(160), nullable=True, index=True)
+    terms_id: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    capsule_id: Mapped[str | None] = mapped_column(String(160), nullable=True, index=True)
     holder: Mapped[str] = mapped_column(String(42), default="")
     expires_at: Mapped[int] = mapped_column(BigInteger, default=0)
-    revoked_by: Mapped[Optional[str]] = mapped_column(String(42), nullable=True)
-    revoke_reason: Mapped[Optional[str]] = mapped_column(String(66), nullable=True)
-    revoked_effective_at: Mapped[Optional[int]] = mapped_column(BigInteger, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    revoke_reason: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    revoked_effective_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 # --- usage --------------------------------------------------------------------------------
@@ -290,10 +290,10 @@ class EpochScore(Base):
     probes: Mapped[int] = mapped_column(BigInteger, default=0)
     successes: Mapped[int] = mapped_column(BigInteger, default=0)
     latency_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
-    quality: Mapped[Optional[int]] = U(None)
-    reliability: Mapped[Optional[int]] = U(None)
-    weight: Mapped[Optional[int]] = U(None)
-    strikes: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    quality: Mapped[int | None] = U(None)
+    reliability: Mapped[int | None] = U(None)
+    weight: Mapped[int | None] = U(None)
+    strikes: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 # --- reputation and identity --------------------------------------------------------------
@@ -344,8 +344,8 @@ class Manifest(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
-    last_error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
-    error_kind: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
     name: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[str] = mapped_column(Text, default="")
@@ -362,10 +362,10 @@ class Token(Base):
     __tablename__ = "tokens"
     chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     address: Mapped[str] = mapped_column(String(42), primary_key=True)
-    symbol: Mapped[Optional[str]] = mapped_column(String(32), nullable=True)
-    decimals: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    symbol: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decimals: Mapped[int | None] = mapped_column(Integer, nullable=True)
     source: Mapped[str] = mapped_column(String(16))
-    error: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
@@ -382,20 +382,20 @@ class CapsuleScore(Base):
     moderation: Mapped[str] = mapped_column(String(24), default="ok", index=True)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     success_rate: Mapped[float] = mapped_column(Float, default=0.0)
-    avg_latency_ms: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    avg_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     rating_count: Mapped[int] = mapped_column(Integer, default=0)
-    rating_avg: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    rating_avg: Mapped[float | None] = mapped_column(Float, nullable=True)
     rating_bayes: Mapped[float] = mapped_column(Float, default=0.0)
     audits_valid: Mapped[int] = mapped_column(Integer, default=0)
-    min_price_per_mu: Mapped[Optional[int]] = U(None)
+    min_price_per_mu: Mapped[int | None] = U(None)
     scope_names: Mapped[str] = mapped_column(Text, default="")
-    chain_id: Mapped[Optional[int]] = mapped_column(BigInteger, nullable=True)
-    kind: Mapped[Optional[int]] = mapped_column(Integer, nullable=True, index=True)
-    creator: Mapped[Optional[str]] = mapped_column(String(42), nullable=True, index=True)
-    cid: Mapped[Optional[str]] = mapped_column(String(80), nullable=True, index=True)
-    created_block: Mapped[Optional[int]] = mapped_column(BigInteger, nullable=True)
-    token_id: Mapped[Optional[int]] = mapped_column(BigInteger, nullable=True)
+    chain_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    kind: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    creator: Mapped[str | None] = mapped_column(String(42), nullable=True, index=True)
+    cid: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    created_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    token_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # One index per sort order, with the tie-breaker, so a page is read in index order.
     __table_args__ = (
         Index("ix_capsule_scores_rank_score", score.desc(), "capsule_id"),
@@ -403,10 +403,18 @@ class CapsuleScore(Base):
         Index("ix_capsule_scores_rank_calls", calls.desc(), "capsule_id"),
         Index("ix_capsule_scores_rank_newest", "created_block", "token_id", "capsule_id"),
         # The `min_rating` / `max_price` filters: only rows with a value are indexed (migration 0005).
-        Index("ix_capsule_scores_rating_avg", rating_avg, postgresql_where=rating_avg.isnot(None),
-              sqlite_where=rating_avg.isnot(None)),
-        Index("ix_capsule_scores_min_price_per_mu", min_price_per_mu, postgresql_where=min_price_per_mu.isnot(None),
-              sqlite_where=min_price_per_mu.isnot(None)),
+        Index(
+            "ix_capsule_scores_rating_avg",
+            rating_avg,
+            postgresql_where=rating_avg.isnot(None),
+            sqlite_where=rating_avg.isnot(None),
+        ),
+        Index(
+            "ix_capsule_scores_min_price_per_mu",
+            min_price_per_mu,
+            postgresql_where=min_price_per_mu.isnot(None),
+            sqlite_where=min_price_per_mu.isnot(None),
+        ),
     )
 
 
@@ -415,6 +423,21 @@ SEARCH_ATTRIBUTES = ("chain_id", "kind", "creator", "cid", "created_block", "tok
 
 JOURNALED = {
     t.__tablename__: t.__table__
-    for t in (Capsule, LineageEdge, Terms, Credential, UsageChannel, MeterConfig, CapsuleUsage, NodeEpochUsage, RoyaltyVault,
-              RoyaltyFlow, Node, EpochScore, Rating, Attestation, Did)
+    for t in (
+        Capsule,
+        LineageEdge,
+        Terms,
+        Credential,
+        UsageChannel,
+        MeterConfig,
+        CapsuleUsage,
+        NodeEpochUsage,
+        RoyaltyVault,
+        RoyaltyFlow,
+        Node,
+        EpochScore,
+        Rating,
+        Attestation,
+        Did,
+    )
 }

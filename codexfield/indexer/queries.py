@@ -46,17 +46,23 @@ def _fts(conn: Connection, q: str):
         raise BadRequest("q: give at least one word to search for")
     if conn.dialect.name == "sqlite":
         match = " ".join(f'"{w}"*' for w in words)
-        hits = conn.execute(text("SELECT count(*) FROM manifest_fts WHERE manifest_fts MATCH :fts"),
-                            {"fts": match}).scalar_one()
+        hits = conn.execute(
+            text("SELECT count(*) FROM manifest_fts WHERE manifest_fts MATCH :fts"), {"fts": match}
+        ).scalar_one()
         if hits > BROAD_HITS:
-            return text("(SELECT manifests.rowid FROM manifests WHERE manifests.cid = capsule_scores.cid) IN "
-                        "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts)").bindparams(fts=match)
-        return text("capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE manifests.rowid IN "
-                    "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts))").bindparams(fts=match)
+            return text(
+                "(SELECT manifests.rowid FROM manifests WHERE manifests.cid = capsule_scores.cid) IN "
+                "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts)"
+            ).bindparams(fts=match)
+        return text(
+            "capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE manifests.rowid IN "
+            "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts))"
+        ).bindparams(fts=match)
     # PostgreSQL: the manifest's vector copied onto the capsule's score row (migration 0005, GIN
     # index), so the planner combines it with the other filters and the sort index on one table.
     return text("capsule_scores.search_vector @@ to_tsquery('english', :fts)").bindparams(
-        fts=" & ".join(f"{w}:*" for w in words))
+        fts=" & ".join(f"{w}:*" for w in words)
+    )
 
 
 def _capsule_json(row: Any) -> dict[str, Any]:
@@ -67,16 +73,50 @@ def _capsule_json(row: Any) -> dict[str, Any]:
     return d
 
 
-SUMMARY = [C.c.id, C.c.chain_id, C.c.token_id, C.c.kind, C.c.creator, C.c.creator_did, C.c.owner, C.c.version,
-           C.c.state, C.c.cid, C.c.created_block, MF.c.name, MF.c.description, MF.c.status.label("manifest_status"),
-           S.c.score, S.c.moderation, S.c.rating_avg, S.c.rating_count, S.c.rating_bayes, S.c.calls, S.c.success_rate,
-           S.c.avg_latency_ms, S.c.audits_valid, S.c.min_price_per_mu]
+SUMMARY = [
+    C.c.id,
+    C.c.chain_id,
+    C.c.token_id,
+    C.c.kind,
+    C.c.creator,
+    C.c.creator_did,
+    C.c.owner,
+    C.c.version,
+    C.c.state,
+    C.c.cid,
+    C.c.created_block,
+    MF.c.name,
+    MF.c.description,
+    MF.c.status.label("manifest_status"),
+    S.c.score,
+    S.c.moderation,
+    S.c.rating_avg,
+    S.c.rating_count,
+    S.c.rating_bayes,
+    S.c.calls,
+    S.c.success_rate,
+    S.c.avg_latency_ms,
+    S.c.audits_valid,
+    S.c.min_price_per_mu,
+]
 
 
-def search(conn: Connection, *, q: str | None = None, kind: int | None = None, creator: str | None = None,
-           scope: list[str] | None = None, max_price: int | None = None, min_rating: float | None = None,
-           audited: bool | None = None, chain_id: int | None = None, include_moderated: bool = False,
-           sort: str = "score", limit: int = 20, offset: int = 0) -> dict[str, Any]:
+def search(
+    conn: Connection,
+    *,
+    q: str | None = None,
+    kind: int | None = None,
+    creator: str | None = None,
+    scope: list[str] | None = None,
+    max_price: int | None = None,
+    min_rating: float | None = None,
+    audited: bool | None = None,
+    chain_id: int | None = None,
+    include_moderated: bool = False,
+    sort: str = "score",
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, Any]:
     """One page of capsules matching every given filter, in `sort` order.
 
     `total` counts the matches exactly up to `TOTAL_CAP`; when there are more, `total_capped` is
@@ -110,22 +150,32 @@ def search(conn: Connection, *, q: str | None = None, kind: int | None = None, c
     if conn.dialect.name == "postgresql":
         return _search_pg(conn, cond, sort, limit, offset)
     order = SORTS[sort]
-    found = conn.execute(select(func.count()).select_from(
-        select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())).scalar_one()
+    found = conn.execute(
+        select(func.count()).select_from(select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())
+    ).scalar_one()
     if found <= TOTAL_CAP:
         # Few matches: collect them through the filters' indexes and sort them, rather than walk
         # the sort index past (nearly) every capsule. SQLite cannot see that through `LIMIT ?`, so
         # the sort key is made an expression, which no index serves.
         first = order[0]
-        order = ((first.element + 0).desc() if first.modifier is operators.desc_op else first.element + 0,
-                 *order[1:])
-    page = [r[0] for r in conn.execute(select(S.c.capsule_id).where(cond).order_by(*order)
-                                       .limit(limit + 1).offset(offset))]
+        order = ((first.element + 0).desc() if first.modifier is operators.desc_op else first.element + 0, *order[1:])
+    page = [
+        r[0] for r in conn.execute(select(S.c.capsule_id).where(cond).order_by(*order).limit(limit + 1).offset(offset))
+    ]
     more = len(page) > limit
     page = page[:limit]
-    rows = {r["id"]: r for r in conn.execute(
-        select(*SUMMARY).select_from(C.join(S, S.c.capsule_id == C.c.id).outerjoin(MF, MF.c.cid == C.c.cid))
-        .where(C.c.id.in_(page))).mappings()} if page else {}
+    rows = (
+        {
+            r["id"]: r
+            for r in conn.execute(
+                select(*SUMMARY)
+                .select_from(C.join(S, S.c.capsule_id == C.c.id).outerjoin(MF, MF.c.cid == C.c.cid))
+                .where(C.c.id.in_(page))
+            ).mappings()
+        }
+        if page
+        else {}
+    )
     return _page(conn, found, limit, offset, more, [rows[i] for i in page if i in rows])
 
 
@@ -134,8 +184,14 @@ def _page(conn: Connection, found: int, limit: int, offset: int, more: bool, row
     total = max(TOTAL_CAP, offset + len(rows) + (1 if more else 0)) if capped else found
     items = [_capsule_json(r) for r in rows]
     _min_price_texts(conn, items)
-    return {"total": total, "total_capped": capped, "limit": limit, "offset": offset,
-            "next_offset": offset + limit if more else None, "items": items}
+    return {
+        "total": total,
+        "total_capped": capped,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + limit if more else None,
+        "items": items,
+    }
 
 
 def _min_price_texts(conn: Connection, items: list[dict[str, Any]]) -> None:
@@ -146,9 +202,14 @@ def _min_price_texts(conn: Connection, items: list[dict[str, Any]]) -> None:
         return
     T = m.Terms.__table__
     found: dict[str, Any] = {}
-    for r in conn.execute(select(T.c.capsule_id, T.c.chain_id, T.c.payment_token).where(T.c.active.is_(True), or_(
-            *(and_(T.c.capsule_id == c["id"], T.c.price_per_mu == int(c["min_price_per_mu"])) for c in priced)))
-            .order_by(T.c.terms_id)):
+    for r in conn.execute(
+        select(T.c.capsule_id, T.c.chain_id, T.c.payment_token)
+        .where(
+            T.c.active.is_(True),
+            or_(*(and_(T.c.capsule_id == c["id"], T.c.price_per_mu == int(c["min_price_per_mu"])) for c in priced)),
+        )
+        .order_by(T.c.terms_id)
+    ):
         found.setdefault(r.capsule_id, r)
     tokens = TokenIndex(conn)
     for c in priced:
@@ -176,52 +237,90 @@ def _search_pg(conn: Connection, cond, sort: str, limit: int, offset: int) -> di
     the other branch is not executed). One row past the page tells whether there is more."""
     keys = [_sort_key(c) for c in SORTS[sort]]
     names = list(dict.fromkeys(["capsule_id", *(k for k, _ in keys)]))
-    matches = select(*(S.c[k] for k in names)).where(cond).limit(TOTAL_CAP + 1) \
-        .cte("matches").prefix_with("MATERIALIZED")
+    matches = (
+        select(*(S.c[k] for k in names)).where(cond).limit(TOTAL_CAP + 1).cte("matches").prefix_with("MATERIALIZED")
+    )
     n = select(func.count()).select_from(matches).scalar_subquery()
 
     def ordered(t):
         return [t.c[k].desc() if desc else t.c[k] for k, desc in keys]
 
-    few = select(*(matches.c[k] for k in names)).where(n <= TOTAL_CAP).order_by(*ordered(matches)) \
-        .limit(limit + 1).offset(offset).subquery("few")
-    many = select(*(S.c[k] for k in names)).where(cond, n > TOTAL_CAP).order_by(*SORTS[sort]) \
-        .limit(limit + 1).offset(offset).subquery("many")
+    few = (
+        select(*(matches.c[k] for k in names))
+        .where(n <= TOTAL_CAP)
+        .order_by(*ordered(matches))
+        .limit(limit + 1)
+        .offset(offset)
+        .subquery("few")
+    )
+    many = (
+        select(*(S.c[k] for k in names))
+        .where(cond, n > TOTAL_CAP)
+        .order_by(*SORTS[sort])
+        .limit(limit + 1)
+        .offset(offset)
+        .subquery("many")
+    )
     page = select(*few.c).union_all(select(*many.c)).subquery("page")
-    rows = conn.execute(
-        select(n.label("n_matches"), *SUMMARY)
-        .select_from(page.join(C, C.c.id == page.c.capsule_id).join(S, S.c.capsule_id == C.c.id)
-                     .outerjoin(MF, MF.c.cid == C.c.cid))
-        .order_by(*ordered(page))).mappings().all()
+    rows = (
+        conn.execute(
+            select(n.label("n_matches"), *SUMMARY)
+            .select_from(
+                page.join(C, C.c.id == page.c.capsule_id)
+                .join(S, S.c.capsule_id == C.c.id)
+                .outerjoin(MF, MF.c.cid == C.c.cid)
+            )
+            .order_by(*ordered(page))
+        )
+        .mappings()
+        .all()
+    )
     if rows:
         found = int(rows[0]["n_matches"])
     else:  # the page lies past the matches (or there are none): count them alone
-        found = conn.execute(select(func.count()).select_from(
-            select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())).scalar_one()
+        found = conn.execute(
+            select(func.count()).select_from(
+                select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery()
+            )
+        ).scalar_one()
     more = len(rows) > limit
-    return _page(conn, found, limit, offset, more, [{k: v for k, v in r.items() if k != "n_matches"}
-                                              for r in rows[:limit]])
+    return _page(
+        conn, found, limit, offset, more, [{k: v for k, v in r.items() if k != "n_matches"} for r in rows[:limit]]
+    )
 
 
 def lineage(conn: Connection, capsule_id: str, depth: int = 8, limit: int = 500) -> dict[str, Any]:
     """Ancestors and descendants (recursive CTEs, up to `depth` hops) and the edges among them."""
+
     def walk(up: bool):
         near, far = (L.c.child_id, L.c.parent_id) if up else (L.c.parent_id, L.c.child_id)
-        cte = select(far.label("id"), literal(1).label("depth")).where(near == capsule_id).cte(
-            "up" if up else "down", recursive=True)
+        cte = (
+            select(far.label("id"), literal(1).label("depth"))
+            .where(near == capsule_id)
+            .cte("up" if up else "down", recursive=True)
+        )
         step = select(far, cte.c.depth + 1).select_from(L.join(cte, near == cte.c.id)).where(cte.c.depth < depth)
         cte = cte.union(step)
-        return conn.execute(select(cte.c.id, func.min(cte.c.depth).label("depth")).group_by(cte.c.id)
-                            .order_by(func.min(cte.c.depth), cte.c.id).limit(limit)).all()
+        return conn.execute(
+            select(cte.c.id, func.min(cte.c.depth).label("depth"))
+            .group_by(cte.c.id)
+            .order_by(func.min(cte.c.depth), cte.c.id)
+            .limit(limit)
+        ).all()
 
     ancestors, descendants = walk(True), walk(False)
     ids = {capsule_id} | {r.id for r in ancestors} | {r.id for r in descendants}
-    edges = conn.execute(select(L.c.child_id, L.c.parent_id, L.c.share_bps)
-                         .where(L.c.child_id.in_(ids), L.c.parent_id.in_(ids))).all()
-    info = {r.id: dict(r) for r in conn.execute(
-        select(C.c.id, C.c.kind, C.c.token_id, C.c.state, MF.c.name, S.c.moderation)
-        .select_from(C.outerjoin(MF, MF.c.cid == C.c.cid).outerjoin(S, S.c.capsule_id == C.c.id))
-        .where(C.c.id.in_(ids))).mappings()}
+    edges = conn.execute(
+        select(L.c.child_id, L.c.parent_id, L.c.share_bps).where(L.c.child_id.in_(ids), L.c.parent_id.in_(ids))
+    ).all()
+    info = {
+        r.id: dict(r)
+        for r in conn.execute(
+            select(C.c.id, C.c.kind, C.c.token_id, C.c.state, MF.c.name, S.c.moderation)
+            .select_from(C.outerjoin(MF, MF.c.cid == C.c.cid).outerjoin(S, S.c.capsule_id == C.c.id))
+            .where(C.c.id.in_(ids))
+        ).mappings()
+    }
     return {
         "id": capsule_id,
         "ancestors": [{"id": r.id, "depth": r.depth, **info.get(r.id, {})} for r in ancestors],
@@ -262,13 +361,24 @@ def terms_ldl(t: dict[str, Any], tokens: TokenIndex) -> str | None:
     from codexfield.ldl import Terms, decompile
 
     try:
-        terms = Terms(capsule_id=int(str(t["capsule_id"]).rsplit("/", 1)[-1]), payment_token=t["payment_token"],
-                      price_per_mu=int(t["price_per_mu"]), upfront_fee=int(t["upfront_fee"]), meter=t["meter"],
-                      duration=int(t["duration"]), mu_quota=int(t["mu_quota"]), rate_mu=int(t["rate_mu"]),
-                      rate_period=int(t["rate_period"]), scope=int(t["scope"]),
-                      derivative_share_bps=int(t["derivative_share_bps"]), revocation=int(t["revocation"]),
-                      notice_period=int(t["notice_period"]), max_credentials=int(t["max_credentials"]),
-                      transferable=bool(t["transferable"]), text_hash=t["text_hash"])
+        terms = Terms(
+            capsule_id=int(str(t["capsule_id"]).rsplit("/", 1)[-1]),
+            payment_token=t["payment_token"],
+            price_per_mu=int(t["price_per_mu"]),
+            upfront_fee=int(t["upfront_fee"]),
+            meter=t["meter"],
+            duration=int(t["duration"]),
+            mu_quota=int(t["mu_quota"]),
+            rate_mu=int(t["rate_mu"]),
+            rate_period=int(t["rate_period"]),
+            scope=int(t["scope"]),
+            derivative_share_bps=int(t["derivative_share_bps"]),
+            revocation=int(t["revocation"]),
+            notice_period=int(t["notice_period"]),
+            max_credentials=int(t["max_credentials"]),
+            transferable=bool(t["transferable"]),
+            text_hash=t["text_hash"],
+        )
         chain_id = int(t["chain_id"])
         return decompile(terms, chain_id=chain_id, token_list=tokens.token_list(chain_id))
     except (ValueError, TypeError):  # a row no Terms struct can hold (e.g. an empty meter): no text
@@ -281,14 +391,30 @@ def capsule(conn: Connection, capsule_id: str) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = dict(row)
     tokens, chain_id = TokenIndex(conn), int(row["chain_id"])
-    T, CU, RV, RF, R, A, CR = (m.Terms.__table__, m.CapsuleUsage.__table__, m.RoyaltyVault.__table__,
-                               m.RoyaltyFlow.__table__, m.Rating.__table__, m.Attestation.__table__,
-                               m.Credential.__table__)
+    T, CU, RV, RF, R, A, CR = (
+        m.Terms.__table__,
+        m.CapsuleUsage.__table__,
+        m.RoyaltyVault.__table__,
+        m.RoyaltyFlow.__table__,
+        m.Rating.__table__,
+        m.Attestation.__table__,
+        m.Credential.__table__,
+    )
     man = conn.execute(select(MF).where(MF.c.cid == row["cid"])).mappings().first()
-    out["manifest"] = None if man is None else {
-        "status": man["status"], "name": man["name"], "description": man["description"], "tags": man["tags"],
-        "attempts": man["attempts"], "error_kind": man["error_kind"], "last_error": man["last_error"],
-        "card": _card(man["card"])}
+    out["manifest"] = (
+        None
+        if man is None
+        else {
+            "status": man["status"],
+            "name": man["name"],
+            "description": man["description"],
+            "tags": man["tags"],
+            "attempts": man["attempts"],
+            "error_kind": man["error_kind"],
+            "last_error": man["last_error"],
+            "card": _card(man["card"]),
+        }
+    )
     sc = conn.execute(select(S).where(S.c.capsule_id == capsule_id)).mappings().first()
     out["score"] = None if sc is None else {k: _s(v) for k, v in dict(sc).items() if k != "capsule_id"}
     if out["score"] is not None and out["score"]["min_price_per_mu"] is not None:
@@ -302,20 +428,28 @@ def capsule(conn: Connection, capsule_id: str) -> dict[str, Any] | None:
         t["token"] = tokens.get(chain_id, t["payment_token"])
         t["price_per_mu_text"] = amount_text(t["price_per_mu"], t["token"])
         t["upfront_fee_text"] = amount_text(t["upfront_fee"], t["token"])
-    out["credentials"] = conn.execute(select(func.count()).select_from(CR).where(CR.c.capsule_id == capsule_id)
-                                      ).scalar_one()
+    out["credentials"] = conn.execute(
+        select(func.count()).select_from(CR).where(CR.c.capsule_id == capsule_id)
+    ).scalar_one()
     usage = conn.execute(select(CU).where(CU.c.capsule_id == capsule_id)).mappings().first()
-    out["usage"] = {k: str(v) if k in ("mu", "license_amount", "node_amount") else v
-                    for k, v in (dict(usage) if usage else {"mu": 0, "calls": 0, "failures": 0, "latency_ms": 0,
-                                                             "license_amount": 0, "node_amount": 0}).items()
-                    if k != "capsule_id"}
+    out["usage"] = {
+        k: str(v) if k in ("mu", "license_amount", "node_amount") else v
+        for k, v in (
+            dict(usage)
+            if usage
+            else {"mu": 0, "calls": 0, "failures": 0, "latency_ms": 0, "license_amount": 0, "node_amount": 0}
+        ).items()
+        if k != "capsule_id"
+    }
     # usage sums every credential's payments: in token units when all the terms share one token
     used = {t["payment_token"].lower(): t["token"] for t in out["terms"]}
     out["usage"]["token"] = next(iter(used.values())) if len(used) == 1 else None
     for k in ("license_amount", "node_amount"):
-        out["usage"][k + "_text"] = (amount_text(out["usage"][k], out["usage"]["token"]) if out["usage"]["token"]
-                                     else f"{out['usage'][k]} raw units" + (f" (terms in {len(used)} tokens)"
-                                                                            if used else ""))
+        out["usage"][k + "_text"] = (
+            amount_text(out["usage"][k], out["usage"]["token"])
+            if out["usage"]["token"]
+            else f"{out['usage'][k]} raw units" + (f" (terms in {len(used)} tokens)" if used else "")
+        )
     out["royalties"] = []
     for r in _rows(conn, select(RV).where(RV.c.capsule_id == capsule_id)):
         r = {k: str(v) if isinstance(v, int) else v for k, v in r.items() if k != "capsule_id"}
@@ -326,14 +460,17 @@ def capsule(conn: Connection, capsule_id: str) -> dict[str, Any] | None:
     out["royalty_flows"] = []
     for r in _rows(conn, select(RF).where(or_(RF.c.source == capsule_id, RF.c.target == capsule_id))):
         info = tokens.get(chain_id, r["token"])
-        out["royalty_flows"].append({**r, "amount": str(r["amount"]), "token_info": info,
-                                     "amount_text": amount_text(r["amount"], info)})
-    agg = conn.execute(select(func.coalesce(func.sum(R.c.stars), 0), func.count()).where(
-        R.c.capsule_id == capsule_id)).one()
+        out["royalty_flows"].append(
+            {**r, "amount": str(r["amount"]), "token_info": info, "amount_text": amount_text(r["amount"], info)}
+        )
+    agg = conn.execute(
+        select(func.coalesce(func.sum(R.c.stars), 0), func.count()).where(R.c.capsule_id == capsule_id)
+    ).one()
     out["rating"] = {"sum": int(agg[0]), "count": int(agg[1]), "average": (int(agg[0]) / agg[1]) if agg[1] else None}
     out["attestations"] = _rows(conn, select(A).where(A.c.capsule_id == capsule_id).order_by(A.c.attestation_id))
-    out["versions"] = [r[0] for r in conn.execute(select(C.c.id).where(C.c.root_id == row["root_id"])
-                                                  .order_by(C.c.version))]
+    out["versions"] = [
+        r[0] for r in conn.execute(select(C.c.id).where(C.c.root_id == row["root_id"]).order_by(C.c.version))
+    ]
     out["lineage"] = lineage(conn, capsule_id, depth=4, limit=100)
     return out
 
@@ -345,27 +482,48 @@ def nodes(conn: Connection, limit: int = 50, offset: int = 0) -> dict[str, Any]:
     for n in items:
         for k in ("services", "price_per_mu", "stake", "unbonding", "reliability", "slashed_total", "rewards_claimed"):
             n[k] = str(n[k])
-        n["epochs"] = [{k: str(v) if k in ("quality", "reliability", "weight") and v is not None else v
-                        for k, v in e.items() if k != "node"}
-                       for e in _rows(conn, select(ES).where(ES.c.node == n["id"]).order_by(ES.c.epoch.desc()).limit(10))]
+        n["epochs"] = [
+            {
+                k: str(v) if k in ("quality", "reliability", "weight") and v is not None else v
+                for k, v in e.items()
+                if k != "node"
+            }
+            for e in _rows(conn, select(ES).where(ES.c.node == n["id"]).order_by(ES.c.epoch.desc()).limit(10))
+        ]
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
 def status(conn: Connection) -> dict[str, Any]:
     chains = []
     for r in conn.execute(select(m.Chain.__table__)).mappings():
-        chains.append({"chain_id": r["chain_id"], "head": r["head"], "indexed_block": r["indexed_block"],
-                       "lag": max(0, r["head"] - r["indexed_block"]), "reorgs": r["reorgs"],
-                       "updated_at": r["updated_at"], "contracts": json.loads(r["contracts"] or "{}")})
+        chains.append(
+            {
+                "chain_id": r["chain_id"],
+                "head": r["head"],
+                "indexed_block": r["indexed_block"],
+                "lag": max(0, r["head"] - r["indexed_block"]),
+                "reorgs": r["reorgs"],
+                "updated_at": r["updated_at"],
+                "contracts": json.loads(r["contracts"] or "{}"),
+            }
+        )
     counts = dict(conn.execute(select(MF.c.status, func.count()).group_by(MF.c.status)).all())
-    queue = _rows(conn, select(MF.c.cid, MF.c.status, MF.c.attempts, MF.c.next_attempt_at, MF.c.error_kind,
-                               MF.c.last_error).where(MF.c.status.in_(["retry", "failed"]))
-                  .order_by(MF.c.next_attempt_at).limit(50))
+    queue = _rows(
+        conn,
+        select(MF.c.cid, MF.c.status, MF.c.attempts, MF.c.next_attempt_at, MF.c.error_kind, MF.c.last_error)
+        .where(MF.c.status.in_(["retry", "failed"]))
+        .order_by(MF.c.next_attempt_at)
+        .limit(50),
+    )
     now = time.time()
     for item in queue:
         item["retry_in_s"] = max(0.0, round(item["next_attempt_at"] - now, 1)) if item["status"] == "retry" else None
-    return {"chains": chains, "manifests": counts, "retry_queue": queue,
-            "capsules": conn.execute(select(func.count()).select_from(C)).scalar_one()}
+    return {
+        "chains": chains,
+        "manifests": counts,
+        "retry_queue": queue,
+        "capsules": conn.execute(select(func.count()).select_from(C)).scalar_one(),
+    }
 
 
 def scope_names() -> list[str]:

@@ -60,12 +60,21 @@ def upsert(conn: Connection, table, rows: list[dict], *, update_columns: bool = 
     unchanged row is not rewritten), or with `update_columns=False` keep the existing row —
     PostgreSQL and SQLite (`db.bulk_insert`)."""
     for i in range(0, len(rows), CHUNK):
-        bulk_insert(conn, table, rows[i:i + CHUNK], on_conflict="update" if update_columns else "nothing",
-                    only_changed=True)
+        bulk_insert(
+            conn, table, rows[i : i + CHUNK], on_conflict="update" if update_columns else "nothing", only_changed=True
+        )
 
 
-def score(calls: int, failures: int, latency_ms: int, rating_sum: int, rating_count: int, audited: bool,
-          max_calls: int, mean_stars: float) -> dict[str, float]:
+def score(
+    calls: int,
+    failures: int,
+    latency_ms: int,
+    rating_sum: int,
+    rating_count: int,
+    audited: bool,
+    max_calls: int,
+    mean_stars: float,
+) -> dict[str, float]:
     """The formula above for one capsule; returns the parts and the score."""
     success = (max(calls - failures, 0) + 1) / (calls + 2)
     avg_latency = latency_ms / calls if calls else None
@@ -73,16 +82,24 @@ def score(calls: int, failures: int, latency_ms: int, rating_sum: int, rating_co
     bayes = (PRIOR_WEIGHT * mean_stars + rating_sum) / (PRIOR_WEIGHT + rating_count)
     rating = (bayes - 1.0) / 4.0
     volume = math.log1p(calls) / math.log1p(max_calls) if max_calls > 0 else 0.0
-    total = 100.0 * (W_SUCCESS * success + W_LATENCY * latency + W_RATING * rating + W_AUDIT * (1.0 if audited else 0.0)
-                     + W_VOLUME * volume)
+    total = 100.0 * (
+        W_SUCCESS * success
+        + W_LATENCY * latency
+        + W_RATING * rating
+        + W_AUDIT * (1.0 if audited else 0.0)
+        + W_VOLUME * volume
+    )
     return {"success_rate": success, "avg_latency_ms": avg_latency, "rating_bayes": bayes, "score": total}
 
 
 def moderation(states: dict[str, int], children: dict[str, list[str]]) -> dict[str, str]:
     out = {}
     for cid, state in states.items():
-        out[cid] = {CapsuleState.FLAGGED: "flagged", CapsuleState.DISABLED: "disabled",
-                    CapsuleState.DEPRECATED: "deprecated"}.get(state, "ok")
+        out[cid] = {
+            CapsuleState.FLAGGED: "flagged",
+            CapsuleState.DISABLED: "disabled",
+            CapsuleState.DEPRECATED: "deprecated",
+        }.get(state, "ok")
     stack = [c for c, s in states.items() if s == CapsuleState.FLAGGED]
     seen = set(stack)
     while stack:
@@ -98,8 +115,14 @@ def moderation(states: dict[str, int], children: dict[str, list[str]]) -> dict[s
 def refresh(engine: Engine, now: float | None = None) -> int:
     """Recompute `capsule_scores` for every capsule; returns the number of capsules."""
     now = time.time() if now is None else now
-    C, L, U, R, A, T = (m.Capsule.__table__, m.LineageEdge.__table__, m.CapsuleUsage.__table__, m.Rating.__table__,
-                        m.Attestation.__table__, m.Terms.__table__)
+    C, L, U, R, A, T = (
+        m.Capsule.__table__,
+        m.LineageEdge.__table__,
+        m.CapsuleUsage.__table__,
+        m.Rating.__table__,
+        m.Attestation.__table__,
+        m.Terms.__table__,
+    )
     with engine.connect() as conn:
         attrs = {r.id: r for r in conn.execute(select(C.c.id, C.c.state, *(C.c[a] for a in m.SEARCH_ATTRIBUTES)))}
         states = {cid: r.state for cid, r in attrs.items()}
@@ -111,13 +134,19 @@ def refresh(engine: Engine, now: float | None = None) -> int:
         for capsule_id, stars in conn.execute(select(R.c.capsule_id, R.c.stars)):
             ratings[capsule_id][0] += stars
             ratings[capsule_id][1] += 1
-        audited = {r[0] for r in conn.execute(
-            select(A.c.capsule_id).where(A.c.passed.is_(True), A.c.revoked.is_(False))
-            .where((A.c.valid_until == 0) | (A.c.valid_until > int(now))))}
+        audited = {
+            r[0]
+            for r in conn.execute(
+                select(A.c.capsule_id)
+                .where(A.c.passed.is_(True), A.c.revoked.is_(False))
+                .where((A.c.valid_until == 0) | (A.c.valid_until > int(now)))
+            )
+        }
         prices: dict[str, int] = {}
         scope_names: dict[str, set[str]] = defaultdict(set)
         for capsule_id, price, names in conn.execute(
-                select(T.c.capsule_id, T.c.price_per_mu, T.c.scope_names).where(T.c.active.is_(True))):
+            select(T.c.capsule_id, T.c.price_per_mu, T.c.scope_names).where(T.c.active.is_(True))
+        ):
             prices[capsule_id] = min(price, prices.get(capsule_id, price))
             scope_names[capsule_id].update(n for n in names.split(",") if n)
     total_stars = sum(v[0] for v in ratings.values())
@@ -133,12 +162,20 @@ def refresh(engine: Engine, now: float | None = None) -> int:
         parts = score(calls, failures, lat, rs, rc, cid in audited, max_calls, mean)
         if mod[cid] in MODERATED:
             parts["score"] = 0.0
-        rows.append({
-            "capsule_id": cid, "moderation": mod[cid], "calls": calls, "rating_count": rc,
-            "rating_avg": rs / rc if rc else None, "audits_valid": 1 if cid in audited else 0,
-            "min_price_per_mu": prices.get(cid), "scope_names": "," + ",".join(sorted(scope_names.get(cid, ()))) + ",",
-            **parts, **{a: getattr(attrs[cid], a) for a in m.SEARCH_ATTRIBUTES},
-        })
+        rows.append(
+            {
+                "capsule_id": cid,
+                "moderation": mod[cid],
+                "calls": calls,
+                "rating_count": rc,
+                "rating_avg": rs / rc if rc else None,
+                "audits_valid": 1 if cid in audited else 0,
+                "min_price_per_mu": prices.get(cid),
+                "scope_names": "," + ",".join(sorted(scope_names.get(cid, ()))) + ",",
+                **parts,
+                **{a: getattr(attrs[cid], a) for a in m.SEARCH_ATTRIBUTES},
+            }
+        )
     S = m.CapsuleScore.__table__
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

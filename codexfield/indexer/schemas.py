@@ -16,11 +16,9 @@ render it as text, never as HTML.
 
 from __future__ import annotations
 
-from typing import Optional, Union
-
 from pydantic import BaseModel, ConfigDict, Field
 
-BigInt = Union[int, str]
+BigInt = int | str
 
 
 class _Model(BaseModel):
@@ -33,11 +31,12 @@ class Error(_Model):
 
 class TokenInfo(_Model):
     address: str = Field(description="the token contract (checksummed)")
-    symbol: Optional[str] = Field(None, description="null when unknown (then decimals is null too)")
-    decimals: Optional[int] = None
+    symbol: str | None = Field(None, description="null when unknown (then decimals is null too)")
+    decimals: int | None = None
     listed: bool = Field(description="in the chain's token list or the deployment's address book")
-    source: Optional[str] = Field(None, description="list | chain (a one-time eth_call of symbol()/decimals()) | "
-                                                    "null (unknown)")
+    source: str | None = Field(
+        None, description="list | chain (a one-time eth_call of symbol()/decimals()) | null (unknown)"
+    )
 
 
 class CapsuleSummary(_Model):
@@ -52,20 +51,20 @@ class CapsuleSummary(_Model):
     state: int
     cid: str
     created_block: int
-    name: Optional[str] = None
-    description: Optional[str] = None
-    manifest_status: Optional[str] = None
-    score: Optional[float] = None
-    moderation: Optional[str] = None
-    rating_avg: Optional[float] = None
-    rating_count: Optional[int] = None
-    rating_bayes: Optional[float] = None
-    calls: Optional[int] = None
-    success_rate: Optional[float] = None
-    avg_latency_ms: Optional[float] = None
-    audits_valid: Optional[int] = None
-    min_price_per_mu: Optional[str] = Field(None, description="lowest price per MU of its active terms (uint256)")
-    min_price_text: Optional[str] = Field(None, description='that price in token units, e.g. "0.002 USDC"')
+    name: str | None = None
+    description: str | None = None
+    manifest_status: str | None = None
+    score: float | None = None
+    moderation: str | None = None
+    rating_avg: float | None = None
+    rating_count: int | None = None
+    rating_bayes: float | None = None
+    calls: int | None = None
+    success_rate: float | None = None
+    avg_latency_ms: float | None = None
+    audits_valid: int | None = None
+    min_price_per_mu: str | None = Field(None, description="lowest price per MU of its active terms (uint256)")
+    min_price_text: str | None = Field(None, description='that price in token units, e.g. "0.002 USDC"')
 
 
 class SearchPage(_Model):
@@ -73,16 +72,16 @@ class SearchPage(_Model):
     total_capped: bool
     limit: int
     offset: int
-    next_offset: Optional[int] = Field(description="offset of the next page; null on the last page")
+    next_offset: int | None = Field(description="offset of the next page; null on the last page")
     items: list[CapsuleSummary]
 
 
 class LineageNode(_Model):
-    kind: Optional[int] = None
-    token_id: Optional[int] = None
-    state: Optional[int] = None
-    name: Optional[str] = None
-    moderation: Optional[str] = None
+    kind: int | None = None
+    token_id: int | None = None
+    state: int | None = None
+    name: str | None = None
+    moderation: str | None = None
 
 
 class LineageEntry(LineageNode):
@@ -106,66 +105,66 @@ class Lineage(_Model):
 
 class Metric(_Model):
     name: str
-    value: Optional[float] = None
-    dataset: Optional[str] = None
-    split: Optional[str] = None
+    value: float | None = None
+    dataset: str | None = None
+    split: str | None = None
 
 
 class ModelCard(_Model):
     """The manifest's `model_card` (schemas/manifest.schema.json), as on a Hugging Face model page."""
 
-    task: Optional[str] = None
-    architecture: Optional[str] = None
-    parameters: Optional[BigInt] = None
+    task: str | None = None
+    architecture: str | None = None
+    parameters: BigInt | None = None
     language: list[str] = []
-    base_model: Optional[str] = None
+    base_model: str | None = None
     training_data: list[str] = []
     metrics: list[Metric] = []
-    intended_use: Optional[str] = None
-    out_of_scope_use: Optional[str] = None
-    limitations: Optional[str] = None
-    ethical_considerations: Optional[str] = None
-    license: Optional[str] = None
+    intended_use: str | None = None
+    out_of_scope_use: str | None = None
+    limitations: str | None = None
+    ethical_considerations: str | None = None
+    license: str | None = None
     extensions: dict[str, str] = Field({}, description="the card's x-... fields (non-strings as JSON text)")
 
 
 class DatasetCard(_Model):
     """The manifest's `dataset_card`, as on a Hugging Face dataset page."""
 
-    task: Optional[str] = None
+    task: str | None = None
     language: list[str] = []
-    source: Optional[str] = Field(None, description="free-text source")
+    source: str | None = Field(None, description="free-text source")
     sources: list[str] = Field([], description="source URIs / capsule refs")
-    collection_process: Optional[str] = None
-    preprocessing: Optional[str] = None
-    records: Optional[BigInt] = Field(None, description="size.records")
-    size_bytes: Optional[BigInt] = Field(None, description="size.bytes")
-    format: Optional[str] = None
-    personal_data: Optional[bool] = None
-    sensitive: Optional[bool] = None
-    intended_use: Optional[str] = None
-    limitations: Optional[str] = None
-    license: Optional[str] = None
+    collection_process: str | None = None
+    preprocessing: str | None = None
+    records: BigInt | None = Field(None, description="size.records")
+    size_bytes: BigInt | None = Field(None, description="size.bytes")
+    format: str | None = None
+    personal_data: bool | None = None
+    sensitive: bool | None = None
+    intended_use: str | None = None
+    limitations: str | None = None
+    license: str | None = None
     extensions: dict[str, str] = {}
 
 
 class ManifestLicense(_Model):
-    spdx: Optional[str] = None
-    terms_id: Optional[BigInt] = None
-    ldl_uri: Optional[str] = None
-    ldl_sha256: Optional[str] = None
-    text_sha256: Optional[str] = None
+    spdx: str | None = None
+    terms_id: BigInt | None = None
+    ldl_uri: str | None = None
+    ldl_sha256: str | None = None
+    text_sha256: str | None = None
 
 
 class ManifestCard(_Model):
-    version: Optional[str] = Field(None, description="the creator's version label")
-    creator: Optional[str] = None
+    version: str | None = Field(None, description="the creator's version label")
+    creator: str | None = None
     parents: list[str] = []
     files: int = 0
     size_bytes: BigInt = 0
-    license: Optional[ManifestLicense] = None
-    model_card: Optional[ModelCard] = None
-    dataset_card: Optional[DatasetCard] = None
+    license: ManifestLicense | None = None
+    model_card: ModelCard | None = None
+    dataset_card: DatasetCard | None = None
 
 
 class ManifestInfo(_Model):
@@ -174,29 +173,29 @@ class ManifestInfo(_Model):
     description: str
     tags: str
     attempts: int
-    error_kind: Optional[str] = None
-    last_error: Optional[str] = None
-    card: Optional[ManifestCard] = Field(None, description="null until the manifest is fetched and valid")
+    error_kind: str | None = None
+    last_error: str | None = None
+    card: ManifestCard | None = Field(None, description="null until the manifest is fetched and valid")
 
 
 class ScoreInfo(_Model):
     moderation: str
     score: float
     success_rate: float
-    avg_latency_ms: Optional[float] = None
+    avg_latency_ms: float | None = None
     calls: int
     rating_count: int
-    rating_avg: Optional[float] = None
+    rating_avg: float | None = None
     rating_bayes: float
     audits_valid: int
-    min_price_per_mu: Optional[str] = None
+    min_price_per_mu: str | None = None
     scope_names: str
-    chain_id: Optional[int] = None
-    kind: Optional[int] = None
-    creator: Optional[str] = None
-    cid: Optional[str] = None
-    created_block: Optional[int] = None
-    token_id: Optional[int] = None
+    chain_id: int | None = None
+    kind: int | None = None
+    creator: str | None = None
+    cid: str | None = None
+    created_block: int | None = None
+    token_id: int | None = None
 
 
 class TermsInfo(_Model):
@@ -225,8 +224,11 @@ class TermsInfo(_Model):
     text_hash: str
     active: bool
     credentials_issued: int
-    ldl: Optional[str] = Field(None, description="the terms as LDL text (codexfield.ldl.decompile); the licence "
-                                                 "name is not on chain, so it is not in the text")
+    ldl: str | None = Field(
+        None,
+        description="the terms as LDL text (codexfield.ldl.decompile); the licence "
+        "name is not on chain, so it is not in the text",
+    )
 
 
 class UsageInfo(_Model):
@@ -236,7 +238,7 @@ class UsageInfo(_Model):
     latency_ms: int
     license_amount: str
     node_amount: str
-    token: Optional[TokenInfo] = Field(None, description="the payment token when all the capsule's terms use one")
+    token: TokenInfo | None = Field(None, description="the payment token when all the capsule's terms use one")
     license_amount_text: str
     node_amount_text: str
 
@@ -270,7 +272,7 @@ class RoyaltyFlowInfo(_Model):
 class RatingInfo(_Model):
     sum: int
     count: int
-    average: Optional[float] = None
+    average: float | None = None
 
 
 class AttestationInfo(_Model):
@@ -297,17 +299,17 @@ class CapsuleDetail(_Model):
     creator_did: str
     owner: str
     version: int
-    previous_id: Optional[str] = None
+    previous_id: str | None = None
     root_id: str
-    latest_id: Optional[str] = None
+    latest_id: str | None = None
     uri: str
     state: int
-    state_by: Optional[str] = None
-    state_reason: Optional[str] = None
+    state_by: str | None = None
+    state_reason: str | None = None
     created_block: int
     created_at: int
-    manifest: Optional[ManifestInfo] = None
-    score: Optional[ScoreInfo] = None
+    manifest: ManifestInfo | None = None
+    score: ScoreInfo | None = None
     terms: list[TermsInfo]
     credentials: int
     usage: UsageInfo
@@ -325,10 +327,10 @@ class EpochInfo(_Model):
     probes: BigInt
     successes: BigInt
     latency_ms_sum: BigInt
-    quality: Optional[str] = None
-    reliability: Optional[str] = None
-    weight: Optional[str] = None
-    strikes: Optional[int] = None
+    quality: str | None = None
+    reliability: str | None = None
+    weight: str | None = None
+    strikes: int | None = None
 
 
 class NodeInfo(_Model):
@@ -374,9 +376,9 @@ class RetryItem(_Model):
     status: str
     attempts: int
     next_attempt_at: float
-    error_kind: Optional[str] = None
-    last_error: Optional[str] = None
-    retry_in_s: Optional[float] = None
+    error_kind: str | None = None
+    last_error: str | None = None
+    retry_in_s: float | None = None
 
 
 class Status(_Model):

@@ -26,9 +26,10 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 from codexfield.indexer.ingest import DeepReorg
 
@@ -56,9 +57,19 @@ class Health:
 class Follower:
     """Runs `cycle()` forever with back-off on failure; `health` is its live state."""
 
-    def __init__(self, cycle: Callable[[], dict], *, chain_id: int, interval: float = 5.0, base_delay: float = 0.5,
-                 max_delay: float = 60.0, once: bool = False, max_failures: int | None = None,
-                 stop: threading.Event | None = None, sleep: Callable[[float], Any] | None = None):
+    def __init__(
+        self,
+        cycle: Callable[[], dict],
+        *,
+        chain_id: int,
+        interval: float = 5.0,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        once: bool = False,
+        max_failures: int | None = None,
+        stop: threading.Event | None = None,
+        sleep: Callable[[float], Any] | None = None,
+    ):
         self.cycle = cycle
         self.max_failures = max_failures  # None: retry for ever (the service); else give up, raising
         self.last: dict | None = None
@@ -98,8 +109,14 @@ class Follower:
                 if self.max_failures is not None and attempt >= self.max_failures:
                     log_event("gave_up", logging.ERROR, chain_id=self.health.chain_id, attempts=attempt, error=error)
                     raise
-                log_event("retry", logging.WARNING, chain_id=self.health.chain_id, attempt=attempt,
-                          delay_s=round(delay, 3), error=error)
+                log_event(
+                    "retry",
+                    logging.WARNING,
+                    chain_id=self.health.chain_id,
+                    attempt=attempt,
+                    delay_s=round(delay, 3),
+                    error=error,
+                )
                 self._sleep(delay)
                 continue
             with self._lock:
@@ -144,7 +161,7 @@ class HealthServer:
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="index-health", daemon=True)
 
-    def start(self) -> "HealthServer":
+    def start(self) -> HealthServer:
         self._thread.start()
         return self
 
@@ -170,5 +187,10 @@ def run_cycle(indexer, worker, engine, max_steps: int | None = None, tokens=None
     if applied or fetched or reorged:
         ranking.refresh(engine)
     checkpoint, head = indexer.progress()
-    return {"applied": applied, "manifests": fetched, "checkpoint": checkpoint, "head": head,
-            "reorgs": indexer.reorgs_seen - reorgs}
+    return {
+        "applied": applied,
+        "manifests": fetched,
+        "checkpoint": checkpoint,
+        "head": head,
+        "reorgs": indexer.reorgs_seen - reorgs,
+    }

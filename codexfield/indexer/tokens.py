@@ -26,9 +26,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from eth_utils import to_checksum_address
 from sqlalchemy import Connection, Engine, select
@@ -54,8 +55,13 @@ def repo_list(chain_id: int) -> TokenList:
 def info(address: str, symbol: str | None, decimals: int | None, source: str | None) -> dict[str, Any]:
     """The `TokenInfo` of the API: symbol and decimals only when both are known."""
     known = symbol is not None and decimals is not None
-    return {"address": address, "symbol": symbol if known else None, "decimals": decimals if known else None,
-            "listed": known and source == "list", "source": source if known else None}
+    return {
+        "address": address,
+        "symbol": symbol if known else None,
+        "decimals": decimals if known else None,
+        "listed": known and source == "list",
+        "source": source if known else None,
+    }
 
 
 def text(raw: int | str, token: Mapping[str, Any]) -> str:
@@ -83,8 +89,11 @@ class TokenIndex:
             address = to_checksum_address(address)
         except ValueError:
             return info(address, None, None, None)
-        row = self.conn.execute(select(TOKENS).where(TOKENS.c.chain_id == chain_id, TOKENS.c.address == address)
-                                ).mappings().first()
+        row = (
+            self.conn.execute(select(TOKENS).where(TOKENS.c.chain_id == chain_id, TOKENS.c.address == address))
+            .mappings()
+            .first()
+        )
         if row is not None and row["source"] in ("list", "chain"):
             return info(address, row["symbol"], row["decimals"], row["source"])
         listed = repo_list(chain_id).by_addr(address)
@@ -95,8 +104,9 @@ class TokenIndex:
     def token_list(self, chain_id: int) -> TokenList:
         """The listed tokens of `chain_id` (repository list + listed table rows), for the LDL
         decompiler: unlisted tokens stay `<raw> units of 0x…` in LDL, which compiles back exactly."""
-        tokens = {t.symbol: {"address": t.address, "decimals": t.decimals}
-                  for t in repo_list(chain_id).by_symbol.values()}
+        tokens = {
+            t.symbol: {"address": t.address, "decimals": t.decimals} for t in repo_list(chain_id).by_symbol.values()
+        }
         for r in self.conn.execute(select(TOKENS).where(TOKENS.c.chain_id == chain_id, TOKENS.c.source == "list")):
             tokens.setdefault(r.symbol, {"address": r.address, "decimals": r.decimals})
         return TokenList(chain_id, tokens)
@@ -107,7 +117,7 @@ def _decode_symbol(data: bytes) -> str | None:
         n = int.from_bytes(data[32:64], "big")
         if n > 64 or len(data) < 64 + n:
             return None
-        raw = data[64:64 + n]
+        raw = data[64 : 64 + n]
     elif len(data) == 32:  # bytes32 symbols of early tokens (MKR)
         raw = data.rstrip(b"\0")
     else:
@@ -140,8 +150,10 @@ class TokenWorker:
     listed: TokenList = field(init=False)
 
     def __post_init__(self):
-        base = {t.symbol: {"address": t.address, "decimals": t.decimals}
-                for t in repo_list(self.chain_id).by_symbol.values()}
+        base = {
+            t.symbol: {"address": t.address, "decimals": t.decimals}
+            for t in repo_list(self.chain_id).by_symbol.values()
+        }
         base.update(dict(self.token_list or {}))
         self.listed = TokenList(self.chain_id, base)
 
@@ -150,9 +162,12 @@ class TokenWorker:
         T, RV, RF = m.Terms.__table__, m.RoyaltyVault.__table__, m.RoyaltyFlow.__table__
         prefix = f"eip155:{self.chain_id}/%"
         with self.engine.connect() as conn:
-            seen = {a.lower() for (a,) in conn.execute(select(TOKENS.c.address)
-                                                       .where(TOKENS.c.chain_id == self.chain_id))}
-            named = set(conn.execute(select(T.c.payment_token).where(T.c.chain_id == self.chain_id).distinct()).scalars())
+            seen = {
+                a.lower() for (a,) in conn.execute(select(TOKENS.c.address).where(TOKENS.c.chain_id == self.chain_id))
+            }
+            named = set(
+                conn.execute(select(T.c.payment_token).where(T.c.chain_id == self.chain_id).distinct()).scalars()
+            )
             named |= set(conn.execute(select(RV.c.token).where(RV.c.capsule_id.like(prefix)).distinct()).scalars())
             named |= set(conn.execute(select(RF.c.token).where(RF.c.source.like(prefix)).distinct()).scalars())
         return sorted({to_checksum_address(a) for a in named if a and a.lower() != ZERO and a.lower() not in seen})
@@ -164,22 +179,38 @@ class TokenWorker:
         now = time.time()
         listed = self.listed.by_addr(address)
         if listed is not None and SYMBOL_RE.match(listed.symbol):
-            return {"symbol": listed.symbol, "decimals": listed.decimals, "source": "list", "error": None,
-                    "resolved_at": now}
+            return {
+                "symbol": listed.symbol,
+                "decimals": listed.decimals,
+                "source": "list",
+                "error": None,
+                "resolved_at": now,
+            }
         out: dict[str, Any] = {}
-        for name, selector, decode in (("symbol", SYMBOL_SELECTOR, _decode_symbol),
-                                       ("decimals", DECIMALS_SELECTOR, _decode_decimals)):
+        for name, selector, decode in (
+            ("symbol", SYMBOL_SELECTOR, _decode_symbol),
+            ("decimals", DECIMALS_SELECTOR, _decode_decimals),
+        ):
             try:
                 data = bytes(self.source.w3.eth.call({"to": to_checksum_address(address), "data": selector}))
             except ContractLogicError as exc:
-                return {"symbol": None, "decimals": None, "source": "unknown",
-                        "error": f"{name}() reverted: {str(exc)[:200]}", "resolved_at": now}
+                return {
+                    "symbol": None,
+                    "decimals": None,
+                    "source": "unknown",
+                    "error": f"{name}() reverted: {str(exc)[:200]}",
+                    "resolved_at": now,
+                }
             value = decode(data)
             if value is None:
-                return {"symbol": None, "decimals": None, "source": "unknown",
-                        "error": f"{name}() answered {('0x' + data.hex())[:80] or 'nothing'}, not a plain "
-                                 f"{'ticker' if name == 'symbol' else 'number of decimals (0..77)'}",
-                        "resolved_at": now}
+                return {
+                    "symbol": None,
+                    "decimals": None,
+                    "source": "unknown",
+                    "error": f"{name}() answered {('0x' + data.hex())[:80] or 'nothing'}, not a plain "
+                    f"{'ticker' if name == 'symbol' else 'number of decimals (0..77)'}",
+                    "resolved_at": now,
+                }
             out[name] = value
         return {**out, "source": "chain", "error": None, "resolved_at": now}
 

@@ -12,9 +12,10 @@ silverback bots: `silverback run codexfield.keepers.bots.settler --network ... -
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from codexfield.deployments import load_account
 from codexfield.keepers.base import KeeperState, log_event, run_loop, setup_logging
@@ -32,8 +33,14 @@ def build(keeper: str, book: Any, account: Any, state: KeeperState, **opts: Any)
     if keeper == "settler":
         from codexfield.keepers.settler import Settler
 
-        return Settler(contract("RoyaltyRouter", book), contract("CapsuleRegistry", book), account, state,
-                       start_block=book.block, **opts)
+        return Settler(
+            contract("RoyaltyRouter", book),
+            contract("CapsuleRegistry", book),
+            account,
+            state,
+            start_block=book.block,
+            **opts,
+        )
     if keeper == "prober":
         from codexfield.keepers.prober import Prober
 
@@ -53,8 +60,9 @@ def _session(network: str) -> Iterator[Any]:
         yield book
 
 
-def run(keeper: str, network: str, account_alias: str, state_path: str | None, interval: float, once: bool,
-        **opts: Any) -> None:
+def run(
+    keeper: str, network: str, account_alias: str, state_path: str | None, interval: float, once: bool, **opts: Any
+) -> None:
     """Connect to `network`, build `keeper` for `account_alias` and run its rounds every `interval`
     seconds (one round with `once`), its progress kept in `state_path` (default: `default_state`)."""
     setup_logging()

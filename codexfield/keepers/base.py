@@ -27,10 +27,11 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -68,7 +69,9 @@ def setup_logging(level: int = logging.INFO, stream: Any = None) -> None:
 
 def log_event(who: str, event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log `event` of keeper `who` with structured `fields`."""
-    logging.getLogger(f"codexfield.{who}").log(level, event, extra={"fields": {"keeper": who, "event": event, **fields}})
+    logging.getLogger(f"codexfield.{who}").log(
+        level, event, extra={"fields": {"keeper": who, "event": event, **fields}}
+    )
 
 
 # --------------------------------------------------------------------------------- retries
@@ -85,18 +88,39 @@ def is_transient(exc: BaseException) -> bool:
 
     if isinstance(exc, ContractLogicError):
         return False
-    if isinstance(exc, (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout,
-                        ProviderNotConnectedError)):
+    if isinstance(
+        exc, (ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout, ProviderNotConnectedError)
+    ):
         return True
     if isinstance(exc, TransactionError):
         return False
     text = str(exc).lower()
-    return any(s in text for s in ("connection refused", "connection reset", "timed out", "temporarily unavailable",
-                                    "too many requests", "429", "502", "503", "504"))
+    return any(
+        s in text
+        for s in (
+            "connection refused",
+            "connection reset",
+            "timed out",
+            "temporarily unavailable",
+            "too many requests",
+            "429",
+            "502",
+            "503",
+            "504",
+        )
+    )
 
 
-def retry(fn: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.2, max_delay: float = 5.0,
-          who: str = "keeper", what: str = "rpc", sleep: Callable[[float], None] = time.sleep) -> T:
+def retry(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 5,
+    base_delay: float = 0.2,
+    max_delay: float = 5.0,
+    who: str = "keeper",
+    what: str = "rpc",
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Call `fn`, retrying transient failures with exponential back-off and jitter."""
     for i in range(attempts):
         try:
@@ -105,8 +129,15 @@ def retry(fn: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.2, ma
             if i == attempts - 1 or not is_transient(exc):
                 raise
             delay = min(max_delay, base_delay * 2**i) * (0.5 + random.random() / 2)
-            log_event(who, "retry", logging.WARNING, what=what, attempt=i + 1, delay_s=round(delay, 3),
-                      error=str(exc).splitlines()[0][:200])
+            log_event(
+                who,
+                "retry",
+                logging.WARNING,
+                what=what,
+                attempt=i + 1,
+                delay_s=round(delay, 3),
+                error=str(exc).splitlines()[0][:200],
+            )
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -178,12 +209,14 @@ class KeeperState:
         """Write several keys (and delete others) atomically."""
         with self._tx() as db:
             for k, v in values.items():
-                db.execute("INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                           (k, json.dumps(v)))
+                db.execute(
+                    "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (k, json.dumps(v)),
+                )
             for k in delete:
                 db.execute("DELETE FROM kv WHERE key=?", (k,))
 
-    def transact(self, fn: Callable[["StateTx"], T]) -> T:
+    def transact(self, fn: Callable[[StateTx], T]) -> T:
         """Run `fn` on a `StateTx` inside one SQLite write transaction (atomic read-modify-write:
         a concurrent `transact` waits; a crash leaves all of it or none)."""
         with self._tx() as db:
@@ -197,8 +230,9 @@ class KeeperState:
 
     def intent(self, intent_id: str) -> Intent | None:
         with self._lock, closing(self._connect()) as db:
-            row = db.execute("SELECT id, action, payload, status, tx_hash, nonce, raw FROM intents WHERE id=?",
-                             (intent_id,)).fetchone()
+            row = db.execute(
+                "SELECT id, action, payload, status, tx_hash, nonce, raw FROM intents WHERE id=?", (intent_id,)
+            ).fetchone()
         return _intent(row) if row else None
 
     def intents(self, statuses: tuple[str, ...] | None = None) -> list[Intent]:
@@ -216,8 +250,16 @@ class KeeperState:
                 (intent_id, action, json.dumps(payload, default=str), now, now),
             )
 
-    def mark(self, intent_id: str, status: str, *, tx_hash: str | None = None, nonce: int | None = None,
-             raw: bytes | None = None, also: dict[str, Any] | None = None) -> None:
+    def mark(
+        self,
+        intent_id: str,
+        status: str,
+        *,
+        tx_hash: str | None = None,
+        nonce: int | None = None,
+        raw: bytes | None = None,
+        also: dict[str, Any] | None = None,
+    ) -> None:
         """Set an intent's status (and, atomically, some kv positions in `also`)."""
         with self._tx() as db:
             sets, args = ["status=?", "updated=?"], [status, time.time()]
@@ -232,8 +274,10 @@ class KeeperState:
                 args.append(raw)
             db.execute(f"UPDATE intents SET {', '.join(sets)} WHERE id=?", (*args, intent_id))
             for k, v in (also or {}).items():
-                db.execute("INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                           (k, json.dumps(v)))
+                db.execute(
+                    "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (k, json.dumps(v)),
+                )
 
 
 class StateTx:
@@ -247,13 +291,21 @@ class StateTx:
         return json.loads(row[0]) if row else default
 
     def set(self, key: str, value: Any) -> None:
-        self.db.execute("INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                        (key, json.dumps(value)))
+        self.db.execute(
+            "INSERT INTO kv VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, json.dumps(value))
+        )
 
 
 def _intent(row) -> Intent:
-    return Intent(id=row[0], action=row[1], payload=json.loads(row[2]), status=row[3], tx_hash=row[4], nonce=row[5],
-                  raw=bytes(row[6]) if row[6] is not None else None)
+    return Intent(
+        id=row[0],
+        action=row[1],
+        payload=json.loads(row[2]),
+        status=row[3],
+        tx_hash=row[4],
+        nonce=row[5],
+        raw=bytes(row[6]) if row[6] is not None else None,
+    )
 
 
 # --------------------------------------------------------------------------------- sending
@@ -277,7 +329,9 @@ class TxSender:
     FINAL = ("done", "failed")  # a `dropped` intent is sent again (nothing under it can land)
     POINTS = ("after_intent", "after_sign", "after_broadcast", "after_send", "after_done")
 
-    def __init__(self, account: Any, state: KeeperState, who: str, *, hooks: dict[str, Callable[[str], None]] | None = None):
+    def __init__(
+        self, account: Any, state: KeeperState, who: str, *, hooks: dict[str, Callable[[str], None]] | None = None
+    ):
         self.account = account
         self.state = state
         self.who = who
@@ -293,8 +347,15 @@ class TxSender:
         i = self.state.intent(intent_id)
         return i is not None and i.status in self.FINAL
 
-    def send(self, intent_id: str, method: Any, *args: Any, action: str = "", payload: dict[str, Any] | None = None,
-             also: dict[str, Any] | None = None) -> Any:
+    def send(
+        self,
+        intent_id: str,
+        method: Any,
+        *args: Any,
+        action: str = "",
+        payload: dict[str, Any] | None = None,
+        also: dict[str, Any] | None = None,
+    ) -> Any:
         """Send `method(*args)` from the account unless `intent_id` already finished.
 
         Returns the receipt, or None when the intent was already final (done or failed); an
@@ -315,16 +376,21 @@ class TxSender:
             self.state.record_intent(intent_id, action or getattr(method, "name", "call"), payload or {})
             self._hook("after_intent", intent_id)
             try:
-                txn = retry(lambda: method.as_transaction(*args, sender=self.account, sign=True), who=self.who,
-                            what=f"prepare {intent_id}")
+                txn = retry(
+                    lambda: method.as_transaction(*args, sender=self.account, sign=True),
+                    who=self.who,
+                    what=f"prepare {intent_id}",
+                )
             except Exception as exc:  # nothing was signed: the call would revert (or the RPC is down)
                 self.state.mark(intent_id, "failed" if not is_transient(exc) else "dropped")
-                log_event(self.who, "tx_not_sent", logging.ERROR, intent=intent_id,
-                          error=str(exc).splitlines()[0][:200])
+                log_event(
+                    self.who, "tx_not_sent", logging.ERROR, intent=intent_id, error=str(exc).splitlines()[0][:200]
+                )
                 raise
             tx_hash = _hex(txn.txn_hash)
-            self.state.mark(intent_id, "signed", tx_hash=tx_hash, nonce=int(txn.nonce),
-                            raw=bytes(txn.serialize_transaction()))
+            self.state.mark(
+                intent_id, "signed", tx_hash=tx_hash, nonce=int(txn.nonce), raw=bytes(txn.serialize_transaction())
+            )
             self._hook("after_sign", intent_id)
             log_event(self.who, "tx_sent", intent=intent_id, tx=tx_hash, nonce=int(txn.nonce))
             try:
@@ -333,8 +399,14 @@ class TxSender:
                 if is_transient(exc):
                     raise  # left 'signed': the next reconcile re-broadcasts the same bytes
                 self.state.mark(intent_id, "failed", also=None)
-                log_event(self.who, "tx_failed", logging.ERROR, intent=intent_id, tx=tx_hash,
-                          error=str(exc).splitlines()[0][:200])
+                log_event(
+                    self.who,
+                    "tx_failed",
+                    logging.ERROR,
+                    intent=intent_id,
+                    tx=tx_hash,
+                    error=str(exc).splitlines()[0][:200],
+                )
                 raise
             self._hook("after_broadcast", intent_id)
             receipt = retry(lambda: chain.provider.get_receipt(tx_hash), who=self.who, what=f"receipt {intent_id}")
@@ -348,8 +420,14 @@ class TxSender:
     def _finish(self, intent_id: str, receipt: Any, also: dict[str, Any] | None) -> Any:
         ok = not getattr(receipt, "failed", False)
         self.state.mark(intent_id, "done" if ok else "failed", also=also if ok else None)
-        log_event(self.who, "tx_mined" if ok else "tx_reverted", intent=intent_id, tx=_hex(receipt.txn_hash),
-                  block=receipt.block_number, gas=receipt.gas_used)
+        log_event(
+            self.who,
+            "tx_mined" if ok else "tx_reverted",
+            intent=intent_id,
+            tx=_hex(receipt.txn_hash),
+            block=receipt.block_number,
+            gas=receipt.gas_used,
+        )
         return receipt
 
     def reconcile(self) -> list[Intent]:
@@ -424,8 +502,14 @@ def _hex(value: Any) -> str:
 # --------------------------------------------------------------------------------- loop
 
 
-def run_loop(step: Callable[[], Any], *, interval: float, who: str, stop: threading.Event | None = None,
-             max_iterations: int | None = None) -> None:
+def run_loop(
+    step: Callable[[], Any],
+    *,
+    interval: float,
+    who: str,
+    stop: threading.Event | None = None,
+    max_iterations: int | None = None,
+) -> None:
     """Call `step()` every `interval` seconds until `stop` is set; errors are logged and the
     loop goes on (a transient failure must not kill a keeper)."""
     stop = stop or threading.Event()
@@ -436,8 +520,7 @@ def run_loop(step: Callable[[], Any], *, interval: float, who: str, stop: thread
         except Crash:
             raise
         except Exception as exc:  # logged, then the next round retries from durable state
-            log_event(who, "step_failed", logging.ERROR, error=str(exc).splitlines()[0][:300],
-                      kind=type(exc).__name__)
+            log_event(who, "step_failed", logging.ERROR, error=str(exc).splitlines()[0][:300], kind=type(exc).__name__)
         n += 1
         if max_iterations is not None and n >= max_iterations:
             return

@@ -19,8 +19,18 @@ from codexfield.keepers.base import KeeperState, TxSender, log_event, retry
 class Finalizer:
     who = "finalizer"
 
-    def __init__(self, staking: Any, meter: Any, account: Any, state: KeeperState, *, page: int = 64,
-                 max_calls: int = 50, sweep: bool = True, hooks: dict | None = None):
+    def __init__(
+        self,
+        staking: Any,
+        meter: Any,
+        account: Any,
+        state: KeeperState,
+        *,
+        page: int = 64,
+        max_calls: int = 50,
+        sweep: bool = True,
+        hooks: dict | None = None,
+    ):
         self.staking = staking
         self.meter = meter
         self.account = account
@@ -58,8 +68,13 @@ class Finalizer:
             return 0
         epoch = (self._now() - self.genesis) // self.epoch_length
         intent = self._next_call(f"sweep:{epoch}")
-        receipt = self.sender.send(intent, self.meter.sweep_fees, self.reward_token, action="sweep_fees",
-                                   payload={"token": self.reward_token, "amount": fees})
+        receipt = self.sender.send(
+            intent,
+            self.meter.sweep_fees,
+            self.reward_token,
+            action="sweep_fees",
+            payload={"token": self.reward_token, "amount": fees},
+        )
         if receipt is not None:
             log_event(self.who, "swept", epoch=epoch, amount=fees)
         return fees
@@ -72,8 +87,14 @@ class Finalizer:
             if self._now() < closes:
                 break
             intent = self._next_call(f"finalize:{epoch}")
-            self.sender.send(intent, self.staking.finalize_epoch, epoch, self.page, action="finalize_epoch",
-                             payload={"epoch": epoch, "page": self.page})
+            self.sender.send(
+                intent,
+                self.staking.finalize_epoch,
+                epoch,
+                self.page,
+                action="finalize_epoch",
+                payload={"epoch": epoch, "page": self.page},
+            )
             if int(self.staking.next_epoch()) > epoch:
                 finalized.append(epoch)
                 log_event(self.who, "finalized", epoch=epoch)

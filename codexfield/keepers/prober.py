@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from codexfield.keepers.base import KeeperState, TxSender, log_event, retry
 
@@ -57,14 +58,18 @@ async def _probe_one(session: Any, sem: asyncio.Semaphore, node: str, url: str, 
             return False, 0
 
 
-async def probe_endpoints_async(endpoints: Mapping[str, str], *, probes: int = 3, concurrency: int = 16,
-                                timeout: float = 2.0) -> dict[str, ProbeResult]:
+async def probe_endpoints_async(
+    endpoints: Mapping[str, str], *, probes: int = 3, concurrency: int = 16, timeout: float = 2.0
+) -> dict[str, ProbeResult]:
     import aiohttp
 
     sem = asyncio.Semaphore(concurrency)
     async with aiohttp.ClientSession() as session:
-        jobs = [(node, _probe_one(session, sem, node, url, timeout)) for node, url in endpoints.items()
-                for _ in range(probes)]
+        jobs = [
+            (node, _probe_one(session, sem, node, url, timeout))
+            for node, url in endpoints.items()
+            for _ in range(probes)
+        ]
         results = await asyncio.gather(*(j for _, j in jobs))
     out: dict[str, ProbeResult] = {n: ProbeResult(0, 0, 0) for n in endpoints}
     for (node, _), (ok, ms) in zip(jobs, results):
@@ -94,8 +99,17 @@ def registered_nodes(staking: Any) -> dict[str, str]:
 class Prober:
     who = "prober"
 
-    def __init__(self, staking: Any, account: Any, state: KeeperState, *, probes: int = 3, concurrency: int = 16,
-                 timeout: float = 2.0, hooks: dict | None = None):
+    def __init__(
+        self,
+        staking: Any,
+        account: Any,
+        state: KeeperState,
+        *,
+        probes: int = 3,
+        concurrency: int = 16,
+        timeout: float = 2.0,
+        hooks: dict | None = None,
+    ):
         self.staking = staking
         self.account = account
         self.state = state
@@ -119,8 +133,11 @@ class Prober:
     def probe(self) -> dict[str, ProbeResult]:
         """Probe every node once (`probes` requests each) and add to the current epoch's tally."""
         me = self.account.address.lower()
-        nodes = {a: u for a, u in retry(lambda: registered_nodes(self.staking), who=self.who, what="nodes").items()
-                 if a.lower() != me}
+        nodes = {
+            a: u
+            for a, u in retry(lambda: registered_nodes(self.staking), who=self.who, what="nodes").items()
+            if a.lower() != me
+        }
         if not nodes:
             return {}
         epoch = self.epoch_at(self._now())
@@ -135,8 +152,9 @@ class Prober:
             tx.set(key, tally)
 
         self.state.transact(add)
-        log_event(self.who, "probed", epoch=epoch, nodes=len(results),
-                  up=sum(1 for r in results.values() if r.successes))
+        log_event(
+            self.who, "probed", epoch=epoch, nodes=len(results), up=sum(1 for r in results.values() if r.successes)
+        )
         return results
 
     def report(self) -> list[int]:
@@ -156,8 +174,9 @@ class Prober:
                 log_event(self.who, "report_missed", epoch=epoch, reason="report window closed")
                 self.state.update({f"missed:{epoch}": True}, delete=(key,))
                 continue
-            member = retry(lambda e=epoch: self.staking.is_reporter(self.account.address, e), who=self.who,
-                           what="committee")
+            member = retry(
+                lambda e=epoch: self.staking.is_reporter(self.account.address, e), who=self.who, what="committee"
+            )
             if not member:
                 log_event(self.who, "report_skipped", epoch=epoch, reason="not in the epoch's committee")
                 self.state.update({f"missed:{epoch}": True}, delete=(key,))
@@ -171,8 +190,14 @@ class Prober:
                 reports.append((node, min(p, 2**32 - 1), min(s, 2**32 - 1), min(mean, 2**32 - 1)))
             if not reports:
                 continue
-            receipt = self.sender.send(intent, self.staking.submit_reports, epoch, reports, action="submit_reports",
-                                       payload={"epoch": epoch, "reports": reports})
+            receipt = self.sender.send(
+                intent,
+                self.staking.submit_reports,
+                epoch,
+                reports,
+                action="submit_reports",
+                payload={"epoch": epoch, "reports": reports},
+            )
             if receipt is not None:
                 sent.append(epoch)
                 log_event(self.who, "reported", epoch=epoch, nodes=len(reports))

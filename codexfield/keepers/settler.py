@@ -52,8 +52,19 @@ def _credit(tx: StateTx, token: str, capsule_ids: Any) -> None:
 class Settler:
     who = "settler"
 
-    def __init__(self, router: Any, registry: Any, account: Any, state: KeeperState, *, start_block: int = 0,
-                 confirmations: int = 0, batch_size: int = 64, scan_chunk: int = 2_000, hooks: dict | None = None):
+    def __init__(
+        self,
+        router: Any,
+        registry: Any,
+        account: Any,
+        state: KeeperState,
+        *,
+        start_block: int = 0,
+        confirmations: int = 0,
+        batch_size: int = 64,
+        scan_chunk: int = 2_000,
+        hooks: dict | None = None,
+    ):
         self.router = router
         self.registry = registry
         self.account = account
@@ -81,8 +92,11 @@ class Settler:
         seen = 0
         while start <= head:
             stop = min(head, start + self.scan_chunk - 1)
-            logs = retry(lambda: list(self.router.RoyaltyCredited.range(start, stop + 1)), who=self.who,
-                         what="logs")
+            logs = retry(
+                lambda start=start, stop=stop: list(self.router.RoyaltyCredited.range(start, stop + 1)),
+                who=self.who,
+                what="logs",
+            )
             adds: dict[str, list[int]] = {}
             for log in logs:
                 if getattr(log, "removed", False):
@@ -116,8 +130,9 @@ class Settler:
         number = int(self.state.get(f"rounds:{token}", 0)) + 1
         rnd = {"number": number, "sources": sources, "snapshot": snapshot, "batches": batches}
         self.state.update({f"round:{token}": rnd, f"rounds:{token}": number})
-        log_event(self.who, "round_planned", token=token, round=number, capsules=sum(map(len, batches)),
-                  batches=len(batches))
+        log_event(
+            self.who, "round_planned", token=token, round=number, capsules=sum(map(len, batches)), batches=len(batches)
+        )
         return rnd
 
     def _attempt(self, base: str) -> str:
@@ -145,13 +160,20 @@ class Settler:
                     intent = self._attempt(f"settle:{token}:{rnd['number']}:{i}")
                     if self.sender.done(intent):
                         continue
-                    receipt = self.sender.send(intent, self.router.propagate_many, batch, token,
-                                               action="propagate_many", payload={"token": token, "capsules": batch})
+                    receipt = self.sender.send(
+                        intent,
+                        self.router.propagate_many,
+                        batch,
+                        token,
+                        action="propagate_many",
+                        payload={"token": token, "capsules": batch},
+                    )
                     if receipt is not None:
                         sent += 1
-                kept = self.state.transact(lambda tx, rnd=rnd: self._close(tx, token, rnd))
-                log_event(self.who, "round_done", token=token, round=rnd["number"], batches=len(batches),
-                          still_pending=kept)
+                kept = self.state.transact(lambda tx, rnd=rnd, token=token: self._close(tx, token, rnd))
+                log_event(
+                    self.who, "round_done", token=token, round=rnd["number"], batches=len(batches), still_pending=kept
+                )
         return sent
 
     @staticmethod

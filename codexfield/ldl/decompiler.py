@@ -14,10 +14,10 @@ from typing import Any
 from eth_utils import keccak
 
 from codexfield import scopes
+from codexfield.cid import cid_from_digest
 
 from .terms import ARBITER_ON_BREACH, LICENSOR_AT_WILL, ZERO_ADDRESS, ZERO_BYTES32, Terms
 from .tokens import load_token_list
-from codexfield.cid import cid_from_digest
 
 # meter names decompile finds by their keccak256 when the caller does not name the meter
 KNOWN_METERS: tuple[str, ...] = (

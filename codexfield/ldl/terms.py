@@ -7,8 +7,9 @@ list, a mapping or the struct object ape returns).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -108,7 +109,7 @@ class Terms:
         return tuple(getattr(self, name) for name, _ in ABI_FIELDS)
 
     @classmethod
-    def from_tuple(cls, value: Any) -> "Terms":
+    def from_tuple(cls, value: Any) -> Terms:
         """Terms from an ABI tuple/list, a mapping by field name, or an ape struct."""
         if isinstance(value, Mapping):
             return cls(**{name: value[name] for name, _ in ABI_FIELDS})
@@ -134,7 +135,7 @@ class Terms:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Terms":
+    def from_json(cls, data: Mapping[str, Any]) -> Terms:
         """The inverse of `to_json` (integers may be numbers or decimal strings)."""
         kwargs: dict[str, Any] = {}
         for name, typ in ABI_FIELDS:

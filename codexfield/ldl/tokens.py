@@ -11,9 +11,10 @@ A caller may pass its own list (the same shape, or just the `tokens` mapping, e.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from eth_utils import to_checksum_address
 

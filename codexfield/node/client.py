@@ -27,7 +27,8 @@ voucher repeats the refused one's counters for the same call instead of adding t
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 
@@ -56,15 +57,27 @@ class ChannelOutOfSync(RuntimeError):
 
 
 def _counters(d: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (int(d["cumulative_mu"]), int(d["cumulative_calls"]), int(d["cumulative_failures"]),
-            int(d["cumulative_latency_ms"]))
+    return (
+        int(d["cumulative_mu"]),
+        int(d["cumulative_calls"]),
+        int(d["cumulative_failures"]),
+        int(d["cumulative_latency_ms"]),
+    )
 
 
 class NodeClient:
-    def __init__(self, url: str, ledger: ConsumerLedger, *, timeout: float = 10.0, deadline_s: int = 3_600,
-                 session: requests.Session | None = None,
-                 settled: Callable[[int, str, str], tuple[int, int, int, int]] | None = None,
-                 on_answer: Callable[[int, dict[str, Any]], None] | None = None, fast: bool = True):
+    def __init__(
+        self,
+        url: str,
+        ledger: ConsumerLedger,
+        *,
+        timeout: float = 10.0,
+        deadline_s: int = 3_600,
+        session: requests.Session | None = None,
+        settled: Callable[[int, str, str], tuple[int, int, int, int]] | None = None,
+        on_answer: Callable[[int, dict[str, Any]], None] | None = None,
+        fast: bool = True,
+    ):
         self.url = url.rstrip("/")
         self.ledger = ledger
         self.timeout = timeout
@@ -106,15 +119,18 @@ class NodeClient:
             self.health()
         return self._node  # type: ignore[return-value]
 
-    def quote(self, credential_id: int, input_len: int | None = None, purpose: int | None = None, *,
-              payload: Any = None) -> dict[str, Any]:
+    def quote(
+        self, credential_id: int, input_len: int | None = None, purpose: int | None = None, *, payload: Any = None
+    ) -> dict[str, Any]:
         if payload is not None and not isinstance(payload, str):
             body: dict[str, Any] = {"credential_id": str(credential_id), "input": payload}
             if purpose is not None:
                 body["purpose"] = str(purpose)
             return self._call("POST", "/quote", json=body)
-        params: dict[str, Any] = {"credential": credential_id,
-                                  "input_len": len(payload) if payload is not None else input_len}
+        params: dict[str, Any] = {
+            "credential": credential_id,
+            "input_len": len(payload) if payload is not None else input_len,
+        }
         if purpose is not None:
             params["purpose"] = purpose
         return self._get("/quote", **params)
@@ -134,8 +150,10 @@ class NodeClient:
             raise ChannelOutOfSync(str(exc)) from None
         old = self.ledger.last_ack(credential_id, node)
         if old is not None and any(g < o for g, o in zip(got, _counters(old))):
-            raise ChannelOutOfSync(f"node {node} acknowledges {got} on credential {credential_id} after having signed "
-                                   f"{_counters(old)}: it lost its state (keep both acks: they are its signatures)")
+            raise ChannelOutOfSync(
+                f"node {node} acknowledges {got} on credential {credential_id} after having signed "
+                f"{_counters(old)}: it lost its state (keep both acks: they are its signatures)"
+            )
         if self.settled is not None:
             paid = tuple(self.settled(credential_id, node, self.ledger.payer))
             if any(g < p for g, p in zip(got, paid)):
@@ -165,12 +183,16 @@ class NodeClient:
         if acked == f.voucher.counters():
             pass  # accepted: re-send the same voucher and input, the node re-serves without charging again
         elif acked == f.base:
-            if (f.voucher.deadline < int(st["min_deadline"])
-                    or f.voucher.issued_at < int(st["chain_time"]) - int(st["settlement_window"]) // 2):
+            if (
+                f.voucher.deadline < int(st["min_deadline"])
+                or f.voucher.issued_at < int(st["chain_time"]) - int(st["settlement_window"]) // 2
+            ):
                 f = self._reissue(credential_id, st)
         else:
-            raise ChannelOutOfSync(f"node {node} acknowledges {acked} on credential {credential_id}; this ledger's "
-                                   f"unresolved call builds on {f.base} and signs {f.voucher.counters()}")
+            raise ChannelOutOfSync(
+                f"node {node} acknowledges {acked} on credential {credential_id}; this ledger's "
+                f"unresolved call builds on {f.base} and signs {f.voucher.counters()}"
+            )
         out = self._send(credential_id, f)
         self.recovered.append(out)
         return out
@@ -178,12 +200,17 @@ class NodeClient:
     def _reissue(self, credential_id: int, st: dict[str, Any] | None = None) -> InFlight:
         st = st or self.channel(credential_id)
         now = int(st["chain_time"])
-        return self.ledger.reissue(credential_id, self.node, issued_at=now,
-                                   deadline=max(int(st["min_deadline"]) + 60, now + self.deadline_s))
+        return self.ledger.reissue(
+            credential_id, self.node, issued_at=now, deadline=max(int(st["min_deadline"]) + 60, now + self.deadline_s)
+        )
 
     def _send(self, credential_id: int, f: InFlight, *, resigned: bool = False) -> dict[str, Any]:
-        body = {"credential_id": str(credential_id), "input": f.input, "voucher": voucher_to_json(f.voucher),
-                "signature": "0x" + f.signature.hex()}
+        body = {
+            "credential_id": str(credential_id),
+            "input": f.input,
+            "voucher": voucher_to_json(f.voucher),
+            "signature": "0x" + f.signature.hex(),
+        }
         t0 = time.perf_counter()
         try:
             out = self.post(body)
@@ -197,8 +224,9 @@ class NodeClient:
             raise
         got = self._check_ack(credential_id, out["ack"])
         if got != f.voucher.counters():
-            raise ChannelOutOfSync(f"node {self.node} served but acknowledges {got}, not the voucher's "
-                                   f"{f.voucher.counters()}")
+            raise ChannelOutOfSync(
+                f"node {self.node} served but acknowledges {got}, not the voucher's {f.voucher.counters()}"
+            )
         if self.on_answer is not None:
             self.on_answer(credential_id, out)
         self.ledger.record_ack(credential_id, self.node, out["ack"], resolved=True)
@@ -224,8 +252,9 @@ class NodeClient:
             return None
         return dict(last, mu=mu)
 
-    def invoke(self, credential_id: int, payload: Any, *, purpose: int | None = None,
-               max_price_per_mu: int | None = None) -> dict[str, Any]:
+    def invoke(
+        self, credential_id: int, payload: Any, *, purpose: int | None = None, max_price_per_mu: int | None = None
+    ) -> dict[str, Any]:
         """Resolve any earlier unresolved call, then quote, sign exactly the next voucher, invoke."""
         self.resume(credential_id)
         local = self._local_quote(credential_id, payload, purpose) if self.fast else None
@@ -248,17 +277,30 @@ class NodeClient:
                 raise ChannelOutOfSync(
                     f"this ledger signed up to {mine} on credential {credential_id} but node {node} accepted "
                     f"{previous}, and the ledger holds no record of that call (signed outside NodeClient): "
-                    "the node may still settle it; use NodeClient for every call to make channels recoverable")
-            raise ChannelOutOfSync(f"node {node} claims counters {previous} above this ledger's {mine}: "
-                                   "refusing to sign; check the node and the ledger file")
+                    "the node may still settle it; use NodeClient for every call to make channels recoverable"
+                )
+            raise ChannelOutOfSync(
+                f"node {node} claims counters {previous} above this ledger's {mine}: "
+                "refusing to sign; check the node and the ledger file"
+            )
         latency = self._last_latency.get(credential_id, 0)
         now = int(q["chain_time"])
-        f = self.ledger.begin_call(credential_id, node, payload, base=previous, mu=int(q["mu"]), latency_ms=latency,
-                                   purpose=int(q["purpose"]), node_price_per_mu=node_price,
-                                   deadline=max(int(q["min_deadline"]) + 60, now + self.deadline_s), issued_at=now)
+        f = self.ledger.begin_call(
+            credential_id,
+            node,
+            payload,
+            base=previous,
+            mu=int(q["mu"]),
+            latency_ms=latency,
+            purpose=int(q["purpose"]),
+            node_price_per_mu=node_price,
+            deadline=max(int(q["min_deadline"]) + 60, now + self.deadline_s),
+            issued_at=now,
+        )
         out = self._send(credential_id, f)
-        self._terms[credential_id] = dict(q, ack=out["ack"], chain_time=out["chain_time"],
-                                          min_deadline=out["min_deadline"])
+        self._terms[credential_id] = dict(
+            q, ack=out["ack"], chain_time=out["chain_time"], min_deadline=out["min_deadline"]
+        )
         return out
 
 
@@ -279,10 +321,20 @@ class GridClient:
     that node is used (`NodeClient.resume`), never re-signed elsewhere.
     """
 
-    def __init__(self, nodes: Callable[[], list[Any]] | list[Any], ledger: ConsumerLedger, *,
-                 services: int = 0, region: str | None = None, max_price: int | None = None,
-                 timeout: float = 5.0, refresh_s: float = 30.0, seed: int | None = None, ewma: float = 0.3,
-                 settled: Callable[[int, str, str], tuple[int, int, int, int]] | None = None):
+    def __init__(
+        self,
+        nodes: Callable[[], list[Any]] | list[Any],
+        ledger: ConsumerLedger,
+        *,
+        services: int = 0,
+        region: str | None = None,
+        max_price: int | None = None,
+        timeout: float = 5.0,
+        refresh_s: float = 30.0,
+        seed: int | None = None,
+        ewma: float = 0.3,
+        settled: Callable[[int, str, str], tuple[int, int, int, int]] | None = None,
+    ):
         import random
 
         self._nodes = nodes if callable(nodes) else (lambda: list(nodes))
@@ -311,7 +363,7 @@ class GridClient:
         while pool:
             total = sum(w for w, _ in pool)
             x = self.rng.uniform(0, total)
-            for i, (w, n) in enumerate(pool):
+            for i, (w, _n) in enumerate(pool):
                 x -= w
                 if x <= 0 or i == len(pool) - 1:
                     out.append(pool.pop(i)[1])

@@ -56,9 +56,20 @@ from codexfield.did import SIG_AUTH
 from codexfield.keepers.base import TxSender, log_event, retry
 from codexfield.node.runtimes import InputError, Runtime, as_runtime
 from codexfield.node.store import NodeStore
-from codexfield.sdk.metering import (Domain, Voucher, VoucherBatcher, VoucherError, digest, input_digest, make_ack,
-                                     checksum as to_checksum_address,
-                                     recover_signer, verify_voucher, voucher_from_json, voucher_to_json)
+from codexfield.sdk.metering import (
+    Domain,
+    Voucher,
+    VoucherBatcher,
+    VoucherError,
+    digest,
+    input_digest,
+    make_ack,
+    recover_signer,
+    verify_voucher,
+    voucher_from_json,
+    voucher_to_json,
+)
+from codexfield.sdk.metering import checksum as to_checksum_address
 
 DEFAULT_PURPOSE = scopes.mask_of(["inference"])
 MAX_LATENCY_DELTA_MS = 600_000
@@ -90,8 +101,12 @@ class CredentialInfo:
 
 
 def counters_json(c: tuple[int, int, int, int]) -> dict[str, str]:
-    return {"cumulative_mu": str(c[0]), "cumulative_calls": str(c[1]), "cumulative_failures": str(c[2]),
-            "cumulative_latency_ms": str(c[3])}
+    return {
+        "cumulative_mu": str(c[0]),
+        "cumulative_calls": str(c[1]),
+        "cumulative_failures": str(c[2]),
+        "cumulative_latency_ms": str(c[3]),
+    }
 
 
 class _Channel:
@@ -207,8 +222,11 @@ class _Reads:
         abi = self._abis.get(name)
         if abi is None:
             m = getattr(self.contract, name).abis[0]
-            abi = (keccak(text=m.selector)[:4], [i.canonical_type for i in m.inputs],
-                   [o.canonical_type for o in m.outputs])
+            abi = (
+                keccak(text=m.selector)[:4],
+                [i.canonical_type for i in m.inputs],
+                [o.canonical_type for o in m.outputs],
+            )
             self._abis[name] = abi
         data = abi[0] + encode(abi[1], list(args))
         raw = self._rpc("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, "latest"])
@@ -228,11 +246,25 @@ class Gateway:
 
     who = "node"
 
-    def __init__(self, *, capsule_id: int, model: Any, account: Any, contracts: dict[str, Any],
-                 store: NodeStore, price_per_mu: int = 1_000, batch_size: int = 32, max_age_s: float = 5.0,
-                 min_deadline_s: int = 600, credential_ttl_s: float = 30.0, hooks: dict | None = None,
-                 max_skew_s: int = 60, escrow_ttl_s: float = 10.0, chain_time_ttl_s: float = 1.0,
-                 check_meter: bool = True):
+    def __init__(
+        self,
+        *,
+        capsule_id: int,
+        model: Any,
+        account: Any,
+        contracts: dict[str, Any],
+        store: NodeStore,
+        price_per_mu: int = 1_000,
+        batch_size: int = 32,
+        max_age_s: float = 5.0,
+        min_deadline_s: int = 600,
+        credential_ttl_s: float = 30.0,
+        hooks: dict | None = None,
+        max_skew_s: int = 60,
+        escrow_ttl_s: float = 10.0,
+        chain_time_ttl_s: float = 1.0,
+        check_meter: bool = True,
+    ):
         self.capsule_id = int(capsule_id)
         self.runtime: Runtime = as_runtime(model)
         self.model = model
@@ -265,7 +297,7 @@ class Gateway:
         self._delegates: dict[tuple[str, str], tuple[bool, float]] = {}
         self._escrow: dict[tuple[str, str], tuple[int, float]] = {}
         self._time: tuple[int, float] = (0, -1e9)
-        self._queue: "queue.Queue[list[tuple[Voucher, bytes]]]" = queue.Queue()
+        self._queue: queue.Queue[list[tuple[Voucher, bytes]]] = queue.Queue()
         self.batcher = VoucherBatcher(self._enqueue, max_batch=64, max_age_s=max_age_s)
         self._commit = _GroupCommit(store)
         self._stop = threading.Event()
@@ -341,15 +373,32 @@ class Gateway:
         reason = ""
         meter = bytes(terms.meter)
         if int(terms.capsule_id) != self.capsule_id:
-            ok, reason = False, f"credential {credential_id} licenses capsule {terms.capsule_id}, this node serves {self.capsule_id}"
+            ok, reason = (
+                False,
+                f"credential {credential_id} licenses capsule {terms.capsule_id}, this node serves {self.capsule_id}",
+            )
         elif self.check_meter and meter != self.runtime.meter_id:
-            ok, reason = False, (f"credential {credential_id}'s terms meter {meter.hex()} is not this node's meter "
-                                 f"'{self.runtime.meter}' ({self.runtime.meter_id.hex()}): MU would not mean the same")
+            ok, reason = (
+                False,
+                (
+                    f"credential {credential_id}'s terms meter {meter.hex()} is not this node's meter "
+                    f"'{self.runtime.meter}' ({self.runtime.meter_id.hex()}): MU would not mean the same"
+                ),
+            )
         elif not ok:
-            reason = (f"credential {credential_id} does not authorize purpose {scopes.names_of(purpose)} now "
-                      "(expired, revoked, or outside the licence scope)")
-        info = CredentialInfo(ok, to_checksum_address(holder), int(terms.capsule_id), int(terms.price_per_mu),
-                              str(terms.payment_token), reason, time.monotonic())
+            reason = (
+                f"credential {credential_id} does not authorize purpose {scopes.names_of(purpose)} now "
+                "(expired, revoked, or outside the licence scope)"
+            )
+        info = CredentialInfo(
+            ok,
+            to_checksum_address(holder),
+            int(terms.capsule_id),
+            int(terms.price_per_mu),
+            str(terms.payment_token),
+            reason,
+            time.monotonic(),
+        )
         self._creds[key] = info
         return info
 
@@ -384,8 +433,9 @@ class Gateway:
     def _owed(self, payer: str) -> int:
         """What this node has accepted from `payer` and not settled yet, over all its channels."""
         tail = ":" + payer.lower()
-        return sum((c.accepted[0] - c.settled[0]) * c.unit_price for k, c in list(self._channels.items())
-                   if k.endswith(tail))
+        return sum(
+            (c.accepted[0] - c.settled[0]) * c.unit_price for k, c in list(self._channels.items()) if k.endswith(tail)
+        )
 
     def _channel(self, credential_id: int, payer: str) -> _Channel:
         """The channel's in-memory state: from the store, or for a new channel from the meter's
@@ -412,9 +462,17 @@ class Gateway:
             return ch.ack
         if ch.voucher is not None and ch.digest is None:
             ch.digest = digest(ch.voucher, self.domain)
-        ack = make_ack(self.domain, self._ack_key, credential_id=credential_id, node=self.address, payer=payer,
-                       counters=ch.accepted, voucher=ch.digest, refused=digest(refused, self.domain) if refused else None,
-                       code=code)
+        ack = make_ack(
+            self.domain,
+            self._ack_key,
+            credential_id=credential_id,
+            node=self.address,
+            payer=payer,
+            counters=ch.accepted,
+            voucher=ch.digest,
+            refused=digest(refused, self.domain) if refused else None,
+            code=code,
+        )
         if refused is None:
             ch.ack = ack
         return ack
@@ -432,19 +490,23 @@ class Gateway:
                 token = _erc20(self.staking.stake_token())
                 have = int(token.balanceOf(self.address))
                 if have < stake:
-                    raise RuntimeError(f"the node {self.address} holds {have} stake tokens, needs {stake}: "
-                                       "fund it with the stake token (CDX) before registering")
+                    raise RuntimeError(
+                        f"the node {self.address} holds {have} stake tokens, needs {stake}: "
+                        "fund it with the stake token (CDX) before registering"
+                    )
                 if int(token.allowance(self.address, self.staking.address)) < stake:
                     token.approve(self.staking.address, stake, sender=self.account)
-                self.staking.register_node(endpoint, services, region_bytes(region), "0x" + "00" * 20, stake,
-                                           sender=self.account)
+                self.staking.register_node(
+                    endpoint, services, region_bytes(region), "0x" + "00" * 20, stake, sender=self.account
+                )
                 log_event(self.who, "registered", node=self.address, endpoint=endpoint, stake=stake)
                 return "registered"
             if status == 3:
                 raise RuntimeError(f"node {self.address} was ejected from AccessStaking; use a new node key")
             if str(self.staking.endpoint(self.address)) != endpoint:
-                self.staking.update_node(endpoint, services, region_bytes(region), "0x" + "00" * 20,
-                                         self.price_per_mu, sender=self.account)
+                self.staking.update_node(
+                    endpoint, services, region_bytes(region), "0x" + "00" * 20, self.price_per_mu, sender=self.account
+                )
                 log_event(self.who, "endpoint_updated", node=self.address, endpoint=endpoint)
                 return "updated"
         return "already registered"
@@ -452,20 +514,33 @@ class Gateway:
     # -- protocol --------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "node": self.address, "capsule": self.capsule_id, "chain_id": self.chain_id,
-                "meter": self.domain.verifying_contract, "meter_name": self.runtime.meter,
-                "runtime": self.runtime.kind, "price_per_mu": str(self.price_per_mu),
-                "served": self.served, "pending_channels": len(self.batcher)}
+        return {
+            "status": "ok",
+            "node": self.address,
+            "capsule": self.capsule_id,
+            "chain_id": self.chain_id,
+            "meter": self.domain.verifying_contract,
+            "meter_name": self.runtime.meter,
+            "runtime": self.runtime.kind,
+            "price_per_mu": str(self.price_per_mu),
+            "served": self.served,
+            "pending_channels": len(self.batcher),
+        }
 
-    def quote(self, credential_id: int, input_len: int | None = None, purpose: int = DEFAULT_PURPOSE, *,
-              payload: Any = None) -> dict[str, Any]:
+    def quote(
+        self, credential_id: int, input_len: int | None = None, purpose: int = DEFAULT_PURPOSE, *, payload: Any = None
+    ) -> dict[str, Any]:
         """The terms of the next call: `payload` (any runtime) or `input_len` (text runtimes)."""
         if payload is None:
             from codexfield.node.model import MAX_INPUT_CHARS
 
             if self.runtime.kind != "naive-bayes":
-                raise InvokeError(400, "bad_request", f"this node runs a {self.runtime.kind} capsule: POST /quote "
-                                  "{credential_id, input} with the call's input")
+                raise InvokeError(
+                    400,
+                    "bad_request",
+                    f"this node runs a {self.runtime.kind} capsule: POST /quote "
+                    "{credential_id, input} with the call's input",
+                )
             if input_len is None or input_len < 0 or input_len > MAX_INPUT_CHARS:
                 raise InvokeError(413, "input_too_long", f"inputs are 0..{MAX_INPUT_CHARS} characters")
             payload = "x" * input_len
@@ -474,28 +549,49 @@ class Gateway:
         info = self.credential(credential_id, purpose, now)
         prev = self._channel(credential_id, info.holder).accepted if info.holder else ZERO4
         return {
-            "node": self.address, "capsule": self.capsule_id, "credential_id": str(credential_id),
-            "credential_ok": info.ok, "credential_note": info.reason, "runtime": self.runtime.kind,
-            "mu": mu, "meter_name": self.runtime.meter, "node_price_per_mu": str(self.price_per_mu),
-            "license_price_per_mu": str(info.price_per_mu), "payment_token": info.token,
-            "cost": str(mu * (self.price_per_mu + info.price_per_mu)), "purpose": str(purpose),
+            "node": self.address,
+            "capsule": self.capsule_id,
+            "credential_id": str(credential_id),
+            "credential_ok": info.ok,
+            "credential_note": info.reason,
+            "runtime": self.runtime.kind,
+            "mu": mu,
+            "meter_name": self.runtime.meter,
+            "node_price_per_mu": str(self.price_per_mu),
+            "license_price_per_mu": str(info.price_per_mu),
+            "payment_token": info.token,
+            "cost": str(mu * (self.price_per_mu + info.price_per_mu)),
+            "purpose": str(purpose),
             "previous": counters_json(prev),
             "next": counters_json((prev[0] + mu, prev[1] + 1, prev[2], prev[3])),
             "ack": self.ack(credential_id, info.holder) if info.holder else None,
-            "chain_time": now, "min_deadline": now + self.min_deadline_s, "payer": info.holder,
+            "chain_time": now,
+            "min_deadline": now + self.min_deadline_s,
+            "payer": info.holder,
             "settlement_window": self.settlement_window,
-            "domain": {"chain_id": self.chain_id, "verifying_contract": self.domain.verifying_contract,
-                       "name": self.domain.name, "version": self.domain.version},
+            "domain": {
+                "chain_id": self.chain_id,
+                "verifying_contract": self.domain.verifying_contract,
+                "name": self.domain.name,
+                "version": self.domain.version,
+            },
         }
 
     def channel_state(self, credential_id: int, payer: str) -> dict[str, Any]:
         """`GET /channel`: the signed ack of the last accepted voucher, and what the meter settled."""
         payer = to_checksum_address(payer)
         ch = self._channel(credential_id, payer)
-        return {"node": self.address, "credential_id": str(credential_id), "payer": payer,
-                "accepted": counters_json(ch.accepted), "settled": counters_json(ch.settled),
-                "ack": self.ack(credential_id, payer), "chain_time": self.chain_time(),
-                "min_deadline": self.chain_time() + self.min_deadline_s, "settlement_window": self.settlement_window}
+        return {
+            "node": self.address,
+            "credential_id": str(credential_id),
+            "payer": payer,
+            "accepted": counters_json(ch.accepted),
+            "settled": counters_json(ch.settled),
+            "ack": self.ack(credential_id, payer),
+            "chain_time": self.chain_time(),
+            "min_deadline": self.chain_time() + self.min_deadline_s,
+            "settlement_window": self.settlement_window,
+        }
 
     def _mu(self, payload: Any) -> int:
         try:
@@ -521,8 +617,12 @@ class Gateway:
             raise InvokeError(400, "bad_request", "send a JSON object {credential_id, input, voucher, signature}")
         payload = body.get("input")
         if body.get("voucher") is None or not body.get("signature"):
-            raise InvokeError(400, "missing_voucher", "every call carries the next cumulative voucher and its "
-                              "signature: GET /quote, sign the 'next' counters, then POST /invoke")
+            raise InvokeError(
+                400,
+                "missing_voucher",
+                "every call carries the next cumulative voucher and its "
+                "signature: GET /quote, sign the 'next' counters, then POST /invoke",
+            )
         try:
             v = voucher_from_json(body["voucher"])
             _check_ranges(v)
@@ -540,8 +640,9 @@ class Gateway:
         if not info.ok:
             raise InvokeError(403, "credential_refused", info.reason)
         if to_checksum_address(v.payer) != info.holder:
-            raise InvokeError(403, "credential_refused", f"the voucher's payer {v.payer} is not the credential "
-                              f"holder {info.holder}")
+            raise InvokeError(
+                403, "credential_refused", f"the voucher's payer {v.payer} is not the credential holder {info.holder}"
+            )
         ch = self._channel(v.credential_id, v.payer)
 
         def refuse(status: int, code: str, message: str) -> InvokeError:
@@ -552,31 +653,56 @@ class Gateway:
             prev = ch.accepted
             if ch.voucher is not None and v == ch.voucher and sig == ch.signature:
                 if sha != ch.input_sha:
-                    raise refuse(409, "replayed", "this voucher was accepted for another input; the channel is at "
-                                 f"{counters_json(prev)}")
+                    raise refuse(
+                        409,
+                        "replayed",
+                        f"this voucher was accepted for another input; the channel is at {counters_json(prev)}",
+                    )
                 replay = True  # the answer of an accepted call was lost: serve it again, charge nothing more
             else:
                 replay = False
                 if v.deadline < now + self.min_deadline_s:
-                    raise refuse(400, "deadline", f"voucher deadline {v.deadline} is too close: sign with a deadline "
-                                 f">= {now + self.min_deadline_s} (chain time + {self.min_deadline_s} s)")
+                    raise refuse(
+                        400,
+                        "deadline",
+                        f"voucher deadline {v.deadline} is too close: sign with a deadline "
+                        f">= {now + self.min_deadline_s} (chain time + {self.min_deadline_s} s)",
+                    )
                 if not now - self.settlement_window // 2 <= v.issued_at <= now + self.max_skew_s:
-                    raise refuse(400, "issued_at", f"voucher issued_at {v.issued_at} must be the call's time (chain "
-                                 f"time {now}, within {self.max_skew_s} s ahead): sign with issued_at = now")
+                    raise refuse(
+                        400,
+                        "issued_at",
+                        f"voucher issued_at {v.issued_at} must be the call's time (chain "
+                        f"time {now}, within {self.max_skew_s} s ahead): sign with issued_at = now",
+                    )
                 if v.node_price_per_mu < self.price_per_mu:
-                    raise refuse(402, "underpaid", f"this node charges {self.price_per_mu} per MU; the voucher "
-                                 f"offers {v.node_price_per_mu}")
+                    raise refuse(
+                        402,
+                        "underpaid",
+                        f"this node charges {self.price_per_mu} per MU; the voucher offers {v.node_price_per_mu}",
+                    )
                 vd = digest(v, self.domain)
                 try:
                     signer = recover_signer(v, self.domain, sig, vd)
                 except VoucherError as exc:
                     raise refuse(401, "bad_signature", str(exc)) from None
-                extra = [signer] if signer != info.holder and self._delegate_ok(info.holder, signer, v.issued_at) else []
+                extra = (
+                    [signer] if signer != info.holder and self._delegate_ok(info.holder, signer, v.issued_at) else []
+                )
                 try:
                     d_mu, d_calls, d_fail, d_lat = verify_voucher(
-                        v, sig, self.domain, holder=info.holder, previous=prev, now=now, node=self.address,
-                        extra_signers=extra, settlement_window=self.settlement_window, max_skew_s=self.max_skew_s,
-                        signer=signer)
+                        v,
+                        sig,
+                        self.domain,
+                        holder=info.holder,
+                        previous=prev,
+                        now=now,
+                        node=self.address,
+                        extra_signers=extra,
+                        settlement_window=self.settlement_window,
+                        max_skew_s=self.max_skew_s,
+                        signer=signer,
+                    )
                 except VoucherError as exc:
                     msg = str(exc)
                     if "adds nothing" in msg:
@@ -589,20 +715,30 @@ class Gateway:
                         raise refuse(400, "deadline", msg) from None
                     raise refuse(422, "wrong_counters", msg) from None
                 if d_mu < mu:
-                    raise refuse(402, "underpaid", f"this call is {mu} MU; the voucher adds {d_mu} MU over the last "
-                                 "accepted one")
+                    raise refuse(
+                        402, "underpaid", f"this call is {mu} MU; the voucher adds {d_mu} MU over the last accepted one"
+                    )
                 if d_mu != mu or d_calls != 1 or d_fail != 0 or not 0 <= d_lat <= MAX_LATENCY_DELTA_MS:
-                    raise refuse(422, "wrong_counters",
-                                 f"expected exactly the next voucher {counters_json((prev[0] + mu, prev[1] + 1, prev[2], prev[3]))}"
-                                 f" (+ latency >= 0), got deltas mu={d_mu} calls={d_calls} failures={d_fail} "
-                                 f"latency={d_lat}")
+                    raise refuse(
+                        422,
+                        "wrong_counters",
+                        f"expected exactly the next voucher {counters_json((prev[0] + mu, prev[1] + 1, prev[2], prev[3]))}"
+                        f" (+ latency >= 0), got deltas mu={d_mu} calls={d_calls} failures={d_fail} "
+                        f"latency={d_lat}",
+                    )
                 unit = info.price_per_mu + v.node_price_per_mu
                 owed = self._owed(v.payer) + d_mu * unit
-                if self._available(info.holder, info.token, fresh=False) < owed and \
-                        self._available(info.holder, info.token, fresh=True) < owed:
-                    raise refuse(402, "escrow_short", f"the holder's escrow ({self._available(info.holder, info.token, False)})"
-                                 f" does not cover the unsettled usage ({owed}): deposit into the UsageMeter, then "
-                                 "resend this same voucher")
+                if (
+                    self._available(info.holder, info.token, fresh=False) < owed
+                    and self._available(info.holder, info.token, fresh=True) < owed
+                ):
+                    raise refuse(
+                        402,
+                        "escrow_short",
+                        f"the holder's escrow ({self._available(info.holder, info.token, False)})"
+                        f" does not cover the unsettled usage ({owed}): deposit into the UsageMeter, then "
+                        "resend this same voucher",
+                    )
                 if not self._commit.accept((v, sig, prev, sha, ch.settled)):
                     raise refuse(409, "stale", "another call on this channel was accepted meanwhile: GET /channel")
                 ch.accepted, ch.voucher, ch.signature, ch.digest, ch.input_sha = v.counters(), v, sig, vd, sha
@@ -621,10 +757,18 @@ class Gateway:
         else:
             self.batcher.add(v, sig)
             self.served += 1
-        return {"result": result, "mu": mu, "latency_ms": int(model_s * 1000), "node": self.address,
-                "capsule": self.capsule_id, "cumulative": counters_json(v.counters()), "replayed": replay,
-                "ack": ack, "chain_time": now,
-                "min_deadline": now + self.min_deadline_s}
+        return {
+            "result": result,
+            "mu": mu,
+            "latency_ms": int(model_s * 1000),
+            "node": self.address,
+            "capsule": self.capsule_id,
+            "cumulative": counters_json(v.counters()),
+            "replayed": replay,
+            "ack": ack,
+            "chain_time": now,
+            "min_deadline": now + self.min_deadline_s,
+        }
 
     # -- ingestion -------------------------------------------------------------------------
 
@@ -640,15 +784,23 @@ class Gateway:
         receipt = None
         with self._chain:  # transactions only; calls keep being served meanwhile
             try:
-                receipt = self.sender.send(intent, self.meter.ingest, [v.as_tuple() for v, _ in items], [s for _, s in items],
-                                 action="ingest", payload={"channels": [v.credential_id for v, _ in items]})
+                receipt = self.sender.send(
+                    intent,
+                    self.meter.ingest,
+                    [v.as_tuple() for v, _ in items],
+                    [s for _, s in items],
+                    action="ingest",
+                    payload={"channels": [v.credential_id for v, _ in items]},
+                )
             except Exception as exc:  # a lone voucher the meter refuses reverts with its reason
                 note = str(exc).splitlines()[0][:200]
         refused: set[tuple[int, str]] | None = None
         if receipt is not None and note is None:  # the receipt says which vouchers the meter refused
             try:
-                refused = {(int(e.credential_id), to_checksum_address(e.payer))
-                           for e in receipt.decode_logs(self.meter.VoucherRejected)}
+                refused = {
+                    (int(e.credential_id), to_checksum_address(e.payer))
+                    for e in receipt.decode_logs(self.meter.VoucherRejected)
+                }
             except Exception:  # noqa: BLE001 - fall back to reading every channel
                 refused = None
         applied = 0
@@ -672,8 +824,13 @@ class Gateway:
                 self._escrow[key] = (max(0, hit[0] - paid), hit[1])
             applied += status != "rejected"
             if status == "rejected":
-                log_event(self.who, "voucher_rejected", logging.WARNING, credential=v.credential_id,
-                          note=note or "see VoucherRejected")
+                log_event(
+                    self.who,
+                    "voucher_rejected",
+                    logging.WARNING,
+                    credential=v.credential_id,
+                    note=note or "see VoucherRejected",
+                )
         self.ingested_batches += 1
         log_event(self.who, "ingested", intent=intent, vouchers=len(items), applied=applied)
         return applied
@@ -734,6 +891,7 @@ def _erc20(address: str):
 def _hash_signer(account: Any):
     """Sign channel acks with an ape account that does not expose its key (a keyfile account:
     unlock it with autosign for a long-running node)."""
+
     def sign(h: bytes) -> bytes:
         sig = account.sign_raw_msghash(h)
         if sig is None:
@@ -746,9 +904,17 @@ def _hash_signer(account: Any):
 
 def _check_ranges(v: Voucher) -> None:
     """Every voucher number within its EIP-712 type (a ValueError: answered 400, not 500)."""
-    for name, bits in (("credential_id", 256), ("purpose", 256), ("cumulative_mu", 256), ("cumulative_calls", 64),
-                       ("cumulative_failures", 64), ("cumulative_latency_ms", 64), ("node_price_per_mu", 256),
-                       ("issued_at", 64), ("deadline", 64)):
+    for name, bits in (
+        ("credential_id", 256),
+        ("purpose", 256),
+        ("cumulative_mu", 256),
+        ("cumulative_calls", 64),
+        ("cumulative_failures", 64),
+        ("cumulative_latency_ms", 64),
+        ("node_price_per_mu", 256),
+        ("issued_at", 64),
+        ("deadline", 64),
+    ):
         if not 0 <= getattr(v, name) < 2**bits:
             raise ValueError(f"voucher.{name} must be an integer in 0..2^{bits}-1")
 
@@ -813,8 +979,13 @@ def make_app(gateway: Gateway):
             if not (0 <= cred < 2**256 and 0 <= purpose < 2**256):
                 raise ValueError("out of range")
         except (KeyError, ValueError):
-            return json_response({"error": "bad_request", "message": "use /quote?credential=N&input_len=L "
-                                      "(credential and purpose: integers in 0..2^256-1)"}, status=400)
+            return json_response(
+                {
+                    "error": "bad_request",
+                    "message": "use /quote?credential=N&input_len=L (credential and purpose: integers in 0..2^256-1)",
+                },
+                status=400,
+            )
         try:
             return json_response(await run(gateway.quote, cred, n, purpose))
         except InvokeError as e:
@@ -850,8 +1021,9 @@ def make_app(gateway: Gateway):
             if not 0 <= cred < 2**256:
                 raise ValueError("out of range")
         except (KeyError, ValueError, TypeError):
-            return json_response({"error": "bad_request", "message": "use /channel?credential=N&payer=0x..."},
-                                     status=400)
+            return json_response(
+                {"error": "bad_request", "message": "use /channel?credential=N&payer=0x..."}, status=400
+            )
         return json_response(await run(gateway.channel_state, cred, payer))
 
     async def invoke(request: web.Request) -> web.Response:
@@ -895,7 +1067,7 @@ class GatewayServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, flusher: bool = True) -> "GatewayServer":
+    def start(self, flusher: bool = True) -> GatewayServer:
         from aiohttp import web
 
         def main() -> None:

@@ -18,9 +18,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -85,8 +85,11 @@ class TextClassifier:
     def predict(self, text: str) -> dict[str, object]:
         proba = self.predict_proba(text)
         label = max(proba, key=proba.__getitem__)
-        return {"label": label, "confidence": round(proba[label], 6),
-                "probabilities": {k: round(v, 6) for k, v in proba.items()}}
+        return {
+            "label": label,
+            "confidence": round(proba[label], 6),
+            "probabilities": {k: round(v, 6) for k, v in proba.items()},
+        }
 
     def accuracy(self, texts: Sequence[str], labels: Sequence[str]) -> float:
         hits = sum(self.predict(t)["label"] == y for t, y in zip(texts, labels))
@@ -100,9 +103,12 @@ class TextClassifier:
         d.mkdir(parents=True, exist_ok=True)
         np.save(d / "log_prior.npy", self.log_prior)
         np.save(d / "log_likelihood.npy", self.log_likelihood)
-        (d / "vocab.json").write_text(json.dumps(
-            {"vocab": self.vocab, "classes": self.classes, "metrics": self.metrics, "meter": METER_NAME},
-            sort_keys=True))
+        (d / "vocab.json").write_text(
+            json.dumps(
+                {"vocab": self.vocab, "classes": self.classes, "metrics": self.metrics, "meter": METER_NAME},
+                sort_keys=True,
+            )
+        )
         training = [int(parent_capsule)] if parent_capsule is not None else []
         lines = [
             "# Model capsule of the CodexField demo (written by codexfield.node.model).",
@@ -128,24 +134,30 @@ class TextClassifier:
             'limitations = "trained on 360 synthetic tickets; four fixed classes"',
         ]
         if "accuracy" in self.metrics:
-            lines.append(f'metrics = [{{ name = "accuracy", value = {self.metrics["accuracy"]:.4f}, split = "held-out 25%" }}]')
+            lines.append(
+                f'metrics = [{{ name = "accuracy", value = {self.metrics["accuracy"]:.4f}, split = "held-out 25%" }}]'
+            )
         (d / "capsule.toml").write_text("\n".join(lines) + "\n")
         return d
 
     @classmethod
-    def load(cls, directory: str | Path) -> "TextClassifier":
+    def load(cls, directory: str | Path) -> TextClassifier:
         """Load from the model capsule's directory, or from its CAR (`codexfield pack --car`)."""
         d = Path(directory)
         if d.is_file():  # a capsule CAR: the same files, every block hash-checked (codexfield.car)
             from codexfield.car import capsule_reader
+
             read = capsule_reader(d)
         else:
             read = lambda name: (d / name).read_bytes()  # noqa: E731
         meta = json.loads(read("vocab.json"))
-        return cls(vocab=list(meta["vocab"]), classes=list(meta["classes"]),
-                   log_prior=np.load(io.BytesIO(read("log_prior.npy"))),
-                   log_likelihood=np.load(io.BytesIO(read("log_likelihood.npy"))),
-                   metrics=dict(meta.get("metrics", {})))
+        return cls(
+            vocab=list(meta["vocab"]),
+            classes=list(meta["classes"]),
+            log_prior=np.load(io.BytesIO(read("log_prior.npy"))),
+            log_likelihood=np.load(io.BytesIO(read("log_likelihood.npy"))),
+            metrics=dict(meta.get("metrics", {})),
+        )
 
 
 def train(texts: Sequence[str], labels: Sequence[str], alpha: float = 1.0) -> TextClassifier:
@@ -174,6 +186,9 @@ def train_from_csv(path: str | Path, holdout: float = 0.25, seed: int = 7) -> Te
     cut = int(len(texts) * (1 - holdout))
     tr, te = order[:cut], order[cut:]
     model = train([texts[i] for i in tr], [labels[i] for i in tr])
-    model.metrics = {"accuracy": round(model.accuracy([texts[i] for i in te], [labels[i] for i in te]), 4),
-                     "train_records": int(len(tr)), "test_records": int(len(te))}
+    model.metrics = {
+        "accuracy": round(model.accuracy([texts[i] for i in te], [labels[i] for i in te]), 4),
+        "train_records": int(len(tr)),
+        "test_records": int(len(te)),
+    }
     return model

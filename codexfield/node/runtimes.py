@@ -28,8 +28,9 @@ import importlib.util
 import json
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from eth_utils import keccak
 
@@ -154,8 +155,9 @@ class PythonRuntime(Runtime):
         if not module or not func or not (directory / (module.replace(".", "/") + ".py")).is_file():
             raise CapsuleError(f"runtime entry {entry!r}: use 'module:function' with module.py in {directory}")
         self.meter = meter
-        spec = importlib.util.spec_from_file_location(f"capsule_{abs(hash(directory))}_{module}",
-                                                      directory / (module.replace(".", "/") + ".py"))
+        spec = importlib.util.spec_from_file_location(
+            f"capsule_{abs(hash(directory))}_{module}", directory / (module.replace(".", "/") + ".py")
+        )
         mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.path.insert(0, str(directory))
         try:
@@ -185,8 +187,14 @@ class PythonRuntime(Runtime):
 
 
 _AGGREGATES = ("count", "sum", "mean", "min", "max")
-_OPS = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+_OPS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
 
 
 class DatasetRuntime(Runtime):
@@ -228,12 +236,13 @@ class DatasetRuntime(Runtime):
     def _plan(self, q: dict, cols: list[str]) -> tuple[list, str, str, str | None]:
         where = q.get("where", [])
         if not isinstance(where, list) or not all(
-                isinstance(c, list) and len(c) == 3 and c[0] in cols and c[1] in _OPS for c in where):
+            isinstance(c, list) and len(c) == 3 and c[0] in cols and c[1] in _OPS for c in where
+        ):
             raise InputError(f"'where' is a list of [column, op, value] with columns {cols} and ops {list(_OPS)}")
         agg = q.get("aggregate", {"count": "*"})
         if not isinstance(agg, dict) or len(agg) != 1:
             raise InputError(f"'aggregate' is one of {list(_AGGREGATES)} -> column (rows never leave the node)")
-        (fn, col), = agg.items()
+        ((fn, col),) = agg.items()
         if fn not in _AGGREGATES or (col != "*" and col not in cols) or (fn != "count" and col == "*"):
             raise InputError(f"'aggregate' is one of {list(_AGGREGATES)} -> a column of {cols} ('count': '*')")
         group = q.get("group_by")
@@ -263,12 +272,24 @@ class DatasetRuntime(Runtime):
             vals = [r[col] for r in rs] if col != "*" else rs
             if fn != "count" and not all(isinstance(x, (int, float)) for x in vals):
                 raise InputError(f"column {col!r} is not numeric")
-            out[str(k)] = {"count": len(vals), "sum": sum(vals) if fn == "sum" else None,
-                           "mean": sum(vals) / len(vals) if fn == "mean" else None,
-                           "min": min(vals) if fn == "min" else None, "max": max(vals) if fn == "max" else None}[fn] \
-                if fn != "count" else len(rs)
-        return {"aggregate": fn, "column": col, "groups": out, "withheld_groups": withheld,
-                "records_scanned": len(rows)}
+            out[str(k)] = (
+                {
+                    "count": len(vals),
+                    "sum": sum(vals) if fn == "sum" else None,
+                    "mean": sum(vals) / len(vals) if fn == "mean" else None,
+                    "min": min(vals) if fn == "min" else None,
+                    "max": max(vals) if fn == "max" else None,
+                }[fn]
+                if fn != "count"
+                else len(rs)
+            )
+        return {
+            "aggregate": fn,
+            "column": col,
+            "groups": out,
+            "withheld_groups": withheld,
+            "records_scanned": len(rows),
+        }
 
 
 def load_capsule(directory: str | Path) -> Runtime:
@@ -279,8 +300,10 @@ def load_capsule(directory: str | Path) -> Runtime:
         from codexfield.node.model import TextClassifier
 
         if not is_car(d):
-            raise CapsuleError(f"{d} is neither a capsule directory nor a capsule CAR "
-                               "(write one with 'codexfield pack DIR --car OUT.car')")
+            raise CapsuleError(
+                f"{d} is neither a capsule directory nor a capsule CAR "
+                "(write one with 'codexfield pack DIR --car OUT.car')"
+            )
         return NaiveBayesRuntime(TextClassifier.load(d))
     if not d.is_dir():
         raise CapsuleError(f"{d} is not a capsule directory")
@@ -295,8 +318,10 @@ def load_capsule(directory: str | Path) -> Runtime:
             from codexfield.node.model import TextClassifier
 
             return NaiveBayesRuntime(TextClassifier.load(d))
-        raise CapsuleError(f"{d} declares no runtime: add [runtime] kind = \"onnx\" | \"python\" | \"dataset\" to "
-                           "capsule.toml (docs/node.md)")
+        raise CapsuleError(
+            f'{d} declares no runtime: add [runtime] kind = "onnx" | "python" | "dataset" to '
+            "capsule.toml (docs/node.md)"
+        )
     if not isinstance(rt, dict):
         raise CapsuleError(f"{manifest}: [runtime] must be a table")
     kind = rt.get("kind")
@@ -313,8 +338,9 @@ def load_capsule(directory: str | Path) -> Runtime:
         from codexfield.node.model import TextClassifier
 
         return NaiveBayesRuntime(TextClassifier.load(d))
-    raise CapsuleError(f"{manifest}: runtime kind {kind!r} is not served by this node: use onnx, python, dataset "
-                       "or naive-bayes")
+    raise CapsuleError(
+        f"{manifest}: runtime kind {kind!r} is not served by this node: use onnx, python, dataset or naive-bayes"
+    )
 
 
 def as_runtime(model: Any) -> Runtime:

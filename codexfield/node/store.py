@@ -52,8 +52,9 @@ class NodeStore(KeeperState):
     def _connect(self) -> sqlite3.Connection:
         with self._lock:
             if self._db is None:
-                db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False,
-                                     factory=_KeptConnection)
+                db = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=30, check_same_thread=False, factory=_KeptConnection
+                )
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 self._db = db
@@ -69,11 +70,19 @@ class NodeStore(KeeperState):
     def previous(self, credential_id: int, payer: str) -> Counters:
         """The channel's last accepted cumulative counters (zeros for a new channel)."""
         with self._lock, closing(self._connect()) as db:
-            row = db.execute("SELECT accepted FROM channels_v2 WHERE credential_id=?", (_key(credential_id, payer),)).fetchone()
+            row = db.execute(
+                "SELECT accepted FROM channels_v2 WHERE credential_id=?", (_key(credential_id, payer),)
+            ).fetchone()
         return tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)  # type: ignore[return-value]
 
-    def accept(self, voucher: Voucher, signature: bytes, expected_previous: Counters, input_sha: str = "",
-               settled: Counters = (0, 0, 0, 0)) -> bool:
+    def accept(
+        self,
+        voucher: Voucher,
+        signature: bytes,
+        expected_previous: Counters,
+        input_sha: str = "",
+        settled: Counters = (0, 0, 0, 0),
+    ) -> bool:
         """Record `voucher` as the channel's latest, iff the channel is still at
         `expected_previous` (compare-and-set: two racing requests cannot both be accepted)."""
         return self.accept_many([(voucher, signature, expected_previous, input_sha, settled)])[0]
@@ -97,9 +106,15 @@ class NodeStore(KeeperState):
                     " UPDATE SET accepted=excluded.accepted, voucher=excluded.voucher, signature=excluded.signature,"
                     " status='pending', note=NULL, calls_served=calls_served + 1, updated=excluded.updated,"
                     " input_sha=excluded.input_sha",
-                    (key, json.dumps([str(c) for c in voucher.counters()]), settled,
-                     json.dumps({k: str(v) if isinstance(v, int) else v for k, v in voucher.as_message().items()}),
-                     "0x" + signature.hex(), time.time(), input_sha),
+                    (
+                        key,
+                        json.dumps([str(c) for c in voucher.counters()]),
+                        settled,
+                        json.dumps({k: str(v) if isinstance(v, int) else v for k, v in voucher.as_message().items()}),
+                        "0x" + signature.hex(),
+                        time.time(),
+                        input_sha,
+                    ),
                 )
                 out.append(True)
         return out
@@ -107,12 +122,19 @@ class NodeStore(KeeperState):
     def last(self, credential_id: int, payer: str) -> tuple[Counters, Counters, Voucher | None, bytes, str] | None:
         """(accepted, settled, last voucher, its signature, its input digest) of a channel, or None."""
         with self._lock, closing(self._connect()) as db:
-            row = db.execute("SELECT accepted, settled, voucher, signature, input_sha FROM channels_v2 WHERE"
-                             " credential_id=?", (_key(credential_id, payer),)).fetchone()
+            row = db.execute(
+                "SELECT accepted, settled, voucher, signature, input_sha FROM channels_v2 WHERE credential_id=?",
+                (_key(credential_id, payer),),
+            ).fetchone()
         if row is None:
             return None
-        return (tuple(int(x) for x in json.loads(row[0])), tuple(int(x) for x in json.loads(row[1])),  # type: ignore
-                _voucher(json.loads(row[2])), bytes.fromhex(row[3][2:]), row[4] or "")
+        return (
+            tuple(int(x) for x in json.loads(row[0])),
+            tuple(int(x) for x in json.loads(row[1])),  # type: ignore
+            _voucher(json.loads(row[2])),
+            bytes.fromhex(row[3][2:]),
+            row[4] or "",
+        )
 
     def pending(self) -> list[tuple[Voucher, bytes]]:
         """Latest accepted voucher of every channel whose counters exceed what was settled."""
@@ -122,11 +144,14 @@ class NodeStore(KeeperState):
 
     def settled(self, credential_id: int, payer: str) -> Counters:
         with self._lock, closing(self._connect()) as db:
-            row = db.execute("SELECT settled FROM channels_v2 WHERE credential_id=?", (_key(credential_id, payer),)).fetchone()
+            row = db.execute(
+                "SELECT settled FROM channels_v2 WHERE credential_id=?", (_key(credential_id, payer),)
+            ).fetchone()
         return tuple(int(x) for x in json.loads(row[0])) if row else (0, 0, 0, 0)  # type: ignore[return-value]
 
-    def mark_settled(self, credential_id: int, payer: str, settled: Counters, ingested: Counters,
-                     note: str | None = None) -> str:
+    def mark_settled(
+        self, credential_id: int, payer: str, settled: Counters, ingested: Counters, note: str | None = None
+    ) -> str:
         """Record the meter's settled counters after ingesting a voucher with `ingested` counters.
 
         'rejected' when the meter did not take that voucher (`note` says why); otherwise
@@ -150,20 +175,34 @@ class NodeStore(KeeperState):
                     status = "settled"
                 else:
                     status = "pending"
-                db.execute("UPDATE channels_v2 SET settled=?, status=?, note=?, updated=? WHERE credential_id=?",
-                           (json.dumps([str(c) for c in settled]), status, note if status == "rejected" else None,
-                            time.time(), key))
+                db.execute(
+                    "UPDATE channels_v2 SET settled=?, status=?, note=?, updated=? WHERE credential_id=?",
+                    (
+                        json.dumps([str(c) for c in settled]),
+                        status,
+                        note if status == "rejected" else None,
+                        time.time(),
+                        key,
+                    ),
+                )
                 out.append(status)
         return out
 
     def channel(self, credential_id: int, payer: str) -> dict | None:
         with self._lock, closing(self._connect()) as db:
-            row = db.execute("SELECT accepted, settled, status, note, calls_served FROM channels_v2 WHERE credential_id=?",
-                             (_key(credential_id, payer),)).fetchone()
+            row = db.execute(
+                "SELECT accepted, settled, status, note, calls_served FROM channels_v2 WHERE credential_id=?",
+                (_key(credential_id, payer),),
+            ).fetchone()
         if row is None:
             return None
-        return {"accepted": json.loads(row[0]), "settled": json.loads(row[1]), "status": row[2], "note": row[3],
-                "calls_served": row[4]}
+        return {
+            "accepted": json.loads(row[0]),
+            "settled": json.loads(row[1]),
+            "status": row[2],
+            "note": row[3],
+            "calls_served": row[4],
+        }
 
     def stats(self) -> dict[str, int]:
         with self._lock, closing(self._connect()) as db:
@@ -180,10 +219,17 @@ def _key(credential_id: int, payer: str) -> str:
 
 def _voucher(d: dict) -> Voucher:
     return Voucher(
-        credential_id=int(d["credential_id"]), node=d["node"], payer=d["payer"], purpose=int(d["purpose"]),
-        cumulative_mu=int(d["cumulative_mu"]), cumulative_calls=int(d["cumulative_calls"]),
-        cumulative_failures=int(d["cumulative_failures"]), cumulative_latency_ms=int(d["cumulative_latency_ms"]),
-        node_price_per_mu=int(d["node_price_per_mu"]), issued_at=int(d["issued_at"]), deadline=int(d["deadline"]),
+        credential_id=int(d["credential_id"]),
+        node=d["node"],
+        payer=d["payer"],
+        purpose=int(d["purpose"]),
+        cumulative_mu=int(d["cumulative_mu"]),
+        cumulative_calls=int(d["cumulative_calls"]),
+        cumulative_failures=int(d["cumulative_failures"]),
+        cumulative_latency_ms=int(d["cumulative_latency_ms"]),
+        node_price_per_mu=int(d["node_price_per_mu"]),
+        issued_at=int(d["issued_at"]),
+        deadline=int(d["deadline"]),
     )
 
 

@@ -22,13 +22,11 @@ attribute away.
 
 from __future__ import annotations
 
-import json
 import os
-import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from codexfield import deployments, manifest
 from codexfield.deployments import AddressBook, AddressBookError
@@ -157,18 +155,24 @@ class CodexField:
         else:
             packed = source if isinstance(source, manifest.PackResult) else self.pack(source, kind=kind, **pack_kwargs)
             content_hash, kind_id = packed.content_hash, packed.kind_id
-        receipt = self.registry.mint(kind_id, content_hash, list(parents), list(parent_credentials), uri,
-                                     sender=self._sender(sender))
+        receipt = self.registry.mint(
+            kind_id, content_hash, list(parents), list(parent_credentials), uri, sender=self._sender(sender)
+        )
         return int(receipt.return_value)
 
     def capsule(self, capsule_id: int) -> dict[str, Any]:
         """The capsule's record, parents, owner, state and tokenURI."""
         c = self.registry.capsule(capsule_id)
         return {
-            "kind": c.kind, "content_hash": bytes(c.content_hash), "creator": c.creator,
-            "created_at": c.created_at, "version": c.version, "previous_id": c.previous_id,
+            "kind": c.kind,
+            "content_hash": bytes(c.content_hash),
+            "creator": c.creator,
+            "created_at": c.created_at,
+            "version": c.version,
+            "previous_id": c.previous_id,
             "parents": [(p.capsule_id, p.share_bps) for p in self.registry.parents(capsule_id)],
-            "owner": self.registry.ownerOf(capsule_id), "state": self.registry.state(capsule_id),
+            "owner": self.registry.ownerOf(capsule_id),
+            "state": self.registry.state(capsule_id),
             "uri": self.registry.tokenURI(capsule_id),
         }
 
@@ -179,8 +183,9 @@ class CodexField:
         from codexfield.ldl import compile_ldl
         from codexfield.ldl.chain import token_list_for
 
-        return compile_ldl(ldl_text, chain_id=self.book.chain_id, token_list=token_list_for(self.book),
-                           capsule_id=capsule_id)
+        return compile_ldl(
+            ldl_text, chain_id=self.book.chain_id, token_list=token_list_for(self.book), capsule_id=capsule_id
+        )
 
     def publish_terms(self, ldl_text: str, capsule_id: int | None = None, *, sender: Any = None) -> int:
         """Compile LDL text and `create_terms` it (the capsule owner sends). Returns the terms id."""
@@ -203,15 +208,23 @@ class CodexField:
     def credential(self, credential_id: int) -> dict[str, Any]:
         """The credential's record plus its terms id's capsule."""
         c = self.licenses.credential(credential_id)
-        return {"terms_id": c.terms_id, "holder": c.holder, "issued_at": c.issued_at, "expires_at": c.expires_at,
-                "mu_used": c.mu_used, "revoked_at": c.revoked_at,
-                "capsule_id": self.licenses.terms(c.terms_id).capsule_id if c.terms_id else 0}
+        return {
+            "terms_id": c.terms_id,
+            "holder": c.holder,
+            "issued_at": c.issued_at,
+            "expires_at": c.expires_at,
+            "mu_used": c.mu_used,
+            "revoked_at": c.revoked_at,
+            "capsule_id": self.licenses.terms(c.terms_id).capsule_id if c.terms_id else 0,
+        }
 
     def authorize(self, credential_id: int, user: Any, purpose: int, at: int | None = None) -> bool:
         """Whether `user` may use the credential for `purpose` at `at` (default: now)."""
         from ape import chain
 
-        return bool(self.licenses.authorize(credential_id, user, purpose, chain.pending_timestamp if at is None else at))
+        return bool(
+            self.licenses.authorize(credential_id, user, purpose, chain.pending_timestamp if at is None else at)
+        )
 
     # -- metering -------------------------------------------------------------------------
 
@@ -231,9 +244,21 @@ class CodexField:
     def escrow(self, who: Any, token: str) -> int:
         return int(self.meter.escrow(who, self.token_address(token)))
 
-    def voucher(self, credential_id: int, node: Any, mu: int, calls: int = 1, failures: int = 0, latency_ms: int = 0,
-                *, payer: Any = None, purpose: int | None = None, node_price_per_mu: int = 0,
-                issued_at: int | None = None, deadline: int | None = None) -> Voucher:
+    def voucher(
+        self,
+        credential_id: int,
+        node: Any,
+        mu: int,
+        calls: int = 1,
+        failures: int = 0,
+        latency_ms: int = 0,
+        *,
+        payer: Any = None,
+        purpose: int | None = None,
+        node_price_per_mu: int = 0,
+        issued_at: int | None = None,
+        deadline: int | None = None,
+    ) -> Voucher:
         """A cumulative voucher for the (credential, node, payer) channel; `payer` defaults to the
         credential's holder, `purpose` to `inference`, `issued_at` to the chain's current time,
         `deadline` to one day after `issued_at`."""
@@ -241,18 +266,33 @@ class CodexField:
 
         from codexfield import scopes
 
-        payer = str(getattr(payer, "address", payer)) if payer is not None else str(self.licenses.ownerOf(credential_id))
+        payer = (
+            str(getattr(payer, "address", payer)) if payer is not None else str(self.licenses.ownerOf(credential_id))
+        )
         at = int(issued_at if issued_at is not None else max(chain.blocks.head.timestamp, chain.pending_timestamp - 1))
         return Voucher(
-            credential_id=int(credential_id), node=str(getattr(node, "address", node)), payer=payer,
+            credential_id=int(credential_id),
+            node=str(getattr(node, "address", node)),
+            payer=payer,
             purpose=scopes.mask_of(["inference"]) if purpose is None else int(purpose),
-            cumulative_mu=int(mu), cumulative_calls=int(calls), cumulative_failures=int(failures),
-            cumulative_latency_ms=int(latency_ms), node_price_per_mu=int(node_price_per_mu),
-            issued_at=at, deadline=int(deadline if deadline is not None else at + 86400),
+            cumulative_mu=int(mu),
+            cumulative_calls=int(calls),
+            cumulative_failures=int(failures),
+            cumulative_latency_ms=int(latency_ms),
+            node_price_per_mu=int(node_price_per_mu),
+            issued_at=at,
+            deadline=int(deadline if deadline is not None else at + 86400),
         )
 
-    def register_node(self, node: Any, *, endpoint: str = "http://127.0.0.1", services: int = 1,
-                      region: bytes = b"local", stake: int | None = None) -> bool:
+    def register_node(
+        self,
+        node: Any,
+        *,
+        endpoint: str = "http://127.0.0.1",
+        services: int = 1,
+        region: bytes = b"local",
+        stake: int | None = None,
+    ) -> bool:
         """Register `node` in AccessStaking with `stake` (default `min_stake`) of the stake token it
         already holds: the meter pays only nodes that serve. False if it was registered already."""
         if int(self.staking.node(node).status) != 0:
@@ -273,8 +313,12 @@ class CodexField:
     def ingest(self, signed: Iterable[tuple[Voucher, bytes]], *, sender: Any = None) -> IngestResult:
         """Submit (voucher, signature) pairs in one batch (≤ 64)."""
         pairs = list(signed)
-        receipt = self.meter.ingest([v.as_tuple() for v, _ in pairs], [s for _, s in pairs], sender=self._sender(sender))
-        rejected = [(int(e.credential_id), e.node, int(e.reason)) for e in receipt.decode_logs(self.meter.VoucherRejected)]
+        receipt = self.meter.ingest(
+            [v.as_tuple() for v, _ in pairs], [s for _, s in pairs], sender=self._sender(sender)
+        )
+        rejected = [
+            (int(e.credential_id), e.node, int(e.reason)) for e in receipt.decode_logs(self.meter.VoucherRejected)
+        ]
         return IngestResult(applied=int(receipt.return_value), rejected=rejected, receipt=receipt)
 
     def settled(self, credential_id: int, node: Any, payer: Any = None) -> tuple[int, int, int, int]:

@@ -19,10 +19,11 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -85,7 +86,7 @@ class Domain:
         }
 
     @classmethod
-    def of(cls, meter: Any) -> "Domain":
+    def of(cls, meter: Any) -> Domain:
         """The domain of a deployed meter (an ape contract instance)."""
         _, name, version, chain_id, verifying, _, _ = meter.eip712Domain()
         return cls(chain_id=int(chain_id), verifying_contract=str(verifying), name=name, version=version)
@@ -140,7 +141,9 @@ def signable(voucher: Voucher, domain: Domain):
     )
 
 
-EIP712_DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+EIP712_DOMAIN_TYPEHASH = keccak(
+    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
 _SEPARATORS: dict[Domain, bytes] = {}
 
 
@@ -148,9 +151,13 @@ def domain_separator(domain: Domain) -> bytes:
     """The EIP-712 domain separator of the meter (cached per domain)."""
     sep = _SEPARATORS.get(domain)
     if sep is None:
-        sep = keccak(EIP712_DOMAIN_TYPEHASH + keccak(text=domain.name) + keccak(text=domain.version)
-                     + int(domain.chain_id).to_bytes(32, "big")
-                     + bytes.fromhex(checksum(domain.verifying_contract)[2:]).rjust(32, b"\0"))
+        sep = keccak(
+            EIP712_DOMAIN_TYPEHASH
+            + keccak(text=domain.name)
+            + keccak(text=domain.version)
+            + int(domain.chain_id).to_bytes(32, "big")
+            + bytes.fromhex(checksum(domain.verifying_contract)[2:]).rjust(32, b"\0")
+        )
         _SEPARATORS[domain] = sep
     return sep
 
@@ -192,13 +199,15 @@ def _recover_hash(h: bytes, signature: bytes) -> str:
     """The checksummed address that signed the 32-byte hash `h` (65 bytes r ‖ s ‖ v, v in {27, 28})."""
     if _coincurve is not None:
         try:
-            pub = _coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([signature[64] - 27]), h,
-                                                                  hasher=None)
+            pub = _coincurve.PublicKey.from_signature_and_message(
+                signature[:64] + bytes([signature[64] - 27]), h, hasher=None
+            )
         except Exception as exc:  # noqa: BLE001 - r or s off the curve: no signer
             raise VoucherError(f"the signature does not recover a key: {exc}") from None
         return checksum("0x" + keccak(pub.format(compressed=False)[1:])[-20:].hex())
-    return Account._recover_hash(h, vrs=(signature[64], int.from_bytes(signature[:32], "big"),
-                                         int.from_bytes(signature[32:64], "big")))
+    return Account._recover_hash(
+        h, vrs=(signature[64], int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"))
+    )
 
 
 def sign_voucher(voucher: Voucher, domain: Domain, private_key: bytes | str) -> bytes:
@@ -301,11 +310,18 @@ def ack_hash(domain: Domain, ack: dict[str, Any]) -> bytes:
     """The 32-byte message a node signs for `ack` (fields: credential_id, node, payer,
     cumulative_mu/calls/failures/latency_ms, voucher (digest of the accepted voucher), refused
     (digest of a refused one or zero), code)."""
-    parts = [ACK_TAG, int(domain.chain_id).to_bytes(32, "big"), bytes.fromhex(domain.verifying_contract[2:]),
-             int(ack["credential_id"]).to_bytes(32, "big"), bytes.fromhex(checksum(ack["node"])[2:]),
-             bytes.fromhex(checksum(ack["payer"])[2:])]
-    parts += [int(ack[k]).to_bytes(32, "big") for k in ("cumulative_mu", "cumulative_calls", "cumulative_failures",
-                                                        "cumulative_latency_ms")]
+    parts = [
+        ACK_TAG,
+        int(domain.chain_id).to_bytes(32, "big"),
+        bytes.fromhex(domain.verifying_contract[2:]),
+        int(ack["credential_id"]).to_bytes(32, "big"),
+        bytes.fromhex(checksum(ack["node"])[2:]),
+        bytes.fromhex(checksum(ack["payer"])[2:]),
+    ]
+    parts += [
+        int(ack[k]).to_bytes(32, "big")
+        for k in ("cumulative_mu", "cumulative_calls", "cumulative_failures", "cumulative_latency_ms")
+    ]
     parts += [bytes.fromhex(ack["voucher"][2:]), bytes.fromhex(ack["refused"][2:]), keccak(text=str(ack["code"]))]
     return keccak(b"".join(parts))
 
@@ -315,19 +331,36 @@ def _eip191(h: bytes) -> bytes:
     return keccak(b"\x19Ethereum Signed Message:\n32" + h)
 
 
-def make_ack(domain: Domain, private_key: Any, *, credential_id: int, node: str, payer: str,
-             counters: tuple[int, int, int, int], voucher: bytes | str | None = None,
-             refused: bytes | str | None = None, code: str = "") -> dict[str, Any]:
+def make_ack(
+    domain: Domain,
+    private_key: Any,
+    *,
+    credential_id: int,
+    node: str,
+    payer: str,
+    counters: tuple[int, int, int, int],
+    voucher: bytes | str | None = None,
+    refused: bytes | str | None = None,
+    code: str = "",
+) -> dict[str, Any]:
     """A node-signed acknowledgment of a channel's last accepted voucher (and of a refusal);
     `private_key` is the node's key, or a callable signing a 32-byte hash (65 bytes r ‖ s ‖ v)."""
+
     def hx(b: bytes | str | None) -> str:
         return ZERO32 if b is None else (b if isinstance(b, str) else "0x" + b.hex())
 
-    ack = {"credential_id": str(int(credential_id)), "node": checksum(node),
-           "payer": checksum(payer), "cumulative_mu": str(counters[0]),
-           "cumulative_calls": str(counters[1]), "cumulative_failures": str(counters[2]),
-           "cumulative_latency_ms": str(counters[3]), "voucher": hx(voucher), "refused": hx(refused),
-           "code": code}
+    ack = {
+        "credential_id": str(int(credential_id)),
+        "node": checksum(node),
+        "payer": checksum(payer),
+        "cumulative_mu": str(counters[0]),
+        "cumulative_calls": str(counters[1]),
+        "cumulative_failures": str(counters[2]),
+        "cumulative_latency_ms": str(counters[3]),
+        "voucher": hx(voucher),
+        "refused": hx(refused),
+        "code": code,
+    }
     h = _eip191(ack_hash(domain, ack))
     sig = private_key(h) if callable(private_key) else _sign_hash(h, _key_bytes(private_key))
     ack["signature"] = "0x" + sig.hex()
@@ -340,11 +373,15 @@ def verify_ack(domain: Domain, ack: Any, *, node: str, credential_id: int, payer
     if not isinstance(ack, dict) or "signature" not in ack:
         raise VoucherError("the node's answer carries no signed channel acknowledgment (an old or foreign node)")
     try:
-        if (int(ack["credential_id"]) != int(credential_id)
-                or checksum(ack["payer"]) != checksum(payer)
-                or checksum(ack["node"]) != checksum(node)):
-            raise VoucherError(f"the acknowledgment is for another channel: {ack.get('credential_id')}/"
-                               f"{ack.get('payer')} at {ack.get('node')}")
+        if (
+            int(ack["credential_id"]) != int(credential_id)
+            or checksum(ack["payer"]) != checksum(payer)
+            or checksum(ack["node"]) != checksum(node)
+        ):
+            raise VoucherError(
+                f"the acknowledgment is for another channel: {ack.get('credential_id')}/"
+                f"{ack.get('payer')} at {ack.get('node')}"
+            )
         sig = bytes.fromhex(ack["signature"][2:])
         if len(sig) != 65 or sig[64] not in (0, 1, 27, 28):
             raise ValueError("the signature is not 65 bytes r, s, v")
@@ -353,8 +390,12 @@ def verify_ack(domain: Domain, ack: Any, *, node: str, credential_id: int, payer
         raise VoucherError(f"malformed channel acknowledgment: {exc}") from None
     if checksum(signer) != checksum(node):
         raise VoucherError(f"the channel acknowledgment is signed by {signer}, not by the node {node}")
-    return (int(ack["cumulative_mu"]), int(ack["cumulative_calls"]), int(ack["cumulative_failures"]),
-            int(ack["cumulative_latency_ms"]))
+    return (
+        int(ack["cumulative_mu"]),
+        int(ack["cumulative_calls"]),
+        int(ack["cumulative_failures"]),
+        int(ack["cumulative_latency_ms"]),
+    )
 
 
 def voucher_to_json(v: Voucher) -> dict[str, Any]:
@@ -365,11 +406,17 @@ def voucher_from_json(d: Any) -> Voucher:
     if not isinstance(d, dict):
         raise TypeError("'voucher' must be an object with the Voucher fields")
     return Voucher(
-        credential_id=int(d["credential_id"]), node=checksum(d["node"]),
-        payer=checksum(d["payer"]), purpose=int(d["purpose"]),
-        cumulative_mu=int(d["cumulative_mu"]), cumulative_calls=int(d["cumulative_calls"]),
-        cumulative_failures=int(d["cumulative_failures"]), cumulative_latency_ms=int(d["cumulative_latency_ms"]),
-        node_price_per_mu=int(d["node_price_per_mu"]), issued_at=int(d["issued_at"]), deadline=int(d["deadline"]),
+        credential_id=int(d["credential_id"]),
+        node=checksum(d["node"]),
+        payer=checksum(d["payer"]),
+        purpose=int(d["purpose"]),
+        cumulative_mu=int(d["cumulative_mu"]),
+        cumulative_calls=int(d["cumulative_calls"]),
+        cumulative_failures=int(d["cumulative_failures"]),
+        cumulative_latency_ms=int(d["cumulative_latency_ms"]),
+        node_price_per_mu=int(d["node_price_per_mu"]),
+        issued_at=int(d["issued_at"]),
+        deadline=int(d["deadline"]),
     )
 
 
@@ -419,8 +466,13 @@ class ConsumerLedger:
         return db
 
     def _key_of(self, credential_id: int, node: str) -> tuple:
-        return (self.domain.chain_id, self.domain.verifying_contract.lower(), str(credential_id), node.lower(),
-                self.payer.lower())
+        return (
+            self.domain.chain_id,
+            self.domain.verifying_contract.lower(),
+            str(credential_id),
+            node.lower(),
+            self.payer.lower(),
+        )
 
     def counters(self, credential_id: int, node: str) -> tuple[int, int, int, int]:
         with closing(self._connect()) as db:
@@ -494,14 +546,19 @@ class ConsumerLedger:
     # -- recovery (codexfield.node.client) -----------------------------------------------------
 
     def _recovery(self, db: sqlite3.Connection, key: tuple) -> tuple[dict | None, dict | None]:
-        row = db.execute("SELECT ack, inflight FROM recovery_v1 WHERE chain_id=? AND meter=? AND credential_id=?"
-                         " AND node=? AND payer=?", key).fetchone()
+        row = db.execute(
+            "SELECT ack, inflight FROM recovery_v1 WHERE chain_id=? AND meter=? AND credential_id=?"
+            " AND node=? AND payer=?",
+            key,
+        ).fetchone()
         return (json.loads(row[0]) if row and row[0] else None, json.loads(row[1]) if row and row[1] else None)
 
     def _set_recovery(self, db: sqlite3.Connection, key: tuple, ack: dict | None, inflight: dict | None) -> None:
-        db.execute("INSERT INTO recovery_v1 VALUES (?,?,?,?,?,?,?) ON CONFLICT (chain_id, meter, credential_id, node,"
-                   " payer) DO UPDATE SET ack=excluded.ack, inflight=excluded.inflight",
-                   (*key, json.dumps(ack) if ack else None, json.dumps(inflight) if inflight else None))
+        db.execute(
+            "INSERT INTO recovery_v1 VALUES (?,?,?,?,?,?,?) ON CONFLICT (chain_id, meter, credential_id, node,"
+            " payer) DO UPDATE SET ack=excluded.ack, inflight=excluded.inflight",
+            (*key, json.dumps(ack) if ack else None, json.dumps(inflight) if inflight else None),
+        )
 
     def inflight(self, credential_id: int, node: str) -> InFlight | None:
         """The channel's signed-but-unresolved call, if any."""
@@ -509,8 +566,12 @@ class ConsumerLedger:
             _, f = self._recovery(db, self._key_of(credential_id, node))
         if f is None:
             return None
-        return InFlight(voucher_from_json(f["voucher"]), bytes.fromhex(f["signature"][2:]), f["input"],
-                        tuple(int(x) for x in f["base"]))  # type: ignore[arg-type]
+        return InFlight(
+            voucher_from_json(f["voucher"]),
+            bytes.fromhex(f["signature"][2:]),
+            f["input"],
+            tuple(int(x) for x in f["base"]),
+        )  # type: ignore[arg-type]
 
     def last_ack(self, credential_id: int, node: str) -> dict | None:
         """The newest node-signed acknowledgment this ledger holds for the channel."""
@@ -518,9 +579,20 @@ class ConsumerLedger:
             ack, _ = self._recovery(db, self._key_of(credential_id, node))
         return ack
 
-    def begin_call(self, credential_id: int, node: str, payload: Any, *, base: tuple[int, int, int, int],
-                   mu: int, latency_ms: int, purpose: int, node_price_per_mu: int, deadline: int,
-                   issued_at: int) -> InFlight:
+    def begin_call(
+        self,
+        credential_id: int,
+        node: str,
+        payload: Any,
+        *,
+        base: tuple[int, int, int, int],
+        mu: int,
+        latency_ms: int,
+        purpose: int,
+        node_price_per_mu: int,
+        deadline: int,
+        issued_at: int,
+    ) -> InFlight:
         """Sign the next voucher for one call and record it as in flight (voucher, signature, the
         input and the acknowledged `base` counters) in the same transaction, before it is sent.
 
@@ -533,29 +605,51 @@ class ConsumerLedger:
                 key = self._key_of(credential_id, node)
                 ack, f = self._recovery(db, key)
                 if f is not None:
-                    raise VoucherError(f"credential {credential_id} has an unresolved call on node {node}: "
-                                       "resume it first")
+                    raise VoucherError(
+                        f"credential {credential_id} has an unresolved call on node {node}: resume it first"
+                    )
                 row = db.execute(
                     "SELECT mu, calls, failures, latency_ms FROM channels_v2 WHERE chain_id=? AND meter=? AND"
-                    " credential_id=? AND node=? AND payer=?", key).fetchone()
+                    " credential_id=? AND node=? AND payer=?",
+                    key,
+                ).fetchone()
                 prev = (int(row[0]), row[1], row[2], row[3]) if row else (0, 0, 0, 0)
                 if prev != tuple(base):
                     raise VoucherError(f"the ledger signed {prev} on credential {credential_id}, not {tuple(base)}")
                 cur = (prev[0] + int(mu), prev[1] + 1, prev[2], prev[3] + int(latency_ms))
                 if min(mu, latency_ms) < 0 or max(cur[1:]) > UINT64:
                     raise VoucherError("usage deltas must be >= 0 and counters within uint64")
-                voucher = Voucher(credential_id=int(credential_id), node=checksum(node), payer=self.payer,
-                                  purpose=int(purpose), cumulative_mu=cur[0], cumulative_calls=cur[1],
-                                  cumulative_failures=cur[2], cumulative_latency_ms=cur[3],
-                                  node_price_per_mu=int(node_price_per_mu), issued_at=issued_at, deadline=int(deadline))
+                voucher = Voucher(
+                    credential_id=int(credential_id),
+                    node=checksum(node),
+                    payer=self.payer,
+                    purpose=int(purpose),
+                    cumulative_mu=cur[0],
+                    cumulative_calls=cur[1],
+                    cumulative_failures=cur[2],
+                    cumulative_latency_ms=cur[3],
+                    node_price_per_mu=int(node_price_per_mu),
+                    issued_at=issued_at,
+                    deadline=int(deadline),
+                )
                 sig = sign_voucher(voucher, self.domain, self._key)
                 db.execute(
                     "INSERT INTO channels_v2 VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (chain_id, meter, credential_id,"
                     " node, payer) DO UPDATE SET mu=excluded.mu, calls=excluded.calls, failures=excluded.failures,"
                     " latency_ms=excluded.latency_ms, updated_at=excluded.updated_at",
-                    (*key, str(cur[0]), cur[1], cur[2], cur[3], int(time.time())))
-                self._set_recovery(db, key, ack, {"voucher": voucher_to_json(voucher), "signature": "0x" + sig.hex(),
-                                                  "input": payload, "base": [str(c) for c in base]})
+                    (*key, str(cur[0]), cur[1], cur[2], cur[3], int(time.time())),
+                )
+                self._set_recovery(
+                    db,
+                    key,
+                    ack,
+                    {
+                        "voucher": voucher_to_json(voucher),
+                        "signature": "0x" + sig.hex(),
+                        "input": payload,
+                        "base": [str(c) for c in base],
+                    },
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -573,8 +667,9 @@ class ConsumerLedger:
                 if f is None:
                     raise VoucherError(f"credential {credential_id} has no unresolved call on node {node}")
                 old = voucher_from_json(f["voucher"])
-                v = Voucher(**{**old.as_message(), "payer": self.payer, "issued_at": int(issued_at),
-                               "deadline": int(deadline)})
+                v = Voucher(
+                    **{**old.as_message(), "payer": self.payer, "issued_at": int(issued_at), "deadline": int(deadline)}
+                )
                 sig = sign_voucher(v, self.domain, self._key)
                 f.update(voucher=voucher_to_json(v), signature="0x" + sig.hex())
                 self._set_recovery(db, key, ack, f)
@@ -597,7 +692,6 @@ class ConsumerLedger:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-
 
 
 class VoucherBatcher:

@@ -16,6 +16,7 @@ interface IDIDRegistry:
     def addDelegate(identity: address, delegateType: bytes32, delegate: address, validity: uint256): nonpayable
     def revokeDelegate(identity: address, delegateType: bytes32, delegate: address): nonpayable
 
+
 # @dev The key that speaks for the wallet.
 owner: public(address)
 

@@ -10,12 +10,15 @@
 """
 
 from ethereum.ercs import IERC20
+
 implements: IERC20
 
 from snekmate.auth import ownable
+
 initializes: ownable
 
 from snekmate.tokens import erc20
+
 initializes: erc20[ownable := ownable]
 
 exports: (

@@ -10,6 +10,7 @@
 """
 
 from ethereum.ercs import IERC20
+
 implements: IERC20
 
 

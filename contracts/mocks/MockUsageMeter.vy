@@ -42,7 +42,13 @@ def __init__(epoch_length_: uint256, genesis_: uint256):
 
 @external
 def set_node_usage(
-    node: address, epoch: uint256, calls: uint64, failures: uint64, latency_ms_sum: uint64, mu: uint256, failed_mu: uint256
+    node: address,
+    epoch: uint256,
+    calls: uint64,
+    failures: uint64,
+    latency_ms_sum: uint64,
+    mu: uint256,
+    failed_mu: uint256,
 ):
     """
     @dev Stores the usage of `node` in `epoch` (anyone).

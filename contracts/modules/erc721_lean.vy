@@ -111,8 +111,9 @@ def approve(to: address, token_id: uint256):
     owner: address = self._owner_of(token_id)
     assert owner != empty(address), "erc721: invalid token ID"
     assert to != owner, "erc721: approval to current owner"
-    assert msg.sender == owner or self.isApprovedForAll[owner][msg.sender], \
-        "erc721: approve caller is not token owner or approved for all"
+    assert (
+        msg.sender == owner or self.isApprovedForAll[owner][msg.sender]
+    ), "erc721: approve caller is not token owner or approved for all"
     self._token_approvals[token_id] = to
     log IERC721.Approval(owner=owner, approved=to, token_id=token_id)
 
@@ -265,5 +266,6 @@ def _check_on_erc721_received(owner: address, to: address, token_id: uint256, da
     """
     if to.is_contract:
         ret: bytes4 = extcall IERC721Receiver(to).onERC721Received(msg.sender, owner, token_id, data)
-        assert ret == method_id("onERC721Received(address,address,uint256,bytes)", output_type=bytes4), \
-            "erc721: transfer to non-IERC721Receiver implementer"
+        assert ret == method_id(
+            "onERC721Received(address,address,uint256,bytes)", output_type=bytes4
+        ), "erc721: transfer to non-IERC721Receiver implementer"

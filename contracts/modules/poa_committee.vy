@@ -25,9 +25,11 @@
 from interfaces import IAccessStaking
 
 from snekmate.auth import access_control
+
 uses: access_control
 
 from . import poa_epochs
+
 uses: poa_epochs
 
 from . import poa_score

@@ -27,9 +27,11 @@
 from interfaces import IAccessStaking
 
 from . import poa_epochs
+
 uses: poa_epochs
 
 from . import poa_nodes
+
 uses: poa_nodes
 
 from . import poa_tokens

@@ -26,12 +26,15 @@
 from interfaces import IAccessStaking
 
 from snekmate.utils import pausable
+
 uses: pausable
 
 from . import poa_epochs
+
 uses: poa_epochs
 
 from . import poa_nodes
+
 uses: poa_nodes
 
 from . import poa_score

@@ -28,8 +28,9 @@ def _pull(token: address, amount: uint256):
     @param token The token.
     @param amount The amount.
     """
-    assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), \
-        "poa: transfer failed"
+    assert extcall IERC20(token).transferFrom(
+        msg.sender, self, amount, default_return_value=True
+    ), "poa: transfer failed"
 
 
 @internal

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import pytest
 from click.testing import CliRunner
 
-from codexfield import deployments
 from codexfield.cli import main
 from codexfield.sdk import CodexField
 
@@ -53,14 +52,18 @@ class Result:
 def cli(book_file, network, accounts, tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
 
-    def run(*args: str, account=None, net: str | None = None, book: str | None = None, book_flag: bool = True) -> Result:
+    def run(
+        *args: str, account=None, net: str | None = None, book: str | None = None, book_flag: bool = True
+    ) -> Result:
         """`book_flag=False` for commands without the shared options: the book goes by
         $CODEXFIELD_ADDRESS_BOOK (which every command reads) instead of --book."""
         argv = list(args) if len(args) != 1 else shlex.split(args[0])
         argv += ["--network", net or network] + (["--book", str(book or book_file)] if book_flag else [])
         if account is not None:
-            argv += ["--account", account if isinstance(account, str) else
-                     f"TEST:{[a.address for a in accounts].index(account.address)}"]
+            argv += [
+                "--account",
+                account if isinstance(account, str) else f"TEST:{[a.address for a in accounts].index(account.address)}",
+            ]
         env = {"CODEXFIELD_STORE": str(store), "CODEXFIELD_ADDRESS_BOOK": str(book or book_file)}
         r = CliRunner(env=env, mix_stderr=False).invoke(main, argv, catch_exceptions=False)
         return Result(r.exit_code, r.stdout, r.stderr)

@@ -19,8 +19,9 @@ def _dir(tmp_path, name, text):
     d = tmp_path / name
     d.mkdir()
     (d / "data.csv").write_text(text)
-    (d / "capsule.toml").write_text(f'name = "{name}"\nkind = "dataset"\n'
-                                    '[dataset_card]\nlanguage = ["en"]\nlicense = "cc-by-4.0"\n')
+    (d / "capsule.toml").write_text(
+        f'name = "{name}"\nkind = "dataset"\n[dataset_card]\nlanguage = ["en"]\nlicense = "cc-by-4.0"\n'
+    )
     return d
 
 
@@ -50,8 +51,21 @@ def test_show__human_and_json(cli, minted):
     r = cli("capsule", "show", str(minted["capsule_id"]))
     assert r.code == 0 and f"capsule {minted['capsule_id']} (dataset, active) v1" in r.out
     j = cli("capsule", "show", str(minted["capsule_id"]), "--json").json
-    assert set(j) == {"capsule_id", "kind", "content_hash", "cid", "creator", "owner", "created_at", "version",
-                      "previous_id", "latest_version", "parents", "state", "uri"}
+    assert set(j) == {
+        "capsule_id",
+        "kind",
+        "content_hash",
+        "cid",
+        "creator",
+        "owner",
+        "created_at",
+        "version",
+        "previous_id",
+        "latest_version",
+        "parents",
+        "state",
+        "uri",
+    }
 
 
 def test_version_then_state(cli, creator, minted, tmp_path):
@@ -70,11 +84,14 @@ def test_version__not_owner__refused_before_sending(cli, stranger, minted, tmp_p
     assert r.code == 1 and "only its owner publishes versions" in r.err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["capsule", "show", "999"], "no capsule 999"),
-    (["royalties", "status", "999"], "no capsule 999"),
-    (["royalties", "status", "1", "--token", "DOGE"], "token 'DOGE' is not in"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["capsule", "show", "999"], "no capsule 999"),
+        (["royalties", "status", "999"], "no capsule 999"),
+        (["royalties", "status", "1", "--token", "DOGE"], "token 'DOGE' is not in"),
+    ],
+)
 def test_unknown_capsule_or_token__one_line(cli, minted, argv, message):
     r = cli(*argv)
     assert r.code == 1 and message in r.err and r.err.count("\n") == 1 and "Traceback" not in r.err
@@ -146,8 +163,18 @@ def test_rate_and_attest(cli, cf, admin, minted, used_credential, consumer, stra
     assert r.code == 1 and "is not an auditor" in r.err
     rep = cf.contract("Reputation")
     rep.grantRole(rep.AUDITOR_ROLE(), stranger, sender=admin)
-    r = cli("attest", cid, "ISO-42001", "--passed", "--report", str(report), "--valid-days", "30", "--json",
-            account=stranger)
+    r = cli(
+        "attest",
+        cid,
+        "ISO-42001",
+        "--passed",
+        "--report",
+        str(report),
+        "--valid-days",
+        "30",
+        "--json",
+        account=stranger,
+    )
     assert r.code == 0, r.err
     assert r.json["passed"] is True and r.json["valid_until"] > 0
 

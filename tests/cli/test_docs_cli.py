@@ -24,8 +24,10 @@ READ_ONLY = {"capsule show", "license show", "license credential", "escrow balan
 
 def _blocks() -> list[list[str]]:
     text = DOC.read_text()
-    return [[line for line in block.splitlines() if line.startswith("codexfield ")]
-            for block in re.findall(r"```bash\n(.*?)```", text, re.S)]
+    return [
+        [line for line in block.splitlines() if line.startswith("codexfield ")]
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+    ]
 
 
 def _shapes() -> dict[str, set[str]]:
@@ -42,8 +44,11 @@ def _shapes() -> dict[str, set[str]]:
 
 
 def _verb(argv: list[str]) -> str:
-    words = [a for a in argv[:3] if not a.startswith("-") and not a.startswith("./") and not re.match(r"^\d", a)
-             and not a.endswith(".ldl")]
+    words = [
+        a
+        for a in argv[:3]
+        if not a.startswith("-") and not a.startswith("./") and not re.match(r"^\d", a) and not a.endswith(".ldl")
+    ]
     for n in (3, 2, 1):
         candidate = " ".join(words[:n])
         if candidate in _shapes():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-
 TERMS = """license "Short" for capsule {capsule}
 price 0.002 USDC per MU
 meter llm.tokens.1k
@@ -27,8 +26,18 @@ def short_credential(cli, cf, creator, consumer, tmp_path_factory):
 def test_invoke__node_down__one_line(cli, short_credential, consumer, no_tx):
     capsule, cred = short_credential
     with no_tx(consumer):
-        r = cli("invoke", "hello", "--capsule", str(capsule), "--credential", str(cred), "--node",
-                "http://127.0.0.1:9", account=consumer, book_flag=False)
+        r = cli(
+            "invoke",
+            "hello",
+            "--capsule",
+            str(capsule),
+            "--credential",
+            str(cred),
+            "--node",
+            "http://127.0.0.1:9",
+            account=consumer,
+            book_flag=False,
+        )
     assert r.code == 1 and "the node at http://127.0.0.1:9 does not answer" in r.err and r.err.count("\n") == 1
 
 
@@ -36,8 +45,18 @@ def test_invoke__expired_credential__refused_before_the_node(cli, chain, short_c
     capsule, cred = short_credential
     chain.mine(timestamp=chain.pending_timestamp + 2 * 86400)
     with no_tx(consumer):
-        r = cli("invoke", "hello", "--capsule", str(capsule), "--credential", str(cred), "--node",
-                "http://127.0.0.1:9", account=consumer, book_flag=False)
+        r = cli(
+            "invoke",
+            "hello",
+            "--capsule",
+            str(capsule),
+            "--credential",
+            str(cred),
+            "--node",
+            "http://127.0.0.1:9",
+            account=consumer,
+            book_flag=False,
+        )
     assert r.code == 1 and f"credential {cred} expired at" in r.err and "license purchase" in r.err
 
 
@@ -46,7 +65,17 @@ def test_node_serve__unsupported_model_dir__one_line(cli, short_credential, node
     capsule, _ = short_credential
     (tmp_path / "notes.txt").write_text("not a model")
     with no_tx(node):
-        r = cli("node", "serve", "--capsule", str(capsule), "--model", str(tmp_path), "--no-register", verify,
-                account=node, book_flag=False)
+        r = cli(
+            "node",
+            "serve",
+            "--capsule",
+            str(capsule),
+            "--model",
+            str(tmp_path),
+            "--no-register",
+            verify,
+            account=node,
+            book_flag=False,
+        )
     assert r.code != 0 and r.err.count("\n") == 1 and "Traceback" not in r.err, r.err
     assert "declares no runtime" in r.err and "docs/node.md" in r.err  # refused before any chain read

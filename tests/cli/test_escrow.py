@@ -34,5 +34,5 @@ def test_deposit_request_complete(cli, cf, chain, accounts, no_tx):
     r = cli("escrow", "withdraw", "complete", "--json", account=payer)
     assert r.code == 0, r.err
     assert r.json["withdrawn"] == "4 USDC" and r.json["escrow"] == "6.5 USDC"
-    b = cli("escrow", "balance", "--account", f"TEST:8", "--json")
+    b = cli("escrow", "balance", "--account", "TEST:8", "--json")
     assert b.code == 0 and b.json["escrow"] == "6.5 USDC", b.err

@@ -36,8 +36,16 @@ def test_register__below_minimum_and_bad_service__refused_no_tx(cli, funded, ope
 
 def test_register_stake_unbond_withdraw_claim(cli, cf, chain, funded, operator, no_tx):
     min_stake = funded
-    r = cli("node", "register", "--endpoint", "http://127.0.0.1:1", "--stake", _cdx(2 * min_stake), "--json",
-            account=operator)
+    r = cli(
+        "node",
+        "register",
+        "--endpoint",
+        "http://127.0.0.1:1",
+        "--stake",
+        _cdx(2 * min_stake),
+        "--json",
+        account=operator,
+    )
     assert r.code == 0, r.err
     assert r.json["status"] == "active" and r.json["stake"] == _cdx(2 * min_stake)
     with no_tx(operator):

@@ -8,9 +8,10 @@ import ape
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from poa_helpers import BAD, EPOCH, GOOD, PARAMS, REGION, THAW, WAD, WINDOW, ZERO, System
 
 from codexfield import poa
+
+from poa_helpers import BAD, EPOCH, GOOD, PARAMS, REGION, THAW, WAD, WINDOW, ZERO, System
 
 MISSING_ROLE = "access_control: account is missing role"
 
@@ -247,7 +248,13 @@ def test_submit_reports__stored_and_logged(sys_, staking, node, reporters):
     staking.submit_reports(0, [(node, 10, 10, 90)], sender=reporters[1])
     ev = tx.events.filter(staking.Reported)[0]
     assert (ev.epoch, ev.reporter, ev.node, ev.probes, ev.successes, ev.latency_ms) == (
-        0, reporters[0], node, 20, 19, 150)
+        0,
+        reporters[0],
+        node,
+        20,
+        19,
+        150,
+    )
     assert [tuple(s) for s in staking.reports(0, node)] == [(20, 19, 150), (10, 10, 90)]
     assert staking.epoch_reports(0) == 2
 
@@ -319,7 +326,9 @@ def test_finalize__empty_epoch__carries_pool_to_next(sys_, staking, stranger):
     assert staking.reward_pool(1) == 1_000 and staking.rewards_undistributed() == 1_000
 
 
-def test_finalize__scores_with_medians_and_usage__matches_python(sys_, staking, node, reporters, meter, admin, stranger):
+def test_finalize__scores_with_medians_and_usage__matches_python(
+    sys_, staking, node, reporters, meter, admin, stranger
+):
     sys_.register(node)
     staking.wire(meter, sender=admin)
     meter.set_node_usage(node, 0, 200, 30, 0, 5_000, 600, sender=stranger)
@@ -557,16 +566,29 @@ def test_same_token__conservation_on_the_sum(project, chain, admin, reporters, s
     s.finalize_through(1, stranger)
     st_ = s.staking
     owed = st_.claimable(a)
-    total = st_.total_staked() + st_.total_thawing() + st_.rewards_undistributed() + st_.rewards_reserved() + st_.rewards_credited()
+    total = (
+        st_.total_staked()
+        + st_.total_thawing()
+        + st_.rewards_undistributed()
+        + st_.rewards_reserved()
+        + st_.rewards_credited()
+    )
     assert s.stk.balanceOf(st_) == total
     st_.claim_rewards(a, sender=a)
     assert s.stk.balanceOf(a) == owed
-    total = st_.total_staked() + st_.total_thawing() + st_.rewards_undistributed() + st_.rewards_reserved() + st_.rewards_credited()
+    total = (
+        st_.total_staked()
+        + st_.total_thawing()
+        + st_.rewards_undistributed()
+        + st_.rewards_reserved()
+        + st_.rewards_credited()
+    )
     assert s.stk.balanceOf(st_) == total
 
 
-def test_slash__same_token__joins_next_epoch_pool_never_an_admin_address(project, chain, admin, reporters, stranger,
-                                                                         accounts):
+def test_slash__same_token__joins_next_epoch_pool_never_an_admin_address(
+    project, chain, admin, reporters, stranger, accounts
+):
     p = replace(PARAMS, strikes_to_jail=1)
     s = System(project, chain, admin, reporters, params=p, same_token=True)
     bad, good = accounts[1], accounts[2]
@@ -587,7 +609,13 @@ def test_slash__same_token__joins_next_epoch_pool_never_an_admin_address(project
     s.finalize_through(2, stranger)
     assert slashed - 3 <= s.staking.claimable(good) <= slashed
     st_ = s.staking
-    total = st_.total_staked() + st_.total_thawing() + st_.rewards_undistributed() + st_.rewards_reserved() + st_.rewards_credited()
+    total = (
+        st_.total_staked()
+        + st_.total_thawing()
+        + st_.rewards_undistributed()
+        + st_.rewards_reserved()
+        + st_.rewards_credited()
+    )
     assert s.stk.balanceOf(st_) == total
 
 
@@ -596,8 +624,9 @@ def test_slash__same_token__joins_next_epoch_pool_never_an_admin_address(project
 # ---------------------------------------------------------------------------------------------
 
 
-def test_add_stake__in_e_then_in_e_plus_1_before_e_is_final__counts_in_e_plus_1(sys_, staking, node, reporters,
-                                                                                 stranger):
+def test_add_stake__in_e_then_in_e_plus_1_before_e_is_final__counts_in_e_plus_1(
+    sys_, staking, node, reporters, stranger
+):
     sys_.register(node, 1_000 * WAD)
     sys_.finalize_through(0, stranger)
     sys_.fund_stake(node, 3_000 * WAD)
@@ -729,7 +758,7 @@ def test_committee__bounded__and_slots_recycle_forever(sys_, staking, admin, acc
         staking.remove_reporter(extra[-1], sender=admin)
     assert staking.reporter_seat(3)[0] == ZERO
     e = 1
-    for k in range(4):  # remove, wait out the window, add someone new in the same slot
+    for _ in range(4):  # remove, wait out the window, add someone new in the same slot
         who = accounts.generate_test_account()
         staking.add_reporter(who, sender=admin)
         assert staking.reporter_seat(3)[0] == who
@@ -772,8 +801,11 @@ def test_committee__four_colluders_of_nine__never_decide_a_median_in_any_order(n
         # members 0..3 collude, 4..8 are honest; each reports both nodes, in the drawn order
         for i in order:
             lie = i < 4
-            s.staking.submit_reports(e, [(victim, *(LIE_DOWN if lie else HONEST[i - 4])),
-                                         (friend, *(LIE_UP if lie else HONEST[i - 4]))], sender=members[i])
+            s.staking.submit_reports(
+                e,
+                [(victim, *(LIE_DOWN if lie else HONEST[i - 4])), (friend, *(LIE_UP if lie else HONEST[i - 4]))],
+                sender=members[i],
+            )
         honest_avail = [poa.availability(p, ok) for p, ok, _ in HONEST]
         honest_lat = [lat for _, _, lat in HONEST]
         for n in (victim, friend):

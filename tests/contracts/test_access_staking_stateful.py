@@ -14,9 +14,10 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from poa_helpers import BAD, EPOCH, GOOD, PARAMS, REGION, WAD, WINDOW, ZERO, System
 
 from codexfield import poa
+
+from poa_helpers import BAD, EPOCH, GOOD, PARAMS, REGION, WAD, WINDOW, ZERO, System
 
 # Honest and lying observations of one node.
 SAMPLES = {"good": GOOD, "bad": BAD, "meh": (20, 13, 900)}
@@ -142,8 +143,9 @@ def test_access_staking__stateful(world, chain):
             s.fund(keeper, amount)
             self.funded += amount
 
-        @rule(kinds=st.lists(st.sampled_from(["good", "bad", "meh", "none"]), min_size=4, max_size=4),
-              liar=st.booleans())
+        @rule(
+            kinds=st.lists(st.sampled_from(["good", "bad", "meh", "none"]), min_size=4, max_size=4), liar=st.booleans()
+        )
         def report(self, kinds, liar):
             if staking.paused():
                 return
@@ -216,7 +218,9 @@ def test_access_staking__stateful(world, chain):
                 sum_stake += int(info.stake)
                 sum_thaw += int(info.unbonding)
                 key = str(n)
-                assert self.deposited[key] - self.withdrawn[key] - self.slashed[key] == int(info.stake) + int(info.unbonding)
+                assert self.deposited[key] - self.withdrawn[key] - self.slashed[key] == int(info.stake) + int(
+                    info.unbonding
+                )
             assert (sum_stake, sum_thaw) == (total_staked, total_thawing)
             assert burnt == sum(self.slashed.values())  # slashed stake reaches no address
 

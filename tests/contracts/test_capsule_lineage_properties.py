@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ape
-from hypothesis import strategies as st
 from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -81,6 +81,4 @@ def test_lineage_state_machine(registry, accounts, chain):
             if self.model:
                 self._check(max(self.model))
 
-    run_state_machine_as_test(
-        Lineage, settings=settings(settings.default, max_examples=10, stateful_step_count=12)
-    )
+    run_state_machine_as_test(Lineage, settings=settings(settings.default, max_examples=10, stateful_step_count=12))

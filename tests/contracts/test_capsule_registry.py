@@ -285,8 +285,15 @@ def test_owner_of__unknown__reverts(registry):
 
 @pytest.mark.parametrize(
     "iface,expected",
-    [("0x01ffc9a7", True), ("0x80ac58cd", True), ("0x5b5e139f", True), ("0x2a55205a", True),
-     ("0x49064906", True), ("0x780e9d63", False), ("0xffffffff", False)],
+    [
+        ("0x01ffc9a7", True),
+        ("0x80ac58cd", True),
+        ("0x5b5e139f", True),
+        ("0x2a55205a", True),
+        ("0x49064906", True),
+        ("0x780e9d63", False),
+        ("0xffffffff", False),
+    ],
 )
 def test_supports_interface(registry, iface, expected):
     assert registry.supportsInterface(iface) is expected
@@ -305,8 +312,9 @@ def test_royalty_info__pays_creator_even_after_transfer(registry, admin, creator
         registry.set_royalty_bps(1, sender=stranger)
 
 
-def test_creator__recorded_by_the_first_transfer__kept_through_later_ones(registry, creator, stranger, licensor,
-                                                                         mint_capsule):
+def test_creator__recorded_by_the_first_transfer__kept_through_later_ones(
+    registry, creator, stranger, licensor, mint_capsule
+):
     cid = mint_capsule(creator)
     assert registry.capsule(cid).creator == creator
     registry.safeTransferFrom(creator, stranger, cid, sender=creator)
@@ -318,8 +326,9 @@ def test_creator__recorded_by_the_first_transfer__kept_through_later_ones(regist
 
 
 @pytest.mark.parametrize("reuse_hash", [False, True])
-def test_publish_version__five_parents__kept_whether_the_hash_is_new_or_reused(registry, creator, mint_capsule,
-                                                                               reuse_hash):
+def test_publish_version__five_parents__kept_whether_the_hash_is_new_or_reused(
+    registry, creator, mint_capsule, reuse_hash
+):
     ps = [P(mint_capsule(creator), 100 * (i + 1)) for i in range(5)]
     h = os.urandom(32)
     v1 = mint_capsule(creator, kind=4, parents=ps, content_hash=h)
@@ -375,8 +384,9 @@ def _flag(registry, arbiter_admin, cid):
     registry.set_state(cid, CapsuleState.FLAGGED, b"dispute".ljust(32, b"\0"), sender=arbiter_admin)
 
 
-def test_mint__flagged_parent__refused_for_owner_and_credential_holder(registry, admin, creator, stranger,
-                                                                      mint_capsule):
+def test_mint__flagged_parent__refused_for_owner_and_credential_holder(
+    registry, admin, creator, stranger, mint_capsule
+):
     a = mint_capsule(creator)
     _flag(registry, admin, a)
     with ape.reverts("capsule: parent flagged"):
@@ -433,8 +443,14 @@ def test_state_at__long_history__matches_model_at_every_boundary(registry, admin
     answers like a linear scan of the model at each change, just before it and between."""
     cid = mint_capsule(creator)
     model = [(registry.capsule(cid).created_at, CapsuleState.ACTIVE)]
-    states = [CapsuleState.DEPRECATED, CapsuleState.FLAGGED, CapsuleState.ACTIVE, CapsuleState.DISABLED,
-              CapsuleState.FLAGGED, CapsuleState.DEPRECATED]
+    states = [
+        CapsuleState.DEPRECATED,
+        CapsuleState.FLAGGED,
+        CapsuleState.ACTIVE,
+        CapsuleState.DISABLED,
+        CapsuleState.FLAGGED,
+        CapsuleState.DEPRECATED,
+    ]
     for i in range(40):
         state = states[i % len(states)]
         if i % 7 != 3:  # every 7th change shares the previous change's second

@@ -48,8 +48,9 @@ def capsule_dir(tmp_path):
     (root / "data").mkdir(parents=True)
     # A nonce row: each test mints its own content (the registry refuses a content hash twice,
     # whatever an earlier module left on the session chain).
-    (root / "data" / "iris.csv").write_bytes(b"sepal,petal,species\n5.1,1.4,setosa\n"
-                                             + f"# {os.urandom(8).hex()}\n".encode())
+    (root / "data" / "iris.csv").write_bytes(
+        b"sepal,petal,species\n5.1,1.4,setosa\n" + f"# {os.urandom(8).hex()}\n".encode()
+    )
     (root / "capsule.toml").write_text('name = "Iris"\nkind = "dataset"\n[dataset_card]\nsize = { records = 1 }\n')
     return root
 
@@ -94,7 +95,9 @@ def address_book(tmp_path, monkeypatch, registry, chain):
     return f"{network.ecosystem.name}:{network.name}:{chain.provider.name}"
 
 
-def test_cli_verify__capsule_on_live_test_chain__exit_0_then_1(tmp_path, monkeypatch, address_book, capsule_dir, minted):
+def test_cli_verify__capsule_on_live_test_chain__exit_0_then_1(
+    tmp_path, monkeypatch, address_book, capsule_dir, minted
+):
     monkeypatch.setenv("CODEXFIELD_STORE", str(tmp_path / "store"))
     capsule_id, result = minted
     runner = CliRunner()

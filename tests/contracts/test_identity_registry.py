@@ -7,7 +7,7 @@ import ape
 import pytest
 from eth_abi.packed import encode_packed
 from eth_account import Account
-from eth_utils import keccak, function_signature_to_4byte_selector, event_signature_to_log_topic
+from eth_utils import event_signature_to_log_topic, function_signature_to_4byte_selector, keccak
 
 from codexfield.did import SIG_AUTH, VERI_KEY, attribute_name, delegate_type, pack_args, signed_digest
 
@@ -155,7 +155,11 @@ def test_add_delegate__stores_expiry_under_hashed_type(ids, creator, licensor):
     valid_to = tx.timestamp + 3600
     [ev] = tx.events.filter(ids.DIDDelegateChanged)
     assert (ev.identity, ev.delegateType, ev.delegate, ev.validTo, ev.previousChange) == (
-        creator, SIG_AUTH, licensor, valid_to, 0
+        creator,
+        SIG_AUTH,
+        licensor,
+        valid_to,
+        0,
     )
     assert ids.delegates(creator, keccak(SIG_AUTH), licensor) == valid_to
     assert ids.validDelegate(creator, SIG_AUTH, licensor)
@@ -235,7 +239,11 @@ def test_set_attribute__logs_value_and_expiry_stores_only_changed(ids, creator):
     tx = ids.setAttribute(creator, PUB_NAME, PUB_VALUE, 86_400, sender=creator)
     [ev] = tx.events.filter(ids.DIDAttributeChanged)
     assert (ev.identity, ev.name, bytes(ev.value), ev.validTo, ev.previousChange) == (
-        creator, PUB_NAME, PUB_VALUE, tx.timestamp + 86_400, 0
+        creator,
+        PUB_NAME,
+        PUB_VALUE,
+        tx.timestamp + 86_400,
+        0,
     )
     assert ids.changed(creator) == tx.block_number
 
@@ -452,8 +460,9 @@ def test_standard_abi__has_erc1056_names_and_the_same_selectors(ids):
     names = {f["name"]: [i["name"] for i in f["inputs"]] for f in std if f["type"] == "function"}
     for fn, want in ATTRIBUTE_FUNCTIONS.items():
         assert names[fn] == want
-    assert [{**f, "inputs": [{**i, "name": ""} for i in f.get("inputs", [])]} for f in std] == \
-        [{**f, "inputs": [{**i, "name": ""} for i in f.get("inputs", [])]} for f in raw]  # names only
+    assert [{**f, "inputs": [{**i, "name": ""} for i in f.get("inputs", [])]} for f in std] == [
+        {**f, "inputs": [{**i, "name": ""} for i in f.get("inputs", [])]} for f in raw
+    ]  # names only
 
 
 def test_web3_keyword_call_with_value__works_with_standard_abi(chain, ids, creator):
@@ -468,8 +477,11 @@ def test_web3_keyword_call_with_value__works_with_standard_abi(chain, ids, creat
         w3.eth.contract(address=ids.address, abi=raw).functions.setAttribute(**kw)._encode_transaction_data()
     std = w3.eth.contract(address=ids.address, abi=standard_abi(raw))
     data = std.functions.setAttribute(**kw)._encode_transaction_data()
-    positional = w3.eth.contract(address=ids.address, abi=raw).functions.setAttribute(
-        creator.address, PUB_NAME, PUB_VALUE, 3_600)._encode_transaction_data()
+    positional = (
+        w3.eth.contract(address=ids.address, abi=raw)
+        .functions.setAttribute(creator.address, PUB_NAME, PUB_VALUE, 3_600)
+        ._encode_transaction_data()
+    )
     assert data == positional
     tx = creator.transfer(ids.address, 0, data=data)  # the bytes the standard's callers send
     [ev] = ids.DIDAttributeChanged.from_receipt(tx)

@@ -79,7 +79,12 @@ def test_rate__used_credential__counts_and_logs(reputation, capsule, credential,
     assert reputation.stars_of(cred) == 4
     ev = tx.events.filter(reputation.Rated)[0]
     assert (ev.capsule_id, ev.credential_id, ev.rater, ev.stars, ev.review_hash) == (
-        capsule, cred, consumer, 4, b"\x01" * 32)
+        capsule,
+        cred,
+        consumer,
+        4,
+        b"\x01" * 32,
+    )
 
 
 def test_rate__again__replaces_stars_without_counting_twice(reputation, capsule, credential, consumer):
@@ -124,8 +129,9 @@ def test_rate__stars_out_of_range__reverts(reputation, capsule, credential, cons
         reputation.rate(capsule, credential(), stars, ZERO32, sender=consumer)
 
 
-def test_rate__after_credential_transfer__new_holder_replaces_rating(reputation, lm, capsule, credential, consumer,
-                                                                      stranger):
+def test_rate__after_credential_transfer__new_holder_replaces_rating(
+    reputation, lm, capsule, credential, consumer, stranger
+):
     cred = credential()
     reputation.rate(capsule, cred, 1, ZERO32, sender=consumer)
     lm.set_credential(cred, cred, stranger, 3, sender=stranger)
@@ -212,11 +218,24 @@ def test_attest__auditor__records_and_logs(reputation, capsule, auditor, chain):
     assert aid == reputation.attestation_count()
     a = reputation.attestation(aid)
     assert (a.capsule_id, a.auditor, a.standard, a.passed, a.report_hash, a.valid_until, a.revoked) == (
-        capsule, auditor, STD, True, b"\x07" * 32, until, False)
+        capsule,
+        auditor,
+        STD,
+        True,
+        b"\x07" * 32,
+        until,
+        False,
+    )
     assert reputation.attestation_valid(aid)
     ev = tx.events.filter(reputation.Attested)[0]
     assert (ev.attestation_id, ev.capsule_id, ev.auditor, ev.standard, ev.passed, ev.valid_until) == (
-        aid, capsule, auditor, STD, True, until)
+        aid,
+        capsule,
+        auditor,
+        STD,
+        True,
+        until,
+    )
 
 
 def test_attest__expires__no_longer_valid(reputation, capsule, auditor, chain):

@@ -34,8 +34,16 @@ def lm_creditor(accounts, router):
 
 
 # Every state-changing function of the router, by who may call it.
-ADMIN_FUNCTIONS = {"grantRole", "revokeRole", "renounceRole", "set_role_admin", "set_token_allowed", "pause",
-                   "unpause", "wire"}
+ADMIN_FUNCTIONS = {
+    "grantRole",
+    "revokeRole",
+    "renounceRole",
+    "set_role_admin",
+    "set_token_allowed",
+    "pause",
+    "unpause",
+    "wire",
+}
 OPEN_FUNCTIONS = {"pay", "credit", "propagate", "propagate_many", "claim"}
 
 
@@ -231,8 +239,9 @@ def test_pay__vault_over_max_balance__reverts(router, usdc, creator, consumer, m
         router.pay(c, usdc, 1, sender=consumer)
 
 
-def test_balances__at_max_balance__propagate_and_claim_exactly_live_bit_hidden(router, usdc, creator, consumer,
-                                                                              stranger, mint_capsule, fund):
+def test_balances__at_max_balance__propagate_and_claim_exactly_live_bit_hidden(
+    router, usdc, creator, consumer, stranger, mint_capsule, fund
+):
     """The boundary of the packed slot: MAX_BALANCE in the vault, then in the claimable, then paid out;
     the live bit never shows in a view and never becomes part of an amount."""
     c = mint_capsule(creator)
@@ -247,8 +256,9 @@ def test_balances__at_max_balance__propagate_and_claim_exactly_live_bit_hidden(r
     assert router.claim(c, usdc, creator, sender=creator).return_value == 0
 
 
-def test_claim__leaves_slot_live__next_credit_is_no_fresh_write(router, usdc, creator, consumer, creditor,
-                                                               mint_capsule, fund):
+def test_claim__leaves_slot_live__next_credit_is_no_fresh_write(
+    router, usdc, creator, consumer, creditor, mint_capsule, fund
+):
     """After a full claim the slot keeps its live bit: the next credit writes non-zero to non-zero."""
     c, fresh = mint_capsule(creator), mint_capsule(creator)
     fund(consumer, 10)
@@ -262,8 +272,9 @@ def test_claim__leaves_slot_live__next_credit_is_no_fresh_write(router, usdc, cr
     assert router.vault(c, usdc) == 7 and router.vault(fresh, usdc) == 7
 
 
-def test_pay__live_slot__skips_registry_but_unknown_capsule_still_reverts(router, usdc, creator, consumer,
-                                                                         mint_capsule, fund):
+def test_pay__live_slot__skips_registry_but_unknown_capsule_still_reverts(
+    router, usdc, creator, consumer, mint_capsule, fund
+):
     c = mint_capsule(creator)
     fund(consumer, 20)
     router.pay(c, usdc, 10, sender=consumer)
@@ -315,8 +326,9 @@ def test_credit__before_wire__nobody_may_credit(project, admin, registry, usdc, 
         r.credit(c, usdc, 1, sender=admin)
 
 
-def test_credit__paused_and_token_delisted__still_settles(router, usdc, admin, creator, creditor, lm_creditor,
-                                                          mint_capsule):
+def test_credit__paused_and_token_delisted__still_settles(
+    router, usdc, admin, creator, creditor, lm_creditor, mint_capsule
+):
     """Issue 12 Medium 4: neither the pause nor the allow-list stops the wired creditors, so
     usage already served settles whatever governance does (`pay` alone is stopped)."""
     c = mint_capsule(creator)
@@ -363,8 +375,9 @@ def test_governance__mutating_functions__are_exactly_the_known_ones(router):
     assert {m.name for m in router.contract_type.mutable_methods} == ADMIN_FUNCTIONS | OPEN_FUNCTIONS
 
 
-def test_governance__admin_cannot_credit_itself_or_reach_funds(router, usdc, admin, creator, consumer, stranger,
-                                                               mint_capsule, fund):
+def test_governance__admin_cannot_credit_itself_or_reach_funds(
+    router, usdc, admin, creator, consumer, stranger, mint_capsule, fund
+):
     """Issue 12 Medium 7: the admin grants itself the old CREDITOR role (any bytes32 role can be
     granted), credits tokens it never sent, re-wires, and calls every admin function; none of
     it moves a vault, a claimable or a token, and the owner still claims everything."""
@@ -650,7 +663,9 @@ def test_blacklist_token__claim_to_blocked__reverts_then_other_address_works(
     assert t.balanceOf(stranger) == 50 and t.balanceOf(router) == 0
 
 
-def test_deep_graph__100_levels__settles_hop_by_hop_with_flat_gas(router, registry, usdc, creator, consumer, mint_capsule, fund):
+def test_deep_graph__100_levels__settles_hop_by_hop_with_flat_gas(
+    router, registry, usdc, creator, consumer, mint_capsule, fund
+):
     chain_ids = [mint_capsule(creator)]
     for _ in range(99):
         chain_ids.append(mint_capsule(creator, parents=[(chain_ids[-1], 5000)]))
@@ -672,7 +687,9 @@ def test_deep_graph__100_levels__settles_hop_by_hop_with_flat_gas(router, regist
 # ----------------------------------------------------------------------------------- indexer
 
 
-def test_events__rebuild_vaults_and_claimables_without_calls(router, registry, usdc, creator, consumer, licensor, family, fund, mint_capsule):
+def test_events__rebuild_vaults_and_claimables_without_calls(
+    router, registry, usdc, creator, consumer, licensor, family, fund, mint_capsule
+):
     """RoyaltyCredited/Propagated/Claimed + lineage from CapsuleMinted rebuild every balance."""
     root, mid, leaf = family
     other = mint_capsule(creator, parents=[(leaf, 777), (root, 1234)])
@@ -715,7 +732,9 @@ def test_events__rebuild_vaults_and_claimables_without_calls(router, registry, u
 # ----------------------------------------------------------------------------------- CLI
 
 
-def test_cli__breakdown_and_settle__against_chain(tmp_path, monkeypatch, router, registry, usdc, creator, consumer, family, fund):
+def test_cli__breakdown_and_settle__against_chain(
+    tmp_path, monkeypatch, router, registry, usdc, creator, consumer, family, fund
+):
     from click.testing import CliRunner
 
     from codexfield import deployments
@@ -735,16 +754,18 @@ def test_cli__breakdown_and_settle__against_chain(tmp_path, monkeypatch, router,
     assert "0.85" in out.output and "0.07" in out.output and "0.08" in out.output
     fund(consumer, 10**6)
     router.pay(leaf, usdc, 10**6, sender=consumer)
-    out = runner.invoke(royalty_group, ["settle", str(leaf), "--token", "USDC", "--account", "TEST::7", "--batch-size", "2"])
+    out = runner.invoke(
+        royalty_group, ["settle", str(leaf), "--token", "USDC", "--account", "TEST::7", "--batch-size", "2"]
+    )
     assert out.exit_code == 0, out.output
     assert "3 capsules in 2 batch(es)" in out.output
     assert [router.claimable(c, usdc) for c in (leaf, mid, root)] == [850_000, 70_000, 80_000]
 
 
 @pytest.mark.parametrize("during", ["claim", "pay"])
-def test_credit__reentering_from_a_creditor_inside_claim_or_pay__is_counted_exactly(project, admin, registry, creator,
-                                                                                   consumer, accounts, mint_capsule,
-                                                                                   during):
+def test_credit__reentering_from_a_creditor_inside_claim_or_pay__is_counted_exactly(
+    project, admin, registry, creator, consumer, accounts, mint_capsule, during
+):
     """`credit` is outside the reentrancy lock: a wired creditor's credit that lands inside
     `claim`'s payout or `pay`'s pull (here the token itself is wired as the creditor) is added
     once, after the slot was written (claim) or before it is re-read (pay): conservation holds."""

@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import ape
 import pytest
+from eth_utils import keccak
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
-
-from eth_utils import keccak
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from codexfield.royalty import BPS, breakdown, load_graph_from_chain, plan, settle, split
 
@@ -44,8 +50,9 @@ def shares_for(draw, k):
     return out
 
 
-def test_royalty_router__stateful(chain, router, registry, usdc, admin, creator, licensor, consumer, stranger, node,
-                                  mint_capsule, accounts):
+def test_royalty_router__stateful(
+    chain, router, registry, usdc, admin, creator, licensor, consumer, stranger, node, mint_capsule, accounts
+):
     owners = [creator, licensor, consumer, stranger]
     creditors = [accounts[8], accounts[9]]
     creditor_role = keccak(text="CREDITOR")
@@ -239,6 +246,8 @@ def test_royalty_router__stateful(chain, router, registry, usdc, admin, creator,
     deep = settings.default.max_examples > 25
     run_state_machine_as_test(
         RoyaltyMachine,
-        settings=settings(max_examples=settings.default.max_examples if deep else 12,
-                          stateful_step_count=settings.default.stateful_step_count if deep else 16),
+        settings=settings(
+            max_examples=settings.default.max_examples if deep else 12,
+            stateful_step_count=settings.default.stateful_step_count if deep else 16,
+        ),
     )

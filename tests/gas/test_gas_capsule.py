@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from anchors import AnchorUnavailable, container
 
 from codexfield import scopes
 
-from anchors import AnchorUnavailable, container
 from gasrows import record, record_anchor
 
 TARGET_MINT_2 = 150_000
@@ -29,8 +29,24 @@ def derive_system(project, admin, licensor, consumer, usdc, accounts):
     parents, credentials = [], []
     for _ in range(2):
         capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
-        terms = (capsule, str(usdc), 2_000, 0, b"\x11" * 32, 30 * 86_400, 0, 0, 0, DERIV, 1_000, 0, 0, 0, False,
-                 b"\x22" * 32)
+        terms = (
+            capsule,
+            str(usdc),
+            2_000,
+            0,
+            b"\x11" * 32,
+            30 * 86_400,
+            0,
+            0,
+            0,
+            DERIV,
+            1_000,
+            0,
+            0,
+            0,
+            False,
+            b"\x22" * 32,
+        )
         terms_id = lm.create_terms(terms, sender=licensor).return_value
         credentials.append(lm.purchase(terms_id, consumer, 0, sender=consumer).return_value)
         parents.append(capsule)
@@ -56,8 +72,9 @@ def test_gas__mint_2_parents_licensee_path(derive_system, consumer):
     ps = [(p, 1_000) for p in parents]
     first = registry.mint(2, os.urandom(32), ps, credentials, "", sender=consumer)
     later = registry.mint(2, os.urandom(32), ps, credentials, "", sender=consumer)
-    record("capsule", "CapsuleRegistry.mint (2 parents, licensee path, minter's first capsule)", first.gas_used,
-           "≤ 150k")
+    record(
+        "capsule", "CapsuleRegistry.mint (2 parents, licensee path, minter's first capsule)", first.gas_used, "≤ 150k"
+    )
     record("capsule", "CapsuleRegistry.mint (2 parents, licensee path, later)", later.gas_used, "≤ 150k")
     assert later.gas_used <= TARGET_MINT_2
     assert first.gas_used <= TARGET_MINT_2
@@ -73,8 +90,10 @@ def test_gas__anchor_oz_erc721_uri_storage_mint(registry, admin, creator, licens
         pytest.skip(str(e))
     anchor.safeMint(admin, "warm-up", sender=admin)
     how = "OZ 5.7.0 Wizard ERC-721 safeMint + _setTokenURI (tests/gas/anchors/oz)"
-    variants = [("46-char CIDv0 URI", creator, lambda: "Qm" + os.urandom(22).hex()),
-                ("66-char ipfs:// CIDv1 URI", licensor, lambda: "ipfs://" + registry.cid(os.urandom(32)))]
+    variants = [
+        ("46-char CIDv0 URI", creator, lambda: "Qm" + os.urandom(22).hex()),
+        ("66-char ipfs:// CIDv1 URI", licensor, lambda: "ipfs://" + registry.cid(os.urandom(32))),
+    ]
     for label, receiver, uri in variants:  # each receiver holds no anchor token yet
         first = anchor.safeMint(receiver, uri(), sender=admin)
         later = anchor.safeMint(receiver, uri(), sender=admin)
@@ -89,8 +108,9 @@ def test_gas__transfer_first_and_later(registry, creator, stranger, mint_capsule
     mint_capsule(stranger)  # both balances stay non-zero, as in steady state (no refund, no fresh slot)
     first = registry.transferFrom(creator, stranger, cid, sender=creator)
     later = registry.transferFrom(stranger, creator, cid, sender=stranger)
-    record("capsule", "CapsuleRegistry.transferFrom (capsule's first transfer: records the creator)", first.gas_used,
-           None)
+    record(
+        "capsule", "CapsuleRegistry.transferFrom (capsule's first transfer: records the creator)", first.gas_used, None
+    )
     record("capsule", "CapsuleRegistry.transferFrom (later)", later.gas_used, None)
 
 

@@ -45,12 +45,16 @@ def test_gas__change_owner(ids, rows, creator, licensor):
 
 def test_gas__add_delegate(ids, rows, creator, licensor):
     tx = ids.addDelegate(creator, SIG_AUTH, licensor, 86_400, sender=creator)
-    assert 0 < _record(rows, "identity addDelegate sigAuth (first change)", tx) < 76_000  # floor: 21k + two fresh slots (delegates, changed) 44.2k
+    assert (
+        0 < _record(rows, "identity addDelegate sigAuth (first change)", tx) < 76_000
+    )  # floor: 21k + two fresh slots (delegates, changed) 44.2k
 
 
 def test_gas__set_attribute(ids, rows, creator):
     tx = ids.setAttribute(creator, attribute_name("did/pub/Secp256k1/veriKey/hex"), PUB_KEY, 86_400, sender=creator)
-    assert 0 < _record(rows, "identity setAttribute 33-byte key (first change)", tx) < 56_000  # floor: 21k + one fresh slot (changed) 22.1k + the event
+    assert (
+        0 < _record(rows, "identity setAttribute 33-byte key (first change)", tx) < 56_000
+    )  # floor: 21k + one fresh slot (changed) 22.1k + the event
 
 
 def test_gas__set_attribute__later_change(ids, rows, licensor):
@@ -65,7 +69,15 @@ def test_gas__add_delegate_signed(ids, rows, stranger, licensor):
     h = signed_digest(ids.address, 0, key.address, "addDelegate", pack_args(SIG_AUTH, licensor.address, 86_400))
     sig = Account.unsafe_sign_hash(h, key.key)
     tx = ids.addDelegateSigned(
-        key.address, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), SIG_AUTH, licensor, 86_400,
+        key.address,
+        sig.v,
+        sig.r.to_bytes(32, "big"),
+        sig.s.to_bytes(32, "big"),
+        SIG_AUTH,
+        licensor,
+        86_400,
         sender=stranger,
     )
-    assert 0 < _record(rows, "identity addDelegateSigned (relayed, first change)", tx) < 106_000  # + calldata, ecrecover 3k, fresh nonce slot 22.1k
+    assert (
+        0 < _record(rows, "identity addDelegateSigned (relayed, first change)", tx) < 106_000
+    )  # + calldata, ecrecover 3k, fresh nonce slot 22.1k

@@ -9,8 +9,8 @@ import pytest
 
 from codexfield import poa
 from codexfield.sdk.metering import Domain
-from gasrows import record
 
+from gasrows import record
 from support.signers import fresh
 from support.system import register_node
 from support.terms import terms_tuple
@@ -44,8 +44,9 @@ def wired(project, admin, licensor, usdc, chain, node):
     identity = admin.deploy(project.IdentityRegistry)
     stake = admin.deploy(project.MockERC20, "Stake", "STK", 18)
     genesis = chain.pending_timestamp - 10
-    staking = admin.deploy(project.AccessStaking, stake, stake, admin, genesis, EPOCH,
-                           poa.DEFAULT_PARAMS.as_tuple(), [])
+    staking = admin.deploy(
+        project.AccessStaking, stake, stake, admin, genesis, EPOCH, poa.DEFAULT_PARAMS.as_tuple(), []
+    )
     meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, genesis, WINDOW, 3 * 86400, 200)
     registry.wire(lm, sender=admin)
     router.wire(lm, meter, sender=admin)
@@ -54,8 +55,16 @@ def wired(project, admin, licensor, usdc, chain, node):
     router.set_token_allowed(usdc, True, sender=admin)
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
     terms_id = lm.create_terms(terms_tuple(capsule, usdc, price=3, revocation=0), sender=licensor).return_value
-    w = dict(lm=lm, meter=meter, router=router, usdc=usdc, terms_id=terms_id, domain=Domain.of(meter),
-             staking=staking, stake=stake)
+    w = dict(
+        lm=lm,
+        meter=meter,
+        router=router,
+        usdc=usdc,
+        terms_id=terms_id,
+        domain=Domain.of(meter),
+        staking=staking,
+        stake=stake,
+    )
     register(w, node)
     return w
 
@@ -115,8 +124,7 @@ def test_gas__ingest_per_voucher_cold_and_warm(wired, admin, node):
         del group
     for (kind, size), gas in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         target = "≤ 30k (DESIGN §6)" if (kind, size) == ("warm", 32) else None
-        record("meter", f"UsageMeter.ingest per voucher, {kind}, batch of {size}, distinct consumers", int(gas),
-               target)
+        record("meter", f"UsageMeter.ingest per voucher, {kind}, batch of {size}, distinct consumers", int(gas), target)
     assert results[("warm", 32)] <= BOUND_WARM_32, results
     meets(results[("warm", 32)], DESIGN_WARM_32, "per voucher, warm batch of 32")
 
@@ -129,8 +137,12 @@ def test_gas__per_settled_call_at_1000_calls_per_voucher(wired, admin, node):
     vs, sigs = batch(wired, node, people, 2_000, 2_000)
     tx = meter.ingest(vs, sigs, sender=node)
     per_call = tx.gas_used / (32 * 1_000)
-    record("meter", "UsageMeter.ingest per 1,000 settled calls (one voucher of 1,000 calls, warm batch of 32)",
-           round(per_call * 1_000), "≤ 40,000 = 40/call (DESIGN §6); Livepeer 190k–300k per winning ticket")
+    record(
+        "meter",
+        "UsageMeter.ingest per 1,000 settled calls (one voucher of 1,000 calls, warm batch of 32)",
+        round(per_call * 1_000),
+        "≤ 40,000 = 40/call (DESIGN §6); Livepeer 190k–300k per winning ticket",
+    )
     assert per_call <= BOUND_PER_CALL
     meets(per_call, TARGET_PER_CALL, "per settled call at 1,000 calls per voucher")
 
@@ -144,8 +156,12 @@ def test_gas__settle_one_voucher_alone_warm_channel(wired, admin, node):
     vs, sigs = batch(wired, node, people, 200, 20)
     tx = meter.ingest(vs, sigs, sender=node)
     assert tx.return_value == 1
-    record("meter", "UsageMeter.ingest, one voucher alone (warm channel)", tx.gas_used,
-           "≤ 80k (issue 17); The Graph TAP v1 Escrow.redeem 114,832 (cited: not on the npm registry)")
+    record(
+        "meter",
+        "UsageMeter.ingest, one voucher alone (warm channel)",
+        tx.gas_used,
+        "≤ 80k (issue 17); The Graph TAP v1 Escrow.redeem 114,832 (cited: not on the npm registry)",
+    )
     assert tx.gas_used <= BOUND_ALONE
     meets(tx.gas_used, TARGET_ALONE, "one voucher alone, warm channel")
 
@@ -154,7 +170,7 @@ def test_gas__one_consumer_netted_in_a_batch(wired, admin, node, accounts, chain
     """Many channels of one consumer (one per node) in one batch, settled by an operator all 32
     nodes authorised: escrow is read once per voucher, but router, node and fee totals are
     netted per batch."""
-    (key, cred), = consumers(wired, admin, 1)
+    ((key, cred),) = consumers(wired, admin, 1)
     meter = wired["meter"]
     nodes = []
     for _ in range(32):
@@ -175,8 +191,12 @@ def test_gas__one_consumer_netted_in_a_batch(wired, admin, node, accounts, chain
 
     meter.ingest(*vouchers(100), sender=node)
     tx = meter.ingest(*vouchers(200), sender=node)
-    record("meter", "UsageMeter.ingest per voucher, warm, batch of 32, one consumer across 32 nodes",
-           tx.gas_used // 32, None)
+    record(
+        "meter",
+        "UsageMeter.ingest per voucher, warm, batch of 32, one consumer across 32 nodes",
+        tx.gas_used // 32,
+        None,
+    )
 
 
 def test_gas__deposit_and_withdraw(wired, admin, consumer, chain):
@@ -198,13 +218,33 @@ def test_gas__purchase_through_the_real_router(wired, admin, licensor, consumer,
     holder already holds a credential)."""
     lm = wired["lm"]
     terms = lm.terms(wired["terms_id"])
-    paid = (terms.capsule_id, usdc, 3, 5_000_000, b"\x11" * 32, 30 * 86400, 0, 0, 0, terms.scope, 0, 0, 0, 0,
-            False, b"\x33" * 32)
+    paid = (
+        terms.capsule_id,
+        usdc,
+        3,
+        5_000_000,
+        b"\x11" * 32,
+        30 * 86400,
+        0,
+        0,
+        0,
+        terms.scope,
+        0,
+        0,
+        0,
+        0,
+        False,
+        b"\x33" * 32,
+    )
     tid = lm.create_terms(paid, sender=licensor).return_value
     usdc.mint(consumer, 10**9, sender=admin)
     usdc.approve(lm, 10**9, sender=consumer)
     lm.purchase(tid, consumer, 5_000_000, sender=consumer)  # warms the router's balance and the vault
     tx = lm.purchase(tid, consumer, 5_000_000, sender=consumer)
-    record("license", "LicenseManager.purchase (upfront fee into the real RoyaltyRouter, steady state)",
-           tx.gas_used, "≤ 120k (DESIGN §6)")
+    record(
+        "license",
+        "LicenseManager.purchase (upfront fee into the real RoyaltyRouter, steady state)",
+        tx.gas_used,
+        "≤ 120k (DESIGN §6)",
+    )
     assert tx.gas_used <= 120_000

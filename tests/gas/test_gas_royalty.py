@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import pytest
 from anchors import AnchorUnavailable, at, container
+
 from gasrows import record, record_anchor
 
 AREA = "royalty"
@@ -102,8 +103,12 @@ def test_gas__credit_cold_alone(router, usdc, creditor, creator, funded, mint_ca
     router.pay(c, usdc, 1, sender=funded)  # a live slot: the steady state
     usdc.mint(router, 10**6, sender=creditor)
     gas = execution(router.credit(c, usdc, 10**6, sender=creditor))
-    record(AREA, "credit (single call, all slots cold)", gas,
-           f"≤ 10k beyond the token transfer (DESIGN §6), on every path; floor {CREDIT_FLOOR:,}")
+    record(
+        AREA,
+        "credit (single call, all slots cold)",
+        gas,
+        f"≤ 10k beyond the token transfer (DESIGN §6), on every path; floor {CREDIT_FLOOR:,}",
+    )
     assert gas <= 10_000
 
 
@@ -118,8 +123,12 @@ def test_gas__credit_hot_path(admin, router, batcher, usdc, creator, funded, min
     # marginal cost of one credit with the wired-creditor slot warm (vault slot cold)
     marginal = (g16 - g1) // 15
     hot_floor = CREDIT_FLOOR - COLD_SLOAD + WARM + WARM  # creditor flag warm, warm CALL
-    record(AREA, "credit (hot path: batched, per credit)", marginal,
-           f"≤ 10k beyond the token transfer (DESIGN §6); floor {hot_floor:,}")
+    record(
+        AREA,
+        "credit (hot path: batched, per credit)",
+        marginal,
+        f"≤ 10k beyond the token transfer (DESIGN §6); floor {hot_floor:,}",
+    )
     assert marginal <= 10_000
 
 
@@ -131,8 +140,12 @@ def test_gas__credit_after_claim(router, usdc, creditor, creator, funded, mint_c
     assert router.vault(c, usdc) == 0 and router.claimable(c, usdc) == 0
     usdc.mint(router, 10**6, sender=creditor)
     gas = execution(router.credit(c, usdc, 10**6, sender=creditor))
-    record(AREA, "credit (single call, after the owner claimed)", gas,
-           f"≤ 10k beyond the token transfer (DESIGN §6), on every path; floor {CREDIT_FLOOR:,}")
+    record(
+        AREA,
+        "credit (single call, after the owner claimed)",
+        gas,
+        f"≤ 10k beyond the token transfer (DESIGN §6), on every path; floor {CREDIT_FLOOR:,}",
+    )
     assert gas <= 10_000
 
 
@@ -141,7 +154,12 @@ def test_gas__credit_first_ever(router, usdc, creditor, creator, mint_capsule):
     c = mint_capsule(creator)
     usdc.mint(router, 10**6, sender=creditor)
     gas = execution(router.credit(c, usdc, 10**6, sender=creditor))
-    record(AREA, "credit (first revenue of a capsule in a token: fresh slot, one-time)", gas, "one-time per (capsule, token)")
+    record(
+        AREA,
+        "credit (first revenue of a capsule in a token: fresh slot, one-time)",
+        gas,
+        "one-time per (capsule, token)",
+    )
     assert gas <= 30_000
 
 
@@ -155,13 +173,21 @@ def test_gas__propagate(router, usdc, creator, funded, mint_capsule, stranger, k
     first = execution(router.propagate(child, usdc, sender=stranger))
     assert router.lineage_cached(child)
     s = "s" if k > 1 else ""
-    record(AREA, f"propagate one hop, {k} parent{s} (first time: lineage snapshot)", first,
-           "one-time per capsule: registry call + ceil(K/3) fresh slots")
+    record(
+        AREA,
+        f"propagate one hop, {k} parent{s} (first time: lineage snapshot)",
+        first,
+        "one-time per capsule: registry call + ceil(K/3) fresh slots",
+    )
     router.pay(child, usdc, AMOUNT, sender=funded)
     gas = execution(router.propagate(child, usdc, sender=stranger))
     target = 15_000 + 6_000 * k
-    record(AREA, f"propagate one hop, {k} parent{s} (warm)", gas,
-           f"≤ 15k + 6k·K = {target // 1000}k (DESIGN §6); floor {propagate_floor(k):,}")
+    record(
+        AREA,
+        f"propagate one hop, {k} parent{s} (warm)",
+        gas,
+        f"≤ 15k + 6k·K = {target // 1000}k (DESIGN §6); floor {propagate_floor(k):,}",
+    )
     assert gas <= target
 
 
@@ -180,8 +206,12 @@ def test_gas__propagate_after_parents_claimed(router, usdc, creator, funded, min
     g8 = _hop_after_claims(router, usdc, creator, funded, mint_capsule, stranger, 8)
     per = (g8 - g1) // 7
     record(AREA, "propagate one hop, 8 parents (after every parent claimed)", g8, "≤ 15k + 6k·K = 63k (DESIGN §6)")
-    record(AREA, "propagate, per extra parent (after the parents claimed)", per,
-           f"≤ {SPLITMAIN} per extra recipient, warm; floor {(propagate_floor(8) - propagate_floor(1)) // 7:,}")
+    record(
+        AREA,
+        "propagate, per extra parent (after the parents claimed)",
+        per,
+        f"≤ {SPLITMAIN} per extra recipient, warm; floor {(propagate_floor(8) - propagate_floor(1)) // 7:,}",
+    )
     assert g8 <= 63_000
     if splitmain is None:
         pytest.skip(f"{SPLITMAIN} anchor not available here: the per-parent figure is recorded, not compared")
@@ -231,8 +261,12 @@ def test_gas__full_cycle_per_recipient(router, usdc, creator, funded, mint_capsu
     router.pay(mint_capsule(creator), usdc, 1, sender=funded)  # the router holds others' revenue (never 0)
     _cycle(router, usdc, funded, stranger, creator, child, parents)  # first cycle: fresh slots, snapshot
     per = _cycle(router, usdc, funded, stranger, creator, child, parents) // k
-    record(AREA, f"full royalty cycle per recipient, K={k} (steady state: pay + hop + every recipient claims)", per,
-           f"≤ 1.0× {SPLITMAIN}, same cycle (open: floor in docs/royalty.md)")
+    record(
+        AREA,
+        f"full royalty cycle per recipient, K={k} (steady state: pay + hop + every recipient claims)",
+        per,
+        f"≤ 1.0× {SPLITMAIN}, same cycle (open: floor in docs/royalty.md)",
+    )
     if splitmain is None:
         pytest.skip(f"{SPLITMAIN} anchor not available here: the cycle is recorded, not compared")
     # Target ≤ 1.0× (issue 17), not met yet: this bound guards against regressions only.
@@ -263,8 +297,10 @@ def splitmain(admin, usdc, stranger, consumer):
         return split, accts, allocs
 
     def cycle(split, accts, allocs):
-        txs = [usdc.transfer(split, AMOUNT, sender=payer),
-               main.distributeERC20(split, usdc, accts, allocs, 0, keeper, sender=keeper)]
+        txs = [
+            usdc.transfer(split, AMOUNT, sender=payer),
+            main.distributeERC20(split, usdc, accts, allocs, 0, keeper, sender=keeper),
+        ]
         txs += [main.withdraw(a, 0, [usdc], sender=keeper) for a in accts]
         return txs
 
@@ -278,14 +314,23 @@ def splitmain(admin, usdc, stranger, consumer):
         steady = cycle(*s)
         distribute[("warm", k)] = steady[1].gas_used
         out[f"cycle_k{k}"] = sum(t.gas_used for t in steady) // k
-        record_anchor(f"{SPLITMAIN}: full cycle per recipient, K={k} (steady state)", out[f"cycle_k{k}"],
-                      "ERC-20 transfer into the split + distributeERC20 + every recipient withdraws, whole txs / K")
+        record_anchor(
+            f"{SPLITMAIN}: full cycle per recipient, K={k} (steady state)",
+            out[f"cycle_k{k}"],
+            "ERC-20 transfer into the split + distributeERC20 + every recipient withdraws, whole txs / K",
+        )
     lo, hi = KS
     out["per_recipient_warm"] = (distribute[("warm", hi)] - distribute[("warm", lo)]) // (hi - lo)
     out["per_recipient_fresh"] = (distribute[("fresh", hi)] - distribute[("fresh", lo)]) // (hi - lo)
-    record_anchor(f"{SPLITMAIN}: distributeERC20 per extra recipient, warm (1 wei left)", out["per_recipient_warm"],
-                  f"(distribute K={hi} - K={lo}) / {hi - lo}, recipients' balances left at 1 wei")
-    record_anchor(f"{SPLITMAIN}: distributeERC20 per extra recipient, fresh", out["per_recipient_fresh"],
-                  f"(distribute K={hi} - K={lo}) / {hi - lo}, first distribution to new recipients")
+    record_anchor(
+        f"{SPLITMAIN}: distributeERC20 per extra recipient, warm (1 wei left)",
+        out["per_recipient_warm"],
+        f"(distribute K={hi} - K={lo}) / {hi - lo}, recipients' balances left at 1 wei",
+    )
+    record_anchor(
+        f"{SPLITMAIN}: distributeERC20 per extra recipient, fresh",
+        out["per_recipient_fresh"],
+        f"(distribute K={hi} - K={lo}) / {hi - lo}, first distribution to new recipients",
+    )
     assert at("splitmain", "SplitWallet", s[0]).splitMain() == main.address
     return out

@@ -45,8 +45,11 @@ class System:
 
     @property
     def addresses(self) -> dict[str, str]:
-        return {"CapsuleRegistry": str(self.registry.address), "IdentityRegistry": str(self.identity.address),
-                "Reputation": str(self.reputation.address)}
+        return {
+            "CapsuleRegistry": str(self.registry.address),
+            "IdentityRegistry": str(self.identity.address),
+            "Reputation": str(self.reputation.address),
+        }
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +58,9 @@ def system(project, admin, chain):
     identity = admin.deploy(project.IdentityRegistry)
     lm = admin.deploy(project.MockLicenseManager)
     reputation = admin.deploy(project.Reputation, registry, lm, admin)
-    return System(registry=registry, identity=identity, lm=lm, reputation=reputation,
-                  start=chain.blocks.head.number - 4)
+    return System(
+        registry=registry, identity=identity, lm=lm, reputation=reputation, start=chain.blocks.head.number - 4
+    )
 
 
 @pytest.fixture

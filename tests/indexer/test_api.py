@@ -82,11 +82,21 @@ def test_rankings_nodes_status_openapi(client):
     assert client.get("/").status_code == 200 and "lineage-graph" in client.get("/").text
 
 
-@pytest.mark.parametrize("params, needle", [
-    ({"limit": 0}, "limit"), ({"limit": 1000}, "limit"), ({"offset": -1}, "offset"), ({"kind": "banana"}, "kind"),
-    ({"scope": "nope"}, "unknown scope"), ({"creator": "xyz"}, "creator"), ({"min_rating": 9}, "min_rating"),
-    ({"max_price": "cheap"}, "max_price"), ({"sort": "random"}, "sort"), ({"q": "!!!"}, "q:"),
-])
+@pytest.mark.parametrize(
+    "params, needle",
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 1000}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"kind": "banana"}, "kind"),
+        ({"scope": "nope"}, "unknown scope"),
+        ({"creator": "xyz"}, "creator"),
+        ({"min_rating": 9}, "min_rating"),
+        ({"max_price": "cheap"}, "max_price"),
+        ({"sort": "random"}, "sort"),
+        ({"q": "!!!"}, "q:"),
+    ],
+)
 def test_search__bad_parameters__400_with_message(client, params, needle):
     r = client.get("/api/capsules", params=params)
     assert r.status_code == 400 and needle in r.json()["error"]
@@ -101,11 +111,17 @@ def test_detail__bad_or_unknown_id(client):
     assert client.get(f"/api/lineage/{capsule_id(1)}", params={"depth": 0}).status_code == 400
 
 
-@pytest.mark.parametrize("path, params, needle", [
-    ("/api/capsules", {"offset": 2**63}, "offset"), ("/api/capsules", {"chain_id": 2**63}, "chain_id"),
-    ("/api/capsules", {"max_price": 2**256}, "max_price"), ("/api/rankings", {"offset": 2**63}, "offset"),
-    ("/api/nodes", {"offset": 2**64}, "offset"), ("/api/capsules", {"offset": 10**400}, "offset"),
-])
+@pytest.mark.parametrize(
+    "path, params, needle",
+    [
+        ("/api/capsules", {"offset": 2**63}, "offset"),
+        ("/api/capsules", {"chain_id": 2**63}, "chain_id"),
+        ("/api/capsules", {"max_price": 2**256}, "max_price"),
+        ("/api/rankings", {"offset": 2**63}, "offset"),
+        ("/api/nodes", {"offset": 2**64}, "offset"),
+        ("/api/capsules", {"offset": 10**400}, "offset"),
+    ],
+)
 def test_out_of_range_numbers__400_not_500(client, path, params, needle):
     r = client.get(path, params=params)
     assert r.status_code == 400 and needle in r.json()["error"] and set(r.json()) == {"error"}
@@ -128,8 +144,12 @@ def test_capsule_id__registry_in_any_case__same_capsule(client):
 
 
 def test_errors__uniform_error_bodies(client):
-    for url, code in ((f"/api/capsules/{capsule_id(999)}", 404), ("/api/nowhere", 404), ("/api/capsules/x", 400),
-                      (f"/api/lineage/{capsule_id(999)}", 404)):
+    for url, code in (
+        (f"/api/capsules/{capsule_id(999)}", 404),
+        ("/api/nowhere", 404),
+        ("/api/capsules/x", 400),
+        (f"/api/lineage/{capsule_id(999)}", 404),
+    ):
         r = client.get(url)
         assert r.status_code == code and set(r.json()) == {"error"} and r.json()["error"], url
 
@@ -162,9 +182,24 @@ def test_address_book_in_lower_case__ids_checksummed__found_by_any_case(engine):
     assert feed_idx.addresses == ADDR
     h = "0x" + "ab" * 32
     contract, name, args = minted(7)
-    feed_idx.apply([DecodedEvent(contract=contract, name=name, address=ADDR[contract], block_number=1, block_hash=h,
-                                 log_index=0, tx_hash="0x" + "00" * 32, args=args)],
-                   {1: {"hash": h, "parentHash": "0x" + "00" * 32, "timestamp": 10}}, 1, 1, 1)
+    feed_idx.apply(
+        [
+            DecodedEvent(
+                contract=contract,
+                name=name,
+                address=ADDR[contract],
+                block_number=1,
+                block_hash=h,
+                log_index=0,
+                tx_hash="0x" + "00" * 32,
+                args=args,
+            )
+        ],
+        {1: {"hash": h, "parentHash": "0x" + "00" * 32, "timestamp": 10}},
+        1,
+        1,
+        1,
+    )
     c = TestClient(create_app(engine))
     assert c.get(f"/api/capsules/{capsule_id(7).lower()}").json()["id"] == capsule_id(7)
 
@@ -191,14 +226,29 @@ def test_detail__listed_token__amounts_in_token_units_and_terms_as_ldl(carded):
     assert t["upfront_fee"] == "10000000" and t["upfront_fee_text"] == "10 USDC"
     assert t["token"] == {"address": LISTED_USDC, "symbol": "USDC", "decimals": 6, "listed": True, "source": "list"}
     assert t["ldl"].splitlines() == [
-        "license for capsule 6", "price 0.002 USDC per MU, upfront 10 USDC", "meter gpu.second", "duration 30 days",
-        "quota unlimited", "allow research, derivatives, inference", "derivatives pay 10%", "revocable by licensor, by arbiter",
-        "non-transferable"]
+        "license for capsule 6",
+        "price 0.002 USDC per MU, upfront 10 USDC",
+        "meter gpu.second",
+        "duration 30 days",
+        "quota unlimited",
+        "allow research, derivatives, inference",
+        "derivatives pay 10%",
+        "revocable by licensor, by arbiter",
+        "non-transferable",
+    ]
     # the text is the terms: compiled back, it is field for field the indexed row
     back = compile_ldl(t["ldl"], chain_id=CHAIN).terms
-    assert back == Terms(capsule_id=6, payment_token=LISTED_USDC, price_per_mu=2000, upfront_fee=10_000_000,
-                         meter=t["meter"], duration=30 * 86400, scope=int(t["scope"]), derivative_share_bps=1000,
-                         revocation=3)
+    assert back == Terms(
+        capsule_id=6,
+        payment_token=LISTED_USDC,
+        price_per_mu=2000,
+        upfront_fee=10_000_000,
+        meter=t["meter"],
+        duration=30 * 86400,
+        scope=int(t["scope"]),
+        derivative_share_bps=1000,
+        revocation=3,
+    )
     found = carded.get("/api/capsules", params={"q": "Reviews 2024"}).json()["items"]
     assert [(c["id"], c["min_price_text"]) for c in found] == [(capsule_id(7), "0.002 USDC / MU")]
 
@@ -211,7 +261,8 @@ def test_detail__unknown_token__raw_amount_and_short_address_never_a_unit(carded
     assert "price 50 units of 0xaAaAaAaaAaAaAaaAaAAAAAAAAaaaAaAaAaaAaaAa per MU" in t["ldl"]
     assert c["royalties"][0]["credited_total_text"] == "1000 units of 0xaAaA…aaAa"
     assert sorted(f["amount_text"] for f in c["royalty_flows"]) == [
-        f"{n} units of 0xaAaA…aaAa" for n in ("100", "1000", "300", "600")]
+        f"{n} units of 0xaAaA…aaAa" for n in ("100", "1000", "300", "600")
+    ]
     assert c["usage"]["license_amount_text"] == "50 units of 0xaAaA…aaAa"
     assert carded.get(f"/api/capsules/{capsule_id(1)}").json()["usage"]["license_amount_text"] == "0 raw units"
 
@@ -225,8 +276,11 @@ def test_detail__model_and_dataset_cards__typed_and_verbatim(carded):
     assert card["license"]["spdx"] == "Apache-2.0" and card["license"]["terms_id"] == 3
     mc = card["model_card"]
     assert mc["task"] == "text-classification" and mc["parameters"] == 66_000_000 and mc["language"] == ["en", "pt-BR"]
-    assert mc["base_model"] == "2" and mc["training_data"] == ["1", "https://example.org/reviews",
-                                                               "javascript:window.__pwned=1"]
+    assert mc["base_model"] == "2" and mc["training_data"] == [
+        "1",
+        "https://example.org/reviews",
+        "javascript:window.__pwned=1",
+    ]
     assert mc["metrics"][0] == {"name": "accuracy", "value": 0.913, "dataset": "reviews", "split": "test"}
     assert mc["intended_use"].endswith(HOSTILE) and mc["extensions"] == {"x-html": HOSTILE}  # data, not markup
     assert card["dataset_card"] is None and m["name"] == "Evil " + HOSTILE
@@ -241,4 +295,6 @@ def test_detail__model_and_dataset_cards__typed_and_verbatim(carded):
 def test_page__served_with_a_content_security_policy(client):
     r = client.get("/")
     csp = r.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "object-src 'none'" in csp and r.headers["x-content-type-options"] == "nosniff"
+    assert (
+        "script-src 'self'" in csp and "object-src 'none'" in csp and r.headers["x-content-type-options"] == "nosniff"
+    )

@@ -7,35 +7,63 @@ from __future__ import annotations
 import hashlib
 
 from sqlalchemy import func, select
+from test_handlers import _dump
 
 from codexfield.indexer import journal
 from codexfield.indexer import models as m
 from codexfield.indexer.abi import DecodedEvent
 
 from synth import ADDR, CHAIN, Feed, capsule_id, claimed, credited, minted, propagated, rated, state, usage
-from test_handlers import _dump
 
 BLOCKS = [
     # the same rows written many times inside one block
-    [minted(1), minted(2, parents=[(1, 5000)]), credited(2, 100), credited(2, 50), usage(1, 2), usage(1, 2),
-     usage(1, 2)],
+    [
+        minted(1),
+        minted(2, parents=[(1, 5000)]),
+        credited(2, 100),
+        credited(2, 50),
+        usage(1, 2),
+        usage(1, 2),
+        usage(1, 2),
+    ],
     # propagation reads lineage written earlier in the same range
     [propagated(2, 150, 75), usage(1, 2), rated(2, 1, 4), rated(2, 1, 5), state(2, 2)],
     # mint and propagate in the same block: the read must see the block's own edges
-    [minted(3, parents=[(2, 1000)]), minted(4, parents=[(3, 5000), (1, 2500)]), credited(4, 10), propagated(4, 10, 7),
-     claimed(2, 75), usage(1, 4), state(2, 1)],
+    [
+        minted(3, parents=[(2, 1000)]),
+        minted(4, parents=[(3, 5000), (1, 2500)]),
+        credited(4, 10),
+        propagated(4, 10, 7),
+        claimed(2, 75),
+        usage(1, 4),
+        state(2, 1),
+    ],
 ]
 
 
 def _decoded(n: int, events) -> list[DecodedEvent]:
     h = "0x" + hashlib.sha256(f"{n}".encode()).hexdigest()
-    return [DecodedEvent(contract=c, name=name, address=ADDR[c], block_number=n, block_hash=h, log_index=i,
-                         tx_hash="0x" + "00" * 32, args=args) for i, (c, name, args) in enumerate(events)]
+    return [
+        DecodedEvent(
+            contract=c,
+            name=name,
+            address=ADDR[c],
+            block_number=n,
+            block_hash=h,
+            log_index=i,
+            tx_hash="0x" + "00" * 32,
+            args=args,
+        )
+        for i, (c, name, args) in enumerate(events)
+    ]
 
 
 def _header(n: int) -> dict:
-    return {"hash": "0x" + hashlib.sha256(f"{n}".encode()).hexdigest(), "parentHash": "0x" + "00" * 32,
-            "timestamp": n * 10}
+    return {
+        "hash": "0x" + hashlib.sha256(f"{n}".encode()).hexdigest(),
+        "parentHash": "0x" + "00" * 32,
+        "timestamp": n * 10,
+    }
 
 
 def test_one_range_of_many_blocks__equals_block_by_block__and_rolls_back_to_each_block(engine):
@@ -64,8 +92,11 @@ def test_journal__one_entry_per_row_and_block(engine):
     f = Feed(engine)
     f.block_of([minted(1), usage(1, 1), usage(1, 1), usage(1, 1)])
     with engine.connect() as conn:
-        per_row = conn.execute(select(m.Journal.table_name, m.Journal.key, func.count())
-                               .group_by(m.Journal.table_name, m.Journal.key, m.Journal.block_number)).all()
+        per_row = conn.execute(
+            select(m.Journal.table_name, m.Journal.key, func.count()).group_by(
+                m.Journal.table_name, m.Journal.key, m.Journal.block_number
+            )
+        ).all()
     assert per_row and all(n == 1 for _, _, n in per_row)
     assert {t for t, _, _ in per_row} >= {"capsules", "usage_channels", "capsule_usage"}
     usage_row = _dump(engine)["capsule_usage"][0]

@@ -28,8 +28,23 @@ def test_cli__migrate_run_once_status(tmp_path, system, chain, creator):
     r = runner.invoke(index_group, ["migrate", "--db", db])
     assert r.exit_code == 0 and f"revision {_head()}" in r.output
     rpc = chain.provider.uri
-    r = runner.invoke(index_group, ["run", "--db", db, "--rpc", rpc, "--book", str(book), "--confirmations", "0",
-                                    "--once", "--store", str(tmp_path / "store")])
+    r = runner.invoke(
+        index_group,
+        [
+            "run",
+            "--db",
+            db,
+            "--rpc",
+            rpc,
+            "--book",
+            str(book),
+            "--confirmations",
+            "0",
+            "--once",
+            "--store",
+            str(tmp_path / "store"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert f"chain {chain.chain_id}: block {chain.blocks.head.number}" in r.output
     r = runner.invoke(index_group, ["status", "--db", db, "--json"])
@@ -41,6 +56,17 @@ def test_cli__migrate_run_once_status(tmp_path, system, chain, creator):
 
 
 def test_cli__run_without_address_book__says_what_to_do(tmp_path):
-    r = CliRunner().invoke(index_group, ["run", "--db", str(tmp_path / "x.db"), "--rpc", "http://127.0.0.1:9",
-                                         "--network", "ethereum:nowhere", "--once"])
+    r = CliRunner().invoke(
+        index_group,
+        [
+            "run",
+            "--db",
+            str(tmp_path / "x.db"),
+            "--rpc",
+            "http://127.0.0.1:9",
+            "--network",
+            "ethereum:nowhere",
+            "--once",
+        ],
+    )
     assert r.exit_code != 0 and "deploy" in r.output

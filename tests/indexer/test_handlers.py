@@ -10,8 +10,26 @@ from codexfield.indexer import journal, ranking
 from codexfield.indexer import models as m
 from codexfield.indexer.models import JOURNALED
 
-from synth import (ADDR, ALICE, BOB, CHAIN, NODE, USDC, Feed, attested, capsule_id, claimed, credited, issued, minted,
-                   propagated, rated, state, terms, usage)
+from synth import (
+    ADDR,
+    ALICE,
+    BOB,
+    CHAIN,
+    NODE,
+    USDC,
+    Feed,
+    attested,
+    capsule_id,
+    claimed,
+    credited,
+    issued,
+    minted,
+    propagated,
+    rated,
+    state,
+    terms,
+    usage,
+)
 
 
 def _one(engine, model, **key):
@@ -22,19 +40,27 @@ def _one(engine, model, **key):
 
 def _dump(engine):
     with engine.connect() as conn:
-        return {name: sorted(tuple(sorted((k, str(v)) for k, v in r.items()))
-                             for r in conn.execute(select(t)).mappings())
-                for name, t in JOURNALED.items()}
+        return {
+            name: sorted(tuple(sorted((k, str(v)) for k, v in r.items())) for r in conn.execute(select(t)).mappings())
+            for name, t in JOURNALED.items()
+        }
 
 
 def test_license_events__build_terms_and_credentials(engine):
     f = Feed(engine)
     f.block_of([minted(1)])
     f.block_of([terms(7, 1, price=9, scope=scopes.mask_of(["research", "derivatives"])), issued(3, 7, 1)])
-    f.block_of([("LicenseManager", "TermsActive", {"terms_id": 7, "active": False}),
-                ("LicenseManager", "CredentialRevoked", {"credential_id": 3, "by": ALICE, "reason": b"\x09" * 32,
-                                                         "effective_at": 1234}),
-                ("LicenseManager", "Transfer", {"sender": BOB, "receiver": ALICE, "token_id": 3})])
+    f.block_of(
+        [
+            ("LicenseManager", "TermsActive", {"terms_id": 7, "active": False}),
+            (
+                "LicenseManager",
+                "CredentialRevoked",
+                {"credential_id": 3, "by": ALICE, "reason": b"\x09" * 32, "effective_at": 1234},
+            ),
+            ("LicenseManager", "Transfer", {"sender": BOB, "receiver": ALICE, "token_id": 3}),
+        ]
+    )
     t = _one(engine, m.Terms, terms_id=7)
     assert t["capsule_id"] == capsule_id(1) and t["price_per_mu"] == 9 and not t["active"]
     assert t["scope_names"] == ",research,derivatives," and t["credentials_issued"] == 1
@@ -50,7 +76,12 @@ def test_usage_recorded__sums_channels_capsules_and_node_epochs(engine):
     f.block_of([usage(1, 1, mu=1, calls=1, failures=1, latency=10)], timestamp=250)
     ch = _one(engine, m.UsageChannel, credential_id=f"eip155:{CHAIN}/erc721:{ADDR['LicenseManager']}/1")
     assert (ch["mu"], ch["calls"], ch["failures"], ch["latency_ms"], ch["license_amount"]) == (
-        11 + 2**200, 9, 2, 600, 150)
+        11 + 2**200,
+        9,
+        2,
+        600,
+        150,
+    )
     cu = _one(engine, m.CapsuleUsage, capsule_id=capsule_id(1))
     assert (cu["calls"], cu["failures"], cu["mu"]) == (9, 2, 11 + 2**200)
     e1 = _one(engine, m.NodeEpochUsage, node=f"eip155:{CHAIN}:{NODE}", epoch=1)
@@ -78,21 +109,57 @@ def test_royalties__propagation_splits_like_the_router(engine):
 def test_staking_events__nodes_and_epoch_scores(engine):
     f = Feed(engine)
     node = f"eip155:{CHAIN}:{NODE}"
-    f.block_of([("AccessStaking", "NodeRegistered", {"node": NODE, "endpoint": "https://n.example", "services": 3,
-                                                     "region": b"eu-west\x00", "tee_signer": ALICE, "stake": 10**21,
-                                                     "reliability": 5 * 10**17})])
-    f.block_of([("AccessStaking", "Reported", {"epoch": 4, "reporter": BOB, "node": NODE, "probes": 10,
-                                               "successes": 9, "latency_ms": 120}),
-                ("AccessStaking", "Reported", {"epoch": 4, "reporter": ALICE, "node": NODE, "probes": 10,
-                                               "successes": 7, "latency_ms": 80}),
-                ("AccessStaking", "EpochScored", {"epoch": 4, "node": NODE, "quality": 8 * 10**17,
-                                                  "reliability": 6 * 10**17, "weight": 7, "strikes": 1})])
-    f.block_of([("AccessStaking", "NodeJailed", {"node": NODE, "until": 999, "slashed": 10**18}),
-                ("AccessStaking", "StakeChanged", {"node": NODE, "stake": 9 * 10**20, "unbonding": 0, "thaw_end": 0}),
-                ("AccessStaking", "SomethingNew", {"node": NODE})])
+    f.block_of(
+        [
+            (
+                "AccessStaking",
+                "NodeRegistered",
+                {
+                    "node": NODE,
+                    "endpoint": "https://n.example",
+                    "services": 3,
+                    "region": b"eu-west\x00",
+                    "tee_signer": ALICE,
+                    "stake": 10**21,
+                    "reliability": 5 * 10**17,
+                },
+            )
+        ]
+    )
+    f.block_of(
+        [
+            (
+                "AccessStaking",
+                "Reported",
+                {"epoch": 4, "reporter": BOB, "node": NODE, "probes": 10, "successes": 9, "latency_ms": 120},
+            ),
+            (
+                "AccessStaking",
+                "Reported",
+                {"epoch": 4, "reporter": ALICE, "node": NODE, "probes": 10, "successes": 7, "latency_ms": 80},
+            ),
+            (
+                "AccessStaking",
+                "EpochScored",
+                {"epoch": 4, "node": NODE, "quality": 8 * 10**17, "reliability": 6 * 10**17, "weight": 7, "strikes": 1},
+            ),
+        ]
+    )
+    f.block_of(
+        [
+            ("AccessStaking", "NodeJailed", {"node": NODE, "until": 999, "slashed": 10**18}),
+            ("AccessStaking", "StakeChanged", {"node": NODE, "stake": 9 * 10**20, "unbonding": 0, "thaw_end": 0}),
+            ("AccessStaking", "SomethingNew", {"node": NODE}),
+        ]
+    )
     n = _one(engine, m.Node, id=node)
     assert (n["endpoint"], n["region"], n["status"], n["strikes"], n["jailed_until"]) == (
-        "https://n.example", "eu-west", 2, 1, 999)
+        "https://n.example",
+        "eu-west",
+        2,
+        1,
+        999,
+    )
     assert n["stake"] == 9 * 10**20 and n["slashed_total"] == 10**18 and n["reliability"] == 6 * 10**17
     es = _one(engine, m.EpochScore, node=node, epoch=4)
     assert (es["reports"], es["probes"], es["successes"], es["quality"]) == (2, 20, 16, 8 * 10**17)
@@ -115,9 +182,17 @@ def test_journal__rollback_restores_every_table_exactly(engine):
     fork = f.block_of([usage(1, 2), rated(2, 1, 4), attested(1, 2)])
     snapshot = _dump(engine)
     f.block_of([state(2, 4), propagated(2, 100, 50), usage(1, 2), rated(2, 1, 1), minted(3, parents=[(2, 10)])])
-    f.block_of([claimed(2, 50), ("Reputation", "AttestationRevoked", {"attestation_id": 1}),
-                ("LicenseManager", "CredentialRevoked", {"credential_id": 1, "by": ALICE, "reason": b"",
-                                                         "effective_at": 1})])
+    f.block_of(
+        [
+            claimed(2, 50),
+            ("Reputation", "AttestationRevoked", {"attestation_id": 1}),
+            (
+                "LicenseManager",
+                "CredentialRevoked",
+                {"credential_id": 1, "by": ALICE, "reason": b"", "effective_at": 1},
+            ),
+        ]
+    )
     assert _dump(engine) != snapshot
     with engine.begin() as conn:
         assert journal.rollback_to(conn, CHAIN, fork) > 0
@@ -130,27 +205,46 @@ def test_moderation__flag_marks_derivatives_transitively_never_deletes(engine):
     f.block_of([state(1, 4), state(4, 3), state(5, 2)])
     ranking.refresh(engine)
     mod = {i: _one(engine, m.CapsuleScore, capsule_id=capsule_id(i))["moderation"] for i in range(1, 6)}
-    assert mod == {1: "flagged", 2: "derivative_of_flagged", 3: "derivative_of_flagged", 4: "disabled",
-                   5: "deprecated"}
+    assert mod == {1: "flagged", 2: "derivative_of_flagged", 3: "derivative_of_flagged", 4: "disabled", 5: "deprecated"}
     assert all(_one(engine, m.CapsuleScore, capsule_id=capsule_id(i))["score"] == 0 for i in (1, 2, 3, 4))
 
 
 def test_ranking__formula_values():
-    s = ranking.score(calls=98, failures=8, latency_ms=98 * 250, rating_sum=9, rating_count=2, audited=True,
-                      max_calls=98, mean_stars=3.0)
+    s = ranking.score(
+        calls=98,
+        failures=8,
+        latency_ms=98 * 250,
+        rating_sum=9,
+        rating_count=2,
+        audited=True,
+        max_calls=98,
+        mean_stars=3.0,
+    )
     success, latency, bayes = 91 / 100, 1 / (1 + 0.25), (15 + 9) / 7
     expected = 100 * (0.30 * success + 0.15 * latency + 0.25 * (bayes - 1) / 4 + 0.15 + 0.15 * 1.0)
     assert abs(s["score"] - expected) < 1e-9 and abs(s["rating_bayes"] - bayes) < 1e-12
     nothing = ranking.score(0, 0, 0, 0, 0, False, 0, 3.0)
     assert abs(nothing["score"] - 100 * (0.30 * 0.5 + 0.15 * 0.5 + 0.25 * 0.5)) < 1e-9
-    assert ranking.score(10, 0, 100, 0, 0, False, 10, 3.0)["score"] > ranking.score(10, 5, 100, 0, 0, False, 10,
-                                                                                     3.0)["score"]
+    assert (
+        ranking.score(10, 0, 100, 0, 0, False, 10, 3.0)["score"]
+        > ranking.score(10, 5, 100, 0, 0, False, 10, 3.0)["score"]
+    )
 
 
 def test_ranking__audits_and_ratings_raise_the_score(engine):
     f = Feed(engine)
-    f.block_of([minted(1), minted(2), minted(3), rated(1, 1, 5), rated(1, 2, 5), attested(1, 1),
-                attested(2, 2, valid_until=1), rated(3, 3, 1)])
+    f.block_of(
+        [
+            minted(1),
+            minted(2),
+            minted(3),
+            rated(1, 1, 5),
+            rated(1, 2, 5),
+            attested(1, 1),
+            attested(2, 2, valid_until=1),
+            rated(3, 3, 1),
+        ]
+    )
     ranking.refresh(engine)
     s = {i: _one(engine, m.CapsuleScore, capsule_id=capsule_id(i)) for i in (1, 2, 3)}
     assert s[1]["audits_valid"] == 1 and s[2]["audits_valid"] == 0  # expired attestation does not count
@@ -213,14 +307,17 @@ def test_meter_configured__gives_the_epochs_without_a_chain_read(engine):
 
     f = Feed(engine, epoch_length=None)
     assert f.idx.epoch_length is None
-    f.block_of([meter_configured(epoch_length=100, genesis=40), minted(1), terms(1, 1), issued(1, 1, 1)],
-               timestamp=50)
+    f.block_of([meter_configured(epoch_length=100, genesis=40), minted(1), terms(1, 1), issued(1, 1, 1)], timestamp=50)
     assert (f.idx.epoch_length, f.idx.genesis) == (100, 40)
     f.block_of([usage(1, 1, mu=10, calls=5), usage(1, 1, mu=0, calls=9, failures=9, paid=False)], timestamp=150)
     e1 = _one(engine, m.NodeEpochUsage, node=f"eip155:{CHAIN}:{NODE}", epoch=1)
     assert (e1["calls"], e1["failures"], e1["mu"]) == (5, 1, 10)
     mc = _one(engine, m.MeterConfig, chain_id=CHAIN)
     assert (mc["epoch_length"], mc["genesis"], mc["settlement_window"], mc["withdrawal_thaw"]) == (
-        100, 40, 86400, 3 * 86400)
+        100,
+        40,
+        86400,
+        3 * 86400,
+    )
     again = Feed(engine, epoch_length=None)  # a restart reads them from the catalog, not the chain
     assert (again.idx.epoch_length, again.idx.genesis) == (100, 40)

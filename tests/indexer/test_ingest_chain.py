@@ -42,8 +42,9 @@ def _build_history(system, admin, creator, licensor, consumer, stranger, chain):
     return [a, b, c, v2], [aid, aid2]
 
 
-def test_rebuild__from_events__equals_contract_views(system, make_indexer, engine, chain, admin, creator, licensor,
-                                                     consumer, stranger):
+def test_rebuild__from_events__equals_contract_views(
+    system, make_indexer, engine, chain, admin, creator, licensor, consumer, stranger
+):
     ids, attestations = _build_history(system, admin, creator, licensor, consumer, stranger, chain)
     idx = make_indexer(batch_size=7)
     assert idx.sync() > 0
@@ -53,35 +54,63 @@ def test_rebuild__from_events__equals_contract_views(system, make_indexer, engin
             row = conn.execute(select(m.Capsule).where(m.Capsule.id == _caip(chain, system, i))).mappings().one()
             on = r.capsule(i)
             assert (row["kind"], row["content_hash"], row["creator"], row["version"]) == (
-                on.kind, "0x" + on.content_hash.hex(), on.creator, on.version)
+                on.kind,
+                "0x" + on.content_hash.hex(),
+                on.creator,
+                on.version,
+            )
             assert row["previous_id"] == (_caip(chain, system, on.previous_id) if on.previous_id else None)
             assert row["owner"] == r.ownerOf(i) and row["state"] == r.state(i)
             assert row["created_at"] == on.created_at
             root = row["root_id"]
             latest = conn.execute(select(m.Capsule.latest_id).where(m.Capsule.id == root)).scalar_one()
             assert latest == _caip(chain, system, r.latest_version(i))
-            edges = conn.execute(select(m.LineageEdge.parent_id, m.LineageEdge.share_bps)
-                                 .where(m.LineageEdge.child_id == row["id"]).order_by(m.LineageEdge.position)).all()
-            assert [tuple(e) for e in edges] == [(_caip(chain, system, p.capsule_id), p.share_bps) for p in r.parents(i)]
+            edges = conn.execute(
+                select(m.LineageEdge.parent_id, m.LineageEdge.share_bps)
+                .where(m.LineageEdge.child_id == row["id"])
+                .order_by(m.LineageEdge.position)
+            ).all()
+            assert [tuple(e) for e in edges] == [
+                (_caip(chain, system, p.capsule_id), p.share_bps) for p in r.parents(i)
+            ]
         for i in ids:
             total, count = system.reputation.rating(i)
-            got = conn.execute(select(func.coalesce(func.sum(m.Rating.stars), 0), func.count())
-                               .where(m.Rating.capsule_id == _caip(chain, system, i))).one()
+            got = conn.execute(
+                select(func.coalesce(func.sum(m.Rating.stars), 0), func.count()).where(
+                    m.Rating.capsule_id == _caip(chain, system, i)
+                )
+            ).one()
             assert (got[0], got[1]) == (total, count)
         for aid in attestations:
             on = system.reputation.attestation(aid)
             row = conn.execute(select(m.Attestation).where(m.Attestation.attestation_id == aid)).mappings().one()
-            assert (row["capsule_id"], row["auditor"], row["standard"], row["passed"], row["revoked"],
-                    row["valid_until"]) == (_caip(chain, system, on.capsule_id), on.auditor, "0x" + on.standard.hex(),
-                                            on.passed, on.revoked, on.valid_until)
-        did = conn.execute(select(m.Did).where(m.Did.id == f"eip155:{chain.chain_id}:{creator.address}")).mappings().one()
-        assert did["owner"] == system.identity.identityOwner(creator) and did["did"] == did_for(creator.address,
-                                                                                                chain.chain_id)
+            assert (
+                row["capsule_id"],
+                row["auditor"],
+                row["standard"],
+                row["passed"],
+                row["revoked"],
+                row["valid_until"],
+            ) == (
+                _caip(chain, system, on.capsule_id),
+                on.auditor,
+                "0x" + on.standard.hex(),
+                on.passed,
+                on.revoked,
+                on.valid_until,
+            )
+        did = (
+            conn.execute(select(m.Did).where(m.Did.id == f"eip155:{chain.chain_id}:{creator.address}")).mappings().one()
+        )
+        assert did["owner"] == system.identity.identityOwner(creator) and did["did"] == did_for(
+            creator.address, chain.chain_id
+        )
         assert conn.execute(select(func.count()).select_from(m.Manifest)).scalar_one() == 4
 
 
-def test_reorg__snapshot_restore_different_txs__rolls_back_and_reindexes(system, make_indexer, engine, chain, creator,
-                                                                           licensor):
+def test_reorg__snapshot_restore_different_txs__rolls_back_and_reindexes(
+    system, make_indexer, engine, chain, creator, licensor
+):
     r = system.registry
     base = r.mint(1, os.urandom(32), [], [], "", sender=creator).return_value
     idx = make_indexer()
@@ -114,8 +143,9 @@ def test_reorg__snapshot_restore_different_txs__rolls_back_and_reindexes(system,
         assert h == "0x" + bytes(chain.provider.web3.eth.get_block(number)["hash"]).hex()
 
 
-def test_crash_mid_batch__leaves_nothing__restart_resumes_without_dupes(system, make_indexer, engine, chain, creator,
-                                                                        monkeypatch):
+def test_crash_mid_batch__leaves_nothing__restart_resumes_without_dupes(
+    system, make_indexer, engine, chain, creator, monkeypatch
+):
     r = system.registry
     a = r.mint(1, os.urandom(32), [], [], "", sender=creator).return_value
     r.set_state(a, 2, b"\x00" * 32, sender=creator)
@@ -143,7 +173,8 @@ def test_crash_mid_batch__leaves_nothing__restart_resumes_without_dupes(system, 
         assert sorted(capsules) == sorted(set(capsules)) and len(capsules) == r.next_id() - 1
         assert conn.execute(select(m.Capsule.state).where(m.Capsule.id == _caip(chain, system, a))).scalar_one() == 2
         assert conn.execute(select(func.count()).select_from(m.LineageEdge)).scalar_one() == sum(
-            len(r.parents(i)) for i in range(1, r.next_id()))
+            len(r.parents(i)) for i in range(1, r.next_id())
+        )
     assert restarted.checkpoint() == chain.blocks.head.number
 
 
@@ -155,12 +186,13 @@ def test_confirmations__hold_back_recent_blocks(system, make_indexer, chain, cre
 
 
 def test_reorg_to_shorter_chain__only_removes_events__rankings_and_manifests_follow(
-        system, make_indexer, engine, chain, creator, consumer, admin, tmp_path):
+    system, make_indexer, engine, chain, creator, consumer, admin, tmp_path
+):
     """The new branch is shorter than the indexed one (BlockNotFound for the checkpoint) and
     holds no event: the removed rating leaves the rankings at once, the removed capsule's
     manifest row goes, and indexing goes on."""
-    from codexfield.indexer.service import run_cycle
     from codexfield.indexer.manifests import ManifestWorker
+    from codexfield.indexer.service import run_cycle
     from codexfield.store import LocalStore
 
     r = system.registry
@@ -190,8 +222,12 @@ def test_reorg_to_shorter_chain__only_removes_events__rankings_and_manifests_fol
         assert conn.execute(select(S.rating_count).where(S.capsule_id == base_id)).scalar_one() == 0
         assert conn.execute(select(S.rating_avg).where(S.capsule_id == base_id)).scalar_one() is None
         assert conn.execute(select(MF).where(MF.cid == lost_cid)).first() is None  # no orphan manifest
-        assert conn.execute(select(func.count()).select_from(m.Capsule)
-                            .where(m.Capsule.id == _caip(chain, system, lost))).scalar_one() == 0
+        assert (
+            conn.execute(
+                select(func.count()).select_from(m.Capsule).where(m.Capsule.id == _caip(chain, system, lost))
+            ).scalar_one()
+            == 0
+        )
     again = r.mint(3, os.urandom(32), [], [], "", sender=creator).return_value
     run_cycle(idx, worker, engine)  # follows the new branch
     with engine.connect() as conn:

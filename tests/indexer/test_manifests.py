@@ -21,9 +21,15 @@ from synth import Feed, capsule_id, minted
 
 
 def manifest(name: str, description: str, task: str = "text-classification") -> dict:
-    return {"schema_version": 1, "name": name, "kind": "model", "description": description, "version": "1.0.0",
-            "files": [{"path": "weights.bin", "size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}],
-            "model_card": {"task": task}}
+    return {
+        "schema_version": 1,
+        "name": name,
+        "kind": "model",
+        "description": description,
+        "version": "1.0.0",
+        "files": [{"path": "weights.bin", "size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}],
+        "model_card": {"task": task},
+    }
 
 
 @pytest.fixture

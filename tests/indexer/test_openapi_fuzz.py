@@ -28,17 +28,23 @@ def test_openapi__fuzzed_requests__no_5xx_no_undocumented_status(app):
     for op in schema.get_all_operations():
         operation = op.ok()
 
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def run(case):
-            seen.append(1)
+            seen.append(1)  # noqa: B023 - run() is called within this iteration (hypothesis, below)
             try:
                 response = case.call()
-                case.validate_response(response, checks=[not_a_server_error, status_code_conformance,
-                                                         response_schema_conformance])
+                case.validate_response(
+                    response, checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+                )
             except Exception as exc:  # noqa: BLE001 - collect, then report all operations at once
-                failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:400]}")
+                failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:400]}")  # noqa: B023
                 raise
 
         seen = []

@@ -41,8 +41,9 @@ VICTIM = textwrap.dedent("""
 def test_sigkill_during_first_migration__catalog_opens_and_migrates(tmp_path, kill_at):
     db = tmp_path / "catalog.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", VICTIM, str(db), str(kill_at)], env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", VICTIM, str(db), str(kill_at)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
     engine = make_engine(db)
     assert current_revision(engine) is None  # nothing of the interrupted migration survived

@@ -28,8 +28,17 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "scripts" / "bench_indexer.py"
 
 SORTS = ("score", "newest", "rating", "calls")
-QUERIES = [{}, {"q": "sentiment"}, {"q": "model"}, {"q": "reviews", "kind": 2}, {"kind": 2}, {"creator": BOB},
-           {"include_moderated": True}, {"q": "prompts", "include_moderated": True}, {"min_rating": 4}]
+QUERIES = [
+    {},
+    {"q": "sentiment"},
+    {"q": "model"},
+    {"q": "reviews", "kind": 2},
+    {"kind": 2},
+    {"creator": BOB},
+    {"include_moderated": True},
+    {"q": "prompts", "include_moderated": True},
+    {"min_rating": 4},
+]
 
 
 def _all(conn, params, sort, limit=1):
@@ -145,9 +154,15 @@ def test_search__a_manifest_fetched_or_shared_later_is_found(engine, tmp_path):
     """PostgreSQL keeps the manifest's text vector on the capsule's score row: a manifest fetched
     after the mint, and a capsule minted later with an already fetched CID, are both found."""
     store = LocalStore(tmp_path / "store")
-    data = canonical({"schema_version": 1, "name": "Zebra finch songs", "kind": "dataset",
-                      "description": "birdsong recordings",
-                      "files": [{"path": "a.bin", "size": 1, "sha256": "00" * 32}]})
+    data = canonical(
+        {
+            "schema_version": 1,
+            "name": "Zebra finch songs",
+            "kind": "dataset",
+            "description": "birdsong recordings",
+            "files": [{"path": "a.bin", "size": 1, "sha256": "00" * 32}],
+        }
+    )
     store.put(data)
     digest = hashlib.sha256(data).digest()
     f = Feed(engine)
@@ -163,25 +178,69 @@ def test_search__a_manifest_fetched_or_shared_later_is_found(engine, tmp_path):
 
 def test_bench_script__tiny_bounded_run__prints_every_field(tmp_path):
     dbs = "sqlite,postgresql" if os.environ.get("CODEXFIELD_TEST_PG_URL") else "sqlite"
-    r = subprocess.run([sys.executable, str(BENCH), "--databases", dbs, "--capsules", "1500", "--events", "400",
-                        "--batch", "200", "--queries", "3", "--max-seconds", "240", "--explain"],
-                       capture_output=True, text=True, timeout=400, cwd=ROOT,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--databases",
+            dbs,
+            "--capsules",
+            "1500",
+            "--events",
+            "400",
+            "--batch",
+            "200",
+            "--queries",
+            "3",
+            "--max-seconds",
+            "240",
+            "--explain",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
     assert "ingest into the loaded catalog" in out and "load 1,500 capsules" in out
     for db in dbs.split(","):
         assert f"| {db} | " in out
-    for mix in ("full text, specific word", "full text, broad word", "full text + kind + sort newest",
-                "filters only (kind, min_rating)", "ranking page 5", "lineage (depth 8, both directions)"):
+    for mix in (
+        "full text, specific word",
+        "full text, broad word",
+        "full text + kind + sort newest",
+        "filters only (kind, min_rating)",
+        "ranking page 5",
+        "lineage (depth 8, both directions)",
+    ):
         assert out.count(f"| {mix}") == len(dbs.split(",")), mix
     if "postgresql" in dbs:
         assert "ix_capsule_scores_search_vector" in r.stderr  # --explain: the GIN index drives full text
 
 
 def test_bench_script__time_cap__stops_by_itself():
-    r = subprocess.run([sys.executable, str(BENCH), "--databases", "sqlite", "--capsules", "200000", "--events", "10",
-                        "--queries", "1", "--max-seconds", "1"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--databases",
+            "sqlite",
+            "--capsules",
+            "200000",
+            "--events",
+            "10",
+            "--queries",
+            "1",
+            "--max-seconds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.returncode == 1
     assert "time cap reached during the load" in r.stderr and "Traceback" not in r.stderr

@@ -131,18 +131,40 @@ def service(tmp_path, system, chain):
     proxy = Proxy((host, int(port)))
     proxy.up()
     book = tmp_path / "book.json"
-    book.write_text(json.dumps({"chain_id": chain.chain_id, "block": chain.blocks.head.number,
-                                "contracts": system.addresses}))
+    book.write_text(
+        json.dumps({"chain_id": chain.chain_id, "block": chain.blocks.head.number, "contracts": system.addresses})
+    )
     db = tmp_path / "svc.db"
     procs = []
 
     def start(*extra: str):
         health = _free_port()
-        cmd = [sys.executable, "-m", "codexfield.cli.index", "run", "--db", str(db), "--rpc",
-               f"http://127.0.0.1:{proxy.port}", "--book", str(book), "--confirmations", "0", "--interval", "0.2",
-               "--max-backoff", "1", "--health-port", str(health), "--store", str(tmp_path / "store"), *extra]
-        p = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "codexfield.cli.index",
+            "run",
+            "--db",
+            str(db),
+            "--rpc",
+            f"http://127.0.0.1:{proxy.port}",
+            "--book",
+            str(book),
+            "--confirmations",
+            "0",
+            "--interval",
+            "0.2",
+            "--max-backoff",
+            "1",
+            "--health-port",
+            str(health),
+            "--store",
+            str(tmp_path / "store"),
+            *extra,
+        ]
+        p = subprocess.Popen(
+            cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         procs.append(p)
         return p, health
 
@@ -173,8 +195,10 @@ def test_service__rpc_outage_and_shorter_chain__retries_recovers_follows(service
     start, proxy, db = service
     proc, hp = start()
     system.registry.mint(1, os.urandom(32), [], [], "", sender=creator)
-    _until(lambda: _health(hp)[0] == 200 and _health(hp)[1]["checkpoint"] == chain.blocks.head.number,
-           what="first catch-up")
+    _until(
+        lambda: _health(hp)[0] == 200 and _health(hp)[1]["checkpoint"] == chain.blocks.head.number,
+        what="first catch-up",
+    )
     assert _capsules(db) == 1
     proxy.cut()  # a 3-second RPC outage
     system.registry.mint(2, os.urandom(32), [], [], "", sender=creator)
@@ -187,11 +211,17 @@ def test_service__rpc_outage_and_shorter_chain__retries_recovers_follows(service
     snap = chain.snapshot()
     system.registry.mint(3, os.urandom(32), [], [], "", sender=creator)
     chain.mine(3)
-    _until(lambda: _capsules(db) == 3 and _health(hp)[1].get("checkpoint") == chain.blocks.head.number,
-           what="the branch to be dropped")
+    _until(
+        lambda: _capsules(db) == 3 and _health(hp)[1].get("checkpoint") == chain.blocks.head.number,
+        what="the branch to be dropped",
+    )
     chain.restore(snap)  # reorg to a shorter chain with no new event
-    _until(lambda: _capsules(db) == 2 and _health(hp)[0] == 200
-           and _health(hp)[1]["checkpoint"] <= chain.blocks.head.number, what="rollback to the shorter chain")
+    _until(
+        lambda: (
+            _capsules(db) == 2 and _health(hp)[0] == 200 and _health(hp)[1]["checkpoint"] <= chain.blocks.head.number
+        ),
+        what="rollback to the shorter chain",
+    )
     system.registry.mint(4, os.urandom(32), [], [], "", sender=creator)
     _until(lambda: _capsules(db) == 3, what="following the new branch")
     assert proc.poll() is None

@@ -44,8 +44,13 @@ def test_real_erc20__resolved_once_by_eth_call__shown_in_its_units_as_unlisted(e
     c = TestClient(create_app(engine))
     t = c.get(f"/api/capsules/{capsule_id(6)}").json()["terms"][0]
     assert t["price_per_mu_text"] == "0.002 USDT" and t["upfront_fee_text"] == "10 USDT"
-    assert t["token"] == {"address": str(token.address), "symbol": "USDT", "decimals": 6, "listed": False,
-                          "source": "chain"}
+    assert t["token"] == {
+        "address": str(token.address),
+        "symbol": "USDT",
+        "decimals": 6,
+        "listed": False,
+        "source": "chain",
+    }
     # LDL names only listed tokens: an unlisted one is written exactly, as raw units of its address
     assert f"price 2000 units of {token.address} per MU, upfront 10000000 units of {token.address}" in t["ldl"]
     assert c.get(f"/api/capsules/{capsule_id(3)}").json()["terms"][0]["price_per_mu_text"] == "50 units of 0xaAaA…aaAa"
@@ -79,6 +84,7 @@ def test_amounts_fmt_unknown__raw_and_short_address():
 
 
 def test_migration_0005__requeues_fetched_manifests_so_their_card_is_filled(tmp_path):
+    from codexfield.cid import cid_from_digest
     from codexfield.indexer.db import make_engine, migrate
     from codexfield.indexer.manifests import ManifestWorker
     from codexfield.manifest import canonical
@@ -86,19 +92,28 @@ def test_migration_0005__requeues_fetched_manifests_so_their_card_is_filled(tmp_
 
     from synth import minted
 
-    from codexfield.cid import cid_from_digest
-
     engine = make_engine(tmp_path / "old.db")
     migrate(engine, "0004")
     store = LocalStore(tmp_path / "store")
-    data = canonical({"schema_version": 1, "name": "Old", "kind": "model", "model_card": {"task": "ocr"},
-                      "files": [{"path": "a", "size": 1, "sha256": hashlib.sha256(b"a").hexdigest()}]})
+    data = canonical(
+        {
+            "schema_version": 1,
+            "name": "Old",
+            "kind": "model",
+            "model_card": {"task": "ocr"},
+            "files": [{"path": "a", "size": 1, "sha256": hashlib.sha256(b"a").hexdigest()}],
+        }
+    )
     store.put(data)
     digest = hashlib.sha256(data).digest()
     with engine.begin() as conn:  # as a 0004 worker left it: fetched, no card column yet
-        conn.execute(text("INSERT INTO manifests (cid, uri, status, attempts, next_attempt_at, name, description, "
-                          "tags, body) VALUES (:cid, '', 'ok', 1, 0, 'Old', '', 'model', '')"),
-                     {"cid": cid_from_digest(digest)})
+        conn.execute(
+            text(
+                "INSERT INTO manifests (cid, uri, status, attempts, next_attempt_at, name, description, "
+                "tags, body) VALUES (:cid, '', 'ok', 1, 0, 'Old', '', 'model', '')"
+            ),
+            {"cid": cid_from_digest(digest)},
+        )
     migrate(engine)
     Feed(engine).block_of([minted(1, creator=ALICE, content_hash=digest)])
     with engine.connect() as conn:

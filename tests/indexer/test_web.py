@@ -19,8 +19,10 @@ from catalog import HOSTILE, populate, populate_cards
 from synth import CHAIN, capsule_id
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-pytestmark = pytest.mark.skipif(not (shutil.which(CHROMIUM) and shutil.which(DRIVER)),
-                                reason="Debian chromium/chromium-driver missing: run tools/ensure_chromium.sh")
+pytestmark = pytest.mark.skipif(
+    not (shutil.which(CHROMIUM) and shutil.which(DRIVER)),
+    reason="Debian chromium/chromium-driver missing: run tools/ensure_chromium.sh",
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +65,17 @@ def browser(tmp_path_factory):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
     driver.set_window_size(1200, 900)
@@ -97,8 +107,12 @@ def test_page__search_open_capsule_lineage_and_royalties(server, browser):
     box = browser.find_element(By.ID, "q")
     box.send_keys("distilled")
     browser.find_element(By.ID, "search-button").click()
-    _wait(lambda: [e.get_attribute("data-id") for e in browser.find_elements(By.CSS_SELECTOR, "#results li.result")]
-          == [capsule_id(3)])
+    _wait(
+        lambda: (
+            [e.get_attribute("data-id") for e in browser.find_elements(By.CSS_SELECTOR, "#results li.result")]
+            == [capsule_id(3)]
+        )
+    )
     assert browser.find_element(By.ID, "result-count").text == "1 capsule"
 
     browser.find_element(By.CSS_SELECTOR, "#results a.result-link").click()
@@ -107,7 +121,10 @@ def test_page__search_open_capsule_lineage_and_royalties(server, browser):
     assert {n.get_attribute("data-id") for n in nodes} == {capsule_id(1), capsule_id(2), capsule_id(3)}
     edges = browser.find_elements(By.CSS_SELECTOR, "#lineage-graph line.edge")
     assert {(e.get_attribute("data-child"), e.get_attribute("data-parent")) for e in edges} == {
-        (capsule_id(3), capsule_id(2)), (capsule_id(3), capsule_id(1)), (capsule_id(2), capsule_id(1))}
+        (capsule_id(3), capsule_id(2)),
+        (capsule_id(3), capsule_id(1)),
+        (capsule_id(2), capsule_id(1)),
+    }
     flows = browser.find_elements(By.CSS_SELECTOR, "#royalty-graph line.flow")
     assert sorted(int(f.get_attribute("data-amount")) for f in flows) == [100, 300, 600, 1000]
     assert "1000" in browser.find_element(By.ID, "royalty-table").text
@@ -124,8 +141,13 @@ def test_page__bad_filter_shows_the_api_error(server, browser):
     _wait(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
     browser.find_element(By.ID, "scope").send_keys("nonsense")
     browser.find_element(By.ID, "search-button").click()
-    err = _wait(lambda: browser.find_element(By.ID, "search-error") if browser.find_element(
-        By.ID, "search-error").is_displayed() else None)
+    err = _wait(
+        lambda: (
+            browser.find_element(By.ID, "search-error")
+            if browser.find_element(By.ID, "search-error").is_displayed()
+            else None
+        )
+    )
     assert "unknown scope" in err.text
 
 
@@ -150,9 +172,11 @@ def test_page__terms_in_token_units_and_as_ldl__model_card__hostile_manifest_sta
     badge = terms.find_element(By.CSS_SELECTOR, ".tag.unlisted")  # symbol from the contract: its address shown
     assert badge.text == f"unlisted token {token.address[:6]}…{token.address[-4:]}"
     ldl = terms.find_element(By.CSS_SELECTOR, "pre.ldl").text
-    assert ldl.splitlines()[:3] == ["license for capsule 6",
-                                    f"price 2000 units of {token.address} per MU, upfront 10000000 units of "
-                                    f"{token.address}", "meter gpu.second"]
+    assert ldl.splitlines()[:3] == [
+        "license for capsule 6",
+        f"price 2000 units of {token.address} per MU, upfront 10000000 units of {token.address}",
+        "meter gpu.second",
+    ]
     assert "allow research, derivatives, inference" in ldl and "duration 30 days" in ldl
 
     card = browser.find_element(By.ID, "card")
@@ -161,8 +185,12 @@ def test_page__terms_in_token_units_and_as_ldl__model_card__hostile_manifest_sta
     assert field("task").text == "text-classification" and field("architecture").text == "TinyBERT"
     assert field("parameters").text == "66,000,000" and field("language").text == "en, pt-BR"
     assert field("license").text == "Apache-2.0" and field("x-html").text == HOSTILE
-    assert field("base_model").find_element(By.TAG_NAME, "a").get_attribute("href").endswith(
-        "#/capsule/" + capsule_id(2).replace(":", "%3A").replace("/", "%2F"))
+    assert (
+        field("base_model")
+        .find_element(By.TAG_NAME, "a")
+        .get_attribute("href")
+        .endswith("#/capsule/" + capsule_id(2).replace(":", "%3A").replace("/", "%2F"))
+    )
     links = [a.get_attribute("href") for a in field("training_data").find_elements(By.TAG_NAME, "a")]
     assert "https://example.org/reviews" in links and not any(h.startswith("javascript:") for h in links)
     assert "javascript:window.__pwned=1" in field("training_data").text  # shown, not linked

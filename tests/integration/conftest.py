@@ -36,8 +36,14 @@ def grid(project, accounts, admin, licensor, consumer, reporter, node, tmp_path_
     c, usdc, cdx = system.contracts, system.usdc, system.cdx
     registry, lm, meter = system.registry, system.licenses, system.meter
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
-    terms = Terms(capsule_id=capsule, payment_token=usdc.address, price_per_mu=LICENSE_PRICE,
-                  meter=keccak(text=METER_NAME), scope=scopes.mask_of(["inference", "research"]), revocation=2)
+    terms = Terms(
+        capsule_id=capsule,
+        payment_token=usdc.address,
+        price_per_mu=LICENSE_PRICE,
+        meter=keccak(text=METER_NAME),
+        scope=scopes.mask_of(["inference", "research"]),
+        revocation=2,
+    )
     terms_id = lm.create_terms(terms.as_tuple(), sender=licensor).return_value
     credential = lm.purchase(terms_id, consumer, 0, sender=consumer).return_value
     usdc.mint(consumer, DEPOSIT, sender=admin)
@@ -48,10 +54,23 @@ def grid(project, accounts, admin, licensor, consumer, reporter, node, tmp_path_
     cdx.mint(node, stake, sender=admin)
     cdx.approve(staking, stake, sender=node)
     staking.register_node("http://127.0.0.1", 1, b"local\x00\x00\x00", "0x" + "00" * 20, stake, sender=node)
-    model = train(["refund my invoice", "the app crashes", "reset my password", "parcel is late"],
-                  ["billing", "technical", "account", "shipping"])
-    return Grid(system=system, book=system.book, c=c, usdc=usdc, cdx=cdx, capsule=int(capsule), terms_id=int(terms_id),
-                credential=int(credential), model=model, domain=Domain.of(meter), reporters=reporters)
+    model = train(
+        ["refund my invoice", "the app crashes", "reset my password", "parcel is late"],
+        ["billing", "technical", "account", "shipping"],
+    )
+    return Grid(
+        system=system,
+        book=system.book,
+        c=c,
+        usdc=usdc,
+        cdx=cdx,
+        capsule=int(capsule),
+        terms_id=int(terms_id),
+        credential=int(credential),
+        model=model,
+        domain=Domain.of(meter),
+        reporters=reporters,
+    )
 
 
 @pytest.fixture
@@ -61,8 +80,16 @@ def start_gateway(grid, node, tmp_path):
 
     def _start(state=None, **kw):
         store = NodeStore(state or tmp_path / "node.sqlite")
-        gw = Gateway(capsule_id=grid.capsule, model=grid.model, account=node, contracts=grid.c, store=store,
-                     price_per_mu=NODE_PRICE, max_age_s=kw.pop("max_age_s", 3_600), **kw)
+        gw = Gateway(
+            capsule_id=grid.capsule,
+            model=grid.model,
+            account=node,
+            contracts=grid.c,
+            store=store,
+            price_per_mu=NODE_PRICE,
+            max_age_s=kw.pop("max_age_s", 3_600),
+            **kw,
+        )
         server = GatewayServer(gw).start(flusher=False)
         servers.append(server)
         return server

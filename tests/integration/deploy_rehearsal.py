@@ -71,18 +71,33 @@ class Rehearsal:
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("APE_") and not k.endswith("_RPC_URL")}
         env.update(
-            PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", APE_DATA_FOLDER=str(self.ape_data),
-            CODEXFIELD_DEPLOYMENTS=str(self.books), SEPOLIA_RPC_URL=self.url, BASE_SEPOLIA_RPC_URL=self.url,
-            APE_ACCOUNTS_deployer_PASSPHRASE=PASSPHRASE, APE_ACCOUNTS_poor_PASSPHRASE=PASSPHRASE,
-            STAKE_TOKEN=self.tokens["CDX"], USDC=self.tokens["USDC"], PAYMENT_TOKEN=self.tokens["EURC"],
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+            APE_DATA_FOLDER=str(self.ape_data),
+            CODEXFIELD_DEPLOYMENTS=str(self.books),
+            SEPOLIA_RPC_URL=self.url,
+            BASE_SEPOLIA_RPC_URL=self.url,
+            APE_ACCOUNTS_deployer_PASSPHRASE=PASSPHRASE,
+            APE_ACCOUNTS_poor_PASSPHRASE=PASSPHRASE,
+            STAKE_TOKEN=self.tokens["CDX"],
+            USDC=self.tokens["USDC"],
+            PAYMENT_TOKEN=self.tokens["EURC"],
             **ROLE_HOLDERS,
         )
         env.update(extra)
         return env
 
     def bash(self, command: str, timeout: int = 600, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", "-c", command], cwd=ROOT, env=self.env(**extra), capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.run(
+            ["bash", "-c", command],
+            cwd=ROOT,
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def nonce(self, who: str = DEPLOYER) -> int:
         return self.w3.eth.get_transaction_count(who, "pending")
@@ -113,8 +128,16 @@ def import_account(ape_data: Path, alias: str, key: str) -> None:
     """`ape accounts import <alias>` without a terminal: the key and passphrase on stdin."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APE_")}
     env["APE_DATA_FOLDER"] = str(ape_data)
-    out = subprocess.run([str(APE), "accounts", "import", alias], cwd=ROOT, env=env, capture_output=True, text=True,
-                         input=f"{key}\n{PASSPHRASE}\n{PASSPHRASE}\n", timeout=120, start_new_session=True)
+    out = subprocess.run(
+        [str(APE), "accounts", "import", alias],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        input=f"{key}\n{PASSPHRASE}\n{PASSPHRASE}\n",
+        timeout=120,
+        start_new_session=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -125,8 +148,19 @@ def start(tmp: Path, chain_id: int, *, optimism: bool = False, accounts: bool = 
     tmp.mkdir(parents=True, exist_ok=True)
     for _ in range(5):
         port = free_port()
-        cmd = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-               "--block-time", "1", "--mixed-mining", "--silent"] + (["--optimism"] if optimism else [])
+        cmd = [
+            str(ANVIL),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chain-id",
+            str(chain_id),
+            "--block-time",
+            "1",
+            "--mixed-mining",
+            "--silent",
+        ] + (["--optimism"] if optimism else [])
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 30}))
         for _ in range(100):
@@ -177,8 +211,16 @@ def readme_deploy_block() -> list[str]:
 
 def run_killed(r: Rehearsal, command: str, marker: str, delay: float = 0.0, timeout: float = 300) -> str:
     """Start `command`, SIGKILL its process group `delay` s after `marker` appears in its output."""
-    proc = subprocess.Popen(["bash", "-c", command], cwd=ROOT, env=r.env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=ROOT,
+        env=r.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     seen = []
     t0 = time.monotonic()
     assert proc.stdout is not None

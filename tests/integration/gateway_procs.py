@@ -29,11 +29,20 @@ def gateway(cfg: dict) -> None:
         # Not `.at()`: on a URI ("custom") network ape may answer a contract type it cached on disk
         # for the same address from an earlier chain (a stale ABI); the project's own types are current.
         contracts = {n: ContractInstance(a, getattr(project, n).contract_type) for n, a in cfg["contracts"].items()}
-        model = train(["refund my invoice", "the app crashes", "reset my password", "parcel is late"],
-                      ["billing", "technical", "account", "shipping"])
-        gw = Gateway(capsule_id=cfg["capsule"], model=model, account=accounts.test_accounts[cfg["node_index"]],
-                     contracts=contracts, store=NodeStore(cfg["state"]), price_per_mu=cfg["price"],
-                     max_age_s=cfg.get("max_age_s", 1.0), escrow_ttl_s=0.5)
+        model = train(
+            ["refund my invoice", "the app crashes", "reset my password", "parcel is late"],
+            ["billing", "technical", "account", "shipping"],
+        )
+        gw = Gateway(
+            capsule_id=cfg["capsule"],
+            model=model,
+            account=accounts.test_accounts[cfg["node_index"]],
+            contracts=contracts,
+            store=NodeStore(cfg["state"]),
+            price_per_mu=cfg["price"],
+            max_age_s=cfg.get("max_age_s", 1.0),
+            escrow_ttl_s=0.5,
+        )
         serve_forever(gw, "127.0.0.1", cfg["port"])
 
 
@@ -48,10 +57,15 @@ def consumer(cfg: dict) -> None:
 
     def one(credential: int, key: str) -> None:
         ledger = ConsumerLedger(os.path.join(cfg["ledger_dir"], f"{credential}.sqlite"), domain, key)
+
         def answered(cred: int, a: dict) -> None:
             with lock:
-                out.write(json.dumps({"credential": cred, "calls": a["cumulative"]["cumulative_calls"],
-                                      "replayed": a["replayed"]}) + "\n")
+                out.write(
+                    json.dumps(
+                        {"credential": cred, "calls": a["cumulative"]["cumulative_calls"], "replayed": a["replayed"]}
+                    )
+                    + "\n"
+                )
                 os.fsync(out.fileno())
 
         client = NodeClient(cfg["url"], ledger, timeout=5, on_answer=answered)

@@ -11,7 +11,13 @@ from codexfield import deployments
 from codexfield.deploy import ROLES, DeployConfig, deploy_system, verify
 
 CONTRACTS = (
-    "IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter", "Reputation",
+    "IdentityRegistry",
+    "CapsuleRegistry",
+    "LicenseManager",
+    "RoyaltyRouter",
+    "AccessStaking",
+    "UsageMeter",
+    "Reputation",
 )
 
 
@@ -70,8 +76,10 @@ def test_deploy_system__half_done__keeps_what_exists_and_finishes(project, admin
     # A crash after the registry: the book names only the tokens and the first two contracts,
     # deployed but not wired yet (wiring runs after every deployment, and the registry's
     # `wire` is once, so the full run's already-wired registry cannot stand in for them).
-    kept = {"IdentityRegistry": admin.deploy(project.IdentityRegistry).address,
-            "CapsuleRegistry": admin.deploy(project.CapsuleRegistry, admin, config.royalty_bps).address}
+    kept = {
+        "IdentityRegistry": admin.deploy(project.IdentityRegistry).address,
+        "CapsuleRegistry": admin.deploy(project.CapsuleRegistry, admin, config.royalty_bps).address,
+    }
     partial = deployments.AddressBook(
         chain_id=full.chain_id,
         block=full.block,
@@ -113,8 +121,14 @@ def test_deploy_system__dry_run__prints_plan_with_gas_and_sends_nothing(admin, b
 def test_deploy_system__handover__deployer_keeps_nothing_and_verify_passes(
     project, admin, reporter, arbiter, stranger, book_dir, networks
 ):
-    config = DeployConfig(test_tokens=True, admin=stranger.address, reporters=[reporter.address],
-                          pausers=[arbiter.address], arbiters=[arbiter.address], auditors=[reporter.address])
+    config = DeployConfig(
+        test_tokens=True,
+        admin=stranger.address,
+        reporters=[reporter.address],
+        pausers=[arbiter.address],
+        arbiters=[arbiter.address],
+        auditors=[reporter.address],
+    )
     book = deploy_system(admin, config, log=lambda _: None)
     lines: list[str] = []
     assert verify(book, log=lines.append) == [], "\n".join(lines)

@@ -10,8 +10,17 @@ from __future__ import annotations
 import pytest
 
 from deploy_rehearsal import (
-    DEPLOYER, DEPLOYER_KEY, PASSPHRASE, ROLE_HOLDERS, ROOT, UNFUNDED_KEY, artifact, import_account,
-    readme_deploy_block, run_killed, start,
+    DEPLOYER,
+    DEPLOYER_KEY,
+    PASSPHRASE,
+    ROLE_HOLDERS,
+    ROOT,
+    UNFUNDED_KEY,
+    artifact,
+    import_account,
+    readme_deploy_block,
+    run_killed,
+    start,
 )
 
 ROLE_CONTRACTS = ("CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter", "Reputation")
@@ -162,24 +171,38 @@ def rehearsal(tmp_path_factory):
     r.stop()
 
 
-BASE = ".venv/bin/ape run deploy --network ethereum:sepolia:node --account deployer --yes " \
-       "--stake-token $STAKE_TOKEN --reward-token $USDC --proposer $SAFE --reporter $REPORTER_1"
+BASE = (
+    ".venv/bin/ape run deploy --network ethereum:sepolia:node --account deployer --yes "
+    "--stake-token $STAKE_TOKEN --reward-token $USDC --proposer $SAFE --reporter $REPORTER_1"
+)
 CASES = {
     "missing-rpc-url": (BASE, {"SEPOLIA_RPC_URL": ""}, "SEPOLIA_RPC_URL is not set"),
     "unknown-alias": (BASE.replace("--account deployer", "--account nobody"), {}, "unknown account alias 'nobody'"),
     "dead-rpc": (BASE, {"SEPOLIA_RPC_URL": "http://127.0.0.1:9"}, "cannot connect to ethereum:sepolia:node"),
     "wrong-network": (BASE.replace("ethereum:sepolia:node", "ethereum:sepolai:node"), {}, "unknown network"),
-    "wrong-chain-id": (BASE.replace("ethereum:sepolia:node", "ethereum:base-sepolia:node"), {},
-                       "serves chain 11155111, not 84532"),
-    "placeholder-admin": (BASE.replace("--proposer $SAFE", "--admin 0xTIMELOCK"), {},
-                          "--admin '0xTIMELOCK' is not an address (a placeholder"),
+    "wrong-chain-id": (
+        BASE.replace("ethereum:sepolia:node", "ethereum:base-sepolia:node"),
+        {},
+        "serves chain 11155111, not 84532",
+    ),
+    "placeholder-admin": (
+        BASE.replace("--proposer $SAFE", "--admin 0xTIMELOCK"),
+        {},
+        "--admin '0xTIMELOCK' is not an address (a placeholder",
+    ),
     "eoa-admin": (BASE.replace("--proposer $SAFE", "--admin $SAFE"), {}, "is not a contract: use a timelock"),
     "no-proposer": (BASE.replace("--proposer $SAFE", ""), {}, "name at least one --proposer"),
     "test-tokens": (BASE + " --test-tokens", {}, "--test-tokens deploys mintable MockERC20s: refused off local"),
-    "token-without-code": (BASE.replace("$STAKE_TOKEN", "0x000000000000000000000000000000000000bEEF"), {},
-                           "has no code on chain 11155111"),
-    "token-without-decimals": (BASE.replace("$USDC", "0x000000000000000000000000000000000000dEaD"), {},
-                               "does not answer decimals()"),
+    "token-without-code": (
+        BASE.replace("$STAKE_TOKEN", "0x000000000000000000000000000000000000bEEF"),
+        {},
+        "has no code on chain 11155111",
+    ),
+    "token-without-decimals": (
+        BASE.replace("$USDC", "0x000000000000000000000000000000000000dEaD"),
+        {},
+        "does not answer decimals()",
+    ),
     "no-passphrase": (BASE, {"APE_ACCOUNTS_deployer_PASSPHRASE": ""}, "set APE_ACCOUNTS_deployer_PASSPHRASE"),
     "wrong-passphrase": (BASE, {"APE_ACCOUNTS_deployer_PASSPHRASE": "nope"}, "does not unlock 'deployer'"),
     "no-yes-no-tty": (BASE.replace(" --yes", ""), {}, "pass --yes"),

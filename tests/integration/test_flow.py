@@ -25,8 +25,14 @@ def flow(accounts, tmp_path_factory):
     mp.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path_factory.mktemp("books"))
     try:
         actors = Actors.from_test_accounts(accounts)
-        result = run_flow(actors, calls=CALLS, workdir=tmp_path_factory.mktemp("flow") / "w", log=lambda s: None,
-                          probe_rounds=2, max_age_s=3_600)
+        result = run_flow(
+            actors,
+            calls=CALLS,
+            workdir=tmp_path_factory.mktemp("flow") / "w",
+            log=lambda s: None,
+            probe_rounds=2,
+            max_age_s=3_600,
+        )
         yield actors, result
     finally:
         mp.undo()

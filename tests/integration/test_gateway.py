@@ -8,13 +8,14 @@ from dataclasses import replace
 
 import pytest
 import requests
-from operate_helpers import LICENSE_PRICE, NODE_PRICE
 from eth_account import Account
 
 from codexfield.node.client import ChannelOutOfSync, NodeClient, NodeError
 from codexfield.node.gateway import voucher_json
 from codexfield.node.model import mu_for
 from codexfield.sdk.metering import ConsumerLedger, sign_voucher
+
+from operate_helpers import LICENSE_PRICE, NODE_PRICE
 
 TEXT = "my parcel is late, where is it?"
 
@@ -27,9 +28,15 @@ def ledger(grid, consumer, tmp_path):
 def _next(server, grid, ledger, text=TEXT, **over):
     """Quote and sign the exact next voucher (then apply `over` to it, re-signed by the consumer key)."""
     q = requests.get(server.url + "/quote", params={"credential": grid.credential, "input_len": len(text)}).json()
-    v, sig = ledger.next_voucher(grid.credential, q["node"], mu=q["mu"], purpose=int(q["purpose"]),
-                                 node_price_per_mu=int(q["node_price_per_mu"]), deadline=q["min_deadline"] + 600,
-                                 issued_at=int(q["chain_time"]))
+    v, sig = ledger.next_voucher(
+        grid.credential,
+        q["node"],
+        mu=q["mu"],
+        purpose=int(q["purpose"]),
+        node_price_per_mu=int(q["node_price_per_mu"]),
+        deadline=q["min_deadline"] + 600,
+        issued_at=int(q["chain_time"]),
+    )
     if over:
         v = replace(v, **over)
         sig = sign_voucher(v, grid.domain, ledger._key)
@@ -126,8 +133,12 @@ def test_invoke__unknown_credential__403(start_gateway, grid, ledger):
     server = start_gateway()
     v, sig = _next(server, grid, ledger)
     other = replace(v, credential_id=10_000)
-    body = {"credential_id": "10000", "input": TEXT, "voucher": voucher_json(other),
-            "signature": "0x" + sign_voucher(other, grid.domain, ledger._key).hex()}
+    body = {
+        "credential_id": "10000",
+        "input": TEXT,
+        "voucher": voucher_json(other),
+        "signature": "0x" + sign_voucher(other, grid.domain, ledger._key).hex(),
+    }
     r = requests.post(server.url + "/invoke", json=body)
     assert r.status_code == 403 and r.json()["error"] == "credential_refused"
 
@@ -135,9 +146,10 @@ def test_invoke__unknown_credential__403(start_gateway, grid, ledger):
 def test_invoke__sigauth_hot_key_is_accepted(start_gateway, grid, consumer, tmp_path):
     server = start_gateway()
     hot = Account.create()
-    grid.c["IdentityRegistry"].addDelegate(consumer, b"sigAuth".ljust(32, b"\0"), hot.address, 86_400,
-                                           sender=consumer)
-    client = NodeClient(server.url, ConsumerLedger(tmp_path / "hot.sqlite", grid.domain, hot.key, payer=consumer.address))
+    grid.c["IdentityRegistry"].addDelegate(consumer, b"sigAuth".ljust(32, b"\0"), hot.address, 86_400, sender=consumer)
+    client = NodeClient(
+        server.url, ConsumerLedger(tmp_path / "hot.sqlite", grid.domain, hot.key, payer=consumer.address)
+    )
     assert client.invoke(grid.credential, "the app crashes")["result"]["label"] == "technical"
     assert server.gateway.flush_now() == 1
 
@@ -182,14 +194,35 @@ def test_cli__invoke_and_keeper_once(grid, start_gateway, consumer, admin, accou
     p = networks.provider
     choice = f"{p.network.ecosystem.name}:{p.network.name}:{p.name}"
     idx = [a.address for a in accounts].index(consumer.address)
-    args = ["--credential", str(grid.credential), "--node", server.url, "--network", choice,
-            "--account", f"TEST::{idx}", "--ledger", str(tmp_path / "cli-ledger.sqlite")]
+    args = [
+        "--credential",
+        str(grid.credential),
+        "--node",
+        server.url,
+        "--network",
+        choice,
+        "--account",
+        f"TEST::{idx}",
+        "--ledger",
+        str(tmp_path / "cli-ledger.sqlite"),
+    ]
     out = CliRunner().invoke(invoke_command, ["--capsule", str(grid.capsule), *args, "the app crashes"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["result"]["label"] == "technical"
     out = CliRunner().invoke(invoke_command, ["--capsule", str(grid.capsule + 99), *args, "the app crashes"])
     assert out.exit_code == 1 and f"serves capsule {grid.capsule}" in out.output
     admin_idx = [a.address for a in accounts].index(admin.address)
-    out = CliRunner().invoke(keeper_group, ["finalizer", "--network", choice, "--account", f"TEST::{admin_idx}",
-                                            "--state", str(tmp_path / "fin.sqlite"), "--once"])
+    out = CliRunner().invoke(
+        keeper_group,
+        [
+            "finalizer",
+            "--network",
+            choice,
+            "--account",
+            f"TEST::{admin_idx}",
+            "--state",
+            str(tmp_path / "fin.sqlite"),
+            "--once",
+        ],
+    )
     assert out.exit_code == 0, out.output

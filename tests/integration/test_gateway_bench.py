@@ -8,17 +8,37 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIELDS = {"consumers", "calls", "calls_per_s", "p50_ms", "p99_ms", "node_invoke_ms", "model_ms",
-          "metering_overhead_ms", "node_cpu_ms_per_call", "ingest_cpu_ms_per_call",
-          "client_cpu_ms_per_call", "errors", "error_kinds", "served"}
+FIELDS = {
+    "consumers",
+    "calls",
+    "calls_per_s",
+    "p50_ms",
+    "p99_ms",
+    "node_invoke_ms",
+    "model_ms",
+    "metering_overhead_ms",
+    "node_cpu_ms_per_call",
+    "ingest_cpu_ms_per_call",
+    "client_cpu_ms_per_call",
+    "errors",
+    "error_kinds",
+    "served",
+}
 
 
 def test_bench_gateway_reports_every_field():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "scripts/bench_gateway.py", "--seconds", "1", "--levels", "1,3", "--json"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, check=False)
+    out = subprocess.run(
+        [sys.executable, "scripts/bench_gateway.py", "--seconds", "1", "--levels", "1,3", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    report, _ = json.JSONDecoder().raw_decode(out.stdout[out.stdout.index("{"):])  # ape may log after it
+    report, _ = json.JSONDecoder().raw_decode(out.stdout[out.stdout.index("{") :])  # ape may log after it
     rows = report["rows"]
     assert [r["consumers"] for r in rows] == [1, 3]
     for r in rows:
@@ -33,6 +53,12 @@ def test_bench_gateway_reports_every_field():
 
 
 def test_bench_gateway_refuses_an_unbounded_run():
-    out = subprocess.run([sys.executable, "scripts/bench_gateway.py", "--seconds", "600"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "scripts/bench_gateway.py", "--seconds", "600"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 2 and "--seconds must be in (0, 20]" in out.stderr

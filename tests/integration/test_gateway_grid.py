@@ -9,9 +9,7 @@ from __future__ import annotations
 import random
 import time
 
-import pytest
 from eth_account import Account
-from operate_helpers import NODE_PRICE
 
 from codexfield.keepers.base import KeeperState
 from codexfield.keepers.finalizer import Finalizer
@@ -21,6 +19,8 @@ from codexfield.node.gateway import Gateway, GatewayServer, InvokeError
 from codexfield.node.store import NodeStore
 from codexfield.poa import WAD, Status, read_nodes
 from codexfield.sdk.metering import ConsumerLedger
+
+from operate_helpers import NODE_PRICE
 
 EPOCHS = 4
 CALLS = 5  # per consumer per epoch
@@ -55,8 +55,15 @@ def test_grid__routing_by_quality__degraded_node_jailed_healthy_earn_more(grid, 
         admin.transfer(acct, 10**18)
         grid.cdx.mint(acct, stake, sender=admin)
         cls = DegradedGateway if i == 0 else Gateway
-        gw = cls(capsule_id=grid.capsule, model=grid.model, account=acct, contracts=grid.c,
-                 store=NodeStore(tmp_path / f"node{i}.sqlite"), price_per_mu=NODE_PRICE, max_age_s=3600)
+        gw = cls(
+            capsule_id=grid.capsule,
+            model=grid.model,
+            account=acct,
+            contracts=grid.c,
+            store=NodeStore(tmp_path / f"node{i}.sqlite"),
+            price_per_mu=NODE_PRICE,
+            max_age_s=3600,
+        )
         server = GatewayServer(gw).start(flusher=False)
         gw.ensure_registered(server.url, stake)
         servers.append(server)
@@ -75,10 +82,22 @@ def test_grid__routing_by_quality__degraded_node_jailed_healthy_earn_more(grid, 
         meter.deposit(grid.usdc, 10**9, a.address, sender=admin)
         ledger = ConsumerLedger(tmp_path / f"c{k}.sqlite", grid.domain, a.key)
         mine = {n.address for n in nodes}
-        consumers.append((cred, GridClient(lambda: [n for n in read_nodes(staking) if n.address in mine], ledger,
-                                           timeout=3, refresh_s=0, seed=k)))
-    probers = [Prober(staking, r, KeeperState(tmp_path / f"p{i}.sqlite"), probes=2, timeout=2.0)
-               for i, r in enumerate(grid.reporters)]
+        consumers.append(
+            (
+                cred,
+                GridClient(
+                    lambda mine=mine: [n for n in read_nodes(staking) if n.address in mine],
+                    ledger,
+                    timeout=3,
+                    refresh_s=0,
+                    seed=k,
+                ),
+            )
+        )
+    probers = [
+        Prober(staking, r, KeeperState(tmp_path / f"p{i}.sqlite"), probes=2, timeout=2.0)
+        for i, r in enumerate(grid.reporters)
+    ]
     finalizer = Finalizer(staking, meter, admin, KeeperState(tmp_path / "fin.sqlite"))
     genesis, length = int(staking.genesis()), int(staking.epoch_length())
     window = int(staking.params().report_window)
@@ -113,8 +132,9 @@ def test_grid__routing_by_quality__degraded_node_jailed_healthy_earn_more(grid, 
     first, last = reliability[0], reliability[-1]
     print("calls per epoch (degraded first):", [[e[n.address] for n in nodes] for e in calls_per_epoch])
     print("reliability per epoch (WAD):", [[r[n.address] / WAD for n in nodes] for r in reliability])
-    print("rewards earned:", [earned[n.address] for n in nodes], "status:",
-          [int(staking.node(n).status) for n in nodes])
+    print(
+        "rewards earned:", [earned[n.address] for n in nodes], "status:", [int(staking.node(n).status) for n in nodes]
+    )
     assert last[degraded] < first[degraded] < WAD // 2  # its reliability falls
     assert all(last[h] > last[degraded] for h in healthy)
     total_degraded = sum(e[degraded] for e in calls_per_epoch)

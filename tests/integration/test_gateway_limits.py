@@ -14,17 +14,37 @@ TEXT = "my parcel is late, where is it?"
 
 
 def _voucher(grid, node, **over) -> dict:
-    v = Voucher(credential_id=grid.credential, node=node.address, payer=node.address, purpose=1, cumulative_mu=1,
-                cumulative_calls=1, cumulative_failures=0, cumulative_latency_ms=0, node_price_per_mu=1,
-                issued_at=2**32, deadline=2**40)
+    v = Voucher(
+        credential_id=grid.credential,
+        node=node.address,
+        payer=node.address,
+        purpose=1,
+        cumulative_mu=1,
+        cumulative_calls=1,
+        cumulative_failures=0,
+        cumulative_latency_ms=0,
+        node_price_per_mu=1,
+        issued_at=2**32,
+        deadline=2**40,
+    )
     return {**voucher_json(v), **{k: str(x) for k, x in over.items()}}
 
 
-@pytest.mark.parametrize("field, value", [
-    ("credential_id", 2**256), ("purpose", 2**256), ("cumulative_mu", 2**256), ("cumulative_calls", 2**64),
-    ("cumulative_failures", 2**64), ("cumulative_latency_ms", 2**64), ("node_price_per_mu", 2**256),
-    ("deadline", 2**64), ("issued_at", 2**64), ("cumulative_mu", -1),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("credential_id", 2**256),
+        ("purpose", 2**256),
+        ("cumulative_mu", 2**256),
+        ("cumulative_calls", 2**64),
+        ("cumulative_failures", 2**64),
+        ("cumulative_latency_ms", 2**64),
+        ("node_price_per_mu", 2**256),
+        ("deadline", 2**64),
+        ("issued_at", 2**64),
+        ("cumulative_mu", -1),
+    ],
+)
 def test_invoke__voucher_number_out_of_range__400(start_gateway, grid, node, field, value):
     server = start_gateway()
     body = {"input": TEXT, "voucher": _voucher(grid, node, **{field: value}), "signature": "0x" + "11" * 65}

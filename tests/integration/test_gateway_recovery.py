@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 import requests
 from eth_account import Account
-from operate_helpers import LICENSE_PRICE, NODE_PRICE
 
 from codexfield.node.client import NodeClient, NodeError
 from codexfield.node.gateway import voucher_json
 from codexfield.node.model import mu_for
 from codexfield.sdk.metering import ConsumerLedger, verify_ack
+
+from operate_helpers import LICENSE_PRICE, NODE_PRICE
 
 TEXT = "my parcel is late, where is it?"
 UNIT = LICENSE_PRICE + NODE_PRICE
@@ -56,8 +57,9 @@ def test_every_answer_carries_a_node_signed_ack(start_gateway, grid, node, consu
     server = start_gateway()
     ledger = ConsumerLedger(tmp_path / "l.sqlite", grid.domain, consumer.private_key)
     out = NodeClient(server.url, ledger).invoke(grid.credential, TEXT)
-    assert verify_ack(grid.domain, out["ack"], node=node.address, credential_id=grid.credential,
-                      payer=consumer.address) == ledger.counters(grid.credential, node.address)
+    assert verify_ack(
+        grid.domain, out["ack"], node=node.address, credential_id=grid.credential, payer=consumer.address
+    ) == ledger.counters(grid.credential, node.address)
     ch = requests.get(server.url + "/channel", params={"credential": grid.credential, "payer": consumer.address}).json()
     assert ch["ack"]["cumulative_calls"] == out["ack"]["cumulative_calls"] and ch["ack"]["signature"]
     forged = dict(ch["ack"], cumulative_calls="99")
@@ -82,7 +84,9 @@ def test_escrow_short__refused_uncharged__top_up_resumes_same_voucher(start_gate
     assert ledger.counters(cred, node.address) == signed and server.gateway.served == 1
     _deposit(grid, admin, acct.address, 10 * UNIT)
     out = client.invoke(cred, "reset my password")  # resumes the refused call, then the new one
-    assert client.recovered[-1]["cumulative"]["cumulative_calls"] == "2" and out["cumulative"]["cumulative_calls"] == "3"
+    assert (
+        client.recovered[-1]["cumulative"]["cumulative_calls"] == "2" and out["cumulative"]["cumulative_calls"] == "3"
+    )
     assert ledger.inflight(cred, node.address) is None
     server.gateway.flush_now()
     assert _settled(grid, node, cred, acct.address)[1] == 3 == server.gateway.served
@@ -113,11 +117,24 @@ def test_lost_answer__replayed_and_served_once(start_gateway, grid, node, admin,
     ledger = ConsumerLedger(tmp_path / "lost.sqlite", grid.domain, acct.key)
     client = NodeClient(server.url, ledger)
     q = client.quote(cred, payload=TEXT)
-    f = ledger.begin_call(cred, node.address, TEXT, base=(0, 0, 0, 0), mu=q["mu"], latency_ms=0,
-                          purpose=int(q["purpose"]), node_price_per_mu=int(q["node_price_per_mu"]),
-                          deadline=q["min_deadline"] + 600, issued_at=q["chain_time"])
-    body = {"credential_id": str(cred), "input": TEXT, "voucher": voucher_json(f.voucher),
-            "signature": "0x" + f.signature.hex()}
+    f = ledger.begin_call(
+        cred,
+        node.address,
+        TEXT,
+        base=(0, 0, 0, 0),
+        mu=q["mu"],
+        latency_ms=0,
+        purpose=int(q["purpose"]),
+        node_price_per_mu=int(q["node_price_per_mu"]),
+        deadline=q["min_deadline"] + 600,
+        issued_at=q["chain_time"],
+    )
+    body = {
+        "credential_id": str(cred),
+        "input": TEXT,
+        "voucher": voucher_json(f.voucher),
+        "signature": "0x" + f.signature.hex(),
+    }
     assert requests.post(server.url + "/invoke", json=body).status_code == 200  # answer "lost"
     out = client.invoke(cred, "reset my password")
     assert client.recovered[0]["replayed"] is True and out["cumulative"]["cumulative_calls"] == "2"
@@ -131,9 +148,18 @@ def test_stale_inflight_voucher_is_resigned_with_the_same_counters(start_gateway
     acct, cred = _fresh_consumer(grid, admin, escrow=10**7)
     ledger = ConsumerLedger(tmp_path / "stale.sqlite", grid.domain, acct.key)
     q = NodeClient(server.url, ledger).quote(cred, payload=TEXT)
-    ledger.begin_call(cred, node.address, TEXT, base=(0, 0, 0, 0), mu=q["mu"], latency_ms=0, purpose=int(q["purpose"]),
-                      node_price_per_mu=int(q["node_price_per_mu"]), deadline=q["chain_time"] + 5,
-                      issued_at=q["chain_time"])  # crashed before sending; the deadline is now too close
+    ledger.begin_call(
+        cred,
+        node.address,
+        TEXT,
+        base=(0, 0, 0, 0),
+        mu=q["mu"],
+        latency_ms=0,
+        purpose=int(q["purpose"]),
+        node_price_per_mu=int(q["node_price_per_mu"]),
+        deadline=q["chain_time"] + 5,
+        issued_at=q["chain_time"],
+    )  # crashed before sending; the deadline is now too close
     client = NodeClient(server.url, ledger)
     assert client.resume(cred)["cumulative"]["cumulative_mu"] == str(q["mu"])
     assert ledger.counters(cred, node.address) == (q["mu"], 1, 0, 0)
@@ -171,8 +197,13 @@ def _spawn(kind: str, cfg: dict, tmp: Path, tag: str) -> subprocess.Popen:
     path.write_text(json.dumps(cfg))
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     log = open(tmp / f"{tag}.log", "a")
-    return subprocess.Popen([sys.executable, str(HERE / "gateway_procs.py"), kind, str(path)], cwd=os.getcwd(),
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "gateway_procs.py"), kind, str(path)],
+        cwd=os.getcwd(),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait_up(url: str, timeout: float = 60) -> None:
@@ -187,8 +218,9 @@ def _wait_up(url: str, timeout: float = 60) -> None:
     raise AssertionError(f"the gateway at {url} did not come up")
 
 
-def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(grid, node, admin, networks, accounts,
-                                                                             tmp_path):
+def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(
+    grid, node, admin, networks, accounts, tmp_path
+):
     rng = random.Random(15)
     meter = grid.c["UsageMeter"]
     consumers = []
@@ -199,17 +231,32 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(grid
     start_escrow = {cred: int(meter.escrow(a.address, grid.usdc)) for cred, a, _ in consumers}
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    gcfg = {"uri": networks.provider.uri, "contracts": {n: c.address for n, c in grid.c.items()},
-            "capsule": grid.capsule, "node_index": [a.address for a in accounts].index(node.address),
-            "state": str(tmp_path / "node.sqlite"), "port": port, "price": NODE_PRICE, "max_age_s": 1.0}
+    gcfg = {
+        "uri": networks.provider.uri,
+        "contracts": {n: c.address for n, c in grid.c.items()},
+        "capsule": grid.capsule,
+        "node_index": [a.address for a in accounts].index(node.address),
+        "state": str(tmp_path / "node.sqlite"),
+        "port": port,
+        "price": NODE_PRICE,
+        "max_age_s": 1.0,
+    }
     gw = _spawn("gateway", gcfg, tmp_path, "gateway")
     procs: dict[int, subprocess.Popen] = {}
     ccfgs = []
     for p in range(PROCS):
         mine = consumers[p::PROCS]
-        ccfgs.append({"url": url, "chain_id": grid.domain.chain_id, "meter": grid.domain.verifying_contract,
-                      "ledger_dir": str(tmp_path), "results": str(tmp_path / f"results-{p}.jsonl"), "calls": CALLS,
-                      "consumers": [(c, a.key.hex()) for c, a, _ in mine]})
+        ccfgs.append(
+            {
+                "url": url,
+                "chain_id": grid.domain.chain_id,
+                "meter": grid.domain.verifying_contract,
+                "ledger_dir": str(tmp_path),
+                "results": str(tmp_path / f"results-{p}.jsonl"),
+                "calls": CALLS,
+                "consumers": [(c, a.key.hex()) for c, a, _ in mine],
+            }
+        )
     kills = {"gateway": 0, "consumer": 0}
     try:
         _wait_up(url, 90)
@@ -233,12 +280,17 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(grid
                 procs[p] = _spawn("consumer", ccfgs[p], tmp_path, f"consumer-{p}")
         shorts = {cred for cred, _, short in consumers if short}
         while time.monotonic() < deadline:  # the short consumers are refused (402) until topped up
-            seen = {json.loads(x)["credential"] for p in range(PROCS) if (tmp_path / f"results-{p}.jsonl").exists()
-                    for x in (tmp_path / f"results-{p}.jsonl").read_text().splitlines() if "escrow_short" in x}
+            seen = {
+                json.loads(x)["credential"]
+                for p in range(PROCS)
+                if (tmp_path / f"results-{p}.jsonl").exists()
+                for x in (tmp_path / f"results-{p}.jsonl").read_text().splitlines()
+                if "escrow_short" in x
+            }
             if shorts <= seen:
                 break
             time.sleep(0.5)
-        for cred, a, short in consumers:
+        for _cred, a, short in consumers:
             if short:
                 _deposit(grid, admin, a.address, 10 * CALLS * UNIT)
         for p in range(PROCS):
@@ -255,8 +307,14 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(grid
     from codexfield.node.gateway import Gateway
     from codexfield.node.store import NodeStore
 
-    final = Gateway(capsule_id=grid.capsule, model=grid.model, account=node, contracts=grid.c,
-                    store=NodeStore(tmp_path / "node.sqlite"), price_per_mu=NODE_PRICE)
+    final = Gateway(
+        capsule_id=grid.capsule,
+        model=grid.model,
+        account=node,
+        contracts=grid.c,
+        store=NodeStore(tmp_path / "node.sqlite"),
+        price_per_mu=NODE_PRICE,
+    )
     final.flush_now()
     lines = [json.loads(x) for p in range(PROCS) for x in (tmp_path / f"results-{p}.jsonl").read_text().splitlines()]
     assert not [x for x in lines if "stuck" in x], "stuck channels"
@@ -273,8 +331,10 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(grid
         topup = 10 * CALLS * UNIT if _short(consumers, cred) else 0
         spent = start_escrow[cred] + topup - int(meter.escrow(acct.address, grid.usdc))
         assert spent == settled[0] * UNIT, cred
-    print(f"chaos: {N_CONSUMERS} consumers x {CALLS} calls, kills {kills}, refusals {sorted(refused)}, "
-          f"replays {sum(1 for x in lines if x.get('replayed'))}")
+    print(
+        f"chaos: {N_CONSUMERS} consumers x {CALLS} calls, kills {kills}, refusals {sorted(refused)}, "
+        f"replays {sum(1 for x in lines if x.get('replayed'))}"
+    )
 
 
 def _short(consumers, cred) -> bool:

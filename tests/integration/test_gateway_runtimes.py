@@ -11,7 +11,6 @@ import textwrap
 
 import pytest
 from eth_utils import keccak
-from operate_helpers import LICENSE_PRICE, NODE_PRICE
 
 from codexfield import scopes
 from codexfield.ldl.terms import Terms
@@ -20,6 +19,8 @@ from codexfield.node.gateway import Gateway, GatewayServer
 from codexfield.node.runtimes import CapsuleError, load_capsule
 from codexfield.node.store import NodeStore
 from codexfield.sdk.metering import ConsumerLedger
+
+from operate_helpers import LICENSE_PRICE, NODE_PRICE
 
 UNIT = LICENSE_PRICE + NODE_PRICE
 
@@ -35,24 +36,30 @@ def _onnx_capsule(d):
     x = rng.normal(size=(200, 4)).astype(np.float32)
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
     model = LogisticRegression().fit(x, y)
-    onx = skl2onnx.convert_sklearn(model, initial_types=[("features", FloatTensorType([None, 4]))],
-                                   options={id(model): {"zipmap": False}})
+    onx = skl2onnx.convert_sklearn(
+        model, initial_types=[("features", FloatTensorType([None, 4]))], options={id(model): {"zipmap": False}}
+    )
     d.mkdir()
     (d / "model.onnx").write_bytes(onx.SerializeToString())
-    (d / "capsule.toml").write_text('name = "xor-ish"\nkind = "model"\n[runtime]\nkind = "onnx"\n'
-                                    'file = "model.onnx"\nmeter = "dataset.records"\n')
+    (d / "capsule.toml").write_text(
+        'name = "xor-ish"\nkind = "model"\n[runtime]\nkind = "onnx"\nfile = "model.onnx"\nmeter = "dataset.records"\n'
+    )
     return d, model
 
 
 def _python_capsule(d):
     d.mkdir()
-    (d / "infer.py").write_text(textwrap.dedent('''
+    (d / "infer.py").write_text(
+        textwrap.dedent("""
         def run(payload):
             words = payload["text"].split()
             return {"words": len(words), "longest": max(words, key=len) if words else ""}
-    '''))
-    (d / "capsule.toml").write_text('name = "word stats"\nkind = "code"\n[runtime]\nkind = "python"\n'
-                                    'entry = "infer:run"\nmeter = "inference.call"\n')
+    """)
+    )
+    (d / "capsule.toml").write_text(
+        'name = "word stats"\nkind = "code"\n[runtime]\nkind = "python"\n'
+        'entry = "infer:run"\nmeter = "inference.call"\n'
+    )
     return d
 
 
@@ -63,8 +70,9 @@ def _dataset_capsule(d):
         w.writerow(["age", "region", "cost"])
         for i in range(40):
             w.writerow([20 + i, "north" if i % 2 else "south", 100 + 10 * i])
-    (d / "capsule.toml").write_text('name = "costs"\nkind = "dataset"\n[runtime]\nkind = "dataset"\n'
-                                    'meter = "dataset.records"\nmin_group = 5\n')
+    (d / "capsule.toml").write_text(
+        'name = "costs"\nkind = "dataset"\n[runtime]\nkind = "dataset"\nmeter = "dataset.records"\nmin_group = 5\n'
+    )
     return d
 
 
@@ -78,16 +86,29 @@ def serve(grid, node, admin, licensor, tmp_path):
     def _serve(runtime, meter=None):
         c = grid.c
         capsule = int(c["CapsuleRegistry"].mint(2, os.urandom(32), [], [], "", sender=licensor).return_value)
-        terms = Terms(capsule_id=capsule, payment_token=grid.usdc.address, price_per_mu=LICENSE_PRICE,
-                      meter=keccak(text=meter or runtime.meter), scope=scopes.mask_of(["inference"]), revocation=2)
+        terms = Terms(
+            capsule_id=capsule,
+            payment_token=grid.usdc.address,
+            price_per_mu=LICENSE_PRICE,
+            meter=keccak(text=meter or runtime.meter),
+            scope=scopes.mask_of(["inference"]),
+            revocation=2,
+        )
         terms_id = c["LicenseManager"].create_terms(terms.as_tuple(), sender=licensor).return_value
         acct = Account.create()
         cred = int(c["LicenseManager"].purchase(terms_id, acct.address, 0, sender=admin).return_value)
         grid.usdc.mint(admin, 10**8, sender=admin)
         grid.usdc.approve(c["UsageMeter"], 10**8, sender=admin)
         c["UsageMeter"].deposit(grid.usdc, 10**8, acct.address, sender=admin)
-        gw = Gateway(capsule_id=capsule, model=runtime, account=node, contracts=c,
-                     store=NodeStore(tmp_path / f"node-{capsule}.sqlite"), price_per_mu=NODE_PRICE, max_age_s=3600)
+        gw = Gateway(
+            capsule_id=capsule,
+            model=runtime,
+            account=node,
+            contracts=c,
+            store=NodeStore(tmp_path / f"node-{capsule}.sqlite"),
+            price_per_mu=NODE_PRICE,
+            max_age_s=3600,
+        )
         server = GatewayServer(gw).start(flusher=False)
         servers.append(server)
         client = NodeClient(server.url, ConsumerLedger(tmp_path / f"l-{capsule}.sqlite", grid.domain, acct.key))
@@ -133,7 +154,9 @@ def test_dataset_compute_to_data__aggregates_only(serve, grid, node, tmp_path):
     out = client.invoke(cred, {"where": [["age", ">=", 30]], "aggregate": {"mean": "cost"}, "group_by": "region"})
     assert out["mu"] == 40  # dataset.records: the records the query scans
     groups = out["result"]["groups"]
-    assert set(groups) == {"north", "south"} and groups["north"] == pytest.approx(sum(100 + 10 * i for i in range(11, 40, 2)) / 15)
+    assert set(groups) == {"north", "south"} and groups["north"] == pytest.approx(
+        sum(100 + 10 * i for i in range(11, 40, 2)) / 15
+    )
     small = client.invoke(cred, {"where": [["age", "<", 24]], "aggregate": {"count": "*"}, "group_by": "region"})
     assert small["result"]["groups"] == {} and small["result"]["withheld_groups"] == 2  # < min_group rows
     for bad in ({"aggregate": {"list": "age"}}, {"aggregate": {"sum": "*"}}, {"where": [["nope", "=", 1]]}):
@@ -176,6 +199,8 @@ def test_cli_serve__unsupported_capsule__one_line_no_traceback(tmp_path):
 
     empty = tmp_path / "blob"
     empty.mkdir()
-    out = CliRunner().invoke(node_group, ["serve", "--capsule", "1", "--model", str(empty), "--account", "TEST::4",
-                                          "--no-verify", "--no-register"])
+    out = CliRunner().invoke(
+        node_group,
+        ["serve", "--capsule", "1", "--model", str(empty), "--account", "TEST::4", "--no-verify", "--no-register"],
+    )
     assert out.exit_code != 0 and "declares no runtime" in out.output and "Traceback" not in out.output

@@ -106,8 +106,9 @@ def test_finalizer__killed_mid_epoch__restart_finalizes_each_once(grid, admin, t
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_prober__killed_at_each_point__restart_reports_the_epoch_once(grid, node, start_gateway, tmp_path, chain,
-                                                                      project, stranger, point):
+def test_prober__killed_at_each_point__restart_reports_the_epoch_once(
+    grid, node, start_gateway, tmp_path, chain, project, stranger, point
+):
     """Quorum 3: the crashed reporter's report must land (exactly once) or the epoch does not count;
     a prober outside the epoch's committee sends nothing."""
     staking = grid.c["AccessStaking"]
@@ -146,8 +147,7 @@ class Outage(ConnectionError):
 
 
 @pytest.mark.parametrize("fault", ["crash", "rpc_error"])
-def test_settler__credit_arriving_mid_round__propagated_by_the_next_round(grid, admin, lineage, tmp_path, chain,
-                                                                           fault):
+def test_settler__credit_arriving_mid_round__propagated_by_the_next_round(grid, admin, lineage, tmp_path, chain, fault):
     """A credit to C lands after C's batch went out, then the round is interrupted (killed, or an
     RPC outage longer than the retries): C's new vault must not be dropped."""
     start, (a, b, c) = lineage
@@ -159,8 +159,9 @@ def test_settler__credit_arriving_mid_round__propagated_by_the_next_round(grid, 
             router.pay(c, usdc, 7_777, sender=admin)
             raise Crash("killed mid-round") if fault == "crash" else Outage("connection refused")
 
-    s1 = Settler(router, reg, admin, KeeperState(state), start_block=start, batch_size=1,
-                 hooks={"after_done": credit_then_fail})
+    s1 = Settler(
+        router, reg, admin, KeeperState(state), start_block=start, batch_size=1, hooks={"after_done": credit_then_fail}
+    )
     with pytest.raises(Crash if fault == "crash" else Outage):
         s1.run_once()
     assert router.vault(c, usdc) == 7_777
@@ -184,8 +185,15 @@ def test_settler__credit_noted_while_round_open__kept_pending(grid, admin, linea
             router.pay(c, usdc, 4_242, sender=admin)
             s.note_credit(c, token)
 
-    s = Settler(router, reg, admin, KeeperState(tmp_path / "s.sqlite"), start_block=start, batch_size=1,
-                hooks={"after_done": late_credit})
+    s = Settler(
+        router,
+        reg,
+        admin,
+        KeeperState(tmp_path / "s.sqlite"),
+        start_block=start,
+        batch_size=1,
+        hooks={"after_done": late_credit},
+    )
     s.scan()
     s.settle()
     assert all(router.vault(x, usdc) == 0 for x in (a, b, c))
@@ -209,8 +217,9 @@ print("finished without reaching the kill point")
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_prober__sigkilled_subprocess__restart_reports_the_epoch_once(grid, node, start_gateway, tmp_path, chain,
-                                                                      point):
+def test_prober__sigkilled_subprocess__restart_reports_the_epoch_once(
+    grid, node, start_gateway, tmp_path, chain, point
+):
     """A real SIGKILL of a prober process at a point the test chooses, then a restart."""
     import signal
     import subprocess
@@ -231,9 +240,23 @@ def test_prober__sigkilled_subprocess__restart_reports_the_epoch_once(grid, node
     chain.mine(timestamp=genesis + (epoch + 1) * length + 30)
     nonce0 = grid.reporters[0].nonce
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run([sys.executable, "-c", PROBER_VICTIM, chain.provider.uri, str(staking.address),
-                           grid.reporters[0].address, str(states[0]), point], cwd=root,
-                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PROBER_VICTIM,
+            chain.provider.uri,
+            str(staking.address),
+            grid.reporters[0].address,
+            str(states[0]),
+            point,
+        ],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, (proc.stdout + proc.stderr)[-2000:]
     restarted = Prober(staking, grid.reporters[0], KeeperState(states[0]))  # reconciles what the dead one left
     restarted.report()

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from codexfield import deployments
+from codexfield.cli.license import license_group
 from codexfield.ldl import compile_ldl, decompile
 from codexfield.ldl.chain import publish_terms, read_terms
-from codexfield.cli.license import license_group
 
 SOURCE = """license "Research metered v1" for capsule {capsule}
 price 0.002 USDC per MU, upfront 10 USDC
@@ -58,12 +58,14 @@ def test_publish_terms__reads_back_the_same_terms(manager, licensor, capsule, to
     assert compile_ldl(text, token_list=tokens).terms == lic.terms
 
 
-def test_cli_publish_then_show(manager, registry, licensor, capsule, tokens, accounts, chain, networks, tmp_path,
-                               monkeypatch):
+def test_cli_publish_then_show(
+    manager, registry, licensor, capsule, tokens, accounts, chain, networks, tmp_path, monkeypatch
+):
     provider = networks.provider
     book = deployments.AddressBook(
-        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address),
-                                            "CapsuleRegistry": str(registry.address)}, tokens=tokens
+        chain_id=chain.chain_id,
+        contracts={"LicenseManager": str(manager.address), "CapsuleRegistry": str(registry.address)},
+        tokens=tokens,
     )
     deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
@@ -90,8 +92,9 @@ def test_cli_publish__revert_is_reported_not_raised(
 ):
     provider = networks.provider
     book = deployments.AddressBook(
-        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address),
-                                            "CapsuleRegistry": str(registry.address)}, tokens=tokens
+        chain_id=chain.chain_id,
+        contracts={"LicenseManager": str(manager.address), "CapsuleRegistry": str(registry.address)},
+        tokens=tokens,
     )
     deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
@@ -101,7 +104,7 @@ def test_cli_publish__revert_is_reported_not_raised(
     src.write_text(SOURCE.format(capsule=capsule, text="ef" * 32))  # the stranger does not own the capsule
     out = CliRunner().invoke(license_group, ["publish", str(src), "--network", network, "--account", f"TEST:{index}"])
     before = stranger.nonce
-    assert out.exit_code == 1 and f"belongs to" in out.output and "its owner publishes terms" in out.output
+    assert out.exit_code == 1 and "belongs to" in out.output and "its owner publishes terms" in out.output
     assert stranger.nonce == before  # refused before sending
 
 
@@ -110,8 +113,9 @@ def test_cli_publish__existing_terms__refused_without_a_transaction(
 ):
     provider = networks.provider
     book = deployments.AddressBook(
-        chain_id=chain.chain_id, contracts={"LicenseManager": str(manager.address),
-                                            "CapsuleRegistry": str(registry.address)}, tokens=tokens
+        chain_id=chain.chain_id,
+        contracts={"LicenseManager": str(manager.address), "CapsuleRegistry": str(registry.address)},
+        tokens=tokens,
     )
     deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)

@@ -19,8 +19,14 @@ def compile_standard(paths: list[Path], outputs: tuple[str, ...] = ("abi",)) -> 
         "sources": sources,
         "settings": {"evmVersion": "cancun", "outputSelection": {"*": {"*": list(outputs)}}},
     }
-    proc = subprocess.run([solc, "--standard-json", "--base-path", str(ROOT)], input=json.dumps(request),
-                          capture_output=True, text=True, cwd=ROOT, check=False)
+    proc = subprocess.run(
+        [solc, "--standard-json", "--base-path", str(ROOT)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     out = json.loads(proc.stdout)
     errors = [e["formattedMessage"] for e in out.get("errors", []) if e["severity"] == "error"]
     assert not errors, "\n".join(errors)

@@ -33,10 +33,16 @@ def test_shard_runner__fails_when_a_shard_fails(tmp_path):
     fake.write_text('#!/bin/sh\nshift\ncase "$1" in bad) echo "1 failed"; exit 1;; *) echo "1 passed";; esac\n')
     fake.chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
-    ok = subprocess.run([str(ROOT / "tools" / "test_shards.sh"), "good", "fine,also"], env=env, capture_output=True,
-                        text=True, timeout=60)
+    ok = subprocess.run(
+        [str(ROOT / "tools" / "test_shards.sh"), "good", "fine,also"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "[shard-1] 1 passed" in ok.stdout and "[shard-2] fine also: exit 0" in ok.stdout
-    bad = subprocess.run([str(ROOT / "tools" / "test_shards.sh"), "good", "bad"], env=env, capture_output=True,
-                         text=True, timeout=60)
+    bad = subprocess.run(
+        [str(ROOT / "tools" / "test_shards.sh"), "good", "bad"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 1 and "[shard-2] bad: exit 1" in bad.stdout, bad.stdout + bad.stderr

@@ -22,17 +22,30 @@ ROOT = Path(__file__).resolve().parents[2]
 PREFIX = re.compile(r"^(\$ )?(codexfield |\.venv/bin/|ape |make |python |anvil |silverback |ipfs (add|dag)|export )")
 
 RUN_BY = [
-    (r"^codexfield (capsule|license (purchase|credential|revoke)|escrow|royalties|node (register|stake|unbond|status|"
-     r"claim)|rate|attest)\b|^codexfield license (publish|show) (terms\.ldl --account|1$)",
-     "tests/cli/test_docs_cli.py", "test_walkthrough_runs_and_json_shapes_match"),
+    (
+        r"^codexfield (capsule|license (purchase|credential|revoke)|escrow|royalties|node (register|stake|unbond|status|"
+        r"claim)|rate|attest)\b|^codexfield license (publish|show) (terms\.ldl --account|1$)",
+        "tests/cli/test_docs_cli.py",
+        "test_walkthrough_runs_and_json_shapes_match",
+    ),
     (r"^make demo$", "tests/integration/test_flow.py", "run_flow"),
-    (r"^(\.venv/bin/)?ape run deploy --network ethereum:local:foundry --test-tokens$",
-     "tests/integrators/test_plain_shell.py", '"run", "deploy", "--network", "ethereum:local:foundry"'),
-    (r"^\.venv/bin/python examples/quickstart\.py$", "tests/integrators/test_plain_shell.py", '"examples/quickstart.py"'),
+    (
+        r"^(\.venv/bin/)?ape run deploy --network ethereum:local:foundry --test-tokens$",
+        "tests/integrators/test_plain_shell.py",
+        '"run", "deploy", "--network", "ethereum:local:foundry"',
+    ),
+    (
+        r"^\.venv/bin/python examples/quickstart\.py$",
+        "tests/integrators/test_plain_shell.py",
+        '"examples/quickstart.py"',
+    ),
     (r"^\.venv/bin/codexfield --help$", "tests/integrators/test_plain_shell.py", '"codexfield"), "--help"'),
     (r"^ape run deploy .*--dry-run$", "tests/integration/test_deploy.py", "dry_run=True"),
-    (r"^(\.venv/bin/)?ape run deploy --network ethereum:sepolia:node", "tests/integration/test_deploy_testnet.py",
-     "dry"),
+    (
+        r"^(\.venv/bin/)?ape run deploy --network ethereum:sepolia:node",
+        "tests/integration/test_deploy_testnet.py",
+        "dry",
+    ),
     (r"^(\.venv/bin/)?codexfield deploy verify", "tests/integration/test_deploy_testnet.py", "verify"),
     (r"^codexfield did (id|resolve)", "tests/offchain/test_did.py", "did_command"),
     (r"^codexfield index (migrate|run|status)", "tests/indexer/test_cli.py", "index_group"),
@@ -48,7 +61,7 @@ NOT_RUN = {
     r"^export ": "environment set-up, no command",
     r"^ape accounts import": "interactive (passphrase prompt)",
     r"^ape run deploy --network ethereum:local:http": "needs the long-running anvil of the line before; the same "
-                                                      "deploy runs in tests/integrators/test_plain_shell.py",
+    "deploy runs in tests/integrators/test_plain_shell.py",
     r"^anvil ": "a long-running chain; the tests start anvil through ape-foundry",
     r"^silverback run": "silverback's long-running runner; its bots' run_once is tested in tests/integration/test_keepers.py",
     r"^codexfield index serve": "a long-running server; the app is tested in tests/indexer/test_api.py",
@@ -102,8 +115,7 @@ def _args(command: str) -> list[str]:
     return shlex.split(text)[1:]
 
 
-@pytest.mark.parametrize("where, command", [(w, c) for w, c in ALL
-                                            if re.match(r"^(\.venv/bin/)?codexfield ", c)])
+@pytest.mark.parametrize("where, command", [(w, c) for w, c in ALL if re.match(r"^(\.venv/bin/)?codexfield ", c)])
 def test_codexfield_command__parses_with_the_real_cli(where, command):
     args = _args(command)
     cmd: click.Command = main

@@ -28,8 +28,7 @@ def test_router__wired_by_deploy_to_the_license_manager_and_the_meter(cf):
     assert cf.registry.license_manager() == cf.licenses.address
 
 
-def test_admin__grants_itself_credit_and_credits_unsent_tokens__fails(cf, cf_usdc, admin, creator, consumer,
-                                                                      capsule):
+def test_admin__grants_itself_credit_and_credits_unsent_tokens__fails(cf, cf_usdc, admin, creator, consumer, capsule):
     cf_usdc.mint(consumer, 1_000, sender=consumer)
     cf.pay(capsule, "USDC", 1_000, sender=consumer)
     before = (cf.router.vault(capsule, cf_usdc), cf_usdc.balanceOf(cf.router), cf_usdc.balanceOf(admin))

@@ -24,14 +24,32 @@ import pytest
 from codexfield import contracts
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTRA_ONLY = {"sqlalchemy", "alembic", "psycopg", "fastapi", "uvicorn", "aiohttp", "numpy", "silverback", "matplotlib",
-              "selenium", "hypothesis", "pytest", "ape-vyper", "ape-solidity", "vyper", "snekmate", "httpx"}
+EXTRA_ONLY = {
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "fastapi",
+    "uvicorn",
+    "aiohttp",
+    "numpy",
+    "silverback",
+    "matplotlib",
+    "selenium",
+    "hypothesis",
+    "pytest",
+    "ape-vyper",
+    "ape-solidity",
+    "vyper",
+    "snekmate",
+    "httpx",
+}
 
 
 def test_contract_types__package_data_is_current():
     subprocess.run(["make", "-s", "abi"], cwd=ROOT, check=True, capture_output=True)
-    check = subprocess.run([sys.executable, "tools/gen_contract_types.py", "--check"], cwd=ROOT,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "tools/gen_contract_types.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
     data = json.loads(contracts.PACKAGE_DATA.read_text())["contractTypes"]
     assert set(contracts.SYSTEM + contracts.EXTRA + [contracts.ERC20]) == set(data)
@@ -44,17 +62,27 @@ def test_contract_types__package_data_is_current():
 def wheel(tmp_path_factory):
     subprocess.run(["make", "-s", "abi"], cwd=ROOT, check=True, capture_output=True)
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
-                   check=True, capture_output=True, cwd=out)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        cwd=out,
+    )
     (path,) = out.glob("codexfield-*.whl")
     return path
 
 
 def test_wheel__core_requires_no_service_or_dev_dependency(wheel):
-    meta = zipfile.ZipFile(wheel).read(next(n for n in zipfile.ZipFile(wheel).namelist()
-                                            if n.endswith("dist-info/METADATA"))).decode()
-    core = [line.split(":", 1)[1].strip() for line in meta.splitlines()
-            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    meta = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith("dist-info/METADATA")))
+        .decode()
+    )
+    core = [
+        line.split(":", 1)[1].strip()
+        for line in meta.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
     names = {r.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower() for r in core}
     assert "eth-ape" in names and not names & EXTRA_ONLY, names
     assert "codexfield/abi/contracts.json" in zipfile.ZipFile(wheel).namelist()
@@ -68,8 +96,23 @@ def venv(wheel, tmp_path_factory):
     site = Path(sysconfig.get_path("purelib", vars={"base": str(env_dir), "platbase": str(env_dir)}))
     deps = Path(sysconfig.get_path("purelib"))  # this interpreter's site-packages: the dependencies
     (site / "zz_dependencies.pth").write_text(f"{deps}\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install", "-q",
-                    "--no-deps", "--no-index", "--ignore-installed", str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(env_dir / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return env_dir
 
 
@@ -106,8 +149,20 @@ def test_installed_wheel__quickstart_and_three_verbs(venv, deployed, tmp_path):
     data = tmp_path / "model"
     data.mkdir()
     (data / "weights.bin").write_bytes(b"\x01" * 1024)
-    r = _run(venv, *cli, "capsule", "mint", str(data), "--kind", "model", *common, "--account", "TEST:1", "--yes",
-             cwd=tmp_path)
+    r = _run(
+        venv,
+        *cli,
+        "capsule",
+        "mint",
+        str(data),
+        "--kind",
+        "model",
+        *common,
+        "--account",
+        "TEST:1",
+        "--yes",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     minted = json.loads(r.stdout)
     r = _run(venv, *cli, "capsule", "show", str(minted["capsule_id"]), *common, cwd=tmp_path)
@@ -116,5 +171,7 @@ def test_installed_wheel__quickstart_and_three_verbs(venv, deployed, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["claimable"] == "0 USDC"  # the quickstart claimed it all
     r = _run(venv, *cli, "capsule", "show", "999", *common, cwd=tmp_path)
-    assert r.returncode == 1 and r.stderr.strip() == f"Error: no capsule 999 on {uri}; list capsules with " \
-        "'codexfield index' or the catalog"
+    assert (
+        r.returncode == 1
+        and r.stderr.strip() == f"Error: no capsule 999 on {uri}; list capsules with 'codexfield index' or the catalog"
+    )

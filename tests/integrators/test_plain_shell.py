@@ -20,8 +20,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv" / "bin"
 
-pytestmark = pytest.mark.skipif(not (VENV / "ape").exists() or not (ROOT / ".tools" / "bin" / "anvil").exists(),
-                                reason="needs make setup")
+pytestmark = pytest.mark.skipif(
+    not (VENV / "ape").exists() or not (ROOT / ".tools" / "bin" / "anvil").exists(), reason="needs make setup"
+)
 
 
 def _plain(*argv: str, tmp: Path, timeout: int = 300, **extra: str) -> subprocess.CompletedProcess:
@@ -42,8 +43,16 @@ def test_plain_shell__quickstart_starts_its_own_anvil(tmp_path):
 
 
 def test_plain_shell__ape_run_deploy_then_codexfield(tmp_path):
-    r = _plain(str(VENV / "ape"), "run", "deploy", "--network", "ethereum:local:foundry", "--test-tokens",
-               tmp=tmp_path, CODEXFIELD_DEPLOYMENTS=str(tmp_path))
+    r = _plain(
+        str(VENV / "ape"),
+        "run",
+        "deploy",
+        "--network",
+        "ethereum:local:foundry",
+        "--test-tokens",
+        tmp=tmp_path,
+        CODEXFIELD_DEPLOYMENTS=str(tmp_path),
+    )
     assert r.returncode == 0, (r.stdout + r.stderr)[-2000:]
     book = json.loads((tmp_path / "ethereum-local.json").read_text())
     assert {"CapsuleRegistry", "UsageMeter"} <= set(book["contracts"])

@@ -4,15 +4,20 @@ with the same indexed flags, and every struct field type (tuples compare compone
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from eth_utils import keccak
 
 from sol_helpers import ROOT, compile_standard
 
-NAMES = ["IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "UsageMeter", "AccessStaking",
-         "Reputation"]
+NAMES = [
+    "IdentityRegistry",
+    "CapsuleRegistry",
+    "LicenseManager",
+    "RoyaltyRouter",
+    "UsageMeter",
+    "AccessStaking",
+    "Reputation",
+]
 SOL_DIR = ROOT / "interfaces" / "solidity"
 
 
@@ -55,8 +60,9 @@ def test_mirrors__one_interface_per_contract__with_spdx_and_pragma():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_mirror__selectors_topics_and_types__equal_the_vyper_abi(project, solidity_abis, name):
-    vyper_abi = [a.model_dump(mode="json", by_alias=True, exclude_none=True)
-                 for a in getattr(project, name).contract_type.abi]
+    vyper_abi = [
+        a.model_dump(mode="json", by_alias=True, exclude_none=True) for a in getattr(project, name).contract_type.abi
+    ]
     want = surface(vyper_abi)
     have = surface(solidity_abis[f"I{name}"])
     missing = {k: v for k, v in want.items() if k not in have}

@@ -25,21 +25,30 @@ import ape
 import pytest
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from codexfield import scopes
 from codexfield.constants import Reject
 from codexfield.poa import Params
 from codexfield.sdk import CodexField
 from codexfield.sdk.metering import SECP256K1_N
+
 from support.system import deploy
 from support.terms import terms_tuple
 
 INFERENCE = scopes.mask_of(["inference"])
 SCOPE = scopes.mask_of(["inference", "research", "derivatives"])
 EPOCH = 3600
-PARAMS = Params(min_stake=10**18, report_window=600, thaw_period=3 * EPOCH, quorum=1, strikes_to_jail=1,
-                jail_epochs=1, max_jails=3)
+PARAMS = Params(
+    min_stake=10**18, report_window=600, thaw_period=3 * EPOCH, quorum=1, strikes_to_jail=1, jail_epochs=1, max_jails=3
+)
 THAW = 2 * 86400
 BIG = 10**30
 
@@ -139,8 +148,13 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
             self.capsules[cid] = (h, [c for c, _ in parents])
 
         @precondition(lambda self: self.capsules)
-        @rule(data=st.data(), price=st.integers(0, 50), upfront=st.integers(0, 10**6),
-              duration=st.sampled_from([0, 3600, 86400]), notice=st.sampled_from([0, 1800]))
+        @rule(
+            data=st.data(),
+            price=st.integers(0, 50),
+            upfront=st.integers(0, 10**6),
+            duration=st.sampled_from([0, 3600, 86400]),
+            notice=st.sampled_from([0, 1800]),
+        )
         def create_terms(self, data, price, upfront, duration, notice):
             cid = data.draw(st.sampled_from(sorted(self.capsules)))
             owner = accounts[reg.ownerOf(cid)]
@@ -279,12 +293,17 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
             nd = data.draw(st.sampled_from(nodes))
             at = max(chain.blocks.head.timestamp, chain.pending_timestamp - 1)
             prev = self.settled.get((cred, nd.address), (0, 0, 0, 0))
-            v = cf.voucher(cred, nd, mu=prev[0] + 7, calls=prev[1] + 1, latency_ms=prev[3], node_price_per_mu=3,
-                           issued_at=at)
+            v = cf.voucher(
+                cred, nd, mu=prev[0] + 7, calls=prev[1] + 1, latency_ms=prev[3], node_price_per_mu=3, issued_at=at
+            )
             price = int(lm.terms(lm.credential(cred).terms_id).price_per_mu)
             escrow = cf.escrow(holder, "USDC")
-            if (not staking.serves(nd, at) or lm.check_usage(cred, 7, INFERENCE, at, holder).status != Reject.OK
-                    or escrow < 7 * (price + 3) or router.paused()):
+            if (
+                not staking.serves(nd, at)
+                or lm.check_usage(cred, 7, INFERENCE, at, holder).status != Reject.OK
+                or escrow < 7 * (price + 3)
+                or router.paused()
+            ):
                 return  # not a voucher valid when signed (or the router's pause, another helper's item)
             sig = cf.sign(v, holder)
             meter.request_withdrawal(usdc, escrow, sender=holder)  # the consumer tries to leave
@@ -425,7 +444,9 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
             assert int(usdc.balanceOf(meter)) == m_int
             r_int = sum(int(router.vault(c, usdc)) + int(router.claimable(c, usdc)) for c in self.capsules)
             assert int(usdc.balanceOf(router)) == r_int
-            s_int = int(staking.rewards_undistributed()) + int(staking.rewards_reserved()) + int(staking.rewards_credited())
+            s_int = (
+                int(staking.rewards_undistributed()) + int(staking.rewards_reserved()) + int(staking.rewards_credited())
+            )
             assert int(usdc.balanceOf(staking)) == s_int
             assert int(usdc.balanceOf(lm)) == 0
             infos = [staking.node(n) for n in nodes]
@@ -456,7 +477,14 @@ def test_system__stateful(system, chain, accounts, admin, creator, licensor, con
                     assert not lm.authorize(cred, holder, INFERENCE, ts)
                     assert lm.check_usage(cred, 1, INFERENCE, ts, holder).status in (Reject.REVOKED, Reject.EXPIRED)
 
-    run_state_machine_as_test(System, settings=settings(max_examples=2, stateful_step_count=15, deadline=None,
-                                                    # no shrinking: each shrink step replays a chain history;
-                                                    # the unshrunk 15-step failure is printed as is
-                                                    phases=[Phase.explicit, Phase.reuse, Phase.generate]))
+    run_state_machine_as_test(
+        System,
+        settings=settings(
+            max_examples=2,
+            stateful_step_count=15,
+            deadline=None,
+            # no shrinking: each shrink step replays a chain history;
+            # the unshrunk 15-step failure is printed as is
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        ),
+    )

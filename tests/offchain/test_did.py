@@ -84,7 +84,10 @@ def test_parse_did__chain_and_bare_forms():
     checksummed = to_checksum_address(addr)
     p = parse_did(f"did:ethr:0x7a69:{addr}?versionId=5#controller")
     assert (p.did, p.network, p.address, p.query) == (
-        f"did:ethr:0x7a69:{addr}", "0x7a69", checksummed, {"versionId": "5"}
+        f"did:ethr:0x7a69:{addr}",
+        "0x7a69",
+        checksummed,
+        {"versionId": "5"},
     )
     assert parse_did(f"did:ethr:{addr}").network is None
     assert did_for(addr, CHAIN) == f"did:ethr:0x7a69:{checksummed}"
@@ -92,8 +95,9 @@ def test_parse_did__chain_and_bare_forms():
 
 def test_network_chain_id__reference_names_only():
     # as ethr-did-resolver keys its networks: names, or 0x + lowercase hex; no network = mainnet
-    assert [network_chain_id(n) for n in ("0x7a69", "31337", "0x7A69", "0x07a69", "sepolia", "mainnet", "nowhere",
-                                          None)] == [CHAIN, None, None, None, 11155111, 1, None, 1]
+    assert [
+        network_chain_id(n) for n in ("0x7a69", "31337", "0x7A69", "0x07a69", "sepolia", "mainnet", "nowhere", None)
+    ] == [CHAIN, None, None, None, 11155111, 1, None, 1]
 
 
 def test_parse_did__compressed_public_key__derives_address():
@@ -122,7 +126,9 @@ def test_resolve__other_chain__unknown_network(ids, creator):
 def test_resolve__unregistered__controller_only(ids, chain, consumer):
     did = did_for(consumer.address, CHAIN)
     result = resolve(did, ids, CHAIN)
-    assert result["didDocument"] == doc(did, [controller_vm(did, consumer.address)], [f"{did}#controller"], [f"{did}#controller"])
+    assert result["didDocument"] == doc(
+        did, [controller_vm(did, consumer.address)], [f"{did}#controller"], [f"{did}#controller"]
+    )
     assert result["didDocumentMetadata"] == {}
     assert result["didResolutionMetadata"] == {"contentType": "application/did+ld+json"}
 
@@ -137,7 +143,9 @@ def test_resolve__owner_changed__controller_is_new_owner(ids, chain, creator, li
     tx = ids.changeOwner(creator, licensor, sender=creator)
     did = did_for(creator.address, CHAIN)
     result = resolve(did, ids, CHAIN)
-    assert result["didDocument"] == doc(did, [controller_vm(did, licensor.address)], [f"{did}#controller"], [f"{did}#controller"])
+    assert result["didDocument"] == doc(
+        did, [controller_vm(did, licensor.address)], [f"{did}#controller"], [f"{did}#controller"]
+    )
     assert result["didDocumentMetadata"]["versionId"] == str(tx.block_number)
     assert "deactivated" not in result["didDocumentMetadata"]
 
@@ -150,7 +158,11 @@ def test_resolve__delegates__sig_auth_authenticates_veri_key_only_signs(ids, cre
     c = f"{did}#controller"
     assert resolve(did, ids, CHAIN)["didDocument"] == doc(
         did,
-        [controller_vm(did, creator.address), delegate_vm(did, 1, licensor.address), delegate_vm(did, 2, consumer.address)],
+        [
+            controller_vm(did, creator.address),
+            delegate_vm(did, 1, licensor.address),
+            delegate_vm(did, 2, consumer.address),
+        ],
         [c, f"{did}#delegate-1"],
         [c, f"{did}#delegate-1", f"{did}#delegate-2"],
     )
@@ -255,13 +267,21 @@ def test_resolve__signed_changes__resolve_like_direct_ones(ids, stranger, licens
     h = signed_digest(ids.address, 0, key.address, "addDelegate", pack_args(SIG_AUTH, licensor.address, DAY))
     sig = Account.unsafe_sign_hash(h, key.key)
     ids.addDelegateSigned(
-        key.address, sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), SIG_AUTH, licensor, DAY,
+        key.address,
+        sig.v,
+        sig.r.to_bytes(32, "big"),
+        sig.s.to_bytes(32, "big"),
+        SIG_AUTH,
+        licensor,
+        DAY,
         sender=stranger,
     )
     did = did_for(key.address, CHAIN)
     c = f"{did}#controller"
     assert resolve(did, ids, CHAIN)["didDocument"] == doc(
-        did, [controller_vm(did, key.address), delegate_vm(did, 1, licensor.address)], [c, f"{did}#delegate-1"],
+        did,
+        [controller_vm(did, key.address), delegate_vm(did, 1, licensor.address)],
+        [c, f"{did}#delegate-1"],
         [c, f"{did}#delegate-1"],
     )
 
@@ -272,7 +292,11 @@ def test_resolve__owner_set_to_zero__deactivated(ids, creator):
     did = did_for(creator.address, CHAIN)
     result = resolve(did, ids, CHAIN)
     assert result["didDocument"] == {
-        "id": did, "verificationMethod": [], "authentication": [], "assertionMethod": [], "@context": LD_CONTEXT
+        "id": did,
+        "verificationMethod": [],
+        "authentication": [],
+        "assertionMethod": [],
+        "@context": LD_CONTEXT,
     }
     assert result["didDocumentMetadata"]["deactivated"] is True
     assert result["didDocumentMetadata"]["versionId"] == str(tx.block_number)
@@ -285,7 +309,9 @@ def test_resolve__version_id__document_as_of_that_block(ids, chain, creator, lic
     c = f"{did}#controller"
     result = resolve(f"{did}?versionId={t1.block_number}", ids, CHAIN)
     assert result["didDocument"] == doc(
-        did, [controller_vm(did, creator.address), delegate_vm(did, 1, licensor.address)], [c, f"{did}#delegate-1"],
+        did,
+        [controller_vm(did, creator.address), delegate_vm(did, 1, licensor.address)],
+        [c, f"{did}#delegate-1"],
         [c, f"{did}#delegate-1"],
     )
     meta = result["didDocumentMetadata"]
@@ -299,8 +325,12 @@ def test_resolve__same_block_changes__all_read_in_log_order(ids, chain, creator,
     chain.provider.auto_mine = False  # explicit gas: ape's default (the block gas limit) allows one tx per block
     try:
         n = creator.nonce
-        ids.addDelegate(creator, SIG_AUTH, licensor, DAY, sender=creator, nonce=n, gas=200_000, required_confirmations=0)
-        ids.addDelegate(creator, VERI_KEY, consumer, DAY, sender=creator, nonce=n + 1, gas=200_000, required_confirmations=0)
+        ids.addDelegate(
+            creator, SIG_AUTH, licensor, DAY, sender=creator, nonce=n, gas=200_000, required_confirmations=0
+        )
+        ids.addDelegate(
+            creator, VERI_KEY, consumer, DAY, sender=creator, nonce=n + 1, gas=200_000, required_confirmations=0
+        )
         chain.mine()
     finally:
         chain.provider.auto_mine = True
@@ -311,7 +341,11 @@ def test_resolve__same_block_changes__all_read_in_log_order(ids, chain, creator,
     assert history[1].previous_change == chain.blocks.head.number and history[0].previous_change == 0
     assert resolve(did, ids, CHAIN)["didDocument"] == doc(
         did,
-        [controller_vm(did, creator.address), delegate_vm(did, 1, licensor.address), delegate_vm(did, 2, consumer.address)],
+        [
+            controller_vm(did, creator.address),
+            delegate_vm(did, 1, licensor.address),
+            delegate_vm(did, 2, consumer.address),
+        ],
         [c, f"{did}#delegate-1"],
         [c, f"{did}#delegate-1", f"{did}#delegate-2"],
     )

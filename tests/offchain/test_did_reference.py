@@ -36,8 +36,9 @@ def ids(project, admin):
 
 
 def _reference(uri: str, registry: str, dids: list[str]) -> dict:
-    out = subprocess.run(["node", str(REF), uri, registry, str(CHAIN), *dids], capture_output=True, text=True,
-                         timeout=120, cwd=REPO)
+    out = subprocess.run(
+        ["node", str(REF), uri, registry, str(CHAIN), *dids], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -88,8 +89,10 @@ def test_resolution__identical_to_ethr_did_resolver(ids, accounts, chain, networ
     assert codes == [None] * 5 + ["unknownNetwork"] * 3 + ["invalidDid"]
     doc = reference[dids[0]]["didDocument"]
     assert len(doc["verificationMethod"]) == 6 and len(doc["service"]) == 1  # controller, b, c, 3 keys
-    assert reference[dids[2]]["didDocumentMetadata"] == {**reference[dids[2]]["didDocumentMetadata"],
-                                                         "deactivated": True}
+    assert reference[dids[2]]["didDocumentMetadata"] == {
+        **reference[dids[2]]["didDocumentMetadata"],
+        "deactivated": True,
+    }
     for did in dids:
         ours = json.loads(json.dumps(resolve(did, ids, CHAIN)))
         assert _comparable(ours) == _comparable(reference[did]), did

@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs/manifest.md").read_text()
-SECTION = DOC[DOC.index("### Capsules on IPFS"):]
+SECTION = DOC[DOC.index("### Capsules on IPFS") :]
 
 
 def blocks(lang: str) -> list[str]:
@@ -65,8 +65,12 @@ def test_docs__ipfs_add_command__root_equals_kubo_configured_importer(worked):
     sh = blocks("sh")[0]
     assert "ipfs add -r --hidden --cid-version=1 iris/" in sh
     printed = next(line.split()[-1] for _, out in console_steps() for line in out if line.startswith("ipfs root"))
-    ref = subprocess.run(["node", str(REPO / "tests/offchain/js/unixfs_ref.mjs"), "import", str(worked / "iris")],
-                         capture_output=True, text=True, timeout=120)
+    ref = subprocess.run(
+        ["node", str(REPO / "tests/offchain/js/unixfs_ref.mjs"), "import", str(worked / "iris")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ref.returncode == 0, ref.stderr
     assert json.loads(ref.stdout)["root"] == printed
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from codexfield.cli import main
-from codexfield.ldl import Terms, compile_ldl
 from codexfield.cli.license import license_group
+from codexfield.ldl import Terms, compile_ldl
 
 SOURCE = """license "CLI demo" for capsule 42
 price 0.002 USDC per MU, upfront 10 USDC

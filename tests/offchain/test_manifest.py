@@ -45,8 +45,7 @@ def make_dir(root, files=FILES, order=None):
 
 
 def minimal(**over):
-    m = {"schema_version": 1, "name": "n", "kind": "dataset",
-         "files": [{"path": "a", "size": 1, "sha256": "0" * 64}]}
+    m = {"schema_version": 1, "name": "n", "kind": "dataset", "files": [{"path": "a", "size": 1, "sha256": "0" * 64}]}
     m.update(over)
     return m
 
@@ -233,13 +232,24 @@ def test_pack__capsule_toml_invalid__raises(tmp_path):
 
 
 def test_pack__extra_fields__cards_creator_parents_and_x_extensions(tmp_path):
-    card = {"task": "text-classification", "language": ["en", "pt"], "training_data": [1, "ipfs://bafkreiabc"],
-            "metrics": [{"name": "accuracy", "value": 0.93, "dataset": "test"}],
-            "intended_use": "research", "limitations": "toy"}
-    result = pack(make_dir(tmp_path / "cap"), kind=Kind.MODEL, version="0.1.0", model_card=card,
-                  creator="did:ethr:0x7a69:0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
-                  parents=[1, "eip155:31337/erc721:0x5FbDB2315678afecb367f032d93F642f64180aa3/2"],
-                  x_training_seed=7, progress=False)
+    card = {
+        "task": "text-classification",
+        "language": ["en", "pt"],
+        "training_data": [1, "ipfs://bafkreiabc"],
+        "metrics": [{"name": "accuracy", "value": 0.93, "dataset": "test"}],
+        "intended_use": "research",
+        "limitations": "toy",
+    }
+    result = pack(
+        make_dir(tmp_path / "cap"),
+        kind=Kind.MODEL,
+        version="0.1.0",
+        model_card=card,
+        creator="did:ethr:0x7a69:0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+        parents=[1, "eip155:31337/erc721:0x5FbDB2315678afecb367f032d93F642f64180aa3/2"],
+        x_training_seed=7,
+        progress=False,
+    )
     assert result.manifest["model_card"] == card
     assert result.manifest["x-training_seed"] == 7
     assert result.kind_id == 2
@@ -268,22 +278,40 @@ def test_validate__minimal_manifest__passes():
     "manifest, message",
     [
         (minimal(kind="weights"), "kind: 'weights' is not one of dataset, model"),
-        (minimal(files=[{"path": "../etc/passwd", "size": 1, "sha256": "0" * 64}]), "files[0].path: '../etc/passwd' is not a relative POSIX path"),
-        (minimal(files=[{"path": "/abs", "size": 1, "sha256": "0" * 64}]), "files[0].path: '/abs' is not a relative POSIX path"),
+        (
+            minimal(files=[{"path": "../etc/passwd", "size": 1, "sha256": "0" * 64}]),
+            "files[0].path: '../etc/passwd' is not a relative POSIX path",
+        ),
+        (
+            minimal(files=[{"path": "/abs", "size": 1, "sha256": "0" * 64}]),
+            "files[0].path: '/abs' is not a relative POSIX path",
+        ),
         (minimal(files=[{"path": "a/./b", "size": 1, "sha256": "0" * 64}]), "is not a relative POSIX path"),
-        (minimal(files=[{"path": "a", "size": 1, "sha256": "ABC"}]), "files[0].sha256: 'ABC' is not 64 lower-case hex digits"),
-        (minimal(files=[{"path": "a", "size": -1, "sha256": "0" * 64}]), "files[0].size: -1 is less than the minimum of 0"),
+        (
+            minimal(files=[{"path": "a", "size": 1, "sha256": "ABC"}]),
+            "files[0].sha256: 'ABC' is not 64 lower-case hex digits",
+        ),
+        (
+            minimal(files=[{"path": "a", "size": -1, "sha256": "0" * 64}]),
+            "files[0].size: -1 is less than the minimum of 0",
+        ),
         (minimal(files=[]), "files: [] should be non-empty"),
         (minimal(licence="MIT"), "(manifest): unknown key(s) 'licence'; allowed: created_at, creator"),
         (minimal(schema_version=2), "schema_version: 2 is not supported"),
         (minimal(name=""), "name:"),
         (minimal(creator="0xabc"), "creator: '0xabc' does not match"),
         (minimal(parents=[0]), "parents[0]: 0 is not valid under any of the given schemas"),
-        (minimal(model_card={"metrics": [{"name": "acc", "value": "high"}]}), "model_card.metrics[0].value: 'high' is not of type 'number'"),
+        (
+            minimal(model_card={"metrics": [{"name": "acc", "value": "high"}]}),
+            "model_card.metrics[0].value: 'high' is not of type 'number'",
+        ),
         (minimal(license={}), "license: {} should be non-empty"),
         (minimal(created_at="yesterday"), "created_at: 'yesterday' does not match"),
         (minimal(files=[{"path": "a", "size": 1, "sha256": "0" * 64}] * 2), "files: 'a' is listed twice"),
-        (minimal(files=[{"path": "b", "size": 1, "sha256": "0" * 64}, {"path": "a", "size": 1, "sha256": "0" * 64}]), "not sorted by path"),
+        (
+            minimal(files=[{"path": "b", "size": 1, "sha256": "0" * 64}, {"path": "a", "size": 1, "sha256": "0" * 64}]),
+            "not sorted by path",
+        ),
     ],
 )
 def test_validate__bad_manifest__raises_readable_message(manifest, message):
@@ -417,7 +445,9 @@ def test_cli_pack__directory__prints_hash_cid_counts_and_stores_manifest(tmp_pat
 def test_cli_pack__json_and_no_store__writes_only_out_file(tmp_path, env_store):
     root = make_dir(tmp_path / "cap")
     out_file = tmp_path / "m.json"
-    out = CliRunner().invoke(pack_command, [str(root), "--kind", "model", "--json", "--no-store", "--out", str(out_file)])
+    out = CliRunner().invoke(
+        pack_command, [str(root), "--kind", "model", "--json", "--no-store", "--out", str(out_file)]
+    )
     assert out.exit_code == 0, out.output
     summary = json.loads(out.output)
     assert summary["kind_id"] == 2 and summary["files"] == 4 and summary["store"] is None

@@ -63,7 +63,11 @@ def test_verify__accepts_next_voucher_and_returns_deltas():
     v = mk(mu=30, calls=3, failures=1, latency=90)
     sig = sign_voucher(v, DOMAIN, KEY.key)
     assert verify_voucher(v, sig, DOMAIN, holder=KEY.address, previous=(10, 1, 0, 30), now=0, node=NODE) == (
-        20, 2, 1, 60)
+        20,
+        2,
+        1,
+        60,
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,8 +120,7 @@ def test_ledger__restart_never_signs_lower(tmp_path):
     path = tmp_path / "ledger.sqlite"
     ledger = ConsumerLedger(path, DOMAIN, KEY.key)
     v1, _ = ledger.next_voucher(1, NODE, mu=10, purpose=64, node_price_per_mu=2, deadline=10**10)
-    v2, _ = ledger.next_voucher(1, NODE, mu=5, calls=2, latency_ms=7, purpose=64, node_price_per_mu=2,
-                                deadline=10**10)
+    v2, _ = ledger.next_voucher(1, NODE, mu=5, calls=2, latency_ms=7, purpose=64, node_price_per_mu=2, deadline=10**10)
     assert v2.counters() == (15, 3, 0, 7)
     reopened = ConsumerLedger(path, DOMAIN, KEY.key)  # a restart
     assert reopened.counters(1, NODE) == (15, 3, 0, 7)

@@ -70,7 +70,11 @@ def test_simulator__rewards_concentrate_and_bad_nodes_are_ejected():
     summary = poa.class_summary(sim)
     assert summary["bad"]["ejected"] == summary["bad"]["nodes"]
     assert summary["good"]["ejected"] == 0
-    assert summary["good"]["reward_per_token"] > summary["average"]["reward_per_token"] > summary["flaky"]["reward_per_token"]
+    assert (
+        summary["good"]["reward_per_token"]
+        > summary["average"]["reward_per_token"]
+        > summary["flaky"]["reward_per_token"]
+    )
     assert summary["flaky"]["reward_per_token"] > summary["bad"]["reward_per_token"]
     paid = sum(n.rewards for n in sim.nodes)
     assert paid <= 40 * 1_000 * WAD and 40 * 1_000 * WAD - paid < 40 * len(sim.nodes)  # dust only
@@ -133,8 +137,21 @@ def test_parse_services_and_region():
 
 
 def test_cli_score__json_matches_formula():
-    args = ["--probes", "20", "--successes", "19", "--latency", "200", "--mu", "100", "--failed-mu", "3",
-            "--reliability", "0.5", "--json"]
+    args = [
+        "--probes",
+        "20",
+        "--successes",
+        "19",
+        "--latency",
+        "200",
+        "--mu",
+        "100",
+        "--failed-mu",
+        "3",
+        "--reliability",
+        "0.5",
+        "--json",
+    ]
     res = CliRunner().invoke(poa_group, ["score", *args])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
@@ -142,6 +159,7 @@ def test_cli_score__json_matches_formula():
 
 
 def test_cli_score__mismatched_reports__says_what_to_do():
-    res = CliRunner().invoke(poa_group, ["score", "--probes", "1", "--probes", "2", "--successes", "1",
-                                             "--latency", "1"])
+    res = CliRunner().invoke(
+        poa_group, ["score", "--probes", "1", "--probes", "2", "--successes", "1", "--latency", "1"]
+    )
     assert res.exit_code != 0 and "once per report" in res.output

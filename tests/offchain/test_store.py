@@ -49,7 +49,7 @@ def car_roots(car: bytes) -> list[str]:
     from multiformats import varint
 
     length, used, _ = varint.decode_raw(car)
-    return [str(c.set(base="base32")) for c in dag_cbor.decode(car[used:used + length])["roots"]]
+    return [str(c.set(base="base32")) for c in dag_cbor.decode(car[used : used + length])["roots"]]
 
 
 def tampered(car: bytes) -> bytes:
@@ -75,8 +75,14 @@ class FakeKubo(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _not_found(self, cid: str) -> None:
-        self._json(500, {"Message": f"block was not found locally (offline): ipld: could not find {cid}",
-                         "Code": 0, "Type": "error"})
+        self._json(
+            500,
+            {
+                "Message": f"block was not found locally (offline): ipld: could not find {cid}",
+                "Code": 0,
+                "Type": "error",
+            },
+        )
 
     def do_GET(self):  # kubo's RPC API answers GET with 405
         self._json(405, {"Message": "405 - Method Not Allowed", "Code": 0, "Type": "error"})
@@ -463,8 +469,11 @@ def test_url_store__gateway__get_car_and_get_block_hash_checked(tmp_path, capsul
 
     with CarReader(capsule_car.car) as reader:
         blocks = {str(c): d for c, d in reader.blocks()}
-    handler = type("Gw", (FakeGateway,), {"cars": {capsule_car.root_cid: capsule_car.car.read_bytes()},
-                                          "blocks": blocks, "tamper": False})
+    handler = type(
+        "Gw",
+        (FakeGateway,),
+        {"cars": {capsule_car.root_cid: capsule_car.car.read_bytes()}, "blocks": blocks, "tamper": False},
+    )
     server, url = serve(handler)
     try:
         store = UrlStore(url + "/ipfs/")

@@ -56,8 +56,13 @@ def write_random(path: Path, n: int, seed: int) -> Path:
     return path
 
 
-SIZES = {"empty.bin": 0, "one.bin": 1, "chunk.bin": CHUNK, "chunk-plus-one.bin": CHUNK + 1,
-         "data/several-mb.bin": 5 * (1 << 20) + 12345}
+SIZES = {
+    "empty.bin": 0,
+    "one.bin": 1,
+    "chunk.bin": CHUNK,
+    "chunk-plus-one.bin": CHUNK + 1,
+    "data/several-mb.bin": 5 * (1 << 20) + 12345,
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +145,9 @@ def test_file_cid__two_level_dag__equals_importer_and_memory_stays_flat(tmp_path
 def _blocks(path: Path):
     out = []
     with open(path, "rb") as fh:
-        unixfs.file_cid(fh, emit=lambda cid, data: out.append((unixfs.parse_cid(cid), data)) if cid[1] == 0x70 else None)
+        unixfs.file_cid(
+            fh, emit=lambda cid, data: out.append((unixfs.parse_cid(cid), data)) if cid[1] == 0x70 else None
+        )
     return out
 
 
@@ -153,7 +160,7 @@ def test_file_builder__any_write_slicing__same_cid(size):
     pos = 0
     while pos < size:
         step = rng.randint(1, 100_000)
-        builder.write(data[pos:pos + step])
+        builder.write(data[pos : pos + step])
         pos += step
     assert builder.finish() == whole
     assert b"".join(unixfs.cat(_memory(data), whole.cid)) == data
@@ -193,8 +200,9 @@ def test_car__ipfs_car_unpacks_every_file_byte_for_byte(packed, capsule_dir, tmp
     roots = subprocess.run(["node", str(IPFS_CAR), "roots", str(car)], capture_output=True, text=True, timeout=120)
     assert roots.returncode == 0 and roots.stdout.split() == [result.root_cid]
     out = tmp_path / "unpacked"
-    run = subprocess.run(["node", str(IPFS_CAR), "unpack", str(car), "--output", str(out)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        ["node", str(IPFS_CAR), "unpack", str(car), "--output", str(out)], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     for f in result.files:
         assert hashlib.sha256((out / f["path"]).read_bytes()).hexdigest() == f["sha256"]
@@ -264,7 +272,10 @@ def test_cli__pack_car_then_verify_car(capsule_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CODEXFIELD_STORE", str(tmp_path / "store"))
     car = tmp_path / "cli.car"
     runner = CliRunner()
-    out = runner.invoke(pack_command, [str(capsule_dir), "--car", str(car), "--no-progress", "--json", "--out", str(tmp_path / "m.json")])
+    out = runner.invoke(
+        pack_command,
+        [str(capsule_dir), "--car", str(car), "--no-progress", "--json", "--out", str(tmp_path / "m.json")],
+    )
     assert out.exit_code == 0, out.output
     summary = json.loads(out.output)
     assert summary["car"] == str(car) and summary["root_cid"].startswith("bafybei")
@@ -305,8 +316,10 @@ def test_pack__manifest_over_one_chunk__raw_manifest_block_is_a_second_root(tmp_
 def test_node_model__loads_from_its_car_like_from_its_directory(tmp_path):
     from codexfield.node.model import TextClassifier, train
 
-    model = train(["refund my card", "wifi is down", "reset my password", "parcel late"] * 3,
-                  ["billing", "technical", "account", "shipping"] * 3)
+    model = train(
+        ["refund my card", "wifi is down", "reset my password", "parcel late"] * 3,
+        ["billing", "technical", "account", "shipping"] * 3,
+    )
     directory = model.save(tmp_path / "model")
     result = pack_car(directory, tmp_path / "model.car", progress=False)
     from_car = TextClassifier.load(result.car)
@@ -320,8 +333,12 @@ def test_node_model__loads_from_its_car_like_from_its_directory(tmp_path):
 def test_schema__file_cid_not_a_base32_cidv1__readable_error(bad):
     from codexfield.manifest import ManifestError, validate
 
-    manifest = {"schema_version": 1, "name": "n", "kind": "dataset",
-                "files": [{"path": "a", "size": 1, "sha256": "0" * 64, "cid": bad}]}
+    manifest = {
+        "schema_version": 1,
+        "name": "n",
+        "kind": "dataset",
+        "files": [{"path": "a", "size": 1, "sha256": "0" * 64, "cid": bad}],
+    }
     with pytest.raises(ManifestError, match=r"files\[0\]\.cid: .* is not a base32 CIDv1 with a sha2-256 digest"):
         validate(manifest)
     del manifest["files"][0]["cid"]
@@ -334,7 +351,11 @@ def test_node_serve__model_file_that_is_not_a_car__one_line_error(tmp_path):
     junk = tmp_path / "model.bin"
     junk.write_bytes(b"weights?")
     out = CliRunner().invoke(serve_command, ["--capsule", "1", "--model", str(junk), "--account", "TEST::0"])
-    assert out.exit_code == 1 and "neither a capsule directory nor a capsule CAR" in out.output and "codexfield pack DIR --car" in out.output
+    assert (
+        out.exit_code == 1
+        and "neither a capsule directory nor a capsule CAR" in out.output
+        and "codexfield pack DIR --car" in out.output
+    )
     assert "Traceback" not in out.output
 
 

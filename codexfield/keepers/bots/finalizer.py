@@ -1,6 +1,6 @@
 """Silverback finalizer: sweep protocol fees, finalize ended epochs page by page.
 
-    silverback run codexfield.keepers.bots.finalizer --network ethereum:sepolia:node --account keeper
+silverback run codexfield.keepers.bots.finalizer --network ethereum:sepolia:node --account keeper
 """
 
 from silverback import SilverbackBot

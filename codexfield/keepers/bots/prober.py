@@ -1,6 +1,6 @@
 """Silverback prober: probe node endpoints every minute, report finished epochs.
 
-    silverback run codexfield.keepers.bots.prober --network ethereum:sepolia:node --account reporter1
+silverback run codexfield.keepers.bots.prober --network ethereum:sepolia:node --account reporter1
 """
 
 from silverback import SilverbackBot

@@ -26,7 +26,9 @@ def deriv_cred(create, buy, consumer):
     return buy(create(scope=DERIV, derivative_share_bps=2_000, revocation=2), consumer)
 
 
-def test_mint_child__credential_with_derivatives_and_share__allowed(registry, mint_capsule, consumer, capsule, deriv_cred, lm):
+def test_mint_child__credential_with_derivatives_and_share__allowed(
+    registry, mint_capsule, consumer, capsule, deriv_cred, lm
+):
     assert lm.can_derive(deriv_cred, consumer, capsule, 2_000)
     child = mint_capsule(consumer, kind=2, parents=[(capsule, 2_000)], credentials=[deriv_cred])
     assert registry.ownerOf(child) == consumer
@@ -48,7 +50,9 @@ def test_mint_child__scope_without_derivatives__refused(mint_capsule, create, bu
         mint_capsule(consumer, parents=[(capsule, 5_000)], credentials=[cid])
 
 
-def test_mint_child__credential_of_another_holder_or_capsule__refused(mint_capsule, licensor, consumer, stranger, capsule, deriv_cred, lm):
+def test_mint_child__credential_of_another_holder_or_capsule__refused(
+    mint_capsule, licensor, consumer, stranger, capsule, deriv_cred, lm
+):
     other = mint_capsule(licensor)
     with ape.reverts(REFUSED):
         mint_capsule(stranger, parents=[(capsule, 5_000)], credentials=[deriv_cred])
@@ -81,21 +85,26 @@ def test_can_derive_many__every_edge_must_pass(lm, create, buy, consumer, capsul
 
 
 def test_mint_child__owned_and_licensed_parents_mixed__one_bad_credential_refuses_all(
-        registry, mint_capsule, create, buy, licensor, consumer, capsule, deriv_cred):
+    registry, mint_capsule, create, buy, licensor, consumer, capsule, deriv_cred
+):
     own = mint_capsule(consumer)
     second = mint_capsule(licensor)
     cred2 = buy(create(capsule_id=second, scope=DERIV, derivative_share_bps=1_000), consumer)
-    child = mint_capsule(consumer, parents=[(capsule, 2_000), (own, 100), (second, 1_000)],
-                         credentials=[deriv_cred, 0, cred2])
+    child = mint_capsule(
+        consumer, parents=[(capsule, 2_000), (own, 100), (second, 1_000)], credentials=[deriv_cred, 0, cred2]
+    )
     assert [tuple(p) for p in registry.parents(child)] == [(capsule, 2_000), (own, 100), (second, 1_000)]
     with ape.reverts(REFUSED):  # the second edge's share is below its terms
-        mint_capsule(consumer, parents=[(capsule, 2_000), (own, 100), (second, 999)], credentials=[deriv_cred, 0, cred2])
+        mint_capsule(
+            consumer, parents=[(capsule, 2_000), (own, 100), (second, 999)], credentials=[deriv_cred, 0, cred2]
+        )
     with ape.reverts("capsule: not parent owner"):
         mint_capsule(consumer, parents=[(capsule, 2_000), (second, 1_000)], credentials=[deriv_cred, 0])
 
 
 def test_mint_child__sibling_credential_revoked__others_of_the_terms_still_derive(
-        mint_capsule, create, buy, consumer, stranger, capsule, lm, admin):
+    mint_capsule, create, buy, consumer, stranger, capsule, lm, admin
+):
     tid = create(scope=DERIV, derivative_share_bps=100, revocation=2)
     revoked, kept = buy(tid, consumer), buy(tid, stranger)
     lm.revoke(revoked, b"\x00" * 32, sender=admin)
@@ -107,8 +116,9 @@ def test_mint_child__sibling_credential_revoked__others_of_the_terms_still_deriv
         mint_capsule(consumer, parents=[(capsule, 100)], credentials=[revoked])
 
 
-def test_mint_child__transferable_credential__the_new_holder_derives(mint_capsule, create, buy, consumer, stranger,
-                                                                    capsule, lm):
+def test_mint_child__transferable_credential__the_new_holder_derives(
+    mint_capsule, create, buy, consumer, stranger, capsule, lm
+):
     cid = buy(create(scope=DERIV, transferable=True), consumer)
     lm.transferFrom(consumer, stranger, cid, sender=consumer)
     assert lm.can_derive(cid, stranger, capsule, 0) and not lm.can_derive(cid, consumer, capsule, 0)

@@ -54,8 +54,16 @@ def test_reject_codes__match_python_constants(lm):
 
 def test_create_terms__round_trips_every_field_and_logs_them(lm, licensor, capsule, usdc):
     t = terms_tuple(
-        capsule, usdc, mu_quota=1_000, rate_mu=100, rate_period=3600, derivative_share_bps=1_500,
-        revocation=3, notice_period=7 * DAY, max_credentials=9, transferable=True,
+        capsule,
+        usdc,
+        mu_quota=1_000,
+        rate_mu=100,
+        rate_period=3600,
+        derivative_share_bps=1_500,
+        revocation=3,
+        notice_period=7 * DAY,
+        max_credentials=9,
+        transferable=True,
         scope=scopes.mask_of(["research", "derivatives", "medical"]),
     )
     tx = lm.create_terms(t, sender=licensor)
@@ -125,9 +133,18 @@ def test_create_terms__invalid_field__reverts_with_reason(lm, licensor, capsule,
 
 
 def test_create_terms__limits_at_their_widths__accepted(create, lm):
-    tid = create(price_per_mu=2**128 - 1, upfront_fee=2**128 - 1, duration=2**32 - 1, mu_quota=2**96 - 1,
-                 rate_mu=2**80 - 1, rate_period=2**32 - 1, scope=2**64 - 1, derivative_share_bps=10_000,
-                 notice_period=2**32 - 1, max_credentials=2**32 - 1)
+    tid = create(
+        price_per_mu=2**128 - 1,
+        upfront_fee=2**128 - 1,
+        duration=2**32 - 1,
+        mu_quota=2**96 - 1,
+        rate_mu=2**80 - 1,
+        rate_period=2**32 - 1,
+        scope=2**64 - 1,
+        derivative_share_bps=10_000,
+        notice_period=2**32 - 1,
+        max_credentials=2**32 - 1,
+    )
     t = lm.terms(tid)
     assert t.price_per_mu == 2**128 - 1 and t.mu_quota == 2**96 - 1 and t.rate_mu == 2**80 - 1
     assert t.scope == 2**64 - 1 and t.max_credentials == 2**32 - 1 and t.notice_period == 2**32 - 1
@@ -172,7 +189,9 @@ def test_set_terms_active__unknown_terms__reverts(lm, licensor):
 # --- purchase -----------------------------------------------------------------------------
 
 
-def test_purchase__mints_locked_credential_and_pays_sink(lm, create, licensor, consumer, stranger, usdc, sink, capsule, chain):
+def test_purchase__mints_locked_credential_and_pays_sink(
+    lm, create, licensor, consumer, stranger, usdc, sink, capsule, chain
+):
     tid = create()
     usdc.mint(stranger, UPFRONT, sender=stranger)
     usdc.approve(lm, UPFRONT, sender=stranger)
@@ -182,10 +201,21 @@ def test_purchase__mints_locked_credential_and_pays_sink(lm, create, licensor, c
     ts = chain.blocks[tx.block_number].timestamp
     c = lm.credential(cid)
     assert (c.terms_id, c.holder, c.issued_at, c.expires_at, c.mu_used, c.revoked_at) == (
-        tid, consumer, ts, ts + 30 * DAY, 0, 0)
+        tid,
+        consumer,
+        ts,
+        ts + 30 * DAY,
+        0,
+        0,
+    )
     [ev] = tx.events.filter(lm.CredentialIssued)
     assert (ev.credential_id, ev.terms_id, ev.capsule_id, ev.holder, ev.expires_at) == (
-        cid, tid, capsule, consumer, ts + 30 * DAY)
+        cid,
+        tid,
+        capsule,
+        consumer,
+        ts + 30 * DAY,
+    )
     assert [e.tokenId for e in tx.events.filter(lm.Locked)] == [cid]
     assert lm.locked(cid)
     assert usdc.balanceOf(stranger) == 0 and usdc.balanceOf(sink) == UPFRONT
@@ -202,8 +232,9 @@ def test_purchase__perpetual_transferable__no_expiry_unlocked_event(lm, create, 
     assert lm.authorize(cid, consumer, RESEARCH, 2**40 - 1)
 
 
-def test_create_terms__needs_wiring_and_a_token_the_router_allows(project, admin, registry, lm, sink, licensor,
-                                                                  capsule, usdc):
+def test_create_terms__needs_wiring_and_a_token_the_router_allows(
+    project, admin, registry, lm, sink, licensor, capsule, usdc
+):
     """Low: terms in a token the router refuses would revert every meter batch they appear in."""
     lm2 = admin.deploy(project.LicenseManager, registry, admin, WINDOW)  # not wired
     with ape.reverts("license: not wired"):
@@ -376,7 +407,13 @@ def test_check_usage__returns_pricing_data(lm, cred, consumer, capsule, usdc):
     cid, issued, _ = cred
     r = lm.check_usage(cid, 5, INFERENCE, issued, consumer)
     assert (r.status, r.holder, r.capsule_id, r.payment_token, r.price_per_mu, r.scope) == (
-        Reject.OK, consumer, capsule, usdc, PRICE, RESEARCH | INFERENCE)
+        Reject.OK,
+        consumer,
+        capsule,
+        usdc,
+        PRICE,
+        RESEARCH | INFERENCE,
+    )
     r = lm.check_usage(cid, 5, COMMERCIAL, issued, consumer)
     assert r.status == Reject.PURPOSE_OUT_OF_SCOPE and r.holder == consumer and r.price_per_mu == PRICE
 
@@ -384,7 +421,13 @@ def test_check_usage__returns_pricing_data(lm, cred, consumer, capsule, usdc):
 def test_check_usage__unknown_credential__status_4_and_zeros(lm, consumer):
     r = lm.check_usage(77, 1, 0, 1, consumer)
     assert (r.status, r.holder, r.capsule_id, r.payment_token, r.price_per_mu, r.scope) == (
-        Reject.UNKNOWN_CREDENTIAL, ZERO, 0, ZERO, 0, 0)
+        Reject.UNKNOWN_CREDENTIAL,
+        ZERO,
+        0,
+        ZERO,
+        0,
+        0,
+    )
 
 
 def test_check_usage__time_beyond_40_bits__expired_even_if_perpetual(lm, create, buy, consumer):
@@ -422,9 +465,14 @@ def test_consume__applies_mu_and_failure_changes_nothing(lm, cred, meter, consum
     cid, issued, expires = cred
     assert lm.consume(cid, 40, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 40
-    assert lm.consume(cid, 40, COMMERCIAL, issued, consumer, sender=meter).return_value.status == Reject.PURPOSE_OUT_OF_SCOPE
+    assert (
+        lm.consume(cid, 40, COMMERCIAL, issued, consumer, sender=meter).return_value.status
+        == Reject.PURPOSE_OUT_OF_SCOPE
+    )
     assert lm.consume(cid, 40, RESEARCH, expires, consumer, sender=meter).return_value.status == Reject.EXPIRED
-    assert lm.consume(999, 40, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.UNKNOWN_CREDENTIAL
+    assert (
+        lm.consume(999, 40, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.UNKNOWN_CREDENTIAL
+    )
     assert lm.credential(cid).mu_used == 40
 
 
@@ -446,7 +494,9 @@ def test_consume__unlimited_quota__capped_at_96_bits(lm, cred, meter, consumer):
     cid, issued, _ = cred
     assert lm.consume(cid, 2**96 - 2, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.consume(cid, 2, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
-    assert lm.consume(cid, 2**255, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert (
+        lm.consume(cid, 2**255, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    )
     assert lm.consume(cid, 1, RESEARCH, issued, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.credential(cid).mu_used == 2**96 - 1
 
@@ -467,7 +517,10 @@ def test_consume__fixed_rate_windows_aligned_to_issuance(lm, create, buy, consum
     assert lm.consume(cid, 1, RESEARCH, t0 + 5, consumer, sender=meter).return_value.status == Reject.RATE_EXCEEDED
     # skipped windows lend their unused allowance (a cumulative voucher covers them); the quota
     # (25) still binds: 20 used
-    assert lm.consume(cid, 6, RESEARCH, t0 + 5 * 3600 + 1, consumer, sender=meter).return_value.status == Reject.QUOTA_EXCEEDED
+    assert (
+        lm.consume(cid, 6, RESEARCH, t0 + 5 * 3600 + 1, consumer, sender=meter).return_value.status
+        == Reject.QUOTA_EXCEEDED
+    )
     assert lm.consume(cid, 5, RESEARCH, t0 + 5 * 3600 + 1, consumer, sender=meter).return_value.status == Reject.OK
     assert lm.rate_window(cid) == (t0 + 5 * 3600, 0)  # absorbed by windows 2-4
     assert lm.credential(cid).mu_used == 25
@@ -523,8 +576,12 @@ def test_revoke__licensor_at_will__effective_after_notice(lm, create, buy, licen
 
 
 def test_revoke__after_notice_elapses__time_travel(lm, create, buy, licensor, consumer, chain, registry, mint_capsule):
-    cid = buy(create(revocation=1, notice_period=DAY, derivative_share_bps=0,
-                     scope=scopes.mask_of(["research", "derivatives"])), consumer)
+    cid = buy(
+        create(
+            revocation=1, notice_period=DAY, derivative_share_bps=0, scope=scopes.mask_of(["research", "derivatives"])
+        ),
+        consumer,
+    )
     lm.revoke(cid, b"\x00" * 32, sender=licensor)
     assert lm.can_derive(cid, consumer, lm.terms(1).capsule_id, 0)
     chain.pending_timestamp += DAY
@@ -532,7 +589,9 @@ def test_revoke__after_notice_elapses__time_travel(lm, create, buy, licensor, co
     assert not lm.can_derive(cid, consumer, lm.terms(1).capsule_id, 0)
 
 
-def test_revoke__arbiter_on_breach__immediate_and_earlier_than_notice(lm, create, buy, licensor, arbiter, admin, consumer, meter, chain):
+def test_revoke__arbiter_on_breach__immediate_and_earlier_than_notice(
+    lm, create, buy, licensor, arbiter, admin, consumer, meter, chain
+):
     cid = buy(create(revocation=3, notice_period=7 * DAY), consumer)
     lm.grantRole(lm.ARBITER_ROLE(), arbiter, sender=admin)
     chain.pending_timestamp += 100
@@ -541,7 +600,9 @@ def test_revoke__arbiter_on_breach__immediate_and_earlier_than_notice(lm, create
     tx2 = lm.revoke(cid, b"\x02" * 32, sender=arbiter)
     t2 = chain.blocks[tx2.block_number].timestamp
     assert lm.credential(cid).revoked_at == t2 < t1 + 7 * DAY
-    assert lm.consume(cid, 1, RESEARCH, t2 - 1, consumer, sender=meter).return_value.status == Reject.OK  # dated before: payable
+    assert (
+        lm.consume(cid, 1, RESEARCH, t2 - 1, consumer, sender=meter).return_value.status == Reject.OK
+    )  # dated before: payable
     assert lm.consume(cid, 1, RESEARCH, t2, consumer, sender=meter).return_value.status == Reject.REVOKED
     with ape.reverts("license: already revoked"):
         lm.revoke(cid, b"\x03" * 32, sender=arbiter)
@@ -597,8 +658,9 @@ def test_transfer__locked_credential__reverts(lm, cred, consumer, stranger):
         lm.safeTransferFrom(consumer, stranger, cid, b"x", sender=consumer)
 
 
-def test_transfer__transferable__moves_holder_and_usage__holder_judged_at_the_time(lm, create, buy, consumer, stranger,
-                                                                                  meter, chain):
+def test_transfer__transferable__moves_holder_and_usage__holder_judged_at_the_time(
+    lm, create, buy, consumer, stranger, meter, chain
+):
     cid = buy(create(transferable=True, mu_quota=10), consumer)
     at = lm.credential(cid).issued_at
     lm.consume(cid, 4, RESEARCH, at, consumer, sender=meter)

@@ -10,12 +10,19 @@ from __future__ import annotations
 import ape
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from codexfield import scopes
 from codexfield.constants import Reject
-from license_helpers import WINDOW
 
+from license_helpers import WINDOW
 
 RESEARCH = scopes.BY_NAME["research"].mask
 INFERENCE = scopes.BY_NAME["inference"].mask
@@ -24,8 +31,16 @@ MASK96 = 2**96 - 1
 
 # Three small terms families that exercise every rule quickly (free: payment is unit-tested).
 FAMILIES = [
-    dict(upfront_fee=0, duration=1_000, mu_quota=100, rate_mu=30, rate_period=100, revocation=3,
-         notice_period=50, max_credentials=3),
+    dict(
+        upfront_fee=0,
+        duration=1_000,
+        mu_quota=100,
+        rate_mu=30,
+        rate_period=100,
+        revocation=3,
+        notice_period=50,
+        max_credentials=3,
+    ),
     dict(upfront_fee=0, duration=0, revocation=1, notice_period=0, transferable=True),
     dict(upfront_fee=0, duration=300, rate_mu=10, rate_period=60, revocation=0),
 ]
@@ -101,14 +116,26 @@ def test_license_rules__match_model(lm, create, licensor, consumer, stranger, ad
             ts = chain.blocks[tx.block_number].timestamp
             assert ts == self.now
             self.issued[fam] += 1
-            self.creds[cid] = dict(fam=fam, holder=holders[h], issued_at=ts, mu_used=0, w_start=0, w_mu=0,
-                                   revoked_at=0, prev=None, moved_at=0)
+            self.creds[cid] = dict(
+                fam=fam,
+                holder=holders[h],
+                issued_at=ts,
+                mu_used=0,
+                w_start=0,
+                w_mu=0,
+                revoked_at=0,
+                prev=None,
+                moved_at=0,
+            )
             self.last = cid
 
         @precondition(lambda self: self.creds)
-        @rule(data=st.data(), mu=st.integers(0, 40),
-              purpose=st.sampled_from([RESEARCH, INFERENCE, RESEARCH | INFERENCE, COMMERCIAL, 0]),
-              offset=st.one_of(st.sampled_from([-1, 0, 59, 60, 99, 100, 299, 300, 999, 1_000]), st.integers(-5, 1_200)))
+        @rule(
+            data=st.data(),
+            mu=st.integers(0, 40),
+            purpose=st.sampled_from([RESEARCH, INFERENCE, RESEARCH | INFERENCE, COMMERCIAL, 0]),
+            offset=st.one_of(st.sampled_from([-1, 0, 59, 60, 99, 100, 299, 300, 999, 1_000]), st.integers(-5, 1_200)),
+        )
         def consume(self, data, mu, purpose, offset):
             cid = data.draw(st.sampled_from(sorted(self.creds)))
             c = self.creds[cid]

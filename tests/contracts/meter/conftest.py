@@ -6,15 +6,15 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from codexfield import poa, scopes
 from codexfield.sdk.metering import Domain, Voucher
 
+from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple  # noqa: F401
 from support.signers import fresh
 from support.system import register_node
 from support.vouchers import sign as sign_with
 from support.vouchers import voucher as build_voucher
-
-from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple  # noqa: F401
 
 
 class System:
@@ -31,8 +31,9 @@ def system(project, admin, creator, licensor, usdc, chain, accounts, node):
     stake = admin.deploy(project.MockERC20, "Stake", "STK", 18)
     reward = admin.deploy(project.MockERC20, "Reward", "RWD", 18)
     genesis = chain.pending_timestamp - 10
-    staking = admin.deploy(project.AccessStaking, stake, reward, admin, genesis, EPOCH,
-                           poa.DEFAULT_PARAMS.as_tuple(), [])
+    staking = admin.deploy(
+        project.AccessStaking, stake, reward, admin, genesis, EPOCH, poa.DEFAULT_PARAMS.as_tuple(), []
+    )
     meter = admin.deploy(project.UsageMeter, lm, router, identity, admin, EPOCH, genesis, WINDOW, THAW, FEE_BPS)
     registry.wire(lm, sender=admin)
     router.wire(lm, meter, sender=admin)
@@ -40,8 +41,18 @@ def system(project, admin, creator, licensor, usdc, chain, accounts, node):
     meter.wire(staking, sender=admin)
     router.set_token_allowed(usdc, True, sender=admin)
     capsule = registry.mint(2, os.urandom(32), [], [], "", sender=licensor).return_value
-    sys_ = System(registry=registry, lm=lm, router=router, meter=meter, identity=identity, usdc=usdc,
-                  staking=staking, stake=stake, capsule=capsule, domain=Domain.of(meter))
+    sys_ = System(
+        registry=registry,
+        lm=lm,
+        router=router,
+        meter=meter,
+        identity=identity,
+        usdc=usdc,
+        staking=staking,
+        stake=stake,
+        capsule=capsule,
+        domain=Domain.of(meter),
+    )
     sys_.register = lambda who: register_node(sys_.staking, sys_.stake, who)  # minimum stake: it then `serves`
     sys_.register(node)
     return sys_
@@ -90,8 +101,20 @@ def voucher(system, node, consumer, chain):
     """Closure: a Voucher for (credential, node, payer) with the given cumulative counters;
     `payer` defaults to the credential's holder, `issued_at` to the head block's time."""
 
-    def _v(credential_id, mu, calls=1, failures=0, latency=10, *, purpose=None, node_addr=None, node_price=NODE_PRICE,
-           deadline=None, payer=None, issued_at=None):
+    def _v(
+        credential_id,
+        mu,
+        calls=1,
+        failures=0,
+        latency=10,
+        *,
+        purpose=None,
+        node_addr=None,
+        node_price=NODE_PRICE,
+        deadline=None,
+        payer=None,
+        issued_at=None,
+    ):
         purpose = scopes.mask_of(["inference"]) if purpose is None else purpose
         if payer is None:
             try:
@@ -99,8 +122,19 @@ def voucher(system, node, consumer, chain):
             except Exception:
                 payer = consumer.address
         at = max(chain.blocks.head.timestamp, chain.pending_timestamp - 1) if issued_at is None else issued_at
-        return build_voucher(credential_id, node_addr or node, payer, mu, calls, failures, latency, purpose=purpose,
-                             node_price=node_price, issued_at=at, deadline=deadline)
+        return build_voucher(
+            credential_id,
+            node_addr or node,
+            payer,
+            mu,
+            calls,
+            failures,
+            latency,
+            purpose=purpose,
+            node_price=node_price,
+            issued_at=at,
+            deadline=deadline,
+        )
 
     return _v
 
@@ -112,4 +146,3 @@ def sign(system):
         return sign_with(v, system.domain, key)
 
     return _sign
-

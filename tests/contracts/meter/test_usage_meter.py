@@ -6,12 +6,13 @@ import ape
 
 ZERO = "0x" + "00" * 20
 import pytest
-from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple
 from eth_account import Account
 
 from codexfield import scopes
 from codexfield.constants import Reject
 from codexfield.sdk.metering import HALF_N, SECP256K1_N, digest
+
+from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple
 
 INFER = scopes.mask_of(["inference"])
 
@@ -41,8 +42,9 @@ def test_deposit__zero_amount_or_beneficiary__reverts(system, consumer):
         system.meter.deposit(system.usdc, 1, "0x" + "00" * 20, sender=consumer)
 
 
-def test_withdraw__token_blocks_the_consumer__escrow_leaves_to_another_address(project, system, admin, consumer,
-                                                                             stranger, chain):
+def test_withdraw__token_blocks_the_consumer__escrow_leaves_to_another_address(
+    project, system, admin, consumer, stranger, chain
+):
     t = admin.deploy(project.MockBlacklistToken)
     t.mint(consumer, 500, sender=consumer)
     t.approve(system.meter, 500, sender=consumer)
@@ -57,7 +59,8 @@ def test_withdraw__token_blocks_the_consumer__escrow_leaves_to_another_address(p
     tx = system.meter.withdraw(t, stranger, sender=consumer)
     assert tx.return_value == 500 and t.balanceOf(stranger) == 500 and system.meter.escrow(consumer, t) == 0
     assert [(e.consumer, e.to, e.amount) for e in tx.events.filter(system.meter.Withdrawn)] == [
-        (consumer.address, stranger.address, 500)]
+        (consumer.address, stranger.address, 500)
+    ]
 
 
 def test_withdraw__only_after_thaw(system, consumer, fund, chain):
@@ -112,8 +115,13 @@ def test_ingest__pays_license_node_and_fee_exactly(system, consumer, node, fund,
     assert system.meter.fee_balance(system.usdc) == fee
     assert list(system.meter.settled(cred, node, consumer)) == [1_000, 7, 1, 700, v.issued_at]
     ev = tx.events.filter(system.meter.UsageRecorded)[0]
-    assert (ev.credential_id, ev.capsule_id, ev.node, ev.payer, ev.issued_at) == (cred, system.capsule, node, consumer,
-                                                                                 v.issued_at)
+    assert (ev.credential_id, ev.capsule_id, ev.node, ev.payer, ev.issued_at) == (
+        cred,
+        system.capsule,
+        node,
+        consumer,
+        v.issued_at,
+    )
     assert (ev.delta_mu, ev.delta_calls, ev.delta_failures, ev.delta_latency_ms) == (1_000, 7, 1, 700)
     assert (ev.license_amount, ev.node_amount, ev.protocol_fee, ev.paid) == (lic, nod, fee, True)
     assert system.lm.credential(cred).mu_used == 1_000
@@ -132,8 +140,9 @@ def test_ingest__cumulative__second_voucher_pays_only_the_delta(system, consumer
     assert list(system.meter.settled(cred, node, consumer))[:2] == [250, 3]
 
 
-def test_ingest__node_claims_earnings_even_when_paused(system, admin, consumer, node, stranger, fund, buy, voucher,
-                                                        sign):
+def test_ingest__node_claims_earnings_even_when_paused(
+    system, admin, consumer, node, stranger, fund, buy, voucher, sign
+):
     fund(consumer, 10_000)
     cred = buy(consumer)
     v = voucher(cred, 100)
@@ -146,8 +155,9 @@ def test_ingest__node_claims_earnings_even_when_paused(system, admin, consumer, 
         system.meter.claim_node(system.usdc, stranger, sender=node)
 
 
-def test_pause__stops_deposit_only__ingest_and_withdrawal_go_on(system, admin, consumer, node, fund, buy, voucher,
-                                                                 sign, chain):
+def test_pause__stops_deposit_only__ingest_and_withdrawal_go_on(
+    system, admin, consumer, node, fund, buy, voucher, sign, chain
+):
     fund(consumer, 10_000)
     cred = buy(consumer)
     v = voucher(cred, 1)
@@ -268,8 +278,9 @@ def test_ingest__deadline_passed__rejected(system, consumer, node, fund, buy, vo
         system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
 
 
-def test_ingest__escrow_short__rejected_whole_then_applies_after_deposit(system, consumer, node, fund, buy, voucher,
-                                                                           sign):
+def test_ingest__escrow_short__rejected_whole_then_applies_after_deposit(
+    system, consumer, node, fund, buy, voucher, sign
+):
     fund(consumer, 10)
     cred = buy(consumer)
     v = voucher(cred, 100)
@@ -318,8 +329,9 @@ def test_ingest__rate_exceeded__rejected_until_next_window(system, consumer, nod
     system.meter.ingest([v3.as_tuple()], [sign(v3, consumer)], sender=node)
 
 
-def test_ingest__cumulative_delta_above_rate_mu__settles_over_the_windows_it_spans(system, consumer, node, fund, buy,
-                                                                                    voucher, sign, chain):
+def test_ingest__cumulative_delta_above_rate_mu__settles_over_the_windows_it_spans(
+    system, consumer, node, fund, buy, voucher, sign, chain
+):
     """Low: a cumulative voucher whose delta exceeds rate_mu settles when it spans enough windows."""
     fund(consumer, 100_000)
     cred = buy(consumer, rate_mu=100, rate_period=3600)
@@ -386,8 +398,9 @@ def test_ingest__revoked_credential__rejected_after_effect(system, admin, consum
         system.meter.ingest([v2.as_tuple()], [sign(v2, consumer)], sender=node)
 
 
-def test_ingest__capsule_flagged__usage_before_the_flag_pays_after_it_is_refused(system, admin, consumer, node, fund,
-                                                                                buy, voucher, sign, chain):
+def test_ingest__capsule_flagged__usage_before_the_flag_pays_after_it_is_refused(
+    system, admin, consumer, node, fund, buy, voucher, sign, chain
+):
     fund(consumer, 10_000)
     cred = buy(consumer)
     served = voucher(cred, 10)  # served before the dispute flag
@@ -448,8 +461,9 @@ def test_ingest__sig_auth_delegate_signs_for_holder(system, consumer, node, fund
         system.meter.ingest([v3.as_tuple()], [sign(v3, hot)], sender=node)
 
 
-def test_ingest__revoking_sig_auth_after_service__does_not_void_voucher(system, consumer, node, fund, buy, voucher,
-                                                                        sign, chain):
+def test_ingest__revoking_sig_auth_after_service__does_not_void_voucher(
+    system, consumer, node, fund, buy, voucher, sign, chain
+):
     """High 2: authority is judged at issued_at; a revocation afterwards does not void served usage."""
     fund(consumer, 10_000)
     cred = buy(consumer)
@@ -477,8 +491,9 @@ def test_ingest__veri_key_delegate_cannot_sign(system, consumer, node, fund, buy
         system.meter.ingest([v.as_tuple()], [sign(v, hot)], sender=node)
 
 
-def test_ingest__erc1271_wallet_signs_through_its_sig_auth_delegate(system, project, admin, consumer, node, voucher,
-                                                                    sign, chain):
+def test_ingest__erc1271_wallet_signs_through_its_sig_auth_delegate(
+    system, project, admin, consumer, node, voucher, sign, chain
+):
     """No live ERC-1271 for vouchers: a wallet's approval could be withdrawn after service. The
     wallet adds a sigAuth delegate for itself; revoking it later does not void signed usage."""
     wallet = admin.deploy(project.MockERC1271Wallet, consumer)
@@ -508,8 +523,9 @@ def test_ingest__erc1271_wallet_signs_through_its_sig_auth_delegate(system, proj
 # --- batches -----------------------------------------------------------------------------
 
 
-def test_ingest__batch_of_64_mixed__applies_good_rejects_bad_with_reasons(system, accounts, node, fund, buy, voucher,
-                                                                          sign, chain):
+def test_ingest__batch_of_64_mixed__applies_good_rejects_bad_with_reasons(
+    system, accounts, node, fund, buy, voucher, sign, chain
+):
     holders = [accounts[i] for i in (1, 2, 3, 7, 8, 9)]
     creds = []
     for h in holders:
@@ -551,8 +567,11 @@ def test_ingest__same_channel_twice_in_batch__second_pays_delta_only(system, con
     fund(consumer, 10_000)
     cred = buy(consumer)
     v1, v2 = voucher(cred, 10), voucher(cred, 30, calls=2)
-    tx = system.meter.ingest([v1.as_tuple(), v2.as_tuple(), v1.as_tuple()],
-                             [sign(v1, consumer), sign(v2, consumer), sign(v1, consumer)], sender=node)
+    tx = system.meter.ingest(
+        [v1.as_tuple(), v2.as_tuple(), v1.as_tuple()],
+        [sign(v1, consumer), sign(v2, consumer), sign(v1, consumer)],
+        sender=node,
+    )
     assert tx.return_value == 2
     assert [e.delta_mu for e in tx.events.filter(system.meter.UsageRecorded)] == [10, 20]
     assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.NOTHING_NEW]
@@ -598,7 +617,8 @@ def test_constructor__emits_meter_configured_and_checks_windows(project, admin, 
     m = system.meter
     logs = list(m.MeterConfigured.range(0, chain.blocks.head.number + 1))
     assert [(e.epoch_length, e.genesis, e.settlement_window, e.withdrawal_thaw) for e in logs] == [
-        (EPOCH, m.genesis(), WINDOW, THAW)]
+        (EPOCH, m.genesis(), WINDOW, THAW)
+    ]
     args = (system.lm, system.router, system.identity, admin, EPOCH, m.genesis())
     deploy_reverts(admin, project.UsageMeter, *args, WINDOW, WINDOW, FEE_BPS, reason="meter: thaw not above window")
     other = admin.deploy(project.UsageMeter, *args, WINDOW - 1, THAW, FEE_BPS)
@@ -614,8 +634,11 @@ def test_conservation__token_balance_equals_internal_balances(system, consumer, 
         v = voucher(cred, mu)
         system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
     held = system.usdc.balanceOf(system.meter)
-    internal = (system.meter.escrow(consumer, system.usdc) + system.meter.node_balance(node, system.usdc)
-                + system.meter.fee_balance(system.usdc))
+    internal = (
+        system.meter.escrow(consumer, system.usdc)
+        + system.meter.node_balance(node, system.usdc)
+        + system.meter.fee_balance(system.usdc)
+    )
     assert held == internal
 
 
@@ -675,8 +698,9 @@ def test_ingest__overflowing_node_price__rejected_alone(system, consumer, node, 
     cred, cred2 = buy(consumer), buy(consumer)
     huge = voucher(cred, 2, node_price=2**255)
     fine = voucher(cred2, 10)
-    tx = system.meter.ingest([huge.as_tuple(), fine.as_tuple()], [sign(huge, consumer), sign(fine, consumer)],
-                             sender=node)
+    tx = system.meter.ingest(
+        [huge.as_tuple(), fine.as_tuple()], [sign(huge, consumer), sign(fine, consumer)], sender=node
+    )
     assert [e.reason for e in tx.events.filter(system.meter.VoucherRejected)] == [Reject.PRICE_OVERFLOW]
     assert tx.return_value == 1
     big = voucher(cred, 1, node_price=2**256 - 1 - PRICE + 1)  # 1 MU: node part fits, the sum does not
@@ -694,8 +718,9 @@ def test_ingest__purpose_zero__rejected(system, consumer, node, fund, buy, vouch
         system.meter.ingest([v.as_tuple()], [sign(v, consumer)], sender=node)
 
 
-def test_attack__transfer_after_service__voucher_stays_payable_from_signer(system, consumer, stranger, node, fund, buy,
-                                                                         voucher, sign, chain):
+def test_attack__transfer_after_service__voucher_stays_payable_from_signer(
+    system, consumer, stranger, node, fund, buy, voucher, sign, chain
+):
     """High 2: transferring a transferable credential no longer voids served, unsettled usage."""
     fund(consumer, 10_000)
     fund(stranger, 10_000)
@@ -719,8 +744,9 @@ def test_attack__transfer_after_service__voucher_stays_payable_from_signer(syste
         system.lm.transferFrom(stranger, consumer, cred, sender=stranger)
 
 
-def test_attack__withdraw_after_service__voucher_settles_before_thaw_ends(system, consumer, node, fund, buy, voucher,
-                                                                       sign, chain):
+def test_attack__withdraw_after_service__voucher_settles_before_thaw_ends(
+    system, consumer, node, fund, buy, voucher, sign, chain
+):
     """High 2: request + wait withdrawal cannot outrun a voucher (settlement_window < thaw)."""
     fund(consumer, 1_000)
     cred = buy(consumer)
@@ -732,11 +758,14 @@ def test_attack__withdraw_after_service__voucher_settles_before_thaw_ends(system
         system.meter.withdraw(system.usdc, consumer, sender=consumer)
     system.meter.ingest([v.as_tuple()], [sig], sender=node)
     chain.pending_timestamp += THAW
-    assert system.meter.withdraw(system.usdc, consumer, sender=consumer).return_value == 1_000 - 100 * (PRICE + NODE_PRICE)
+    assert system.meter.withdraw(system.usdc, consumer, sender=consumer).return_value == 1_000 - 100 * (
+        PRICE + NODE_PRICE
+    )
 
 
 def test_ingest__more_capsules_and_nodes_than_the_accumulators__every_amount_booked(
-        system, admin, licensor, consumer, node, fund, voucher, sign, accounts):
+    system, admin, licensor, consumer, node, fund, voucher, sign, accounts
+):
     """A batch spanning 10 capsules and 6 nodes (more than the meter's per-batch accumulators
     hold) books every license, node, fee and usage amount exactly, as smaller batches would."""
     import os

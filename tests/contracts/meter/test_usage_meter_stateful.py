@@ -17,10 +17,11 @@ from eth_account import Account
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple
 
 from codexfield import scopes
 from codexfield.sdk.metering import SECP256K1_N, Voucher, sign_voucher
+
+from meter_helpers import EPOCH, FEE_BPS, NODE_PRICE, PRICE, THAW, WINDOW, terms_tuple
 
 INFER = scopes.mask_of(["inference"])
 QUOTA = 400
@@ -56,8 +57,9 @@ def test_meter_state_machine(system, admin, licensor, accounts, chain):
             self.fees = meter.fee_balance(usdc)
             self.license_paid = 0
             self.signed = {}  # (i, node) -> list of (voucher, sig) ever signed
-            self.counters = {(i, n.address): tuple(meter.settled(creds[i], n, holders[i]))[:4]
-                             for i in range(3) for n in nodes}
+            self.counters = {
+                (i, n.address): tuple(meter.settled(creds[i], n, holders[i]))[:4] for i in range(3) for n in nodes
+            }
             self.mu_used = {i: lm.credential(creds[i]).mu_used for i in range(3)}
             self.revoked_at = None  # when credential 2's revocation took effect
             self.hot_until = 10**12  # when the hot key stopped being valid
@@ -112,10 +114,18 @@ def test_meter_state_machine(system, admin, licensor, accounts, chain):
         @rule(
             sender=st.integers(0, 1),
             picks=st.lists(
-                st.tuples(st.integers(0, 2), st.integers(0, 1), st.integers(0, 60), st.integers(0, 3),
-                          st.integers(0, 3), st.sampled_from(["fresh", "fresh", "fresh", "hot", "replay", "stale",
-                                                              "malleated", "forged", "old"])),
-                min_size=1, max_size=6,
+                st.tuples(
+                    st.integers(0, 2),
+                    st.integers(0, 1),
+                    st.integers(0, 60),
+                    st.integers(0, 3),
+                    st.integers(0, 3),
+                    st.sampled_from(
+                        ["fresh", "fresh", "fresh", "hot", "replay", "stale", "malleated", "forged", "old"]
+                    ),
+                ),
+                min_size=1,
+                max_size=6,
             ),
         )
         def ingest(self, sender, picks):
@@ -134,8 +144,19 @@ def test_meter_state_machine(system, admin, licensor, accounts, chain):
                     v, sig = history[-1] if kind == "replay" else history[0]
                 else:
                     at = t - (WINDOW + MARGIN if kind == "old" else 0)
-                    v = Voucher(creds[i], node, holders[i].address, INFER, cur[0] + dmu + (kind == "forged"),
-                                cur[1] + dcalls, cur[2] + dfail, cur[3] + dcalls * 7, NODE_PRICE, at, at + 10**8)
+                    v = Voucher(
+                        creds[i],
+                        node,
+                        holders[i].address,
+                        INFER,
+                        cur[0] + dmu + (kind == "forged"),
+                        cur[1] + dcalls,
+                        cur[2] + dfail,
+                        cur[3] + dcalls * 7,
+                        NODE_PRICE,
+                        at,
+                        at + 10**8,
+                    )
                     if kind == "forged":
                         key_ = Account.create().key
                     elif kind == "hot" and i == 0:

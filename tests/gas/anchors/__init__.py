@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +45,7 @@ def source_dir(name: str) -> Path:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_anchor(name: str, optimize_runs: int = 200) -> dict[str, dict]:
     """Compile every .sol file of anchor `name` with the `solc` on PATH (the npm solcjs shim).
 
@@ -96,9 +96,11 @@ def container(name: str, contract: str):
     from ethpm_types import ContractType
 
     c = compile_anchor(name)[contract]
-    return ContractContainer(ContractType.model_validate(
-        {"contractName": contract, "abi": c["abi"], "deploymentBytecode": {"bytecode": c["bytecode"]}}
-    ))
+    return ContractContainer(
+        ContractType.model_validate(
+            {"contractName": contract, "abi": c["abi"], "deploymentBytecode": {"bytecode": c["bytecode"]}}
+        )
+    )
 
 
 def at(name: str, contract: str, address: str):
