@@ -21,18 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from codexfield.contracts import SYSTEM  # noqa: E402
 from codexfield.did import VYPER_INPUT_RENAMES  # noqa: E402  (one home for the ERC-1056 names)
 
 OUT = ROOT / "interfaces" / "solidity"
-NAMES = [
-    "IdentityRegistry",
-    "CapsuleRegistry",
-    "LicenseManager",
-    "RoyaltyRouter",
-    "UsageMeter",
-    "AccessStaking",
-    "Reputation",
-]
+NAMES = SYSTEM  # codexfield.contracts: the one list of the system's contracts
 # Solidity keywords and reserved words a Vyper identifier may collide with.
 RESERVED = set(
     "after alias apply at auto byte layout transient case copyof days default define ether final finney gwei hours immutable implements "

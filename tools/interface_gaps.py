@@ -18,15 +18,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACTS = [
-    "IdentityRegistry",
-    "CapsuleRegistry",
-    "LicenseManager",
-    "RoyaltyRouter",
-    "UsageMeter",
-    "AccessStaking",
-    "Reputation",
-]
+sys.path.insert(0, str(ROOT))
+from codexfield.contracts import SYSTEM  # noqa: E402
+
+CONTRACTS = SYSTEM  # codexfield.contracts: the one list of the system's contracts
 
 
 def _vyper(fmt: str, path: Path) -> str:

@@ -15,7 +15,7 @@ from contextlib import closing
 from pathlib import Path
 
 from codexfield.keepers.base import KeeperState
-from codexfield.sdk.metering import Voucher
+from codexfield.sdk.metering import Voucher, voucher_from_json
 
 Counters = tuple[int, int, int, int]
 
@@ -131,7 +131,7 @@ class NodeStore(KeeperState):
         return (
             tuple(int(x) for x in json.loads(row[0])),
             tuple(int(x) for x in json.loads(row[1])),  # type: ignore
-            _voucher(json.loads(row[2])),
+            voucher_from_json(json.loads(row[2])),
             bytes.fromhex(row[3][2:]),
             row[4] or "",
         )
@@ -140,7 +140,7 @@ class NodeStore(KeeperState):
         """Latest accepted voucher of every channel whose counters exceed what was settled."""
         with self._lock, closing(self._connect()) as db:
             rows = db.execute("SELECT voucher, signature FROM channels_v2 WHERE status='pending'").fetchall()
-        return [(_voucher(json.loads(v)), bytes.fromhex(s[2:])) for v, s in rows]
+        return [(voucher_from_json(json.loads(v)), bytes.fromhex(s[2:])) for v, s in rows]
 
     def settled(self, credential_id: int, payer: str) -> Counters:
         with self._lock, closing(self._connect()) as db:
@@ -215,22 +215,3 @@ class NodeStore(KeeperState):
 def _key(credential_id: int, payer: str) -> str:
     """The row key of a channel: credential and payer (the node is this node)."""
     return f"{int(credential_id)}:{str(payer).lower()}"
-
-
-def _voucher(d: dict) -> Voucher:
-    return Voucher(
-        credential_id=int(d["credential_id"]),
-        node=d["node"],
-        payer=d["payer"],
-        purpose=int(d["purpose"]),
-        cumulative_mu=int(d["cumulative_mu"]),
-        cumulative_calls=int(d["cumulative_calls"]),
-        cumulative_failures=int(d["cumulative_failures"]),
-        cumulative_latency_ms=int(d["cumulative_latency_ms"]),
-        node_price_per_mu=int(d["node_price_per_mu"]),
-        issued_at=int(d["issued_at"]),
-        deadline=int(d["deadline"]),
-    )
-
-
-voucher_from_json = _voucher

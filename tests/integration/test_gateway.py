@@ -187,7 +187,7 @@ def test_cli__invoke_and_keeper_once(grid, start_gateway, consumer, admin, accou
 
     from codexfield import deployments
     from codexfield.cli.keeper import keeper_group
-    from codexfield.node.cli import invoke_command
+    from codexfield.cli.gateway import invoke_command
 
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", grid.book.path.parent)
     server = start_gateway()

@@ -7,17 +7,11 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
+from codexfield.contracts import SYSTEM
+
 from sol_helpers import ROOT, compile_standard
 
-NAMES = [
-    "IdentityRegistry",
-    "CapsuleRegistry",
-    "LicenseManager",
-    "RoyaltyRouter",
-    "UsageMeter",
-    "AccessStaking",
-    "Reputation",
-]
+NAMES = SYSTEM  # codexfield.contracts: the one list of the system's contracts
 SOL_DIR = ROOT / "interfaces" / "solidity"
 
 
