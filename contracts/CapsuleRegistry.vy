@@ -59,6 +59,8 @@ initializes: access_control
 # its events are snekmate's.
 from snekmate.utils import pausable
 
+# @dev Bit masks of the packed words (one home: contracts/modules/masks.vy).
+from .modules import masks
 from .modules import erc721_lean
 
 initializes: erc721_lean
@@ -118,13 +120,6 @@ _B32: constant(String[32]) = "abcdefghijklmnopqrstuvwxyz234567"
 
 # @dev CIDv1 prefix for raw sha2-256: version 0x01, codec 0x55, multihash 0x12, length 0x20.
 _CID_PREFIX: constant(uint256) = 22_352_416  # 0x01551220
-
-_MASK40: constant(uint256) = 2**40 - 1
-_MASK32: constant(uint256) = 2**32 - 1
-_MASK64: constant(uint256) = 2**64 - 1
-_MASK16: constant(uint256) = 2**16 - 1
-_MASK160: constant(uint256) = 2**160 - 1
-_MASK72: constant(uint256) = 2**72 - 1
 
 
 # @dev Aux flags (in the kind byte, above the 6 bits of the kind): parents 0 and 1 live in the
@@ -309,7 +304,7 @@ def mint(
         total += convert(p.share_bps, uint256)
     assert total <= BPS, "capsule: shares exceed 100%"
     if len(derivations) != 0:
-        lm: address = convert(convert((g >> 64) & _MASK160, uint160), address)
+        lm: address = convert(convert((g >> 64) & masks.MASK160, uint160), address)
         assert lm != empty(address), "capsule: no license manager"
         assert staticcall ILicenseManager(lm).can_derive_many(
             msg.sender, derivations
@@ -368,7 +363,7 @@ def publish_version(previous_id: uint256, content_hash: bytes32, uri: String[256
     self._globals = g + 1
 
     kind: uint8 = convert((aux >> 16) & _KIND_BITS, uint8)
-    version: uint256 = ((aux >> 24) & _MASK32) + 1
+    version: uint256 = ((aux >> 24) & masks.MASK32) + 1
     n: uint256 = aux & 255
     parents: DynArray[ICapsuleRegistry.Parent, 8] = self._parents(previous_id, aux)
     flags: uint256 = 0
@@ -434,7 +429,7 @@ def set_state(capsule_id: uint256, state: uint8, reason: bytes32):
             self._state_log[capsule_id][1] = (1 << 72) | entry
         else:
             self._state_log[capsule_id][n] = entry
-            self._state_log[capsule_id][1] = (first & _MASK72) | (n << 72)
+            self._state_log[capsule_id][1] = (first & masks.MASK72) | (n << 72)
         erc721_lean._set_aux(capsule_id, (aux & ~convert(255 << 8, uint256)) | (convert(state, uint256) << 8))
     log ICapsuleRegistry.CapsuleStateChanged(capsule_id=capsule_id, state=state, by=msg.sender, reason=reason)
     log IERC4906.MetadataUpdate(_tokenId=capsule_id)
@@ -450,7 +445,7 @@ def wire(license_manager_: address):
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     g: uint256 = self._globals
-    assert (g >> 64) & _MASK160 == 0, "capsule: already wired"
+    assert (g >> 64) & masks.MASK160 == 0, "capsule: already wired"
     assert license_manager_ != empty(address), "capsule: zero address"
     self._globals = g | (convert(license_manager_, uint256) << 64)
     log ICapsuleRegistry.Wired(license_manager=license_manager_)
@@ -511,7 +506,7 @@ def next_id() -> uint256:
     @dev The id the next capsule will get (ids start at 1).
     @return uint256 The next id.
     """
-    return self._globals & _MASK64
+    return self._globals & masks.MASK64
 
 
 @external
@@ -521,7 +516,7 @@ def license_manager() -> address:
     @dev The LicenseManager that vouches for derivative credentials (zero until `wire`, then fixed).
     @return address The LicenseManager.
     """
-    return convert(convert((self._globals >> 64) & _MASK160, uint160), address)
+    return convert(convert((self._globals >> 64) & masks.MASK160, uint160), address)
 
 
 @external
@@ -542,7 +537,7 @@ def capsule(capsule_id: uint256) -> ICapsuleRegistry.Capsule:
         content_hash=content_hash,
         creator=self._creator(capsule_id, owner, aux),
         created_at=convert(aux >> 56, uint64),
-        version=convert((aux >> 24) & _MASK32, uint32),
+        version=convert((aux >> 24) & masks.MASK32, uint32),
         previous_id=self._previous[capsule_id],
     )
 
@@ -633,9 +628,9 @@ def state_at(capsule_id: uint256, at: uint256) -> uint8:
     latest: uint256 = first
     if n > 1:
         latest = self._state_log[capsule_id][n]
-    if at >= latest & _MASK64:
+    if at >= latest & masks.MASK64:
         return convert((aux >> 8) & 255, uint8)
-    if at < first & _MASK64:
+    if at < first & masks.MASK64:
         return STATE_ACTIVE  # before the first change: the mint state
     # The last change k in [1, n - 1] made at or before `at` (change 1 qualifies).
     lo: uint256 = 1
@@ -644,7 +639,7 @@ def state_at(capsule_id: uint256, at: uint256) -> uint8:
         if lo >= hi:
             break
         mid: uint256 = (lo + hi + 1) // 2
-        if self._state_log[capsule_id][mid] & _MASK64 <= at:
+        if self._state_log[capsule_id][mid] & masks.MASK64 <= at:
             lo = mid
         else:
             hi = mid - 1
@@ -724,8 +719,8 @@ def _next_id(g: uint256) -> uint256:
     @param g The `_globals` word.
     @return uint256 The id.
     """
-    capsule_id: uint256 = g & _MASK64
-    assert capsule_id < _MASK64, "capsule: too many capsules"
+    capsule_id: uint256 = g & masks.MASK64
+    assert capsule_id < masks.MASK64, "capsule: too many capsules"
     return capsule_id
 
 
@@ -741,9 +736,9 @@ def _pack_aux(created_at: uint256, version: uint256, kind: uint8, state: uint8, 
     @param n_parents The parent count.
     @return uint256 The 96-bit aux word.
     """
-    assert version <= _MASK32, "capsule: version overflow"
+    assert version <= masks.MASK32, "capsule: version overflow"
     return (
-        ((created_at & _MASK40) << 56)
+        ((created_at & masks.MASK40) << 56)
         | (version << 24)
         | (convert(kind, uint256) << 16)
         | (convert(state, uint256) << 8)
@@ -820,7 +815,9 @@ def _unpack_parent(entry: uint256) -> ICapsuleRegistry.Parent:
     @param entry The packed word, shifted so that the parent is in its low bits.
     @return Parent The parent.
     """
-    return ICapsuleRegistry.Parent(capsule_id=entry & _MASK64, share_bps=convert((entry >> 64) & _MASK16, uint16))
+    return ICapsuleRegistry.Parent(
+        capsule_id=entry & masks.MASK64, share_bps=convert((entry >> 64) & masks.MASK16, uint16)
+    )
 
 
 @internal

@@ -79,6 +79,8 @@ initializes: access_control
 # reasons and the `Paused` / `Unpaused` events are snekmate's.
 from snekmate.utils import pausable
 
+# @dev Bit masks of the packed words (one home: contracts/modules/masks.vy).
+from .modules import masks
 from .modules import erc721_lean
 
 initializes: erc721_lean
@@ -169,19 +171,6 @@ _STATE_FLAGGED: constant(uint8) = 4
 _BPS: constant(uint16) = 10_000
 
 
-# @dev Bit masks.
-_MASK16: constant(uint256) = 2**16 - 1
-_MASK32: constant(uint256) = 2**32 - 1
-_MASK40: constant(uint256) = 2**40 - 1
-_MASK56: constant(uint256) = 2**56 - 1
-_MASK64: constant(uint256) = 2**64 - 1
-_MASK80: constant(uint256) = 2**80 - 1
-_MASK96: constant(uint256) = 2**96 - 1
-_MASK128: constant(uint256) = 2**128 - 1
-_MASK160: constant(uint256) = 2**160 - 1
-_MASK216: constant(uint256) = 2**216 - 1
-
-
 # @dev Flag bits of the terms word `d`.
 _D_TRANSFERABLE: constant(uint256) = 1 << 200
 _D_ACTIVE: constant(uint256) = 1 << 201
@@ -207,10 +196,6 @@ _G_ONE_CREDENTIAL: constant(uint256) = 1 << 200
 
 # @dev The paused bit of `_globals`.
 _G_PAUSED: constant(uint256) = 1 << 255
-
-
-# @dev Mask of the next credential id in `_globals` (after shifting by 200).
-_MASK55: constant(uint256) = 2**55 - 1
 
 
 # @dev Terms, packed by reader. a: payment_token 160 | capsule_id 64 | duration 32.
@@ -296,7 +281,7 @@ def __init__(registry_: address, admin_: address, settlement_window_: uint256):
     erc721_lean.__init__("CodexField Credential", "CFCRED")
     assert registry_ != empty(address), "license: zero registry"
     assert admin_ != empty(address), "license: zero admin"
-    assert settlement_window_ > 0 and settlement_window_ <= _MASK40, "license: bad settlement window"
+    assert settlement_window_ > 0 and settlement_window_ <= masks.MASK40, "license: bad settlement window"
     registry = registry_
     settlement_window = settlement_window_
     access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
@@ -328,11 +313,11 @@ def create_terms(terms: ILicenseManager.Terms) -> uint256:
     @return uint256 The terms id.
     """
     self._require_not_paused(self._globals)
-    assert terms.capsule_id != 0 and terms.capsule_id <= _MASK64, "license: unknown capsule"
+    assert terms.capsule_id != 0 and terms.capsule_id <= masks.MASK64, "license: unknown capsule"
     assert staticcall ICapsuleRegistry(registry).state(terms.capsule_id) != 0, "license: unknown capsule"
     assert staticcall ICapsuleRegistry(registry).ownerOf(terms.capsule_id) == msg.sender, "license: not capsule owner"
     self._validate(terms)
-    sink: address = convert(convert(self._globals & _MASK160, uint160), address)
+    sink: address = convert(convert(self._globals & masks.MASK160, uint160), address)
     assert sink != empty(address), "license: not wired"
     assert staticcall IRoyaltyRouter(sink).token_allowed(terms.payment_token), "license: token not allowed"
 
@@ -342,8 +327,8 @@ def create_terms(terms: ILicenseManager.Terms) -> uint256:
         return existing
 
     g: uint256 = self._globals
-    terms_id: uint256 = (g >> 160) & _MASK40
-    assert terms_id < _MASK40, "license: too many terms"
+    terms_id: uint256 = (g >> 160) & masks.MASK40
+    assert terms_id < masks.MASK40, "license: too many terms"
     self._globals = g + _G_ONE_TERMS
     self._terms_by_hash[h] = terms_id
 
@@ -401,7 +386,7 @@ def set_terms_active(terms_id: uint256, active: bool):
     """
     d: uint256 = self._terms[terms_id].d
     assert d != 0, "license: unknown terms"
-    capsule_id: uint256 = (self._terms[terms_id].a >> 160) & _MASK64
+    capsule_id: uint256 = (self._terms[terms_id].a >> 160) & masks.MASK64
     assert staticcall ICapsuleRegistry(registry).ownerOf(capsule_id) == msg.sender, "license: not capsule owner"
     if active:
         d |= _D_ACTIVE
@@ -429,19 +414,19 @@ def purchase(terms_id: uint256, holder: address, max_upfront: uint256) -> uint25
     assert d != 0, "license: unknown terms"
     assert d & _D_ACTIVE != 0, "license: terms inactive"
     a: uint256 = self._terms[terms_id].a
-    capsule_id: uint256 = (a >> 160) & _MASK64
+    capsule_id: uint256 = (a >> 160) & masks.MASK64
     state: uint8 = staticcall ICapsuleRegistry(registry).state(capsule_id)
     assert state != _STATE_DISABLED, "license: capsule disabled"
     assert state != _STATE_FLAGGED, "license: capsule flagged"
-    issued: uint256 = (d >> 128) & _MASK32
-    max_credentials: uint256 = (d >> 160) & _MASK32
-    assert issued < _MASK32 and (max_credentials == 0 or issued < max_credentials), "license: sold out"
-    fee: uint256 = d & _MASK128
+    issued: uint256 = (d >> 128) & masks.MASK32
+    max_credentials: uint256 = (d >> 160) & masks.MASK32
+    assert issued < masks.MASK32 and (max_credentials == 0 or issued < max_credentials), "license: sold out"
+    fee: uint256 = d & masks.MASK128
     assert fee <= max_upfront, "license: upfront above max"
     assert holder != empty(address), "license: zero holder"
 
-    credential_id: uint256 = (g >> 200) & _MASK55
-    assert credential_id < _MASK55, "license: too many credentials"
+    credential_id: uint256 = (g >> 200) & masks.MASK55
+    assert credential_id < masks.MASK55, "license: too many credentials"
     self._globals = g + _G_ONE_CREDENTIAL
     self._terms[terms_id].d = d + _D_ONE_ISSUED
     erc721_lean._mint(holder, credential_id, terms_id | (block.timestamp << 56))
@@ -462,8 +447,8 @@ def purchase(terms_id: uint256, holder: address, max_upfront: uint256) -> uint25
     )
 
     if fee != 0:
-        token: address = convert(convert(a & _MASK160, uint160), address)
-        sink: address = convert(convert(g & _MASK160, uint160), address)
+        token: address = convert(convert(a & masks.MASK160, uint160), address)
+        sink: address = convert(convert(g & masks.MASK160, uint160), address)
         assert sink != empty(address), "license: no revenue sink"
         before: uint256 = staticcall IERC20(token).balanceOf(sink)
         assert extcall IERC20(token).transferFrom(
@@ -488,7 +473,7 @@ def revoke(credential_id: uint256, reason: bytes32):
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(credential_id)
     assert owner != empty(address), "license: unknown credential"
-    terms_id: uint256 = aux & _MASK56
+    terms_id: uint256 = aux & masks.MASK56
     revocation: uint256 = (self._terms[terms_id].d >> 192) & 255
     assert revocation != 0, "license: irrevocable"
 
@@ -497,17 +482,17 @@ def revoke(credential_id: uint256, reason: bytes32):
     if is_arbiter and revocation & convert(ARBITER_ON_BREACH, uint256) != 0:
         effective = block.timestamp
     else:
-        capsule_id: uint256 = (self._terms[terms_id].a >> 160) & _MASK64
+        capsule_id: uint256 = (self._terms[terms_id].a >> 160) & masks.MASK64
         if msg.sender == staticcall ICapsuleRegistry(registry).ownerOf(capsule_id):
             assert revocation & convert(LICENSOR_AT_WILL, uint256) != 0, "license: not revocable by licensor"
-            effective = block.timestamp + ((self._terms[terms_id].e >> 16) & _MASK64)
+            effective = block.timestamp + ((self._terms[terms_id].e >> 16) & masks.MASK64)
         else:
             assert not is_arbiter, "license: not revocable by arbiter"
             raise "license: not revoker"
     usage: uint256 = self._usage[credential_id]
     current: uint256 = usage >> 216
     assert current == 0 or effective < current, "license: already revoked"
-    self._usage[credential_id] = (usage & _MASK216) | (effective << 216)
+    self._usage[credential_id] = (usage & masks.MASK216) | (effective << 216)
     e: uint256 = self._terms[terms_id].e
     if e & (_E_DERIVABLE | _E_REVOKED) == _E_DERIVABLE:
         self._terms[terms_id].e = e | _E_REVOKED  # from now on `can_derive` reads usage words
@@ -533,7 +518,7 @@ def authorize(credential_id: uint256, user: address, purpose: uint256, at: uint2
     new_usage: uint256 = 0
     old_usage: uint256 = 0
     # One MU: the quota is exhausted when not even one more MU fits.
-    res, new_usage, old_usage = self._check(credential_id, 1, purpose, at, False, user, True)
+    res, new_usage, old_usage = self._check(credential_id, 1, purpose, at, False, user)
     return res.status == OK
 
 
@@ -589,7 +574,7 @@ def check_usage(
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
     old_usage: uint256 = 0
-    res, new_usage, old_usage = self._check(credential_id, mu, purpose, at, True, payer, True)
+    res, new_usage, old_usage = self._check(credential_id, mu, purpose, at, True, payer)
     return res
 
 
@@ -618,7 +603,7 @@ def consume(
     res: ILicenseManager.UsageCheck = empty(ILicenseManager.UsageCheck)
     new_usage: uint256 = 0
     previous: uint256 = 0  # the usage word, read once (in `_check`)
-    res, new_usage, previous = self._check(credential_id, mu, purpose, at, True, payer, True)
+    res, new_usage, previous = self._check(credential_id, mu, purpose, at, True, payer)
     if res.status == OK:
         if mu != 0:
             self._usage[credential_id] = new_usage
@@ -656,7 +641,7 @@ def credential(credential_id: uint256) -> ILicenseManager.Credential:
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(credential_id)
     assert owner != empty(address), "license: unknown credential"
-    terms_id: uint256 = aux & _MASK56
+    terms_id: uint256 = aux & masks.MASK56
     issued_at: uint256 = aux >> 56
     duration: uint256 = self._terms[terms_id].a >> 224
     expires_at: uint256 = 0
@@ -668,7 +653,7 @@ def credential(credential_id: uint256) -> ILicenseManager.Credential:
         holder=owner,
         issued_at=convert(issued_at, uint64),
         expires_at=convert(expires_at, uint64),
-        mu_used=usage & _MASK96,
+        mu_used=usage & masks.MASK96,
         revoked_at=convert(usage >> 216, uint64),
     )
 
@@ -683,7 +668,7 @@ def rate_window(credential_id: uint256) -> (uint64, uint256):
     @return uint256 The MU settled in it.
     """
     usage: uint256 = self._usage[credential_id]
-    return convert((usage >> 96) & _MASK40, uint64), (usage >> 136) & _MASK80
+    return convert((usage >> 96) & masks.MASK40, uint64), (usage >> 136) & masks.MASK80
 
 
 @external
@@ -697,20 +682,20 @@ def terms(terms_id: uint256) -> ILicenseManager.Terms:
     p: PackedTerms = self._terms[terms_id]
     assert p.d != 0, "license: unknown terms"
     return ILicenseManager.Terms(
-        capsule_id=(p.a >> 160) & _MASK64,
-        payment_token=convert(convert(p.a & _MASK160, uint160), address),
-        price_per_mu=p.b & _MASK128,
-        upfront_fee=p.d & _MASK128,
+        capsule_id=(p.a >> 160) & masks.MASK64,
+        payment_token=convert(convert(p.a & masks.MASK160, uint160), address),
+        price_per_mu=p.b & masks.MASK128,
+        upfront_fee=p.d & masks.MASK128,
         meter=p.meter,
         duration=convert(p.a >> 224, uint64),
-        mu_quota=p.c & _MASK128,
+        mu_quota=p.c & masks.MASK128,
         rate_mu=p.c >> 128,
-        rate_period=convert((p.b >> 192) & _MASK32, uint64),
-        scope=(p.b >> 128) & _MASK64,
-        derivative_share_bps=convert(p.e & _MASK16, uint16),
+        rate_period=convert((p.b >> 192) & masks.MASK32, uint64),
+        scope=(p.b >> 128) & masks.MASK64,
+        derivative_share_bps=convert(p.e & masks.MASK16, uint16),
         revocation=convert((p.d >> 192) & 255, uint8),
-        notice_period=convert((p.e >> 16) & _MASK64, uint64),
-        max_credentials=convert((p.d >> 160) & _MASK32, uint32),
+        notice_period=convert((p.e >> 16) & masks.MASK64, uint64),
+        max_credentials=convert((p.d >> 160) & masks.MASK32, uint32),
         transferable=p.d & _D_TRANSFERABLE != 0,
         text_hash=p.text_hash,
     )
@@ -735,7 +720,7 @@ def credentials_issued(terms_id: uint256) -> uint256:
     @param terms_id The terms.
     @return uint256 The count.
     """
-    return (self._terms[terms_id].d >> 128) & _MASK32
+    return (self._terms[terms_id].d >> 128) & masks.MASK32
 
 
 @external
@@ -761,7 +746,7 @@ def locked(token_id: uint256) -> bool:
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(token_id)
     assert owner != empty(address), "license: unknown credential"
-    return self._terms[aux & _MASK56].d & _D_TRANSFERABLE == 0
+    return self._terms[aux & masks.MASK56].d & _D_TRANSFERABLE == 0
 
 
 @external
@@ -806,7 +791,7 @@ def tokenURI(token_id: uint256) -> String[512]:
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(token_id)
     assert owner != empty(address), "license: unknown credential"
-    terms_id: uint256 = aux & _MASK56
+    terms_id: uint256 = aux & masks.MASK56
     issued_at: uint256 = aux >> 56
     a: uint256 = self._terms[terms_id].a
     expires_at: uint256 = 0
@@ -818,7 +803,7 @@ def tokenURI(token_id: uint256) -> String[512]:
         '","terms_id":',
         uint2str(terms_id),
         ',"capsule_id":',
-        uint2str((a >> 160) & _MASK64),
+        uint2str((a >> 160) & masks.MASK64),
         ',"issued_at":',
         uint2str(issued_at),
         ',"expires_at":',
@@ -842,7 +827,7 @@ def wire(usage_meter_: address, revenue_sink_: address):
     if usage_meter_.is_contract:  # the credential transfer cooldown must cover the meter's window
         assert staticcall IUsageMeter(usage_meter_).settlement_window() == settlement_window, "license: window mismatch"
     self.usage_meter = usage_meter_
-    self._globals = (self._globals & ~_MASK160) | convert(revenue_sink_, uint256)
+    self._globals = (self._globals & ~masks.MASK160) | convert(revenue_sink_, uint256)
     log ILicenseManager.Wired(usage_meter=usage_meter_, revenue_sink=revenue_sink_)
 
 
@@ -856,7 +841,7 @@ def last_transfer(credential_id: uint256) -> (address, uint64):
     @return uint64 The transfer time.
     """
     t: uint256 = self._transfers[credential_id]
-    return convert(convert(t & _MASK160, uint160), address), convert(t >> 160, uint64)
+    return convert(convert(t & masks.MASK160, uint160), address), convert(t >> 160, uint64)
 
 
 @external
@@ -866,7 +851,7 @@ def revenue_sink() -> address:
     @dev Where upfront fees go (zero until wired).
     @return address The sink.
     """
-    return convert(convert(self._globals & _MASK160, uint160), address)
+    return convert(convert(self._globals & masks.MASK160, uint160), address)
 
 
 @external
@@ -876,7 +861,7 @@ def next_terms_id() -> uint256:
     @dev The id the next new terms will get.
     @return uint256 The id.
     """
-    return (self._globals >> 160) & _MASK40
+    return (self._globals >> 160) & masks.MASK40
 
 
 @external
@@ -886,7 +871,7 @@ def next_credential_id() -> uint256:
     @dev The id the next credential will get.
     @return uint256 The id.
     """
-    return (self._globals >> 200) & _MASK55
+    return (self._globals >> 200) & masks.MASK55
 
 
 @external
@@ -932,7 +917,6 @@ def _check(
     at: uint256,
     check_rate: bool,
     payer: address,
-    check_flag: bool,
 ) -> (ILicenseManager.UsageCheck, uint256, uint256):
     """
     @dev The usage rules (see the header) and the usage word `consume` would write.
@@ -942,8 +926,6 @@ def _check(
     @param at The unix time of the usage.
     @param check_rate Whether the rate window applies.
     @param payer Who must have held the credential at `at`.
-    @param check_flag Whether to ask the CapsuleRegistry for a dispute flag at `at` (not from
-           `can_derive`, which the registry calls under its own lock).
     @return UsageCheck The status and pricing data.
     @return uint256 The new usage word (meaningful only when the status is OK).
     @return uint256 The usage word it replaces (meaningful only when the status is OK).
@@ -960,27 +942,27 @@ def _check(
             price_per_mu=0,
             scope=0,
         ), 0, 0
-    terms_id: uint256 = aux & _MASK56
+    terms_id: uint256 = aux & masks.MASK56
     issued_at: uint256 = aux >> 56
     a: uint256 = self._terms[terms_id].a
     b: uint256 = self._terms[terms_id].b
-    scope: uint256 = (b >> 128) & _MASK64
+    scope: uint256 = (b >> 128) & masks.MASK64
     res: ILicenseManager.UsageCheck = ILicenseManager.UsageCheck(
         status=OK,
         holder=owner,
-        capsule_id=(a >> 160) & _MASK64,
-        payment_token=convert(convert(a & _MASK160, uint160), address),
-        price_per_mu=b & _MASK128,
+        capsule_id=(a >> 160) & masks.MASK64,
+        payment_token=convert(convert(a & masks.MASK160, uint160), address),
+        price_per_mu=b & masks.MASK128,
         scope=scope,
     )
     duration: uint256 = a >> 224
-    if at < issued_at or at > _MASK40 or (duration != 0 and at >= issued_at + duration):
+    if at < issued_at or at > masks.MASK40 or (duration != 0 and at >= issued_at + duration):
         res.status = EXPIRED
         return res, 0, 0
     if b & _B_TRANSFERABLE != 0:
         t: uint256 = self._transfers[credential_id]
         if at < t >> 160:
-            res.holder = convert(convert(t & _MASK160, uint160), address)
+            res.holder = convert(convert(t & masks.MASK160, uint160), address)
     if payer != res.holder:
         res.status = NOT_HOLDER
         return res, 0, 0
@@ -991,8 +973,7 @@ def _check(
         return res, 0, 0
     # A dispute flag stops usage from the moment it is set; usage served before it stays payable.
     if (
-        check_flag
-        and not self._not_flagged[res.capsule_id][at]
+        not self._not_flagged[res.capsule_id][at]
         and staticcall ICapsuleRegistry(registry).state_at(res.capsule_id, at) == _STATE_FLAGGED
     ):
         res.status = CAPSULE_FLAGGED
@@ -1000,21 +981,21 @@ def _check(
     if purpose == 0 or purpose & ~scope != 0:
         res.status = PURPOSE_OUT_OF_SCOPE
         return res, 0, 0
-    mu_used: uint256 = usage & _MASK96
-    if mu > _MASK96 - mu_used:
+    mu_used: uint256 = usage & masks.MASK96
+    if mu > masks.MASK96 - mu_used:
         res.status = QUOTA_EXCEEDED
         return res, 0, 0
-    window_start: uint256 = (usage >> 96) & _MASK40
-    window_mu: uint256 = (usage >> 136) & _MASK80
+    window_start: uint256 = (usage >> 96) & masks.MASK40
+    window_mu: uint256 = (usage >> 136) & masks.MASK80
     if b & _B_LIMITS != 0:
         c: uint256 = self._terms[terms_id].c
-        quota: uint256 = c & _MASK128
+        quota: uint256 = c & masks.MASK128
         if quota != 0 and mu > quota - mu_used:
             res.status = QUOTA_EXCEEDED
             return res, 0, 0
         rate_mu: uint256 = c >> 128
         if check_rate and rate_mu != 0:
-            period: uint256 = (b >> 192) & _MASK32
+            period: uint256 = (b >> 192) & masks.MASK32
             start: uint256 = issued_at + (at - issued_at) // period * period
             if start > window_start:
                 # Unused allowance of the windows from the latest recorded one up to `start`.
@@ -1057,11 +1038,15 @@ def _can_derive(credential_id: uint256, holder: address, capsule_id: uint256, sh
     owner, aux = erc721_lean._owner_and_aux(credential_id)
     if owner == empty(address) or owner != holder:
         return False
-    e: uint256 = self._terms[aux & _MASK56].e
-    if e & _E_DERIVABLE == 0 or (e >> 96) & _MASK64 != capsule_id or convert(share_bps, uint256) < e & _MASK16:
+    e: uint256 = self._terms[aux & masks.MASK56].e
+    if (
+        e & _E_DERIVABLE == 0
+        or (e >> 96) & masks.MASK64 != capsule_id
+        or convert(share_bps, uint256) < e & masks.MASK16
+    ):
         return False
-    duration: uint256 = (e >> 160) & _MASK32
-    if block.timestamp > _MASK40 or (duration != 0 and block.timestamp >= (aux >> 56) + duration):
+    duration: uint256 = (e >> 160) & masks.MASK32
+    if block.timestamp > masks.MASK40 or (duration != 0 and block.timestamp >= (aux >> 56) + duration):
         return False
     if e & _E_REVOKED != 0:
         revoked_at: uint256 = self._usage[credential_id] >> 216
@@ -1093,7 +1078,7 @@ def _before_transfer(from_: address, token_id: uint256):
     aux: uint256 = 0
     owner, aux = erc721_lean._owner_and_aux(token_id)
     if owner != empty(address):
-        assert self._terms[aux & _MASK56].d & _D_TRANSFERABLE != 0, "license: credential locked"
+        assert self._terms[aux & masks.MASK56].d & _D_TRANSFERABLE != 0, "license: credential locked"
         last: uint256 = self._transfers[token_id] >> 160
         assert last == 0 or block.timestamp >= last + settlement_window, "license: transfer cooldown"
         self._transfers[token_id] = convert(owner, uint256) | (block.timestamp << 160)
@@ -1107,16 +1092,16 @@ def _validate(terms: ILicenseManager.Terms):
     @param terms The terms.
     """
     assert terms.payment_token != empty(address), "license: zero payment token"
-    assert terms.price_per_mu <= _MASK128, "license: price too large"
-    assert terms.upfront_fee <= _MASK128, "license: upfront too large"
-    assert convert(terms.duration, uint256) <= _MASK32, "license: duration too long"
-    assert terms.mu_quota <= _MASK96, "license: quota too large"
-    assert terms.rate_mu <= _MASK80, "license: rate too large"
-    assert convert(terms.rate_period, uint256) <= _MASK32, "license: rate period too long"
+    assert terms.price_per_mu <= masks.MASK128, "license: price too large"
+    assert terms.upfront_fee <= masks.MASK128, "license: upfront too large"
+    assert convert(terms.duration, uint256) <= masks.MASK32, "license: duration too long"
+    assert terms.mu_quota <= masks.MASK96, "license: quota too large"
+    assert terms.rate_mu <= masks.MASK80, "license: rate too large"
+    assert convert(terms.rate_period, uint256) <= masks.MASK32, "license: rate period too long"
     assert terms.rate_mu == 0 or terms.rate_period != 0, "license: rate needs a period"
     assert terms.rate_mu != 0 or terms.rate_period == 0, "license: period needs a rate"
     assert terms.mu_quota == 0 or terms.rate_mu <= terms.mu_quota, "license: quota below rate"
-    assert terms.scope <= _MASK64, "license: scope beyond 64 bits"
+    assert terms.scope <= masks.MASK64, "license: scope beyond 64 bits"
     assert terms.derivative_share_bps <= _BPS, "license: share above 100%"
     assert terms.revocation <= LICENSOR_AT_WILL | ARBITER_ON_BREACH, "license: bad revocation"
-    assert convert(terms.notice_period, uint256) <= _MASK32, "license: notice too long"
+    assert convert(terms.notice_period, uint256) <= masks.MASK32, "license: notice too long"
