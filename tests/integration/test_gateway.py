@@ -186,8 +186,8 @@ def test_cli__invoke_and_keeper_once(grid, start_gateway, consumer, admin, accou
     from click.testing import CliRunner
 
     from codexfield import deployments
-    from codexfield.cli.keeper import keeper_group
     from codexfield.cli.gateway import invoke_command
+    from codexfield.cli.keeper import keeper_group
 
     monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", grid.book.path.parent)
     server = start_gateway()
