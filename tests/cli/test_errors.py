@@ -23,21 +23,15 @@ def short_credential(cli, cf, creator, consumer, tmp_path_factory):
     return capsule, cf.purchase(terms, sender=consumer)
 
 
+def invoke_args(capsule, cred, node_url="http://127.0.0.1:9") -> list[str]:
+    """`codexfield invoke hello` for `cred` on `capsule` at a node URL nothing listens on."""
+    return ["invoke", "hello", "--capsule", str(capsule), "--credential", str(cred), "--node", node_url]
+
+
 def test_invoke__node_down__one_line(cli, short_credential, consumer, no_tx):
     capsule, cred = short_credential
     with no_tx(consumer):
-        r = cli(
-            "invoke",
-            "hello",
-            "--capsule",
-            str(capsule),
-            "--credential",
-            str(cred),
-            "--node",
-            "http://127.0.0.1:9",
-            account=consumer,
-            book_flag=False,
-        )
+        r = cli(*invoke_args(capsule, cred), account=consumer, book_flag=False)
     assert r.code == 1 and "the node at http://127.0.0.1:9 does not answer" in r.err and r.err.count("\n") == 1
 
 
@@ -45,18 +39,7 @@ def test_invoke__expired_credential__refused_before_the_node(cli, chain, short_c
     capsule, cred = short_credential
     chain.mine(timestamp=chain.pending_timestamp + 2 * 86400)
     with no_tx(consumer):
-        r = cli(
-            "invoke",
-            "hello",
-            "--capsule",
-            str(capsule),
-            "--credential",
-            str(cred),
-            "--node",
-            "http://127.0.0.1:9",
-            account=consumer,
-            book_flag=False,
-        )
+        r = cli(*invoke_args(capsule, cred), account=consumer, book_flag=False)
     assert r.code == 1 and f"credential {cred} expired at" in r.err and "license purchase" in r.err
 
 

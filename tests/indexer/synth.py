@@ -26,6 +26,28 @@ USDC = to_checksum_address("0x" + "aa" * 20)
 ALICE, BOB, CAROL, NODE = (to_checksum_address("0x" + c * 40) for c in ("a", "b", "c", "d"))
 
 
+def block_hash(n: int) -> str:
+    """The synthetic hash of block `n`."""
+    return "0x" + hashlib.sha256(f"{n}".encode()).hexdigest()
+
+
+def decoded_events(n: int, events) -> list[DecodedEvent]:
+    """`events` — (contract, event name, args) — as the decoder would give them in block `n`."""
+    return [
+        DecodedEvent(
+            contract=c,
+            name=name,
+            address=ADDR[c],
+            block_number=n,
+            block_hash=block_hash(n),
+            log_index=i,
+            tx_hash="0x" + "00" * 32,
+            args=args,
+        )
+        for i, (c, name, args) in enumerate(events)
+    ]
+
+
 def capsule_id(n: int) -> str:
     return f"eip155:{CHAIN}/erc721:{ADDR['CapsuleRegistry']}/{n}"
 
@@ -60,20 +82,8 @@ class Feed:
         start = self.idx.checkpoint() + 1
         self.block = max(self.block + 1, start)
         n = self.block
-        h = "0x" + hashlib.sha256(f"{n}".encode()).hexdigest()
-        decoded = [
-            DecodedEvent(
-                contract=c,
-                name=name,
-                address=ADDR[c],
-                block_number=n,
-                block_hash=h,
-                log_index=i,
-                tx_hash="0x" + "00" * 32,
-                args=args,
-            )
-            for i, (c, name, args) in enumerate(events)
-        ]
+        h = block_hash(n)
+        decoded = decoded_events(n, events)
         headers = {
             n: {"hash": h, "parentHash": "0x" + "00" * 32, "timestamp": timestamp if timestamp is not None else n * 10}
         }

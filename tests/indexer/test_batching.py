@@ -4,16 +4,26 @@ one, and the journal still rolls back exactly to every block inside the range.""
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlalchemy import func, select
 from test_handlers import _dump
 
 from codexfield.indexer import journal
 from codexfield.indexer import models as m
-from codexfield.indexer.abi import DecodedEvent
 
-from synth import ADDR, CHAIN, Feed, capsule_id, claimed, credited, minted, propagated, rated, state, usage
+from synth import (
+    CHAIN,
+    Feed,
+    block_hash,
+    capsule_id,
+    claimed,
+    credited,
+    decoded_events,
+    minted,
+    propagated,
+    rated,
+    state,
+    usage,
+)
 
 BLOCKS = [
     # the same rows written many times inside one block
@@ -41,26 +51,9 @@ BLOCKS = [
 ]
 
 
-def _decoded(n: int, events) -> list[DecodedEvent]:
-    h = "0x" + hashlib.sha256(f"{n}".encode()).hexdigest()
-    return [
-        DecodedEvent(
-            contract=c,
-            name=name,
-            address=ADDR[c],
-            block_number=n,
-            block_hash=h,
-            log_index=i,
-            tx_hash="0x" + "00" * 32,
-            args=args,
-        )
-        for i, (c, name, args) in enumerate(events)
-    ]
-
-
 def _header(n: int) -> dict:
     return {
-        "hash": "0x" + hashlib.sha256(f"{n}".encode()).hexdigest(),
+        "hash": block_hash(n),
         "parentHash": "0x" + "00" * 32,
         "timestamp": n * 10,
     }
@@ -76,7 +69,7 @@ def test_one_range_of_many_blocks__equals_block_by_block__and_rolls_back_to_each
 
     f.idx.rollback(0)
     assert _dump(engine) == snapshots[0]
-    decoded = [e for n, events in enumerate(BLOCKS, start=1) for e in _decoded(n, events)]
+    decoded = [e for n, events in enumerate(BLOCKS, start=1) for e in decoded_events(n, events)]
     f.idx.apply(decoded, {n: _header(n) for n in range(1, len(BLOCKS) + 1)}, 1, len(BLOCKS), len(BLOCKS))
     assert _dump(engine) == snapshots[3]
     vault = _dump(engine)["royalty_vaults"]

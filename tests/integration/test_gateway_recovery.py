@@ -117,18 +117,7 @@ def test_lost_answer__replayed_and_served_once(start_gateway, grid, node, admin,
     ledger = ConsumerLedger(tmp_path / "lost.sqlite", grid.domain, acct.key)
     client = NodeClient(server.url, ledger)
     q = client.quote(cred, payload=TEXT)
-    f = ledger.begin_call(
-        cred,
-        node.address,
-        TEXT,
-        base=(0, 0, 0, 0),
-        mu=q["mu"],
-        latency_ms=0,
-        purpose=int(q["purpose"]),
-        node_price_per_mu=int(q["node_price_per_mu"]),
-        deadline=q["min_deadline"] + 600,
-        issued_at=q["chain_time"],
-    )
+    f = _first_call(ledger, cred, node, q, deadline=q["min_deadline"] + 600)
     body = {
         "credential_id": str(cred),
         "input": TEXT,
@@ -143,12 +132,9 @@ def test_lost_answer__replayed_and_served_once(start_gateway, grid, node, admin,
     assert _settled(grid, node, cred, acct.address)[1] == 2
 
 
-def test_stale_inflight_voucher_is_resigned_with_the_same_counters(start_gateway, grid, node, admin, tmp_path):
-    server = start_gateway()
-    acct, cred = _fresh_consumer(grid, admin, escrow=10**7)
-    ledger = ConsumerLedger(tmp_path / "stale.sqlite", grid.domain, acct.key)
-    q = NodeClient(server.url, ledger).quote(cred, payload=TEXT)
-    ledger.begin_call(
+def _first_call(ledger, cred, node, q, *, deadline):
+    """The consumer's ledger records (signs) the channel's first call at the node's quote `q`."""
+    return ledger.begin_call(
         cred,
         node.address,
         TEXT,
@@ -157,8 +143,18 @@ def test_stale_inflight_voucher_is_resigned_with_the_same_counters(start_gateway
         latency_ms=0,
         purpose=int(q["purpose"]),
         node_price_per_mu=int(q["node_price_per_mu"]),
-        deadline=q["chain_time"] + 5,
+        deadline=deadline,
         issued_at=q["chain_time"],
+    )
+
+
+def test_stale_inflight_voucher_is_resigned_with_the_same_counters(start_gateway, grid, node, admin, tmp_path):
+    server = start_gateway()
+    acct, cred = _fresh_consumer(grid, admin, escrow=10**7)
+    ledger = ConsumerLedger(tmp_path / "stale.sqlite", grid.domain, acct.key)
+    q = NodeClient(server.url, ledger).quote(cred, payload=TEXT)
+    _first_call(
+        ledger, cred, node, q, deadline=q["chain_time"] + 5
     )  # crashed before sending; the deadline is now too close
     client = NodeClient(server.url, ledger)
     assert client.resume(cred)["cumulative"]["cumulative_mu"] == str(q["mu"])

@@ -49,6 +49,21 @@ def tokens(usdc):
     return {"USDC": {"address": str(usdc.address), "decimals": 6}}
 
 
+@pytest.fixture
+def cli_network(manager, registry, tokens, chain, networks, tmp_path, monkeypatch):
+    """The test chain's network choice, with an address book (LicenseManager, CapsuleRegistry,
+    tokens) saved where the CLI looks for it."""
+    provider = networks.provider
+    book = deployments.AddressBook(
+        chain_id=chain.chain_id,
+        contracts={"LicenseManager": str(manager.address), "CapsuleRegistry": str(registry.address)},
+        tokens=tokens,
+    )
+    deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
+    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
+    return f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
+
+
 def test_publish_terms__reads_back_the_same_terms(manager, licensor, capsule, tokens):
     lic = compile_ldl(SOURCE.format(capsule=capsule, text="ab" * 32), token_list=tokens)
     terms_id = publish_terms(manager, lic.terms, licensor)
@@ -58,18 +73,8 @@ def test_publish_terms__reads_back_the_same_terms(manager, licensor, capsule, to
     assert compile_ldl(text, token_list=tokens).terms == lic.terms
 
 
-def test_cli_publish_then_show(
-    manager, registry, licensor, capsule, tokens, accounts, chain, networks, tmp_path, monkeypatch
-):
-    provider = networks.provider
-    book = deployments.AddressBook(
-        chain_id=chain.chain_id,
-        contracts={"LicenseManager": str(manager.address), "CapsuleRegistry": str(registry.address)},
-        tokens=tokens,
-    )
-    deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
-    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
-    network = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
+def test_cli_publish_then_show(manager, registry, licensor, capsule, tokens, accounts, chain, tmp_path, cli_network):
+    network = cli_network
     index = [a.address for a in accounts].index(licensor.address)
     src = tmp_path / "terms.ldl"
     src.write_text(SOURCE.format(capsule=capsule, text="cd" * 32))
@@ -88,17 +93,9 @@ def test_cli_publish_then_show(
 
 
 def test_cli_publish__revert_is_reported_not_raised(
-    manager, registry, capsule, tokens, accounts, stranger, chain, networks, tmp_path, monkeypatch
+    manager, registry, capsule, tokens, accounts, stranger, chain, tmp_path, cli_network
 ):
-    provider = networks.provider
-    book = deployments.AddressBook(
-        chain_id=chain.chain_id,
-        contracts={"LicenseManager": str(manager.address), "CapsuleRegistry": str(registry.address)},
-        tokens=tokens,
-    )
-    deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
-    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
-    network = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
+    network = cli_network
     index = [a.address for a in accounts].index(stranger.address)
     src = tmp_path / "terms.ldl"
     src.write_text(SOURCE.format(capsule=capsule, text="ef" * 32))  # the stranger does not own the capsule
@@ -109,17 +106,9 @@ def test_cli_publish__revert_is_reported_not_raised(
 
 
 def test_cli_publish__existing_terms__refused_without_a_transaction(
-    manager, registry, licensor, capsule, tokens, accounts, chain, networks, tmp_path, monkeypatch
+    manager, registry, licensor, capsule, tokens, accounts, chain, tmp_path, cli_network
 ):
-    provider = networks.provider
-    book = deployments.AddressBook(
-        chain_id=chain.chain_id,
-        contracts={"LicenseManager": str(manager.address), "CapsuleRegistry": str(registry.address)},
-        tokens=tokens,
-    )
-    deployments.save(book, provider.network.ecosystem.name, provider.network.name, tmp_path)
-    monkeypatch.setattr(deployments, "DEPLOYMENTS_DIR", tmp_path)
-    network = f"{provider.network.ecosystem.name}:{provider.network.name}:{provider.name}"
+    network = cli_network
     index = [a.address for a in accounts].index(licensor.address)
     src = tmp_path / "terms.ldl"
     src.write_text(SOURCE.format(capsule=capsule, text="12" * 32))
