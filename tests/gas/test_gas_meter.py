@@ -23,9 +23,12 @@ WINDOW = 86400
 # met, it xfails with the measured figure (docs/metering.md: where each row stands against its
 # floor). The cold / first-time rows are recorded and listed, with no target.
 DESIGN_WARM_32 = 30_000
-BOUND_WARM_32 = 44_000
+# The warm rows vary by ~1k per voucher between runs of the same bytecode (≈ 32k, one fresh slot,
+# lands in the warm batch instead of the cold one in some runs; not isolated yet, see the closing
+# note of issue 17), so the regression bounds sit above the higher of the two figures seen.
+BOUND_WARM_32 = 45_000
 TARGET_PER_CALL = 40
-BOUND_PER_CALL = 44
+BOUND_PER_CALL = 45
 TARGET_ALONE = 80_000
 BOUND_ALONE = 145_000
 
