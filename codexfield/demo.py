@@ -131,11 +131,6 @@ class FlowResult:
     model_cid: str = ""
 
 
-def _contracts(project: Any, book: Any) -> dict[str, Any]:
-    names = ("IdentityRegistry", "CapsuleRegistry", "LicenseManager", "RoyaltyRouter", "AccessStaking", "UsageMeter")
-    return {n: getattr(project, n).at(book.contracts[n]) for n in names}
-
-
 def _set_time(chain: Any, ts: int) -> None:
     """Mine a block at `ts` (anvil): epochs are an hour, the demo does not wait for them."""
     if ts > chain.blocks.head.timestamp:
@@ -202,7 +197,7 @@ def _run_flow(
     t_start: float,
     timings: dict[str, float],
 ) -> FlowResult:
-    from ape import chain, project
+    from ape import chain
 
     def lap(name: str, t0: float) -> float:
         timings[name] = round(time.perf_counter() - t0, 2)
@@ -211,16 +206,15 @@ def _run_flow(
     # 1. Deploy ----------------------------------------------------------------------------
     t = time.perf_counter()
     log("[1/8] deploying and wiring the contracts")
-    book = deploy_system(
+    system = deploy_system(
         actors.deployer,
         DeployConfig(test_tokens=True, reporters=[r.address for r in actors.reporters]),
         log=lambda s: None,
     )
-    c = _contracts(project, book)
-    identity, registry, lm = c["IdentityRegistry"], c["CapsuleRegistry"], c["LicenseManager"]
-    router, staking, meter = c["RoyaltyRouter"], c["AccessStaking"], c["UsageMeter"]
-    usdc = project.MockERC20.at(book.tokens["USDC"]["address"])
-    cdx = project.MockERC20.at(book.tokens["CDX"]["address"])
+    book, c = system.book, system.contracts
+    identity, registry, lm = system.identity, system.registry, system.licenses
+    router, staking, meter = system.router, system.staking, system.meter
+    usdc, cdx = system.usdc, system.cdx
     tokens = token_list_for(book)
     deployer = actors.deployer
     t = lap("deploy", t)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from codexfield import deployments
 from codexfield.deployments import AddressBook
+from codexfield.system import System
 
 if TYPE_CHECKING:
     from codexfield.poa import Params
@@ -237,7 +238,9 @@ class Deployer:
 
 
 @dataclass
-class System:
+class Wiring:
+    """What the wiring steps act on: contract instances by name (None in a dry run until deployed)."""
+
     account: Any
     contracts: dict[str, Any]
     tokens: dict[str, dict[str, Any]]
@@ -262,7 +265,7 @@ class System:
 # ---------------------------------------------------------------------------------------------
 
 
-def wire_capsule_registry(s: System) -> list[Step]:
+def wire_capsule_registry(s: Wiring) -> list[Step]:
     registry, licenses = s["CapsuleRegistry"], s["LicenseManager"]
     return [
         Step(
@@ -273,7 +276,7 @@ def wire_capsule_registry(s: System) -> list[Step]:
     ]
 
 
-def wire_license_manager(s: System) -> list[Step]:
+def wire_license_manager(s: Wiring) -> list[Step]:
     licenses, router, meter = s["LicenseManager"], s["RoyaltyRouter"], s["UsageMeter"]
     return [
         Step(
@@ -284,7 +287,7 @@ def wire_license_manager(s: System) -> list[Step]:
     ]
 
 
-def wire_royalty_router(s: System) -> list[Step]:
+def wire_royalty_router(s: Wiring) -> list[Step]:
     router, licenses, meter = s["RoyaltyRouter"], s["LicenseManager"], s["UsageMeter"]
     # Wired once: a router wired to other creditors reverts "royalty: already wired" here
     # (a new LicenseManager or UsageMeter needs a new router).
@@ -306,7 +309,7 @@ def wire_royalty_router(s: System) -> list[Step]:
     return steps
 
 
-def wire_usage_meter(s: System) -> list[Step]:
+def wire_usage_meter(s: Wiring) -> list[Step]:
     meter, staking = s["UsageMeter"], s["AccessStaking"]
     return [
         Step(
@@ -322,7 +325,7 @@ def wire_usage_meter(s: System) -> list[Step]:
     ]
 
 
-def wire_access_staking(s: System) -> list[Step]:
+def wire_access_staking(s: Wiring) -> list[Step]:
     staking, meter = s["AccessStaking"], s["UsageMeter"]
     steps = [
         Step(
@@ -345,7 +348,7 @@ def wire_access_staking(s: System) -> list[Step]:
 
 
 # contract -> its wiring (run in this order; verify re-reads every `done`)
-WIRING: dict[str, Callable[[System], list[Step]]] = {
+WIRING: dict[str, Callable[[Wiring], list[Step]]] = {
     "CapsuleRegistry": wire_capsule_registry,
     "LicenseManager": wire_license_manager,
     "RoyaltyRouter": wire_royalty_router,
@@ -482,8 +485,8 @@ def deploy_system(
     save: bool = True,
     dry_run: bool = False,
     log: Callable[[str], None] = print,
-) -> AddressBook:
-    """Deploy (or finish deploying) CodexField with `account`; returns the address book.
+) -> System:
+    """Deploy (or finish deploying) CodexField with `account`; returns the `System` over its address book.
 
     Idempotent: a contract named in the book whose code is on chain is reused (unless a
     contract it depends on had to be deployed anew), and every wiring and handover step first
@@ -606,7 +609,7 @@ def deploy_system(
         c[TIMELOCK] = timelock
 
     # 3. Wiring (each step checks the chain first, so re-runs skip it).
-    system = System(account, c, book.tokens, treasury, config.protocol_fee_bps, list(config.reporters))
+    system = Wiring(account, c, book.tokens, treasury, config.protocol_fee_bps, list(config.reporters))
     for wire in WIRING.values():
         d.run(wire(system))
 
@@ -635,12 +638,12 @@ def deploy_system(
             f"plan: {len(d.gas_estimates)} contract(s) to deploy, ~{total:,} gas for the deployments; "
             f"{len(d.wiring)} wiring step(s) to check (each is sent only if the chain lacks it)"
         )
-        return book
+        return System(book)
 
     if save:
         path = deployments.save(book, net.ecosystem.name, net.name)
         log(f"address book: {path}  ({d.sent} transaction(s) sent in this run)")
-    return book
+    return System(book)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -690,7 +693,7 @@ def verify(book: AddressBook, log: Callable[[str], None] = print) -> list[str]:
 
     log("wiring:")
     settings = book.settings or {}
-    system = System(
+    system = Wiring(
         None,
         c,
         book.tokens,

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             from codexfield.deploy import DeployConfig, deploy_system
 
-            book = deploy_system(admin, DeployConfig(test_tokens=True), save=False, log=lambda _m: None)
+            book = deploy_system(admin, DeployConfig(test_tokens=True), save=False, log=lambda _m: None).book
         cf = CodexField(book, account=admin)
         with tempfile.TemporaryDirectory() as tmp:
             print(run(cf, creator, consumer, node, Path(tmp)))

@@ -127,7 +127,7 @@ def main() -> None:
         admin, licensor, node = accounts.test_accounts[0], accounts.test_accounts[1], accounts.test_accounts[4]
         book = deploy_system(
             admin, DeployConfig(test_tokens=True, reporters=[accounts.test_accounts[5].address]), log=lambda s: None
-        )
+        ).book
         c = {n: getattr(project, n).at(a) for n, a in book.contracts.items()}
         usdc = project.MockERC20.at(book.tokens["USDC"]["address"])
         cdx = project.MockERC20.at(book.tokens["CDX"]["address"])

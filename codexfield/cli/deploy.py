@@ -332,7 +332,7 @@ def deploy_command(
             return
         # 5. Deploy, wire, hand over, then verify what the chain says.
         try:
-            book = deploy_system(account, config, log=click.echo)
+            book = deploy_system(account, config, log=click.echo).book
         except deployments.AddressBookError as exc:
             raise Refused(str(exc)) from None
         except Exception as exc:

@@ -31,15 +31,7 @@ from typing import Any
 from codexfield import deployments, manifest
 from codexfield.deployments import AddressBook, AddressBookError
 from codexfield.sdk.metering import Domain, Voucher, sign_voucher
-
-NAMES = {
-    "identity": "IdentityRegistry",
-    "registry": "CapsuleRegistry",
-    "licenses": "LicenseManager",
-    "router": "RoyaltyRouter",
-    "meter": "UsageMeter",
-    "staking": "AccessStaking",
-}
+from codexfield.system import NAMES, System
 
 
 @dataclass(frozen=True)
@@ -78,23 +70,19 @@ class CodexField:
 
     def __init__(self, network_or_book: str | os.PathLike[str] | AddressBook | None = None, *, account: Any = None):
         self.book = _load_book(network_or_book)
+        self.system = System(self.book)
         self.account = account
-        self._contracts: dict[str, Any] = {}
         self._domain: Domain | None = None
 
     # -- contracts and tokens -------------------------------------------------------------
 
     def contract(self, name: str):
         """The ape instance of contract `name` (e.g. "UsageMeter") at the book's address."""
-        if name not in self._contracts:
-            from codexfield import contracts
-
-            self._contracts[name] = contracts.at(name, self.book.address(name))
-        return self._contracts[name]
+        return self.system.contract(name)
 
     def __getattr__(self, attr: str):
-        if attr in NAMES:
-            return self.contract(NAMES[attr])
+        if attr in NAMES:  # cf.meter, cf.registry, ...: codexfield.system's one map
+            return self.system.contract(NAMES[attr])
         raise AttributeError(attr)
 
     def token_address(self, token: str) -> str:

@@ -49,8 +49,13 @@ def _wired(project, book, reporters):
 
 def test_deploy_system__fresh__deploys_wires_and_writes_the_book(project, admin, reporter, book_dir, chain):
     lines: list[str] = []
-    book = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[reporter.address]), log=lines.append)
+    system = deploy_system(admin, DeployConfig(test_tokens=True, reporters=[reporter.address]), log=lines.append)
+    book = system.book
     assert set(CONTRACTS) <= set(book.contracts)
+    # The typed system: each contract by role and by name, the test tokens by symbol.
+    assert system.meter.address == book.contracts["UsageMeter"] == system.contracts["UsageMeter"].address
+    assert system.staking.usage_meter() == system.meter.address and system.usdc.decimals() == 6
+    assert set(system.contracts) == set(CONTRACTS)
     assert set(book.tokens) == {"USDC", "CDX"} and book.tokens["USDC"]["decimals"] == 6
     _wired(project, book, [reporter.address])
     data = json.loads(book.path.read_text())
@@ -60,10 +65,10 @@ def test_deploy_system__fresh__deploys_wires_and_writes_the_book(project, admin,
 
 def test_deploy_system__rerun__sends_nothing(admin, reporter, book_dir):
     config = DeployConfig(test_tokens=True, reporters=[reporter.address])
-    first = deploy_system(admin, config, log=lambda _: None)
+    first = deploy_system(admin, config, log=lambda _: None).book
     nonce = admin.nonce
     lines: list[str] = []
-    second = deploy_system(admin, config, log=lines.append)
+    second = deploy_system(admin, config, log=lines.append).book
     assert admin.nonce == nonce
     assert second.contracts == first.contracts and second.tokens == first.tokens
     assert sum("already at" in line for line in lines) == len(CONTRACTS) + 2  # + the two test tokens
@@ -71,7 +76,7 @@ def test_deploy_system__rerun__sends_nothing(admin, reporter, book_dir):
 
 def test_deploy_system__half_done__keeps_what_exists_and_finishes(project, admin, reporter, book_dir, networks):
     config = DeployConfig(test_tokens=True, reporters=[reporter.address])
-    full = deploy_system(admin, config, log=lambda _: None)
+    full = deploy_system(admin, config, log=lambda _: None).book
     net = networks.provider.network
     # A crash after the registry: the book names only the tokens and the first two contracts,
     # deployed but not wired yet (wiring runs after every deployment, and the registry's
@@ -87,7 +92,7 @@ def test_deploy_system__half_done__keeps_what_exists_and_finishes(project, admin
         contracts=dict(kept),
     )
     deployments.save(partial, net.ecosystem.name, net.name)
-    done = deploy_system(admin, config, log=lambda _: None)
+    done = deploy_system(admin, config, log=lambda _: None).book
     for k in ("IdentityRegistry", "CapsuleRegistry"):
         assert done.contracts[k] == kept[k]
     assert done.tokens == full.tokens
@@ -97,7 +102,7 @@ def test_deploy_system__half_done__keeps_what_exists_and_finishes(project, admin
     bad = deployments.load(net.ecosystem.name, net.name)
     bad.contracts["RoyaltyRouter"] = admin.address
     deployments.save(bad, net.ecosystem.name, net.name)
-    fixed = deploy_system(admin, config, log=lambda _: None)
+    fixed = deploy_system(admin, config, log=lambda _: None).book
     assert fixed.contracts["RoyaltyRouter"] != admin.address
     _wired(project, fixed, [reporter.address])
 
@@ -105,7 +110,7 @@ def test_deploy_system__half_done__keeps_what_exists_and_finishes(project, admin
 def test_deploy_system__dry_run__prints_plan_with_gas_and_sends_nothing(admin, book_dir, networks):
     nonce = admin.nonce
     lines: list[str] = []
-    book = deploy_system(admin, DeployConfig(test_tokens=True), dry_run=True, log=lines.append)
+    book = deploy_system(admin, DeployConfig(test_tokens=True), dry_run=True, log=lines.append).book
     assert admin.nonce == nonce
     assert not book.contracts
     net = networks.provider.network
@@ -129,7 +134,7 @@ def test_deploy_system__handover__deployer_keeps_nothing_and_verify_passes(
         arbiters=[arbiter.address],
         auditors=[reporter.address],
     )
-    book = deploy_system(admin, config, log=lambda _: None)
+    book = deploy_system(admin, config, log=lambda _: None).book
     lines: list[str] = []
     assert verify(book, log=lines.append) == [], "\n".join(lines)
     for name, roles in ROLES.items():
@@ -145,7 +150,7 @@ def test_deploy_system__handover__deployer_keeps_nothing_and_verify_passes(
     book.block = 0
     deployments.save(book, net.ecosystem.name, net.name)
     nonce = admin.nonce
-    again = deploy_system(admin, config, log=lambda _: None)
+    again = deploy_system(admin, config, log=lambda _: None).book
     assert again.block == 0 and admin.nonce == nonce
     # A deviation (governance grants a role nobody planned) is reported.
     meter = project.UsageMeter.at(book.contracts["UsageMeter"])
