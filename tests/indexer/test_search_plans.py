@@ -146,6 +146,10 @@ def test_search__on_a_loaded_catalog__uses_the_index_meant_for_it(engine):
     assert "ix_capsule_scores_rating_avg" in rating, rating
     if engine.dialect.name == "postgresql":
         assert "ix_capsule_scores_search_vector" in plan and "Seq Scan on manifests" not in plan, plan
+        # text + kind: counted and paged on the kind's entries of the covering index (0007)
+        kind_text = _plans(engine, q="sentiment", kind=3, sort="newest")
+        assert "Index Only Scan using ix_capsule_scores_kind_search" in kind_text, kind_text
+        assert "Index Only Scan Backward using ix_capsule_scores_kind_search" in kind_text, kind_text
     else:
         assert "manifest_fts" in plan, plan
 
