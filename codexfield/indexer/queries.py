@@ -265,9 +265,9 @@ def _search_pg(
     The statements of a shape are built once (`_PG_STATEMENTS`); a call passes its values."""
     stmts = _PG_STATEMENTS.get(shape)
     if stmts is None:
+        if len(_PG_STATEMENTS) >= 512:  # shapes are few; bound the cache anyway (clear: atomic)
+            _PG_STATEMENTS.clear()
         stmts = _PG_STATEMENTS[shape] = _pg_statements(cond, sort, narrow="kind" in shape)
-        if len(_PG_STATEMENTS) > 512:  # shapes are few; bound the cache anyway
-            _PG_STATEMENTS.pop(next(iter(_PG_STATEMENTS)))
     search_stmt, count_stmt = stmts
     rows = conn.execute(search_stmt, {**values, "page_rows": limit + 1, "page_offset": offset}).mappings().all()
     if rows:
