@@ -130,7 +130,7 @@ class Writer:
                 "block_number": self.block,
                 "table_name": table.name,
                 "key": json.dumps(dict(zip(spec.pk, k)), sort_keys=True),
-                "before": None if before is None else json.dumps(dict(before), sort_keys=True),
+                "before": None if before is None else json.dumps(before),  # read back whole: any key order
             }
         )
 

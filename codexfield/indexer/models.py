@@ -379,6 +379,8 @@ class CapsuleScore(Base):
 
     __tablename__ = "capsule_scores"
     capsule_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    # `moderation` and `kind` keep their own indexes on SQLite only: on PostgreSQL migration 0007
+    # replaces them by `ix_capsule_scores_kind_search` (kind first, covering what search reads).
     moderation: Mapped[str] = mapped_column(String(24), default="ok", index=True)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     success_rate: Mapped[float] = mapped_column(Float, default=0.0)

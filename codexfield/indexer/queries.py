@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal, or_, select, text
+from sqlalchemy import Connection, and_, bindparam, func, literal, literal_column, or_, select, text, true
 from sqlalchemy.sql import operators
 
 from codexfield import scopes
@@ -33,9 +33,10 @@ class BadRequest(ValueError):
     """A parameter a person can fix (the API answers 400 with this message)."""
 
 
-def _fts(conn: Connection, q: str):
-    """A WHERE clause on `capsule_scores` matching capsules whose manifest matches `q` (FTS5 on
-    SQLite, tsvector on PostgreSQL).
+def _fts(conn: Connection, q: str) -> tuple[Any, str, str]:
+    """(clause, form, value): a WHERE clause on `capsule_scores` matching capsules whose manifest
+    matches `q` (FTS5 on SQLite, tsvector on PostgreSQL), with its one bind parameter `fts`
+    left to the caller (`value`), and which of the clause's forms it is.
 
     SQLite does not know how many rows a MATCH returns, so we ask FTS5 (a count over its index
     is cheap): a selective query drives the search from its hits; a broad one (more than
@@ -50,19 +51,20 @@ def _fts(conn: Connection, q: str):
             text("SELECT count(*) FROM manifest_fts WHERE manifest_fts MATCH :fts"), {"fts": match}
         ).scalar_one()
         if hits > BROAD_HITS:
-            return text(
+            clause = text(
                 "(SELECT manifests.rowid FROM manifests WHERE manifests.cid = capsule_scores.cid) IN "
                 "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts)"
-            ).bindparams(fts=match)
-        return text(
+            )
+            return clause, "membership", match
+        clause = text(
             "capsule_scores.cid IN (SELECT manifests.cid FROM manifests WHERE manifests.rowid IN "
             "(SELECT rowid FROM manifest_fts WHERE manifest_fts MATCH :fts))"
-        ).bindparams(fts=match)
-    # PostgreSQL: the manifest's vector copied onto the capsule's score row (migration 0005, GIN
+        )
+        return clause, "hits", match
+    # PostgreSQL: the manifest's vector copied onto the capsule's score row (migration 0006, GIN
     # index), so the planner combines it with the other filters and the sort index on one table.
-    return text("capsule_scores.search_vector @@ to_tsquery('english', :fts)").bindparams(
-        fts=" & ".join(f"{w}:*" for w in words)
-    )
+    clause = text("capsule_scores.search_vector @@ to_tsquery('english', :fts)")
+    return clause, "tsvector", " & ".join(f"{w}:*" for w in words)
 
 
 def _capsule_json(row: Any) -> dict[str, Any]:
@@ -127,31 +129,47 @@ def search(
     # Every indexed capsule has a capsule_scores row (a neutral one at ingest, the real one after
     # `ranking.refresh`) carrying its search attributes: filter, sort and count on that table,
     # then join capsules and manifests for the rows of the page only.
-    where = []
+    # The conditions are written with named bind parameters and their values kept apart, so that
+    # on PostgreSQL one statement per shape (which filters are given, the sort) is built once and
+    # reused: building and compiling the search statement costs more client CPU than the server
+    # spends executing it.
+    where, values, shape = [], {}, [sort, TOTAL_CAP, include_moderated, audited]
     if q:
-        where.append(_fts(conn, q))
-    if kind is not None:
-        where.append(S.c.kind == kind)
-    if creator:
-        where.append(S.c.creator == creator)
-    for name in scope or []:
-        where.append(S.c.scope_names.like(f"%,{name},%"))
+        clause, form, values["fts"] = _fts(conn, q)
+        where.append(clause)
+        shape.append(form)
+    for name, col, value in (
+        ("kind", S.c.kind, kind),
+        ("creator", S.c.creator, creator or None),
+        ("chain_id", S.c.chain_id, chain_id),
+    ):
+        if value is not None:
+            where.append(col == bindparam(name))
+            values[name] = value
+            shape.append(name)
+    for i, name in enumerate(scope or []):
+        where.append(S.c.scope_names.like(bindparam(f"scope_{i}")))
+        values[f"scope_{i}"] = f"%,{name},%"
+        shape.append(f"scope_{i}")
     if max_price is not None:
-        where.append(S.c.min_price_per_mu <= max_price)
+        where.append(S.c.min_price_per_mu <= bindparam("max_price"))
+        values["max_price"] = max_price
+        shape.append("max_price")
     if min_rating is not None:
-        where.append(S.c.rating_avg >= min_rating)
+        where.append(S.c.rating_avg >= bindparam("min_rating"))
+        values["min_rating"] = min_rating
+        shape.append("min_rating")
     if audited is not None:
         where.append(S.c.audits_valid > 0 if audited else S.c.audits_valid == 0)
-    if chain_id is not None:
-        where.append(S.c.chain_id == chain_id)
-    if not include_moderated:
-        where.append(S.c.moderation.notin_(MODERATED))
-    cond = and_(*where) if where else literal(True)
+    if not include_moderated:  # constants: no parameter to expand per call
+        where.append(S.c.moderation.notin_([literal_column(f"'{v}'") for v in MODERATED]))
+    cond = and_(*where) if where else true()
     if conn.dialect.name == "postgresql":
-        return _search_pg(conn, cond, sort, limit, offset)
+        return _search_pg(conn, tuple(shape), cond, values, sort, limit, offset)
     order = SORTS[sort]
     found = conn.execute(
-        select(func.count()).select_from(select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery())
+        select(func.count()).select_from(select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery()),
+        values,
     ).scalar_one()
     if found <= TOTAL_CAP:
         # Few matches: collect them through the filters' indexes and sort them, rather than walk
@@ -160,7 +178,10 @@ def search(
         first = order[0]
         order = ((first.element + 0).desc() if first.modifier is operators.desc_op else first.element + 0, *order[1:])
     page = [
-        r[0] for r in conn.execute(select(S.c.capsule_id).where(cond).order_by(*order).limit(limit + 1).offset(offset))
+        r[0]
+        for r in conn.execute(
+            select(S.c.capsule_id).where(cond).order_by(*order).limit(limit + 1).offset(offset), values
+        )
     ]
     more = len(page) > limit
     page = page[:limit]
@@ -225,7 +246,12 @@ def _sort_key(c) -> tuple[str, bool]:
     return c.name, False
 
 
-def _search_pg(conn: Connection, cond, sort: str, limit: int, offset: int) -> dict[str, Any]:
+_PG_STATEMENTS: dict[tuple, tuple[Any, Any]] = {}  # shape -> (search statement, count statement)
+
+
+def _search_pg(
+    conn: Connection, shape: tuple, cond, values: dict[str, Any], sort: str, limit: int, offset: int
+) -> dict[str, Any]:
     """PostgreSQL: count, page and summary rows in ONE statement (a round trip is the dearest
     part of a cheap query on a busy server).
 
@@ -234,13 +260,43 @@ def _search_pg(conn: Connection, cond, sort: str, limit: int, offset: int) -> di
     `TOTAL_CAP`, they are all the matches: the page is sorted from them (`few`). Otherwise the
     page is read in the order of the sort index, filtering as it goes, stopping after
     `offset + limit + 1` rows (`many`). Each branch is gated by the count (a one-time filter:
-    the other branch is not executed). One row past the page tells whether there is more."""
+    the other branch is not executed). One row past the page tells whether there is more.
+
+    The statements of a shape are built once (`_PG_STATEMENTS`); a call passes its values."""
+    stmts = _PG_STATEMENTS.get(shape)
+    if stmts is None:
+        if len(_PG_STATEMENTS) >= 512:  # shapes are few; bound the cache anyway (clear: atomic)
+            _PG_STATEMENTS.clear()
+        stmts = _PG_STATEMENTS[shape] = _pg_statements(cond, sort, narrow="kind" in shape)
+    search_stmt, count_stmt = stmts
+    rows = conn.execute(search_stmt, {**values, "page_rows": limit + 1, "page_offset": offset}).mappings().all()
+    if rows:
+        found = int(rows[0]["n_matches"])
+    else:  # the page lies past the matches (or there are none): count them alone
+        found = conn.execute(count_stmt, values).scalar_one()
+    more = len(rows) > limit
+    return _page(
+        conn, found, limit, offset, more, [{k: v for k, v in r.items() if k != "n_matches"} for r in rows[:limit]]
+    )
+
+
+def _pg_statements(cond, sort: str, narrow: bool):
+    """The search and count statements of one shape (see `_search_pg`).
+
+    The matches carry the page's `capsule_scores` columns, read with the row anyway, so the page
+    joins only `capsules` and `manifests` (21 index probes and heap pages fewer per page) —
+    unless `narrow`: with a `kind` the matches come from an Index Only Scan of
+    `ix_capsule_scores_kind_search` (migration 0007), which holds the sort keys but not every
+    score column, and the page joins `capsule_scores` again for its rows."""
     keys = [_sort_key(c) for c in SORTS[sort]]
     names = list(dict.fromkeys(["capsule_id", *(k for k, _ in keys)]))
+    if not narrow:
+        names += [c.name for c in SUMMARY if c.table is S and c.name not in names]
     matches = (
         select(*(S.c[k] for k in names)).where(cond).limit(TOTAL_CAP + 1).cte("matches").prefix_with("MATERIALIZED")
     )
     n = select(func.count()).select_from(matches).scalar_subquery()
+    page_rows, page_offset = bindparam("page_rows"), bindparam("page_offset")
 
     def ordered(t):
         return [t.c[k].desc() if desc else t.c[k] for k, desc in keys]
@@ -249,44 +305,33 @@ def _search_pg(conn: Connection, cond, sort: str, limit: int, offset: int) -> di
         select(*(matches.c[k] for k in names))
         .where(n <= TOTAL_CAP)
         .order_by(*ordered(matches))
-        .limit(limit + 1)
-        .offset(offset)
+        .limit(page_rows)
+        .offset(page_offset)
         .subquery("few")
     )
     many = (
         select(*(S.c[k] for k in names))
         .where(cond, n > TOTAL_CAP)
         .order_by(*SORTS[sort])
-        .limit(limit + 1)
-        .offset(offset)
+        .limit(page_rows)
+        .offset(page_offset)
         .subquery("many")
     )
     page = select(*few.c).union_all(select(*many.c)).subquery("page")
-    rows = (
-        conn.execute(
-            select(n.label("n_matches"), *SUMMARY)
-            .select_from(
-                page.join(C, C.c.id == page.c.capsule_id)
-                .join(S, S.c.capsule_id == C.c.id)
-                .outerjoin(MF, MF.c.cid == C.c.cid)
-            )
-            .order_by(*ordered(page))
-        )
-        .mappings()
-        .all()
+    joined = page.join(C, C.c.id == page.c.capsule_id)
+    if narrow:
+        columns, joined = SUMMARY, joined.join(S, S.c.capsule_id == C.c.id)
+    else:
+        columns = [page.c[c.name] if c.table is S else c for c in SUMMARY]
+    search_stmt = (
+        select(n.label("n_matches"), *columns)
+        .select_from(joined.outerjoin(MF, MF.c.cid == C.c.cid))
+        .order_by(*ordered(page))
     )
-    if rows:
-        found = int(rows[0]["n_matches"])
-    else:  # the page lies past the matches (or there are none): count them alone
-        found = conn.execute(
-            select(func.count()).select_from(
-                select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery()
-            )
-        ).scalar_one()
-    more = len(rows) > limit
-    return _page(
-        conn, found, limit, offset, more, [{k: v for k, v in r.items() if k != "n_matches"} for r in rows[:limit]]
+    count_stmt = select(func.count()).select_from(
+        select(literal(1)).select_from(S).where(cond).limit(TOTAL_CAP + 1).subquery()
     )
+    return search_stmt, count_stmt
 
 
 def lineage(conn: Connection, capsule_id: str, depth: int = 8, limit: int = 500) -> dict[str, Any]:

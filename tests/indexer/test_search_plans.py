@@ -82,6 +82,22 @@ def test_search__every_plan_returns_the_same_pages(catalog, monkeypatch):
                 assert _all(conn, QUERIES[i], s, limit=2) == ids, (QUERIES[i], s, broad, cap)
 
 
+def test_search__one_statement_per_shape__each_call_answers_with_its_own_values(catalog):
+    """PostgreSQL builds the statement of a shape once and passes each call's values: calls of
+    one shape with other values, in any order, answer as a first call of that shape does."""
+    calls = [{"kind": k, "sort": s} for k in (1, 2, 4, 5) for s in ("score", "newest")]
+    calls += [{"q": w, "kind": 2} for w in ("model", "reviews", "zzz")] + [{"creator": c} for c in (ALICE, BOB)]
+    calls += [{"q": w} for w in ("sentiment", "prompts", "model")] + [{"min_rating": r} for r in (1, 5)]
+    with catalog.connect() as conn:
+        fresh = []
+        for params in calls:
+            queries._PG_STATEMENTS.clear()
+            fresh.append(queries.search(conn, **params, limit=100))
+        assert any(f["items"] for f in fresh) and any(not f["items"] for f in fresh)
+        for params, expected in reversed(list(zip(calls, fresh))):
+            assert queries.search(conn, **params, limit=100) == expected, params
+
+
 def test_reorg__drops_scores_of_removed_capsules__a_new_mint_gets_its_own_attributes(engine):
     f = Feed(engine)
     fork = f.block_of([minted(1, kind=1)])
@@ -146,6 +162,10 @@ def test_search__on_a_loaded_catalog__uses_the_index_meant_for_it(engine):
     assert "ix_capsule_scores_rating_avg" in rating, rating
     if engine.dialect.name == "postgresql":
         assert "ix_capsule_scores_search_vector" in plan and "Seq Scan on manifests" not in plan, plan
+        # text + kind: counted and paged on the kind's entries of the covering index (0007)
+        kind_text = _plans(engine, q="sentiment", kind=3, sort="newest")
+        assert "Index Only Scan using ix_capsule_scores_kind_search" in kind_text, kind_text
+        assert "Index Only Scan Backward using ix_capsule_scores_kind_search" in kind_text, kind_text
     else:
         assert "manifest_fts" in plan, plan
 
