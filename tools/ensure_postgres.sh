@@ -47,4 +47,6 @@ fi
 if [ "$(psql_pg "SELECT 1 FROM pg_database WHERE datname='codexfield'")" != 1 ]; then
   psql_pg "CREATE DATABASE codexfield OWNER codexfield" >/dev/null
 fi
+# scripts/bench_indexer.py checkpoints after its bulk load (PostgreSQL 15+: the pg_checkpoint role).
+psql_pg "GRANT pg_checkpoint TO codexfield" >/dev/null 2>&1 || true
 echo "postgresql+psycopg://codexfield:codexfield@127.0.0.1:$PORT/codexfield"
