@@ -19,7 +19,8 @@
         Storage layout (gas): the owner and the hot metadata share one slot (the ERC-721
         `aux` bits: created_at 40 | version 32 | flags 2 | kind 6 | state 8 | parent count 8);
         the content-hash index entry holds the capsule id and its first two parents (capsule
-        id 64 | share 16 each), further parents are packed three to a slot; so a mint writes
+        id 64 | share 16 each), further parents are packed three to a slot (the head-and-tail
+        layout of contracts/modules/lineage.vy, the one home of the parent packing); so a mint writes
         3 + ceil((K - 2) / 3) fresh slots (3 up to two parents). The creator is the owner until
         the capsule's first transfer, which records it (`_creator_override`): a mint does not
         pay a slot for it. The next id, the LicenseManager and the paused bit share one slot
@@ -61,6 +62,7 @@ from snekmate.utils import pausable
 
 # @dev Bit masks of the packed words (one home: contracts/modules/masks.vy).
 from .modules import masks
+from .modules import lineage
 from .modules import erc721_lean
 
 initializes: erc721_lean
@@ -147,7 +149,8 @@ _content_hash: HashMap[uint256, bytes32]
 
 
 # @dev Content-hash index: (capsule id << 192) of the first capsule with that hash | that
-#      capsule's parents 0 and 1 (capsule id 64 | share 16) at bit offsets 0 and 80, when its aux
+#      capsule's parents 0 and 1 (capsule id 64 | share 16) at bit offsets 0 and 80 (the head word
+#      of lineage's head-and-tail layout), when its aux
 #      has `_AUX_INDEX_PARENTS` (always for `mint`; a version re-using its chain's hash keeps all
 #      its parents in `_parent_slots`).
 _by_hash: HashMap[bytes32, uint256]
@@ -159,7 +162,8 @@ _creator_override: HashMap[uint256, address]
 
 
 # @dev Packed parents not in the index entry, three per slot: (capsule id 64 | share 16) at bit
-#      offsets 0, 80, 160 (parents 2.. with `_AUX_INDEX_PARENTS`, else parents 0..).
+#      offsets 0, 80, 160 (lineage's tail words: parents 2.. with `_AUX_INDEX_PARENTS`, else
+#      parents 0.. in words of three).
 _parent_slots: HashMap[uint256, uint256[3]]
 
 
@@ -218,35 +222,8 @@ def supportsInterface(interface_id: bytes4) -> bool:
     return interface_id in [0x01FFC9A7, 0x80AC58CD, 0x5B5E139F, 0x2A55205A, 0x49064906, 0x7965DB0B]
 
 
-@external
-@payable
-def transferFrom(owner: address, to: address, token_id: uint256):
-    """
-    @dev ERC-721 transfer by the owner or an approved operator (under the reentrancy lock).
-    @param owner The current owner.
-    @param to The receiver.
-    @param token_id The capsule.
-    """
-    erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
-    self._record_creator(owner, token_id)
-
-
-@external
-@payable
-def safeTransferFrom(owner: address, to: address, token_id: uint256, data: Bytes[1_024] = b""):
-    """
-    @dev ERC-721 safe transfer: a contract receiver must accept it. The receiver hook runs after
-         every write and under the reentrancy lock, so it cannot call back into the registry.
-    @param owner The current owner.
-    @param to The receiver.
-    @param token_id The capsule.
-    @param data Data passed to `onERC721Received`.
-    """
-    erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
-    self._record_creator(owner, token_id)
-    erc721_lean._check_on_erc721_received(owner, to, token_id, data)
-
-
+# Defined before the transfers: Vyper's sparse dispatcher tests the functions of a selector bucket
+# in definition order (~22 gas each), and `mint` shares its bucket with `safeTransferFrom`.
 @external
 def mint(
     kind: uint8,
@@ -328,6 +305,35 @@ def mint(
         uri=uri,
     )
     return capsule_id
+
+
+@external
+@payable
+def transferFrom(owner: address, to: address, token_id: uint256):
+    """
+    @dev ERC-721 transfer by the owner or an approved operator (under the reentrancy lock).
+    @param owner The current owner.
+    @param to The receiver.
+    @param token_id The capsule.
+    """
+    erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
+    self._record_creator(owner, token_id)
+
+
+@external
+@payable
+def safeTransferFrom(owner: address, to: address, token_id: uint256, data: Bytes[1_024] = b""):
+    """
+    @dev ERC-721 safe transfer: a contract receiver must accept it. The receiver hook runs after
+         every write and under the reentrancy lock, so it cannot call back into the registry.
+    @param owner The current owner.
+    @param to The receiver.
+    @param token_id The capsule.
+    @param data Data passed to `onERC721Received`.
+    """
+    erc721_lean._transfer_checked(msg.sender, owner, to, token_id)
+    self._record_creator(owner, token_id)
+    erc721_lean._check_on_erc721_received(owner, to, token_id, data)
 
 
 @external
@@ -749,28 +755,30 @@ def _pack_aux(created_at: uint256, version: uint256, kind: uint8, state: uint8, 
 @internal
 def _store_parents(capsule_id: uint256, parents: DynArray[ICapsuleRegistry.Parent, 8], in_index: bool) -> uint256:
     """
-    @dev Writes the parents of a new capsule: with `in_index`, parents 0 and 1 go to the
-         returned bits of its content-hash index entry and the rest to `_parent_slots`.
+    @dev Writes the parents of a new capsule in lineage's layouts: with `in_index`, parents 0
+         and 1 go to the returned bits of its content-hash index entry (the head word) and the
+         rest to `_parent_slots` (the tail), else all to `_parent_slots` in words of three.
     @param capsule_id The new capsule.
     @param parents Its parents (checked by the caller).
     @param in_index Whether the capsule owns its content-hash index entry.
     @return uint256 The index-entry bits of parents 0 and 1 (0 without `in_index`).
     """
+    # `lineage.entry` written out with the module's constants (no internal call per parent).
     n: uint256 = len(parents)
     base: uint256 = 0
     entry_bits: uint256 = 0
     if in_index:
-        base = 2
+        base = lineage.HEAD_PARENTS
     slot: uint256 = 0
-    for i: uint256 in range(n, bound=8):
-        entry: uint256 = parents[i].capsule_id | (convert(parents[i].share_bps, uint256) << 64)
+    for i: uint256 in range(n, bound=lineage.MAX_PARENTS):
+        entry: uint256 = parents[i].capsule_id | (convert(parents[i].share_bps, uint256) << lineage.ID_BITS)
         if i < base:
-            entry_bits |= entry << (80 * i)
+            entry_bits |= entry << (lineage.ENTRY_BITS * i)
             continue
         k: uint256 = i - base
-        slot |= entry << (80 * (k % 3))
-        if k % 3 == 2 or i == n - 1:
-            self._parent_slots[capsule_id][k // 3] = slot
+        slot |= entry << (lineage.ENTRY_BITS * (k % lineage.PER_WORD))
+        if k % lineage.PER_WORD == lineage.PER_WORD - 1 or i == n - 1:
+            self._parent_slots[capsule_id][k // lineage.PER_WORD] = slot
             slot = 0
     return entry_bits
 
@@ -779,7 +787,8 @@ def _store_parents(capsule_id: uint256, parents: DynArray[ICapsuleRegistry.Paren
 @view
 def _parents(capsule_id: uint256, aux: uint256) -> DynArray[ICapsuleRegistry.Parent, 8]:
     """
-    @dev Unpacks the parents of `capsule_id` (count and layout from its aux).
+    @dev Unpacks the parents of `capsule_id` (count and layout from its aux: lineage's head and
+         tail with `_AUX_INDEX_PARENTS`, else words of three).
     @param capsule_id The capsule.
     @param aux Its aux word.
     @return DynArray The parents.
@@ -790,34 +799,21 @@ def _parents(capsule_id: uint256, aux: uint256) -> DynArray[ICapsuleRegistry.Par
         return out
     base: uint256 = 0
     if aux & _AUX_INDEX_PARENTS != 0:
-        base = 2
+        base = lineage.HEAD_PARENTS
         entry_bits: uint256 = self._by_hash[self._content_hash[capsule_id]]
-        for i: uint256 in range(2):
+        for i: uint256 in range(lineage.HEAD_PARENTS):
             if i == n:
                 break
-            out.append(self._unpack_parent(entry_bits >> (80 * i)))
+            out.append(lineage.parent(entry_bits >> (lineage.ENTRY_BITS * i)))
     slot: uint256 = 0
-    for i: uint256 in range(n, bound=8):
+    for i: uint256 in range(n, bound=lineage.MAX_PARENTS):
         if i < base:
             continue
         k: uint256 = i - base
-        if k % 3 == 0:
-            slot = self._parent_slots[capsule_id][k // 3]
-        out.append(self._unpack_parent(slot >> (80 * (k % 3))))
+        if k % lineage.PER_WORD == 0:
+            slot = self._parent_slots[capsule_id][k // lineage.PER_WORD]
+        out.append(lineage.parent(slot >> (lineage.ENTRY_BITS * (k % lineage.PER_WORD))))
     return out
-
-
-@internal
-@pure
-def _unpack_parent(entry: uint256) -> ICapsuleRegistry.Parent:
-    """
-    @dev One packed parent (capsule id 64 | share 16 in the low 80 bits of `entry`).
-    @param entry The packed word, shifted so that the parent is in its low bits.
-    @return Parent The parent.
-    """
-    return ICapsuleRegistry.Parent(
-        capsule_id=entry & masks.MASK64, share_bps=convert((entry >> 64) & masks.MASK16, uint16)
-    )
 
 
 @internal

@@ -114,7 +114,7 @@ def test_transfer_from__token_returning_false__reports_failure(project, mods, ad
 
 
 def _reference_pack(parents):
-    """The layout CapsuleRegistry and RoyaltyRouter write today: three 80-bit entries per word."""
+    """lineage's words of three (RoyaltyRouter's cache, CapsuleRegistry's tail words): 80-bit entries."""
     words = [0, 0, 0]
     for i, (cid, share) in enumerate(parents):
         words[i // 3] |= (cid | (share << 64)) << (80 * (i % 3))
