@@ -40,14 +40,20 @@ class Trivial:
         return {"label": "ok", "chars": len(text)}
 
 
-def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float, ledger_path: str, q) -> None:
+def _consumers(
+    url: str, chain_id: int, meter: str, creds: list, seconds: float, ledger_path: str, q, rate: float = 0.0
+) -> None:
     """The load generator: every consumer of the level in ONE process, on one event loop, with
     kept-alive HTTP (aiohttp). Each call keeps the consumer's ledger rules: the voucher is
     signed by the SDK's ledger (`ConsumerLedger.begin_call`'s own code) and committed, with the
     call in flight, before it is sent; the node's ack is verified (`verify_ack`: its
     signature, never below the ack before, exactly the voucher's counters) and recorded (the
     call resolved) before the next call. The ledger commits of all consumers are grouped
-    (`commit_group`: one transaction, one fsync, per group, in a worker thread)."""
+    (`commit_group`: one transaction, one fsync, per group, in a worker thread).
+
+    `rate` > 0 paces the consumers (open loop): each starts a call every len(creds) / rate
+    seconds, and a call's latency counts from its scheduled start (waiting for a late start
+    included); 0: each calls again as soon as it has its answer (closed loop)."""
     import asyncio
 
     import aiohttp
@@ -65,22 +71,26 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
     lat: list[float] = []
     kinds: dict[str, int] = {}
     groups = [0]
-    split: tuple[list[float], list[float], list[float]] = ([], [], [])  # ledger begin, HTTP, ledger ack
+    split: tuple[list[float], list[float]] = ([], [])  # ledger (resolve + begin), HTTP + ack check
 
     async def main() -> float:
         loop = asyncio.get_running_loop()
         queued: list = []
         running = [False]
 
-        async def commit(op: tuple):
-            fut = loop.create_future()
-            queued.append((op, fut))
+        async def commit(*ops: tuple) -> list:
+            """`ops` (of one consumer) in the next group's transaction, in order."""
+            futs = []
+            for op in ops:
+                futs.append(loop.create_future())
+                queued.append((op, futs[-1]))
             if not running[0]:
                 running[0] = True
                 loop.create_task(committer())
-            out = await fut
-            if isinstance(out, Exception):
-                raise out
+            out = [await f for f in futs]
+            for x in out:
+                if isinstance(x, Exception):
+                    raise x
             return out
 
         async def committer() -> None:
@@ -107,13 +117,28 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
                 node = client.node
                 terms = client._terms[cred]
                 latency = client._last_latency.get(cred, 0)
+                # The last answer's ack is recorded (the call resolved) in the same transaction
+                # that begins the next call: one ledger fsync a call (a crash in between leaves
+                # the answered call in flight: resumed, the node replays it, charging nothing).
+                answered = None
                 text = "where is my parcel"
+                every = len(creds) / rate if rate > 0 else 0.0
+                due = time.perf_counter() + every * (cred % 97) / 97  # spread the paced starts
                 while time.monotonic() < end:
-                    t0 = time.perf_counter()
+                    if every:
+                        wait = due - time.perf_counter()
+                        if wait > 0:
+                            await asyncio.sleep(wait)
+                        t0, due = due, due + every
+                    else:
+                        t0 = time.perf_counter()
                     prev = _counters(terms["ack"])  # verified when it arrived
+                    t_begin = time.perf_counter()
                     quote = client._local_quote(cred, text, None)  # the SDK's own MU rule
                     now = int(terms["chain_time"])
-                    f = await commit(
+                    resolve = [(ledger, "record_ack", (cred, node, answered), {"resolved": True})] if answered else []
+                    *_, f = await commit(
+                        *resolve,
                         (
                             ledger,
                             "begin_call",
@@ -127,7 +152,7 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
                                 deadline=max(int(terms["min_deadline"]) + 60, now + client.deadline_s),
                                 issued_at=now,
                             ),
-                        )
+                        ),
                     )
                     body = {
                         "credential_id": str(cred),
@@ -136,7 +161,7 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
                         "signature": "0x" + f.signature.hex(),
                     }
                     t_http = time.perf_counter()
-                    split[0].append(t_http - t0)
+                    split[0].append(t_http - max(t0, t_begin))
                     async with http.post(url + "/invoke", json=body) as r:
                         data = orjson.loads(await r.read())
                     if r.status != 200:
@@ -147,13 +172,14 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
                         raise ChannelOutOfSync(f"node acknowledges {got}, the voucher signs {f.voucher.counters()}")
                     t_ack = time.perf_counter()
                     split[1].append(t_ack - t_http)
-                    await commit((ledger, "record_ack", (cred, node, data["ack"]), {"resolved": True}))
-                    split[2].append(time.perf_counter() - t_ack)
+                    answered = data["ack"]
                     latency = int((t_ack - t_http) * 1000)
                     terms = dict(
                         terms, ack=data["ack"], chain_time=data["chain_time"], min_deadline=data["min_deadline"]
                     )
-                    lat.append(time.perf_counter() - t0)
+                    lat.append(time.perf_counter() - t0)  # the answer in hand, its ack verified
+                if answered:
+                    await commit((ledger, "record_ack", (cred, node, answered), {"resolved": True}))
 
             t0 = time.monotonic()
             out = await asyncio.gather(*(one(c) for c in ledgers), return_exceptions=True)
@@ -188,16 +214,23 @@ def _consumers(url: str, chain_id: int, meter: str, creds: list, seconds: float,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=6.0, help="load per level (keep the total under a minute)")
-    ap.add_argument("--levels", default="1,10,50")
+    ap.add_argument(
+        "--levels",
+        default="1,10,50,50@500",
+        help="consumer counts; N@R paces N consumers at R calls/s in all (open loop), N alone: closed loop",
+    )
     ap.add_argument("--json", dest="as_json", action="store_true")
     ap.add_argument(
         "--write-docs", action="store_true", help="write the table into docs/node.md and the README's sentence"
     )
     args = ap.parse_args()
     try:
-        levels = [int(x) for x in args.levels.split(",")]
+        specs = [(int(x.split("@")[0]), float(x.split("@")[1]) if "@" in x else 0.0) for x in args.levels.split(",")]
     except ValueError:
-        ap.error("--levels is a comma-separated list of consumer counts, e.g. 1,10,50")
+        ap.error("--levels is a comma-separated list of consumer counts, e.g. 1,10,50,50@500")
+    levels = [n for n, _ in specs]
+    if any(not 0 <= r <= 5_000 for _, r in specs):
+        ap.error("--levels: a paced rate N@R is 0..5000 calls/s")
     if not 0 < args.seconds <= 20 or not levels or min(levels) < 1 or max(levels) > 200:
         ap.error("--seconds must be in (0, 20] and each level in 1..200 (the benchmark stops by itself)")
 
@@ -260,7 +293,7 @@ def main() -> None:
         rows = []
         ctx = mp.get_context("spawn")
         try:
-            for level in levels:
+            for level, rate in specs:
                 served0, inv0, model0, cpu0, ing0, groups0 = (
                     gw.served,
                     gw.invoke_s,
@@ -280,6 +313,7 @@ def main() -> None:
                         args.seconds,
                         str(tmp / "consumers.sqlite"),
                         q,
+                        rate,
                     ),
                 )
                 p.start()
@@ -293,6 +327,7 @@ def main() -> None:
                 rows.append(
                     {
                         "consumers": level,
+                        "offered_calls_per_s": rate or None,
                         "calls": r["calls"],
                         "calls_per_s": round(r["calls"] / r["wall"], 1),
                         "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
@@ -310,7 +345,7 @@ def main() -> None:
                         "served": served,
                         "node_commit_groups": gw._acommit.groups - groups0,
                         "consumer_ledger_groups": r["ledger_groups"],
-                        "consumer_p50_split_ms": dict(zip(("ledger_begin", "http", "ledger_ack"), r["split_ms"])),
+                        "consumer_p50_split_ms": dict(zip(("ledger", "http"), r["split_ms"])),
                         "load_avg_1m": round(os.getloadavg()[0], 2),
                     }
                 )
@@ -362,6 +397,12 @@ COLUMNS = (
 )
 
 
+def _who(r: dict) -> str:
+    return (
+        f"{r['consumers']} @ {r['offered_calls_per_s']:,.0f}/s" if r.get("offered_calls_per_s") else str(r["consumers"])
+    )
+
+
 def table(report: dict) -> str:
     """The report's rows as a Markdown table (the form docs/node.md and the README quote)."""
     head = "| " + " | ".join(c for c, _, _ in COLUMNS) + " |"
@@ -370,7 +411,9 @@ def table(report: dict) -> str:
     for r in report["rows"]:
         cells = []
         for _, key, fmt in COLUMNS:
-            if key is None:
+            if key == "consumers":
+                cells.append(_who(r))
+            elif key is None:
                 cells.append(f"{r['node_cpu_ms_per_call']:.2f} ({r['ingest_cpu_ms_per_call']:.2f})")
             else:
                 cells.append(fmt.format(r[key]) if r[key] is not None else "-")
@@ -386,7 +429,7 @@ def summary(report: dict) -> str:
         return " / ".join(fmt.format(r[key]) for r in rows)
 
     return (
-        f"{j('calls_per_s', '{:,.0f}')} calls/s at {j('consumers', '{}')} consumers, p99 "
+        f"{j('calls_per_s', '{:,.0f}')} calls/s at {' / '.join(_who(r) for r in rows)} consumers, p99 "
         f"{j('p99_ms', '{:,.0f}')} ms; metering overhead {j('metering_overhead_ms', '{:.2f}')} ms a call "
         f"(waiting included) against {max(r['model_ms'] for r in rows):.3f} ms of model time; "
         f"{j('node_cpu_ms_per_call', '{:.2f}')} ms of gateway CPU and {j('client_cpu_ms_per_call', '{:.2f}')} ms "
