@@ -42,7 +42,6 @@ Error codes: 400 `bad_request` / `bad_input` / `missing_voucher` / `deadline` / 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import queue
 import threading
@@ -212,9 +211,9 @@ class _AsyncGroupCommit:
         self.groups = 0
 
     async def accept(self, item: tuple, on_commit: Any) -> bool:
-        """True once `item` is committed; `on_commit()` runs first, in the commit task, so a
-        caller cancelled while it waits (a client that hung up) cannot leave the channel's
-        memory behind its row."""
+        """True once `item` is committed. `on_commit(committed)` runs first, in the commit task,
+        for every item (committed or not), so a caller cancelled while it waits (a client that
+        hung up) cannot leave the channel's memory behind its row nor an escrow reservation held."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._queued.append((item, on_commit, fut))
@@ -233,8 +232,7 @@ class _AsyncGroupCommit:
                     results = [exc] * len(batch)
                 self.groups += 1
                 for (_, on_commit, fut), r in zip(batch, results):
-                    if r is True:
-                        on_commit()
+                    on_commit(r is True)
                     if fut.done():
                         continue
                     if isinstance(r, BaseException):
@@ -368,6 +366,8 @@ class Gateway:
         self.batcher = VoucherBatcher(self._enqueue, max_batch=64, max_age_s=max_age_s)
         self._commit = _GroupCommit(store)
         self._acommit = _AsyncGroupCommit(store)
+        self._reserved: dict[str, int] = {}  # payer -> escrow reserved by calls being committed
+        self._owed_lock = threading.Lock()  # `_reserve`: check and reserve at once (no I/O inside)
         # The escrow watcher (`start_watcher`): the meter's escrow events drop the cache entries
         # they touch; while it runs, an entry lives until an event (or `escrow_watch_ttl_s`).
         self._watching = False
@@ -604,11 +604,34 @@ class Gateway:
         return True
 
     def _owed(self, payer: str) -> int:
-        """What this node has accepted from `payer` and not settled yet, over all its channels."""
+        """What this node has accepted from `payer` and not settled yet, over all its channels,
+        plus what calls being committed reserved."""
         tail = ":" + payer.lower()
-        return sum(
+        return self._reserved.get(payer.lower(), 0) + sum(
             (c.accepted[0] - c.settled[0]) * c.unit_price for k, c in list(self._channels.items()) if k.endswith(tail)
         )
+
+    def _reserve(self, payer: str, amount: int, have: int) -> int | None:
+        """Reserve `amount` of the payer's escrow for a call about to be committed, iff `have`
+        covers it on top of everything this node accepted or reserved from the payer (None);
+        else the total that would be owed. Two channels of one payer checked at once cannot
+        both count the same escrow."""
+        with self._owed_lock:
+            owed = self._owed(payer) + amount
+            if have < owed:
+                return owed
+            p = payer.lower()
+            self._reserved[p] = self._reserved.get(p, 0) + amount
+        return None
+
+    def _unreserve(self, payer: str, amount: int) -> None:
+        with self._owed_lock:
+            p = payer.lower()
+            left = self._reserved.get(p, 0) - amount
+            if left > 0:
+                self._reserved[p] = left
+            else:
+                self._reserved.pop(p, None)
 
     def _channel(self, credential_id: int, payer: str) -> _Channel:
         """The channel's in-memory state: from the store, or for a new channel from the meter's
@@ -894,8 +917,8 @@ class Gateway:
     def _check_counters(
         self, v: Voucher, sig: bytes, info: CredentialInfo, prev: tuple, now: int, extra: list, signer: str, mu: int
     ) -> tuple[int, int]:
-        """The meter's voucher rules and "exactly the next voucher": (unit price, what the payer
-        would owe this node with this call)."""
+        """The meter's voucher rules and "exactly the next voucher": (unit price, this call's
+        cost)."""
         try:
             d_mu, d_calls, d_fail, d_lat = verify_voucher(
                 v,
@@ -935,7 +958,7 @@ class Gateway:
                 f"latency={d_lat}",
             )
         unit = info.price_per_mu + v.node_price_per_mu
-        return unit, self._owed(v.payer) + d_mu * unit
+        return unit, d_mu * unit
 
     def _escrow_short(self, v: Voucher, info: CredentialInfo, owed: int, have: int) -> InvokeError:
         return self._refuse(
@@ -999,16 +1022,23 @@ class Gateway:
                 extra = (
                     [signer] if signer != info.holder and self._delegate_ok(info.holder, signer, v.issued_at) else []
                 )
-                unit, owed = self._check_counters(v, sig, info, prev, now, extra, signer, mu)
-                if self._available(info.holder, info.token, fresh=False) < owed:
+                unit, cost = self._check_counters(v, sig, info, prev, now, extra, signer, mu)
+                owed = self._reserve(v.payer, cost, self._available(info.holder, info.token, fresh=False))
+                if owed is not None:
                     have = self._available(info.holder, info.token, fresh=True)
-                    if have < owed:
+                    owed = self._reserve(v.payer, cost, have)
+                    if owed is not None:
                         raise self._escrow_short(v, info, owed, have)
-                if not self._commit.accept((v, sig, prev, sha, ch.settled)):
+                try:
+                    committed = self._commit.accept((v, sig, prev, sha, ch.settled))
+                    if committed:
+                        self._apply(ch, v, sig, vd, sha, unit)
+                finally:
+                    self._unreserve(v.payer, cost)
+                if not committed:
                     raise self._refuse(
                         v, 409, "stale", "another call on this channel was accepted meanwhile: GET /channel"
                     )
-                self._apply(ch, v, sig, vd, sha, unit)
             result, model_s = self._run_model(payload)
             ack = self.ack(v.credential_id, v.payer)
         return self._answer(v, sig, mu, result, model_s, replay, ack, now)
@@ -1045,16 +1075,23 @@ class Gateway:
                         extra = [signer]
                     elif await self._io(self._delegate_ok, info.holder, signer, v.issued_at):
                         extra = [signer]
-                unit, owed = self._check_counters(v, sig, info, prev, now, extra, signer, mu)
+                unit, cost = self._check_counters(v, sig, info, prev, now, extra, signer, mu)
                 have = self._escrow_cached(info.holder, info.token)
                 if have is None:
                     have = await self._io(self._available, info.holder, info.token, False)
-                if have < owed:
+                owed = self._reserve(v.payer, cost, have)  # no await between the check and the reservation
+                if owed is not None:
                     have = await self._io(self._available, info.holder, info.token, True)
-                    if have < owed:
+                    owed = self._reserve(v.payer, cost, have)
+                    if owed is not None:
                         raise self._escrow_short(v, info, owed, have)
-                applied = functools.partial(self._apply, ch, v, sig, vd, sha, unit)
-                if not await self._acommit.accept((v, sig, prev, sha, ch.settled), applied):
+
+                def settle(committed: bool) -> None:  # in the commit task: memory first, then the reservation
+                    if committed:
+                        self._apply(ch, v, sig, vd, sha, unit)
+                    self._unreserve(v.payer, cost)
+
+                if not await self._acommit.accept((v, sig, prev, sha, ch.settled), settle):
                     raise self._refuse(
                         v, 409, "stale", "another call on this channel was accepted meanwhile: GET /channel"
                     )

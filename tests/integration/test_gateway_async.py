@@ -118,3 +118,28 @@ def test_escrow_spent_through_another_node__the_watcher_drops_the_cache__refused
     assert gw._escrow_cached(acct.address, token) is None
     out = client.invoke(cred, "reset my password")  # resumes the refused call first, then this one
     assert out["cumulative"]["cumulative_calls"] == "3" and gw.served == 3
+
+
+def test_one_payer_two_channels_at_once__escrow_counted_once__one_refused(start_gateway, grid, admin, tmp_path):
+    acct, cred_a = _fresh_consumer(grid, admin, 2 * UNIT)  # room for 2 calls in all
+    cred_b = int(grid.c["LicenseManager"].purchase(grid.terms_id, acct.address, 0, sender=admin).return_value)
+    server = start_gateway()
+    ledger = ConsumerLedger(tmp_path / "ledger.sqlite", grid.domain, acct.key)
+    clients = {c: NodeClient(server.url, ledger) for c in (cred_a, cred_b)}
+    clients[cred_a].invoke(cred_a, TEXT)  # 1 UNIT owed, not settled
+    clients[cred_b].quote(cred_b, len(TEXT))  # channel B known: both calls below take the no-wait path
+
+    def call(cred):
+        try:
+            return clients[cred].invoke(cred, TEXT)["cumulative"]["cumulative_calls"]
+        except NodeError as e:
+            return e.code
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        got = sorted(pool.map(call, (cred_a, cred_b)))
+    assert got in (["1", "escrow_short"], ["2", "escrow_short"]), got  # the last UNIT is counted once
+    assert server.gateway.served == 2 and server.gateway._reserved == {}
+    server.gateway.flush_now()
+    settled = [int(grid.c["UsageMeter"].settled(c, server.gateway.address, acct.address)[1]) for c in (cred_a, cred_b)]
+    assert sum(settled) == 2  # both served calls are paid: the node is never unpaid
+    assert int(grid.c["UsageMeter"].escrow(acct.address, grid.usdc.address)) == 0
