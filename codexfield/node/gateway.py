@@ -26,13 +26,15 @@ the refused voucher's digest and the code. Re-sending the last accepted voucher 
 input re-serves the call (the answer was lost), never charging twice; a new channel starts at
 the meter's `settled(...)` (a node that lost its file never asks for what was paid).
 
-Throughput: no lock is held across I/O for more than one channel: calls of one channel are
-ordered by a per-channel lock; the escrow is read from a cache (read when older than
-`escrow_ttl_s` and before any refusal, lowered by what each ingest settled: the meter checks it
-again at batch time); accepted credentials are re-read in the background; accepted vouchers
-are committed to SQLite in groups (one transaction for all calls that arrive while the
-previous commit runs, led by the first caller) before the model runs; a background thread
-ingests batches through `UsageMeter.ingest`.
+Throughput: the HTTP server runs `invoke_async` on the event loop (no thread hand-off per
+call): calls of one channel are ordered by the channel's asyncio lock, other channels
+interleave, and no lock is held across a chain read; only cache misses and the group commit
+(one transaction for every call that arrived while the previous one ran: one hand-off per
+group) leave the loop. The escrow is read from a cache that the escrow watcher keeps fresh
+from the meter's events (deposits, withdrawals, settlements; this node's own ingests lower it
+until the watcher sees them), reserved per payer between the check and the commit, and read again
+before any refusal; the meter checks it again at batch time. Accepted credentials are re-read
+in the background; a background thread ingests batches through `UsageMeter.ingest`.
 
 Error codes: 400 `bad_request` / `bad_input` / `missing_voucher` / `deadline` / `issued_at`;
 401 `bad_signature`; 402 `underpaid` / `escrow_short`; 403 `credential_refused`; 409 `replayed` /
@@ -498,8 +500,8 @@ class Gateway:
     def _available(self, holder: str, token: str, fresh: bool) -> int:
         """The holder's escrow minus a pending withdrawal, from a cache: read on a miss and
         before a refusal, lowered by what each of this node's ingests settled, and dropped by
-        the escrow watcher when the meter logs a deposit, a withdrawal (request) or another
-        node's settlement for the holder (without the watcher: read when older than
+        the escrow watcher when the meter logs a deposit, a withdrawal (request) or a
+        settlement (any node's) for the holder (without the watcher: read when older than
         `escrow_ttl_s`). The meter checks the escrow again at batch time."""
         key = (holder, token)
         hit = self._escrow_cached(holder, token)
@@ -560,13 +562,10 @@ class Gateway:
                 }
             ],
         )
-        me = self.address.lower()[2:]
         touched: set[tuple[str, str | None]] = set()
         for log in logs:
             name = topics.get(log["topics"][0])
-            if name == "UsageRecorded":
-                if log["topics"][3][-40:].lower() == me:
-                    continue  # this node's own settlement: `_ingest` lowered the cache already
+            if name == "UsageRecorded":  # any node's settlement, this one's too (read afresh, exact)
                 touched.add(("0x" + log["data"][2:66][-40:].lower(), None))  # payer: any token
             elif name is not None:
                 touched.add(("0x" + log["topics"][1][-40:].lower(), "0x" + log["topics"][2][-40:].lower()))
@@ -598,7 +597,10 @@ class Gateway:
                     log_event(self.who, "escrow_watch_failed", logging.WARNING, error=str(exc)[:200])
             self._watching = False
 
-        self.watch_once()
+        try:
+            self.watch_once()
+        except Exception as exc:  # noqa: BLE001 - the thread retries; the timed cache meanwhile
+            log_event(self.who, "escrow_watch_failed", logging.WARNING, error=str(exc)[:200])
         self._watcher = threading.Thread(target=loop, name="escrow-watcher", daemon=True)
         self._watcher.start()
         return True
@@ -970,6 +972,13 @@ class Gateway:
         )
 
     @staticmethod
+    def _price_channel(ch: _Channel, info: CredentialInfo) -> None:
+        """The unit price of a channel read back from the store (its last voucher was accepted
+        by an earlier run): its unsettled usage counts in `_owed` from the first call on."""
+        if ch.unit_price == 0 and ch.voucher is not None:
+            ch.unit_price = info.price_per_mu + ch.voucher.node_price_per_mu
+
+    @staticmethod
     def _apply(ch: _Channel, v: Voucher, sig: bytes, vd: bytes | None, sha: str, unit: int) -> None:
         """The channel's memory after its voucher was committed."""
         ch.accepted, ch.voucher, ch.signature, ch.digest, ch.input_sha = v.counters(), v, sig, vd, sha
@@ -1014,6 +1023,7 @@ class Gateway:
         info = self.credential(v.credential_id, v.purpose, now)
         self._check_credential(v, info)
         ch = self._channel(v.credential_id, v.payer)
+        self._price_channel(ch, info)
         sha = input_digest(payload)
         with ch.lock:  # calls of one channel are ordered; other channels run in parallel
             replay, vd, signer = self._check_voucher(v, sig, sha, ch, now)
@@ -1060,6 +1070,7 @@ class Gateway:
         ch = self._channels.get(_key(v.credential_id, v.payer))
         if ch is None:
             ch = await self._io(self._channel, v.credential_id, v.payer)
+        self._price_channel(ch, info)
         sha = input_digest(payload)
         if ch.alock is None:
             ch.alock = asyncio.Lock()

@@ -143,3 +143,21 @@ def test_one_payer_two_channels_at_once__escrow_counted_once__one_refused(start_
     settled = [int(grid.c["UsageMeter"].settled(c, server.gateway.address, acct.address)[1]) for c in (cred_a, cred_b)]
     assert sum(settled) == 2  # both served calls are paid: the node is never unpaid
     assert int(grid.c["UsageMeter"].escrow(acct.address, grid.usdc.address)) == 0
+
+
+def test_restarted_node_counts_the_unsettled_usage_it_finds_in_its_store(start_gateway, grid, admin, tmp_path):
+    acct, cred = _fresh_consumer(grid, admin, 2 * UNIT)  # room for 2 calls
+    state = tmp_path / "node.sqlite"
+    first = start_gateway(state=state)
+    client = NodeClient(first.url, ConsumerLedger(tmp_path / "ledger.sqlite", grid.domain, acct.key))
+    client.invoke(cred, TEXT)
+    client.invoke(cred, TEXT)  # 2 UNIT accepted, none settled
+    first.stop(flush=False)  # a crash: the accepted vouchers are in the store only
+    again = start_gateway(state=state)
+    again.gateway.watch_once()
+    client.url = again.url
+    with pytest.raises(NodeError) as e:  # the escrow is all owed to this node already
+        client.invoke(cred, TEXT)
+    assert e.value.code == "escrow_short" and again.gateway.served == 0
+    assert again.gateway.flush_now() == 1  # the earlier run's calls are paid in full
+    assert int(grid.c["UsageMeter"].settled(cred, again.gateway.address, acct.address)[1]) == 2
