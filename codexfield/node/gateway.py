@@ -31,8 +31,8 @@ call): calls of one channel are ordered by the channel's asyncio lock, other cha
 interleave, and no lock is held across a chain read; only cache misses and the group commit
 (one transaction for every call that arrived while the previous one ran: one hand-off per
 group) leave the loop. The escrow is read from a cache that the escrow watcher keeps fresh
-from the meter's events (deposits, withdrawals, settlements; this node's own ingests lower it
-until the watcher sees them), reserved per payer between the check and the commit, and read again
+from the meter's events (deposits, withdrawals, other nodes' settlements; this node's own
+ingests lower it by what the meter took), reserved per payer between the check and the commit, and read again
 before any refusal; the meter checks it again at batch time. Accepted credentials are re-read
 in the background; a background thread ingests batches through `UsageMeter.ingest`.
 
@@ -500,8 +500,8 @@ class Gateway:
     def _available(self, holder: str, token: str, fresh: bool) -> int:
         """The holder's escrow minus a pending withdrawal, from a cache: read on a miss and
         before a refusal, lowered by what each of this node's ingests settled, and dropped by
-        the escrow watcher when the meter logs a deposit, a withdrawal (request) or a
-        settlement (any node's) for the holder (without the watcher: read when older than
+        the escrow watcher when the meter logs a deposit, a withdrawal (request) or another
+        node's settlement for the holder (without the watcher: read when older than
         `escrow_ttl_s`). The meter checks the escrow again at batch time."""
         key = (holder, token)
         hit = self._escrow_cached(holder, token)
@@ -562,10 +562,13 @@ class Gateway:
                 }
             ],
         )
+        me = self.address.lower()[2:]
         touched: set[tuple[str, str | None]] = set()
         for log in logs:
             name = topics.get(log["topics"][0])
-            if name == "UsageRecorded":  # any node's settlement, this one's too (read afresh, exact)
+            if name == "UsageRecorded":
+                if log["topics"][3][-40:].lower() == me:
+                    continue  # this node's own settlement: `_ingest` lowered the cache by what it paid
                 touched.add(("0x" + log["data"][2:66][-40:].lower(), None))  # payer: any token
             elif name is not None:
                 touched.add(("0x" + log["topics"][1][-40:].lower(), "0x" + log["topics"][2][-40:].lower()))
@@ -1157,8 +1160,12 @@ class Gateway:
         statuses = self.store.mark_settled_many(marks)  # one transaction for the batch
         for (v, _), (_, _, settled, _, _), status in zip(items, marks, statuses):
             ch = self._channel(v.credential_id, v.payer)
-            key = (v.payer, self._token_of(v))
-            paid = max(0, settled[0] - ch.settled[0]) * ch.unit_price
+            cred = self._creds.get((v.credential_id, v.purpose))
+            key = (v.payer, cred.token if cred else "")
+            # What the meter took from the escrow: the MU it settled at the licence's and the
+            # voucher's prices (exact, also for a voucher an earlier run accepted).
+            unit = (cred.price_per_mu if cred else 0) + v.node_price_per_mu
+            paid = max(0, settled[0] - ch.settled[0]) * unit
             ch.settled = settled
             hit = self._escrow.get(key)
             if status == "rejected" or hit is None:
@@ -1177,10 +1184,6 @@ class Gateway:
         self.ingested_batches += 1
         log_event(self.who, "ingested", intent=intent, vouchers=len(items), applied=applied)
         return applied
-
-    def _token_of(self, v: Voucher) -> str:
-        hit = self._creds.get((v.credential_id, v.purpose))
-        return hit.token if hit else ""
 
     def pump(self) -> int:
         """Flush the batcher if due (age or size) and ingest everything queued."""
