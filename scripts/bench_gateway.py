@@ -476,6 +476,7 @@ def write_docs(report: dict) -> None:
         f"\n\n{table(report)}\n\n({report['when']}; {report['seconds_per_level']:g} s per level; "
         f"{report['settled_calls']} of {report['served_calls']} calls served settled on chain; "
         f"secp256k1: {report['ecc_backend']}; printed by `scripts/bench_gateway.py --write-docs`)\n\n"
+        f"{verdict(report)}\n\n"
     )
     _replace(root / "docs" / "node.md", "bench-gateway", block)
     _replace(root / "README.md", "bench-gateway", summary(report))
