@@ -33,6 +33,7 @@ import os
 import statistics
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -479,7 +480,8 @@ def write_docs(report: dict) -> None:
         f"{verdict(report)}\n\n"
     )
     _replace(root / "docs" / "node.md", "bench-gateway", block)
-    _replace(root / "README.md", "bench-gateway", summary(report))
+    readme = textwrap.fill(summary(report), width=98, initial_indent="  ", subsequent_indent="  ")
+    _replace(root / "README.md", "bench-gateway", "\n" + readme + "\n  ")
 
 
 if __name__ == "__main__":
