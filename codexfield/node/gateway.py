@@ -58,6 +58,7 @@ from codexfield.did import SIG_AUTH
 from codexfield.keepers.base import TxSender, log_event, retry
 from codexfield.node.runtimes import InputError, Runtime, as_runtime
 from codexfield.node.store import NodeStore
+from codexfield.node.store import _key as _channel_key
 from codexfield.sdk.metering import (
     Domain,
     Voucher,
@@ -641,9 +642,7 @@ class Gateway:
     def _channel(self, credential_id: int, payer: str) -> _Channel:
         """The channel's in-memory state: from the store, or for a new channel from the meter's
         `settled(...)` (a node that lost its file starts where the chain is)."""
-        from codexfield.node.store import _key
-
-        key = _key(credential_id, payer)
+        key = _channel_key(credential_id, payer)
         ch = self._channels.get(key)
         if ch is not None:
             return ch
@@ -1068,9 +1067,7 @@ class Gateway:
         if info is None:
             info = await self._io(self._read_credential, v.credential_id, v.purpose, now)
         self._check_credential(v, info)
-        from codexfield.node.store import _key
-
-        ch = self._channels.get(_key(v.credential_id, v.payer))
+        ch = self._channels.get(_channel_key(v.credential_id, v.payer))
         if ch is None:
             ch = await self._io(self._channel, v.credential_id, v.payer)
         self._price_channel(ch, info)
