@@ -17,6 +17,7 @@ from codexfield.sdk.metering import (
     Voucher,
     VoucherBatcher,
     VoucherError,
+    commit_group,
     recover_signer,
     sign_voucher,
     verify_voucher,
@@ -151,6 +152,37 @@ def test_ledger__concurrent_signers_never_sign_the_same_counters(tmp_path):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert sorted(seen) == list(range(1, 41))
+
+
+def test_commit_group__several_consumers_one_transaction__a_refused_op_leaves_the_others(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    a, b = ConsumerLedger(path, DOMAIN, KEY.key), ConsumerLedger(path, DOMAIN, Account.create().key)
+    call = dict(mu=2, latency_ms=0, purpose=64, node_price_per_mu=2, deadline=10**10, issued_at=50)
+    fa, err = commit_group(
+        [
+            (a, "begin_call", (1, NODE, "in a"), dict(call, base=(0, 0, 0, 0))),
+            (b, "begin_call", (2, NODE, "in b"), dict(call, base=(5, 1, 0, 0))),  # not what b signed: refused
+        ]
+    )
+    assert isinstance(err, VoucherError) and "signed (0, 0, 0, 0)" in str(err)
+    assert fa.voucher.counters() == (2, 1, 0, 0) and recover_signer(fa.voucher, DOMAIN, fa.signature) == KEY.address
+    assert a.inflight(1, NODE) == fa and b.inflight(2, NODE) is None and b.counters(2, NODE) == (0, 0, 0, 0)
+    # The answer's ack resolves the call and the next call begins, in one transaction.
+    ack = {"cumulative_calls": "1"}
+    _, f2 = commit_group(
+        [
+            (a, "record_ack", (1, NODE, ack), {"resolved": True}),
+            (a, "begin_call", (1, NODE, "again"), dict(call, base=(2, 1, 0, 0))),
+        ]
+    )
+    assert f2.voucher.counters() == (4, 2, 0, 0) and a.last_ack(1, NODE) == ack and a.inflight(1, NODE) == f2
+    with pytest.raises(ValueError, match="shares one file"):
+        commit_group(
+            [
+                (a, "record_ack", (1, NODE, ack), {}),
+                (ConsumerLedger(tmp_path / "x.sqlite", DOMAIN, KEY.key), "record_ack", (1, NODE, ack), {}),
+            ]
+        )
 
 
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 50)), min_size=1, max_size=40))
