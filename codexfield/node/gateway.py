@@ -55,7 +55,7 @@ from eth_utils import keccak
 
 from codexfield import scopes
 from codexfield.did import SIG_AUTH
-from codexfield.keepers.base import TxSender, log_event, retry
+from codexfield.keepers.base import TxSender, is_transient, log_event, retry
 from codexfield.node.runtimes import InputError, Runtime, as_runtime
 from codexfield.node.store import NodeStore
 from codexfield.node.store import _key as _channel_key
@@ -78,6 +78,10 @@ DEFAULT_PURPOSE = scopes.mask_of(["inference"])
 MAX_LATENCY_DELTA_MS = 600_000
 MAX_BODY_BYTES = 64 * 1024  # larger POST bodies answer 413
 ZERO4 = (0, 0, 0, 0)
+
+
+class _Deferred(Exception):
+    """An ingest the RPC interrupted (past the sender's retries): its batch is kept, not marked refused."""
 
 
 class InvokeError(Exception):
@@ -366,6 +370,7 @@ class Gateway:
         self._escrow: dict[tuple[str, str], tuple[int, float]] = {}
         self._time: tuple[int, float] = (0, -1e9)
         self._queue: queue.Queue[list[tuple[Voucher, bytes]]] = queue.Queue()
+        self._deferred: list[tuple[Voucher, bytes]] | None = None  # a batch an RPC outage held back
         self.batcher = VoucherBatcher(self._enqueue, max_batch=64, max_age_s=max_age_s)
         self._commit = _GroupCommit(store)
         self._acommit = _AsyncGroupCommit(store)
@@ -1136,6 +1141,9 @@ class Gateway:
                     payload={"channels": [v.credential_id for v, _ in items]},
                 )
             except Exception as exc:  # a lone voucher the meter refuses reverts with its reason
+                if is_transient(exc):  # the RPC, not the meter: nothing is refused, the next round retries
+                    log_event(self.who, "ingest_deferred", logging.WARNING, intent=intent, vouchers=len(items))
+                    raise _Deferred(str(exc).splitlines()[0][:200]) from exc
                 note = str(exc).splitlines()[0][:200]
         refused: set[tuple[int, str]] | None = None
         if receipt is not None and note is None:  # the receipt says which vouchers the meter refused
@@ -1189,16 +1197,23 @@ class Gateway:
                 self.batcher.flush()
             done = 0
             while True:
-                try:
-                    items = self._queue.get_nowait()
-                except queue.Empty:
-                    return done
+                items, self._deferred = self._deferred, None
+                if items is None:
+                    try:
+                        items = self._queue.get_nowait()
+                    except queue.Empty:
+                        return done
+                    self._queue.task_done()
                 cpu0 = time.thread_time()
                 try:
                     done += self._ingest(items)
+                except Exception as exc:  # an RPC outage past the sender's retries: first in the next round
+                    if not isinstance(exc, _Deferred) and not is_transient(exc):
+                        raise
+                    self._deferred = items
+                    return done
                 finally:
                     self.ingest_cpu_s += time.thread_time() - cpu0
-                    self._queue.task_done()
 
     def flush_now(self) -> int:
         """Ingest everything accepted so far, now (demo, tests, shutdown)."""

@@ -226,3 +226,31 @@ def test_cli__invoke_and_keeper_once(grid, start_gateway, consumer, admin, accou
         ],
     )
     assert out.exit_code == 0, out.output
+
+
+class Outage(ConnectionError):
+    """A transient RPC failure (what `is_transient` retries) outlasting the sender's retries."""
+
+
+def test_ingest__rpc_outage__batch_kept_not_refused_then_settled(start_gateway, grid, node, consumer, ledger):
+    """An outage while ingesting is not the meter refusing: the channel is not marked rejected,
+    the batch stays first in line, and the next round settles every call served (node paid)."""
+    server = start_gateway()
+    gw = server.gateway
+    client = NodeClient(server.url, ledger)
+    for _ in range(2):
+        client.invoke(grid.credential, TEXT)
+    meter = grid.c["UsageMeter"]
+
+    def down(_intent: str) -> None:
+        raise Outage("connection refused")
+
+    gw.sender.hooks = {"after_intent": down}
+    assert gw.flush_now() == 0
+    assert gw.store.channel(grid.credential, consumer.address)["status"] != "rejected"
+    assert list(meter.settled(grid.credential, node, consumer))[1] == 0
+    client.invoke(grid.credential, TEXT)  # served meanwhile: queued behind the held batch
+    gw.sender.hooks = {}
+    assert gw.flush_now() >= 1
+    assert list(meter.settled(grid.credential, node, consumer))[:3] == [3 * mu_for(TEXT), 3, 0]
+    assert gw.store.channel(grid.credential, consumer.address)["status"] == "settled"
