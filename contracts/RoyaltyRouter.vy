@@ -193,9 +193,16 @@ def pay(capsule_id: uint256, token: address, amount: uint256):
         msg.sender, self, amount, default_return_value=True
     ), "royalty: transfer failed"
     after: uint256 = staticcall IERC20(token).balanceOf(self)
-    assert after - before == amount, "royalty: fee-on-transfer token"
+    # A shrunk balance wraps to a huge difference, never `amount` (which is at most `after`).
+    assert unsafe_sub(after, before) == amount, "royalty: fee-on-transfer token"
     assert after <= MAX_BALANCE, "royalty: balance overflow"
-    self._add_to_vault(key, amount)
+    # The vault is re-read after the calls (a hop may have landed inside them). Adding to a
+    # vault is written out here and in `credit` (an internal function's frame would sit under
+    # this one, and the call costs ~40); here amount <= after <= MAX_BALANCE: no wrap.
+    slot: uint256 = self._balances[key]
+    v: uint256 = unsafe_add(slot & masks.MASK128, amount)
+    assert v <= MAX_BALANCE, "royalty: balance overflow"
+    self._balances[key] = (slot & ~masks.MASK128) | v | _LIVE
     log IRoyaltyRouter.RoyaltyCredited(capsule_id=capsule_id, token=token, amount=amount, payer=msg.sender)
 
 
@@ -219,8 +226,13 @@ def credit(capsule_id: uint256, token: address, amount: uint256):
     assert self._is_creditor[msg.sender], "royalty: not creditor"
     if amount == 0:
         return
-    # The creditor's capsule exists, so its id is below 2**96 (see `pay`).
-    self._add_to_vault((convert(token, uint256) << 96) | capsule_id, amount)
+    # The creditor's capsule exists, so its id is below 2**96 (see `pay`). Written out as in
+    # `pay`; `amount` is unbounded here, so the sum is checked.
+    key: uint256 = (convert(token, uint256) << 96) | capsule_id
+    slot: uint256 = self._balances[key]
+    v: uint256 = (slot & masks.MASK128) + amount
+    assert v <= MAX_BALANCE, "royalty: balance overflow"
+    self._balances[key] = (slot & ~masks.MASK128) | v | _LIVE
     log IRoyaltyRouter.RoyaltyCredited(capsule_id=capsule_id, token=token, amount=amount, payer=msg.sender)
 
 
@@ -235,7 +247,20 @@ def propagate(capsule_id: uint256, token: address):
     @param capsule_id The capsule whose vault moves.
     @param token The ERC-20 token.
     """
-    self._propagate(capsule_id, token)
+    # `_propagate` written out for the warm hop: the registry call's buffers of a first hop
+    # (`_snapshot`) would sit under this frame and every hop would pay for that memory. An id
+    # of 2**96 or more (no such capsule, see `pay`) has no snapshot: it goes the cold way,
+    # where `_propagate` ignores it.
+    key: uint256 = (convert(token, uint256) << 96) | capsule_id
+    slot: uint256 = self._balances[key]
+    if slot & masks.MASK128 == 0:
+        return
+    head: uint256 = self._lineage[capsule_id][0]
+    if head == 0:
+        # The capsule's first hop (lineage snapshot): through `propagate_many`, in its frame.
+        extcall IRoyaltyRouter(self).propagate_many([capsule_id], token)
+        return
+    self._balances[key] = self._split(capsule_id, token, slot, head)
 
 
 @external
@@ -270,10 +295,10 @@ def claim(capsule_id: uint256, token: address, to: address) -> uint256:
     key: uint256 = (convert(token, uint256) << 96) | capsule_id
     slot: uint256 = self._balances[key]
     if slot & masks.MASK128 != 0:
-        head: uint256 = self._lineage[capsule_id][0]
-        if head == 0:
-            head = self._snapshot(capsule_id)
-        slot = self._split(capsule_id, token, slot, head)
+        # The hop itself, through `propagate` (outside the lock): a call here would put the
+        # hop's frames under this one, and every claim would pay for that memory.
+        extcall IRoyaltyRouter(self).propagate(capsule_id, token)
+        slot = self._balances[key]
     # The vault part is zero here: the whole claimable is paid out; the live bit stays.
     amount: uint256 = (slot >> 128) & masks.MASK127
     if amount == 0:
@@ -388,19 +413,6 @@ def lineage_cached(capsule_id: uint256) -> bool:
 
 
 @internal
-def _add_to_vault(key: uint256, amount: uint256):
-    """
-    @dev Adds `amount` to a vault, keeping it within MAX_BALANCE; sets the live bit.
-    @param key The balance key, `token << 96 | capsule id`.
-    @param amount The amount.
-    """
-    slot: uint256 = self._balances[key]
-    v: uint256 = (slot & masks.MASK128) + amount
-    assert v <= MAX_BALANCE, "royalty: balance overflow"
-    self._balances[key] = (slot & ~masks.MASK128) | v | _LIVE
-
-
-@internal
 def _propagate(capsule_id: uint256, token: address):
     """
     @dev One hop for one capsule; no-op on an empty vault.
@@ -477,34 +489,33 @@ def _split(capsule_id: uint256, token: address, slot: uint256, head: uint256) ->
     @param head The capsule's first lineage snapshot word (cached flag, count, parents 1-3).
     @return uint256 The capsule's new packed balances (vault zero, live bit set).
     """
-    word: uint256 = head
-    n: uint256 = (word >> 240) & masks.MASK8
     amount: uint256 = slot & masks.MASK128
     tkey: uint256 = convert(token, uint256) << 96
     cum_bps: uint256 = 0
     given: uint256 = 0
-    for i: uint256 in range(n, bound=lineage.MAX_PARENTS):
-        # `lineage.at` written out (no internal call per parent), one snapshot slot per word.
-        j: uint256 = unsafe_sub(i, unsafe_mul(unsafe_div(i, lineage.PER_WORD), lineage.PER_WORD))
-        if j == 0 and i != 0:
-            word = self._lineage[capsule_id][unsafe_div(i, lineage.PER_WORD)]
-        entry: uint256 = word >> unsafe_mul(lineage.ENTRY_BITS, j)
+    for i: uint256 in range((head >> 240) & masks.MASK8, bound=lineage.MAX_PARENTS):
+        # `lineage.at` written out (no internal call per parent): parent i is the low 80 bits
+        # of `head`, shifted down after each parent; one snapshot slot per three parents.
+        if i == 3 or i == 6:
+            head = self._lineage[capsule_id][i // lineage.PER_WORD]
         # Shares sum to <= 10,000 (registry invariant) and amount < 2**128: no overflow.
-        cum_bps = unsafe_add(cum_bps, (entry >> 64) & _SHARE_MASK)
+        cum_bps = unsafe_add(cum_bps, (head >> 64) & _SHARE_MASK)
         due: uint256 = unsafe_sub(unsafe_div(unsafe_mul(amount, cum_bps), BPS), given)
         if due != 0:
             given = unsafe_add(given, due)
-            pkey: uint256 = tkey | (entry & masks.MASK64)
+            pkey: uint256 = tkey | (head & masks.MASK64)
             # A root parent (no parents of its own) would only ever pass its vault to its
             # owner: its part goes straight to its claimable (offset 128: bit 79 of the entry
             # is bit 7 of entry >> 72), any other parent's to its vault (offset 0).
-            at: uint256 = (entry >> 72) & 128
+            at: uint256 = (head >> 72) & 128
             pslot: uint256 = self._balances[pkey]
             # Both balances stay below 2**127, so adding `due` at `at` carries into nothing.
-            assert ((pslot >> at) & masks.MASK127) + due <= MAX_BALANCE, "royalty: balance overflow"
+            assert unsafe_add((pslot >> at) & masks.MASK127, due) <= MAX_BALANCE, "royalty: balance overflow"
             self._balances[pkey] = unsafe_add(pslot, due << at) | _LIVE
-    to_owner: uint256 = amount - given
-    claimable: uint256 = ((slot >> 128) & masks.MASK127) + to_owner
+        head >>= lineage.ENTRY_BITS
+    # given <= amount (cumulative shares <= 10,000); both terms below 2**128: no wrap.
+    to_owner: uint256 = unsafe_sub(amount, given)
+    claimable: uint256 = unsafe_add((slot >> 128) & masks.MASK127, to_owner)
     assert claimable <= MAX_BALANCE, "royalty: balance overflow"
     log IRoyaltyRouter.RoyaltyPropagated(
         capsule_id=capsule_id, token=token, amount=amount, to_parents=given, to_owner=to_owner
