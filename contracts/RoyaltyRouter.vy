@@ -11,7 +11,9 @@
         `credit` (only the two creditors wired once at set-up, the LicenseManager and the
         UsageMeter, which have already sent the tokens).
         Anyone (normally a keeper) calls `propagate`, which moves exactly one hop: each
-        parent's share into the parent's vault, the rest into the capsule's claimable.
+        parent's share into the parent's vault (into its claimable for a parent without
+        parents, whose own hop could only pay its owner), the rest into the capsule's
+        claimable.
         Shares use cumulative rounding (Drips `Splits.sol`): parent i receives
         floor(amount * cum_i / 10000) - floor(amount * cum_(i-1) / 10000), so the parents'
         parts and the owner's part sum to `amount` exactly. Deep graphs settle hop by hop,
@@ -41,8 +43,9 @@
         license terms, and nothing else; no admin function reaches a vault or a claimable.
         Allowed tokens must be plain ERC-20s (no fee on transfer, no rebasing) with a total
         supply of at most MAX_BALANCE = 2**127 - 1. Every token-moving function is
-        non-reentrant (pragma; `credit`, which moves no token, is exempt) and follows
-        checks-effects-interactions; `pay` checks the balance delta.
+        non-reentrant (pragma; `credit`, `propagate` and `propagate_many`, which move no
+        token, are exempt: every locked function re-reads what it writes after its external
+        calls) and follows checks-effects-interactions; `pay` checks the balance delta.
 @custom:kill Pausing (PAUSER) stops `pay` (new revenue from outside) only. It never stops
         `credit` from the wired creditors (settling usage already served and fees already
         paid), `propagate`, `propagate_many` or `claim`, for any token, allowed or not.
@@ -187,7 +190,9 @@ def pay(capsule_id: uint256, token: address, amount: uint256):
     # never burnt): the registry is asked only the first time.
     if self._balances[key] == 0:
         assert staticcall registry.exists(capsule_id), "royalty: unknown capsule"
-    # `erc20_exact.transfer_from` written out: the call into it costs ~200 gas per `pay`.
+    # `erc20_exact.transfer_from` written out (issue 18): the call into it, and its frame under
+    # this one, cost 275 gas per `pay` (measured), which would put the K=2 royalty cycle above
+    # 0xSplits SplitMain again.
     before: uint256 = staticcall IERC20(token).balanceOf(self)
     assert extcall IERC20(token).transferFrom(
         msg.sender, self, amount, default_return_value=True
@@ -240,10 +245,12 @@ def credit(capsule_id: uint256, token: address, amount: uint256):
 @reentrant
 def propagate(capsule_id: uint256, token: address):
     """
-    @dev Moves one hop: the capsule's vault into its parents' vaults (their shares, with
-         cumulative rounding) and its claimable (the rest).
+    @dev Moves one hop: the capsule's vault to its parents (their shares, with cumulative
+         rounding: a parent without parents gets its part in its claimable, any other in its
+         vault) and to its claimable (the rest).
     @notice Anyone; works while paused and for any token. An empty vault is a no-op (no
-            event, no revert), so racing keepers never fail.
+            event, no revert), so racing keepers never fail. Outside the reentrancy lock
+            (moves no token, as `credit`).
     @param capsule_id The capsule whose vault moves.
     @param token The ERC-20 token.
     """
@@ -280,7 +287,8 @@ def propagate_many(capsule_ids: DynArray[uint256, 128], token: address):
 @external
 def claim(capsule_id: uint256, token: address, to: address) -> uint256:
     """
-    @dev Propagates the capsule's vault, then pays its whole claimable balance to `to`.
+    @dev Propagates the capsule's vault (through `propagate`), then pays its whole claimable
+         balance to `to`.
     @notice Only the capsule's current ERC-721 owner. Works while paused and for any token.
             Nothing to claim returns 0 without a transfer or an event.
     @param capsule_id The capsule.

@@ -254,12 +254,20 @@ def test_gas__claim_with_propagation(router, usdc, creator, funded, mint_capsule
 # ----------------------------------------------------------------------------------- full cycle
 
 
-def _cycle(router, usdc, payer, keeper, owner, child, parents) -> int:
-    """Revenue in, one hop, every recipient (the child's owner and each parent's) claims: total gas."""
+def _cycle(router, usdc, payer, keeper, owner, child, parents) -> list[int]:
+    """Revenue in, one hop, every recipient (the child's owner and each parent's) claims: each tx's gas."""
     txs = [router.pay(child, usdc, AMOUNT, sender=payer), router.propagate(child, usdc, sender=keeper)]
     txs += [router.claim(c, usdc, owner, sender=owner) for c in [child, *parents]]
     assert all(router.vault(c, usdc) == 0 and router.claimable(c, usdc) == 0 for c in [child, *parents])
-    return sum(t.gas_used for t in txs)
+    return [t.gas_used for t in txs]
+
+
+def _txs(names: tuple[str, str, str], gas: list[int]) -> str:
+    """'pay 1 + hop 2 + 2 claims × 3': the cycle's transactions, as measured (README, docs/royalty.md)."""
+    first, second, each = names
+    rest = gas[2:]
+    tail = f"{len(rest)} {each}s × {rest[0]:,}" if len(set(rest)) == 1 else " + ".join(f"{g:,}" for g in rest)
+    return f"{first} {gas[0]:,} + {second} {gas[1]:,} + {tail}"
 
 
 @pytest.mark.parametrize("k", KS)
@@ -270,13 +278,14 @@ def test_gas__full_cycle_per_recipient(router, usdc, creator, funded, mint_capsu
     usdc.mint(creator, 1, sender=creator)  # the recipient already holds the token
     router.pay(mint_capsule(creator), usdc, 1, sender=funded)  # the router holds others' revenue (never 0)
     _cycle(router, usdc, funded, stranger, creator, child, parents)  # first cycle: fresh slots, snapshot
-    per = _cycle(router, usdc, funded, stranger, creator, child, parents) // k
+    gas = _cycle(router, usdc, funded, stranger, creator, child, parents)
+    per = sum(gas) // k
     state = "met" if CYCLE_GUARD[k] <= 1.0 else "open: floor in docs/royalty.md"
     record(
         AREA,
         f"full royalty cycle per recipient, K={k} (steady state: pay + hop + every recipient claims)",
         per,
-        f"≤ 1.0× {SPLITMAIN}, same cycle ({state})",
+        f"≤ 1.0× {SPLITMAIN}, same cycle ({state}); whole txs: {_txs(('pay', 'hop', 'claim'), gas)}",
     )
     if splitmain is None:
         pytest.skip(f"{SPLITMAIN} anchor not available here: the cycle is recorded, not compared")
@@ -324,10 +333,11 @@ def splitmain(admin, usdc, stranger, consumer):
         steady = cycle(*s)
         distribute[("warm", k)] = steady[1].gas_used
         out[f"cycle_k{k}"] = sum(t.gas_used for t in steady) // k
+        txs = _txs(("transfer", "distributeERC20", "withdraw"), [t.gas_used for t in steady])
         record_anchor(
             f"{SPLITMAIN}: full cycle per recipient, K={k} (steady state)",
             out[f"cycle_k{k}"],
-            "ERC-20 transfer into the split + distributeERC20 + every recipient withdraws, whole txs / K",
+            f"ERC-20 transfer into the split + distributeERC20 + every recipient withdraws, whole txs / K: {txs}",
         )
     lo, hi = KS
     out["per_recipient_warm"] = (distribute[("warm", hi)] - distribute[("warm", lo)]) // (hi - lo)
