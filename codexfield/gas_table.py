@@ -150,7 +150,7 @@ TARGETS: list[tuple[str, str, list[tuple[str, str, Limit]], str, dict[str, str]]
                 "anchor",
             ),
         ],
-        "K=8 open: each claim's ERC-721 ownership check (registry call, ~5k) has no counterpart in SplitMain (docs/royalty.md)",
+        "",
         {
             "full royalty cycle per recipient, K=2 (steady state: pay + hop + every recipient claims)": f"{SPLITMAIN}: full cycle per recipient, K=2 (steady state)",
             "full royalty cycle per recipient, K=8 (steady state: pay + hop + every recipient claims)": f"{SPLITMAIN}: full cycle per recipient, K=8 (steady state)",
