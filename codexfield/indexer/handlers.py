@@ -356,9 +356,7 @@ def royalty_propagated(w: Writer, ctx: Context, a: dict) -> None:
     w.add(RV, {"capsule_id": capsule, "token": token}, vault=-amount, claimable=to_owner, to_parents_total=to_parents)
     edges = w.rows(L.select().where(L.c.child_id == capsule).order_by(L.c.position))
     parent_ids = [e["parent_id"] for e in edges]
-    non_roots = (
-        {r["child_id"] for r in w.rows(L.select().where(L.c.child_id.in_(parent_ids)))} if parent_ids else set()
-    )
+    non_roots = {r["child_id"] for r in w.rows(L.select().where(L.c.child_id.in_(parent_ids)))} if parent_ids else set()
     cum = given = 0
     for e in edges:
         cum += int(e["share_bps"])

@@ -179,7 +179,7 @@ def test_gas__propagate(router, usdc, creator, funded, mint_capsule, stranger, k
         AREA,
         f"propagate one hop, {k} parent{s} (first time: lineage snapshot)",
         first,
-        "one-time per capsule: registry call + ceil(K/3) fresh slots",
+        "one-time per capsule: registry calls (its parents, and whether each has parents) + ceil(K/3) fresh slots",
     )
     router.pay(child, usdc, AMOUNT, sender=funded)
     gas = execution(router.propagate(child, usdc, sender=stranger))
