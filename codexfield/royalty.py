@@ -2,7 +2,9 @@
 
 The RoyaltyRouter moves revenue one hop per `propagate`: a capsule's vault goes to its
 parents' vaults (their shares, cumulative rounding) and the rest to the capsule's
-claimable balance. This module computes the same integers off chain:
+claimable balance; a parent that has no parents of its own (a root) gets its part straight
+into its claimable, since its own hop could only pay its owner. This module computes the
+same integers off chain:
 
 - `split(amount, shares)`: one hop, bit-for-bit the contract's arithmetic;
 - `breakdown(graph, capsule_id, amount)`: the full payout of a payment through the DAG,
@@ -41,7 +43,8 @@ def split(amount: int, shares: Sequence[int]) -> tuple[list[int], int]:
     Parent i gets floor(amount * cum_i / 10000) - floor(amount * cum_(i-1) / 10000), where
     cum_i is the sum of the first i shares; the owner gets the rest, so the parts always
     sum to `amount`. This is RoyaltyRouter._split, and what an indexer needs to rebuild the
-    parents' vaults from a RoyaltyPropagated event.
+    parents' balances from a RoyaltyPropagated event (a root parent's part lands in its
+    claimable, any other parent's in its vault: `is_root`).
     """
     if amount < 0:
         raise RoyaltyError(f"amount must be >= 0, got {amount}")
@@ -107,6 +110,25 @@ def _parents(graph: Graph, capsule_id: int) -> Sequence[tuple[int, int]]:
         ) from None
 
 
+def is_root(graph: Graph, capsule_id: int) -> bool:
+    """True when the capsule has no parents: a hop of one of its children pays its part straight
+    into its claimable (RoyaltyRouter's lineage snapshot records this once per parent), so it
+    never needs a hop of its own for what its children send it."""
+    return len(_parents(graph, capsule_id)) == 0
+
+
+def claimables(graph: Graph, hops: Iterable[Hop]) -> dict[int, int]:
+    """The claimable balance that `hops` add per capsule: each hop's owner part, plus every part
+    paid to a root parent (see `is_root`)."""
+    out: dict[int, int] = {}
+    for h in hops:
+        out[h.capsule_id] = out.get(h.capsule_id, 0) + h.to_owner
+        for p, part in h.to_parents.items():
+            if is_root(graph, p):
+                out[p] = out.get(p, 0) + part
+    return out
+
+
 def _edges(graph: Graph, capsule_id: int) -> list[int]:
     """Parents that can receive money (share > 0), deduplicated in order."""
     return list(dict.fromkeys(p for p, s in _parents(graph, capsule_id) if s > 0))
@@ -151,8 +173,8 @@ def settle(graph: Graph, vaults: Mapping[int, int]) -> list[Hop]:
     """Propagate every non-zero vault in `vaults` to the roots, children first, each vault once.
 
     Returns the hops in order (what `plan` + `propagate_many` do on chain, and so what the
-    RoyaltyPropagated events will say). The claimable added per capsule is the sum of its
-    hops' `to_owner`.
+    RoyaltyPropagated events will say). A part paid to a root parent lands in its claimable
+    and starts no hop; `claimables(graph, hops)` is the claimable added per capsule.
     """
     pending = {int(c): int(v) for c, v in vaults.items() if v}
     if any(v < 0 for v in pending.values()):
@@ -167,8 +189,9 @@ def settle(graph: Graph, vaults: Mapping[int, int]) -> list[Hop]:
         given: dict[int, int] = {}
         for (p, _), part in zip(parents, parts):
             if part:
-                pending[p] = pending.get(p, 0) + part
                 given[p] = given.get(p, 0) + part
+                if not is_root(graph, p):
+                    pending[p] = pending.get(p, 0) + part
         hops.append(Hop(capsule_id=c, amount=v, to_parents=given, to_owner=to_owner))
     assert not any(pending.values()), "every reachable vault was propagated"
     return hops
@@ -186,10 +209,10 @@ def breakdown(graph: Graph, capsule_id: int, amount: int) -> Breakdown:
     _parents(graph, capsule_id)
     out = Breakdown(capsule_id=capsule_id, amount=amount)
     out.hops = settle(graph, {capsule_id: amount})
-    for h in out.hops:
-        out.by_capsule[h.capsule_id] = out.by_capsule.get(h.capsule_id, 0) + h.to_owner
-        owner = graph[h.capsule_id][0]
-        out.by_owner[owner] = out.by_owner.get(owner, 0) + h.to_owner
+    out.by_capsule = claimables(graph, out.hops)
+    for c, v in out.by_capsule.items():
+        owner = graph[c][0]
+        out.by_owner[owner] = out.by_owner.get(owner, 0) + v
     assert out.total == amount, "conservation"
     out.paths = _paths(graph, capsule_id, amount)
     return out

@@ -11,7 +11,9 @@
         `credit` (only the two creditors wired once at set-up, the LicenseManager and the
         UsageMeter, which have already sent the tokens).
         Anyone (normally a keeper) calls `propagate`, which moves exactly one hop: each
-        parent's share into the parent's vault, the rest into the capsule's claimable.
+        parent's share into the parent's vault (into its claimable for a parent without
+        parents, whose own hop could only pay its owner), the rest into the capsule's
+        claimable.
         Shares use cumulative rounding (Drips `Splits.sol`): parent i receives
         floor(amount * cum_i / 10000) - floor(amount * cum_(i-1) / 10000), so the parents'
         parts and the owner's part sum to `amount` exactly. Deep graphs settle hop by hop,
@@ -41,8 +43,9 @@
         license terms, and nothing else; no admin function reaches a vault or a claimable.
         Allowed tokens must be plain ERC-20s (no fee on transfer, no rebasing) with a total
         supply of at most MAX_BALANCE = 2**127 - 1. Every token-moving function is
-        non-reentrant (pragma; `credit`, which moves no token, is exempt) and follows
-        checks-effects-interactions; `pay` checks the balance delta.
+        non-reentrant (pragma; `credit`, `propagate` and `propagate_many`, which move no
+        token, are exempt: every locked function re-reads what it writes after its external
+        calls) and follows checks-effects-interactions; `pay` checks the balance delta.
 @custom:kill Pausing (PAUSER) stops `pay` (new revenue from outside) only. It never stops
         `credit` from the wired creditors (settling usage already served and fees already
         paid), `propagate`, `propagate_many` or `claim`, for any token, allowed or not.
@@ -101,17 +104,29 @@ _LIVE: constant(uint256) = 2**255
 _CACHED: constant(uint256) = 2**255
 
 
+# @dev Root flag of a parent entry in the lineage snapshot: bit 15 of the entry's 16-bit share
+#      field (bit 79 of the entry), free because shares never exceed 10,000 < 2**14. Set when
+#      the parent has no parents itself: its part goes straight to its claimable.
+_ROOT: constant(uint256) = 2**79
+
+
+# @dev Mask of an entry's share once shifted by 64, without the root flag.
+_SHARE_MASK: constant(uint256) = 2**15 - 1
+
+
 # @dev The CapsuleRegistry that owns capsules and their lineage.
 registry: public(immutable(ICapsuleRegistry))
 
 
-# @dev Packed balances per capsule and token: _LIVE | claimable << 128 | vault.
-_balances: HashMap[uint256, HashMap[address, uint256]]
+# @dev Packed balances per (capsule, token): _LIVE | claimable << 128 | vault, keyed by
+#      `token << 96 | capsule id` (one hash per access instead of two; see `_key`).
+_balances: HashMap[uint256, uint256]
 
 
 # @dev Lineage snapshot per capsule, copied from the registry at its first `propagate`
 #      (parents never change): slot 0 bit 255 = cached, bits 240..247 = parent count;
-#      parents three per slot as (capsule id 64 | share 16) at bit offsets 0, 80, 160.
+#      parents three per slot as (capsule id 64 | share 15 | root 1) at bit offsets 0, 80,
+#      160 (the lineage module's layout, plus the root flag in the share's top bit).
 _lineage: HashMap[uint256, uint256[3]]
 
 
@@ -167,19 +182,32 @@ def pay(capsule_id: uint256, token: address, amount: uint256):
     assert not pausable.paused, "royalty: paused"
     assert self.token_allowed[token], "royalty: token not allowed"
     assert amount != 0, "royalty: zero amount"
+    # No capsule id reaches 2**96 (the registry counts from 1); a larger one would alias
+    # another capsule's balance key.
+    assert capsule_id <= masks.MASK96, "royalty: unknown capsule"
+    key: uint256 = (convert(token, uint256) << 96) | capsule_id
     # A live slot was written before, which only happens for a minted capsule (capsules are
     # never burnt): the registry is asked only the first time.
-    if self._balances[capsule_id][token] == 0:
+    if self._balances[key] == 0:
         assert staticcall registry.exists(capsule_id), "royalty: unknown capsule"
-    # `erc20_exact.transfer_from` written out: the call into it costs ~200 gas per `pay`.
+    # `erc20_exact.transfer_from` written out (issue 18): the call into it, and its frame under
+    # this one, cost 275 gas per `pay` (measured), which would put the K=2 royalty cycle above
+    # 0xSplits SplitMain again.
     before: uint256 = staticcall IERC20(token).balanceOf(self)
     assert extcall IERC20(token).transferFrom(
         msg.sender, self, amount, default_return_value=True
     ), "royalty: transfer failed"
     after: uint256 = staticcall IERC20(token).balanceOf(self)
-    assert after - before == amount, "royalty: fee-on-transfer token"
+    # A shrunk balance wraps to a huge difference, never `amount` (which is at most `after`).
+    assert unsafe_sub(after, before) == amount, "royalty: fee-on-transfer token"
     assert after <= MAX_BALANCE, "royalty: balance overflow"
-    self._add_to_vault(capsule_id, token, amount)
+    # The vault is re-read after the calls (a hop may have landed inside them). Adding to a
+    # vault is written out here and in `credit` (an internal function's frame would sit under
+    # this one, and the call costs ~40); here amount <= after <= MAX_BALANCE: no wrap.
+    slot: uint256 = self._balances[key]
+    v: uint256 = unsafe_add(slot & masks.MASK128, amount)
+    assert v <= MAX_BALANCE, "royalty: balance overflow"
+    self._balances[key] = (slot & ~masks.MASK128) | v | _LIVE
     log IRoyaltyRouter.RoyaltyCredited(capsule_id=capsule_id, token=token, amount=amount, payer=msg.sender)
 
 
@@ -203,24 +231,47 @@ def credit(capsule_id: uint256, token: address, amount: uint256):
     assert self._is_creditor[msg.sender], "royalty: not creditor"
     if amount == 0:
         return
-    self._add_to_vault(capsule_id, token, amount)
+    # The creditor's capsule exists, so its id is below 2**96 (see `pay`). Written out as in
+    # `pay`; `amount` is unbounded here, so the sum is checked.
+    key: uint256 = (convert(token, uint256) << 96) | capsule_id
+    slot: uint256 = self._balances[key]
+    v: uint256 = (slot & masks.MASK128) + amount
+    assert v <= MAX_BALANCE, "royalty: balance overflow"
+    self._balances[key] = (slot & ~masks.MASK128) | v | _LIVE
     log IRoyaltyRouter.RoyaltyCredited(capsule_id=capsule_id, token=token, amount=amount, payer=msg.sender)
 
 
 @external
+@reentrant
 def propagate(capsule_id: uint256, token: address):
     """
-    @dev Moves one hop: the capsule's vault into its parents' vaults (their shares, with
-         cumulative rounding) and its claimable (the rest).
+    @dev Moves one hop: the capsule's vault to its parents (their shares, with cumulative
+         rounding: a parent without parents gets its part in its claimable, any other in its
+         vault) and to its claimable (the rest).
     @notice Anyone; works while paused and for any token. An empty vault is a no-op (no
-            event, no revert), so racing keepers never fail.
+            event, no revert), so racing keepers never fail. Outside the reentrancy lock
+            (moves no token, as `credit`).
     @param capsule_id The capsule whose vault moves.
     @param token The ERC-20 token.
     """
-    self._propagate(capsule_id, token)
+    # `_propagate` written out for the warm hop: the registry call's buffers of a first hop
+    # (`_snapshot`) would sit under this frame and every hop would pay for that memory. An id
+    # of 2**96 or more (no such capsule, see `pay`) has no snapshot: it goes the cold way,
+    # where `_propagate` ignores it.
+    key: uint256 = (convert(token, uint256) << 96) | capsule_id
+    slot: uint256 = self._balances[key]
+    if slot & masks.MASK128 == 0:
+        return
+    head: uint256 = self._lineage[capsule_id][0]
+    if head == 0:
+        # The capsule's first hop (lineage snapshot): through `propagate_many`, in its frame.
+        extcall IRoyaltyRouter(self).propagate_many([capsule_id], token)
+        return
+    self._balances[key] = self._split(capsule_id, token, slot, head)
 
 
 @external
+@reentrant
 def propagate_many(capsule_ids: DynArray[uint256, 128], token: address):
     """
     @dev `propagate` for each capsule in order; empty vaults are skipped.
@@ -236,7 +287,8 @@ def propagate_many(capsule_ids: DynArray[uint256, 128], token: address):
 @external
 def claim(capsule_id: uint256, token: address, to: address) -> uint256:
     """
-    @dev Propagates the capsule's vault, then pays its whole claimable balance to `to`.
+    @dev Propagates the capsule's vault (through `propagate`), then pays its whole claimable
+         balance to `to`.
     @notice Only the capsule's current ERC-721 owner. Works while paused and for any token.
             Nothing to claim returns 0 without a transfer or an event.
     @param capsule_id The capsule.
@@ -245,25 +297,23 @@ def claim(capsule_id: uint256, token: address, to: address) -> uint256:
     @return uint256 The amount paid.
     """
     assert to != empty(address), "royalty: zero recipient"
-    slot: uint256 = self._balances[capsule_id][token]
-    owner: address = empty(address)
-    if slot & masks.MASK128 != 0:
-        parents: DynArray[ICapsuleRegistry.Parent, lineage.MAX_PARENTS] = []
-        owner, parents = staticcall registry.owner_and_parents(capsule_id)
-        words: uint256[3] = empty(uint256[3])
-        n: uint256 = 0
-        words, n = self._pack(parents)
-        slot = self._split(capsule_id, token, slot, words, n)
-    else:
-        owner = staticcall registry.ownerOf(capsule_id)
+    owner: address = staticcall registry.ownerOf(capsule_id)
     assert owner == msg.sender, "royalty: not owner"
+    # The owner exists, so the id is below 2**96 (see `pay`).
+    key: uint256 = (convert(token, uint256) << 96) | capsule_id
+    slot: uint256 = self._balances[key]
+    if slot & masks.MASK128 != 0:
+        # The hop itself, through `propagate` (outside the lock): a call here would put the
+        # hop's frames under this one, and every claim would pay for that memory.
+        extcall IRoyaltyRouter(self).propagate(capsule_id, token)
+        slot = self._balances[key]
     # The vault part is zero here: the whole claimable is paid out; the live bit stays.
     amount: uint256 = (slot >> 128) & masks.MASK127
     if amount == 0:
-        if slot != self._balances[capsule_id][token]:
-            self._balances[capsule_id][token] = slot  # the propagated vault (nothing to the owner)
+        if slot != self._balances[key]:
+            self._balances[key] = slot  # the propagated vault (nothing to the owner)
         return 0
-    self._balances[capsule_id][token] = _LIVE
+    self._balances[key] = _LIVE
     log IRoyaltyRouter.RoyaltyClaimed(capsule_id=capsule_id, token=token, owner=owner, to=to, amount=amount)
     assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "royalty: transfer failed"
     return amount
@@ -338,7 +388,9 @@ def vault(capsule_id: uint256, token: address) -> uint256:
     @param token The ERC-20 token.
     @return uint256 The vault balance.
     """
-    return self._balances[capsule_id][token] & masks.MASK128
+    if capsule_id > masks.MASK96:
+        return 0  # no such capsule (see `pay`)
+    return self._balances[(convert(token, uint256) << 96) | capsule_id] & masks.MASK128
 
 
 @external
@@ -351,7 +403,9 @@ def claimable(capsule_id: uint256, token: address) -> uint256:
     @param token The ERC-20 token.
     @return uint256 The claimable balance.
     """
-    return (self._balances[capsule_id][token] >> 128) & masks.MASK127
+    if capsule_id > masks.MASK96:
+        return 0  # no such capsule (see `pay`)
+    return (self._balances[(convert(token, uint256) << 96) | capsule_id] >> 128) & masks.MASK127
 
 
 @external
@@ -367,122 +421,109 @@ def lineage_cached(capsule_id: uint256) -> bool:
 
 
 @internal
-def _add_to_vault(capsule_id: uint256, token: address, amount: uint256):
-    """
-    @dev Adds `amount` to a vault, keeping it within MAX_BALANCE; sets the live bit.
-    @param capsule_id The capsule.
-    @param token The ERC-20 token.
-    @param amount The amount.
-    """
-    slot: uint256 = self._balances[capsule_id][token]
-    v: uint256 = (slot & masks.MASK128) + amount
-    assert v <= MAX_BALANCE, "royalty: balance overflow"
-    self._balances[capsule_id][token] = (slot & ~masks.MASK128) | v | _LIVE
-
-
-@internal
 def _propagate(capsule_id: uint256, token: address):
     """
     @dev One hop for one capsule; no-op on an empty vault.
     @param capsule_id The capsule.
     @param token The ERC-20 token.
     """
-    slot: uint256 = self._balances[capsule_id][token]
-    if slot & masks.MASK128 == 0:
-        return
-    words: uint256[3] = empty(uint256[3])
-    n: uint256 = 0
-    words, n = self._lineage_words(capsule_id)
-    self._balances[capsule_id][token] = self._split(capsule_id, token, slot, words, n)
+    if capsule_id > masks.MASK96:
+        return  # no such capsule, hence an empty vault (see `pay`)
+    key: uint256 = (convert(token, uint256) << 96) | capsule_id
+    slot: uint256 = self._balances[key]
+    if slot & masks.MASK128 != 0:
+        head: uint256 = self._lineage[capsule_id][0]
+        if head == 0:
+            head = self._snapshot(capsule_id)
+        self._balances[key] = self._split(capsule_id, token, slot, head)
 
 
 @internal
-def _lineage_words(capsule_id: uint256) -> (uint256[3], uint256):
+def _snapshot(capsule_id: uint256) -> uint256:
     """
-    @dev A capsule's parents, packed, from the lineage snapshot; the first call copies them
-         from the registry (one-time cost: one fresh slot per three parents, at least one)
-         so that later hops skip the external call. Reads only the slots in use.
+    @dev Copies a capsule's parents from the registry into the lineage snapshot (first hop of
+         the capsule only; lineage never changes, so the copy never goes stale), with the root
+         flag of every parent that has no parents itself. One-time cost: the registry's
+         `parents` of the capsule and of each parent, one fresh slot per three parents (at
+         least one). Raw calls with byte buffers keep this function's memory small: every
+         hop's frame sits above it.
     @param capsule_id The capsule.
-    @return uint256[3] The packed parents (the flag and count bits of word 0 are ignored).
-    @return uint256 The parent count.
+    @return uint256 The snapshot's first word (cached flag, parent count, first parents).
     """
+    # ABI of DynArray[Parent, 8]: offset, length, then (capsule_id, share_bps) per parent.
+    raw: Bytes[576] = raw_call(
+        registry.address,
+        abi_encode(capsule_id, method_id=method_id("parents(uint256)")),
+        max_outsize=576,
+        is_static_call=True,
+    )
+    n: uint256 = convert(extract32(raw, 32), uint256)
     words: uint256[3] = empty(uint256[3])
-    head: uint256 = self._lineage[capsule_id][0]
-    if head == 0:
-        n: uint256 = 0
-        words, n = self._pack(staticcall registry.parents(capsule_id))
-        words[0] |= _CACHED | (n << 240)
-        self._lineage[capsule_id][0] = words[0]
-        if n > 3:
-            self._lineage[capsule_id][1] = words[1]
-        if n > 6:
-            self._lineage[capsule_id][2] = words[2]
-        return words, n
-    n: uint256 = (head >> 240) & masks.MASK8
-    words[0] = head
-    if n > 3:
-        words[1] = self._lineage[capsule_id][1]
-    if n > 6:
-        words[2] = self._lineage[capsule_id][2]
-    return words, n
-
-
-@internal
-@pure
-def _pack(parents: DynArray[ICapsuleRegistry.Parent, lineage.MAX_PARENTS]) -> (uint256[3], uint256):
-    """
-    @dev Packs parents in the lineage module's layout (three per word; bits 240..255 of word 0
-         stay free for the cache flag and count). `lineage.pack` written out with its
-         constants: a call into it puts its frame under every later frame of the hop and
-         costs ~100 gas on each warm hop, ~300 on a first one.
-    @param parents The parents from the registry (ids below 2**64, shares summing to <= 10,000).
-    @return uint256[3] The packed words.
-    @return uint256 The parent count.
-    """
-    words: uint256[3] = empty(uint256[3])
-    n: uint256 = len(parents)
     for i: uint256 in range(n, bound=lineage.MAX_PARENTS):
-        p: ICapsuleRegistry.Parent = parents[i]
-        assert p.capsule_id <= masks.MASK64, "royalty: capsule id too large"
-        words[i // lineage.PER_WORD] |= (p.capsule_id | (convert(p.share_bps, uint256) << 64)) << (
-            lineage.ENTRY_BITS * (i % lineage.PER_WORD)
+        parent: uint256 = convert(extract32(raw, 64 + 64 * i), uint256)
+        assert parent <= masks.MASK64, "royalty: capsule id too large"
+        e: uint256 = parent | (convert(extract32(raw, 96 + 64 * i), uint256) << 64)
+        # Only the parent's parent count is read: the first 64 bytes of its `parents`.
+        count: Bytes[64] = raw_call(
+            registry.address,
+            abi_encode(parent, method_id=method_id("parents(uint256)")),
+            max_outsize=64,
+            is_static_call=True,
         )
-    return words, n
+        if extract32(count, 32) == empty(bytes32):
+            e |= _ROOT
+        words[i // lineage.PER_WORD] |= e << (lineage.ENTRY_BITS * (i % lineage.PER_WORD))
+    head: uint256 = words[0] | _CACHED | (n << 240)
+    self._lineage[capsule_id][0] = head
+    if n > 3:
+        self._lineage[capsule_id][1] = words[1]
+    if n > 6:
+        self._lineage[capsule_id][2] = words[2]
+    return head
 
 
 @internal
-def _split(capsule_id: uint256, token: address, slot: uint256, words: uint256[3], n: uint256) -> uint256:
+def _split(capsule_id: uint256, token: address, slot: uint256, head: uint256) -> uint256:
     """
-    @dev Splits the vault held in `slot` between the parents (written to their vaults) and
-         the capsule's claimable; the caller writes the returned slot back. Cumulative
-         rounding: parent i gets floor(amount * cum_i / BPS) - given so far.
+    @dev Splits the vault held in `slot` between the parents (each part written to the
+         parent's vault, or to its claimable for a root parent) and the capsule's claimable;
+         the caller writes the returned slot back. Cumulative rounding: parent i gets
+         floor(amount * cum_i / BPS) - given so far. Reads the rest of the lineage snapshot,
+         only the slots in use. Callers take the snapshot (`_snapshot`) on a capsule's first
+         hop themselves: called from here, its frame would sit under this one's.
     @param capsule_id The capsule.
     @param token The ERC-20 token.
     @param slot The capsule's packed balances (vault non-zero).
-    @param words The packed parents.
-    @param n The parent count.
+    @param head The capsule's first lineage snapshot word (cached flag, count, parents 1-3).
     @return uint256 The capsule's new packed balances (vault zero, live bit set).
     """
     amount: uint256 = slot & masks.MASK128
+    tkey: uint256 = convert(token, uint256) << 96
     cum_bps: uint256 = 0
     given: uint256 = 0
-    for i: uint256 in range(n, bound=lineage.MAX_PARENTS):
-        # `lineage.at` written out (no internal call per parent).
-        entry: uint256 = words[unsafe_div(i, lineage.PER_WORD)] >> unsafe_mul(
-            lineage.ENTRY_BITS, unsafe_sub(i, unsafe_mul(unsafe_div(i, lineage.PER_WORD), lineage.PER_WORD))
-        )
+    for i: uint256 in range((head >> 240) & masks.MASK8, bound=lineage.MAX_PARENTS):
+        # `lineage.at` written out (no internal call per parent): parent i is the low 80 bits
+        # of `head`, shifted down after each parent; one snapshot slot per three parents.
+        if i == 3 or i == 6:
+            head = self._lineage[capsule_id][i // lineage.PER_WORD]
         # Shares sum to <= 10,000 (registry invariant) and amount < 2**128: no overflow.
-        cum_bps = unsafe_add(cum_bps, (entry >> 64) & masks.MASK16)
+        cum_bps = unsafe_add(cum_bps, (head >> 64) & _SHARE_MASK)
         due: uint256 = unsafe_sub(unsafe_div(unsafe_mul(amount, cum_bps), BPS), given)
         if due != 0:
             given = unsafe_add(given, due)
-            parent: uint256 = entry & masks.MASK64
-            pslot: uint256 = self._balances[parent][token]
-            v: uint256 = (pslot & masks.MASK128) + due
-            assert v <= MAX_BALANCE, "royalty: balance overflow"
-            self._balances[parent][token] = (pslot & ~masks.MASK128) | v | _LIVE
-    to_owner: uint256 = amount - given
-    claimable: uint256 = ((slot >> 128) & masks.MASK127) + to_owner
+            pkey: uint256 = tkey | (head & masks.MASK64)
+            # A root parent (no parents of its own) would only ever pass its vault to its
+            # owner: its part goes straight to its claimable (offset 128: bit 79 of the entry
+            # is bit 7 of entry >> 72), any other parent's to its vault (offset 0).
+            at: uint256 = (head >> 72) & 128
+            pslot: uint256 = self._balances[pkey]
+            # Both balances stay below 2**127, so adding `due` at `at` carries into nothing.
+            assert unsafe_add((pslot >> at) & masks.MASK127, due) <= MAX_BALANCE, "royalty: balance overflow"
+            self._balances[pkey] = unsafe_add(pslot, due << at) | _LIVE
+        head >>= lineage.ENTRY_BITS
+    # given <= amount (cumulative shares <= 10,000); both terms below 2**128: no wrap.
+    to_owner: uint256 = unsafe_sub(amount, given)
+    claimable: uint256 = unsafe_add((slot >> 128) & masks.MASK127, to_owner)
     assert claimable <= MAX_BALANCE, "royalty: balance overflow"
     log IRoyaltyRouter.RoyaltyPropagated(
         capsule_id=capsule_id, token=token, amount=amount, to_parents=given, to_owner=to_owner

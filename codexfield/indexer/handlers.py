@@ -347,19 +347,25 @@ def royalty_credited(w: Writer, ctx: Context, a: dict) -> None:
 @on("RoyaltyRouter", "RoyaltyPropagated")
 def royalty_propagated(w: Writer, ctx: Context, a: dict) -> None:
     """One hop: the vault empties into the parents (cumulative rounding, as the router does) and
-    the owner's claimable balance. Per-parent amounts are recomputed from the indexed lineage."""
+    the owner's claimable balance. Per-parent amounts are recomputed from the indexed lineage; a
+    parent with no parents of its own (indexed, no lineage edge as a child) is paid straight
+    into its claimable, as the router does, any other parent into its vault."""
     capsule = ctx.capsule(a["capsule_id"])
     token, amount = a["token"], int(a["amount"])
     to_parents, to_owner = int(a.get("to_parents", 0)), int(a.get("to_owner", amount))
     w.add(RV, {"capsule_id": capsule, "token": token}, vault=-amount, claimable=to_owner, to_parents_total=to_parents)
     edges = w.rows(L.select().where(L.c.child_id == capsule).order_by(L.c.position))
+    parent_ids = [e["parent_id"] for e in edges]
+    non_roots = {r["child_id"] for r in w.rows(L.select().where(L.c.child_id.in_(parent_ids)))} if parent_ids else set()
     cum = given = 0
     for e in edges:
         cum += int(e["share_bps"])
         due = amount * cum // BPS - given
         if due:
             given += due
-            w.add(RV, {"capsule_id": e["parent_id"], "token": token}, vault=due, from_children_total=due)
+            root = e["parent_id"] not in non_roots and w.get(C, id=e["parent_id"]) is not None
+            book = {"claimable": due} if root else {"vault": due}
+            w.add(RV, {"capsule_id": e["parent_id"], "token": token}, **book, from_children_total=due)
             w.add(RF, {"source": capsule, "target": e["parent_id"], "token": token}, amount=due)
     if given != to_parents and to_parents:
         # Lineage not (fully) indexed: book the remainder on an unknown-parents edge.

@@ -48,8 +48,10 @@ def propagate_floor(k: int) -> int:
     return COLD_SLOAD * -(-k // 3) + SLOT_RW * (1 + k) + PROPAGATED_LOG
 
 
-# Regression bound of the full cycle against the measured SplitMain cycle (the target is 1.0×).
-CYCLE_GUARD = {2: 1.05, 8: 1.12}
+# Bound of the full cycle against the measured SplitMain cycle: the target is 1.0× (issue 17), met
+# at K=2; at K=8 a regression bound only (docs/royalty.md: each claim's ERC-721 ownership check,
+# ~5k, has no counterpart in SplitMain, whose recipients are plain addresses).
+CYCLE_GUARD = {2: 1.0, 8: 1.04}
 
 
 def intrinsic(tx) -> int:
@@ -177,7 +179,7 @@ def test_gas__propagate(router, usdc, creator, funded, mint_capsule, stranger, k
         AREA,
         f"propagate one hop, {k} parent{s} (first time: lineage snapshot)",
         first,
-        "one-time per capsule: registry call + ceil(K/3) fresh slots",
+        "one-time per capsule: registry calls (its parents, and whether each has parents) + ceil(K/3) fresh slots",
     )
     router.pay(child, usdc, AMOUNT, sender=funded)
     gas = execution(router.propagate(child, usdc, sender=stranger))
@@ -231,25 +233,41 @@ def test_gas__claim(router, usdc, creator, funded, mint_capsule, stranger):
 
 
 def test_gas__claim_with_propagation(router, usdc, creator, funded, mint_capsule):
+    """A claim propagates the vault first, through `propagate` (a call to itself, outside the lock)."""
     child, _ = _family(router, usdc, funded, mint_capsule, creator, 2)
     usdc.mint(creator, 1, sender=creator)
+    first = router.claim(child, usdc, creator, sender=creator).gas_used
+    assert router.lineage_cached(child)
+    record(
+        AREA,
+        "claim incl. propagating 2 parents (first hop of the capsule: lineage snapshot, one-time)",
+        first,
+        "one-time per capsule: registry calls + one fresh slot",
+    )
+    router.pay(child, usdc, AMOUNT, sender=funded)
     gas = router.claim(child, usdc, creator, sender=creator).gas_used
     record(AREA, "claim incl. propagating 2 parents (whole tx)", gas, None)
-    # + one cold slot: the registry's `owner_and_parents` reads a capsule's first two parents from
-    # its content-hash index entry (owner word, content hash, entry), the mint layout that keeps a
-    # 2-parent mint at 3 fresh slots (issue 17, docs/capsules.md)
-    assert gas <= 60_000 + 2 * 6_000 + 2_100
+    # the claim, the hop, and the call into `propagate` (~1k: a warm CALL and its calldata)
+    assert gas <= 60_000 + 2 * 6_000 + 1_000
 
 
 # ----------------------------------------------------------------------------------- full cycle
 
 
-def _cycle(router, usdc, payer, keeper, owner, child, parents) -> int:
-    """Revenue in, one hop, every recipient (the child's owner and each parent's) claims: total gas."""
+def _cycle(router, usdc, payer, keeper, owner, child, parents) -> list[int]:
+    """Revenue in, one hop, every recipient (the child's owner and each parent's) claims: each tx's gas."""
     txs = [router.pay(child, usdc, AMOUNT, sender=payer), router.propagate(child, usdc, sender=keeper)]
     txs += [router.claim(c, usdc, owner, sender=owner) for c in [child, *parents]]
     assert all(router.vault(c, usdc) == 0 and router.claimable(c, usdc) == 0 for c in [child, *parents])
-    return sum(t.gas_used for t in txs)
+    return [t.gas_used for t in txs]
+
+
+def _txs(names: tuple[str, str, str], gas: list[int]) -> str:
+    """'pay 1 + hop 2 + 2 claims × 3': the cycle's transactions, as measured (README, docs/royalty.md)."""
+    first, second, each = names
+    rest = gas[2:]
+    tail = f"{len(rest)} {each}s × {rest[0]:,}" if len(set(rest)) == 1 else " + ".join(f"{g:,}" for g in rest)
+    return f"{first} {gas[0]:,} + {second} {gas[1]:,} + {tail}"
 
 
 @pytest.mark.parametrize("k", KS)
@@ -260,16 +278,17 @@ def test_gas__full_cycle_per_recipient(router, usdc, creator, funded, mint_capsu
     usdc.mint(creator, 1, sender=creator)  # the recipient already holds the token
     router.pay(mint_capsule(creator), usdc, 1, sender=funded)  # the router holds others' revenue (never 0)
     _cycle(router, usdc, funded, stranger, creator, child, parents)  # first cycle: fresh slots, snapshot
-    per = _cycle(router, usdc, funded, stranger, creator, child, parents) // k
+    gas = _cycle(router, usdc, funded, stranger, creator, child, parents)
+    per = sum(gas) // k
+    state = "met" if CYCLE_GUARD[k] <= 1.0 else "open: floor in docs/royalty.md"
     record(
         AREA,
         f"full royalty cycle per recipient, K={k} (steady state: pay + hop + every recipient claims)",
         per,
-        f"≤ 1.0× {SPLITMAIN}, same cycle (open: floor in docs/royalty.md)",
+        f"≤ 1.0× {SPLITMAIN}, same cycle ({state}); whole txs: {_txs(('pay', 'hop', 'claim'), gas)}",
     )
     if splitmain is None:
         pytest.skip(f"{SPLITMAIN} anchor not available here: the cycle is recorded, not compared")
-    # Target ≤ 1.0× (issue 17), not met yet: this bound guards against regressions only.
     assert per <= splitmain[f"cycle_k{k}"] * CYCLE_GUARD[k]
 
 
@@ -314,10 +333,11 @@ def splitmain(admin, usdc, stranger, consumer):
         steady = cycle(*s)
         distribute[("warm", k)] = steady[1].gas_used
         out[f"cycle_k{k}"] = sum(t.gas_used for t in steady) // k
+        txs = _txs(("transfer", "distributeERC20", "withdraw"), [t.gas_used for t in steady])
         record_anchor(
             f"{SPLITMAIN}: full cycle per recipient, K={k} (steady state)",
             out[f"cycle_k{k}"],
-            "ERC-20 transfer into the split + distributeERC20 + every recipient withdraws, whole txs / K",
+            f"ERC-20 transfer into the split + distributeERC20 + every recipient withdraws, whole txs / K: {txs}",
         )
     lo, hi = KS
     out["per_recipient_warm"] = (distribute[("warm", hi)] - distribute[("warm", lo)]) // (hi - lo)

@@ -94,16 +94,27 @@ def test_royalties__propagation_splits_like_the_router(engine):
     f.block_of([minted(1), minted(2), minted(3, parents=[(1, 3333), (2, 1667)])])
     f.block_of([credited(3, 1001)])
     # router: parent i gets floor(amount * cum_i / BPS) - given: 333 then 500 - 333 = 167
+    # 1 and 2 have no parents: the router pays their parts straight into their claimables
     f.block_of([propagated(3, 1001, 500)])
-    f.block_of([propagated(1, 333, 0), claimed(3, 501)])
+    f.block_of([claimed(3, 501)])
     v3 = _one(engine, m.RoyaltyVault, capsule_id=capsule_id(3), token=USDC)
     assert (v3["vault"], v3["claimable"], v3["credited_total"], v3["claimed_total"]) == (0, 0, 1001, 501)
     v1 = _one(engine, m.RoyaltyVault, capsule_id=capsule_id(1), token=USDC)
     v2 = _one(engine, m.RoyaltyVault, capsule_id=capsule_id(2), token=USDC)
     assert (v1["vault"], v1["claimable"], v1["from_children_total"]) == (0, 333, 333)
-    assert (v2["vault"], v2["from_children_total"]) == (167, 167)
+    assert (v2["vault"], v2["claimable"], v2["from_children_total"]) == (0, 167, 167)
     flow = _one(engine, m.RoyaltyFlow, source=capsule_id(3), target=capsule_id(2), token=USDC)
     assert flow["amount"] == 167
+
+
+def test_royalties__parent_with_parents__gets_a_vault(engine):
+    f = Feed(engine)
+    f.block_of([minted(1), minted(2, parents=[(1, 5000)]), minted(3, parents=[(2, 1000), (1, 1000)])])
+    f.block_of([credited(3, 100), propagated(3, 100, 20)])
+    v1 = _one(engine, m.RoyaltyVault, capsule_id=capsule_id(1), token=USDC)
+    v2 = _one(engine, m.RoyaltyVault, capsule_id=capsule_id(2), token=USDC)
+    assert (v2["vault"], v2["claimable"]) == (10, 0)  # 2 has a parent: its part waits for its own hop
+    assert (v1["vault"], v1["claimable"]) == (0, 10)
 
 
 def test_staking_events__nodes_and_epoch_scores(engine):

@@ -66,9 +66,9 @@ def test_breakdown__two_hops__matches_hand_computation():
     b = breakdown(graph, 3, 10_000)
     assert b.by_capsule == {3: 8_500, 2: 700, 1: 800}
     assert b.by_owner == {"0xc": 8_500, "0xb": 700, "0xa": 800}
-    assert [h.capsule_id for h in b.hops] == [3, 2, 1]
-    # capsule 1 is propagated once with its merged total (500 from 3, 300 from 2)
-    assert b.hops[-1].amount == 800
+    # capsule 1 has no parents: its parts (500 from 3, 300 from 2) go straight to its claimable
+    assert [h.capsule_id for h in b.hops] == [3, 2]
+    assert b.hops[0].to_parents == {2: 1_000, 1: 500} and b.hops[1].to_parents == {1: 300}
     paths = {p.path: p.amount for p in b.paths}
     assert paths[(3,)] == 8_500 and paths[(3, 2)] == 700
     assert paths[(3, 1)] == 500 and paths[(3, 2, 1)] == 300
