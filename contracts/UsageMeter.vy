@@ -111,33 +111,6 @@ struct CapsuleAgg:
     amount: uint256
 
 
-# @dev Per-batch accumulator of one node's earnings, fees and usage in one token.
-struct NodeAgg:
-    node: address
-    token: address
-    amount: uint256
-    fee: uint256
-    calls: uint256
-    failures: uint256
-    latency_ms: uint256
-    mu: uint256
-    failed_mu: uint256
-
-
-# @dev What a batch carries from one voucher to the next: the accumulators (small: when one is
-#      full it is flushed and emptied), the settings read once, the last `serves` answer.
-struct Batch:
-    caps: DynArray[CapsuleAgg, _MAX_CAPS]
-    nodes: DynArray[NodeAgg, _MAX_NODES]
-    n: uint256
-    applied: uint256
-    fee_bps: uint256
-    pool: address
-    last_node: address
-    last_at: uint256
-    last_serves: bool
-
-
 # @dev Role that may pause deposits.
 PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
 
@@ -160,9 +133,8 @@ _SIG_AUTH_HASH: constant(bytes32) = keccak256(SIG_AUTH)
 MAX_BATCH: public(constant(uint256)) = 64
 
 
-# @dev Distinct (capsule, token) and (node, token) entries a batch accumulates before flushing.
+# @dev Distinct (capsule, token) entries a batch accumulates before paying them out.
 _MAX_CAPS: constant(uint256) = 8
-_MAX_NODES: constant(uint256) = 4
 
 
 # @dev Upper bound of the protocol fee (10%).
@@ -382,12 +354,9 @@ def ingest(vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH], signatures: DynAr
            `sigAuth` delegate of the payer in the IdentityRegistry valid after `issued_at`.
     @return uint256 How many vouchers were applied.
     """
-    b: Batch = self._begin(len(vouchers), len(signatures))
-    # The loop stays here, reading each voucher from calldata: handing the arrays to an internal
-    # function would copy them into memory and pay the expansion of a 64-voucher frame.
-    for i: uint256 in range(b.n, bound=MAX_BATCH):
-        b = self._settle(b, vouchers[i], signatures[i], b"", False)
-    return self._finish(b)
+    assert len(vouchers) > 0, "meter: empty batch"
+    assert len(signatures) == len(vouchers), "meter: length mismatch"
+    return self._ingest(len(vouchers), False)
 
 
 @external
@@ -405,10 +374,10 @@ def ingest_attested(
     @return uint256 How many vouchers were applied.
     """
     assert len(tee_signatures) == len(vouchers), "meter: length mismatch"
-    b: Batch = self._begin(len(vouchers), len(signatures))
-    for i: uint256 in range(b.n, bound=MAX_BATCH):
-        b = self._settle(b, vouchers[i], signatures[i], tee_signatures[i], True)
-    return self._finish(b)
+    assert len(vouchers) > 0, "meter: empty batch"
+    assert len(signatures) == len(vouchers), "meter: length mismatch"
+    return self._ingest(len(vouchers), True)
+
 
 
 @external
@@ -616,225 +585,269 @@ def _staking() -> address:
 
 @internal
 @view
-def _begin(n: uint256, n_signatures: uint256) -> Batch:
+def _word(at: uint256) -> uint256:
     """
-    @dev Checks the batch's shape and reads the settings every voucher needs (one slot).
-    @param n The number of vouchers.
-    @param n_signatures The number of signatures.
-    @return Batch Empty accumulators and the settings.
+    @dev The calldata word at byte `at`.
+    @param at A calldata offset.
+    @return uint256 The word.
     """
-    assert n > 0, "meter: empty batch"
-    assert n_signatures == n, "meter: length mismatch"
-    config: uint256 = self._config
-    return Batch(
-        caps=[],
-        nodes=[],
-        n=n,
-        applied=0,
-        fee_bps=config >> 160,
-        pool=convert(convert(config & masks.MASK160, uint160), address),
-        last_node=empty(address),
-        last_at=0,
-        last_serves=False,
-    )
+    return convert(slice(msg.data, at, 32), uint256)
 
 
 @internal
-def _finish(b: Batch) -> uint256:
+def _ingest(n: uint256, attested: bool) -> uint256:
     """
-    @dev Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
-    @param b The batch after its last voucher.
+    @dev Settles the batch of `ingest` / `ingest_attested` voucher by voucher, reading each
+         voucher and signature in place from calldata (Vyper validated every field when it
+         copied the arguments; reading them again costs a calldata copy, handing them to an
+         internal function would copy the 64-voucher arrays and expand memory).
+    @param n The number of vouchers (checked non-zero, equal to the signatures).
+    @param attested Whether the call carries TEE co-signatures (`ingest_attested`).
     @return uint256 How many vouchers were applied.
     """
-    self._flush_nodes(b.nodes)
-    self._flush_caps(b.caps)
-    return b.applied
-
-
-@internal
-def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: Bytes[65], attested: bool) -> Batch:
-    """
-    @dev Applies one voucher of a batch whole or rejects it whole, and adds what it moves to
-         the batch's accumulators.
-    @param b_ The batch so far.
-    @param v The voucher.
-    @param payer_sig Its payer-side signature.
-    @param tee_sig The TEE co-signature (`ingest_attested` only).
-    @param attested Whether the batch carries TEE co-signatures.
-    @return Batch The batch with this voucher applied (or only its `serves` answer cached).
-    """
-    b: Batch = b_
-    n: uint256 = b.n
-    if v.node != msg.sender and not self.operators[v.node][msg.sender]:
-        self._rejected(n, v, reasons.R_NOT_SETTLER)
-        return b
-    at: uint256 = convert(v.issued_at, uint256)
-    if convert(v.deadline, uint256) < block.timestamp:
-        self._rejected(n, v, reasons.R_DEADLINE_PASSED)
-        return b
-    if at > block.timestamp or block.timestamp > at + settlement_window:
-        self._rejected(n, v, reasons.R_OUTSIDE_WINDOW)
-        return b
-    c_calls: uint256 = convert(v.cumulative_calls, uint256)
-    c_fail: uint256 = convert(v.cumulative_failures, uint256)
-    c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
-    if (
-        c_fail > c_calls
-        or v.cumulative_mu > masks.MASK80
-        or c_calls > masks.MASK48
-        or c_fail > masks.MASK40
-        or c_lat > masks.MASK48
-        or at > masks.MASK40
-    ):
-        self._rejected(n, v, reasons.R_BAD_COUNTERS)
-        return b
-    packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
-    s_mu: uint256 = packed >> 176
-    s_calls: uint256 = (packed >> 128) & masks.MASK48
-    s_fail: uint256 = (packed >> 88) & masks.MASK40
-    s_lat: uint256 = (packed >> 40) & masks.MASK48
-    if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
-        self._rejected(n, v, reasons.R_NOTHING_NEW)
-        return b
-    if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
-        self._rejected(n, v, reasons.R_COUNTER_DECREASED)
-        return b
-    d_mu: uint256 = v.cumulative_mu - s_mu
-    if v.node != b.last_node or at != b.last_at:
-        b.last_node = v.node
-        b.last_at = at
-        b.last_serves = b.pool != empty(address) and staticcall IAccessStaking(b.pool).serves(v.node, at)
-    if not b.last_serves:
-        self._rejected(n, v, reasons.R_NODE_INACTIVE)
-        return b
-    # Checked math that rejects instead of reverting: the node part must fit 256 bits.
-    if v.node_price_per_mu != 0 and d_mu > max_value(uint256) // v.node_price_per_mu:
-        self._rejected(n, v, reasons.R_PRICE_OVERFLOW)
-        return b
-    # Recover first (no state needed), then ONE LicenseManager call that checks holder,
-    # validity, quota, rate and scope at `issued_at`, applies the MU and returns the price.
-    # If the voucher then fails here (signature, TEE, escrow), `unconsume` restores the
-    # credential exactly.
-    digest: bytes32 = self._digest(v)
-    signer: address = sig.recover_packed(digest, payer_sig)
-    chk: ILicenseManager.UsageCheck = extcall ILicenseManager(license_manager).consume(
-        v.credential_id, d_mu, v.purpose, at, v.payer
-    )
-    if chk.status != 0:
-        self._rejected(n, v, chk.status)
-        return b
-    code: uint8 = 0
-    if signer != v.payer or signer == empty(address):
-        if not self._delegate_at(v.payer, signer, at):
-            code = reasons.R_BAD_SIGNATURE
-    if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
-        if not attested or not self._tee_signed(b.pool, v.node, digest, tee_sig):
-            code = reasons.R_TEE_SIGNATURE_MISSING
-    license_part: uint256 = d_mu * chk.price_per_mu  # price < 2**128, d_mu < 2**80: fits
-    node_part: uint256 = d_mu * v.node_price_per_mu
-    total: uint256 = 0  # the sum is checked: it may not fit
-    if node_part > max_value(uint256) - license_part:
-        if code == 0:
-            code = reasons.R_PRICE_OVERFLOW
-    else:
-        total = license_part + node_part
-    bal: uint256 = self.escrow[v.payer][chk.payment_token]
-    if code == 0 and bal < total:
-        code = reasons.R_ESCROW_SHORT
-    if code != 0:
-        if d_mu != 0:
-            extcall ILicenseManager(license_manager).unconsume(v.credential_id)
-        self._rejected(n, v, code)
-        return b
-    # Effects of this voucher.
-    self.escrow[v.payer][chk.payment_token] = bal - total
-    self._channel[v.credential_id][v.node][v.payer] = (
-        (v.cumulative_mu << 176) | (c_calls << 128) | (c_fail << 88) | (c_lat << 40) | at
-    )
-    fee_l: uint256 = license_part * b.fee_bps // BPS
-    fee_n: uint256 = node_part * b.fee_bps // BPS
-    d_calls: uint256 = c_calls - s_calls
-    d_fail: uint256 = c_fail - s_fail
-    d_lat: uint256 = c_lat - s_lat
-    paid: bool = total != 0
-    log IUsageMeter.UsageRecorded(
-        credential_id=v.credential_id,
-        capsule_id=chk.capsule_id,
-        node=v.node,
-        payer=v.payer,
-        issued_at=v.issued_at,
-        delta_mu=d_mu,
-        delta_calls=convert(d_calls, uint64),
-        delta_failures=convert(d_fail, uint64),
-        delta_latency_ms=convert(d_lat, uint64),
-        license_amount=license_part - fee_l,
-        node_amount=node_part - fee_n,
-        protocol_fee=fee_l + fee_n,
-        paid=paid,
-    )
-    b.applied += 1
-    if not paid:
-        return b
-    failed_mu: uint256 = 0
-    if d_calls != 0:
-        failed_mu = d_mu * d_fail // d_calls
-    # Aggregate (linear search over a few entries; a batch usually has one or two).
-    found: bool = False
-    for j: uint256 in range(len(b.caps), bound=_MAX_CAPS):
-        if b.caps[j].capsule_id == chk.capsule_id and b.caps[j].token == chk.payment_token:
-            b.caps[j].amount += license_part - fee_l
-            found = True
-            break
-    if not found:
-        if len(b.caps) == _MAX_CAPS:
-            self._flush_caps(b.caps)
-            b.caps = []
-        b.caps.append(CapsuleAgg(capsule_id=chk.capsule_id, token=chk.payment_token, amount=license_part - fee_l))
-    found = False
-    for j: uint256 in range(len(b.nodes), bound=_MAX_NODES):
-        if b.nodes[j].node == v.node and b.nodes[j].token == chk.payment_token:
-            b.nodes[j].amount += node_part - fee_n
-            b.nodes[j].fee += fee_l + fee_n
-            b.nodes[j].calls += d_calls
-            b.nodes[j].failures += d_fail
-            b.nodes[j].latency_ms += d_lat
-            b.nodes[j].mu += d_mu
-            b.nodes[j].failed_mu += failed_mu
-            found = True
-            break
-    if not found:
-        if len(b.nodes) == _MAX_NODES:
-            self._flush_nodes(b.nodes)
-            b.nodes = []
-        b.nodes.append(
-            NodeAgg(
-                node=v.node,
-                token=chk.payment_token,
-                amount=node_part - fee_n,
-                fee=fee_l + fee_n,
-                calls=d_calls,
-                failures=d_fail,
-                latency_ms=d_lat,
-                mu=d_mu,
-                failed_mu=failed_mu,
-            )
-        )
-    return b
-
-
-@internal
-def _flush_nodes(nodes: DynArray[NodeAgg, _MAX_NODES]):
-    """
-    @dev Books accumulated node earnings, protocol fees and paid usage (effects only).
-    @param nodes The accumulated (node, token) entries.
-    """
+    config: uint256 = self._config
+    fee_bps: uint256 = config >> 160
+    pool: address = convert(convert(config & masks.MASK160, uint160), address)
+    domain: bytes32 = eip712_domain_separator._domain_separator_v4()
+    # ABI heads: each array's offset (from byte 4) is in the head word; its elements start one
+    # word (the length) later. The arithmetic is Vyper's own argument decoding, unchecked alike.
+    vs_at: uint256 = unsafe_add(self._word(4), 36)
+    sigs_at: uint256 = unsafe_add(self._word(36), 36)
+    tees_at: uint256 = 0
+    if attested:
+        tees_at = unsafe_add(self._word(68), 36)
     epoch: uint256 = (block.timestamp - genesis) // epoch_length
-    for i: uint256 in range(len(nodes), bound=_MAX_NODES):
-        if nodes[i].amount != 0:
-            self.node_balance[nodes[i].node][nodes[i].token] += nodes[i].amount
-        if nodes[i].fee != 0:
-            self.fee_balance[nodes[i].token] += nodes[i].fee
-        self._add_usage(nodes[i], epoch)
+    caps: DynArray[CapsuleAgg, _MAX_CAPS] = []
+    run_node: address = empty(address)
+    run_token: address = empty(address)
+    run_amount: uint256 = 0
+    run_calls: uint256 = 0
+    run_fail: uint256 = 0
+    run_lat: uint256 = 0
+    run_mu: uint256 = 0
+    run_failed: uint256 = 0
+    cap_id: uint256 = 0
+    cap_token: address = empty(address)
+    cap_amount: uint256 = 0
+    fee_token: address = empty(address)
+    fee_amount: uint256 = 0
+    last_node: address = empty(address)
+    last_at: uint256 = 0
+    last_serves: bool = False
+    applied: uint256 = 0
+    for i: uint256 in range(n, bound=MAX_BATCH):
+        encoded: Bytes[352] = slice(msg.data, unsafe_add(vs_at, unsafe_mul(i, 352)), 352)
+        v: IUsageMeter.Voucher = abi_decode(encoded, IUsageMeter.Voucher)
+        if v.node != msg.sender and not self.operators[v.node][msg.sender]:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_NOT_SETTLER)
+            continue
+        at: uint256 = convert(v.issued_at, uint256)
+        if convert(v.deadline, uint256) < block.timestamp:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_DEADLINE_PASSED)
+            continue
+        if at > block.timestamp or block.timestamp > at + settlement_window:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_OUTSIDE_WINDOW)
+            continue
+        c_calls: uint256 = convert(v.cumulative_calls, uint256)
+        c_fail: uint256 = convert(v.cumulative_failures, uint256)
+        c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
+        if (
+            c_fail > c_calls
+            or (v.cumulative_mu >> 80) | (c_calls >> 48) | (c_fail >> 40) | (c_lat >> 48) | (at >> 40) != 0
+        ):
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_BAD_COUNTERS)
+            continue
+        packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
+        s_mu: uint256 = packed >> 176
+        s_calls: uint256 = (packed >> 128) & masks.MASK48
+        s_fail: uint256 = (packed >> 88) & masks.MASK40
+        s_lat: uint256 = (packed >> 40) & masks.MASK48
+        if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_NOTHING_NEW)
+            continue
+        if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_COUNTER_DECREASED)
+            continue
+        d_mu: uint256 = unsafe_sub(v.cumulative_mu, s_mu)
+        if v.node != last_node or at != last_at:
+            last_node = v.node
+            last_at = at
+            last_serves = pool != empty(address) and staticcall IAccessStaking(pool).serves(v.node, at)
+        if not last_serves:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_NODE_INACTIVE)
+            continue
+        # Checked math that rejects instead of reverting: the node part must fit 256 bits.
+        if v.node_price_per_mu != 0 and d_mu > max_value(uint256) // v.node_price_per_mu:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_PRICE_OVERFLOW)
+            continue
+        # Recover first (no state needed), then ONE LicenseManager call that checks holder,
+        # validity, quota, rate and scope at `issued_at`, applies the MU and returns the price.
+        # If the voucher then fails here (signature, TEE, escrow), `unconsume` restores the
+        # credential exactly.
+        digest: bytes32 = self._digest_of(domain, encoded)
+        signer: address = self._recover_at(digest, sigs_at, i)
+        chk: ILicenseManager.UsageCheck = extcall ILicenseManager(license_manager).consume(
+            v.credential_id, d_mu, v.purpose, at, v.payer
+        )
+        if chk.status != 0:
+            self._rejected(n, v.credential_id, v.node, v.payer, chk.status)
+            continue
+        code: uint8 = 0
+        if signer != v.payer or signer == empty(address):
+            if not self._delegate_at(v.payer, signer, at):
+                code = reasons.R_BAD_SIGNATURE
+        if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
+            if not attested or not self._tee_signed(pool, v.node, digest, self._recover_at(digest, tees_at, i)):
+                code = reasons.R_TEE_SIGNATURE_MISSING
+        license_part: uint256 = d_mu * chk.price_per_mu  # price < 2**128, d_mu < 2**80: fits
+        node_part: uint256 = unsafe_mul(d_mu, v.node_price_per_mu)  # checked above
+        total: uint256 = 0  # the sum is checked: it may not fit
+        if node_part > max_value(uint256) - license_part:
+            if code == 0:
+                code = reasons.R_PRICE_OVERFLOW
+        else:
+            total = unsafe_add(license_part, node_part)
+        bal: uint256 = self.escrow[v.payer][chk.payment_token]
+        if code == 0 and bal < total:
+            code = reasons.R_ESCROW_SHORT
+        if code != 0:
+            if d_mu != 0:
+                extcall ILicenseManager(license_manager).unconsume(v.credential_id)
+            self._rejected(n, v.credential_id, v.node, v.payer, code)
+            continue
+        # Effects of this voucher.
+        self.escrow[v.payer][chk.payment_token] = unsafe_sub(bal, total)
+        self._channel[v.credential_id][v.node][v.payer] = (
+            (v.cumulative_mu << 176) | (c_calls << 128) | (c_fail << 88) | (c_lat << 40) | at
+        )
+        fee_l: uint256 = unsafe_div(license_part * fee_bps, BPS)
+        fee_n: uint256 = unsafe_div(node_part * fee_bps, BPS)
+        d_calls: uint256 = unsafe_sub(c_calls, s_calls)
+        d_fail: uint256 = unsafe_sub(c_fail, s_fail)
+        d_lat: uint256 = unsafe_sub(c_lat, s_lat)
+        log IUsageMeter.UsageRecorded(
+            credential_id=v.credential_id,
+            capsule_id=chk.capsule_id,
+            node=v.node,
+            payer=v.payer,
+            issued_at=v.issued_at,
+            delta_mu=d_mu,
+            delta_calls=convert(d_calls, uint64),
+            delta_failures=convert(d_fail, uint64),
+            delta_latency_ms=convert(d_lat, uint64),
+            license_amount=unsafe_sub(license_part, fee_l),
+            node_amount=unsafe_sub(node_part, fee_n),
+            protocol_fee=unsafe_add(fee_l, fee_n),
+            paid=total != 0,
+        )
+        applied = unsafe_add(applied, 1)
+        if total == 0:
+            continue
+        # Net what the voucher moves: consecutive vouchers of one (node, token), of one fee token
+        # and of one (capsule, token) add up in memory ("runs"); a node or fee run is booked when
+        # its key changes, a capsule run joins the few (capsule, token) entries paid out at the end.
+        if v.node != run_node or chk.payment_token != run_token:
+            if run_node != empty(address):
+                self._book_node(run_node, run_token, run_amount, run_calls, run_fail, run_lat, run_mu, run_failed, epoch)
+            run_node = v.node
+            run_token = chk.payment_token
+            run_amount = 0
+            run_calls = 0
+            run_fail = 0
+            run_lat = 0
+            run_mu = 0
+            run_failed = 0
+        run_amount += unsafe_sub(node_part, fee_n)
+        # At most 64 vouchers of < 2**81 each: the usage sums cannot overflow.
+        run_calls = unsafe_add(run_calls, d_calls)
+        run_fail = unsafe_add(run_fail, d_fail)
+        run_lat = unsafe_add(run_lat, d_lat)
+        run_mu = unsafe_add(run_mu, d_mu)
+        if d_calls != 0:
+            run_failed = unsafe_add(run_failed, unsafe_div(unsafe_mul(d_mu, d_fail), d_calls))  # < 2**120
+        if chk.payment_token != fee_token:
+            if fee_amount != 0:
+                self.fee_balance[fee_token] += fee_amount
+            fee_token = chk.payment_token
+            fee_amount = 0
+        fee_amount += unsafe_add(fee_l, fee_n)
+        if chk.capsule_id != cap_id or chk.payment_token != cap_token:
+            if cap_amount != 0:
+                caps = self._join_cap(caps, cap_id, cap_token, cap_amount)
+            cap_id = chk.capsule_id
+            cap_token = chk.payment_token
+            cap_amount = 0
+        cap_amount += unsafe_sub(license_part, fee_l)
+    # Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
+    if run_node != empty(address):
+        self._book_node(run_node, run_token, run_amount, run_calls, run_fail, run_lat, run_mu, run_failed, epoch)
+    if fee_amount != 0:
+        self.fee_balance[fee_token] += fee_amount
+    if cap_amount != 0:
+        caps = self._join_cap(caps, cap_id, cap_token, cap_amount)
+    self._flush_caps(caps)
+    return applied
+
+
+@internal
+def _book_node(
+    node: address,
+    token: address,
+    amount: uint256,
+    calls: uint256,
+    failures: uint256,
+    latency_ms: uint256,
+    mu: uint256,
+    failed_mu: uint256,
+    epoch: uint256,
+):
+    """
+    @dev Books a run of one node's earnings in one token and adds its paid usage to the node's
+         epoch counters (one slot, each field saturating). Effects only.
+    @param node The node.
+    @param token The token.
+    @param amount The node's earnings of the run.
+    @param calls The run's settled calls.
+    @param failures Its failed calls.
+    @param latency_ms Its latency sum.
+    @param mu Its MU.
+    @param failed_mu Its failed MU.
+    @param epoch The current epoch.
+    """
+    if amount != 0:
+        self.node_balance[node][token] += amount
+    p: uint256 = self._usage[node][epoch]
+    calls_: uint256 = min((p >> 208) + calls, masks.MASK48)
+    failures_: uint256 = min(((p >> 160) & masks.MASK48) + failures, masks.MASK48)
+    latency_: uint256 = min(((p >> 104) & masks.MASK56) + latency_ms, masks.MASK56)
+    mu_: uint256 = min(((p >> 52) & masks.MASK52) + min(mu, masks.MASK52), masks.MASK52)
+    failed_: uint256 = min((p & masks.MASK52) + min(failed_mu, masks.MASK52), masks.MASK52)
+    self._usage[node][epoch] = (calls_ << 208) | (failures_ << 160) | (latency_ << 104) | (mu_ << 52) | failed_
+
+
+@internal
+def _join_cap(
+    caps_: DynArray[CapsuleAgg, _MAX_CAPS], capsule_id: uint256, token: address, amount: uint256
+) -> DynArray[CapsuleAgg, _MAX_CAPS]:
+    """
+    @dev Adds a run of license revenue to the batch's (capsule, token) entries; when they are
+         full and the key is new, pays them out first (`_flush_caps`).
+    @param caps_ The entries so far.
+    @param capsule_id The capsule.
+    @param token The token.
+    @param amount The run's license revenue.
+    @return DynArray The entries with the run added.
+    """
+    caps: DynArray[CapsuleAgg, _MAX_CAPS] = caps_
+    for j: uint256 in range(len(caps), bound=_MAX_CAPS):
+        if caps[j].capsule_id == capsule_id and caps[j].token == token:
+            caps[j].amount += amount
+            return caps
+    if len(caps) == _MAX_CAPS:
+        self._flush_caps(caps)
+        caps = []
+    caps.append(CapsuleAgg(capsule_id=capsule_id, token=token, amount=amount))
+    return caps
 
 
 @internal
@@ -863,50 +876,72 @@ def _flush_caps(caps: DynArray[CapsuleAgg, _MAX_CAPS]):
 
 
 @internal
-def _rejected(n: uint256, v: IUsageMeter.Voucher, code: uint8):
+def _rejected(n: uint256, credential_id: uint256, node: address, payer: address, code: uint8):
     """
     @dev A refused voucher: a one-voucher call reverts with the reason string, a batch logs
          `VoucherRejected` and goes on (nothing of that voucher was applied).
     @param n The batch size.
-    @param v The voucher.
+    @param credential_id The voucher's credential.
+    @param node The voucher's node.
+    @param payer The voucher's payer.
     @param code The reject reason.
     """
     if n == 1:
         reasons.revert_with(code)
-    log IUsageMeter.VoucherRejected(credential_id=v.credential_id, node=v.node, payer=v.payer, reason=code)
+    log IUsageMeter.VoucherRejected(credential_id=credential_id, node=node, payer=payer, reason=code)
 
 
 @internal
 @view
-def _tee_signed(pool: address, node: address, digest: bytes32, tee_sig: Bytes[65]) -> bool:
+def _recover_at(digest: bytes32, sigs_at: uint256, i: uint256) -> address:
+    """
+    @dev `sig.recover` of the i-th signature of a calldata `Bytes[65]` array whose elements
+         start at `sigs_at` (any length but 65 recovers nothing).
+    @param digest The signed digest.
+    @param sigs_at Calldata offset of the array's first element (after its length word).
+    @param i The index.
+    @return address The signer, or zero.
+    """
+    at: uint256 = unsafe_add(sigs_at, self._word(unsafe_add(sigs_at, unsafe_mul(i, 32))))
+    if self._word(at) != 65:
+        return empty(address)
+    rsv: Bytes[65] = slice(msg.data, unsafe_add(at, 32), 65)
+    return sig.recover(
+        digest,
+        convert(slice(rsv, 64, 1), uint256),
+        extract32(rsv, 0, output_type=uint256),
+        extract32(rsv, 32, output_type=uint256),
+    )
+
+
+@internal
+@view
+def _tee_signed(pool: address, node: address, digest: bytes32, tee: address) -> bool:
     """
     @dev Whether the node's registered TEE signer co-signed the voucher digest.
     @param pool AccessStaking (zero: not wired).
     @param node The node.
     @param digest The voucher digest.
-    @param tee_sig The voucher's TEE co-signature.
+    @param tee The address the voucher's TEE co-signature recovers (zero: none).
     @return bool True if co-signed by the registered TEE signer.
     """
-    if pool == empty(address):
+    if pool == empty(address) or tee == empty(address):
         return False
-    tee: address = staticcall IAccessStaking(pool).tee_signer(node)
-    return tee != empty(address) and sig.recover_packed(digest, tee_sig) == tee
+    return staticcall IAccessStaking(pool).tee_signer(node) == tee
 
 
 @internal
-def _add_usage(u: NodeAgg, epoch: uint256):
+@pure
+def _digest_of(domain: bytes32, encoded: Bytes[352]) -> bytes32:
     """
-    @dev Adds a batch's paid usage of one node to its epoch counters (one slot, saturating).
-    @param u The node's batch usage.
-    @param epoch The current epoch.
+    @dev EIP-712 digest of a voucher from its ABI encoding (11 words: each EIP-712 field of a
+         `Voucher` encodes as its ABI word) under the domain separator `domain`.
+    @param domain This contract's EIP-712 domain separator.
+    @param encoded `abi_encode(voucher)`, or the voucher's validated calldata.
+    @return bytes32 The digest.
     """
-    p: uint256 = self._usage[u.node][epoch]
-    calls: uint256 = min((p >> 208) + u.calls, masks.MASK48)
-    failures: uint256 = min(((p >> 160) & masks.MASK48) + u.failures, masks.MASK48)
-    latency: uint256 = min(((p >> 104) & masks.MASK56) + u.latency_ms, masks.MASK56)
-    mu: uint256 = min(((p >> 52) & masks.MASK52) + min(u.mu, masks.MASK52), masks.MASK52)
-    failed: uint256 = min((p & masks.MASK52) + min(u.failed_mu, masks.MASK52), masks.MASK52)
-    self._usage[u.node][epoch] = (calls << 208) | (failures << 160) | (latency << 104) | (mu << 52) | failed
+    return keccak256(concat(x"1901", domain, keccak256(concat(VOUCHER_TYPEHASH, encoded))))
+
 
 
 @internal
@@ -917,24 +952,7 @@ def _digest(v: IUsageMeter.Voucher) -> bytes32:
     @param v The voucher.
     @return bytes32 The digest.
     """
-    return eip712_domain_separator._hash_typed_data_v4(
-        keccak256(
-            abi_encode(
-                VOUCHER_TYPEHASH,
-                v.credential_id,
-                v.node,
-                v.payer,
-                v.purpose,
-                v.cumulative_mu,
-                v.cumulative_calls,
-                v.cumulative_failures,
-                v.cumulative_latency_ms,
-                v.node_price_per_mu,
-                v.issued_at,
-                v.deadline,
-            )
-        )
-    )
+    return self._digest_of(eip712_domain_separator._domain_separator_v4(), abi_encode(v))
 
 
 @internal
