@@ -196,7 +196,8 @@ withdrawals: public(HashMap[address, HashMap[address, IUsageMeter.Withdrawal]])
 
 # @dev Settled cumulative counters per channel (credential, node, payer), packed from the high
 #      bits down: mu 80 | calls 48 | failures 40 | latency_ms 48 | issued_at 40.
-_channel: HashMap[uint256, HashMap[address, HashMap[address, uint256]]]
+#      Keyed by `_channel_key` (one hash for the read and the write of a voucher).
+_channel: HashMap[bytes32, uint256]
 
 
 # @dev Node earnings: node => token => balance.
@@ -211,6 +212,7 @@ fee_balance: public(HashMap[address, uint256])
 #      operators (AccessStaking reads it once per node when it finalizes): calls 48 |
 #      failures 48 | latency_ms 56 | mu 52 | failed_mu 52, high to low, each saturating.
 _usage: HashMap[address, HashMap[uint256, uint256]]
+
 
 
 # Events: declared once, with their @dev lines, in interfaces/IUsageMeter.vyi (`log IUsageMeter.X`).
@@ -504,7 +506,7 @@ def settled(credential_id: uint256, node: address, payer: address) -> (uint256, 
     @return uint64 cumulative_latency_ms
     @return uint64 issued_at
     """
-    p: uint256 = self._channel[credential_id][node][payer]
+    p: uint256 = self._channel[self._channel_key(credential_id, node, payer)]
     return p >> 176, convert((p >> 128) & masks.MASK48, uint64), convert((p >> 88) & masks.MASK40, uint64), convert(
         (p >> 40) & masks.MASK48, uint64
     ), convert(p & masks.MASK40, uint64)
@@ -584,6 +586,19 @@ def _staking() -> address:
 
 
 @internal
+@pure
+def _channel_key(credential_id: uint256, node: address, payer: address) -> bytes32:
+    """
+    @dev The `_channel` key of a (credential, node, payer) channel.
+    @param credential_id The credential.
+    @param node The node.
+    @param payer The payer.
+    @return bytes32 keccak256 of the three, ABI-encoded.
+    """
+    return keccak256(abi_encode(credential_id, node, payer))
+
+
+@internal
 @view
 def _word(at: uint256) -> uint256:
     """
@@ -657,7 +672,8 @@ def _ingest(n: uint256, attested: bool) -> uint256:
         ):
             self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_BAD_COUNTERS)
             continue
-        packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
+        channel: bytes32 = self._channel_key(v.credential_id, v.node, v.payer)
+        packed: uint256 = self._channel[channel]
         s_mu: uint256 = packed >> 176
         s_calls: uint256 = (packed >> 128) & masks.MASK48
         s_fail: uint256 = (packed >> 88) & masks.MASK40
@@ -717,7 +733,7 @@ def _ingest(n: uint256, attested: bool) -> uint256:
             continue
         # Effects of this voucher.
         self.escrow[v.payer][chk.payment_token] = unsafe_sub(bal, total)
-        self._channel[v.credential_id][v.node][v.payer] = (
+        self._channel[channel] = (
             (v.cumulative_mu << 176) | (c_calls << 128) | (c_fail << 88) | (c_lat << 40) | at
         )
         fee_l: uint256 = unsafe_div(license_part * fee_bps, BPS)
@@ -903,14 +919,17 @@ def _recover_at(digest: bytes32, sigs_at: uint256, i: uint256) -> address:
     @return address The signer, or zero.
     """
     at: uint256 = unsafe_add(sigs_at, self._word(unsafe_add(sigs_at, unsafe_mul(i, 32))))
-    if self._word(at) != 65:
+    # A 65-byte signature is padded to 96 bytes after its length word: all of it is calldata.
+    if unsafe_add(at, 128) > len(msg.data):
         return empty(address)
-    rsv: Bytes[65] = slice(msg.data, unsafe_add(at, 32), 65)
+    raw: Bytes[97] = slice(msg.data, at, 97)
+    if extract32(raw, 0, output_type=uint256) != 65:
+        return empty(address)
     return sig.recover(
         digest,
-        convert(slice(rsv, 64, 1), uint256),
-        extract32(rsv, 0, output_type=uint256),
-        extract32(rsv, 32, output_type=uint256),
+        convert(slice(raw, 96, 1), uint256),
+        extract32(raw, 32, output_type=uint256),
+        extract32(raw, 64, output_type=uint256),
     )
 
 
