@@ -384,6 +384,14 @@ def _ingest(n: uint256, attested: bool) -> uint256:
     tees_at: uint256 = 0
     if attested:
         tees_at = meter_vouchers.array_at(68)
+    # The vouchers and the signatures' offsets lie in calldata (an encoder always puts them there;
+    # Vyper's decoding reads zeros past its end): else the arrays are longer than the call.
+    calldata_end: uint256 = len(msg.data)
+    assert (
+        unsafe_add(vs_at, unsafe_mul(n, meter_vouchers.VOUCHER_SIZE)) <= calldata_end
+        and unsafe_add(sigs_at, unsafe_mul(n, 32)) <= calldata_end
+        and unsafe_add(tees_at, unsafe_mul(n, 32)) <= calldata_end
+    ), "meter: length mismatch"
     epoch: uint256 = (block.timestamp - genesis) // epoch_length
     # The runs of step 6 (a node's earnings and usage in one token, the fees in one token, a
     # capsule's revenue in one token), the payout entries, the last `serves` answer.
