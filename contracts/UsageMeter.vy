@@ -35,6 +35,16 @@
 
         Example (node side, Python):
             meter.ingest([voucher_tuple], [signature], sender=node)
+
+        This deployable composes one module per mechanism (contracts/modules/, as AccessStaking
+        composes `poa_*` and curve's deployables compose `controller.vy`) and keeps the
+        settlement pass that joins them (`_ingest`, in named steps), the wiring and the pause.
+        `meter_escrow` consumer escrow and withdrawals, `meter_channels` the cumulative counters
+        per (credential, node, payer), `meter_vouchers` reading vouchers and signatures in
+        place from calldata, their EIP-712 digest and signer, `meter_nodes` operators, node
+        earnings and paid usage per epoch, `meter_fees` the settings slot and the protocol
+        fee pool, `meter_payout` the batch's license revenue paid to the RoyaltyRouter. Every
+        event is declared once, in `interfaces/IUsageMeter.vyi`.
 @custom:security Trusts the LicenseManager (`consume` / `unconsume`: validity, holder, quota,
         rate, scope, revocation at `issued_at`), the RoyaltyRouter (`credit` after the
         transfer), the IdentityRegistry (`delegates` for `sigAuth` hot keys), all immutable,
@@ -51,10 +61,7 @@
         `sweep_fees`: settlement and withdrawals keep their relative order whatever is paused.
 """
 
-from ethereum.ercs import IERC20
-
 from interfaces import ILicenseManager
-from interfaces import IRoyaltyRouter
 from interfaces import IAccessStaking
 from interfaces import IUsageMeter
 
@@ -75,16 +82,33 @@ initializes: eip712_domain_separator
 from .modules import scopes
 from .modules import reasons
 
-# @dev secp256k1 signature checks (v in {27, 28}, 0 < s <= n/2, r != 0): one routine for every signed message.
-from .modules import sig
-
-# @dev The fee-on-transfer balance check of a transfer in (one copy for every contract).
-from .modules import erc20_exact
-
 # @dev The bit masks of the packed words (`(word >> offset) & masks.MASKk`).
 from .modules import masks
 
+from .modules import meter_escrow
+
+initializes: meter_escrow[pausable := pausable]
+
+from .modules import meter_channels
+
+initializes: meter_channels
+
+from .modules import meter_vouchers
+
+initializes: meter_vouchers
+
+from .modules import meter_nodes
+
+initializes: meter_nodes
+
+from .modules import meter_fees
+
+initializes: meter_fees
+
+from .modules import meter_payout
+
 exports: (
+    # Roles (admin meant to be a timelock); pausing goes through `pause`/`unpause` below.
     access_control.DEFAULT_ADMIN_ROLE,
     access_control.hasRole,
     access_control.getRoleAdmin,
@@ -95,82 +119,41 @@ exports: (
     access_control.supportsInterface,
     pausable.paused,
     eip712_domain_separator.eip712Domain,
+    # Consumer escrow.
+    meter_escrow.withdrawal_thaw,
+    meter_escrow.escrow,
+    meter_escrow.withdrawals,
+    meter_escrow.deposit,
+    meter_escrow.request_withdrawal,
+    meter_escrow.withdraw,
+    # Channels.
+    meter_channels.settled,
+    # Vouchers and their signers.
+    meter_vouchers.VOUCHER_TYPEHASH,
+    meter_vouchers.SIG_AUTH,
+    meter_vouchers.identity,
+    # Nodes.
+    meter_nodes.operators,
+    meter_nodes.node_balance,
+    meter_nodes.set_operator,
+    meter_nodes.claim_node,
+    meter_nodes.node_usage,
+    # Settings and protocol fees.
+    meter_fees.MAX_FEE_BPS,
+    meter_fees.treasury,
+    meter_fees.fee_balance,
+    meter_fees.staking,
+    meter_fees.protocol_fee_bps,
+    meter_fees.sweep_fees,
 )
-
-
-# @dev The ERC-1056 registry, as far as the meter reads it (validity end of a delegate, keyed
-#      by keccak256 of the delegate type).
-interface IDIDRegistry:
-    def delegates(identity: address, delegate_type_hash: bytes32, delegate: address) -> uint256: view
-
-
-# @dev Per-batch accumulator of revenue for one (capsule, token).
-struct CapsuleAgg:
-    capsule_id: uint256
-    token: address
-    amount: uint256
-
-
-# @dev Per-batch accumulator of one node's earnings, fees and usage in one token.
-struct NodeAgg:
-    node: address
-    token: address
-    amount: uint256
-    fee: uint256
-    calls: uint256
-    failures: uint256
-    latency_ms: uint256
-    mu: uint256
-    failed_mu: uint256
-
-
-# @dev What a batch carries from one voucher to the next: the accumulators (small: when one is
-#      full it is flushed and emptied), the settings read once, the last `serves` answer.
-struct Batch:
-    caps: DynArray[CapsuleAgg, _MAX_CAPS]
-    nodes: DynArray[NodeAgg, _MAX_NODES]
-    n: uint256
-    applied: uint256
-    fee_bps: uint256
-    pool: address
-    last_node: address
-    last_at: uint256
-    last_serves: bool
 
 
 # @dev Role that may pause deposits.
 PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER")
 
 
-# @dev EIP-712 type hash of `Voucher`.
-VOUCHER_TYPEHASH: public(constant(bytes32)) = keccak256(
-    "Voucher(uint256 credential_id,address node,address payer,uint256 purpose,uint256 cumulative_mu,uint64 cumulative_calls,uint64 cumulative_failures,uint64 cumulative_latency_ms,uint256 node_price_per_mu,uint64 issued_at,uint64 deadline)"
-)
-
-
-# @dev ERC-1056 delegate type allowed to sign vouchers for a holder ("sigAuth", right-padded).
-SIG_AUTH: public(constant(bytes32)) = 0x7369674175746800000000000000000000000000000000000000000000000000
-
-
-# @dev keccak256(SIG_AUTH): the key of ERC-1056 `delegates`.
-_SIG_AUTH_HASH: constant(bytes32) = keccak256(SIG_AUTH)
-
-
 # @dev Largest batch.
 MAX_BATCH: public(constant(uint256)) = 64
-
-
-# @dev Distinct (capsule, token) and (node, token) entries a batch accumulates before flushing.
-_MAX_CAPS: constant(uint256) = 8
-_MAX_NODES: constant(uint256) = 4
-
-
-# @dev Upper bound of the protocol fee (10%).
-MAX_FEE_BPS: public(constant(uint256)) = 1_000
-
-
-# @dev Basis points in a whole.
-BPS: constant(uint256) = 10_000
 
 
 # @dev The LicenseManager that prices and authorises credentials.
@@ -179,10 +162,6 @@ license_manager: public(immutable(address))
 
 # @dev The RoyaltyRouter that receives the license part of every charge.
 router: public(immutable(address))
-
-
-# @dev The ERC-1056 IdentityRegistry consulted for `sigAuth` delegates (zero: none).
-identity: public(immutable(address))
 
 
 # @dev Seconds after a voucher's `issued_at` during which it is payable (< withdrawal_thaw).
@@ -195,50 +174,6 @@ epoch_length: public(immutable(uint256))
 
 # @dev Start of epoch 0 (shared with AccessStaking).
 genesis: public(immutable(uint256))
-
-
-# @dev Seconds a requested escrow withdrawal thaws before it can leave.
-withdrawal_thaw: public(immutable(uint256))
-
-
-# @dev AccessStaking (who serves, TEE signers, the reward pool the protocol fee feeds; zero until
-#      `wire`) 160 | protocol fee in bps at bit 160: the two settings every batch reads, one slot.
-_config: uint256
-
-
-# @dev Operators a node authorised to settle its vouchers: node => operator => allowed.
-operators: public(HashMap[address, HashMap[address, bool]])
-
-
-# @dev Where protocol fees in tokens other than the staking reward token go.
-treasury: public(address)
-
-
-# @dev Escrow: consumer => token => balance.
-escrow: public(HashMap[address, HashMap[address, uint256]])
-
-
-# @dev Pending withdrawal: consumer => token => request.
-withdrawals: public(HashMap[address, HashMap[address, IUsageMeter.Withdrawal]])
-
-
-# @dev Settled cumulative counters per channel (credential, node, payer), packed from the high
-#      bits down: mu 80 | calls 48 | failures 40 | latency_ms 48 | issued_at 40.
-_channel: HashMap[uint256, HashMap[address, HashMap[address, uint256]]]
-
-
-# @dev Node earnings: node => token => balance.
-node_balance: public(HashMap[address, HashMap[address, uint256]])
-
-
-# @dev Protocol fees not yet swept: token => amount.
-fee_balance: public(HashMap[address, uint256])
-
-
-# @dev Per node and epoch of settlement, one slot of PAID usage settled by the node or its
-#      operators (AccessStaking reads it once per node when it finalizes): calls 48 |
-#      failures 48 | latency_ms 56 | mu 52 | failed_mu 52, high to low, each saturating.
-_usage: HashMap[address, HashMap[uint256, uint256]]
 
 
 # Events: declared once, with their @dev lines, in interfaces/IUsageMeter.vyi (`log IUsageMeter.X`).
@@ -275,18 +210,18 @@ def __init__(
     assert admin_ != empty(address), "meter: zero admin"
     assert epoch_length_ > 0, "meter: zero epoch"
     assert genesis_ <= block.timestamp, "meter: genesis in future"
-    assert protocol_fee_bps_ <= MAX_FEE_BPS, "meter: fee too high"
+    assert protocol_fee_bps_ <= meter_fees.MAX_FEE_BPS, "meter: fee too high"
     assert settlement_window_ > 0 and settlement_window_ <= masks.MASK40, "meter: bad settlement window"
     assert settlement_window_ < withdrawal_thaw_, "meter: thaw not above window"
+    meter_escrow.__init__(withdrawal_thaw_)
+    meter_vouchers.__init__(identity_)
     license_manager = license_manager_
     router = router_
-    identity = identity_
     epoch_length = epoch_length_
     genesis = genesis_
     settlement_window = settlement_window_
-    withdrawal_thaw = withdrawal_thaw_
-    self._config = protocol_fee_bps_ << 160
-    self.treasury = admin_
+    meter_fees.config = protocol_fee_bps_ << meter_fees.FEE_AT
+    meter_fees.treasury = admin_
     access_control._grant_role(access_control.DEFAULT_ADMIN_ROLE, admin_)
     access_control._grant_role(PAUSER_ROLE, admin_)
     if admin_ != msg.sender:
@@ -297,73 +232,6 @@ def __init__(
         settlement_window=settlement_window_,
         withdrawal_thaw=withdrawal_thaw_,
     )
-
-
-# --- escrow --------------------------------------------------------------------------------
-
-
-@external
-def deposit(token: address, amount: uint256, beneficiary: address):
-    """
-    @dev Funds `beneficiary`'s escrow with `amount` of `token` pulled from the caller (the only
-         thing a pause stops).
-    @notice Fee-on-transfer tokens are refused (the received amount must equal `amount`).
-    @param token The ERC-20 token.
-    @param amount The amount (non-zero).
-    @param beneficiary The consumer credited.
-    """
-    assert not pausable.paused, "meter: paused"
-    assert amount > 0, "meter: zero amount"
-    assert beneficiary != empty(address), "meter: zero beneficiary"
-    ok: bool = False
-    received: uint256 = 0
-    balance: uint256 = 0
-    ok, received, balance = erc20_exact.transfer_from(token, msg.sender, self, amount)
-    assert ok, "meter: transfer failed"
-    assert received == amount, "meter: fee-on-transfer token"
-    self.escrow[beneficiary][token] += amount
-    log IUsageMeter.Deposited(beneficiary=beneficiary, token=token, amount=amount, payer=msg.sender)
-
-
-@external
-def request_withdrawal(token: address, amount: uint256):
-    """
-    @dev Starts the thaw of `amount` of the caller's escrow (replaces a pending request; 0 cancels).
-    @notice Thawing escrow stays chargeable by vouchers until it leaves; the thaw is longer than
-            the settlement window, so every voucher signed before the request can still be settled.
-    @param token The token.
-    @param amount The amount to withdraw after the thaw.
-    """
-    assert amount <= self.escrow[msg.sender][token], "meter: amount above escrow"
-    ready_at: uint256 = 0
-    if amount > 0:
-        ready_at = block.timestamp + withdrawal_thaw
-    self.withdrawals[msg.sender][token] = IUsageMeter.Withdrawal(amount=amount, ready_at=ready_at)
-    log IUsageMeter.WithdrawalRequested(consumer=msg.sender, token=token, amount=amount, ready_at=ready_at)
-
-
-@external
-def withdraw(token: address, to: address) -> uint256:
-    """
-    @dev Sends the caller's thawed withdrawal (capped by what is left in escrow) to `to`. Works
-         when paused.
-    @notice `to` lets a consumer whose own address the token blocks (a blacklisting token) still
-            take its escrow out.
-    @param token The token.
-    @param to The receiver (non-zero).
-    @return uint256 The amount sent.
-    """
-    assert to != empty(address), "meter: zero receiver"
-    w: IUsageMeter.Withdrawal = self.withdrawals[msg.sender][token]
-    assert w.amount > 0, "meter: no withdrawal requested"
-    assert block.timestamp >= w.ready_at, "meter: still thawing"
-    amount: uint256 = min(w.amount, self.escrow[msg.sender][token])
-    self.withdrawals[msg.sender][token] = empty(IUsageMeter.Withdrawal)
-    self.escrow[msg.sender][token] -= amount
-    if amount > 0:
-        assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "meter: transfer failed"
-    log IUsageMeter.Withdrawn(consumer=msg.sender, token=token, amount=amount, to=to)
-    return amount
 
 
 # --- vouchers ------------------------------------------------------------------------------
@@ -382,12 +250,9 @@ def ingest(vouchers: DynArray[IUsageMeter.Voucher, MAX_BATCH], signatures: DynAr
            `sigAuth` delegate of the payer in the IdentityRegistry valid after `issued_at`.
     @return uint256 How many vouchers were applied.
     """
-    b: Batch = self._begin(len(vouchers), len(signatures))
-    # The loop stays here, reading each voucher from calldata: handing the arrays to an internal
-    # function would copy them into memory and pay the expansion of a 64-voucher frame.
-    for i: uint256 in range(b.n, bound=MAX_BATCH):
-        b = self._settle(b, vouchers[i], signatures[i], b"", False)
-    return self._finish(b)
+    assert len(vouchers) > 0, "meter: empty batch"
+    assert len(signatures) == len(vouchers), "meter: length mismatch"
+    return self._ingest(len(vouchers), False)
 
 
 @external
@@ -405,63 +270,9 @@ def ingest_attested(
     @return uint256 How many vouchers were applied.
     """
     assert len(tee_signatures) == len(vouchers), "meter: length mismatch"
-    b: Batch = self._begin(len(vouchers), len(signatures))
-    for i: uint256 in range(b.n, bound=MAX_BATCH):
-        b = self._settle(b, vouchers[i], signatures[i], tee_signatures[i], True)
-    return self._finish(b)
-
-
-@external
-def set_operator(operator: address, allowed: bool):
-    """
-    @dev Authorises (or stops) `operator` to settle the caller's (a node's) vouchers.
-    @notice Usage counts toward a node's Proof-of-Access score only through settlements by the
-            node itself or its operators.
-    @param operator The relayer address (non-zero).
-    @param allowed Whether it may settle for the caller.
-    """
-    assert operator != empty(address), "meter: zero operator"
-    self.operators[msg.sender][operator] = allowed
-    log IUsageMeter.OperatorSet(node=msg.sender, operator=operator, allowed=allowed)
-
-
-@external
-def claim_node(token: address, to: address) -> uint256:
-    """
-    @dev Sends the caller's (a node's) earnings in `token` to `to`. Works when paused.
-    @param token The token.
-    @param to The receiver.
-    @return uint256 The amount sent.
-    """
-    amount: uint256 = self.node_balance[msg.sender][token]
-    assert amount > 0, "meter: nothing to claim"
-    self.node_balance[msg.sender][token] = 0
-    assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "meter: transfer failed"
-    log IUsageMeter.NodeClaimed(node=msg.sender, token=token, to=to, amount=amount)
-    return amount
-
-
-@external
-def sweep_fees(token: address) -> uint256:
-    """
-    @dev Moves accrued protocol fees: into the AccessStaking reward pool when `token` is its
-         reward token, else to the treasury. Anyone may call; works when paused.
-    @param token The token.
-    @return uint256 The amount moved.
-    """
-    amount: uint256 = self.fee_balance[token]
-    assert amount > 0, "meter: no fees"
-    self.fee_balance[token] = 0
-    pool: address = self._staking()
-    if pool != empty(address) and staticcall IAccessStaking(pool).reward_token() == token:
-        assert extcall IERC20(token).approve(pool, amount, default_return_value=True), "meter: approve failed"
-        extcall IAccessStaking(pool).fund_rewards(amount)
-        log IUsageMeter.FeesSwept(token=token, amount=amount, to=pool)
-    else:
-        to: address = self.treasury
-        assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "meter: transfer failed"
-        log IUsageMeter.FeesSwept(token=token, amount=amount, to=to)
-    return amount
+    assert len(vouchers) > 0, "meter: empty batch"
+    assert len(signatures) == len(vouchers), "meter: length mismatch"
+    return self._ingest(len(vouchers), True)
 
 
 # --- admin ---------------------------------------------------------------------------------
@@ -474,11 +285,11 @@ def wire(staking_: address):
     @param staking_ AccessStaking (its epochs must match the meter's).
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
-    assert self._staking() == empty(address), "meter: already wired"
+    assert meter_fees.pool() == empty(address), "meter: already wired"
     assert staking_ != empty(address), "meter: zero staking"
     assert staticcall IAccessStaking(staking_).epoch_length() == epoch_length, "meter: epoch mismatch"
     assert staticcall IAccessStaking(staking_).genesis() == genesis, "meter: epoch mismatch"
-    self._config = (self._config >> 160 << 160) | convert(staking_, uint256)
+    meter_fees.config = (meter_fees.config >> meter_fees.FEE_AT << meter_fees.FEE_AT) | convert(staking_, uint256)
     log IUsageMeter.Wired(staking=staking_)
 
 
@@ -492,9 +303,9 @@ def set_fee(treasury_: address, protocol_fee_bps_: uint256):
     """
     access_control._check_role(access_control.DEFAULT_ADMIN_ROLE, msg.sender)
     assert treasury_ != empty(address), "meter: zero treasury"
-    assert protocol_fee_bps_ <= MAX_FEE_BPS, "meter: fee too high"
-    self.treasury = treasury_
-    self._config = (protocol_fee_bps_ << 160) | (self._config & masks.MASK160)
+    assert protocol_fee_bps_ <= meter_fees.MAX_FEE_BPS, "meter: fee too high"
+    meter_fees.treasury = treasury_
+    meter_fees.config = (protocol_fee_bps_ << meter_fees.FEE_AT) | (meter_fees.config & masks.MASK160)
     log IUsageMeter.ConfigChanged(treasury=treasury_, protocol_fee_bps=protocol_fee_bps_)
 
 
@@ -523,65 +334,6 @@ def unpause():
 
 @external
 @view
-def settled(credential_id: uint256, node: address, payer: address) -> (uint256, uint64, uint64, uint64, uint64):
-    """
-    @dev The cumulative counters settled on a channel and the `issued_at` of its last voucher.
-    @param credential_id The credential.
-    @param node The node.
-    @param payer The payer.
-    @return uint256 cumulative_mu
-    @return uint64 cumulative_calls
-    @return uint64 cumulative_failures
-    @return uint64 cumulative_latency_ms
-    @return uint64 issued_at
-    """
-    p: uint256 = self._channel[credential_id][node][payer]
-    return p >> 176, convert((p >> 128) & masks.MASK48, uint64), convert((p >> 88) & masks.MASK40, uint64), convert(
-        (p >> 40) & masks.MASK48, uint64
-    ), convert(p & masks.MASK40, uint64)
-
-
-@external
-@view
-def node_usage(node: address, epoch: uint256) -> IUsageMeter.NodeUsage:
-    """
-    @dev Paid usage the node (or its operators) settled during `epoch` (read by AccessStaking).
-    @param node The node.
-    @param epoch The epoch number.
-    @return NodeUsage (calls, failures, latency_ms_sum, mu, failed_mu).
-    """
-    p: uint256 = self._usage[node][epoch]
-    return IUsageMeter.NodeUsage(
-        calls=convert(p >> 208, uint64),
-        failures=convert((p >> 160) & masks.MASK48, uint64),
-        latency_ms_sum=convert((p >> 104) & masks.MASK56, uint64),
-        mu=(p >> 52) & masks.MASK52,
-        failed_mu=p & masks.MASK52,
-    )
-
-
-@external
-@view
-def staking() -> address:
-    """
-    @dev The AccessStaking wired once by `wire` (zero until then).
-    @return address AccessStaking.
-    """
-    return self._staking()
-
-
-@external
-@view
-def protocol_fee_bps() -> uint256:
-    """
-    @dev The protocol fee, in basis points of each charge.
-    @return uint256 The fee (at most MAX_FEE_BPS).
-    """
-    return self._config >> 160
-
-
-@external
-@view
 def current_epoch() -> uint256:
     """
     @dev The current usage epoch.
@@ -598,356 +350,257 @@ def voucher_digest(v: IUsageMeter.Voucher) -> bytes32:
     @param v The voucher.
     @return bytes32 The digest.
     """
-    return self._digest(v)
+    return meter_vouchers.digest_of(eip712_domain_separator._domain_separator_v4(), abi_encode(v))
 
 
-# --- internals -----------------------------------------------------------------------------
-
-
-@internal
-@view
-def _staking() -> address:
-    """
-    @dev AccessStaking from the packed `_config` word (zero until `wire`).
-    @return address AccessStaking.
-    """
-    return convert(convert(self._config & masks.MASK160, uint160), address)
+# --- the settlement pass -------------------------------------------------------------------
 
 
 @internal
-@view
-def _begin(n: uint256, n_signatures: uint256) -> Batch:
+def _ingest(n: uint256, attested: bool) -> uint256:
     """
-    @dev Checks the batch's shape and reads the settings every voucher needs (one slot).
-    @param n The number of vouchers.
-    @param n_signatures The number of signatures.
-    @return Batch Empty accumulators and the settings.
-    """
-    assert n > 0, "meter: empty batch"
-    assert n_signatures == n, "meter: length mismatch"
-    config: uint256 = self._config
-    return Batch(
-        caps=[],
-        nodes=[],
-        n=n,
-        applied=0,
-        fee_bps=config >> 160,
-        pool=convert(convert(config & masks.MASK160, uint160), address),
-        last_node=empty(address),
-        last_at=0,
-        last_serves=False,
-    )
-
-
-@internal
-def _finish(b: Batch) -> uint256:
-    """
-    @dev Effects of the batch, then interactions: one transfer per token to the router, O(1) credits.
-    @param b The batch after its last voucher.
+    @dev The settlement pass of `ingest` / `ingest_attested`: voucher by voucher, (1) read it in
+         place, (2) check it alone and against its channel, (3) ask who served and who signed,
+         with ONE LicenseManager call that checks and applies the credential's usage, (4) price
+         it against the payer's escrow, (5) apply it, (6) net what it moves into runs; then (7)
+         book the runs and pay the license revenue out. A voucher refused at any step is
+         refused whole (`_rejected`) and the batch goes on.
+         The per-voucher steps stay inline in this one loop, as labelled sections: an internal
+         function on this path costs the copies of what it is handed (a voucher is 352 bytes)
+         and its call, per voucher (measured: moving step 2 into a function that takes the
+         voucher and returns its reject code costs ≈ 160 gas per voucher); the steps that run
+         once per batch or once per run are functions of the modules.
+    @param n The number of vouchers (checked non-zero, equal to the signatures).
+    @param attested Whether the call carries TEE co-signatures (`ingest_attested`).
     @return uint256 How many vouchers were applied.
     """
-    self._flush_nodes(b.nodes)
-    self._flush_caps(b.caps)
-    return b.applied
-
-
-@internal
-def _settle(b_: Batch, v: IUsageMeter.Voucher, payer_sig: Bytes[65], tee_sig: Bytes[65], attested: bool) -> Batch:
-    """
-    @dev Applies one voucher of a batch whole or rejects it whole, and adds what it moves to
-         the batch's accumulators.
-    @param b_ The batch so far.
-    @param v The voucher.
-    @param payer_sig Its payer-side signature.
-    @param tee_sig The TEE co-signature (`ingest_attested` only).
-    @param attested Whether the batch carries TEE co-signatures.
-    @return Batch The batch with this voucher applied (or only its `serves` answer cached).
-    """
-    b: Batch = b_
-    n: uint256 = b.n
-    if v.node != msg.sender and not self.operators[v.node][msg.sender]:
-        self._rejected(n, v, reasons.R_NOT_SETTLER)
-        return b
-    at: uint256 = convert(v.issued_at, uint256)
-    if convert(v.deadline, uint256) < block.timestamp:
-        self._rejected(n, v, reasons.R_DEADLINE_PASSED)
-        return b
-    if at > block.timestamp or block.timestamp > at + settlement_window:
-        self._rejected(n, v, reasons.R_OUTSIDE_WINDOW)
-        return b
-    c_calls: uint256 = convert(v.cumulative_calls, uint256)
-    c_fail: uint256 = convert(v.cumulative_failures, uint256)
-    c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
-    if (
-        c_fail > c_calls
-        or v.cumulative_mu > masks.MASK80
-        or c_calls > masks.MASK48
-        or c_fail > masks.MASK40
-        or c_lat > masks.MASK48
-        or at > masks.MASK40
-    ):
-        self._rejected(n, v, reasons.R_BAD_COUNTERS)
-        return b
-    packed: uint256 = self._channel[v.credential_id][v.node][v.payer]
-    s_mu: uint256 = packed >> 176
-    s_calls: uint256 = (packed >> 128) & masks.MASK48
-    s_fail: uint256 = (packed >> 88) & masks.MASK40
-    s_lat: uint256 = (packed >> 40) & masks.MASK48
-    if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
-        self._rejected(n, v, reasons.R_NOTHING_NEW)
-        return b
-    if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
-        self._rejected(n, v, reasons.R_COUNTER_DECREASED)
-        return b
-    d_mu: uint256 = v.cumulative_mu - s_mu
-    if v.node != b.last_node or at != b.last_at:
-        b.last_node = v.node
-        b.last_at = at
-        b.last_serves = b.pool != empty(address) and staticcall IAccessStaking(b.pool).serves(v.node, at)
-    if not b.last_serves:
-        self._rejected(n, v, reasons.R_NODE_INACTIVE)
-        return b
-    # Checked math that rejects instead of reverting: the node part must fit 256 bits.
-    if v.node_price_per_mu != 0 and d_mu > max_value(uint256) // v.node_price_per_mu:
-        self._rejected(n, v, reasons.R_PRICE_OVERFLOW)
-        return b
-    # Recover first (no state needed), then ONE LicenseManager call that checks holder,
-    # validity, quota, rate and scope at `issued_at`, applies the MU and returns the price.
-    # If the voucher then fails here (signature, TEE, escrow), `unconsume` restores the
-    # credential exactly.
-    digest: bytes32 = self._digest(v)
-    signer: address = sig.recover_packed(digest, payer_sig)
-    chk: ILicenseManager.UsageCheck = extcall ILicenseManager(license_manager).consume(
-        v.credential_id, d_mu, v.purpose, at, v.payer
-    )
-    if chk.status != 0:
-        self._rejected(n, v, chk.status)
-        return b
-    code: uint8 = 0
-    if signer != v.payer or signer == empty(address):
-        if not self._delegate_at(v.payer, signer, at):
-            code = reasons.R_BAD_SIGNATURE
-    if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
-        if not attested or not self._tee_signed(b.pool, v.node, digest, tee_sig):
-            code = reasons.R_TEE_SIGNATURE_MISSING
-    license_part: uint256 = d_mu * chk.price_per_mu  # price < 2**128, d_mu < 2**80: fits
-    node_part: uint256 = d_mu * v.node_price_per_mu
-    total: uint256 = 0  # the sum is checked: it may not fit
-    if node_part > max_value(uint256) - license_part:
-        if code == 0:
-            code = reasons.R_PRICE_OVERFLOW
-    else:
-        total = license_part + node_part
-    bal: uint256 = self.escrow[v.payer][chk.payment_token]
-    if code == 0 and bal < total:
-        code = reasons.R_ESCROW_SHORT
-    if code != 0:
-        if d_mu != 0:
-            extcall ILicenseManager(license_manager).unconsume(v.credential_id)
-        self._rejected(n, v, code)
-        return b
-    # Effects of this voucher.
-    self.escrow[v.payer][chk.payment_token] = bal - total
-    self._channel[v.credential_id][v.node][v.payer] = (
-        (v.cumulative_mu << 176) | (c_calls << 128) | (c_fail << 88) | (c_lat << 40) | at
-    )
-    fee_l: uint256 = license_part * b.fee_bps // BPS
-    fee_n: uint256 = node_part * b.fee_bps // BPS
-    d_calls: uint256 = c_calls - s_calls
-    d_fail: uint256 = c_fail - s_fail
-    d_lat: uint256 = c_lat - s_lat
-    paid: bool = total != 0
-    log IUsageMeter.UsageRecorded(
-        credential_id=v.credential_id,
-        capsule_id=chk.capsule_id,
-        node=v.node,
-        payer=v.payer,
-        issued_at=v.issued_at,
-        delta_mu=d_mu,
-        delta_calls=convert(d_calls, uint64),
-        delta_failures=convert(d_fail, uint64),
-        delta_latency_ms=convert(d_lat, uint64),
-        license_amount=license_part - fee_l,
-        node_amount=node_part - fee_n,
-        protocol_fee=fee_l + fee_n,
-        paid=paid,
-    )
-    b.applied += 1
-    if not paid:
-        return b
-    failed_mu: uint256 = 0
-    if d_calls != 0:
-        failed_mu = d_mu * d_fail // d_calls
-    # Aggregate (linear search over a few entries; a batch usually has one or two).
-    found: bool = False
-    for j: uint256 in range(len(b.caps), bound=_MAX_CAPS):
-        if b.caps[j].capsule_id == chk.capsule_id and b.caps[j].token == chk.payment_token:
-            b.caps[j].amount += license_part - fee_l
-            found = True
-            break
-    if not found:
-        if len(b.caps) == _MAX_CAPS:
-            self._flush_caps(b.caps)
-            b.caps = []
-        b.caps.append(CapsuleAgg(capsule_id=chk.capsule_id, token=chk.payment_token, amount=license_part - fee_l))
-    found = False
-    for j: uint256 in range(len(b.nodes), bound=_MAX_NODES):
-        if b.nodes[j].node == v.node and b.nodes[j].token == chk.payment_token:
-            b.nodes[j].amount += node_part - fee_n
-            b.nodes[j].fee += fee_l + fee_n
-            b.nodes[j].calls += d_calls
-            b.nodes[j].failures += d_fail
-            b.nodes[j].latency_ms += d_lat
-            b.nodes[j].mu += d_mu
-            b.nodes[j].failed_mu += failed_mu
-            found = True
-            break
-    if not found:
-        if len(b.nodes) == _MAX_NODES:
-            self._flush_nodes(b.nodes)
-            b.nodes = []
-        b.nodes.append(
-            NodeAgg(
-                node=v.node,
-                token=chk.payment_token,
-                amount=node_part - fee_n,
-                fee=fee_l + fee_n,
-                calls=d_calls,
-                failures=d_fail,
-                latency_ms=d_lat,
-                mu=d_mu,
-                failed_mu=failed_mu,
-            )
-        )
-    return b
-
-
-@internal
-def _flush_nodes(nodes: DynArray[NodeAgg, _MAX_NODES]):
-    """
-    @dev Books accumulated node earnings, protocol fees and paid usage (effects only).
-    @param nodes The accumulated (node, token) entries.
-    """
+    # The batch: the settings slot read once, where the arrays are, the epoch usage is booked in.
+    config: uint256 = meter_fees.config
+    fee_bps: uint256 = config >> meter_fees.FEE_AT
+    pool: address = meter_fees.pool_of(config)
+    domain: bytes32 = eip712_domain_separator._domain_separator_v4()
+    vs_at: uint256 = meter_vouchers.array_at(4)
+    sigs_at: uint256 = meter_vouchers.array_at(36)
+    tees_at: uint256 = 0
+    if attested:
+        tees_at = meter_vouchers.array_at(68)
+    # The vouchers and the signatures' offsets lie in calldata (an encoder always puts them there;
+    # Vyper's decoding reads zeros past its end): else the arrays are longer than the call.
+    calldata_end: uint256 = len(msg.data)
+    assert (
+        unsafe_add(vs_at, unsafe_mul(n, meter_vouchers.VOUCHER_SIZE)) <= calldata_end
+        and unsafe_add(sigs_at, unsafe_mul(n, 32)) <= calldata_end
+        and unsafe_add(tees_at, unsafe_mul(n, 32)) <= calldata_end
+    ), "meter: length mismatch"
     epoch: uint256 = (block.timestamp - genesis) // epoch_length
-    for i: uint256 in range(len(nodes), bound=_MAX_NODES):
-        if nodes[i].amount != 0:
-            self.node_balance[nodes[i].node][nodes[i].token] += nodes[i].amount
-        if nodes[i].fee != 0:
-            self.fee_balance[nodes[i].token] += nodes[i].fee
-        self._add_usage(nodes[i], epoch)
+    # The runs of step 6 (a node's earnings and usage in one token, the fees in one token, a
+    # capsule's revenue in one token), the payout entries, the last `serves` answer.
+    run_node: address = empty(address)
+    run_token: address = empty(address)
+    run_amount: uint256 = 0
+    run_calls: uint256 = 0
+    run_fail: uint256 = 0
+    run_lat: uint256 = 0
+    run_mu: uint256 = 0
+    run_failed: uint256 = 0
+    fee_token: address = empty(address)
+    fee_amount: uint256 = 0
+    cap_id: uint256 = 0
+    cap_token: address = empty(address)
+    cap_amount: uint256 = 0
+    caps: DynArray[meter_payout.CapsuleAgg, meter_payout.MAX_CAPS] = []
+    last_node: address = empty(address)
+    last_at: uint256 = 0
+    last_serves: bool = False
+    applied: uint256 = 0
+    for i: uint256 in range(n, bound=MAX_BATCH):
+        # (1) Read the voucher where it is.
+        encoded: Bytes[352] = slice(
+            msg.data, unsafe_add(vs_at, unsafe_mul(i, meter_vouchers.VOUCHER_SIZE)), meter_vouchers.VOUCHER_SIZE
+        )
+        v: IUsageMeter.Voucher = abi_decode(encoded, IUsageMeter.Voucher)
+
+        # (2) Checks on the voucher alone, then against its channel: who settles, when, the
+        #     counters' widths, something new and nothing decreased.
+        if v.node != msg.sender and not meter_nodes.operators[v.node][msg.sender]:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_NOT_SETTLER)
+            continue
+        at: uint256 = convert(v.issued_at, uint256)
+        if convert(v.deadline, uint256) < block.timestamp:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_DEADLINE_PASSED)
+            continue
+        if at > block.timestamp or block.timestamp > at + settlement_window:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_OUTSIDE_WINDOW)
+            continue
+        c_calls: uint256 = convert(v.cumulative_calls, uint256)
+        c_fail: uint256 = convert(v.cumulative_failures, uint256)
+        c_lat: uint256 = convert(v.cumulative_latency_ms, uint256)
+        if (
+            c_fail > c_calls
+            or (v.cumulative_mu >> 80) | (c_calls >> 48) | (c_fail >> 40) | (c_lat >> 48) | (at >> 40) != 0
+        ):
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_BAD_COUNTERS)
+            continue
+        channel: bytes32 = meter_channels.key(v.credential_id, v.node, v.payer)
+        packed: uint256 = meter_channels.channel[channel]
+        s_mu: uint256 = packed >> meter_channels.MU_AT
+        s_calls: uint256 = (packed >> meter_channels.CALLS_AT) & masks.MASK48
+        s_fail: uint256 = (packed >> meter_channels.FAILURES_AT) & masks.MASK40
+        s_lat: uint256 = (packed >> meter_channels.LATENCY_AT) & masks.MASK48
+        if v.cumulative_mu <= s_mu and c_calls <= s_calls and c_fail <= s_fail and c_lat <= s_lat:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_NOTHING_NEW)
+            continue
+        if v.cumulative_mu < s_mu or c_calls < s_calls or c_fail < s_fail or c_lat < s_lat:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_COUNTER_DECREASED)
+            continue
+        d_mu: uint256 = unsafe_sub(v.cumulative_mu, s_mu)
+
+        # (3) Who served and who signed, all judged at `issued_at`: AccessStaking `serves` (asked
+        #     once per (node, issued_at) in a row), the signature (recovered first: no state
+        #     needed), then ONE LicenseManager call that checks holder, validity, quota, rate
+        #     and scope, applies the MU and returns the price. From here on a refusal calls
+        #     `unconsume`, which restores the credential exactly.
+        if v.node != last_node or at != last_at:
+            last_node = v.node
+            last_at = at
+            last_serves = pool != empty(address) and staticcall IAccessStaking(pool).serves(v.node, at)
+        if not last_serves:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_NODE_INACTIVE)
+            continue
+        # Checked math that rejects instead of reverting: the node part must fit 256 bits.
+        if v.node_price_per_mu != 0 and d_mu > max_value(uint256) // v.node_price_per_mu:
+            self._rejected(n, v.credential_id, v.node, v.payer, reasons.R_PRICE_OVERFLOW)
+            continue
+        digest: bytes32 = meter_vouchers.digest_of(domain, encoded)
+        signer: address = meter_vouchers.recover_at(digest, sigs_at, i)
+        chk: ILicenseManager.UsageCheck = extcall ILicenseManager(license_manager).consume(
+            v.credential_id, d_mu, v.purpose, at, v.payer
+        )
+        if chk.status != 0:
+            self._rejected(n, v.credential_id, v.node, v.payer, chk.status)
+            continue
+        code: uint8 = 0
+        if signer != v.payer or signer == empty(address):
+            if not meter_vouchers.delegate_at(v.payer, signer, at):
+                code = reasons.R_BAD_SIGNATURE
+        if code == 0 and chk.scope & scopes.SCOPE_TEE_REQUIRED != 0:
+            if not attested or not meter_vouchers.tee_signed(
+                pool, v.node, meter_vouchers.recover_at(digest, tees_at, i)
+            ):
+                code = reasons.R_TEE_SIGNATURE_MISSING
+
+        # (4) Price: delta_mu * (terms price + node price), checked, against the payer's escrow.
+        license_part: uint256 = d_mu * chk.price_per_mu  # price < 2**128, d_mu < 2**80: fits
+        node_part: uint256 = unsafe_mul(d_mu, v.node_price_per_mu)  # checked in step 3
+        total: uint256 = 0  # the sum is checked: it may not fit
+        if node_part > max_value(uint256) - license_part:
+            if code == 0:
+                code = reasons.R_PRICE_OVERFLOW
+        else:
+            total = unsafe_add(license_part, node_part)
+        bal: uint256 = meter_escrow.escrow[v.payer][chk.payment_token]
+        if code == 0 and bal < total:
+            code = reasons.R_ESCROW_SHORT
+        if code != 0:
+            if d_mu != 0:
+                extcall ILicenseManager(license_manager).unconsume(v.credential_id)
+            self._rejected(n, v.credential_id, v.node, v.payer, code)
+            continue
+        # (5) Effects of the voucher: the payer's escrow, the channel's counters, the event.
+        meter_escrow.escrow[v.payer][chk.payment_token] = unsafe_sub(bal, total)
+        meter_channels.channel[channel] = (
+            (v.cumulative_mu << meter_channels.MU_AT)
+            | (c_calls << meter_channels.CALLS_AT)
+            | (c_fail << meter_channels.FAILURES_AT)
+            | (c_lat << meter_channels.LATENCY_AT)
+            | at
+        )
+        fee_l: uint256 = unsafe_div(license_part * fee_bps, meter_fees.BPS)
+        fee_n: uint256 = unsafe_div(node_part * fee_bps, meter_fees.BPS)
+        d_calls: uint256 = unsafe_sub(c_calls, s_calls)
+        d_fail: uint256 = unsafe_sub(c_fail, s_fail)
+        d_lat: uint256 = unsafe_sub(c_lat, s_lat)
+        log IUsageMeter.UsageRecorded(
+            credential_id=v.credential_id,
+            capsule_id=chk.capsule_id,
+            node=v.node,
+            payer=v.payer,
+            issued_at=v.issued_at,
+            delta_mu=d_mu,
+            delta_calls=convert(d_calls, uint64),
+            delta_failures=convert(d_fail, uint64),
+            delta_latency_ms=convert(d_lat, uint64),
+            license_amount=unsafe_sub(license_part, fee_l),
+            node_amount=unsafe_sub(node_part, fee_n),
+            protocol_fee=unsafe_add(fee_l, fee_n),
+            paid=total != 0,
+        )
+        applied = unsafe_add(applied, 1)
+        if total == 0:
+            continue  # free vouchers move no money and no node's usage
+        # (6) Net what it moves: consecutive vouchers of one (node, token), of one fee token and
+        #     of one (capsule, token) add up here ("runs"); a node or fee run is booked when its
+        #     key changes, a capsule run joins the payout entries.
+        if v.node != run_node or chk.payment_token != run_token:
+            if run_node != empty(address):
+                meter_nodes.book(
+                    run_node, run_token, run_amount, run_calls, run_fail, run_lat, run_mu, run_failed, epoch
+                )
+            run_node = v.node
+            run_token = chk.payment_token
+            run_amount = 0
+            run_calls = 0
+            run_fail = 0
+            run_lat = 0
+            run_mu = 0
+            run_failed = 0
+        run_amount += unsafe_sub(node_part, fee_n)
+        # At most 64 vouchers of < 2**81 each: the usage sums cannot overflow.
+        run_calls = unsafe_add(run_calls, d_calls)
+        run_fail = unsafe_add(run_fail, d_fail)
+        run_lat = unsafe_add(run_lat, d_lat)
+        run_mu = unsafe_add(run_mu, d_mu)
+        if d_calls != 0:
+            run_failed = unsafe_add(run_failed, unsafe_div(unsafe_mul(d_mu, d_fail), d_calls))  # < 2**120
+        if chk.payment_token != fee_token:
+            if fee_amount != 0:
+                meter_fees.fee_balance[fee_token] += fee_amount
+            fee_token = chk.payment_token
+            fee_amount = 0
+        fee_amount += unsafe_add(fee_l, fee_n)
+        if chk.capsule_id != cap_id or chk.payment_token != cap_token:
+            if cap_amount != 0:
+                caps = meter_payout.join(caps, cap_id, cap_token, cap_amount, router)
+            cap_id = chk.capsule_id
+            cap_token = chk.payment_token
+            cap_amount = 0
+        cap_amount += unsafe_sub(license_part, fee_l)
+    # (7) Effects of the batch (the open runs), then its interactions: one transfer per token
+    #     to the router, one `credit` per (capsule, token).
+    if run_node != empty(address):
+        meter_nodes.book(run_node, run_token, run_amount, run_calls, run_fail, run_lat, run_mu, run_failed, epoch)
+    if fee_amount != 0:
+        meter_fees.fee_balance[fee_token] += fee_amount
+    if len(caps) == 0:
+        meter_payout.pay_one(cap_id, cap_token, cap_amount, router)  # the usual batch: one (capsule, token)
+    else:
+        if cap_amount != 0:
+            caps = meter_payout.join(caps, cap_id, cap_token, cap_amount, router)
+        meter_payout.pay(caps, router)
+    return applied
 
 
 @internal
-def _flush_caps(caps: DynArray[CapsuleAgg, _MAX_CAPS]):
-    """
-    @dev Moves accumulated license revenue to the router: one transfer per token, then one
-         `credit` per (capsule, token). Called after the effects of every voucher it covers
-         (mid-batch only when the accumulator is full; the meter is nonreentrant).
-    @param caps The accumulated (capsule, token) entries.
-    """
-    for k: uint256 in range(len(caps), bound=_MAX_CAPS):
-        token: address = caps[k].token
-        first: bool = True
-        total: uint256 = 0
-        for m: uint256 in range(len(caps), bound=_MAX_CAPS):
-            if caps[m].token == token:
-                if m < k:
-                    first = False
-                    break
-                total += caps[m].amount
-        if first and total != 0:
-            assert extcall IERC20(token).transfer(router, total, default_return_value=True), "meter: transfer failed"
-    for k: uint256 in range(len(caps), bound=_MAX_CAPS):
-        if caps[k].amount != 0:
-            extcall IRoyaltyRouter(router).credit(caps[k].capsule_id, caps[k].token, caps[k].amount)
-
-
-@internal
-def _rejected(n: uint256, v: IUsageMeter.Voucher, code: uint8):
+def _rejected(n: uint256, credential_id: uint256, node: address, payer: address, code: uint8):
     """
     @dev A refused voucher: a one-voucher call reverts with the reason string, a batch logs
          `VoucherRejected` and goes on (nothing of that voucher was applied).
     @param n The batch size.
-    @param v The voucher.
+    @param credential_id The voucher's credential.
+    @param node The voucher's node.
+    @param payer The voucher's payer.
     @param code The reject reason.
     """
     if n == 1:
         reasons.revert_with(code)
-    log IUsageMeter.VoucherRejected(credential_id=v.credential_id, node=v.node, payer=v.payer, reason=code)
-
-
-@internal
-@view
-def _tee_signed(pool: address, node: address, digest: bytes32, tee_sig: Bytes[65]) -> bool:
-    """
-    @dev Whether the node's registered TEE signer co-signed the voucher digest.
-    @param pool AccessStaking (zero: not wired).
-    @param node The node.
-    @param digest The voucher digest.
-    @param tee_sig The voucher's TEE co-signature.
-    @return bool True if co-signed by the registered TEE signer.
-    """
-    if pool == empty(address):
-        return False
-    tee: address = staticcall IAccessStaking(pool).tee_signer(node)
-    return tee != empty(address) and sig.recover_packed(digest, tee_sig) == tee
-
-
-@internal
-def _add_usage(u: NodeAgg, epoch: uint256):
-    """
-    @dev Adds a batch's paid usage of one node to its epoch counters (one slot, saturating).
-    @param u The node's batch usage.
-    @param epoch The current epoch.
-    """
-    p: uint256 = self._usage[u.node][epoch]
-    calls: uint256 = min((p >> 208) + u.calls, masks.MASK48)
-    failures: uint256 = min(((p >> 160) & masks.MASK48) + u.failures, masks.MASK48)
-    latency: uint256 = min(((p >> 104) & masks.MASK56) + u.latency_ms, masks.MASK56)
-    mu: uint256 = min(((p >> 52) & masks.MASK52) + min(u.mu, masks.MASK52), masks.MASK52)
-    failed: uint256 = min((p & masks.MASK52) + min(u.failed_mu, masks.MASK52), masks.MASK52)
-    self._usage[u.node][epoch] = (calls << 208) | (failures << 160) | (latency << 104) | (mu << 52) | failed
-
-
-@internal
-@view
-def _digest(v: IUsageMeter.Voucher) -> bytes32:
-    """
-    @dev EIP-712 digest of a voucher under this contract's domain (chain id and address bound).
-    @param v The voucher.
-    @return bytes32 The digest.
-    """
-    return eip712_domain_separator._hash_typed_data_v4(
-        keccak256(
-            abi_encode(
-                VOUCHER_TYPEHASH,
-                v.credential_id,
-                v.node,
-                v.payer,
-                v.purpose,
-                v.cumulative_mu,
-                v.cumulative_calls,
-                v.cumulative_failures,
-                v.cumulative_latency_ms,
-                v.node_price_per_mu,
-                v.issued_at,
-                v.deadline,
-            )
-        )
-    )
-
-
-@internal
-@view
-def _delegate_at(payer: address, signer: address, at: uint256) -> bool:
-    """
-    @dev Slow path when the recovered signer is not the payer: a `sigAuth` delegate of the payer
-         (ERC-1056) whose validity ends after `at`. Revoking it later does not void the voucher.
-    @param payer The voucher's payer.
-    @param signer The address recovered from the signature (zero if malformed).
-    @param at The voucher's `issued_at`.
-    @return bool True if `signer` could sign for `payer` at `at`.
-    """
-    if signer == empty(address) or identity == empty(address):
-        return False
-    return staticcall IDIDRegistry(identity).delegates(payer, _SIG_AUTH_HASH, signer) > at
+    log IUsageMeter.VoucherRejected(credential_id=credential_id, node=node, payer=payer, reason=code)

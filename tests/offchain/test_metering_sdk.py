@@ -105,7 +105,7 @@ def test_type_string__matches_the_contract_source():
 
     from codexfield.sdk.metering import VOUCHER_TYPE_STRING
 
-    src = (Path(__file__).resolve().parents[2] / "contracts/UsageMeter.vy").read_text()
+    src = (Path(__file__).resolve().parents[2] / "contracts/modules/meter_vouchers.vy").read_text()
     assert f'"{VOUCHER_TYPE_STRING}"' in src
 
 

@@ -441,6 +441,31 @@ def test_ingest__empty_or_mismatched_batch__reverts(system, consumer, node, vouc
         system.meter.ingest([v.as_tuple(), v.as_tuple()], [sign(v, consumer)], sender=node)
 
 
+def test_ingest__calldata_shorter_than_its_arrays__reverts(system, consumer, node, fund, buy, voucher, sign):
+    """The meter reads vouchers in place from calldata: an encoding whose voucher array runs past
+    the end of the call (no encoder produces one; Vyper's own decoding would read zeros there) is
+    refused whole, as a length mismatch."""
+    from eth_abi import encode
+    from eth_utils import function_signature_to_4byte_selector
+
+    fund(consumer, 10_000)
+    v = voucher(buy(consumer), 10)
+    sig = sign(v, consumer)
+    selector = function_signature_to_4byte_selector(
+        "ingest((uint256,address,address,uint256,uint256,uint64,uint64,uint64,uint256,uint64,uint64)[],bytes[])"
+    )
+    sigs = encode(["bytes[]"], [[sig]])[32:]  # the array alone: its length, element offsets and bytes
+    vouchers = encode(
+        ["(uint256,address,address,uint256,uint256,uint64,uint64,uint64,uint256,uint64,uint64)[]"], [[v.as_tuple()]]
+    )[32:]
+    head = encode(["uint256", "uint256"], [64 + len(sigs), 64])  # signatures first, then the vouchers
+    whole = selector + head + sigs + vouchers
+    with ape.reverts("meter: length mismatch"):
+        node.transfer(system.meter, 0, data=whole[:-100])  # the voucher's last 100 bytes cut off
+    tx = node.transfer(system.meter, 0, data=whole)  # the same layout, whole: settles
+    assert len(tx.events.filter(system.meter.UsageRecorded)) == 1
+
+
 # --- other signers -----------------------------------------------------------------------
 
 
