@@ -652,21 +652,16 @@ class ConsumerLedger:
         return out
 
     def _begin_call_tx(
-        self,
-        db: sqlite3.Connection,
-        credential_id: int,
-        node: str,
-        payload: Any,
-        *,
-        base: tuple[int, int, int, int],
-        mu: int,
-        latency_ms: int,
-        purpose: int,
-        node_price_per_mu: int,
-        deadline: int,
-        issued_at: int,
+        self, db: sqlite3.Connection, credential_id: int, node: str, payload: Any, **kw: Any
     ) -> InFlight:
-        """`begin_call`'s work inside the caller's transaction."""
+        """`begin_call`'s work inside the caller's transaction (`kw`: `begin_call`'s keywords)."""
+        base, mu, latency_ms = kw["base"], kw["mu"], kw["latency_ms"]
+        purpose, node_price_per_mu, deadline, issued_at = (
+            kw["purpose"],
+            kw["node_price_per_mu"],
+            kw["deadline"],
+            kw["issued_at"],
+        )
         key = self._key_of(credential_id, node)
         ack, f = self._recovery(db, key)
         if f is not None:

@@ -15,7 +15,7 @@ from codexfield.node.gateway import voucher_json
 from codexfield.node.model import mu_for
 from codexfield.sdk.metering import ConsumerLedger, sign_voucher
 
-from operate_helpers import LICENSE_PRICE, NODE_PRICE
+from operate_helpers import LICENSE_PRICE, NODE_PRICE, next_voucher
 
 TEXT = "my parcel is late, where is it?"
 
@@ -27,16 +27,7 @@ def ledger(grid, consumer, tmp_path):
 
 def _next(server, grid, ledger, text=TEXT, **over):
     """Quote and sign the exact next voucher (then apply `over` to it, re-signed by the consumer key)."""
-    q = requests.get(server.url + "/quote", params={"credential": grid.credential, "input_len": len(text)}).json()
-    v, sig = ledger.next_voucher(
-        grid.credential,
-        q["node"],
-        mu=q["mu"],
-        purpose=int(q["purpose"]),
-        node_price_per_mu=int(q["node_price_per_mu"]),
-        deadline=q["min_deadline"] + 600,
-        issued_at=int(q["chain_time"]),
-    )
+    v, sig = next_voucher(server.url, ledger, grid.credential, text)
     if over:
         v = replace(v, **over)
         sig = sign_voucher(v, grid.domain, ledger._key)

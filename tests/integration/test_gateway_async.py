@@ -14,42 +14,23 @@ import concurrent.futures
 
 import pytest
 import requests
-from eth_account import Account
 
 from codexfield import scopes
 from codexfield.node.client import NodeClient, NodeError
 from codexfield.node.gateway import voucher_json
 from codexfield.sdk.metering import ConsumerLedger
 
-from operate_helpers import LICENSE_PRICE, NODE_PRICE
+from operate_helpers import LICENSE_PRICE, NODE_PRICE, fresh_consumer, next_voucher
 
 TEXT = "my parcel is late, where is it?"  # 1 MU
 UNIT = LICENSE_PRICE + NODE_PRICE
 
 
-def _fresh_consumer(grid, admin, escrow: int):
-    acct = Account.create()
-    cred = int(grid.c["LicenseManager"].purchase(grid.terms_id, acct.address, 0, sender=admin).return_value)
-    grid.usdc.mint(admin, escrow, sender=admin)
-    grid.usdc.approve(grid.c["UsageMeter"], escrow, sender=admin)
-    grid.c["UsageMeter"].deposit(grid.usdc, escrow, acct.address, sender=admin)
-    return acct, cred
-
-
 def test_one_channel__concurrent_copies_of_the_next_voucher__served_once(start_gateway, grid, admin, tmp_path):
-    acct, cred = _fresh_consumer(grid, admin, 10 * UNIT)
+    acct, cred = fresh_consumer(grid, admin, 10 * UNIT)
     server = start_gateway()
     ledger = ConsumerLedger(tmp_path / "ledger.sqlite", grid.domain, acct.key)
-    q = requests.get(server.url + "/quote", params={"credential": cred, "input_len": len(TEXT)}).json()
-    v, sig = ledger.next_voucher(
-        cred,
-        q["node"],
-        mu=q["mu"],
-        purpose=int(q["purpose"]),
-        node_price_per_mu=int(q["node_price_per_mu"]),
-        deadline=q["min_deadline"] + 600,
-        issued_at=int(q["chain_time"]),
-    )
+    v, sig = next_voucher(server.url, ledger, cred, TEXT)
     body = {"credential_id": str(cred), "input": TEXT, "voucher": voucher_json(v), "signature": "0x" + sig.hex()}
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: requests.post(server.url + "/invoke", json=body, timeout=10), range(8)))
@@ -78,7 +59,7 @@ def test_escrow_spent_through_another_node__the_watcher_drops_the_cache__refused
     start_gateway, grid, admin, accounts, chain, tmp_path
 ):
     meter = grid.c["UsageMeter"]
-    acct, cred = _fresh_consumer(grid, admin, 4 * UNIT)  # 4 calls of 1 MU
+    acct, cred = fresh_consumer(grid, admin, 4 * UNIT)  # 4 calls of 1 MU
     server = start_gateway(escrow_ttl_s=3_600)  # a timed cache alone would trust the old escrow for an hour
     gw = server.gateway
     gw.watch_once()  # the watcher's first poll (the thread does this every 0.25 s; here by hand)
@@ -121,7 +102,7 @@ def test_escrow_spent_through_another_node__the_watcher_drops_the_cache__refused
 
 
 def test_one_payer_two_channels_at_once__escrow_counted_once__one_refused(start_gateway, grid, admin, tmp_path):
-    acct, cred_a = _fresh_consumer(grid, admin, 2 * UNIT)  # room for 2 calls in all
+    acct, cred_a = fresh_consumer(grid, admin, 2 * UNIT)  # room for 2 calls in all
     cred_b = int(grid.c["LicenseManager"].purchase(grid.terms_id, acct.address, 0, sender=admin).return_value)
     server = start_gateway()
     ledger = ConsumerLedger(tmp_path / "ledger.sqlite", grid.domain, acct.key)
@@ -146,7 +127,7 @@ def test_one_payer_two_channels_at_once__escrow_counted_once__one_refused(start_
 
 
 def test_restarted_node_counts_the_unsettled_usage_it_finds_in_its_store(start_gateway, grid, admin, tmp_path):
-    acct, cred = _fresh_consumer(grid, admin, 2 * UNIT)  # room for 2 calls
+    acct, cred = fresh_consumer(grid, admin, 2 * UNIT)  # room for 2 calls
     state = tmp_path / "node.sqlite"
     first = start_gateway(state=state)
     client = NodeClient(first.url, ConsumerLedger(tmp_path / "ledger.sqlite", grid.domain, acct.key))

@@ -27,26 +27,11 @@ from codexfield.node.gateway import voucher_json
 from codexfield.node.model import mu_for
 from codexfield.sdk.metering import ConsumerLedger, verify_ack
 
-from operate_helpers import LICENSE_PRICE, NODE_PRICE
+from operate_helpers import LICENSE_PRICE, NODE_PRICE, deposit, fresh_consumer
 
 TEXT = "my parcel is late, where is it?"
 UNIT = LICENSE_PRICE + NODE_PRICE
 HERE = Path(__file__).parent
-
-
-def _fresh_consumer(grid, admin, escrow: int):
-    """A new key holding a credential of the grid's terms and `escrow` in the meter."""
-    acct = Account.create()
-    cred = int(grid.c["LicenseManager"].purchase(grid.terms_id, acct.address, 0, sender=admin).return_value)
-    if escrow:
-        _deposit(grid, admin, acct.address, escrow)
-    return acct, cred
-
-
-def _deposit(grid, admin, who: str, amount: int) -> None:
-    grid.usdc.mint(admin, amount, sender=admin)
-    grid.usdc.approve(grid.c["UsageMeter"], amount, sender=admin)
-    grid.c["UsageMeter"].deposit(grid.usdc, amount, who, sender=admin)
 
 
 def _settled(grid, node, cred, payer):
@@ -71,7 +56,7 @@ def test_every_answer_carries_a_node_signed_ack(start_gateway, grid, node, consu
 
 def test_escrow_short__refused_uncharged__top_up_resumes_same_voucher(start_gateway, grid, node, admin, tmp_path):
     server = start_gateway()
-    acct, cred = _fresh_consumer(grid, admin, escrow=mu_for(TEXT) * UNIT)  # pays exactly one call
+    acct, cred = fresh_consumer(grid, admin, escrow=mu_for(TEXT) * UNIT)  # pays exactly one call
     ledger = ConsumerLedger(tmp_path / "short.sqlite", grid.domain, acct.key)
     client = NodeClient(server.url, ledger, settled=lambda c, n, p: _settled(grid, n, c, p))
     client.invoke(cred, TEXT)
@@ -82,7 +67,7 @@ def test_escrow_short__refused_uncharged__top_up_resumes_same_voucher(start_gate
     with pytest.raises(NodeError, match="escrow_short"):
         client.invoke(cred, "another text")  # resume first: the same voucher again, nothing new signed
     assert ledger.counters(cred, node.address) == signed and server.gateway.served == 1
-    _deposit(grid, admin, acct.address, 10 * UNIT)
+    deposit(grid, admin, acct.address, 10 * UNIT)
     out = client.invoke(cred, "reset my password")  # resumes the refused call, then the new one
     assert (
         client.recovered[-1]["cumulative"]["cumulative_calls"] == "2" and out["cumulative"]["cumulative_calls"] == "3"
@@ -94,7 +79,7 @@ def test_escrow_short__refused_uncharged__top_up_resumes_same_voucher(start_gate
 
 def test_bad_signature__fix_the_key__resumes_same_counters(start_gateway, grid, node, admin, tmp_path):
     server = start_gateway()
-    acct, cred = _fresh_consumer(grid, admin, escrow=10**7)
+    acct, cred = fresh_consumer(grid, admin, escrow=10**7)
     hot = Account.create()  # not (yet) a sigAuth delegate of acct
     path = tmp_path / "hot.sqlite"
     client = NodeClient(server.url, ConsumerLedger(path, grid.domain, hot.key, payer=acct.address))
@@ -113,7 +98,7 @@ def test_bad_signature__fix_the_key__resumes_same_counters(start_gateway, grid, 
 
 def test_lost_answer__replayed_and_served_once(start_gateway, grid, node, admin, tmp_path):
     server = start_gateway()
-    acct, cred = _fresh_consumer(grid, admin, escrow=10**7)
+    acct, cred = fresh_consumer(grid, admin, escrow=10**7)
     ledger = ConsumerLedger(tmp_path / "lost.sqlite", grid.domain, acct.key)
     client = NodeClient(server.url, ledger)
     q = client.quote(cred, payload=TEXT)
@@ -150,7 +135,7 @@ def _first_call(ledger, cred, node, q, *, deadline):
 
 def test_stale_inflight_voucher_is_resigned_with_the_same_counters(start_gateway, grid, node, admin, tmp_path):
     server = start_gateway()
-    acct, cred = _fresh_consumer(grid, admin, escrow=10**7)
+    acct, cred = fresh_consumer(grid, admin, escrow=10**7)
     ledger = ConsumerLedger(tmp_path / "stale.sqlite", grid.domain, acct.key)
     q = NodeClient(server.url, ledger).quote(cred, payload=TEXT)
     _first_call(
@@ -162,7 +147,7 @@ def test_stale_inflight_voucher_is_resigned_with_the_same_counters(start_gateway
 
 
 def test_node_lost_its_state_file__starts_from_the_chain(start_gateway, grid, node, admin, tmp_path):
-    acct, cred = _fresh_consumer(grid, admin, escrow=10**7)
+    acct, cred = fresh_consumer(grid, admin, escrow=10**7)
     server = start_gateway(tmp_path / "a.sqlite")
     ledger = ConsumerLedger(tmp_path / "lost-node.sqlite", grid.domain, acct.key)
     NodeClient(server.url, ledger).invoke(cred, TEXT)
@@ -222,7 +207,7 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(
     consumers = []
     for i in range(N_CONSUMERS):
         short = i % 10 == 0  # 3 consumers can pay only 2 calls until the test tops them up
-        acct, cred = _fresh_consumer(grid, admin, escrow=(2 * 2 if short else 10 * CALLS) * UNIT)
+        acct, cred = fresh_consumer(grid, admin, escrow=(2 * 2 if short else 10 * CALLS) * UNIT)
         consumers.append((cred, acct, short))
     start_escrow = {cred: int(meter.escrow(a.address, grid.usdc)) for cred, a, _ in consumers}
     port = _free_port()
@@ -288,7 +273,7 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(
             time.sleep(0.5)
         for _cred, a, short in consumers:
             if short:
-                _deposit(grid, admin, a.address, 10 * CALLS * UNIT)
+                deposit(grid, admin, a.address, 10 * CALLS * UNIT)
         for p in range(PROCS):
             left = max(1.0, deadline - time.monotonic())
             procs[p].wait(timeout=left)
