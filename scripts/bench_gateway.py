@@ -64,7 +64,15 @@ def _consumers(
     import asyncio
 
     import aiohttp
-    import orjson
+
+    try:  # the `[speed]` extra, as the gateway: plain json otherwise
+        import orjson
+
+        dumps, loads = (lambda o: orjson.dumps(o).decode()), orjson.loads
+    except ImportError:
+        import json
+
+        dumps, loads = json.dumps, json.loads
 
     from codexfield.node.client import ChannelOutOfSync, NodeClient, _counters
     from codexfield.sdk.metering import ConsumerLedger, Domain, commit_group, verify_ack, voucher_to_json
@@ -120,7 +128,7 @@ def _consumers(
                 running[0] = False
 
         conn = aiohttp.TCPConnector(limit=0, force_close=False)
-        async with aiohttp.ClientSession(connector=conn, json_serialize=lambda o: orjson.dumps(o).decode()) as http:
+        async with aiohttp.ClientSession(connector=conn, json_serialize=dumps) as http:
             end = time.monotonic() + seconds
 
             async def one(cred: int) -> None:
@@ -174,7 +182,7 @@ def _consumers(
                     t_http = time.perf_counter()
                     split[0].append(t_http - max(t0, t_begin))
                     async with http.post(url + "/invoke", json=body) as r:
-                        data = orjson.loads(await r.read())
+                        data = loads(await r.read())
                     if r.status != 200:
                         kinds[data.get("error", str(r.status))] = kinds.get(data.get("error", str(r.status)), 0) + 1
                         return  # the call stays in flight in the ledger (NodeClient.resume would resolve it)
