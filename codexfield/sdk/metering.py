@@ -508,14 +508,19 @@ class ConsumerLedger:
             self.payer.lower(),
         )
 
+    @staticmethod
+    def _signed(db: sqlite3.Connection, key: tuple) -> tuple[int, int, int, int]:
+        """The counters this ledger signed last on the channel `key` (zeros before the first)."""
+        row = db.execute(
+            "SELECT mu, calls, failures, latency_ms FROM channels_v2 WHERE chain_id=? AND meter=? AND"
+            " credential_id=? AND node=? AND payer=?",
+            key,
+        ).fetchone()
+        return (int(row[0]), row[1], row[2], row[3]) if row else (0, 0, 0, 0)
+
     def counters(self, credential_id: int, node: str) -> tuple[int, int, int, int]:
         with closing(self._connect()) as db:
-            row = db.execute(
-                "SELECT mu, calls, failures, latency_ms FROM channels_v2 WHERE chain_id=? AND meter=? AND"
-                " credential_id=? AND node=? AND payer=?",
-                self._key_of(credential_id, node),
-            ).fetchone()
-        return (int(row[0]), row[1], row[2], row[3]) if row else (0, 0, 0, 0)
+            return self._signed(db, self._key_of(credential_id, node))
 
     def next_voucher(
         self,
@@ -542,12 +547,7 @@ class ConsumerLedger:
             db.execute("BEGIN IMMEDIATE")
             try:
                 key = self._key_of(credential_id, node)
-                row = db.execute(
-                    "SELECT mu, calls, failures, latency_ms FROM channels_v2 WHERE chain_id=? AND meter=? AND"
-                    " credential_id=? AND node=? AND payer=?",
-                    key,
-                ).fetchone()
-                prev = (int(row[0]), row[1], row[2], row[3]) if row else (0, 0, 0, 0)
+                prev = self._signed(db, key)
                 cur = (prev[0] + mu, prev[1] + calls, prev[2] + failures, prev[3] + latency_ms)
                 if max(cur[1:]) > UINT64:
                     raise VoucherError("a cumulative counter would overflow uint64: open a new credential")
@@ -652,26 +652,26 @@ class ConsumerLedger:
         return out
 
     def _begin_call_tx(
-        self, db: sqlite3.Connection, credential_id: int, node: str, payload: Any, **kw: Any
+        self,
+        db: sqlite3.Connection,
+        credential_id: int,
+        node: str,
+        payload: Any,
+        *,
+        base: tuple[int, int, int, int],
+        mu: int,
+        latency_ms: int,
+        purpose: int,
+        node_price_per_mu: int,
+        deadline: int,
+        issued_at: int,
     ) -> InFlight:
-        """`begin_call`'s work inside the caller's transaction (`kw`: `begin_call`'s keywords)."""
-        base, mu, latency_ms = kw["base"], kw["mu"], kw["latency_ms"]
-        purpose, node_price_per_mu, deadline, issued_at = (
-            kw["purpose"],
-            kw["node_price_per_mu"],
-            kw["deadline"],
-            kw["issued_at"],
-        )
+        """`begin_call`'s work inside the caller's transaction."""
         key = self._key_of(credential_id, node)
         ack, f = self._recovery(db, key)
         if f is not None:
             raise VoucherError(f"credential {credential_id} has an unresolved call on node {node}: resume it first")
-        row = db.execute(
-            "SELECT mu, calls, failures, latency_ms FROM channels_v2 WHERE chain_id=? AND meter=? AND"
-            " credential_id=? AND node=? AND payer=?",
-            key,
-        ).fetchone()
-        prev = (int(row[0]), row[1], row[2], row[3]) if row else (0, 0, 0, 0)
+        prev = self._signed(db, key)
         if prev != tuple(base):
             raise VoucherError(f"the ledger signed {prev} on credential {credential_id}, not {tuple(base)}")
         cur = (prev[0] + int(mu), prev[1] + 1, prev[2], prev[3] + int(latency_ms))
