@@ -175,6 +175,35 @@ def _is_active(provider, network: str) -> bool:
 
 DEFAULT_NETWORK = "ethereum:local:foundry"
 
+#: Gas limit over ape's estimate where the network's config leaves a bare estimate
+#: (`gas_limit: auto`, multiplier 1.0: every RPC-URL network and every live network ape knows).
+#: The estimate is taken at the pending block, the transaction runs at the block it lands in, and
+#: several paths cost more there: a settlement booked in a new usage epoch writes a fresh
+#: `usage[node][epoch]` slot (+17,100 gas), a claim after someone else's propagate finds a
+#: non-empty vault. Forge's `--gas-estimate-multiplier` default, 130%; unused gas is not paid.
+GAS_HEADROOM = 1.3
+
+
+def gas_headroom(provider: Any = None) -> None:
+    """Give the connected network `GAS_HEADROOM` over ape's estimate, unless its config chose a
+    limit (`max`, a number, or a multiplier other than 1.0); local chains use `max` and keep it.
+
+    The SDK, the CLI, the keepers and the node apply it when they connect or send, so a
+    transaction estimated in one block and mined in the next does not run out of gas.
+    """
+    from ape import networks
+    from ape.types.gas import AutoGasLimit
+
+    provider = provider if provider is not None else networks.active_provider
+    network = getattr(provider, "network", None)
+    if network is None:
+        return
+    limit = network.gas_limit
+    if limit == "auto" or (isinstance(limit, AutoGasLimit) and limit.multiplier == 1.0):
+        # NetworkAPI caches both as properties: this network object now answers the headroom.
+        network.__dict__["gas_limit"] = AutoGasLimit(multiplier=GAS_HEADROOM)
+        network.__dict__["auto_gas_multiplier"] = GAS_HEADROOM
+
 
 @contextmanager
 def connected(network: str | None = None) -> Iterator[AddressBook]:
@@ -188,9 +217,11 @@ def connected(network: str | None = None) -> Iterator[AddressBook]:
 
     active = networks.active_provider
     if active is not None and active.is_connected and (network is None or _is_active(active, network)):
+        gas_headroom(active)
         yield current()
         return
-    with networks.parse_network_choice(network or DEFAULT_NETWORK):
+    with networks.parse_network_choice(network or DEFAULT_NETWORK) as provider:
+        gas_headroom(provider)
         yield current()
 
 

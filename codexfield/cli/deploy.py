@@ -90,6 +90,7 @@ def connect(network: str) -> Iterator[Any]:
             _ = provider.chain_id  # the first real RPC call: fails on a dead or wrong endpoint
         except Exception as exc:
             raise Refused(f"cannot connect to {network}: {str(exc).splitlines()[0][:200]}") from None
+        deployments.gas_headroom(provider)
         yield provider
     finally:
         try:

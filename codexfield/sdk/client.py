@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from codexfield import deployments, manifest
-from codexfield.deployments import AddressBook, AddressBookError
+from codexfield.deployments import AddressBook, AddressBookError, gas_headroom
 from codexfield.sdk.metering import Domain, Voucher, sign_voucher
 from codexfield.system import NAMES, System
 
@@ -107,9 +107,12 @@ class CodexField:
         return int(Decimal(str(amount)) * (Decimal(10) ** decimals))
 
     def _sender(self, sender: Any) -> Any:
+        """The account a transaction is sent from; every sending method asks it first, so the
+        connected network gets its gas headroom (codexfield.deployments.gas_headroom) here."""
         who = sender or self.account
         if who is None:
             raise ValueError("no sender: pass sender=<ape account> or CodexField(..., account=...)")
+        gas_headroom()
         return who
 
     def _approve(self, token: str, spender: Any, amount: int, sender: Any) -> None:
@@ -283,6 +286,7 @@ class CodexField:
     ) -> bool:
         """Register `node` in AccessStaking with `stake` (default `min_stake`) of the stake token it
         already holds: the meter pays only nodes that serve. False if it was registered already."""
+        node = self._sender(node)
         if int(self.staking.node(node).status) != 0:
             return False
         amount = int(self.staking.params().min_stake) if stake is None else int(stake)
