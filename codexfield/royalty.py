@@ -239,11 +239,15 @@ def plan(graph: Graph, credited_capsules: Iterable[int], batch_size: int = MAX_B
     """Batches for `propagate_many`: children before parents over everything reachable.
 
     Executed in order (batch after batch), every vault is propagated once, after all the
-    capsules that pay into it, so the chain ends with the claimables of `breakdown`.
+    capsules that pay into it, so the chain ends with the claimables of `breakdown`. A root
+    reached only as a parent is left out: its children's hops pay it straight into its
+    claimable (`is_root`), so its vault has nothing from them and its `propagate` would be a
+    no-op (~2.1k gas each); a credited root stays, its own vault is propagated.
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise RoyaltyError(f"batch_size must be between 1 and {MAX_BATCH}, got {batch_size}")
-    order = settlement_order(graph, credited_capsules)
+    credited = {int(c) for c in credited_capsules}
+    order = [c for c in settlement_order(graph, credited) if c in credited or not is_root(graph, c)]
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
