@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, text
 
+from codexfield.sqlite import wal
+
 ENV_DB = "CODEXFIELD_INDEX_DB"
 DEFAULT_DB = Path("~/.codexfield/index.db")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -41,11 +43,8 @@ def make_engine(spec: str | os.PathLike[str] | None = None, **kw) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # WAL: readers (the API) never block the indexer
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
+            wal(dbapi_conn, synchronous="NORMAL")
+            dbapi_conn.execute("PRAGMA foreign_keys=ON")
 
         return engine
     if url.startswith("postgresql+psycopg"):

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from codexfield.sqlite import wal
+
 T = TypeVar("T")
 
 logger = logging.getLogger("codexfield.keepers")
@@ -172,8 +174,7 @@ class KeeperState:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        wal(db, synchronous="FULL")
         return db
 
     def _tx(self):

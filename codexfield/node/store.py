@@ -16,6 +16,7 @@ from pathlib import Path
 
 from codexfield.keepers.base import KeeperState
 from codexfield.sdk.metering import Voucher, voucher_from_json
+from codexfield.sqlite import wal
 
 Counters = tuple[int, int, int, int]
 
@@ -55,8 +56,7 @@ class NodeStore(KeeperState):
                 db = sqlite3.connect(
                     self.path, isolation_level=None, timeout=30, check_same_thread=False, factory=_KeptConnection
                 )
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
+                wal(db, synchronous="FULL")
                 self._db = db
             return self._db
 

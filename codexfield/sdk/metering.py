@@ -30,6 +30,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
+from codexfield.sqlite import wal
+
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
 UINT64 = 2**64 - 1
@@ -493,8 +495,7 @@ class ConsumerLedger:
         if kept is not None and kept[1][2] == os.getpid():
             kept[0].really_close()
         db = sqlite3.connect(self.path, isolation_level=None, timeout=30, factory=_KeptLedgerConnection)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        wal(db, synchronous="FULL")
         st = os.stat(self.path)
         conns[key] = (db, (st.st_dev, st.st_ino, os.getpid()))
         return db

@@ -154,6 +154,28 @@ def test_ledger__concurrent_signers_never_sign_the_same_counters(tmp_path):
     assert sorted(seen) == list(range(1, 41))
 
 
+def test_ledger__opened_by_many_threads_at_once__every_one_opens(tmp_path):
+    """A fresh ledger file opened by six consumers together: SQLite refuses a journal-mode
+    change at once while another connection converts the file (it lost one consumer in about
+    one start in thirty); `codexfield.sqlite.wal` waits for it instead."""
+    errors: list[BaseException] = []
+
+    def work(path):
+        try:
+            ConsumerLedger(path, DOMAIN, Account.create().key).next_voucher(
+                1, NODE, mu=1, purpose=64, node_price_per_mu=2, deadline=10**10
+            )
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    for trial in range(60):
+        path = tmp_path / f"fresh-{trial}.sqlite"
+        threads = [threading.Thread(target=work, args=(path,)) for _ in range(6)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    assert errors == []
+
+
 def test_commit_group__several_consumers_one_transaction__a_refused_op_leaves_the_others(tmp_path):
     path = tmp_path / "shared.sqlite"
     a, b = ConsumerLedger(path, DOMAIN, KEY.key), ConsumerLedger(path, DOMAIN, Account.create().key)
