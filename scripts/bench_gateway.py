@@ -226,6 +226,7 @@ def _consumers(
             "cpu_s": cpu,
             "ledger_groups": groups[0],
             "split_ms": [round(1000 * statistics.median(x), 1) if x else None for x in split],
+            "split_p99_ms": [round(1000 * sorted(x)[int(0.99 * len(x))], 1) if x else None for x in split],
         }
     )
 
@@ -365,6 +366,7 @@ def main() -> None:
                         "node_commit_groups": gw._acommit.groups - groups0,
                         "consumer_ledger_groups": r["ledger_groups"],
                         "consumer_p50_split_ms": dict(zip(("ledger", "http"), r["split_ms"])),
+                        "consumer_p99_split_ms": dict(zip(("ledger", "http"), r["split_p99_ms"])),
                         "load_avg_1m": round(os.getloadavg()[0], 2),
                     }
                 )

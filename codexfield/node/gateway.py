@@ -48,6 +48,7 @@ import logging
 import queue
 import threading
 import time
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,6 +251,15 @@ class _AsyncGroupCommit:
             self._running = False
 
 
+def _checksummed(x: Any) -> Any:
+    """`x` with every address (eth-abi's lower-case strings) checksummed, tuples included."""
+    if isinstance(x, str) and len(x) == 42 and x.startswith("0x"):
+        return to_checksum_address(x)
+    if isinstance(x, tuple):
+        return tuple(_checksummed(i) for i in x)
+    return x
+
+
 class _Reads:
     """The hot chain reads (escrow, pending withdrawal, head time) as raw JSON-RPC over one
     keep-alive session per thread: an ape contract call costs ~10 ms of Python (validation,
@@ -263,7 +273,7 @@ class _Reads:
         uri = getattr(chain.provider, "http_uri", None) or getattr(chain.provider, "uri", None)
         self.uri = uri if isinstance(uri, str) and uri.startswith("http") else None
         self._local = threading.local()
-        self._abis: dict[str, tuple[bytes, list[str], list[str]]] = {}
+        self._abis: dict[str, tuple[bytes, list[str], list[str], Any]] = {}
 
     def rpc(self, method: str, params: list) -> Any:
         import requests
@@ -285,15 +295,22 @@ class _Reads:
         abi = self._abis.get(name)
         if abi is None:
             m = getattr(self.contract, name).abis[0]
+            struct = None  # one struct output: a named tuple with the ABI's field names, as ape's
+            if len(m.outputs) == 1 and getattr(m.outputs[0], "components", None):
+                struct = namedtuple(f"{name}_output", [c.name for c in m.outputs[0].components])
             abi = (
                 keccak(text=m.selector)[:4],
                 [i.canonical_type for i in m.inputs],
                 [o.canonical_type for o in m.outputs],
+                struct,
             )
             self._abis[name] = abi
         data = abi[0] + encode(abi[1], list(args))
         raw = self.rpc("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, "latest"])
-        out = decode(abi[2], bytes.fromhex(raw[2:]))
+        # eth-abi decodes addresses lower-case; ape (and every cache key here) checksums them.
+        out = tuple(_checksummed(x) for x in decode(abi[2], bytes.fromhex(raw[2:])))
+        if abi[3] is not None:
+            return abi[3](*out[0])
         return out[0] if len(out) == 1 else out
 
     def head_time(self) -> int:
@@ -357,6 +374,7 @@ class Gateway:
         self.escrow_watch_ttl_s = escrow_watch_ttl_s
         self.domain = Domain.of(self.meter)
         self._reads = _Reads(self.meter)
+        self._lm_reads = _Reads(self.lm)  # the credential reads, raw JSON-RPC like the escrow's
         self.chain_id = self.domain.chain_id
         self.settlement_window = int(self.meter.settlement_window())
         self.max_skew_s = int(max_skew_s)
@@ -366,6 +384,8 @@ class Gateway:
         self._channels_lock = threading.Lock()
         self._creds: dict[tuple[int, int], CredentialInfo] = {}
         self._refreshing: set[tuple[int, int]] = set()
+        self._refresh_queue: queue.Queue[tuple[int, int]] = queue.Queue()
+        self._refresher: threading.Thread | None = None
         self._delegates: dict[tuple[str, str], tuple[bool, float]] = {}
         self._escrow: dict[tuple[str, str], tuple[int, float]] = {}
         self._time: tuple[int, float] = (0, -1e9)
@@ -432,12 +452,24 @@ class Gateway:
         return None
 
     def _refresh_later(self, key: tuple[int, int]) -> None:
+        """Read the credential `key` again in the one refresher thread. Credentials accepted
+        together age together: one thread per refresh used to start dozens at once, each
+        holding the GIL for ~40 ms of ape calls, and stalled the event loop for a second."""
         with self._channels_lock:
             if key in self._refreshing:
                 return
             self._refreshing.add(key)
+            self._refresh_queue.put(key)
+            if self._refresher is None:
+                self._refresher = threading.Thread(target=self._refresh_loop, name="credential-refresh", daemon=True)
+                self._refresher.start()
 
-        def run() -> None:
+    def _refresh_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                key = self._refresh_queue.get(timeout=1.0)
+            except queue.Empty:
+                continue
             try:
                 self._read_credential(key[0], key[1], self.chain_time())
             except Exception as exc:  # noqa: BLE001 - the next call past 2 x TTL reads inline
@@ -446,19 +478,18 @@ class Gateway:
                 with self._channels_lock:
                     self._refreshing.discard(key)
 
-        threading.Thread(target=run, name="credential-refresh", daemon=True).start()
-
     def _read_credential(self, credential_id: int, purpose: int, now: int) -> CredentialInfo:
         key = (int(credential_id), int(purpose))
+        lm = self._lm_reads
         try:  # reads run without a lock (only transactions are serialised)
-            cred = self.lm.credential(credential_id)
-            holder = str(self.lm.ownerOf(credential_id))
+            cred = lm.call("credential", credential_id)
+            holder = str(lm.call("ownerOf", credential_id))
         except Exception:
             info = CredentialInfo(False, "", 0, 0, "", f"credential {credential_id} does not exist", time.monotonic())
             self._creds[key] = info
             return info
-        terms = self.lm.terms(cred.terms_id)
-        ok = bool(self.lm.authorize(credential_id, holder, purpose, now))
+        terms = lm.call("terms", cred.terms_id)
+        ok = bool(lm.call("authorize", credential_id, holder, purpose, now))
         reason = ""
         meter = bytes(terms.meter)
         if int(terms.capsule_id) != self.capsule_id:

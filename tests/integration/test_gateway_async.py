@@ -142,3 +142,53 @@ def test_restarted_node_counts_the_unsettled_usage_it_finds_in_its_store(start_g
     assert e.value.code == "escrow_short" and again.gateway.served == 0
     assert again.gateway.flush_now() == 1  # the earlier run's calls are paid in full
     assert int(grid.c["UsageMeter"].settled(cred, again.gateway.address, acct.address)[1]) == 2
+
+
+def test_credentials_aging_together__read_again_by_one_refresher__same_fields_as_ape(
+    start_gateway, grid, admin, tmp_path, monkeypatch
+):
+    """Credentials accepted together reach their TTL together. Each refresh used to start its own
+    thread of ape calls (~40 ms of GIL each): a few dozen at once stalled the event loop for about
+    a second. One refresher thread now reads them again, over raw JSON-RPC, one after another,
+    and gets what ape reads."""
+    import threading
+    import time
+
+    lm = grid.c["LicenseManager"]
+    server = start_gateway(credential_ttl_s=0.5)  # accepted credentials age past the TTL at once
+    gw = server.gateway
+    consumers = [fresh_consumer(grid, admin, 4 * UNIT) for _ in range(12)]
+    clients = [
+        (NodeClient(server.url, ConsumerLedger(tmp_path / f"c{i}.sqlite", grid.domain, a.key)), cred)
+        for i, (a, cred) in enumerate(consumers)
+    ]
+    for client, cred in clients:
+        client.invoke(cred, TEXT)
+    first = {cred: gw._creds[(cred, scopes.mask_of(["inference"]))].checked_at for _, cred in clients}
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counted(thread):  # the threads the gateway starts from here on, by name
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    time.sleep(0.6)  # past the TTL, within 2 x TTL: served from the cache, read again in the background
+    for client, cred in clients:
+        client.invoke(cred, TEXT)
+    deadline = time.monotonic() + 10
+    while gw._refreshing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.count("credential-refresh") == 1  # one refresher, whatever the number of credentials due
+    for acct, cred in consumers:
+        info = gw._creds[(cred, scopes.mask_of(["inference"]))]
+        assert info.checked_at > first[cred]  # read again
+        terms = lm.terms(lm.credential(cred).terms_id)
+        assert (info.ok, info.holder, info.capsule_id, info.price_per_mu, info.token) == (
+            True,
+            acct.address,
+            int(terms.capsule_id),
+            int(terms.price_per_mu),
+            str(terms.payment_token),
+        )
+    assert gw.flush_now() == 12
