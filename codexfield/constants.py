@@ -9,6 +9,9 @@ from enum import IntEnum, IntFlag
 
 from codexfield.reasons import REASONS
 
+#: Vouchers per `UsageMeter.ingest` (the contract's `MAX_BATCH`, the bound of its arrays).
+METER_MAX_BATCH = 64
+
 
 class Kind(IntEnum):
     """Capsule kinds (CapsuleRegistry `kind`)."""

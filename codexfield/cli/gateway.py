@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from codexfield.cli.options import network_option
+from codexfield.constants import METER_MAX_BATCH
 
 
 def _home() -> Path:
@@ -55,10 +56,10 @@ def node_group() -> None:
 @click.option(
     "--batch",
     "batch_size",
-    default=32,
+    default=METER_MAX_BATCH,
     show_default=True,
-    type=click.IntRange(1, 64),
-    help="Channels per ingest batch.",
+    type=click.IntRange(1, METER_MAX_BATCH),
+    help="Ingest as soon as this many channels have unsettled calls (else at --max-age).",
 )
 @click.option("--max-age", default=30.0, show_default=True, help="Seconds before a queued voucher is ingested.")
 @click.option(

@@ -55,6 +55,7 @@ from typing import Any
 from eth_utils import keccak
 
 from codexfield import scopes
+from codexfield.constants import METER_MAX_BATCH
 from codexfield.did import SIG_AUTH
 from codexfield.keepers.base import TxSender, is_transient, log_event, retry
 from codexfield.node.runtimes import InputError, Runtime, as_runtime
@@ -335,7 +336,7 @@ class Gateway:
         contracts: dict[str, Any],
         store: NodeStore,
         price_per_mu: int = 1_000,
-        batch_size: int = 32,
+        batch_size: int = METER_MAX_BATCH,
         max_age_s: float = 5.0,
         min_deadline_s: int = 600,
         credential_ttl_s: float = 30.0,
@@ -391,7 +392,7 @@ class Gateway:
         self._time: tuple[int, float] = (0, -1e9)
         self._queue: queue.Queue[list[tuple[Voucher, bytes]]] = queue.Queue()
         self._deferred: list[tuple[Voucher, bytes]] | None = None  # a batch an RPC outage held back
-        self.batcher = VoucherBatcher(self._enqueue, max_batch=64, max_age_s=max_age_s)
+        self.batcher = VoucherBatcher(self._enqueue, max_batch=METER_MAX_BATCH, max_age_s=max_age_s)
         self._commit = _GroupCommit(store)
         self._acommit = _AsyncGroupCommit(store)
         self._reserved: dict[str, int] = {}  # payer -> escrow reserved by calls being committed

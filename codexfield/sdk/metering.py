@@ -30,6 +30,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
+from codexfield.constants import METER_MAX_BATCH
 from codexfield.sqlite import wal
 
 try:  # safe-pysha3 (the `speed` extra): ~1.5 µs a hash
@@ -825,8 +826,8 @@ class VoucherBatcher:
         max_age_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ):
-        if not 1 <= max_batch <= 64:
-            raise ValueError("max_batch must be between 1 and 64 (the meter's batch limit)")
+        if not 1 <= max_batch <= METER_MAX_BATCH:
+            raise ValueError(f"max_batch must be between 1 and {METER_MAX_BATCH} (the meter's batch limit)")
         self._submit = submit
         self.max_batch = max_batch
         self.max_age_s = max_age_s

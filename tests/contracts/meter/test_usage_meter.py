@@ -841,3 +841,9 @@ def test_ingest__more_capsules_and_nodes_than_the_accumulators__every_amount_boo
         assert m.node_balance(n, usdc) - node0[j] == node_due[j]
         u = m.node_usage(n, epoch)
         assert (u.calls - usage0[j].calls, u.mu - usage0[j].mu) == (calls_due[j], mu_due[j])
+
+
+def test_max_batch__the_python_mirror_is_the_contracts(system):
+    from codexfield.constants import METER_MAX_BATCH
+
+    assert int(system.meter.MAX_BATCH()) == METER_MAX_BATCH
