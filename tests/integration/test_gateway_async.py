@@ -155,15 +155,15 @@ def test_credentials_aging_together__read_again_by_one_refresher__same_fields_as
     import time
 
     lm = grid.c["LicenseManager"]
-    server = start_gateway(credential_ttl_s=0.5)  # accepted credentials age past the TTL at once
+    server = start_gateway(credential_ttl_s=2.0)  # accepted credentials age past the TTL at once
     gw = server.gateway
     consumers = [fresh_consumer(grid, admin, 4 * UNIT) for _ in range(12)]
     clients = [
         (NodeClient(server.url, ConsumerLedger(tmp_path / f"c{i}.sqlite", grid.domain, a.key)), cred)
         for i, (a, cred) in enumerate(consumers)
     ]
-    for client, cred in clients:
-        client.invoke(cred, TEXT)
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:  # accepted together
+        list(pool.map(lambda cc: cc[0].invoke(cc[1], TEXT), clients))
     first = {cred: gw._creds[(cred, scopes.mask_of(["inference"]))].checked_at for _, cred in clients}
     started: list[str] = []
     start = threading.Thread.start
@@ -173,9 +173,9 @@ def test_credentials_aging_together__read_again_by_one_refresher__same_fields_as
         start(thread)
 
     monkeypatch.setattr(threading.Thread, "start", counted)
-    time.sleep(0.6)  # past the TTL, within 2 x TTL: served from the cache, read again in the background
-    for client, cred in clients:
-        client.invoke(cred, TEXT)
+    time.sleep(2.1)  # past the TTL, within 2 x TTL: served from the cache, read again in the background
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:  # and due together
+        list(pool.map(lambda cc: cc[0].invoke(cc[1], TEXT), clients))
     deadline = time.monotonic() + 10
     while gw._refreshing and time.monotonic() < deadline:
         time.sleep(0.05)
