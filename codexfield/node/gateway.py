@@ -252,13 +252,21 @@ class _AsyncGroupCommit:
             self._running = False
 
 
-def _checksummed(x: Any) -> Any:
-    """`x` with every address (eth-abi's lower-case strings) checksummed, tuples included."""
-    if isinstance(x, str) and len(x) == 42 and x.startswith("0x"):
-        return to_checksum_address(x)
-    if isinstance(x, tuple):
-        return tuple(_checksummed(i) for i in x)
-    return x
+def _as_ape(t: Any) -> Any:
+    """A converter from eth-abi's decoding of ABI type `t` to ape's: addresses checksummed
+    (eth-abi decodes them lower-case; every cache key here is checksummed), inside tuples and
+    arrays too, and a struct as a named tuple with the ABI's field names."""
+    kind = str(t.type)
+    if kind.endswith("]"):  # an array: convert each element as the element type
+        element = _as_ape(t.model_copy(update={"type": kind[: kind.rindex("[")]}))
+        return lambda xs: tuple(element(x) for x in xs)
+    if kind == "address":
+        return to_checksum_address
+    if kind == "tuple":
+        fields = [_as_ape(c) for c in t.components]
+        struct = namedtuple("struct", [c.name or f"field_{i}" for i, c in enumerate(t.components)])
+        return lambda xs: struct(*(f(x) for f, x in zip(fields, xs)))
+    return lambda x: x
 
 
 class _Reads:
@@ -296,22 +304,16 @@ class _Reads:
         abi = self._abis.get(name)
         if abi is None:
             m = getattr(self.contract, name).abis[0]
-            struct = None  # one struct output: a named tuple with the ABI's field names, as ape's
-            if len(m.outputs) == 1 and getattr(m.outputs[0], "components", None):
-                struct = namedtuple(f"{name}_output", [c.name for c in m.outputs[0].components])
             abi = (
                 keccak(text=m.selector)[:4],
                 [i.canonical_type for i in m.inputs],
                 [o.canonical_type for o in m.outputs],
-                struct,
+                [_as_ape(o) for o in m.outputs],
             )
             self._abis[name] = abi
         data = abi[0] + encode(abi[1], list(args))
         raw = self.rpc("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, "latest"])
-        # eth-abi decodes addresses lower-case; ape (and every cache key here) checksums them.
-        out = tuple(_checksummed(x) for x in decode(abi[2], bytes.fromhex(raw[2:])))
-        if abi[3] is not None:
-            return abi[3](*out[0])
+        out = tuple(f(x) for f, x in zip(abi[3], decode(abi[2], bytes.fromhex(raw[2:]))))
         return out[0] if len(out) == 1 else out
 
     def head_time(self) -> int:
@@ -466,18 +468,23 @@ class Gateway:
                 self._refresher.start()
 
     def _refresh_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                key = self._refresh_queue.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            try:
-                self._read_credential(key[0], key[1], self.chain_time())
-            except Exception as exc:  # noqa: BLE001 - the next call past 2 x TTL reads inline
-                log_event(self.who, "credential_refresh_failed", logging.WARNING, error=str(exc)[:200])
-            finally:
-                with self._channels_lock:
-                    self._refreshing.discard(key)
+        """The refresher thread: one queued credential at a time, until the gateway stops."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    key = self._refresh_queue.get(timeout=1.0)
+                except queue.Empty:
+                    continue
+                try:
+                    self._read_credential(key[0], key[1], self.chain_time())
+                except Exception as exc:  # noqa: BLE001 - the next call past 2 x TTL reads inline
+                    log_event(self.who, "credential_refresh_failed", logging.WARNING, error=str(exc)[:200])
+                finally:
+                    with self._channels_lock:
+                        self._refreshing.discard(key)
+        finally:
+            with self._channels_lock:
+                self._refresher = None  # a refresh asked for later starts a new one
 
     def _read_credential(self, credential_id: int, purpose: int, now: int) -> CredentialInfo:
         key = (int(credential_id), int(purpose))
