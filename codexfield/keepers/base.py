@@ -365,6 +365,9 @@ class TxSender:
         """
         from ape import chain
 
+        from codexfield.deployments import gas_headroom
+
+        gas_headroom()  # whichever way the keeper connected: an estimate is not a limit
         with self._lock:
             existing = self.state.intent(intent_id)
             if existing is not None and existing.status in self.FINAL:

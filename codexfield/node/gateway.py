@@ -33,8 +33,11 @@ interleave, and no lock is held across a chain read; only cache misses and the g
 group) leave the loop. The escrow is read from a cache that the escrow watcher keeps fresh
 from the meter's events (deposits, withdrawals, other nodes' settlements; this node's own
 ingests lower it by what the meter took), reserved per payer between the check and the commit, and read again
-before any refusal; the meter checks it again at batch time. Accepted credentials are re-read
-in the background; a background thread ingests batches through `UsageMeter.ingest`.
+before any refusal; the meter checks it again at batch time. Cached credentials are dropped
+by the same watcher on the LicenseManager's `Transfer` and `CredentialRevoked` (and delegates
+on `DIDDelegateChanged`), carry their revocation or expiry time, and are re-read in the
+background; a background thread ingests batches through `UsageMeter.ingest` (a batch whose
+transaction fails as a whole refused nothing: it goes again).
 
 Error codes: 400 `bad_request` / `bad_input` / `missing_voucher` / `deadline` / `issued_at`;
 401 `bad_signature`; 402 `underpaid` / `escrow_short`; 403 `credential_refused`; 409 `replayed` /
@@ -61,6 +64,7 @@ from codexfield.keepers.base import TxSender, is_transient, log_event, retry
 from codexfield.node.runtimes import InputError, Runtime, as_runtime
 from codexfield.node.store import NodeStore
 from codexfield.node.store import _key as _channel_key
+from codexfield.reasons import REASONS
 from codexfield.sdk.metering import (
     Domain,
     Voucher,
@@ -80,6 +84,15 @@ DEFAULT_PURPOSE = scopes.mask_of(["inference"])
 MAX_LATENCY_DELTA_MS = 600_000
 MAX_BODY_BYTES = 64 * 1024  # larger POST bodies answer 413
 ZERO4 = (0, 0, 0, 0)
+
+
+_REFUSALS = frozenset(f"meter: {r.message}" for r in REASONS if r.code)
+
+
+def _voucher_refusal(note: str) -> bool:
+    """Whether a lone voucher's revert is the meter refusing that voucher (a reason of its own,
+    `codexfield.reasons`), not the transaction failing (out of gas, a paused contract)."""
+    return any(r in note for r in _REFUSALS)
 
 
 class _Deferred(Exception):
@@ -107,6 +120,7 @@ class CredentialInfo:
     token: str
     reason: str
     checked_at: float
+    until: int = 0  # when the credential stops authorising (revocation's effect or expiry; 0: never)
 
 
 def counters_json(c: tuple[int, int, int, int]) -> dict[str, str]:
@@ -386,6 +400,7 @@ class Gateway:
         self._channels: dict[str, _Channel] = {}
         self._channels_lock = threading.Lock()
         self._creds: dict[tuple[int, int], CredentialInfo] = {}
+        self._creds_gen = 0  # bumped when the watcher drops credentials: a read begun before is not kept
         self._refreshing: set[tuple[int, int]] = set()
         self._refresh_queue: queue.Queue[tuple[int, int]] = queue.Queue()
         self._refresher: threading.Thread | None = None
@@ -414,6 +429,7 @@ class Gateway:
         self.rejected = 0
         self.replayed = 0
         self.ingested_batches = 0
+        self.ingest_retries = 0  # batches whose transaction failed (not a voucher): sent again later
         self.model_s = 0.0  # time in the runtime (the model's own time)
         self.invoke_s = 0.0  # time in `invoke` (checks + commit + model): overhead = invoke_s - model_s
         self.ingest_cpu_s = 0.0  # CPU time of the ingest thread (building, sending, reading back batches)
@@ -489,12 +505,14 @@ class Gateway:
     def _read_credential(self, credential_id: int, purpose: int, now: int) -> CredentialInfo:
         key = (int(credential_id), int(purpose))
         lm = self._lm_reads
+        gen = self._creds_gen
         try:  # reads run without a lock (only transactions are serialised)
             cred = lm.call("credential", credential_id)
             holder = str(lm.call("ownerOf", credential_id))
         except Exception:
             info = CredentialInfo(False, "", 0, 0, "", f"credential {credential_id} does not exist", time.monotonic())
-            self._creds[key] = info
+            if gen == self._creds_gen:
+                self._creds[key] = info
             return info
         terms = lm.call("terms", cred.terms_id)
         ok = bool(lm.call("authorize", credential_id, holder, purpose, now))
@@ -526,8 +544,10 @@ class Gateway:
             str(terms.payment_token),
             reason,
             time.monotonic(),
+            min((int(t) for t in (cred.revoked_at, cred.expires_at) if int(t)), default=0),
         )
-        self._creds[key] = info
+        if gen == self._creds_gen:  # no Transfer or revocation dropped credentials meanwhile
+            self._creds[key] = info
         return info
 
     def _delegate_ok(self, holder: str, signer: str, issued_at: int) -> bool:
@@ -569,49 +589,75 @@ class Gateway:
         ttl = self.escrow_watch_ttl_s if self._watching else self.escrow_ttl_s
         return hit[0] if time.monotonic() - hit[1] < ttl else None
 
-    # -- the escrow watcher -------------------------------------------------------------------
+    # -- the chain watcher --------------------------------------------------------------------
 
-    _ESCROW_EVENTS = ("Deposited", "WithdrawalRequested", "Withdrawn", "UsageRecorded")
+    # What each watched contract's events invalidate: the meter's escrow events an escrow
+    # entry, the LicenseManager's a credential (moved or revoked), the IdentityRegistry's a
+    # delegate of the identity.
+    _WATCHED = (
+        ("meter", ("Deposited", "WithdrawalRequested", "Withdrawn", "UsageRecorded")),
+        ("lm", ("Transfer", "CredentialRevoked")),
+        ("identity", ("DIDDelegateChanged",)),
+    )
 
-    def _escrow_topics(self) -> dict[str, str]:
+    def _watch_topics(self) -> dict[str, str]:
+        """topic0 -> event name, for the events `watch_once` polls."""
         out = {}
-        for name in self._ESCROW_EVENTS:
-            out["0x" + keccak(text=getattr(self.meter, name).abi.selector).hex()] = name
+        for attr, names in self._WATCHED:
+            contract = getattr(self, attr)
+            for name in names if contract is not None else ():
+                out["0x" + keccak(text=getattr(contract, name).abi.selector).hex()] = name
         return out
 
     def watch_once(self) -> int:
-        """One poll of the meter's escrow events since the last one (and the head's time, for
-        `chain_time`); returns how many cache entries it dropped."""
+        """One poll of the events that make a cached read stale, since the last poll (and of
+        the head's time, for `chain_time`): the meter's escrow events, credential transfers and
+        revocations, delegate changes. Returns how many cache entries it dropped."""
         topics = getattr(self, "_topics", None)
         if topics is None:
-            topics = self._topics = self._escrow_topics()
+            topics = self._topics = self._watch_topics()
         head = self._reads.rpc("eth_getBlockByNumber", ["latest", False])
         number, ts = int(head["number"], 16), int(head["timestamp"], 16)
         self._time = (ts, time.monotonic())
         if self._watch_block is None:  # entries read before the watch began may predate an event
             self._watch_block = number
             self._escrow_gen += 1
+            self._creds_gen += 1
             self._escrow.clear()
+            self._creds.clear()
+            self._delegates.clear()
             self._watching = True
             return 0
         if number <= self._watch_block:
             return 0
+        addresses = [str(c.address) for c in (self.meter, self.lm, self.identity) if c is not None]
         logs = self._reads.rpc(
             "eth_getLogs",
             [
                 {
-                    "address": self._reads.address,
+                    "address": addresses,
                     "fromBlock": hex(self._watch_block + 1),
                     "toBlock": hex(number),
                     "topics": [list(topics)],
                 }
             ],
         )
+        meter, lm = str(self.meter.address).lower(), str(self.lm.address).lower()
         me = self.address.lower()[2:]
         touched: set[tuple[str, str | None]] = set()
+        credentials: set[int] = set()
+        identities: set[str] = set()
         for log in logs:
-            name = topics.get(log["topics"][0])
-            if name == "UsageRecorded":
+            name, at = topics.get(log["topics"][0]), str(log["address"]).lower()
+            if at == lm:
+                if name == "Transfer":
+                    credentials.add(int(log["topics"][3], 16))
+                elif name == "CredentialRevoked":
+                    credentials.add(int(log["topics"][1], 16))
+            elif at != meter:
+                if name == "DIDDelegateChanged":
+                    identities.add(to_checksum_address("0x" + log["topics"][1][-40:]))
+            elif name == "UsageRecorded":
                 if log["topics"][3][-40:].lower() == me:
                     continue  # this node's own settlement: `_ingest` lowered the cache by what it paid
                 touched.add(("0x" + log["data"][2:66][-40:].lower(), None))  # payer: any token
@@ -625,14 +671,25 @@ class Gateway:
                 if (h, t) in touched or (h, None) in touched:
                     self._escrow.pop(key, None)
                     dropped += 1
+        if credentials:
+            self._creds_gen += 1
+            for key in list(self._creds):
+                if key[0] in credentials:
+                    self._creds.pop(key, None)
+                    dropped += 1
+        if identities:
+            for key in list(self._delegates):
+                if key[0] in identities:
+                    self._delegates.pop(key, None)
+                    dropped += 1
         self._watch_block = number
         self.watch_polls += 1
         self.watch_dropped += dropped
         return dropped
 
     def start_watcher(self) -> bool:
-        """Poll the meter's escrow events every `watch_interval_s` in a thread (False: the
-        provider has no HTTP endpoint, the escrow cache keeps its `escrow_ttl_s`)."""
+        """Poll the watched events (`watch_once`) every `watch_interval_s` in a thread (False:
+        the provider has no HTTP endpoint; the caches keep their timed TTLs)."""
         if self._reads.uri is None or self._watcher is not None:
             return False
 
@@ -907,6 +964,13 @@ class Gateway:
     def _check_credential(v: Voucher, info: CredentialInfo) -> None:
         if not info.ok:
             raise InvokeError(403, "credential_refused", info.reason)
+        if info.until and v.issued_at >= info.until:  # the meter pays usage dated before it only
+            raise InvokeError(
+                403,
+                "credential_refused",
+                f"credential {v.credential_id} is revoked or expired from {info.until} (chain time): usage "
+                f"dated at or after it is never paid",
+            )
         if to_checksum_address(v.payer) != info.holder:
             raise InvokeError(
                 403, "credential_refused", f"the voucher's payer {v.payer} is not the credential holder {info.holder}"
@@ -1184,6 +1248,15 @@ class Gateway:
                     log_event(self.who, "ingest_deferred", logging.WARNING, intent=intent, vouchers=len(items))
                     raise _Deferred(str(exc).splitlines()[0][:200]) from exc
                 note = str(exc).splitlines()[0][:200]
+                if not (len(items) == 1 and _voucher_refusal(note)):
+                    # The transaction failed, not a voucher (out of gas, a pause reverting the
+                    # whole batch): nothing was applied and nothing refused. The vouchers stay
+                    # pending and go again in a later batch, estimated afresh.
+                    self.ingest_retries += 1
+                    log_event(self.who, "ingest_retry", logging.WARNING, intent=intent, vouchers=len(items), error=note)
+                    for v, s in items:
+                        self.batcher.add(v, s)
+                    return 0
         refused: set[tuple[int, str]] | None = None
         if receipt is not None and note is None:  # the receipt says which vouchers the meter refused
             try:

@@ -19,9 +19,12 @@ import time
 def gateway(cfg: dict) -> None:
     from ape import accounts, networks, project
 
+    from codexfield.keepers.base import setup_logging
     from codexfield.node.gateway import Gateway, serve_forever
     from codexfield.node.model import train
     from codexfield.node.store import NodeStore
+
+    setup_logging()  # the node's structured log lines (ingests, rejections) in the test's log file
 
     with networks.parse_network_choice(cfg["uri"]):
         from ape.contracts import ContractInstance

@@ -160,6 +160,38 @@ def test_node_lost_its_state_file__starts_from_the_chain(start_gateway, grid, no
     assert _settled(grid, node, cred, acct.address)[1] == 2
 
 
+def test_ingest_transaction_fails__vouchers_stay_pending__paid_next_round(
+    start_gateway, grid, node, admin, networks, tmp_path
+):
+    """A batch whose transaction fails (here out of gas; also a pause that reverts the whole
+    batch) refused no voucher: the node keeps them pending and the next round pays them.
+    (CI once saw a batch estimated before a state change and mined after it run out of gas;
+    its vouchers were marked refused and the node was never paid for them.)"""
+    server = start_gateway()
+    gw = server.gateway
+    payers = [fresh_consumer(grid, admin, escrow=10 * UNIT) for _ in range(2)]
+    for acct, cred in payers:
+        NodeClient(server.url, ConsumerLedger(tmp_path / f"{cred}.sqlite", grid.domain, acct.key)).invoke(cred, TEXT)
+    network = networks.provider.network
+    chosen = network.__dict__.get("gas_limit")
+    network.__dict__["gas_limit"] = 120_000  # the operator's fixed limit, too low for this batch
+    try:
+        assert gw.flush_now() == 0  # mined and reverted: out of gas
+    finally:
+        if chosen is None:
+            network.__dict__.pop("gas_limit", None)
+        else:
+            network.__dict__["gas_limit"] = chosen
+    assert gw.ingest_retries == 1
+    for acct, cred in payers:
+        assert gw.store.channel(cred, acct.address)["status"] == "pending"
+        assert _settled(grid, node, cred, acct.address) == (0, 0, 0, 0)
+    assert gw.flush_now() == 2  # the next round: estimated afresh, both paid
+    for acct, cred in payers:
+        assert _settled(grid, node, cred, acct.address)[:2] == (mu_for(TEXT), 1)
+        assert gw.store.channel(cred, acct.address)["status"] == "settled"
+
+
 # ------------------------------------------------------------------ chaos: real SIGKILLs
 
 N_CONSUMERS = 30
@@ -307,7 +339,8 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(
         settled = _settled(grid, node, cred, acct.address)
         answers = {int(x["calls"]) for x in lines if x.get("credential") == cred and "calls" in x}
         assert ledger.inflight(cred, node.address) is None
-        assert settled == signed == final.store.previous(cred, acct.address), cred  # node paid for all it accepted
+        # node paid for all it accepted
+        assert settled == signed == final.store.previous(cred, acct.address), _why(tmp_path, final, cred, acct)
         assert settled[1] == CALLS and answers == set(range(1, CALLS + 1)), cred  # charged only for answered calls
         topup = 10 * CALLS * UNIT if _short(consumers, cred) else 0
         spent = start_escrow[cred] + topup - int(meter.escrow(acct.address, grid.usdc))
@@ -316,6 +349,16 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(
         f"chaos: {N_CONSUMERS} consumers x {CALLS} calls, kills {kills}, refusals {sorted(refused)}, "
         f"replays {sum(1 for x in lines if x.get('replayed'))}"
     )
+
+
+def _why(tmp: Path, gateway, cred: int, acct) -> str:
+    """What the node's store and the gateways' logs say of a channel (the failure message)."""
+    logs = [
+        x.strip()[:300]
+        for x in (tmp / "gateway.log").read_text(errors="replace").splitlines()
+        if x.startswith("{") and ('"ingest' in x or '"tx_' in x or "reject" in x or "intent" in x)
+    ]
+    return f"credential {cred}: store {gateway.store.channel(cred, acct.address)}; node log tail {logs[-25:]}"
 
 
 def _short(consumers, cred) -> bool:
