@@ -91,7 +91,7 @@ _REFUSALS = frozenset(f"meter: {r.message}" for r in REASONS if r.code)
 
 def _voucher_refusal(note: str) -> bool:
     """Whether a lone voucher's revert is the meter refusing that voucher (a reason of its own,
-    `codexfield.reasons`), not the transaction failing (out of gas, a paused contract)."""
+    `codexfield.reasons`), not the transaction failing (out of gas, no funds for gas)."""
     return any(r in note for r in _REFUSALS)
 
 
@@ -616,6 +616,7 @@ class Gateway:
         topics = getattr(self, "_topics", None)
         if topics is None:
             topics = self._topics = self._watch_topics()
+            self._watch_addresses = [str(c.address) for c in (self.meter, self.lm, self.identity) if c is not None]
         head = self._reads.rpc("eth_getBlockByNumber", ["latest", False])
         number, ts = int(head["number"], 16), int(head["timestamp"], 16)
         self._time = (ts, time.monotonic())
@@ -630,12 +631,11 @@ class Gateway:
             return 0
         if number <= self._watch_block:
             return 0
-        addresses = [str(c.address) for c in (self.meter, self.lm, self.identity) if c is not None]
         logs = self._reads.rpc(
             "eth_getLogs",
             [
                 {
-                    "address": addresses,
+                    "address": self._watch_addresses,
                     "fromBlock": hex(self._watch_block + 1),
                     "toBlock": hex(number),
                     "topics": [list(topics)],
@@ -1249,8 +1249,8 @@ class Gateway:
                     raise _Deferred(str(exc).splitlines()[0][:200]) from exc
                 note = str(exc).splitlines()[0][:200]
                 if not (len(items) == 1 and _voucher_refusal(note)):
-                    # The transaction failed, not a voucher (out of gas, a pause reverting the
-                    # whole batch): nothing was applied and nothing refused. The vouchers stay
+                    # The transaction failed, not a voucher (out of gas; a wallet that cannot
+                    # pay for gas): nothing was applied and nothing refused. The vouchers stay
                     # pending and go again in a later batch, estimated afresh.
                     self.ingest_retries += 1
                     log_event(self.who, "ingest_retry", logging.WARNING, intent=intent, vouchers=len(items), error=note)

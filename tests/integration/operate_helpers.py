@@ -38,3 +38,8 @@ def next_voucher(url: str, ledger, credential: int, text: str):
         deadline=q["min_deadline"] + 600,
         issued_at=int(q["chain_time"]),
     )
+
+
+def settled(grid, node: str, credential: int, payer: str) -> tuple[int, int, int, int]:
+    """The meter's settled (MU, calls, failures, latency) of the channel (credential, node, payer)."""
+    return tuple(int(x) for x in grid.c["UsageMeter"].settled(credential, node, payer))[:4]

@@ -21,21 +21,16 @@ from ape import accounts as ape_accounts
 from eth_account import Account
 from eth_utils import keccak
 
-from codexfield import scopes
-from codexfield.ldl.terms import Terms
 from codexfield.node.client import NodeClient, NodeError
 from codexfield.node.model import METER_NAME
 from codexfield.sdk.metering import ConsumerLedger
 
-from operate_helpers import LICENSE_PRICE, NODE_PRICE, deposit, fresh_consumer
+from operate_helpers import LICENSE_PRICE, NODE_PRICE, deposit, fresh_consumer, settled
+from support.terms import terms_tuple
 
 TEXT = "my parcel is late, where is it?"  # 1 MU
 UNIT = LICENSE_PRICE + NODE_PRICE
 HOUR = 3_600
-
-
-def _settled(grid, node, cred, payer):
-    return tuple(int(x) for x in grid.c["UsageMeter"].settled(cred, node, payer))[:4]
 
 
 def _escrow(grid, who) -> int:
@@ -43,15 +38,9 @@ def _escrow(grid, who) -> int:
 
 
 def _terms(grid, licensor, **kw) -> int:
-    t = Terms(
-        capsule_id=grid.capsule,
-        payment_token=grid.usdc.address,
-        price_per_mu=LICENSE_PRICE,
-        meter=keccak(text=METER_NAME),
-        scope=scopes.mask_of(["inference", "research"]),
-        **kw,
-    )
-    return int(grid.c["LicenseManager"].create_terms(t.as_tuple(), sender=licensor).return_value)
+    """Terms on the grid's capsule, priced and metered as the grid's own (`kw`: what differs)."""
+    t = terms_tuple(grid.capsule, grid.usdc, price=LICENSE_PRICE, meter=keccak(text=METER_NAME), **kw)
+    return int(grid.c["LicenseManager"].create_terms(t, sender=licensor).return_value)
 
 
 def _wallet(admin):
@@ -82,7 +71,7 @@ def test_revoked_after_being_served__next_call_refused__served_call_paid(
     assert (e.value.status, e.value.code) == (403, "credential_refused") and gw.served == 1
 
     assert gw.flush_now() == 1  # the call served before the revocation is paid in full
-    assert _settled(grid, node.address, cred, acct.address)[:2] == (1, 1)
+    assert settled(grid, node.address, cred, acct.address)[:2] == (1, 1)
     assert _escrow(grid, acct.address) == 9 * UNIT  # charged for the one answered call only
 
 
@@ -90,7 +79,7 @@ def test_transferred_after_being_served__old_holder_refused__new_holder_served(
     start_gateway, grid, node, admin, licensor, chain, tmp_path
 ):
     lm = grid.c["LicenseManager"]
-    tid = _terms(grid, licensor, transferable=True)
+    tid = _terms(grid, licensor, transferable=True, revocation=0)
     old, new = _wallet(admin), _wallet(admin)
     cred = int(lm.purchase(tid, old, 0, sender=admin).return_value)
     for w in (old, new):
@@ -114,8 +103,8 @@ def test_transferred_after_being_served__old_holder_refused__new_holder_served(
     assert gw.served == 2
 
     assert gw.flush_now() == 2
-    assert _settled(grid, node.address, cred, old.address)[:2] == (1, 1)  # served before the move: paid
-    assert _settled(grid, node.address, cred, new.address)[:2] == (1, 1)
+    assert settled(grid, node.address, cred, old.address)[:2] == (1, 1)  # served before the move: paid
+    assert settled(grid, node.address, cred, new.address)[:2] == (1, 1)
     assert _escrow(grid, old.address) == _escrow(grid, new.address) == 9 * UNIT
 
 
@@ -149,5 +138,5 @@ def test_revoked_with_notice__refused_from_the_effective_time__no_event_needed(
     assert "revoked or expired" in str(e.value)
 
     assert gw.flush_now() == 1
-    assert _settled(grid, node.address, cred, acct.address)[:2] == (2, 2)  # both served calls paid
+    assert settled(grid, node.address, cred, acct.address)[:2] == (2, 2)  # both served calls paid
     assert _escrow(grid, acct.address) == 8 * UNIT

@@ -27,15 +27,11 @@ from codexfield.node.gateway import voucher_json
 from codexfield.node.model import mu_for
 from codexfield.sdk.metering import ConsumerLedger, verify_ack
 
-from operate_helpers import LICENSE_PRICE, NODE_PRICE, deposit, fresh_consumer
+from operate_helpers import LICENSE_PRICE, NODE_PRICE, deposit, fresh_consumer, settled
 
 TEXT = "my parcel is late, where is it?"
 UNIT = LICENSE_PRICE + NODE_PRICE
 HERE = Path(__file__).parent
-
-
-def _settled(grid, node, cred, payer):
-    return tuple(int(x) for x in grid.c["UsageMeter"].settled(cred, node, payer))[:4]
 
 
 def test_every_answer_carries_a_node_signed_ack(start_gateway, grid, node, consumer, tmp_path):
@@ -58,7 +54,7 @@ def test_escrow_short__refused_uncharged__top_up_resumes_same_voucher(start_gate
     server = start_gateway()
     acct, cred = fresh_consumer(grid, admin, escrow=mu_for(TEXT) * UNIT)  # pays exactly one call
     ledger = ConsumerLedger(tmp_path / "short.sqlite", grid.domain, acct.key)
-    client = NodeClient(server.url, ledger, settled=lambda c, n, p: _settled(grid, n, c, p))
+    client = NodeClient(server.url, ledger, settled=lambda c, n, p: settled(grid, n, c, p))
     client.invoke(cred, TEXT)
     with pytest.raises(NodeError) as e:
         client.invoke(cred, TEXT)
@@ -74,7 +70,7 @@ def test_escrow_short__refused_uncharged__top_up_resumes_same_voucher(start_gate
     )
     assert ledger.inflight(cred, node.address) is None
     server.gateway.flush_now()
-    assert _settled(grid, node, cred, acct.address)[1] == 3 == server.gateway.served
+    assert settled(grid, node, cred, acct.address)[1] == 3 == server.gateway.served
 
 
 def test_bad_signature__fix_the_key__resumes_same_counters(start_gateway, grid, node, admin, tmp_path):
@@ -93,7 +89,7 @@ def test_bad_signature__fix_the_key__resumes_same_counters(start_gateway, grid, 
     assert client.recovered[0]["cumulative"]["cumulative_mu"] == str(inflight.voucher.cumulative_mu)
     assert out["cumulative"]["cumulative_calls"] == "2"
     server.gateway.flush_now()
-    assert _settled(grid, node, cred, acct.address)[:2] == (mu_for(TEXT) + mu_for("the app crashes"), 2)
+    assert settled(grid, node, cred, acct.address)[:2] == (mu_for(TEXT) + mu_for("the app crashes"), 2)
 
 
 def test_lost_answer__replayed_and_served_once(start_gateway, grid, node, admin, tmp_path):
@@ -114,7 +110,7 @@ def test_lost_answer__replayed_and_served_once(start_gateway, grid, node, admin,
     assert client.recovered[0]["replayed"] is True and out["cumulative"]["cumulative_calls"] == "2"
     assert server.gateway.served == 2 and server.gateway.replayed == 1
     server.gateway.flush_now()
-    assert _settled(grid, node, cred, acct.address)[1] == 2
+    assert settled(grid, node, cred, acct.address)[1] == 2
 
 
 def _first_call(ledger, cred, node, q, *, deadline):
@@ -154,19 +150,20 @@ def test_node_lost_its_state_file__starts_from_the_chain(start_gateway, grid, no
     server.gateway.flush_now()
     server.stop(flush=False)
     again = start_gateway(tmp_path / "b.sqlite")  # a new, empty state file
-    out = NodeClient(again.url, ledger, settled=lambda c, n, p: _settled(grid, n, c, p)).invoke(cred, TEXT)
+    out = NodeClient(again.url, ledger, settled=lambda c, n, p: settled(grid, n, c, p)).invoke(cred, TEXT)
     assert out["cumulative"]["cumulative_calls"] == "2"
     again.gateway.flush_now()
-    assert _settled(grid, node, cred, acct.address)[1] == 2
+    assert settled(grid, node, cred, acct.address)[1] == 2
 
 
 def test_ingest_transaction_fails__vouchers_stay_pending__paid_next_round(
     start_gateway, grid, node, admin, networks, tmp_path
 ):
-    """A batch whose transaction fails (here out of gas; also a pause that reverts the whole
-    batch) refused no voucher: the node keeps them pending and the next round pays them.
-    (CI once saw a batch estimated before a state change and mined after it run out of gas;
-    its vouchers were marked refused and the node was never paid for them.)"""
+    """A batch whose transaction fails as a whole (here out of gas) refused no voucher: the node
+    keeps them pending and the next round pays them. (CI once saw a batch estimated before a
+    state change and mined after it run out of gas; its vouchers were marked refused and the
+    node was never paid for them.) Settlement itself is never paused, so out of gas and a
+    wallet that cannot pay for gas are the failures this path meets."""
     server = start_gateway()
     gw = server.gateway
     payers = [fresh_consumer(grid, admin, escrow=10 * UNIT) for _ in range(2)]
@@ -185,10 +182,10 @@ def test_ingest_transaction_fails__vouchers_stay_pending__paid_next_round(
     assert gw.ingest_retries == 1
     for acct, cred in payers:
         assert gw.store.channel(cred, acct.address)["status"] == "pending"
-        assert _settled(grid, node, cred, acct.address) == (0, 0, 0, 0)
+        assert settled(grid, node, cred, acct.address) == (0, 0, 0, 0)
     assert gw.flush_now() == 2  # the next round: estimated afresh, both paid
     for acct, cred in payers:
-        assert _settled(grid, node, cred, acct.address)[:2] == (mu_for(TEXT), 1)
+        assert settled(grid, node, cred, acct.address)[:2] == (mu_for(TEXT), 1)
         assert gw.store.channel(cred, acct.address)["status"] == "settled"
 
 
@@ -336,15 +333,15 @@ def test_chaos__sigkill_gateway_and_consumers__no_stuck_channel_exact_money(
     for cred, acct, _ in consumers:
         ledger = ConsumerLedger(tmp_path / f"{cred}.sqlite", grid.domain, acct.key)
         signed = ledger.counters(cred, node.address)
-        settled = _settled(grid, node, cred, acct.address)
+        paid = settled(grid, node, cred, acct.address)
         answers = {int(x["calls"]) for x in lines if x.get("credential") == cred and "calls" in x}
         assert ledger.inflight(cred, node.address) is None
         # node paid for all it accepted
-        assert settled == signed == final.store.previous(cred, acct.address), _why(tmp_path, final, cred, acct)
-        assert settled[1] == CALLS and answers == set(range(1, CALLS + 1)), cred  # charged only for answered calls
+        assert paid == signed == final.store.previous(cred, acct.address), _why(tmp_path, final, cred, acct)
+        assert paid[1] == CALLS and answers == set(range(1, CALLS + 1)), cred  # charged only for answered calls
         topup = 10 * CALLS * UNIT if _short(consumers, cred) else 0
         spent = start_escrow[cred] + topup - int(meter.escrow(acct.address, grid.usdc))
-        assert spent == settled[0] * UNIT, cred
+        assert spent == paid[0] * UNIT, cred
     print(
         f"chaos: {N_CONSUMERS} consumers x {CALLS} calls, kills {kills}, refusals {sorted(refused)}, "
         f"replays {sum(1 for x in lines if x.get('replayed'))}"

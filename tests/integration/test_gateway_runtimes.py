@@ -20,7 +20,7 @@ from codexfield.node.runtimes import CapsuleError, load_capsule
 from codexfield.node.store import NodeStore
 from codexfield.sdk.metering import ConsumerLedger
 
-from operate_helpers import LICENSE_PRICE, NODE_PRICE
+from operate_helpers import LICENSE_PRICE, NODE_PRICE, settled
 
 UNIT = LICENSE_PRICE + NODE_PRICE
 
@@ -119,10 +119,6 @@ def serve(grid, node, admin, licensor, tmp_path):
         s.stop(flush=False)
 
 
-def _settled(grid, node, cred, acct):
-    return tuple(int(x) for x in grid.c["UsageMeter"].settled(cred, node, acct.address))[:4]
-
-
 def test_onnx_capsule__rows_are_mu__matches_sklearn(serve, grid, node, tmp_path):
     import numpy as np
 
@@ -138,7 +134,7 @@ def test_onnx_capsule__rows_are_mu__matches_sklearn(serve, grid, node, tmp_path)
         client.invoke(cred, {"wrong": rows})
     assert e.value.code == "bad_input" and "features" in e.value.message
     server.gateway.flush_now()
-    assert _settled(grid, node, cred, acct)[:2] == (4, 2)
+    assert settled(grid, node, cred, acct.address)[:2] == (4, 2)
 
 
 def test_python_entry_point_capsule(serve, grid, node, tmp_path):
@@ -146,7 +142,7 @@ def test_python_entry_point_capsule(serve, grid, node, tmp_path):
     out = client.invoke(cred, {"text": "compute to data keeps files home"})
     assert out["result"] == {"words": 6, "longest": "compute"} and out["mu"] == 1  # inference.call
     server.gateway.flush_now()
-    assert _settled(grid, node, cred, acct)[:2] == (1, 1)
+    assert settled(grid, node, cred, acct.address)[:2] == (1, 1)
 
 
 def test_dataset_compute_to_data__aggregates_only(serve, grid, node, tmp_path):
@@ -165,7 +161,7 @@ def test_dataset_compute_to_data__aggregates_only(serve, grid, node, tmp_path):
         assert e.value.code == "bad_input"
     assert "patients.csv" not in str(out) and "age" not in str(out["result"]["groups"])
     server.gateway.flush_now()
-    assert _settled(grid, node, cred, acct)[:2] == (80, 2)
+    assert settled(grid, node, cred, acct.address)[:2] == (80, 2)
 
 
 def test_terms_meter_must_match_the_runtime(serve, tmp_path):
